@@ -1,0 +1,122 @@
+// Wires the pieces into one HTTP server: the service API under /-/, the artifact tree
+// everywhere else, one access-log line per request, time limits and graceful shutdown.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.js';
+import { ArtifactStore, StorageError } from './storage/artifact-store.js';
+import { MetaStore } from './storage/meta-store.js';
+import { LockManager } from './webdav/lock-manager.js';
+import { TokenStore } from '../token-service/store.js';
+import { TokenService } from '../token-service/token-service.js';
+import { logRequest, requestLog } from './http/access-log.js';
+import { HttpError, sendError, sendHttpError } from './http/errors.js';
+import { createServiceApi } from './http/service-api.js';
+import { handleTreeRequest } from './http/tree-handler.js';
+import type { TreeServices } from './http/context.js';
+
+export interface AppOptions {
+  logger?: Logger;
+  now?: () => number;
+  /** false turns the argon2 proof cache off (for measuring what it saves). */
+  cacheProofs?: boolean;
+}
+
+export interface App {
+  server: http.Server;
+  tokens: TokenService;
+  services: TreeServices;
+  /** Set when no master existed and none was configured: show it once. */
+  generatedMasterPassword: string | null;
+  listen(): Promise<AddressInfo>;
+  shutdown(): Promise<void>;
+}
+
+// Headers must arrive promptly; bodies may take as long as they keep moving.
+const HEADERS_TIMEOUT_MS = 20_000;
+const IDLE_SOCKET_MS = 120_000;
+const KEEP_ALIVE_MS = 5_000;
+const PURGE_EVERY_MS = 60_000;
+
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? pino({ level: config.logLevel, base: undefined });
+  const now = options.now ?? Date.now;
+  const store = new ArtifactStore(config.artifactsDir);
+  await store.init();
+  const tokenStore = await TokenStore.open(config.tokensDir);
+  const tokens = new TokenService(tokenStore, {
+    now,
+    cacheProofs: options.cacheProofs,
+    masterFailureLimit: config.masterFailureLimit,
+    masterLockoutMs: config.masterLockoutSeconds * 1000,
+    onTokenEnded: (token, how) => logger.info({ token: token.id, scope: token.scope, how }, 'token ended'),
+  });
+  const { generatedPassword } = await tokens.provisionMaster(config.masterUser, config.masterPassword);
+  await tokens.purge();
+  const services: TreeServices = {
+    config,
+    store,
+    meta: new MetaStore(config.artifactsDir, (label) => store.tempPath(label)),
+    locks: new LockManager(now),
+    tokens,
+  };
+  const api = createServiceApi({ config, tokens, store, requestLog });
+  let shuttingDown = false;
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    logRequest(logger, req, res);
+    if (shuttingDown) res.shouldKeepAlive = false;
+    const url = req.url ?? '/';
+    if (url.startsWith('/-/')) {
+      if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+      api(req, res);
+      return;
+    }
+    handleTreeRequest(req, res, services).catch((err: unknown) => {
+      if (err instanceof HttpError) return sendHttpError(req, res, err);
+      if (err instanceof StorageError) return sendError(req, res, err.status, err.message);
+      requestLog(req).error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      sendError(req, res, 500, 'internal error');
+    });
+  }
+
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_MS }, handle);
+  // Answer Expect: 100-continue only once the request is authorised (the PUT handler does).
+  server.on('checkContinue', handle);
+  server.setTimeout(IDLE_SOCKET_MS, (socket) => socket.destroy());
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const purgeTimer = setInterval(() => {
+    tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
+  }, PURGE_EVERY_MS);
+  purgeTimer.unref();
+
+  return {
+    server,
+    tokens,
+    services,
+    generatedMasterPassword: generatedPassword,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    shutdown: async () => {
+      shuttingDown = true;
+      clearInterval(purgeTimer);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Requests in flight (uploads) get the grace period, then the rest is cut.
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceSeconds * 1000).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

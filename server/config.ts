@@ -1,0 +1,120 @@
+// All settings, read and validated once at start. Everything else receives a Config.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isIP } from 'node:net';
+
+export interface Config {
+  port: number;
+  host: string;
+  artifactsDir: string;
+  tokensDir: string;
+  masterUser: string;
+  /** null when neither MASTER_PASSWORD nor MASTER_PASSWORD_FILE is set. */
+  masterPassword: string | null;
+  publicUrl: URL | null;
+  tokenTtlDefaultSeconds: number;
+  tokenTtlMaxSeconds: number;
+  /** Peers whose X-Forwarded-* headers are believed (the bundled nginx). */
+  trustedProxies: string[];
+  /** Cap on the body of every method but PUT (XML bodies, token requests). */
+  maxXmlBodyBytes: number;
+  shutdownGraceSeconds: number;
+  logLevel: string;
+  masterFailureLimit: number;
+  masterLockoutSeconds: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+const NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readPassword(env: Env): string | null {
+  const direct = env.MASTER_PASSWORD;
+  const file = env.MASTER_PASSWORD_FILE;
+  if (direct && file) throw new ConfigError('set MASTER_PASSWORD or MASTER_PASSWORD_FILE, not both');
+  let password: string | undefined = direct;
+  if (file) {
+    try {
+      password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(`MASTER_PASSWORD_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${file}`);
+    }
+  }
+  if (password === undefined || password === '') {
+    if (file) throw new ConfigError(`MASTER_PASSWORD_FILE is empty: ${file}`);
+    return null;
+  }
+  if (password.length < 12) throw new ConfigError('the master password must be at least 12 characters long');
+  if (password.includes(':')) throw new ConfigError('the master password must not contain ":" (it would break Basic authentication)');
+  return password;
+}
+
+function publicUrl(raw: string | undefined): URL | null {
+  if (!raw) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`PUBLIC_URL is not a URL: "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('PUBLIC_URL must start with http:// or https://');
+  if (url.search || url.hash || url.username || url.password) throw new ConfigError('PUBLIC_URL must be a plain base URL (no query, fragment or credentials)');
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url;
+}
+
+function proxies(raw: string | undefined): string[] {
+  if (!raw) return [];
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const address of list) {
+    if (isIP(address) === 0) throw new ConfigError(`TRUSTED_PROXIES holds "${address}", which is not an IP address`);
+  }
+  return list;
+}
+
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const dataDir = path.resolve(cwd, env.DATA_DIR || './data');
+  const artifactsDir = path.resolve(cwd, env.ARTIFACTS_DIR || path.join(dataDir, 'artifacts'));
+  const tokensDir = path.resolve(cwd, env.TOKENS_DIR || path.join(dataDir, 'tokens'));
+  if (artifactsDir === tokensDir || tokensDir.startsWith(artifactsDir + path.sep)) {
+    // The token store must never be reachable through the public tree.
+    throw new ConfigError('TOKENS_DIR must not be inside ARTIFACTS_DIR');
+  }
+  const masterUser = env.MASTER_USER || 'buildbot';
+  if (!NAME_RE.test(masterUser)) throw new ConfigError(`MASTER_USER must match ${NAME_RE.source}, got "${masterUser}"`);
+  const host = env.HOST || '127.0.0.1';
+  if (isIP(host) === 0 && host !== 'localhost') throw new ConfigError(`HOST must be an IP address, got "${host}"`);
+  const tokenTtlMaxSeconds = integer(env, 'TOKEN_TTL_MAX', 24 * 3600, 1, 366 * 24 * 3600);
+  const tokenTtlDefaultSeconds = integer(env, 'TOKEN_TTL_DEFAULT', Math.min(6 * 3600, tokenTtlMaxSeconds), 1, tokenTtlMaxSeconds);
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  return {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host,
+    artifactsDir,
+    tokensDir,
+    masterUser,
+    masterPassword: readPassword(env),
+    publicUrl: publicUrl(env.PUBLIC_URL),
+    tokenTtlDefaultSeconds,
+    tokenTtlMaxSeconds,
+    trustedProxies: proxies(env.TRUSTED_PROXIES),
+    maxXmlBodyBytes: integer(env, 'MAX_XML_BODY', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    shutdownGraceSeconds: integer(env, 'SHUTDOWN_GRACE', 30, 0, 3600),
+    logLevel,
+    masterFailureLimit: integer(env, 'MASTER_FAILURE_LIMIT', 10, 1, 10000),
+    masterLockoutSeconds: integer(env, 'MASTER_LOCKOUT', 300, 1, 86400),
+  };
+}

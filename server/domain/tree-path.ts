@@ -1,0 +1,109 @@
+// The artifact tree's addressing rules: /{type}/{project}/{build}/{path below}.
+// Pure functions; every request path and Destination goes through parseTreePath before
+// anything touches the disk.
+
+/** type, project and build: one segment each. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+/** Depth of a build collection: type, project, build. */
+export const BUILD_DEPTH = 3;
+const MAX_PATH_BYTES = 4096;
+// 250, not 255: the metadata mirror in .meta appends a two-byte suffix to each name.
+const MAX_SEGMENT_BYTES = 250;
+
+export interface TreePath {
+  /** Decoded segments; [] is the root. */
+  readonly segments: readonly string[];
+  /** The request named a collection (trailing slash). */
+  readonly trailingSlash: boolean;
+}
+
+export class PathError extends Error {
+  constructor(
+    readonly status: 400 | 414,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// Control characters (NUL included) and the backslash never name anything here.
+const FORBIDDEN_CHAR_RE = /[\u0000-\u001f\u007f\\]/;
+
+function decodeSegment(raw: string): string {
+  let segment: string;
+  try {
+    segment = decodeURIComponent(raw);
+  } catch {
+    throw new PathError(400, 'malformed percent-encoding or invalid UTF-8 in path');
+  }
+  if (segment.includes('/')) throw new PathError(400, 'encoded slash in path');
+  if (FORBIDDEN_CHAR_RE.test(segment)) throw new PathError(400, 'control character or backslash in path');
+  if (segment === '.' || segment === '..') throw new PathError(400, 'dot segments are not allowed in paths');
+  if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw new PathError(400, 'path segment longer than 250 bytes');
+  return segment;
+}
+
+/**
+ * Parses the path part of a request target (no query) into tree segments.
+ * Refuses rather than repairs: empty segments, dot segments, encoded slashes,
+ * backslashes, control characters, bad encodings and bad tree names.
+ */
+export function parseTreePath(rawPath: string): TreePath {
+  if (!rawPath.startsWith('/')) throw new PathError(400, 'path must start with "/"');
+  if (rawPath.length > MAX_PATH_BYTES) throw new PathError(414, 'path too long');
+  const parts = rawPath.split('/');
+  parts.shift();
+  const trailingSlash = parts.length > 0 && parts[parts.length - 1] === '';
+  if (trailingSlash) parts.pop();
+  const segments = parts.map((raw) => {
+    if (raw === '') throw new PathError(400, 'empty segment ("//") in path');
+    return decodeSegment(raw);
+  });
+  for (let i = 0; i < Math.min(segments.length, BUILD_DEPTH); i++) {
+    if (!NAME_RE.test(segments[i] as string)) {
+      throw new PathError(400, `invalid ${LEVEL_NAMES[i]} name: must match ${NAME_RE.source}`);
+    }
+  }
+  return { segments, trailingSlash };
+}
+
+const LEVEL_NAMES = ['type', 'project', 'build'] as const;
+
+/** Splits a raw request target into path and query, the path still encoded. */
+export function splitTarget(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** A scope is a directory: /t/p/1/ contains /t/p/1/x but not /t/p/12/x. */
+export function isInsideScope(segments: readonly string[], scope: readonly string[]): boolean {
+  if (segments.length < scope.length) return false;
+  for (let i = 0; i < scope.length; i++) {
+    if (segments[i] !== scope[i]) return false;
+  }
+  return true;
+}
+
+/** Strictly below the scope's own collection. */
+export function isBelowScope(segments: readonly string[], scope: readonly string[]): boolean {
+  return segments.length > scope.length && isInsideScope(segments, scope);
+}
+
+export function sameSegments(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && isInsideScope(a, b);
+}
+
+/** Percent-encoded absolute path; collections end with a slash. */
+export function toHref(segments: readonly string[], collection: boolean): string {
+  if (segments.length === 0) return '/';
+  const path = '/' + segments.map(encodeURIComponent).join('/');
+  return collection ? path + '/' : path;
+}
+
+export function scopeSegments(scope: string): string[] {
+  return scope.split('/').filter(Boolean);
+}
+
+export function scopeString(segments: readonly string[]): string {
+  return '/' + segments.join('/') + '/';
+}

@@ -1,0 +1,53 @@
+// Where every request to the artifact tree is authorised. Reads are public; writes need a
+// live build token, and the request path (and a COPY/MOVE Destination) must lie inside
+// the token's scope.
+import type { IncomingMessage } from 'node:http';
+import { isBelowScope, isInsideScope, sameSegments, scopeSegments, type TreePath } from '../domain/tree-path.js';
+import type { LiveToken, TokenService } from '../../token-service/token-service.js';
+import { parseBasicAuth } from './credentials.js';
+import { CHALLENGE, HttpError } from './errors.js';
+import { requestLog } from './access-log.js';
+
+export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PROPFIND'] as const;
+export const WRITE_METHODS = ['PUT', 'MKCOL', 'DELETE', 'COPY', 'MOVE', 'PROPPATCH', 'LOCK', 'UNLOCK'] as const;
+export const ALLOW_HEADER = [...READ_METHODS, ...WRITE_METHODS].join(', ');
+
+export type TreeMethod = (typeof READ_METHODS)[number] | (typeof WRITE_METHODS)[number];
+
+const READ_SET = new Set<string>(READ_METHODS);
+const WRITE_SET = new Set<string>(WRITE_METHODS);
+
+export function isTreeMethod(method: string): method is TreeMethod {
+  return READ_SET.has(method) || WRITE_SET.has(method);
+}
+
+export function isWriteMethod(method: string): boolean {
+  return WRITE_SET.has(method);
+}
+
+export type Authorisation = { kind: 'public' } | { kind: 'token'; token: LiveToken; scope: readonly string[] };
+
+/**
+ * Why a token with `scope` may not do `method` on `target` (and `destination`), or null
+ * when it may. Pure: the whole scope policy is here.
+ */
+export function scopeRefusal(method: TreeMethod, target: readonly string[], destination: readonly string[] | null, scope: readonly string[]): string | null {
+  if (!isInsideScope(target, scope)) return `outside this token's scope /${scope.join('/')}/`;
+  if ((method === 'DELETE' || method === 'MOVE') && sameSegments(target, scope)) return 'the build collection itself cannot be deleted or moved';
+  if (method === 'PUT' && sameSegments(target, scope)) return 'cannot PUT onto the build collection';
+  if (destination !== null && !isBelowScope(destination, scope)) return `Destination is outside this token's scope /${scope.join('/')}/`;
+  return null;
+}
+
+export async function authorise(req: IncomingMessage, method: TreeMethod, target: TreePath, destination: TreePath | null, tokens: TokenService): Promise<Authorisation> {
+  if (!isWriteMethod(method)) return { kind: 'public' };
+  const credentials = parseBasicAuth(req.headers.authorization);
+  if (!credentials) throw new HttpError(401, 'authentication required: use the build token as Basic credentials', CHALLENGE);
+  const token = await tokens.authenticateToken(credentials.username, credentials.password);
+  if (!token) throw new HttpError(401, 'invalid, revoked or expired credentials', CHALLENGE);
+  requestLog(req).tokenId = token.id;
+  const scope = scopeSegments(token.scope);
+  const refusal = scopeRefusal(method, target.segments, destination?.segments ?? null, scope);
+  if (refusal) throw new HttpError(403, refusal);
+  return { kind: 'token', token, scope };
+}

@@ -1,0 +1,32 @@
+// What a tree request handler is given: the parsed request and the services behind it.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config.js';
+import type { TreePath } from '../domain/tree-path.js';
+import type { ArtifactStore } from '../storage/artifact-store.js';
+import type { MetaStore } from '../storage/meta-store.js';
+import type { LockManager } from '../webdav/lock-manager.js';
+import type { TokenService } from '../../token-service/token-service.js';
+import type { Authorisation, TreeMethod } from './authorise.js';
+
+export interface TreeServices {
+  config: Config;
+  store: ArtifactStore;
+  meta: MetaStore;
+  locks: LockManager;
+  tokens: TokenService;
+}
+
+export interface TreeRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: TreeMethod;
+  target: TreePath;
+  destination: TreePath | null;
+  auth: Authorisation;
+  services: TreeServices;
+}
+
+/** The token id acting, or null for a public request. */
+export function principalOf(request: TreeRequest): string | null {
+  return request.auth.kind === 'token' ? request.auth.token.id : null;
+}

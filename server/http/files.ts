@@ -1,0 +1,137 @@
+// GET and HEAD of files, served from disk with validators, ranges and conditional answers;
+// PUT streamed into a temporary file and renamed into place.
+import { headerValue } from './headers.js';
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import mime from 'mime-types';
+import rangeParser from 'range-parser';
+import { toHref } from '../domain/tree-path.js';
+import { StorageError } from '../storage/artifact-store.js';
+import { guardWrite } from '../webdav/preconditions.js';
+import { evaluatePreconditions, etagOf, ifRangeHolds } from './conditional.js';
+import type { TreeRequest } from './context.js';
+import { HttpError } from './errors.js';
+import { sendListing } from './listing.js';
+import { requestLog } from './access-log.js';
+
+// Small files are read in one call; larger ones are streamed with bounded buffers.
+const SMALL_FILE_BYTES = 128 * 1024;
+const STREAM_CHUNK_BYTES = 256 * 1024;
+
+export function contentTypeOf(name: string): string {
+  const type = mime.lookup(name);
+  if (!type) return 'application/octet-stream';
+  return type.startsWith('text/') || type === 'application/json' || type === 'application/xml' ? `${type}; charset=utf-8` : type;
+}
+
+function fileHeaders(stats: Stats, name: string): Record<string, string | number> {
+  return {
+    'Content-Type': contentTypeOf(name),
+    ETag: etagOf(stats),
+    'Last-Modified': stats.mtime.toUTCString(),
+    'Accept-Ranges': 'bytes',
+    'X-Content-Type-Options': 'nosniff',
+    // Artifacts are whatever a build produced: never let them script this origin.
+    'Content-Security-Policy': 'sandbox',
+  };
+}
+
+export async function getOrHead(request: TreeRequest): Promise<void> {
+  const { req, res, target, services } = request;
+  let handle: FileHandle;
+  try {
+    handle = await open(services.store.fsPath(target.segments), 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new HttpError(404, 'not found');
+    throw err;
+  }
+  let streaming = false;
+  try {
+    // Stat the open file, so the headers describe exactly the bytes sent even if the
+    // file is replaced meanwhile.
+    const stats = await handle.stat();
+    if (stats.isDirectory()) {
+      await handle.close();
+      if (!target.trailingSlash) {
+        const location = toHref(target.segments, true);
+        res.writeHead(301, { Location: location, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': location.length + 1 });
+        res.end(req.method === 'HEAD' ? undefined : location + '\n');
+        return;
+      }
+      await sendListing(request);
+      return;
+    }
+    if (target.trailingSlash || !stats.isFile()) throw new HttpError(404, 'not found');
+    const name = target.segments[target.segments.length - 1] ?? '';
+    const headers = fileHeaders(stats, name);
+    const verdict = evaluatePreconditions(req.headers, stats, true);
+    if (verdict === 'not-modified') {
+      res.writeHead(304, { ETag: headers.ETag as string, 'Last-Modified': headers['Last-Modified'] as string });
+      res.end();
+      return;
+    }
+    if (verdict === 'failed') throw new HttpError(412, 'precondition failed');
+    let start = 0;
+    let end = stats.size - 1;
+    let status = 200;
+    if (req.headers.range !== undefined && ifRangeHolds(headerValue(req, 'if-range'), stats)) {
+      const ranges = rangeParser(stats.size, req.headers.range, { combine: true });
+      if (ranges === -1) throw new HttpError(416, 'range not satisfiable', { 'Content-Range': `bytes */${stats.size}` });
+      // Malformed ranges (-2) and multiple ranges are answered with the whole file.
+      if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1 && ranges[0]) {
+        start = ranges[0].start;
+        end = ranges[0].end;
+        status = 206;
+        headers['Content-Range'] = `bytes ${start}-${end}/${stats.size}`;
+      }
+    }
+    const length = stats.size === 0 ? 0 : end - start + 1;
+    headers['Content-Length'] = length;
+    res.writeHead(status, headers);
+    if (req.method === 'HEAD' || length === 0) {
+      res.end();
+      return;
+    }
+    if (length <= SMALL_FILE_BYTES) {
+      const buffer = Buffer.allocUnsafe(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, start);
+      res.end(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+      return;
+    }
+    streaming = true;
+    const stream = handle.createReadStream({ start, end, highWaterMark: STREAM_CHUNK_BYTES, autoClose: true });
+    await pipeline(stream, res).catch(() => {
+      // The client went away: nothing to answer, the stream closed the file.
+    });
+  } finally {
+    if (!streaming) await handle.close().catch(() => undefined);
+  }
+}
+
+export async function put(request: TreeRequest): Promise<void> {
+  const { req, res, target, services } = request;
+  if (target.trailingSlash) throw new HttpError(405, 'PUT needs a file path, not a collection');
+  const existing = await services.store.stat(target.segments);
+  if (existing?.isDirectory()) throw new HttpError(405, 'a collection exists at this path');
+  const verdict = evaluatePreconditions(req.headers, existing, false);
+  if (verdict !== 'ok') throw new HttpError(412, 'precondition failed');
+  await guardWrite(request, target.segments, { parentMembership: existing === null });
+  if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+  let result;
+  try {
+    result = await services.store.putFile(target.segments, req);
+  } catch (err) {
+    if (err instanceof StorageError) throw new HttpError(err.status, err.status === 404 ? 'upload failed' : err.message);
+    throw err;
+  }
+  requestLog(req).bytesIn = result.size;
+  const stats = await services.store.stat(target.segments);
+  const headers: Record<string, string | number> = { 'Content-Length': 0 };
+  if (stats) headers.ETag = etagOf(stats);
+  if (result.created) headers.Location = toHref(target.segments, false);
+  res.writeHead(result.created ? 201 : 204, headers);
+  res.end();
+}

@@ -1,0 +1,57 @@
+// Entry for every request to the artifact tree: path rules, method allow-list, body caps,
+// authorisation, then the method's handler. Nothing reaches a handler unchecked.
+import { headerValue } from './headers.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseTreePath, PathError, splitTarget } from '../domain/tree-path.js';
+import { copyOrMove } from '../webdav/copy-move.js';
+import { deleteResource } from '../webdav/delete.js';
+import { lock, unlock } from '../webdav/lock.js';
+import { mkcol } from '../webdav/mkcol.js';
+import { DAV_HEADERS, options } from '../webdav/options.js';
+import { propfind } from '../webdav/propfind.js';
+import { proppatch } from '../webdav/proppatch.js';
+import { ALLOW_HEADER, authorise, isTreeMethod, type TreeMethod } from './authorise.js';
+import { ownHosts } from './client.js';
+import type { TreeRequest, TreeServices } from './context.js';
+import { parseDestination } from './destination.js';
+import { HttpError } from './errors.js';
+import { getOrHead, put } from './files.js';
+import { checkDeclaredSize } from './request-body.js';
+
+const HANDLERS: Record<TreeMethod, (request: TreeRequest) => Promise<void>> = {
+  GET: getOrHead,
+  HEAD: getOrHead,
+  OPTIONS: options,
+  PROPFIND: propfind,
+  PUT: put,
+  MKCOL: mkcol,
+  DELETE: deleteResource,
+  COPY: copyOrMove,
+  MOVE: copyOrMove,
+  PROPPATCH: proppatch,
+  LOCK: lock,
+  UNLOCK: unlock,
+};
+
+export async function handleTreeRequest(req: IncomingMessage, res: ServerResponse, services: TreeServices): Promise<void> {
+  const method = req.method ?? '';
+  if (!isTreeMethod(method)) throw new HttpError(405, `method ${method.slice(0, 32)} not allowed`, { Allow: ALLOW_HEADER });
+  if (req.url === '*' && method === 'OPTIONS') {
+    res.writeHead(200, { ...DAV_HEADERS, 'Content-Length': 0 });
+    res.end();
+    return;
+  }
+  let target;
+  try {
+    target = parseTreePath(splitTarget(req.url ?? '/'));
+  } catch (err) {
+    if (err instanceof PathError) throw new HttpError(err.status, err.message);
+    throw err;
+  }
+  // Only PUT carries large bodies; the rest are refused before a byte is read.
+  if (method !== 'PUT') checkDeclaredSize(req, services.config.maxXmlBodyBytes);
+  const destination =
+    method === 'COPY' || method === 'MOVE' ? parseDestination(headerValue(req, 'destination'), ownHosts(req, services.config.trustedProxies, services.config.publicUrl)) : null;
+  const auth = await authorise(req, method, target, destination, services.tokens);
+  await HANDLERS[method]({ req, res, method, target, destination, auth, services });
+}

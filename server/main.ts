@@ -1,0 +1,53 @@
+// `npm start`: read the configuration, start serving, stop cleanly on SIGTERM.
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createApp } from './app.js';
+import { StoreError } from '../token-service/store.js';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let app;
+  try {
+    app = await createApp(config);
+  } catch (err) {
+    if (err instanceof StoreError) {
+      process.stderr.write(`cannot start: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const address = await app.listen();
+  if (app.generatedMasterPassword) {
+    // The one place a secret is ever printed: a generated master password, once.
+    process.stderr.write(
+      `\nNo master credential was configured, so one was generated. It is shown only this once:\n` +
+        `  user:     ${config.masterUser}\n  password: ${app.generatedMasterPassword}\n` +
+        `Set MASTER_PASSWORD or MASTER_PASSWORD_FILE to choose your own.\n\n`,
+    );
+  }
+  process.stderr.write(`artifact-repo listening on http://${address.address}:${address.port}/\n`);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    app.shutdown().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,254 @@
+// The artifact tree on disk. ARTIFACTS_DIR holds the public tree, which nginx may serve
+// straight from disk, plus two hidden folders that no tree path can name (tree names
+// cannot start with a dot): `.incoming` for uploads in flight and `.meta` for what the
+// service keeps about each resource. Both are on the same filesystem as the tree, so that
+// a finished upload is published with one rename.
+import { createWriteStream, type Stats } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
+import { cp, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+
+export const INCOMING_DIR = '.incoming';
+export const META_DIR = '.meta';
+
+export class StorageError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PutResult {
+  created: boolean;
+  size: number;
+}
+
+export class ArtifactStore {
+  readonly incomingDir: string;
+
+  constructor(readonly root: string) {
+    this.incomingDir = path.join(root, INCOMING_DIR);
+  }
+
+  /** Creates the layout and removes uploads that a previous process left unfinished. */
+  async init(): Promise<{ staleRemoved: number }> {
+    await mkdir(this.root, { recursive: true });
+    await rm(this.incomingDir, { recursive: true, force: true });
+    await mkdir(this.incomingDir, { recursive: true });
+    await mkdir(path.join(this.root, META_DIR), { recursive: true });
+    return { staleRemoved: 0 };
+  }
+
+  /** Segments were validated by parseTreePath; the check is a second lock on the door. */
+  fsPath(segments: readonly string[]): string {
+    const full = path.join(this.root, ...segments);
+    if (full !== this.root && !full.startsWith(this.root + path.sep)) throw new StorageError(400, 'path outside the tree');
+    return full;
+  }
+
+  async stat(segments: readonly string[]): Promise<Stats | null> {
+    try {
+      return await stat(this.fsPath(segments));
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  async ensureCollection(segments: readonly string[]): Promise<void> {
+    try {
+      await mkdir(this.fsPath(segments), { recursive: true });
+    } catch (err) {
+      throw storageError(err);
+    }
+  }
+
+  /** Entries of a collection, hidden service folders excluded. */
+  async list(segments: readonly string[]): Promise<{ name: string; stats: Stats }[]> {
+    const dir = this.fsPath(segments);
+    const names = await readdir(dir);
+    const entries: { name: string; stats: Stats }[] = [];
+    for (const name of names) {
+      if (segments.length === 0 && name.startsWith('.')) continue;
+      try {
+        const stats = await lstat(path.join(dir, name));
+        if (stats.isFile() || stats.isDirectory()) entries.push({ name, stats });
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
+    }
+    return entries;
+  }
+
+  /** A fresh path in `.incoming`, for work that must appear in the tree all at once. */
+  tempPath(label: string): string {
+    return path.join(this.incomingDir, `${label}-${randomBytes(12).toString('hex')}`);
+  }
+
+  /**
+   * Streams `body` into a temporary file and renames it over `segments` once complete.
+   * Missing parent collections are created. On any failure the temporary file is removed
+   * and the tree is unchanged.
+   */
+  async putFile(segments: readonly string[], body: Readable): Promise<PutResult> {
+    const target = this.fsPath(segments);
+    const temp = this.tempPath('put');
+    try {
+      await this.makeParents(segments);
+      const handle = await open(temp, 'wx', 0o644);
+      const out = createWriteStream('', { fd: handle.fd, autoClose: true, highWaterMark: 1024 * 1024 });
+      await pipeline(body, out);
+      const size = out.bytesWritten;
+      const existing = await statOrNull(target);
+      if (existing?.isDirectory()) throw new StorageError(405, 'a collection exists at this path');
+      await rename(temp, target);
+      return { created: existing === null, size };
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      throw storageError(err);
+    }
+  }
+
+  async makeCollection(segments: readonly string[]): Promise<void> {
+    try {
+      await mkdir(this.fsPath(segments));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new StorageError(405, 'the collection already exists');
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new StorageError(409, 'the parent collection does not exist');
+      throw storageError(err);
+    }
+  }
+
+  /**
+   * Removes a file or a whole collection. A collection is first renamed out of the tree,
+   * so readers see it whole or gone, never half deleted.
+   */
+  async remove(segments: readonly string[]): Promise<void> {
+    const target = this.fsPath(segments);
+    const trash = this.tempPath('delete');
+    try {
+      await rename(target, trash);
+    } catch (err) {
+      throw storageError(err);
+    }
+    await rm(trash, { recursive: true, force: true });
+  }
+
+  /** Moves a resource within the tree, replacing what is at the destination when asked. */
+  async move(from: readonly string[], to: readonly string[]): Promise<void> {
+    const source = this.fsPath(from);
+    const target = this.fsPath(to);
+    try {
+      const existing = await statOrNull(target);
+      if (existing?.isDirectory()) {
+        // rename() cannot replace a non-empty directory: set it aside first.
+        const trash = this.tempPath('replaced');
+        await rename(target, trash);
+        try {
+          await rename(source, target);
+        } catch (err) {
+          await rename(trash, target).catch(() => undefined);
+          throw err;
+        }
+        await rm(trash, { recursive: true, force: true });
+      } else if (existing && (await statOrNull(source))?.isDirectory()) {
+        await unlink(target);
+        await rename(source, target);
+      } else {
+        await rename(source, target);
+      }
+    } catch (err) {
+      throw storageError(err);
+    }
+  }
+
+  /**
+   * Copies a resource: built completely in `.incoming` first, then moved into place, so a
+   * reader never sees a partial copy. `depthZero` copies a collection without its members.
+   */
+  async copy(from: readonly string[], to: readonly string[], depthZero: boolean): Promise<void> {
+    const source = this.fsPath(from);
+    const temp = this.tempPath('copy');
+    try {
+      const stats = await stat(source);
+      if (stats.isDirectory() && depthZero) await mkdir(temp);
+      else await copyTree(source, temp);
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true });
+      throw storageError(err);
+    }
+    try {
+      const existing = await statOrNull(this.fsPath(to));
+      if (existing?.isDirectory()) {
+        const trash = this.tempPath('replaced');
+        await rename(this.fsPath(to), trash);
+        await rename(temp, this.fsPath(to));
+        await rm(trash, { recursive: true, force: true });
+      } else {
+        if (existing) await unlink(this.fsPath(to));
+        await rename(temp, this.fsPath(to));
+      }
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true });
+      throw storageError(err);
+    }
+  }
+
+  private async makeParents(segments: readonly string[]): Promise<void> {
+    if (segments.length <= 1) return;
+    await mkdir(this.fsPath(segments.slice(0, -1)), { recursive: true });
+  }
+}
+
+async function copyTree(source: string, target: string): Promise<void> {
+  // COPYFILE_FICLONE: a reflink where the filesystem offers one, a byte copy elsewhere.
+  await cp(source, target, { recursive: true, errorOnExist: true, force: false, mode: fsConstants.COPYFILE_FICLONE });
+}
+
+async function statOrNull(p: string): Promise<Stats | null> {
+  try {
+    return await stat(p);
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Maps filesystem failures to answers; never carries the server's paths. */
+export function storageError(err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new StorageError(507, 'insufficient storage');
+    case 'ENOENT':
+      return new StorageError(404, 'not found');
+    case 'ENOTDIR':
+      return new StorageError(409, 'a parent of this path is a file');
+    case 'EISDIR':
+      return new StorageError(405, 'a collection exists at this path');
+    case 'EEXIST':
+    case 'ENOTEMPTY':
+      return new StorageError(409, 'the destination exists');
+    case 'ENAMETOOLONG':
+      return new StorageError(400, 'name too long');
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new StorageError(403, 'the storage refused this write');
+    default:
+      return new StorageError(500, 'storage error');
+  }
+}

@@ -1,0 +1,53 @@
+// COPY and MOVE (RFC 4918 sections 9.8, 9.9), both inside one token's scope. A copy is
+// assembled outside the tree and appears whole; a move is a rename.
+import { headerValue } from '../http/headers.js';
+import { isInsideScope, sameSegments } from '../domain/tree-path.js';
+import type { TreeRequest } from '../http/context.js';
+import { HttpError } from '../http/errors.js';
+import { StorageError } from '../storage/artifact-store.js';
+import { parseDepth } from './depth.js';
+import { guardWrite } from './preconditions.js';
+
+function overwriteAllowed(header: string | undefined): boolean {
+  if (header === undefined) return true;
+  const value = header.trim().toUpperCase();
+  if (value === 'T') return true;
+  if (value === 'F') return false;
+  throw new HttpError(400, 'Overwrite must be T or F');
+}
+
+export async function copyOrMove(request: TreeRequest): Promise<void> {
+  const { req, res, method, target, destination, services } = request;
+  if (!destination) throw new HttpError(400, 'Destination header required');
+  const from = target.segments;
+  const to = destination.segments;
+  const isMove = method === 'MOVE';
+  const depth = isMove ? parseDepth(headerValue(req, 'depth'), ['infinity'], 'infinity') : parseDepth(headerValue(req, 'depth'), ['0', 'infinity'], 'infinity');
+  const overwrite = overwriteAllowed(headerValue(req, 'overwrite'));
+  const source = await services.store.stat(from);
+  if (!source) throw new HttpError(404, 'not found');
+  if (sameSegments(from, to)) throw new HttpError(403, 'source and destination are the same');
+  if (source.isDirectory() && isInsideScope(to, from)) throw new HttpError(403, 'Destination is inside the source');
+  const parent = await services.store.stat(to.slice(0, -1));
+  if (!parent?.isDirectory()) throw new HttpError(409, 'the Destination parent collection does not exist');
+  const existing = await services.store.stat(to);
+  if (existing && !overwrite) throw new HttpError(412, 'Destination exists and Overwrite is F');
+  await guardWrite(request, to, { members: true, parentMembership: true });
+  if (isMove) await guardWrite(request, from, { members: true, parentMembership: true });
+  try {
+    if (isMove) {
+      await services.store.move(from, to);
+      await services.meta.move(from, to);
+      services.locks.releaseWithin(from);
+    } else {
+      await services.store.copy(from, to, depth === '0');
+      await services.meta.copy(from, to, depth !== '0');
+    }
+  } catch (err) {
+    if (err instanceof StorageError) throw new HttpError(err.status, err.message);
+    throw err;
+  }
+  if (existing) services.locks.releaseWithin(to);
+  res.writeHead(existing ? 204 : 201, { 'Content-Length': 0 });
+  res.end();
+}

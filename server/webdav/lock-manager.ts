@@ -1,0 +1,98 @@
+// WebDAV write locks (RFC 4918 section 6), held in memory: a lock outlives no process,
+// as its timeout is short and clients refresh or re-take it. Locks are few (one build's
+// client at a time), so lookups scan them all.
+import { randomUUID } from 'node:crypto';
+import { isInsideScope, sameSegments } from '../domain/tree-path.js';
+
+export type LockScope = 'exclusive' | 'shared';
+export type LockDepth = '0' | 'infinity';
+
+export interface Lock {
+  token: string;
+  root: readonly string[];
+  rootIsCollection: boolean;
+  depth: LockDepth;
+  scope: LockScope;
+  ownerXml: string | null;
+  /** Build token id that took the lock: only it may use the lock token. */
+  principal: string;
+  timeoutSeconds: number;
+  expiresAt: number;
+}
+
+export const DEFAULT_LOCK_SECONDS = 600;
+export const MAX_LOCK_SECONDS = 3600;
+
+/** Parses a Timeout header ("Second-600, Infinite"): the first value we can honour. */
+export function lockTimeout(header: string | undefined): number {
+  if (!header) return DEFAULT_LOCK_SECONDS;
+  for (const part of header.split(',')) {
+    const value = part.trim();
+    if (/^infinite$/i.test(value)) return MAX_LOCK_SECONDS;
+    const m = /^Second-(\d{1,10})$/i.exec(value);
+    if (m) return Math.max(1, Math.min(MAX_LOCK_SECONDS, Number(m[1])));
+  }
+  return DEFAULT_LOCK_SECONDS;
+}
+
+export class LockManager {
+  private readonly locks = new Map<string, Lock>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private live(): Lock[] {
+    const now = this.now();
+    const result: Lock[] = [];
+    for (const lock of this.locks.values()) {
+      if (lock.expiresAt <= now) this.locks.delete(lock.token);
+      else result.push(lock);
+    }
+    return result;
+  }
+
+  /** Locks that apply to a resource: on it, or depth-infinity on an ancestor. */
+  covering(segments: readonly string[]): Lock[] {
+    return this.live().filter((l) => sameSegments(l.root, segments) || (l.depth === 'infinity' && isInsideScope(segments, l.root)));
+  }
+
+  /** Locks rooted on the resource or anywhere below it. */
+  within(segments: readonly string[]): Lock[] {
+    return this.live().filter((l) => isInsideScope(l.root, segments));
+  }
+
+  get(token: string): Lock | undefined {
+    return this.live().find((l) => l.token === token);
+  }
+
+  /** Locks that would conflict with a new lock of this scope and depth at `segments`. */
+  conflicts(segments: readonly string[], scope: LockScope, depth: LockDepth): Lock[] {
+    const candidates = depth === 'infinity' ? [...this.covering(segments), ...this.within(segments)] : this.covering(segments);
+    const unique = [...new Map(candidates.map((l) => [l.token, l])).values()];
+    return unique.filter((l) => scope === 'exclusive' || l.scope === 'exclusive');
+  }
+
+  create(fields: Omit<Lock, 'token' | 'expiresAt'>): Lock {
+    const lock: Lock = { ...fields, token: `urn:uuid:${randomUUID()}`, expiresAt: this.now() + fields.timeoutSeconds * 1000 };
+    this.locks.set(lock.token, lock);
+    return lock;
+  }
+
+  refresh(lock: Lock, timeoutSeconds: number): Lock {
+    lock.timeoutSeconds = timeoutSeconds;
+    lock.expiresAt = this.now() + timeoutSeconds * 1000;
+    return lock;
+  }
+
+  release(token: string): boolean {
+    return this.locks.delete(token);
+  }
+
+  /** The resource and its members are gone (DELETE, MOVE source): so are their locks. */
+  releaseWithin(segments: readonly string[]): void {
+    for (const lock of this.within(segments)) this.locks.delete(lock.token);
+  }
+
+  secondsLeft(lock: Lock): number {
+    return Math.max(0, Math.ceil((lock.expiresAt - this.now()) / 1000));
+  }
+}

@@ -1,0 +1,74 @@
+// PROPFIND (RFC 4918 section 9.1): public, Depth 0 or 1; infinity is refused with 403
+// (DAV:propfind-finite-depth), as RFC 4918 allows.
+import { headerValue } from '../http/headers.js';
+import type { Stats } from 'node:fs';
+import { toHref } from '../domain/tree-path.js';
+import type { TreeRequest } from '../http/context.js';
+import { HttpError } from '../http/errors.js';
+import { readSmallBody } from '../http/request-body.js';
+import { davName, liveProperty, livePropertyValues } from './properties.js';
+import { parsePropfind, renderErrorBody, renderMultistatus, XmlBodyError, type MultistatusEntry, type PropfindRequest, type PropStat, type PropValue } from './xml.js';
+
+function finiteDepth(header: string | undefined): '0' | '1' {
+  const value = header?.trim().toLowerCase();
+  if (value === '0' || value === '1') return value;
+  if (value === undefined || value === 'infinity') {
+    throw new HttpError(403, 'PROPFIND with Depth infinity is not supported; use Depth 0 or 1', {}, renderErrorBody('propfind-finite-depth'));
+  }
+  throw new HttpError(400, 'Depth must be 0 or 1');
+}
+
+async function describe(request: TreeRequest, segments: readonly string[], stats: Stats, query: PropfindRequest): Promise<MultistatusEntry> {
+  const { services } = request;
+  const href = toHref(segments, stats.isDirectory());
+  const dead = (await services.meta.read(segments)).props;
+  const deadValues: PropValue[] = dead.map((p) => ({ name: { ns: p.ns, local: p.local }, valueXml: p.valueXml, lang: p.lang }));
+  const live = livePropertyValues(segments, stats, services.locks);
+  if (query.kind === 'propname') {
+    return { href, propstats: [{ status: 200, props: [...live, ...deadValues].map((p) => ({ name: p.name })) }] };
+  }
+  if (query.kind === 'allprop') {
+    return { href, propstats: [{ status: 200, props: [...live, ...deadValues] }] };
+  }
+  const found: PropValue[] = [];
+  const missing: PropValue[] = [];
+  for (const name of query.props) {
+    const valueXml = name.ns === 'DAV:' ? liveProperty(name.local, segments, stats, services.locks) : undefined;
+    if (valueXml !== undefined) {
+      found.push({ name: davName(name.local), valueXml });
+      continue;
+    }
+    const deadValue = deadValues.find((p) => p.name.ns === name.ns && p.name.local === name.local);
+    if (deadValue) found.push(deadValue);
+    else missing.push({ name });
+  }
+  const propstats: PropStat[] = [];
+  if (found.length) propstats.push({ status: 200, props: found });
+  if (missing.length) propstats.push({ status: 404, props: missing });
+  if (!propstats.length) propstats.push({ status: 200, props: [] });
+  return { href, propstats };
+}
+
+export async function propfind(request: TreeRequest): Promise<void> {
+  const { req, res, target, services } = request;
+  const depth = finiteDepth(headerValue(req, 'depth'));
+  const body = await readSmallBody(req, res, services.config.maxXmlBodyBytes);
+  let query: PropfindRequest;
+  try {
+    query = parsePropfind(body);
+  } catch (err) {
+    if (err instanceof XmlBodyError) throw new HttpError(400, `bad PROPFIND body: ${err.message}`);
+    throw err;
+  }
+  const stats = await services.store.stat(target.segments);
+  if (!stats || (target.trailingSlash && !stats.isDirectory())) throw new HttpError(404, 'not found');
+  const entries = [await describe(request, target.segments, stats, query)];
+  if (depth === '1' && stats.isDirectory()) {
+    for (const entry of await services.store.list(target.segments)) {
+      entries.push(await describe(request, [...target.segments, entry.name], entry.stats, query));
+    }
+  }
+  const xml = renderMultistatus(entries);
+  res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(xml) });
+  res.end(xml);
+}

@@ -1,0 +1,24 @@
+// Pure decisions about tokens, tested directly.
+import type { TokenRecord } from './store.js';
+
+/** Live: neither revoked nor past its expiry, at the instant `nowMs`. */
+export function isTokenLive(token: Pick<TokenRecord, 'revoked_at' | 'expires_at' | 'hash'>, nowMs: number): boolean {
+  return token.revoked_at === null && token.hash !== null && Date.parse(token.expires_at) > nowMs;
+}
+
+/** How long revoked and expired tokens are remembered, so that a repeated DELETE still answers 204. */
+export const TOMBSTONE_MS = 7 * 24 * 3600 * 1000;
+
+export type TtlCheck = { ok: true; seconds: number } | { ok: false; error: string };
+
+export function checkTtl(value: unknown, defaultSeconds: number, maxSeconds: number): TtlCheck {
+  if (value === undefined || value === null) return { ok: true, seconds: defaultSeconds };
+  if (typeof value !== 'number' || !Number.isInteger(value)) return { ok: false, error: 'ttl must be a whole number of seconds' };
+  if (value < 1 || value > maxSeconds) return { ok: false, error: `ttl must be between 1 and ${maxSeconds} seconds` };
+  return { ok: true, seconds: value };
+}
+
+/** ISO 8601 without milliseconds, as in the contract's example. */
+export function isoSeconds(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}

@@ -1,0 +1,219 @@
+// Mints, verifies, lists and revokes build tokens and authenticates build masters.
+// The HTTP edge calls only this class; it never sees a hash.
+import { FailureThrottle, type ThrottleVerdict } from './failure-throttle.js';
+import { ProofCache } from './proof-cache.js';
+import { hashMasterPassword, hashTokenPassword, newMasterPassword, newTokenId, newTokenPassword, verifyPassword } from './secrets.js';
+import type { TokenRecord, TokenStore } from './store.js';
+import { TOMBSTONE_MS, isTokenLive, isoSeconds } from './token-rules.js';
+
+export interface LiveToken {
+  id: string;
+  username: string;
+  scope: string;
+}
+
+export interface MintedToken extends LiveToken {
+  password: string;
+  expires_at: string;
+}
+
+export interface TokenSummary {
+  id: string;
+  username: string;
+  scope: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export type MasterAuthResult =
+  | { ok: true; master: string }
+  | { ok: false; reason: 'bad-credentials' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+
+export type RevokeResult = 'revoked' | 'already-dead' | 'unknown';
+
+export interface TokenServiceOptions {
+  now?: () => number;
+  masterFailureLimit?: number;
+  masterLockoutMs?: number;
+  /** Turns the proof cache off, to measure what it saves. */
+  cacheProofs?: boolean;
+  /** Told about every token that stops being live: revoked, expired or purged. */
+  onTokenEnded?: (token: TokenRecord, how: 'revoked' | 'expired') => void;
+}
+
+export class TokenService {
+  private readonly now: () => number;
+  private readonly proofs = new ProofCache();
+  private readonly masterThrottle: FailureThrottle;
+  private readonly cacheProofs: boolean;
+
+  constructor(
+    private readonly store: TokenStore,
+    private readonly options: TokenServiceOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.cacheProofs = options.cacheProofs ?? true;
+    this.masterThrottle = new FailureThrottle(options.masterFailureLimit ?? 10, options.masterLockoutMs ?? 300_000, this.now);
+  }
+
+  // ---- masters ----
+
+  /**
+   * Makes sure the configured master exists with this password. With no password given and
+   * no master stored, generates one and returns its password (to be shown once).
+   */
+  async provisionMaster(name: string, password: string | null): Promise<{ generatedPassword: string | null }> {
+    const masters = this.store.data.masters;
+    const existing = masters[name];
+    if (password === null) {
+      if (Object.keys(masters).length > 0) return { generatedPassword: null };
+      const generated = newMasterPassword();
+      masters[name] = { name, hash: await hashMasterPassword(generated), created_at: isoSeconds(this.now()) };
+      await this.store.save();
+      return { generatedPassword: generated };
+    }
+    if (existing && (await verifyPassword(existing.hash, password))) return { generatedPassword: null };
+    masters[name] = { name, hash: await hashMasterPassword(password), created_at: existing?.created_at ?? isoSeconds(this.now()) };
+    this.proofs.forget(masterOwner(name));
+    await this.store.save();
+    return { generatedPassword: null };
+  }
+
+  masterThrottleVerdict(address: string): ThrottleVerdict {
+    return this.masterThrottle.check(address);
+  }
+
+  async authenticateMaster(name: string, password: string, address: string): Promise<MasterAuthResult> {
+    const verdict = this.masterThrottle.check(address);
+    if (!verdict.allowed) return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
+    const ok = await this.checkPassword(masterOwner(name), name, password, () => (Object.hasOwn(this.store.data.masters, name) ? this.store.data.masters[name]?.hash ?? null : null));
+    if (!ok) {
+      this.masterThrottle.recordFailure(address);
+      return { ok: false, reason: 'bad-credentials' };
+    }
+    this.masterThrottle.recordSuccess(address);
+    return { ok: true, master: name };
+  }
+
+  // ---- tokens ----
+
+  async mint(scope: string, ttlSeconds: number, master: string): Promise<MintedToken> {
+    const id = newTokenId();
+    const password = newTokenPassword();
+    const hash = await hashTokenPassword(password);
+    const now = this.now();
+    const record: TokenRecord = {
+      id,
+      username: id,
+      hash,
+      scope,
+      created_by: master,
+      created_at: isoSeconds(now),
+      expires_at: isoSeconds(Math.ceil((now + ttlSeconds * 1000) / 1000) * 1000),
+      revoked_at: null,
+      revoked_by: null,
+    };
+    this.store.data.tokens[id] = record;
+    await this.store.save();
+    return { id, username: id, password, scope, expires_at: record.expires_at };
+  }
+
+  /** The live token these credentials open, or null. Revocation and expiry apply at once. */
+  async authenticateToken(username: string, password: string): Promise<LiveToken | null> {
+    const record = this.liveRecord(username);
+    if (!record) return null;
+    const ok = await this.checkPassword(record.id, username, password, () => record.hash);
+    // The token may have been revoked while argon2 ran.
+    if (!ok || !isTokenLive(record, this.now())) return null;
+    return { id: record.id, username: record.username, scope: record.scope };
+  }
+
+  /** Names a token the store knows, live or not: such a username is never a master's. */
+  isTokenUsername(username: string): boolean {
+    return Object.hasOwn(this.store.data.tokens, username);
+  }
+
+  async revoke(id: string, by: string): Promise<RevokeResult> {
+    const record = this.store.data.tokens[id];
+    if (!record) return 'unknown';
+    if (!isTokenLive(record, this.now())) return 'already-dead';
+    this.end(record, 'revoked', by);
+    await this.store.save();
+    return 'revoked';
+  }
+
+  listLive(): TokenSummary[] {
+    const now = this.now();
+    return Object.values(this.store.data.tokens)
+      .filter((t) => isTokenLive(t, now))
+      .map(({ id, username, scope, created_at, expires_at }) => ({ id, username, scope, created_at, expires_at }));
+  }
+
+  liveTokensOfScope(scope: string): number {
+    const now = this.now();
+    return Object.values(this.store.data.tokens).filter((t) => t.scope === scope && isTokenLive(t, now)).length;
+  }
+
+  /**
+   * Ends expired tokens (dropping their hashes) and forgets tombstones after a week.
+   * Run at start and on a timer; authentication never depends on it having run.
+   */
+  async purge(): Promise<{ expired: number; forgotten: number }> {
+    const now = this.now();
+    let expired = 0;
+    let forgotten = 0;
+    const tokens = this.store.data.tokens;
+    for (const record of Object.values(tokens)) {
+      if (record.hash !== null && !isTokenLive(record, now)) {
+        this.end(record, 'expired', null);
+        expired++;
+      } else if (record.hash === null && now - endedAt(record) > TOMBSTONE_MS) {
+        delete tokens[record.id];
+        forgotten++;
+      }
+    }
+    if (expired + forgotten > 0) await this.store.save();
+    return { expired, forgotten };
+  }
+
+  get cachedProofs(): number {
+    return this.proofs.size;
+  }
+
+  private liveRecord(id: string): TokenRecord | null {
+    const record = Object.hasOwn(this.store.data.tokens, id) ? this.store.data.tokens[id] : undefined;
+    return record && isTokenLive(record, this.now()) ? record : null;
+  }
+
+  private end(record: TokenRecord, how: 'revoked' | 'expired', by: string | null): void {
+    if (how === 'revoked') {
+      record.revoked_at = isoSeconds(this.now());
+      record.revoked_by = by;
+    }
+    record.hash = null;
+    this.proofs.forget(record.id);
+    this.options.onTokenEnded?.(record, how);
+  }
+
+  private async checkPassword(owner: string, username: string, password: string, currentHash: () => string | null): Promise<boolean> {
+    const key = this.proofs.proofKey(username, password);
+    if (this.cacheProofs && this.proofs.owner(key) === owner) return true;
+    const ok = await this.proofs.verifyOnce(key, async () => {
+      const hash = currentHash();
+      return hash !== null && (await verifyPassword(hash, password));
+    });
+    // Not remembered if the credential died while argon2 ran.
+    if (ok && this.cacheProofs && currentHash() !== null) this.proofs.remember(key, owner);
+    return ok;
+  }
+}
+
+function masterOwner(name: string): string {
+  // Token ids are alphanumeric, so this prefix cannot collide with one.
+  return `master:${name}`;
+}
+
+function endedAt(record: TokenRecord): number {
+  return Date.parse(record.revoked_at ?? record.expires_at);
+}
