@@ -3,7 +3,7 @@
 // cannot start with a dot): `.incoming` for uploads in flight and `.meta` for what the
 // service keeps about each resource. Both are on the same filesystem as the tree, so that
 // a finished upload is published with one rename.
-import { createWriteStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
 import { cp, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -101,7 +101,7 @@ export class ArtifactStore {
     try {
       await this.makeParents(segments);
       const handle = await open(temp, 'wx', 0o644);
-      const out = createWriteStream('', { fd: handle.fd, autoClose: true, highWaterMark: 1024 * 1024 });
+      const out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
       await pipeline(body, out);
       const size = out.bytesWritten;
       const existing = await statOrNull(target);
