@@ -32,10 +32,14 @@ export interface App {
   shutdown(): Promise<void>;
 }
 
-// Headers must arrive promptly; bodies may take as long as they keep moving.
-const HEADERS_TIMEOUT_MS = 20_000;
-const IDLE_SOCKET_MS = 120_000;
 const KEEP_ALIVE_MS = 5_000;
+
+// What Node's parser reports before a request exists, as the status line to answer.
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_URI_TOO_LONG: '414 URI Too Long',
+};
 const PURGE_EVERY_MS = 60_000;
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -80,13 +84,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
   }
 
-  const server = http.createServer({ requestTimeout: 0, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_MS }, handle);
+  // Headers must arrive promptly; a body may take as long as it keeps moving (no
+  // requestTimeout), and a connection silent for the idle timeout is closed.
+  const headersTimeout = config.headersTimeoutSeconds * 1000;
+  const server = http.createServer(
+    { requestTimeout: 0, headersTimeout, keepAliveTimeout: KEEP_ALIVE_MS, connectionsCheckingInterval: Math.min(headersTimeout, 5000) },
+    handle,
+  );
   // Answer Expect: 100-continue only once the request is authorised (the PUT handler does).
   server.on('checkContinue', handle);
-  server.setTimeout(IDLE_SOCKET_MS, (socket) => socket.destroy());
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
+  server.setTimeout(config.idleTimeoutSeconds * 1000, (socket) => socket.destroy());
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
+    // end() alone can leave a paused socket open: destroy once the answer is flushed.
+    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
 
   const purgeTimer = setInterval(() => {

@@ -19,6 +19,10 @@ export interface Config {
   /** Cap on the body of every method but PUT (XML bodies, token requests). */
   maxXmlBodyBytes: number;
   shutdownGraceSeconds: number;
+  /** A request's headers must arrive within this; bodies have no total limit. */
+  headersTimeoutSeconds: number;
+  /** A connection with no traffic at all for this long is closed. */
+  idleTimeoutSeconds: number;
   logLevel: string;
   masterFailureLimit: number;
   masterLockoutSeconds: number;
@@ -113,6 +117,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     trustedProxies: proxies(env.TRUSTED_PROXIES),
     maxXmlBodyBytes: integer(env, 'MAX_XML_BODY', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownGraceSeconds: integer(env, 'SHUTDOWN_GRACE', 30, 0, 3600),
+    headersTimeoutSeconds: integer(env, 'HEADERS_TIMEOUT', 20, 1, 600),
+    idleTimeoutSeconds: integer(env, 'IDLE_TIMEOUT', 120, 1, 3600),
     logLevel,
     masterFailureLimit: integer(env, 'MASTER_FAILURE_LIMIT', 10, 1, 10000),
     masterLockoutSeconds: integer(env, 'MASTER_LOCKOUT', 300, 1, 86400),

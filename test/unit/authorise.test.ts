@@ -1,0 +1,117 @@
+import { expect } from 'chai';
+import { WRITE_METHODS, scopeRefusal, type TreeMethod } from '../../server/http/authorise.js';
+
+const SCOPE = ['rpm', 'widget', '1'] as const;
+const seg = (path: string): string[] => path.split('/').filter(Boolean);
+
+const refuses = (method: TreeMethod, target: string, destination: string | null = null): boolean =>
+  scopeRefusal(method, seg(target), destination === null ? null : seg(destination), SCOPE) !== null;
+
+describe('http/authorise scopeRefusal', () => {
+  describe('targets inside the build', () => {
+    for (const method of WRITE_METHODS) {
+      if (method === 'COPY' || method === 'MOVE') continue;
+      it(`allows ${method} on a file below the token's build`, () => {
+        expect(scopeRefusal(method, seg('/rpm/widget/1/dist/a.rpm'), null, SCOPE)).to.equal(null);
+      });
+    }
+
+    it('allows COPY and MOVE from below the build to elsewhere below the build', () => {
+      expect(scopeRefusal('COPY', seg('/rpm/widget/1/a'), seg('/rpm/widget/1/b'), SCOPE)).to.equal(null);
+      expect(scopeRefusal('MOVE', seg('/rpm/widget/1/a'), seg('/rpm/widget/1/sub/b'), SCOPE)).to.equal(null);
+    });
+
+    it('allows MKCOL of a collection below the build', () => {
+      expect(refuses('MKCOL', '/rpm/widget/1/dist/')).to.equal(false);
+      expect(refuses('MKCOL', '/rpm/widget/1/dist/nested/')).to.equal(false);
+    });
+  });
+
+  describe('targets outside the build', () => {
+    for (const method of WRITE_METHODS) {
+      it(`refuses ${method} in sibling build 12 for a token of build 1`, () => {
+        const destination = method === 'COPY' || method === 'MOVE' ? '/rpm/widget/1/x' : null;
+        expect(refuses(method, '/rpm/widget/12/x', destination)).to.equal(true);
+      });
+
+      it(`refuses ${method} in another project, another type and above the build`, () => {
+        const destination = method === 'COPY' || method === 'MOVE' ? '/rpm/widget/1/x' : null;
+        expect(refuses(method, '/rpm/gadget/1/x', destination), 'other project').to.equal(true);
+        expect(refuses(method, '/deb/widget/1/x', destination), 'other type').to.equal(true);
+        expect(refuses(method, '/rpm/widget/', destination), 'project level').to.equal(true);
+        expect(refuses(method, '/rpm/', destination), 'type level').to.equal(true);
+        expect(refuses(method, '/', destination), 'root').to.equal(true);
+      });
+    }
+
+    it('refuses sibling build 12 even as the collection itself', () => {
+      expect(refuses('MKCOL', '/rpm/widget/12/')).to.equal(true);
+      expect(refuses('PROPPATCH', '/rpm/widget/12')).to.equal(true);
+    });
+
+    it('says why, naming the scope', () => {
+      const reason = scopeRefusal('PUT', seg('/rpm/widget/12/x'), null, SCOPE);
+      expect(reason).to.be.a('string').and.to.include('/rpm/widget/1/');
+    });
+  });
+
+  describe('the build collection itself', () => {
+    it('refuses DELETE of the build collection', () => {
+      expect(refuses('DELETE', '/rpm/widget/1/')).to.equal(true);
+      expect(refuses('DELETE', '/rpm/widget/1')).to.equal(true);
+    });
+
+    it('refuses MOVE of the build collection, even to a place inside the build', () => {
+      expect(refuses('MOVE', '/rpm/widget/1/', '/rpm/widget/1/renamed/')).to.equal(true);
+      expect(refuses('MOVE', '/rpm/widget/1/', '/rpm/widget/2/')).to.equal(true);
+    });
+
+    it('refuses PUT onto the build collection', () => {
+      expect(refuses('PUT', '/rpm/widget/1')).to.equal(true);
+    });
+
+    it('allows PROPPATCH, LOCK and UNLOCK on the build collection', () => {
+      expect(refuses('PROPPATCH', '/rpm/widget/1/')).to.equal(false);
+      expect(refuses('LOCK', '/rpm/widget/1/')).to.equal(false);
+      expect(refuses('UNLOCK', '/rpm/widget/1/')).to.equal(false);
+    });
+  });
+
+  describe('the Destination of COPY and MOVE', () => {
+    for (const method of ['COPY', 'MOVE'] as const) {
+      it(`${method}: refuses a Destination in sibling build 12`, () => {
+        expect(refuses(method, '/rpm/widget/1/a', '/rpm/widget/12/a')).to.equal(true);
+      });
+
+      it(`${method}: refuses a Destination in another project or type`, () => {
+        expect(refuses(method, '/rpm/widget/1/a', '/rpm/gadget/1/a')).to.equal(true);
+        expect(refuses(method, '/rpm/widget/1/a', '/deb/widget/1/a')).to.equal(true);
+      });
+
+      it(`${method}: refuses a Destination above the build level`, () => {
+        expect(refuses(method, '/rpm/widget/1/a', '/rpm/widget/a')).to.equal(true);
+        expect(refuses(method, '/rpm/widget/1/a', '/rpm/widget/')).to.equal(true);
+        expect(refuses(method, '/rpm/widget/1/a', '/')).to.equal(true);
+      });
+
+      it(`${method}: refuses a Destination equal to the scope root (it would replace the build collection)`, () => {
+        expect(refuses(method, '/rpm/widget/1/a', '/rpm/widget/1/')).to.equal(true);
+        expect(refuses(method, '/rpm/widget/1/a', '/rpm/widget/1')).to.equal(true);
+      });
+
+      it(`${method}: allows a Destination inside the scope`, () => {
+        expect(refuses(method, '/rpm/widget/1/a', '/rpm/widget/1/b')).to.equal(false);
+        expect(refuses(method, '/rpm/widget/1/a', '/rpm/widget/1/deep/er/b')).to.equal(false);
+      });
+
+      it(`${method}: refuses when the source is outside the scope even with the Destination inside`, () => {
+        expect(refuses(method, '/rpm/widget/2/a', '/rpm/widget/1/a')).to.equal(true);
+      });
+    }
+
+    it('names the Destination in the reason when only the Destination is outside', () => {
+      const reason = scopeRefusal('COPY', seg('/rpm/widget/1/a'), seg('/rpm/widget/12/a'), SCOPE);
+      expect(reason).to.be.a('string').and.to.match(/Destination/);
+    });
+  });
+});

@@ -1,0 +1,206 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../server/config.js';
+
+const CWD = path.resolve('/srv/artifact-repo');
+const GOOD_PASSWORD = 'correct-horse-battery-staple';
+
+type Env = Record<string, string | undefined>;
+
+/** The ConfigError that loadConfig throws for `env`; fails the test if it loads. */
+function configError(env: Env): ConfigError {
+  let caught: unknown = null;
+  try {
+    loadConfig(env, CWD);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, `expected ${JSON.stringify(env)} to be refused`).to.be.instanceOf(ConfigError);
+  return caught as ConfigError;
+}
+
+function expectRefusalNaming(env: Env, variable: string): void {
+  expect(configError(env).message).to.include(variable);
+}
+
+describe('server/config loadConfig', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'config-test-'));
+  });
+
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const passwordFile = (contents: string): string => {
+    const file = path.join(dir, 'master-password');
+    writeFileSync(file, contents);
+    return file;
+  };
+
+  describe('defaults (the HTTP contract)', () => {
+    it('listens on 127.0.0.1:8080', () => {
+      const config = loadConfig({}, CWD);
+      expect(config.port).to.equal(8080);
+      expect(config.host).to.equal('127.0.0.1');
+    });
+
+    it('keeps artifacts and tokens under ./data, resolved against the working directory', () => {
+      const config = loadConfig({}, CWD);
+      expect(config.artifactsDir).to.equal(path.join(CWD, 'data', 'artifacts'));
+      expect(config.tokensDir).to.equal(path.join(CWD, 'data', 'tokens'));
+    });
+
+    it('places artifacts and tokens under DATA_DIR when it is set', () => {
+      const relative = loadConfig({ DATA_DIR: 'var/repo' }, CWD);
+      expect(relative.artifactsDir).to.equal(path.join(CWD, 'var', 'repo', 'artifacts'));
+      expect(relative.tokensDir).to.equal(path.join(CWD, 'var', 'repo', 'tokens'));
+      const absolute = loadConfig({ DATA_DIR: '/data/repo' }, CWD);
+      expect(absolute.artifactsDir).to.equal(path.resolve('/data/repo/artifacts'));
+      expect(absolute.tokensDir).to.equal(path.resolve('/data/repo/tokens'));
+    });
+
+    it('treats empty variables as unset', () => {
+      const config = loadConfig({ PORT: '', HOST: '', DATA_DIR: '', MASTER_PASSWORD: '' }, CWD);
+      expect(config.port).to.equal(8080);
+      expect(config.host).to.equal('127.0.0.1');
+      expect(config.artifactsDir).to.equal(path.join(CWD, 'data', 'artifacts'));
+      expect(config.masterPassword).to.equal(null);
+    });
+
+    it('has no master password, public URL or trusted proxies unless configured', () => {
+      const config = loadConfig({}, CWD);
+      expect(config.masterPassword).to.equal(null);
+      expect(config.publicUrl).to.equal(null);
+      expect(config.trustedProxies).to.deep.equal([]);
+    });
+
+    it('does not read process.env when an env is given', () => {
+      const saved = process.env.PORT;
+      process.env.PORT = '9999';
+      try {
+        expect(loadConfig({}, CWD).port).to.equal(8080);
+      } finally {
+        if (saved === undefined) delete process.env.PORT;
+        else process.env.PORT = saved;
+      }
+    });
+  });
+
+  describe('accepted values', () => {
+    it('takes PORT, HOST, TOKEN_TTL_MAX, MASTER_USER and MASTER_PASSWORD', () => {
+      const config = loadConfig(
+        { PORT: '9000', HOST: '::1', TOKEN_TTL_MAX: '7200', MASTER_USER: 'ci_bot-2', MASTER_PASSWORD: GOOD_PASSWORD },
+        CWD,
+      );
+      expect(config.port).to.equal(9000);
+      expect(config.host).to.equal('::1');
+      expect(config.tokenTtlMaxSeconds).to.equal(7200);
+      expect(config.tokenTtlDefaultSeconds).to.be.at.most(7200);
+      expect(config.masterUser).to.equal('ci_bot-2');
+      expect(config.masterPassword).to.equal(GOOD_PASSWORD);
+    });
+
+    it('accepts PORT at its bounds, 0 and 65535', () => {
+      expect(loadConfig({ PORT: '0' }, CWD).port).to.equal(0);
+      expect(loadConfig({ PORT: '65535' }, CWD).port).to.equal(65535);
+    });
+
+    it('ends PUBLIC_URL with a slash', () => {
+      expect(loadConfig({ PUBLIC_URL: 'https://repo.example.com/artifacts' }, CWD).publicUrl?.href).to.equal('https://repo.example.com/artifacts/');
+    });
+
+    it('reads a comma-separated list of TRUSTED_PROXIES', () => {
+      expect(loadConfig({ TRUSTED_PROXIES: '127.0.0.1, ::1 ,10.0.0.5' }, CWD).trustedProxies).to.deep.equal(['127.0.0.1', '::1', '10.0.0.5']);
+    });
+
+    it('accepts TOKENS_DIR beside ARTIFACTS_DIR even when its name starts the same', () => {
+      const config = loadConfig({ ARTIFACTS_DIR: '/srv/art', TOKENS_DIR: '/srv/art-tokens' }, CWD);
+      expect(config.tokensDir).to.equal(path.resolve('/srv/art-tokens'));
+    });
+  });
+
+  describe('refused values name the variable', () => {
+    it('PORT=abc', () => expectRefusalNaming({ PORT: 'abc' }, 'PORT'));
+    it('PORT=70000', () => expectRefusalNaming({ PORT: '70000' }, 'PORT'));
+    it('PORT=-1, PORT=80.5 and PORT=" 80"', () => {
+      expectRefusalNaming({ PORT: '-1' }, 'PORT');
+      expectRefusalNaming({ PORT: '80.5' }, 'PORT');
+      expectRefusalNaming({ PORT: ' 80' }, 'PORT');
+    });
+    it('HOST=not-an-ip', () => expectRefusalNaming({ HOST: 'not-an-ip' }, 'HOST'));
+    it('TOKEN_TTL_MAX=0', () => expectRefusalNaming({ TOKEN_TTL_MAX: '0' }, 'TOKEN_TTL_MAX'));
+    it('TOKEN_TTL_DEFAULT above TOKEN_TTL_MAX', () => expectRefusalNaming({ TOKEN_TTL_MAX: '3600', TOKEN_TTL_DEFAULT: '7200' }, 'TOKEN_TTL_DEFAULT'));
+    it('MASTER_USER with a space', () => expectRefusalNaming({ MASTER_USER: 'build bot' }, 'MASTER_USER'));
+
+    it('both MASTER_PASSWORD and MASTER_PASSWORD_FILE', () => {
+      const message = configError({ MASTER_PASSWORD: GOOD_PASSWORD, MASTER_PASSWORD_FILE: passwordFile(GOOD_PASSWORD) }).message;
+      expect(message).to.include('MASTER_PASSWORD_FILE');
+      expect(message.replace(/MASTER_PASSWORD_FILE/g, '')).to.include('MASTER_PASSWORD');
+    });
+
+    it('MASTER_PASSWORD_FILE naming a missing file', () => {
+      expectRefusalNaming({ MASTER_PASSWORD_FILE: path.join(dir, 'does-not-exist') }, 'MASTER_PASSWORD_FILE');
+    });
+
+    it('MASTER_PASSWORD_FILE naming an empty file', () => {
+      expectRefusalNaming({ MASTER_PASSWORD_FILE: passwordFile('\n') }, 'MASTER_PASSWORD_FILE');
+    });
+
+    it('a MASTER_PASSWORD shorter than 12 characters', () => {
+      expectRefusalNaming({ MASTER_PASSWORD: 'short-pw' }, 'MASTER_PASSWORD');
+      expectRefusalNaming({ MASTER_PASSWORD: 'elevenchars' }, 'MASTER_PASSWORD');
+    });
+
+    it('a short password read from MASTER_PASSWORD_FILE', () => {
+      expectRefusalNaming({ MASTER_PASSWORD_FILE: passwordFile('short-pw\n') }, 'MASTER_PASSWORD_FILE');
+    });
+
+    it('TOKENS_DIR inside ARTIFACTS_DIR', () => {
+      const message = configError({ ARTIFACTS_DIR: '/srv/artifacts', TOKENS_DIR: '/srv/artifacts/tokens' }).message;
+      expect(message).to.include('TOKENS_DIR');
+    });
+
+    it('TOKENS_DIR equal to ARTIFACTS_DIR, also when written differently', () => {
+      expectRefusalNaming({ ARTIFACTS_DIR: '/srv/artifacts', TOKENS_DIR: '/srv/artifacts' }, 'TOKENS_DIR');
+      expectRefusalNaming({ ARTIFACTS_DIR: '/srv/artifacts', TOKENS_DIR: '/srv/x/../artifacts/' }, 'TOKENS_DIR');
+      expectRefusalNaming({ ARTIFACTS_DIR: 'store', TOKENS_DIR: path.join(CWD, 'store', 'deep', 'tokens') }, 'TOKENS_DIR');
+    });
+
+    it('TOKENS_DIR inside an ARTIFACTS_DIR of "/"', () => {
+      expectRefusalNaming({ ARTIFACTS_DIR: '/', TOKENS_DIR: '/var/lib/tokens' }, 'TOKENS_DIR');
+    });
+
+    it('PUBLIC_URL that is not a URL', () => expectRefusalNaming({ PUBLIC_URL: 'repo.example.com' }, 'PUBLIC_URL'));
+    it('PUBLIC_URL with a query', () => expectRefusalNaming({ PUBLIC_URL: 'https://repo.example.com/?x=1' }, 'PUBLIC_URL'));
+    it('PUBLIC_URL with a fragment or credentials, or not http(s)', () => {
+      expectRefusalNaming({ PUBLIC_URL: 'https://repo.example.com/#top' }, 'PUBLIC_URL');
+      expectRefusalNaming({ PUBLIC_URL: 'https://user:pw@repo.example.com/' }, 'PUBLIC_URL');
+      expectRefusalNaming({ PUBLIC_URL: 'ftp://repo.example.com/' }, 'PUBLIC_URL');
+    });
+    it('TRUSTED_PROXIES with a hostname', () => expectRefusalNaming({ TRUSTED_PROXIES: '127.0.0.1,nginx.local' }, 'TRUSTED_PROXIES'));
+  });
+
+  describe('MASTER_PASSWORD_FILE', () => {
+    it('strips one trailing newline', () => {
+      expect(loadConfig({ MASTER_PASSWORD_FILE: passwordFile(`${GOOD_PASSWORD}\n`) }, CWD).masterPassword).to.equal(GOOD_PASSWORD);
+    });
+
+    it('strips one trailing CRLF', () => {
+      expect(loadConfig({ MASTER_PASSWORD_FILE: passwordFile(`${GOOD_PASSWORD}\r\n`) }, CWD).masterPassword).to.equal(GOOD_PASSWORD);
+    });
+
+    it('strips only one of two trailing newlines', () => {
+      expect(loadConfig({ MASTER_PASSWORD_FILE: passwordFile(`${GOOD_PASSWORD}\n\n`) }, CWD).masterPassword).to.equal(`${GOOD_PASSWORD}\n`);
+    });
+
+    it('keeps a password without a newline, and its inner and trailing spaces, unchanged', () => {
+      expect(loadConfig({ MASTER_PASSWORD_FILE: passwordFile(GOOD_PASSWORD) }, CWD).masterPassword).to.equal(GOOD_PASSWORD);
+      expect(loadConfig({ MASTER_PASSWORD_FILE: passwordFile(' a long pass phrase \n') }, CWD).masterPassword).to.equal(' a long pass phrase ');
+    });
+  });
+});
