@@ -47,6 +47,7 @@ export class TokenService {
   private readonly proofs = new ProofCache();
   private readonly masterThrottle: FailureThrottle;
   private readonly cacheProofs: boolean;
+  private verifications = 0;
 
   constructor(
     private readonly store: TokenStore,
@@ -177,6 +178,11 @@ export class TokenService {
     return { expired, forgotten };
   }
 
+  /** argon2 verifications run so far: what the proof cache saves shows here. */
+  get passwordVerifications(): number {
+    return this.verifications;
+  }
+
   get cachedProofs(): number {
     return this.proofs.size;
   }
@@ -199,10 +205,13 @@ export class TokenService {
   private async checkPassword(owner: string, username: string, password: string, currentHash: () => string | null): Promise<boolean> {
     const key = this.proofs.proofKey(username, password);
     if (this.cacheProofs && this.proofs.owner(key) === owner) return true;
-    const ok = await this.proofs.verifyOnce(key, async () => {
+    const verify = async (): Promise<boolean> => {
       const hash = currentHash();
-      return hash !== null && (await verifyPassword(hash, password));
-    });
+      if (hash === null) return false;
+      this.verifications++;
+      return verifyPassword(hash, password);
+    };
+    const ok = this.cacheProofs ? await this.proofs.verifyOnce(key, verify) : await verify();
     // Not remembered if the credential died while argon2 ran.
     if (ok && this.cacheProofs && currentHash() !== null) this.proofs.remember(key, owner);
     return ok;
