@@ -47,6 +47,7 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
 function readPassword(env: Env): string | null {
   const direct = env.MASTER_PASSWORD;
   const file = env.MASTER_PASSWORD_FILE;
+  const source = file ? 'MASTER_PASSWORD_FILE' : 'MASTER_PASSWORD';
   if (direct && file) throw new ConfigError('set MASTER_PASSWORD or MASTER_PASSWORD_FILE, not both');
   let password: string | undefined = direct;
   if (file) {
@@ -60,8 +61,7 @@ function readPassword(env: Env): string | null {
     if (file) throw new ConfigError(`MASTER_PASSWORD_FILE is empty: ${file}`);
     return null;
   }
-  if (password.length < 12) throw new ConfigError('the master password must be at least 12 characters long');
-  if (password.includes(':')) throw new ConfigError('the master password must not contain ":" (it would break Basic authentication)');
+  if (password.length < 12) throw new ConfigError(`${source}: the master password must be at least 12 characters long`);
   return password;
 }
 
@@ -92,7 +92,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const dataDir = path.resolve(cwd, env.DATA_DIR || './data');
   const artifactsDir = path.resolve(cwd, env.ARTIFACTS_DIR || path.join(dataDir, 'artifacts'));
   const tokensDir = path.resolve(cwd, env.TOKENS_DIR || path.join(dataDir, 'tokens'));
-  if (artifactsDir === tokensDir || tokensDir.startsWith(artifactsDir + path.sep)) {
+  const fromArtifacts = path.relative(artifactsDir, tokensDir);
+  if (fromArtifacts === '' || (!fromArtifacts.startsWith('..') && !path.isAbsolute(fromArtifacts))) {
     // The token store must never be reachable through the public tree.
     throw new ConfigError('TOKENS_DIR must not be inside ARTIFACTS_DIR');
   }

@@ -13,7 +13,8 @@ export class ProofCache {
   constructor(private readonly maxEntries = 50_000) {}
 
   proofKey(username: string, password: string): string {
-    return createHmac('sha256', this.key).update(username).update('\0').update(password).digest('base64');
+    // Length-prefixed, so no other (user, password) pair gives the same input.
+    return createHmac('sha256', this.key).update(`${Buffer.byteLength(username)}:`).update(username).update(password).digest('base64');
   }
 
   /** The owner (token id or master name) proven by this key, if any. */
@@ -22,6 +23,7 @@ export class ProofCache {
   }
 
   remember(proofKey: string, owner: string): void {
+    if (this.proofs.get(proofKey) === owner) return;
     if (this.proofs.size >= this.maxEntries) this.evictOldest();
     this.proofs.set(proofKey, owner);
     let keys = this.byOwner.get(owner);
@@ -58,6 +60,9 @@ export class ProofCache {
     if (oldest.done) return;
     const owner = this.proofs.get(oldest.value);
     this.proofs.delete(oldest.value);
-    if (owner !== undefined) this.byOwner.get(owner)?.delete(oldest.value);
+    if (owner === undefined) return;
+    const keys = this.byOwner.get(owner);
+    keys?.delete(oldest.value);
+    if (keys?.size === 0) this.byOwner.delete(owner);
   }
 }

@@ -88,11 +88,11 @@ export class TokenService {
   async authenticateMaster(name: string, password: string, address: string): Promise<MasterAuthResult> {
     const verdict = this.masterThrottle.check(address);
     if (!verdict.allowed) return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
+    // Counted as a failure until proven otherwise, so a burst of parallel guesses cannot
+    // all slip in before the first one fails.
+    this.masterThrottle.recordFailure(address);
     const ok = await this.checkPassword(masterOwner(name), name, password, () => (Object.hasOwn(this.store.data.masters, name) ? this.store.data.masters[name]?.hash ?? null : null));
-    if (!ok) {
-      this.masterThrottle.recordFailure(address);
-      return { ok: false, reason: 'bad-credentials' };
-    }
+    if (!ok) return { ok: false, reason: 'bad-credentials' };
     this.masterThrottle.recordSuccess(address);
     return { ok: true, master: name };
   }

@@ -26,8 +26,8 @@ export class PathError extends Error {
   }
 }
 
-// Control characters (NUL included) and the backslash never name anything here.
-const FORBIDDEN_CHAR_RE = /[\u0000-\u001f\u007f\\]/;
+// Control characters (C0 with NUL, DEL, C1) and the backslash never name anything here.
+const FORBIDDEN_CHAR_RE = /[\u0000-\u001f\u007f-\u009f\\]/;
 
 function decodeSegment(raw: string): string {
   let segment: string;
@@ -69,10 +69,16 @@ export function parseTreePath(rawPath: string): TreePath {
 
 const LEVEL_NAMES = ['type', 'project', 'build'] as const;
 
-/** Splits a raw request target into path and query, the path still encoded. */
+/**
+ * The path of a raw request target, still encoded, without the query. The absolute form
+ * (`http://host/path`, RFC 9112 section 3.2.2) is reduced to its path.
+ */
 export function splitTarget(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  let target = url;
+  const absolute = /^https?:\/\/[^/?#]*/i.exec(target);
+  if (absolute) target = target.slice(absolute[0].length) || '/';
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
 }
 
 /** A scope is a directory: /t/p/1/ contains /t/p/1/x but not /t/p/12/x. */

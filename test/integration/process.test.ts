@@ -1,0 +1,130 @@
+// The server as `npm start` runs it, in a child process: restarts keep tokens and files,
+// SIGTERM lets an upload in flight finish and exits 0, a bad setting stops the start
+// with one clear line, and nothing secret reaches the logs.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { basic, makeTempDir, MASTER_PASSWORD, mintWith, REPO_ROOT, startChild } from '../helpers/harness.js';
+
+describe('server process', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  beforeEach(async () => {
+    dataDir = await makeTempDir();
+  });
+  afterEach(() => rm(dataDir, { recursive: true, force: true }));
+
+  it('a restart keeps tokens and files', async () => {
+    const first = await startChild(dataDir);
+    const t = await mintWith(first.baseUrl, { type: 'dpkg', project: 'restart', build: '1' });
+    const put = await fetch(`${t.url}kept.txt`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: 'survives' });
+    expect(put.status).to.equal(201);
+    expect(await first.stop()).to.equal(0);
+
+    const second = await startChild(dataDir);
+    try {
+      expect(await (await fetch(`${second.baseUrl}/dpkg/restart/1/kept.txt`)).text()).to.equal('survives');
+      const again = await fetch(`${second.baseUrl}/dpkg/restart/1/more.txt`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: 'x' });
+      expect(again.status).to.equal(201);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('SIGTERM lets an upload in flight finish, refuses new connections, and exits 0', async () => {
+    const server = await startChild(dataDir, { SHUTDOWN_GRACE: '20' });
+    const t = await mintWith(server.baseUrl, { type: 'dpkg', project: 'drain', build: '1' });
+    const url = new URL(`${t.url}slow.bin`);
+    const total = 4 * 1024 * 1024;
+    const upload = new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { Authorization: basic(t.username, t.password), 'Content-Length': total } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      let sent = 0;
+      const chunk = Buffer.alloc(256 * 1024, 7);
+      const tick = setInterval(() => {
+        req.write(chunk);
+        sent += chunk.length;
+        if (sent >= total) {
+          clearInterval(tick);
+          req.end();
+        }
+      }, 100);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = server.stop('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    const refused = await fetch(`${server.baseUrl}/-/health`).then(
+      () => false,
+      () => true,
+    );
+    expect(refused, 'new connections are refused while draining').to.equal(true);
+    expect(await upload).to.equal(201);
+    expect(await exited).to.equal(0);
+    const again = await startChild(dataDir);
+    try {
+      const res = await fetch(`${again.baseUrl}/dpkg/drain/1/slow.bin`);
+      expect(Number(res.headers.get('content-length'))).to.equal(total);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('the access log has one line per request, with the token id and never a secret', async () => {
+    const server = await startChild(dataDir, { LOG_LEVEL: 'info' });
+    let t;
+    try {
+      t = await mintWith(server.baseUrl, { type: 'dpkg', project: 'logs', build: '1' });
+      await fetch(`${t.url}a.txt?secret=query`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: 'abc' });
+      await fetch(`${t.url}a.txt`, { method: 'PUT', headers: { Authorization: basic(t.username, 'wrong-password') }, body: 'abc' });
+      await fetch(`${server.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: basic(t.username, t.password) } });
+    } finally {
+      await server.stop();
+    }
+    const lines = server.output().split('\n').filter((l) => l.startsWith('{'));
+    const requests = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+    const put = requests.find((r) => r.method === 'PUT' && r.status === 201);
+    expect(put).to.include({ path: '/dpkg/logs/1/a.txt', token: t.id, bytes_in: 3 });
+    expect(put).to.have.property('ms').that.is.a('number');
+    expect(requests.map((r) => r.method)).to.deep.equal(['POST', 'PUT', 'PUT', 'DELETE']);
+    const all = server.output();
+    for (const secret of [t.password, MASTER_PASSWORD, 'wrong-password', Buffer.from(`${t.username}:${t.password}`).toString('base64'), '$argon2', 'secret=query']) {
+      expect(all).to.not.include(secret);
+    }
+  });
+
+  for (const [env, message] of [
+    [{ PORT: 'eighty' }, /^configuration error: PORT must be a whole number/],
+    [{ TOKEN_TTL_MAX: '-1' }, /^configuration error: TOKEN_TTL_MAX/],
+    [{ MASTER_PASSWORD_FILE: '/nonexistent/secret' }, /^configuration error: MASTER_PASSWORD_FILE cannot be read/],
+  ] as const) {
+    it(`a bad setting (${Object.keys(env)[0]}) stops the start with one clear line`, async () => {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/server/main.js')], { env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_PASSWORD: '', ...env } });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise((r) => child.on('exit', r));
+      expect(code).to.equal(2);
+      expect(stderr.trim().split('\n')).to.have.length(1);
+      expect(stderr.trim()).to.match(message);
+    });
+  }
+
+  it('with no master configured, generates one and shows its password once', async () => {
+    const first = await startChild(dataDir, { MASTER_PASSWORD: '' });
+    await first.stop();
+    const shown = /password: (\S+)/.exec(first.output())?.[1];
+    expect(shown).to.match(/^[A-Za-z0-9]{32}$/);
+    const second = await startChild(dataDir, { MASTER_PASSWORD: '' });
+    try {
+      expect(second.output()).to.not.include(shown as string);
+      const res = await fetch(`${second.baseUrl}/-/tokens`, { headers: { Authorization: basic('buildbot', shown as string) } });
+      expect(res.status).to.equal(200);
+    } finally {
+      await second.stop();
+    }
+  });
+});
