@@ -50,7 +50,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const tokenStore = await TokenStore.open(config.tokensDir);
   const tokens = new TokenService(tokenStore, {
     now,
-    cacheProofs: options.cacheProofs,
+    cacheProofs: options.cacheProofs ?? config.proofCache,
     masterFailureLimit: config.masterFailureLimit,
     masterLockoutMs: config.masterLockoutSeconds * 1000,
     onTokenEnded: (token, how) => logger.info({ token: token.id, scope: token.scope, how }, 'token ended'),

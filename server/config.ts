@@ -26,6 +26,8 @@ export interface Config {
   logLevel: string;
   masterFailureLimit: number;
   masterLockoutSeconds: number;
+  /** Off only to measure what the argon2 proof cache saves. */
+  proofCache: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -42,6 +44,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new ConfigError(`${name} must be on or off, got "${raw}"`);
 }
 
 function readPassword(env: Env): string | null {
@@ -123,5 +133,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     logLevel,
     masterFailureLimit: integer(env, 'MASTER_FAILURE_LIMIT', 10, 1, 10000),
     masterLockoutSeconds: integer(env, 'MASTER_LOCKOUT', 300, 1, 86400),
+    proofCache: onOff(env, 'PROOF_CACHE', true),
   };
 }

@@ -4,7 +4,7 @@ import { headerValue } from './headers.js';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import type { ServerResponse } from 'node:http';
 import mime from 'mime-types';
 import rangeParser from 'range-parser';
 import { toHref } from '../domain/tree-path.js';
@@ -48,7 +48,6 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new HttpError(404, 'not found');
     throw err;
   }
-  let streaming = false;
   try {
     // Stat the open file, so the headers describe exactly the bytes sent even if the
     // file is replaced meanwhile.
@@ -101,14 +100,36 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       res.end(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
       return;
     }
-    streaming = true;
-    const stream = handle.createReadStream({ start, end, highWaterMark: STREAM_CHUNK_BYTES, autoClose: true });
-    await pipeline(stream, res).catch(() => {
-      // The client went away: nothing to answer, the stream closed the file.
-    });
+    await sendRange(handle, res, start, end);
   } finally {
-    if (!streaming) await handle.close().catch(() => undefined);
+    await handle.close().catch(() => undefined);
   }
+}
+
+/**
+ * Streams bytes start..end through two reused buffers: a buffer is read into again only
+ * once the socket has taken it, so a 1 GiB download allocates nothing per chunk.
+ */
+async function sendRange(handle: FileHandle, res: ServerResponse, start: number, end: number): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(STREAM_CHUNK_BYTES), Buffer.allocUnsafe(STREAM_CHUNK_BYTES)];
+  const written: (Promise<boolean> | null)[] = [null, null];
+  let position = start;
+  let turn = 0;
+  let closed = false;
+  res.once('close', () => (closed = true));
+  while (position <= end && !closed) {
+    const slot = turn++ % 2;
+    if (written[slot] && !(await written[slot])) return;
+    const buffer = buffers[slot] as Buffer;
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position + 1), position);
+    if (bytesRead === 0) break;
+    position += bytesRead;
+    const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+    written[slot] = new Promise((resolve) => res.write(chunk, (err) => resolve(!err)));
+  }
+  await Promise.all(written);
+  if (position > end) res.end();
+  else res.destroy();
 }
 
 export async function put(request: TreeRequest): Promise<void> {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { noteStreamedBytes } from './buffer-release.js';
 
 export const INCOMING_DIR = '.incoming';
 export const META_DIR = '.meta';
@@ -102,6 +103,7 @@ export class ArtifactStore {
       await this.makeParents(segments);
       const handle = await open(temp, 'wx', 0o644);
       const out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
+      body.on('data', (chunk: Buffer) => noteStreamedBytes(chunk.length));
       await pipeline(body, out);
       const size = out.bytesWritten;
       const existing = await statOrNull(target);

@@ -97,8 +97,8 @@ export interface ChildServer {
 
 /** Runs `node dist/server/main.js` as `npm start` does, on a free port. */
 export async function startChild(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/server/main.js')], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_USER, MASTER_PASSWORD, LOG_LEVEL: 'warn', ...env },
+  const child = spawn(process.execPath, ['--expose-gc', path.join(REPO_ROOT, 'dist/server/main.js')], {
+    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536', DATA_DIR: dataDir, PORT: '0', MASTER_USER, MASTER_PASSWORD, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

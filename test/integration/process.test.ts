@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_PASSWORD, mintWith, REPO_ROOT, startChild } from '../helpers/harness.js';
 
@@ -71,6 +71,54 @@ describe('server process', function () {
       expect(Number(res.headers.get('content-length'))).to.equal(total);
     } finally {
       await again.stop();
+    }
+  });
+
+  it('streams, not buffers: a 512 MiB PUT and GET keep peak RSS within idle + 30 MiB', async () => {
+    const server = await startChild(dataDir);
+    const pid = server.child.pid as number;
+    const rss = async (key: 'VmRSS' | 'VmHWM'): Promise<number> => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+    try {
+      const t = await mintWith(server.baseUrl, { type: 'dpkg', project: 'rss', build: '1' });
+      const url = new URL(`${t.url}big.bin`);
+      const size = 512 * 1024 * 1024;
+      await new Promise((r) => setTimeout(r, 500));
+      const idle = await rss('VmRSS');
+      // Forget the peak of the master's argon2 login: only the transfers count.
+      await writeFile(`/proc/${pid}/clear_refs`, '5');
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { Authorization: basic(t.username, t.password), 'Content-Length': size } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        const chunk = Buffer.alloc(1024 * 1024, 0x5a);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < size) {
+            sent += chunk.length;
+            if (!req.write(chunk)) {
+              req.once('drain', pump);
+              return;
+            }
+          }
+          req.end();
+        };
+        pump();
+      });
+      expect(status).to.equal(201);
+      let received = 0;
+      await new Promise<void>((resolve, reject) => {
+        http.get(url, (res) => {
+          res.on('data', (c: Buffer) => (received += c.length));
+          res.on('end', resolve);
+        }).on('error', reject);
+      });
+      expect(received).to.equal(size);
+      const peak = await rss('VmHWM');
+      expect(peak - idle, `idle ${idle.toFixed(1)} MiB, peak ${peak.toFixed(1)} MiB`).to.be.lessThan(30);
+    } finally {
+      await server.stop();
     }
   });
 
