@@ -4,62 +4,13 @@
 // Destination of COPY and MOVE. Writes without a live token's credentials get 401 with a
 // Basic challenge. After every refused write, nothing on disk has changed.
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import type { OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { basic, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** One request over a fresh connection; the path reaches the server exactly as given. */
-function send(port: number, method: string, rawPath: string, headers: OutgoingHttpHeaders = {}, body?: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const allHeaders: OutgoingHttpHeaders = { Connection: 'close', ...headers };
-    if (body !== undefined) allHeaders['Content-Length'] = Buffer.byteLength(body);
-    const req = httpRequest({ host: '127.0.0.1', port, method, path: rawPath, headers: allHeaders, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        settled = true;
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', (err) => {
-        if (!settled) reject(err);
-      });
-    });
-    req.on('error', (err) => {
-      if (!settled) reject(err);
-    });
-    req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${method} ${rawPath}`)));
-    req.end(body);
-  });
-}
-
-/** Relative path -> 'dir' | 'file:<sha256>' | 'link:<target>' for everything under root. */
-async function snapshot(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  async function walk(dir: string): Promise<void> {
-    for (const name of (await readdir(dir)).sort()) {
-      const full = path.join(dir, name);
-      const rel = path.relative(root, full);
-      const st = await lstat(full);
-      if (st.isSymbolicLink()) out[rel] = 'link:' + (await readlink(full));
-      else if (st.isDirectory()) {
-        out[rel] = 'dir';
-        await walk(full);
-      } else out[rel] = 'file:' + createHash('sha256').update(await readFile(full)).digest('hex');
-    }
-  }
-  await walk(root);
-  return out;
-}
+import { send, snapshot, type Reply } from '../helpers/raw-http.js';
 
 const PROPPATCH_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n' +
