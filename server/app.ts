@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
-import { ArtifactStore, StorageError } from './storage/artifact-store.js';
+import { ArtifactStore, StorageError, storageError } from './storage/artifact-store.js';
 import { MetaStore } from './storage/meta-store.js';
 import { LockManager } from './webdav/lock-manager.js';
 import { TokenStore } from '../token-service/store.js';
@@ -60,8 +60,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const services: TreeServices = {
     config,
     store,
-    meta: new MetaStore(config.artifactsDir, (label) => store.tempPath(label)),
-    locks: new LockManager(now),
+    meta: new MetaStore(config.artifactsDir, store),
+    locks: new LockManager(now, (id) => tokens.isLive(id)),
     tokens,
   };
   const api = createServiceApi({ config, tokens, store, requestLog });
@@ -78,7 +78,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
     handleTreeRequest(req, res, services).catch((err: unknown) => {
       if (err instanceof HttpError) return sendHttpError(req, res, err);
-      if (err instanceof StorageError) return sendError(req, res, err.status, err.message);
+      // File system failures (ENOSPC -> 507, ENAMETOOLONG -> 400, ...) answered as such.
+      const failure = err instanceof StorageError || (err as NodeJS.ErrnoException).code ? storageError(err) : null;
+      if (failure && failure.status < 500) return sendError(req, res, failure.status, failure.message);
+      if (failure?.status === 507) return sendError(req, res, 507, failure.message);
       requestLog(req).error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       sendError(req, res, 500, 'internal error');
     });
@@ -104,8 +107,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
 
+  // Housekeeping: end expired tokens, and clear `.incoming` of anything no operation of
+  // this process owns (what a crash or a bug left behind).
   const purgeTimer = setInterval(() => {
     tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
+    store.sweepIncoming().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
   }, PURGE_EVERY_MS);
   purgeTimer.unref();
 

@@ -30,12 +30,20 @@ export type MasterAuthResult =
   | { ok: false; reason: 'bad-credentials' }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
+export type TokenAuthResult =
+  | { ok: true; token: LiveToken }
+  | { ok: false; reason: 'bad-credentials' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+
 export type RevokeResult = 'revoked' | 'already-dead' | 'unknown';
 
 export interface TokenServiceOptions {
   now?: () => number;
   masterFailureLimit?: number;
   masterLockoutMs?: number;
+  /** Wrong passwords for live tokens from one address before it is refused for a while. */
+  tokenFailureLimit?: number;
+  tokenLockoutMs?: number;
   /** Turns the proof cache off, to measure what it saves. */
   cacheProofs?: boolean;
   /** Told about every token that stops being live: revoked, expired or purged. */
@@ -46,6 +54,7 @@ export class TokenService {
   private readonly now: () => number;
   private readonly proofs = new ProofCache();
   private readonly masterThrottle: FailureThrottle;
+  private readonly tokenThrottle: FailureThrottle;
   private readonly cacheProofs: boolean;
   private verifications = 0;
 
@@ -56,6 +65,7 @@ export class TokenService {
     this.now = options.now ?? Date.now;
     this.cacheProofs = options.cacheProofs ?? true;
     this.masterThrottle = new FailureThrottle(options.masterFailureLimit ?? 10, options.masterLockoutMs ?? 300_000, this.now);
+    this.tokenThrottle = new FailureThrottle(options.tokenFailureLimit ?? 20, options.tokenLockoutMs ?? 60_000, this.now);
   }
 
   // ---- masters ----
@@ -120,14 +130,29 @@ export class TokenService {
     return { id, username: id, password, scope, expires_at: record.expires_at };
   }
 
-  /** The live token these credentials open, or null. Revocation and expiry apply at once. */
-  async authenticateToken(username: string, password: string): Promise<LiveToken | null> {
+  /**
+   * The live token these credentials open, or why not. Revocation and expiry apply at
+   * once. Wrong passwords for a live token are throttled per address: each costs argon2.
+   */
+  async authenticateToken(username: string, password: string, address: string): Promise<TokenAuthResult> {
     const record = this.liveRecord(username);
-    if (!record) return null;
+    if (!record) return { ok: false, reason: 'bad-credentials' };
+    const key = this.proofs.proofKey(username, password);
+    if (!(this.cacheProofs && this.proofs.owner(key) === record.id)) {
+      const verdict = this.tokenThrottle.check(address);
+      if (!verdict.allowed) return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
+      this.tokenThrottle.recordFailure(address);
+    }
     const ok = await this.checkPassword(record.id, username, password, () => record.hash);
     // The token may have been revoked while argon2 ran.
-    if (!ok || !isTokenLive(record, this.now())) return null;
-    return { id: record.id, username: record.username, scope: record.scope };
+    if (!ok || !isTokenLive(record, this.now())) return { ok: false, reason: 'bad-credentials' };
+    this.tokenThrottle.recordSuccess(address);
+    return { ok: true, token: { id: record.id, username: record.username, scope: record.scope } };
+  }
+
+  /** Whether a token id is live now (locks die with their token). */
+  isLive(id: string): boolean {
+    return this.liveRecord(id) !== null;
   }
 
   /** Names a token the store knows, live or not: such a username is never a master's. */
@@ -136,7 +161,7 @@ export class TokenService {
   }
 
   async revoke(id: string, by: string): Promise<RevokeResult> {
-    const record = this.store.data.tokens[id];
+    const record = Object.hasOwn(this.store.data.tokens, id) ? this.store.data.tokens[id] : undefined;
     if (!record) return 'unknown';
     if (!isTokenLive(record, this.now())) return 'already-dead';
     this.end(record, 'revoked', by);
@@ -187,6 +212,11 @@ export class TokenService {
     return this.proofs.size;
   }
 
+  private dummyHash(): Promise<string> {
+    dummy ??= hashMasterPassword(newMasterPassword());
+    return dummy;
+  }
+
   private liveRecord(id: string): TokenRecord | null {
     const record = Object.hasOwn(this.store.data.tokens, id) ? this.store.data.tokens[id] : undefined;
     return record && isTokenLive(record, this.now()) ? record : null;
@@ -207,7 +237,11 @@ export class TokenService {
     if (this.cacheProofs && this.proofs.owner(key) === owner) return true;
     const verify = async (): Promise<boolean> => {
       const hash = currentHash();
-      if (hash === null) return false;
+      if (hash === null) {
+        // An unknown name costs what a wrong password costs, so timing tells no names.
+        await verifyPassword(await this.dummyHash(), password);
+        return false;
+      }
       this.verifications++;
       return verifyPassword(hash, password);
     };
@@ -217,6 +251,8 @@ export class TokenService {
     return ok;
   }
 }
+
+let dummy: Promise<string> | null = null;
 
 function masterOwner(name: string): string {
   // Token ids are alphanumeric, so this prefix cannot collide with one.

@@ -39,15 +39,22 @@ export function scopeRefusal(method: TreeMethod, target: readonly string[], dest
   return null;
 }
 
-export async function authorise(req: IncomingMessage, method: TreeMethod, target: TreePath, destination: TreePath | null, tokens: TokenService): Promise<Authorisation> {
+export async function authorise(req: IncomingMessage, method: TreeMethod, target: TreePath, destination: TreePath | null, tokens: TokenService, clientAddress: string): Promise<Authorisation> {
   if (!isWriteMethod(method)) return { kind: 'public' };
-  const credentials = parseBasicAuth(req.headers.authorization);
-  if (!credentials) throw new HttpError(401, 'authentication required: use the build token as Basic credentials', CHALLENGE);
-  const token = await tokens.authenticateToken(credentials.username, credentials.password);
-  if (!token) throw new HttpError(401, 'invalid, revoked or expired credentials', CHALLENGE);
+  const token = await authenticateBuildToken(req, tokens, clientAddress);
   requestLog(req).tokenId = token.id;
   const scope = scopeSegments(token.scope);
   const refusal = scopeRefusal(method, target.segments, destination?.segments ?? null, scope);
   if (refusal) throw new HttpError(403, refusal);
   return { kind: 'token', token, scope };
+}
+
+/** The live build token of the request's Basic credentials; 401 or 429 otherwise. */
+export async function authenticateBuildToken(req: IncomingMessage, tokens: TokenService, clientAddress: string): Promise<LiveToken> {
+  const credentials = parseBasicAuth(req.headers.authorization);
+  if (!credentials) throw new HttpError(401, 'authentication required: use the build token as Basic credentials', CHALLENGE);
+  const result = await tokens.authenticateToken(credentials.username, credentials.password, clientAddress);
+  if (result.ok) return result.token;
+  if (result.reason === 'throttled') throw new HttpError(429, 'too many failed attempts; retry later', { 'Retry-After': String(result.retryAfterSeconds) });
+  throw new HttpError(401, 'invalid, revoked or expired credentials', CHALLENGE);
 }

@@ -135,6 +135,8 @@ async function sendRange(handle: FileHandle, res: ServerResponse, start: number,
 export async function put(request: TreeRequest): Promise<void> {
   const { req, res, target, services } = request;
   if (target.trailingSlash) throw new HttpError(405, 'PUT needs a file path, not a collection');
+  // RFC 9110 section 14.5: a partial PUT would store a fragment as the whole file.
+  if (req.headers['content-range'] !== undefined) throw new HttpError(400, 'PUT with Content-Range is not supported; send the whole file');
   const existing = await services.store.stat(target.segments);
   if (existing?.isDirectory()) throw new HttpError(405, 'a collection exists at this path');
   const verdict = evaluatePreconditions(req.headers, existing, false);

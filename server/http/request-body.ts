@@ -21,21 +21,28 @@ export function readSmallBody(req: IncomingMessage, res: ServerResponse, limit: 
   if (length === 0 || (length === null && req.headers['transfer-encoding'] === undefined)) return Promise.resolve(Buffer.alloc(0));
   if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    // One buffer, grown by doubling: a body sent as a million one-byte chunks must not
+    // become a million Buffer objects.
+    let body = Buffer.allocUnsafe(Math.min(length ?? 16 * 1024, limit));
     let size = 0;
     const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
+      if (size + chunk.length > limit) {
         req.off('data', onData);
         reject(new HttpError(413, `request body too large (limit ${limit} bytes)`));
         return;
       }
-      chunks.push(chunk);
+      if (size + chunk.length > body.length) {
+        const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(body.length * 2, size + chunk.length)));
+        body.copy(grown, 0, 0, size);
+        body = grown;
+      }
+      chunk.copy(body, size);
+      size += chunk.length;
     };
     req.on('data', onData);
     req.once('end', () => {
       requestLog(req).bytesIn = size;
-      resolve(Buffer.concat(chunks, size));
+      resolve(body.subarray(0, size));
     });
     req.once('error', () => reject(new HttpError(400, 'request body was not received completely')));
   });

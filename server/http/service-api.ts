@@ -10,6 +10,7 @@ import { clientAddress, requestBaseUrl } from './client.js';
 import { parseBasicAuth } from './credentials.js';
 import { CHALLENGE, HttpError } from './errors.js';
 import type { RequestLog } from './access-log.js';
+import { authenticateBuildToken } from './authorise.js';
 
 export interface ServiceApiDeps {
   config: Config;
@@ -97,8 +98,7 @@ export function createServiceApi({ config, tokens, store, requestLog }: ServiceA
     const credentials = parseBasicAuth(req.headers.authorization);
     // A build revoking its own token uses that token's credentials.
     if (credentials && tokens.isTokenUsername(credentials.username)) {
-      const token = await tokens.authenticateToken(credentials.username, credentials.password);
-      if (!token) throw new HttpError(401, 'invalid, revoked or expired credentials', CHALLENGE);
+      const token = await authenticateBuildToken(req, tokens, clientAddress(req, config.trustedProxies));
       requestLog(req).tokenId = token.id;
       if (token.id !== id) throw new HttpError(403, 'a token can revoke only itself');
       await tokens.revoke(id, `token:${id}`);

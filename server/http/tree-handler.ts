@@ -11,7 +11,7 @@ import { DAV_HEADERS, options } from '../webdav/options.js';
 import { propfind } from '../webdav/propfind.js';
 import { proppatch } from '../webdav/proppatch.js';
 import { ALLOW_HEADER, authorise, isTreeMethod, type TreeMethod } from './authorise.js';
-import { ownHosts } from './client.js';
+import { clientAddress, ownHosts } from './client.js';
 import type { TreeRequest, TreeServices } from './context.js';
 import { parseDestination } from './destination.js';
 import { HttpError } from './errors.js';
@@ -52,6 +52,6 @@ export async function handleTreeRequest(req: IncomingMessage, res: ServerRespons
   if (method !== 'PUT') checkDeclaredSize(req, services.config.maxXmlBodyBytes);
   const destination =
     method === 'COPY' || method === 'MOVE' ? parseDestination(headerValue(req, 'destination'), ownHosts(req, services.config.trustedProxies, services.config.publicUrl)) : null;
-  const auth = await authorise(req, method, target, destination, services.tokens);
+  const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies));
   await HANDLERS[method]({ req, res, method, target, destination, auth, services });
 }

@@ -5,7 +5,7 @@
 // a finished upload is published with one rename.
 import type { Stats } from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
-import { cp, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { cp, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -31,6 +31,8 @@ export interface PutResult {
 
 export class ArtifactStore {
   readonly incomingDir: string;
+  /** Temporary paths some operation of this process is still using. */
+  private readonly inUse = new Set<string>();
 
   constructor(readonly root: string) {
     this.incomingDir = path.join(root, INCOMING_DIR);
@@ -88,30 +90,56 @@ export class ArtifactStore {
 
   /** A fresh path in `.incoming`, for work that must appear in the tree all at once. */
   tempPath(label: string): string {
-    return path.join(this.incomingDir, `${label}-${randomBytes(12).toString('hex')}`);
+    const temp = path.join(this.incomingDir, `${label}-${randomBytes(12).toString('hex')}`);
+    this.inUse.add(temp);
+    return temp;
+  }
+
+  /** A temporary path was renamed into the tree: nothing left to clean. */
+  settle(temp: string): void {
+    this.inUse.delete(temp);
+  }
+
+  /** Deletes a temporary file or folder, whatever state it is in. */
+  async discard(temp: string): Promise<void> {
+    await rm(temp, { recursive: true, force: true });
+    this.inUse.delete(temp);
+  }
+
+  /** Removes from `.incoming` what no operation of this process is using: leftovers. */
+  async sweepIncoming(): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.incomingDir)) {
+      const full = path.join(this.incomingDir, name);
+      if (this.inUse.has(full)) continue;
+      await rm(full, { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
   }
 
   /**
-   * Streams `body` into a temporary file and renames it over `segments` once complete.
-   * Missing parent collections are created. On any failure the temporary file is removed
-   * and the tree is unchanged.
+   * Streams `body` into a temporary file and renames it over `segments` once complete,
+   * creating missing parent collections only then. On any failure the temporary file is
+   * removed and the tree is unchanged.
    */
   async putFile(segments: readonly string[], body: Readable): Promise<PutResult> {
     const target = this.fsPath(segments);
     const temp = this.tempPath('put');
     try {
-      await this.makeParents(segments);
       const handle = await open(temp, 'wx', 0o644);
       const out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
       body.on('data', (chunk: Buffer) => noteStreamedBytes(chunk.length));
       await pipeline(body, out);
       const size = out.bytesWritten;
+      await this.makeParents(segments);
       const existing = await statOrNull(target);
       if (existing?.isDirectory()) throw new StorageError(405, 'a collection exists at this path');
       await rename(temp, target);
+      this.settle(temp);
       return { created: existing === null, size };
     } catch (err) {
-      await unlink(temp).catch(() => undefined);
+      await this.discard(temp);
       throw storageError(err);
     }
   }
@@ -132,39 +160,20 @@ export class ArtifactStore {
    * so readers see it whole or gone, never half deleted.
    */
   async remove(segments: readonly string[]): Promise<void> {
-    const target = this.fsPath(segments);
     const trash = this.tempPath('delete');
     try {
-      await rename(target, trash);
+      await rename(this.fsPath(segments), trash);
     } catch (err) {
+      this.settle(trash);
       throw storageError(err);
     }
-    await rm(trash, { recursive: true, force: true });
+    await this.discard(trash);
   }
 
-  /** Moves a resource within the tree, replacing what is at the destination when asked. */
+  /** Moves a resource within the tree, replacing what is at the destination. */
   async move(from: readonly string[], to: readonly string[]): Promise<void> {
-    const source = this.fsPath(from);
-    const target = this.fsPath(to);
     try {
-      const existing = await statOrNull(target);
-      if (existing?.isDirectory()) {
-        // rename() cannot replace a non-empty directory: set it aside first.
-        const trash = this.tempPath('replaced');
-        await rename(target, trash);
-        try {
-          await rename(source, target);
-        } catch (err) {
-          await rename(trash, target).catch(() => undefined);
-          throw err;
-        }
-        await rm(trash, { recursive: true, force: true });
-      } else if (existing && (await statOrNull(source))?.isDirectory()) {
-        await unlink(target);
-        await rename(source, target);
-      } else {
-        await rename(source, target);
-      }
+      await this.replaceWith(this.fsPath(from), this.fsPath(to));
     } catch (err) {
       throw storageError(err);
     }
@@ -175,31 +184,39 @@ export class ArtifactStore {
    * reader never sees a partial copy. `depthZero` copies a collection without its members.
    */
   async copy(from: readonly string[], to: readonly string[], depthZero: boolean): Promise<void> {
-    const source = this.fsPath(from);
     const temp = this.tempPath('copy');
     try {
-      const stats = await stat(source);
-      if (stats.isDirectory() && depthZero) await mkdir(temp);
+      const source = this.fsPath(from);
+      if (depthZero && (await stat(source)).isDirectory()) await mkdir(temp);
       else await copyTree(source, temp);
+      await this.replaceWith(temp, this.fsPath(to));
+      this.settle(temp);
     } catch (err) {
-      await rm(temp, { recursive: true, force: true });
+      await this.discard(temp);
       throw storageError(err);
     }
+  }
+
+  /**
+   * Puts `ready` at `target`, replacing what is there. Two files swap in one atomic
+   * rename; a folder on either side is set aside first and put back if the swap fails.
+   */
+  private async replaceWith(ready: string, target: string): Promise<void> {
+    const existing = await statOrNull(target);
+    if (!existing || (!existing.isDirectory() && !(await stat(ready)).isDirectory())) {
+      await rename(ready, target);
+      return;
+    }
+    const aside = this.tempPath('replaced');
+    await rename(target, aside);
     try {
-      const existing = await statOrNull(this.fsPath(to));
-      if (existing?.isDirectory()) {
-        const trash = this.tempPath('replaced');
-        await rename(this.fsPath(to), trash);
-        await rename(temp, this.fsPath(to));
-        await rm(trash, { recursive: true, force: true });
-      } else {
-        if (existing) await unlink(this.fsPath(to));
-        await rename(temp, this.fsPath(to));
-      }
+      await rename(ready, target);
     } catch (err) {
-      await rm(temp, { recursive: true, force: true });
-      throw storageError(err);
+      await rename(aside, target).catch(() => undefined);
+      this.settle(aside);
+      throw err;
     }
+    await this.discard(aside);
   }
 
   private async makeParents(segments: readonly string[]): Promise<void> {

@@ -7,7 +7,6 @@
 // The suffixes differ, so a resource's file never collides with a collection's folder.
 import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { META_DIR } from './artifact-store.js';
 
 export interface StoredProperty {
@@ -26,7 +25,7 @@ export class MetaStore {
 
   constructor(
     artifactsDir: string,
-    private readonly tempPath: (label: string) => string,
+    private readonly temps: { tempPath(label: string): string; settle(temp: string): void; discard(temp: string): Promise<void> },
   ) {
     this.base = path.join(artifactsDir, META_DIR);
   }
@@ -57,9 +56,15 @@ export class MetaStore {
       return;
     }
     await mkdir(path.dirname(file), { recursive: true });
-    const temp = `${this.tempPath('meta')}-${randomBytes(4).toString('hex')}`;
-    await writeFile(temp, JSON.stringify(meta));
-    await rename(temp, file);
+    const temp = this.temps.tempPath('meta');
+    try {
+      await writeFile(temp, JSON.stringify(meta));
+      await rename(temp, file);
+      this.temps.settle(temp);
+    } catch (err) {
+      await this.temps.discard(temp);
+      throw err;
+    }
   }
 
   /** Forgets a resource and, for a collection, all of its members. */

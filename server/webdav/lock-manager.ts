@@ -22,6 +22,10 @@ export interface Lock {
 
 export const DEFAULT_LOCK_SECONDS = 600;
 export const MAX_LOCK_SECONDS = 3600;
+/** Locks one token may hold at once, and the size of a lock's owner element: every
+ * PROPFIND of a covered resource repeats them, so they must stay small. */
+export const MAX_LOCKS_PER_OWNER = 32;
+export const MAX_OWNER_XML_BYTES = 4096;
 
 /** Parses a Timeout header ("Second-600, Infinite"): the first value we can honour. */
 export function lockTimeout(header: string | undefined): number {
@@ -38,13 +42,17 @@ export function lockTimeout(header: string | undefined): number {
 export class LockManager {
   private readonly locks = new Map<string, Lock>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    /** A lock dies with the token that took it (revoked or expired). */
+    private readonly isOwnerLive: (principal: string) => boolean = () => true,
+  ) {}
 
   private live(): Lock[] {
     const now = this.now();
     const result: Lock[] = [];
     for (const lock of this.locks.values()) {
-      if (lock.expiresAt <= now) this.locks.delete(lock.token);
+      if (lock.expiresAt <= now || !this.isOwnerLive(lock.principal)) this.locks.delete(lock.token);
       else result.push(lock);
     }
     return result;
@@ -69,6 +77,10 @@ export class LockManager {
     const candidates = depth === 'infinity' ? [...this.covering(segments), ...this.within(segments)] : this.covering(segments);
     const unique = [...new Map(candidates.map((l) => [l.token, l])).values()];
     return unique.filter((l) => scope === 'exclusive' || l.scope === 'exclusive');
+  }
+
+  heldBy(principal: string): number {
+    return this.live().filter((l) => l.principal === principal).length;
   }
 
   create(fields: Omit<Lock, 'token' | 'expiresAt'>): Lock {

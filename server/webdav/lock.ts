@@ -8,7 +8,7 @@ import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
 import { StorageError } from '../storage/artifact-store.js';
 import { parseDepth } from './depth.js';
-import { lockTimeout, type Lock } from './lock-manager.js';
+import { lockTimeout, MAX_LOCKS_PER_OWNER, MAX_OWNER_XML_BYTES, type Lock } from './lock-manager.js';
 import { checkIfHeader, guardWrite } from './preconditions.js';
 import { renderActiveLock } from './properties.js';
 import { parseLockinfo, renderErrorBody, XmlBodyError, type LockRequest } from './xml.js';
@@ -42,9 +42,14 @@ export async function lock(request: TreeRequest): Promise<void> {
     return;
   }
   const depth = parseDepth(headerValue(req, 'depth'), ['0', 'infinity'], 'infinity') as '0' | 'infinity';
-  if (services.locks.conflicts(target.segments, info.scope, depth).length > 0) {
-    throw new HttpError(423, 'the resource is locked', {}, renderErrorBody('no-conflicting-lock'));
-  }
+  if (info.ownerXml !== null && Buffer.byteLength(info.ownerXml) > MAX_OWNER_XML_BYTES) throw new HttpError(400, `lock owner longer than ${MAX_OWNER_XML_BYTES} bytes`);
+  if (services.locks.heldBy(principal) >= MAX_LOCKS_PER_OWNER) throw new HttpError(403, `a token may hold at most ${MAX_LOCKS_PER_OWNER} locks`);
+  const refuseIfConflicting = (): void => {
+    if (services.locks.conflicts(target.segments, info.scope, depth).length > 0) {
+      throw new HttpError(423, 'the resource is locked', {}, renderErrorBody('no-conflicting-lock'));
+    }
+  };
+  refuseIfConflicting();
   const existing = await services.store.stat(target.segments);
   if (!existing) await guardWrite(request, target.segments, { parentMembership: true });
   else await checkIfHeader(request);
@@ -59,6 +64,8 @@ export async function lock(request: TreeRequest): Promise<void> {
       throw err;
     }
   }
+  // Checked again with no await before create: a concurrent LOCK may have won meanwhile.
+  refuseIfConflicting();
   const created = services.locks.create({
     root: target.segments,
     rootIsCollection: existing?.isDirectory() ?? false,

@@ -2,12 +2,13 @@
 // (DAV:propfind-finite-depth), as RFC 4918 allows.
 import { headerValue } from '../http/headers.js';
 import type { Stats } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import { toHref } from '../domain/tree-path.js';
 import type { TreeRequest } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
 import { davName, liveProperty, livePropertyValues } from './properties.js';
-import { parsePropfind, renderErrorBody, renderMultistatus, XmlBodyError, type MultistatusEntry, type PropfindRequest, type PropStat, type PropValue } from './xml.js';
+import { MULTISTATUS_CLOSE, MULTISTATUS_OPEN, parsePropfind, renderErrorBody, renderMultistatusEntry, XmlBodyError, type MultistatusEntry, type PropfindRequest, type PropStat, type PropValue } from './xml.js';
 
 function finiteDepth(header: string | undefined): '0' | '1' {
   const value = header?.trim().toLowerCase();
@@ -49,6 +50,18 @@ async function describe(request: TreeRequest, segments: readonly string[], stats
   return { href, propstats };
 }
 
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 export async function propfind(request: TreeRequest): Promise<void> {
   const { req, res, target, services } = request;
   const depth = finiteDepth(headerValue(req, 'depth'));
@@ -62,13 +75,22 @@ export async function propfind(request: TreeRequest): Promise<void> {
   }
   const stats = await services.store.stat(target.segments);
   if (!stats || (target.trailingSlash && !stats.isDirectory())) throw new HttpError(404, 'not found');
-  const entries = [await describe(request, target.segments, stats, query)];
-  if (depth === '1' && stats.isDirectory()) {
-    for (const entry of await services.store.list(target.segments)) {
-      entries.push(await describe(request, [...target.segments, entry.name], entry.stats, query));
-    }
+  const first = renderMultistatusEntry(await describe(request, target.segments, stats, query));
+  if (depth === '0' || !stats.isDirectory()) {
+    const xml = MULTISTATUS_OPEN + first + MULTISTATUS_CLOSE;
+    res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(xml) });
+    res.end(xml);
+    return;
   }
-  const xml = renderMultistatus(entries);
-  res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(xml) });
-  res.end(xml);
+  // A collection's members are streamed one response at a time: a big build or many locks
+  // must not build the whole answer in memory.
+  const members = await services.store.list(target.segments);
+  res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8' });
+  res.write(MULTISTATUS_OPEN + first);
+  for (const member of members) {
+    if (res.destroyed) return;
+    const entry = renderMultistatusEntry(await describe(request, [...target.segments, member.name], member.stats, query));
+    if (!res.write(entry)) await drained(res);
+  }
+  res.end(MULTISTATUS_CLOSE);
 }

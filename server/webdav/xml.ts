@@ -426,21 +426,24 @@ function renderPropstat(ps: PropStat): string {
  * section 14.24 allows one form per response); anything else is a caller bug
  * and throws a plain Error.
  */
-export function renderMultistatus(entries: MultistatusEntry[]): string {
-  const out: string[] = ['<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">'];
-  for (const entry of entries) {
-    const hasPropstats = entry.propstats !== undefined && entry.propstats.length > 0;
-    if (hasPropstats === (entry.status !== undefined)) {
-      throw new Error('multistatus entry needs exactly one of propstats or status');
-    }
-    let body = `<D:href>${xmlEscape(entry.href)}</D:href>`;
-    if (entry.propstats !== undefined && hasPropstats) body += entry.propstats.map(renderPropstat).join('');
-    else if (entry.status !== undefined) body += `<D:status>${statusLine(entry.status)}</D:status>`;
-    if (entry.error !== undefined) body += `<D:error>${entry.error}</D:error>`;
-    out.push(`<D:response>${body}</D:response>`);
+export const MULTISTATUS_OPEN = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">\n';
+export const MULTISTATUS_CLOSE = '</D:multistatus>\n';
+
+/** One <D:response>, for answers streamed entry by entry (PROPFIND Depth 1). */
+export function renderMultistatusEntry(entry: MultistatusEntry): string {
+  const hasPropstats = entry.propstats !== undefined && entry.propstats.length > 0;
+  if (hasPropstats === (entry.status !== undefined)) {
+    throw new Error('multistatus entry needs exactly one of propstats or status');
   }
-  out.push('</D:multistatus>\n');
-  return out.join('\n');
+  let body = `<D:href>${xmlEscape(entry.href)}</D:href>`;
+  if (entry.propstats !== undefined && hasPropstats) body += entry.propstats.map(renderPropstat).join('');
+  else if (entry.status !== undefined) body += `<D:status>${statusLine(entry.status)}</D:status>`;
+  if (entry.error !== undefined) body += `<D:error>${entry.error}</D:error>`;
+  return `<D:response>${body}</D:response>\n`;
+}
+
+export function renderMultistatus(entries: MultistatusEntry[]): string {
+  return MULTISTATUS_OPEN + entries.map(renderMultistatusEntry).join('') + MULTISTATUS_CLOSE;
 }
 
 /** condition is a DAV: precondition name such as 'lock-token-submitted'. */

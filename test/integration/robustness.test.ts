@@ -1,12 +1,12 @@
 // Bad inputs change nothing and stop nothing: aborted uploads, client-sized bodies, and
 // the requests that kill webdav-server 2.6.3.
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
-import { basic, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
+import { basic, MASTER_AUTH, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 
 /** Sends raw bytes and resolves with whatever came back before the server closed or `ms` passed. */
 function raw(port: number, data: string | Buffer, ms = 2000): Promise<string> {
@@ -136,5 +136,105 @@ describe('time limits', function () {
     socket.destroy();
     expect(closed).to.equal(true);
     expect(answer).to.match(/^HTTP\/1\.1 408 /);
+  });
+});
+
+describe('limits that keep one client from exhausting the server', function () {
+  let s: TestServer;
+  let t: MintedToken;
+  let auth: string;
+  before(async () => {
+    s = await startServer();
+    t = await s.mint('dpkg', 'limits', '1');
+    auth = basic(t.username, t.password);
+  });
+  after(() => s.close());
+
+  it('a body of half a million one-byte chunks costs about its size, not a Buffer per chunk', async function () {
+    this.timeout(60_000);
+    global.gc?.();
+    const before = process.memoryUsage();
+    const socket = net.connect(s.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('PROPFIND /dpkg/limits/1/ HTTP/1.1\r\nHost: x\r\nDepth: 0\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = Buffer.from('1\r\na\r\n'.repeat(1000));
+    let peak = 0;
+    for (let i = 0; i < 500; i++) {
+      if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r));
+      if (i % 50 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (d) => (text += d.toString()));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => resolve(text));
+      socket.end('0\r\n\r\n');
+    });
+    peak = Math.max(peak, process.memoryUsage().rss);
+    // 500 000 payload bytes of 'a' are not XML: 400, after reading them into one buffer.
+    expect(answer).to.match(/^HTTP\/1\.1 400 /);
+    expect(peak - before.rss).to.be.lessThan(64 * 1024 * 1024);
+  });
+
+  it('a path too long for the file system gets 400, not 500', async () => {
+    // Within the 4096-byte URL limit, beyond PATH_MAX once under ARTIFACTS_DIR.
+    const deep = '/dpkg/limits/1/' + 'a/'.repeat(2039) + 'f';
+    for (const method of ['GET', 'PUT', 'PROPFIND']) {
+      const res = await request(s.baseUrl)[method === 'GET' ? 'get' : method === 'PUT' ? 'put' : 'propfind'](deep).set('Authorization', auth).set('Depth', '0').send(method === 'PUT' ? 'x' : undefined);
+      expect(res.status, method).to.be.within(400, 499);
+    }
+  });
+
+  it('PUT with Content-Range is refused with 400 and stores nothing', async () => {
+    const res = await request(s.baseUrl).put('/dpkg/limits/1/fragment.bin').set('Authorization', auth).set('Content-Range', 'bytes 1000-1007/5000').send('fragment');
+    expect(res.status).to.equal(400);
+    expect(existsSync(path.join(s.artifactsDir, 'dpkg/limits/1/fragment.bin'))).to.equal(false);
+  });
+
+  it('an aborted PUT into new sub-folders leaves no empty folders behind', async () => {
+    await raw(s.port, `PUT /dpkg/limits/1/aborted/deep/file HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Length: 1000\r\n\r\nonly a little`, 300);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(path.join(s.artifactsDir, 'dpkg/limits/1/aborted'))).to.equal(false);
+  });
+
+  it('wrong passwords for a live token are throttled per address (429 with Retry-After)', async () => {
+    const victim = await s.mint('dpkg', 'limits', 'victim');
+    let last = 0;
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 25 && last !== 429; i++) {
+      const res = await request(s.baseUrl).put('/dpkg/limits/victim/x').set('Authorization', basic(victim.username, `guess-${i}`)).send('x');
+      last = res.status;
+      retryAfter = res.headers['retry-after'] as string | undefined;
+    }
+    expect(last).to.equal(429);
+    expect(Number(retryAfter)).to.be.greaterThan(0);
+  });
+
+  it('the sweep clears leftovers from .incoming but never an upload in flight', async () => {
+    const stray = path.join(s.artifactsDir, '.incoming', 'put-left-by-a-crash');
+    writeFileSync(stray, 'partial');
+    const socket = net.connect(s.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const body = Buffer.alloc(64 * 1024, 1);
+    socket.write(`PUT /dpkg/limits/1/inflight.bin HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Length: ${body.length * 2}\r\nConnection: close\r\n\r\n`);
+    socket.write(body);
+    await new Promise((r) => setTimeout(r, 200));
+    const removed = await s.app.services.store.sweepIncoming();
+    expect(removed).to.equal(1);
+    expect(existsSync(stray)).to.equal(false);
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (d) => (text += d.toString()));
+      socket.on('close', () => resolve(text));
+      socket.write(body);
+    });
+    expect(answer).to.match(/^HTTP\/1\.1 201 /);
+    expect((await request(s.baseUrl).head('/dpkg/limits/1/inflight.bin')).headers['content-length']).to.equal(String(body.length * 2));
+  });
+
+  it('DELETE /-/tokens/{id} with an id like "constructor" is 404, not 204', async () => {
+    for (const id of ['constructor', '__proto__', 'toString']) {
+      expect((await request(s.baseUrl).delete(`/-/tokens/${id}`).set('Authorization', MASTER_AUTH)).status, id).to.equal(404);
+    }
   });
 });
