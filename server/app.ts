@@ -53,6 +53,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cacheProofs: options.cacheProofs ?? config.proofCache,
     masterFailureLimit: config.masterFailureLimit,
     masterLockoutMs: config.masterLockoutSeconds * 1000,
+    tokenFailureLimit: config.tokenFailureLimit,
+    tokenLockoutMs: config.tokenLockoutSeconds * 1000,
     onTokenEnded: (token, how) => logger.info({ token: token.id, scope: token.scope, how }, 'token ended'),
   });
   const { generatedPassword } = await tokens.provisionMaster(config.masterUser, config.masterPassword);

@@ -26,6 +26,8 @@ export interface Config {
   logLevel: string;
   masterFailureLimit: number;
   masterLockoutSeconds: number;
+  tokenFailureLimit: number;
+  tokenLockoutSeconds: number;
   /** Off only to measure what the argon2 proof cache saves. */
   proofCache: boolean;
 }
@@ -133,6 +135,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     logLevel,
     masterFailureLimit: integer(env, 'MASTER_FAILURE_LIMIT', 10, 1, 10000),
     masterLockoutSeconds: integer(env, 'MASTER_LOCKOUT', 300, 1, 86400),
+    tokenFailureLimit: integer(env, 'TOKEN_FAILURE_LIMIT', 20, 1, 100000),
+    tokenLockoutSeconds: integer(env, 'TOKEN_LOCKOUT', 60, 1, 86400),
     proofCache: onOff(env, 'PROOF_CACHE', true),
   };
 }
