@@ -46,7 +46,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const logger = options.logger ?? pino({ level: config.logLevel, base: undefined });
   const now = options.now ?? Date.now;
   const store = new ArtifactStore(config.artifactsDir);
-  await store.init();
+  const { staleRemoved } = await store.init();
+  if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
   const tokenStore = await TokenStore.open(config.tokensDir);
   const tokens = new TokenService(tokenStore, {
     now,

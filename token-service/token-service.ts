@@ -176,11 +176,6 @@ export class TokenService {
       .map(({ id, username, scope, created_at, expires_at }) => ({ id, username, scope, created_at, expires_at }));
   }
 
-  liveTokensOfScope(scope: string): number {
-    const now = this.now();
-    return Object.values(this.store.data.tokens).filter((t) => t.scope === scope && isTokenLive(t, now)).length;
-  }
-
   /**
    * Ends expired tokens (dropping their hashes) and forgets tombstones after a week.
    * Run at start and on a timer; authentication never depends on it having run.

@@ -147,7 +147,9 @@ export async function put(request: TreeRequest): Promise<void> {
   try {
     result = await services.store.putFile(target.segments, req);
   } catch (err) {
-    if (err instanceof StorageError) throw new HttpError(err.status, err.status === 404 ? 'upload failed' : err.message);
+    // A client that went away mid-body is a client error, whatever the stream reported.
+    if (!req.complete) throw new HttpError(400, 'request body incomplete: upload aborted');
+    if (err instanceof StorageError) throw new HttpError(err.status, err.message);
     throw err;
   }
   requestLog(req).bytesIn = result.size;

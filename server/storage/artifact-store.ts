@@ -40,11 +40,9 @@ export class ArtifactStore {
 
   /** Creates the layout and removes uploads that a previous process left unfinished. */
   async init(): Promise<{ staleRemoved: number }> {
-    await mkdir(this.root, { recursive: true });
-    await rm(this.incomingDir, { recursive: true, force: true });
     await mkdir(this.incomingDir, { recursive: true });
     await mkdir(path.join(this.root, META_DIR), { recursive: true });
-    return { staleRemoved: 0 };
+    return { staleRemoved: await this.sweepIncoming() };
   }
 
   /** Segments were validated by parseTreePath; the check is a second lock on the door. */

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_PASSWORD, mintWith, REPO_ROOT, startChild } from '../helpers/harness.js';
 
@@ -30,6 +30,29 @@ describe('server process', function () {
       expect(again.status).to.equal(201);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('kill -9 mid-upload: after a restart no partial file is visible and .incoming is empty', async () => {
+    const server = await startChild(dataDir);
+    const t = await mintWith(server.baseUrl, { type: 'dpkg', project: 'killed', build: '1' });
+    const url = new URL(`${t.url}half.bin`);
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { Authorization: basic(t.username, t.password), 'Content-Length': 64 * 1024 * 1024 } });
+    req.on('error', () => undefined);
+    req.write(Buffer.alloc(8 * 1024 * 1024, 1));
+    const incoming = path.join(dataDir, 'artifacts', '.incoming');
+    for (let i = 0; i < 100 && (await readdir(incoming)).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await readdir(incoming)).length).to.equal(1);
+    await server.stop('SIGKILL');
+    req.destroy();
+    const again = await startChild(dataDir);
+    try {
+      expect(await readdir(incoming)).to.deep.equal([]);
+      expect((await fetch(`${again.baseUrl}/dpkg/killed/1/half.bin`)).status).to.equal(404);
+      const put = await fetch(`${t.url.replace(server.baseUrl, again.baseUrl)}whole.bin`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: 'ok' });
+      expect(put.status).to.equal(201);
+    } finally {
+      await again.stop();
     }
   });
 
