@@ -43,7 +43,8 @@ export function liveProperty(local: string, segments: readonly string[], stats: 
     case 'getlastmodified':
       return stats.mtime.toUTCString();
     case 'creationdate':
-      return (stats.birthtimeMs > 0 ? stats.birthtime : stats.ctime).toISOString();
+      // Whole seconds, as Apache writes it: neon (davfs2, cadaver) rejects fractions.
+      return (stats.birthtimeMs > 0 ? stats.birthtime : stats.ctime).toISOString().replace(/\.\d{3}Z$/, 'Z');
     case 'supportedlock':
       return SUPPORTED_LOCK;
     case 'lockdiscovery':

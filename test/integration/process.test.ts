@@ -56,6 +56,31 @@ describe('server process', function () {
     }
   });
 
+  it('dead properties (PROPPATCH) survive a restart, stored outside the public tree', async () => {
+    const first = await startChild(dataDir);
+    const t = await mintWith(first.baseUrl, { type: 'dav', project: 'props', build: '1' });
+    const auth = basic(t.username, t.password);
+    await fetch(`${t.url}file.txt`, { method: 'PUT', headers: { Authorization: auth }, body: 'x' });
+    const patch = await fetch(`${t.url}file.txt`, {
+      method: 'PROPPATCH',
+      headers: { Authorization: auth, 'Content-Type': 'application/xml' },
+      body: '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Q:commit xmlns:Q="urn:x-ci:">0123abcd</Q:commit></D:prop></D:set></D:propertyupdate>',
+    });
+    expect(patch.status).to.equal(207);
+    await first.stop();
+    const second = await startChild(dataDir);
+    try {
+      const find = await fetch(`${second.baseUrl}/dav/props/1/file.txt`, { method: 'PROPFIND', headers: { Depth: '0' }, body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><Q:commit xmlns:Q="urn:x-ci:"/></D:prop></D:propfind>' });
+      const xml = await find.text();
+      expect(xml).to.include('0123abcd').and.include('HTTP/1.1 200 OK');
+      // Nothing of it is reachable through the tree, where nginx serves files from disk.
+      const listing = await (await fetch(`${second.baseUrl}/dav/props/1/`, { headers: { Accept: 'application/json' } })).json();
+      expect((listing as { entries: { name: string }[] }).entries.map((e) => e.name)).to.deep.equal(['file.txt']);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('SIGTERM lets an upload in flight finish, refuses new connections, and exits 0', async () => {
     const server = await startChild(dataDir, { SHUTDOWN_GRACE: '20' });
     const t = await mintWith(server.baseUrl, { type: 'dpkg', project: 'drain', build: '1' });

@@ -1,0 +1,56 @@
+// Real client programs from Debian's packages. .ci/run installs them; on a developer's
+// machine without one, its tests are skipped with a message, but under CI a missing tool
+// fails the run rather than passing quietly.
+import { execFile, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+
+export function findTool(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return null;
+}
+
+/** The tool's path; skips the test (or fails it under CI) when it is not installed. */
+export function requireTool(ctx: Mocha.Context, name: string, debianPackage: string): string {
+  const found = findTool(name);
+  if (found) return found;
+  if (process.env.CI) throw new Error(`${name} is not installed: .ci/run must install the Debian package ${debianPackage}`);
+  console.warn(`      skipped: ${name} not installed (apt-get install ${debianPackage})`);
+  ctx.skip();
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to completion without blocking the event loop (servers run in this process). */
+export function run(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    // A program that never reads its standard input (mount.davfs) must not fail the test.
+    child.stdin.on('error', () => undefined);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+export { execFile };
