@@ -15,8 +15,8 @@ const run = promisify(execFile);
 const PASSWORD = 'bench-master-password';
 
 async function child(dataDir, env = {}) {
-  const proc = spawn(process.execPath, ['--expose-gc', path.join(root, 'dist/server/main.js')], {
-    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536', DATA_DIR: dataDir, PORT: '0', MASTER_PASSWORD: PASSWORD, LOG_LEVEL: 'silent', ...env },
+  const proc = spawn('sh', [path.join(root, 'docker/entrypoint.sh')], {
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_PASSWORD: PASSWORD, LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const base = await new Promise((resolve, reject) => {

@@ -91,11 +91,15 @@ function publicUrl(raw: string | undefined): URL | null {
   return url;
 }
 
+/** Addresses and CIDR ranges (`172.28.0.10`, `172.28.0.0/24`, `::1`). */
 function proxies(raw: string | undefined): string[] {
   if (!raw) return [];
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const address of list) {
-    if (isIP(address) === 0) throw new ConfigError(`TRUSTED_PROXIES holds "${address}", which is not an IP address`);
+  for (const entry of list) {
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !prefixOk || extra !== undefined) throw new ConfigError(`TRUSTED_PROXIES holds "${entry}", which is not an IP address or CIDR range`);
   }
   return list;
 }

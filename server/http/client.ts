@@ -1,14 +1,36 @@
 // Who is asking, and under which base URL: X-Forwarded-* are believed only from a trusted
 // proxy (the bundled nginx), so a client cannot pick its own address or host.
 import type { IncomingMessage } from 'node:http';
+import { BlockList, isIP } from 'node:net';
 
 function normaliseAddress(address: string | undefined): string {
   if (!address) return 'unknown';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
+const blockLists = new WeakMap<readonly string[], BlockList>();
+
+/** The configured proxies as a BlockList, built once per configuration list. */
+function trustedList(trusted: readonly string[]): BlockList {
+  let list = blockLists.get(trusted);
+  if (!list) {
+    list = new BlockList();
+    for (const entry of trusted) {
+      const [address, prefix] = entry.split('/') as [string, string | undefined];
+      const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+      if (prefix === undefined) list.addAddress(address, family);
+      else list.addSubnet(address, Number(prefix), family);
+    }
+    blockLists.set(trusted, list);
+  }
+  return list;
+}
+
 export function isTrustedProxy(req: IncomingMessage, trusted: readonly string[]): boolean {
-  return trusted.length > 0 && trusted.includes(normaliseAddress(req.socket.remoteAddress));
+  if (trusted.length === 0) return false;
+  const peer = normaliseAddress(req.socket.remoteAddress);
+  const family = isIP(peer);
+  return family !== 0 && trustedList(trusted).check(peer, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

@@ -95,10 +95,10 @@ export interface ChildServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs `node dist/server/main.js` as `npm start` does, on a free port. */
+/** Runs docker/entrypoint.sh, the command of `npm start` and of the container, on a free port. */
 export async function startChild(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--expose-gc', path.join(REPO_ROOT, 'dist/server/main.js')], {
-    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536', DATA_DIR: dataDir, PORT: '0', MASTER_USER, MASTER_PASSWORD, LOG_LEVEL: 'warn', ...env },
+  const child = spawn('sh', [path.join(REPO_ROOT, 'docker/entrypoint.sh')], {
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_USER, MASTER_PASSWORD, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -199,7 +199,7 @@ describe('server process', function () {
     [{ MASTER_PASSWORD_FILE: '/nonexistent/secret' }, /^configuration error: MASTER_PASSWORD_FILE cannot be read/],
   ] as const) {
     it(`a bad setting (${Object.keys(env)[0]}) stops the start with one clear line`, async () => {
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/server/main.js')], { env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_PASSWORD: '', ...env } });
+      const child = spawn('sh', [path.join(REPO_ROOT, 'docker/entrypoint.sh')], { env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_PASSWORD: '', ...env } });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const code = await new Promise((r) => child.on('exit', r));

@@ -1,0 +1,216 @@
+// The deployment's parts, natively: Debian's nginx with the repository's nginx config in
+// front of the app started exactly as the container starts it (docker/entrypoint.sh with
+// the container's environment, local paths and free ports).
+import { expect } from 'chai';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import request from 'supertest';
+import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, mintWith, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
+import { startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { requireTool, run } from '../helpers/tools.js';
+
+/** Lines the app has logged for requests: the proof of who answered. */
+function appRequests(app: ChildServer): number {
+  return app.output().split('\n').filter((l) => l.includes('"msg":"request"')).length;
+}
+
+async function waitForLog(app: ChildServer, count: number): Promise<void> {
+  for (let i = 0; i < 50 && appRequests(app) < count; i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe('deployment: nginx in front of the app', function () {
+  this.timeout(120_000);
+  let root: string;
+  let app: ChildServer;
+  let nginx: RunningNginx;
+  let restricted: RunningNginx;
+  let token: MintedToken;
+
+  before(async function () {
+    requireTool(this, 'nginx', 'nginx');
+    root = await makeTempDir('deploy-');
+    // nginx's workers run as www-data: the volumes must be readable by it, as in the container.
+    await chmod(root, 0o755);
+    const secret = path.join(root, 'master_password');
+    await writeFile(secret, `${MASTER_PASSWORD}\n`);
+    app = await startChild(root, {
+      // The container's environment (docker/Dockerfile, docker/docker-compose.yml), local paths.
+      HOST: '127.0.0.1',
+      ARTIFACTS_DIR: path.join(root, 'artifacts'),
+      TOKENS_DIR: path.join(root, 'tokens'),
+      MASTER_PASSWORD: '',
+      MASTER_PASSWORD_FILE: secret,
+      TRUSTED_PROXIES: '127.0.0.1',
+      LOG_LEVEL: 'info',
+    });
+    await chmod(path.join(root, 'artifacts'), 0o755);
+    const upstream = new URL(app.baseUrl).host;
+    nginx = await startNginx({ prefix: path.join(root, 'nginx'), upstream, artifactsRoot: path.join(root, 'artifacts'), mastersAllow: 'allow all;\n' });
+    restricted = await startNginx({ prefix: path.join(root, 'nginx-restricted'), upstream, artifactsRoot: path.join(root, 'artifacts'), mastersAllow: 'allow 10.9.8.7;\ndeny all;\n' });
+    token = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: '1' });
+    const put = await request(nginx.baseUrl).put('/deb/nginx/1/pkg_1.0_amd64.deb').set('Authorization', basic(token.username, token.password)).send(Buffer.alloc(100_000, 7));
+    expect(put.status).to.equal(201);
+  });
+
+  after(async () => {
+    await nginx?.stop();
+    await restricted?.stop();
+    await app?.stop();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('mints through nginx, with the URL the client used (X-Forwarded-Host from the trusted proxy)', () => {
+    expect(token.url).to.equal(`${nginx.baseUrl}/deb/nginx/1/`);
+  });
+
+  it('serves a download from disk: the app sees no request, and both agree on ETag and Last-Modified', async () => {
+    await waitForLog(app, appRequests(app));
+    const before = appRequests(app);
+    const res = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').buffer(true).parse((r, cb) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => cb(null, Buffer.concat(chunks)));
+    });
+    expect(res.status).to.equal(200);
+    expect((res.body as Buffer).equals(Buffer.alloc(100_000, 7))).to.equal(true);
+    expect(res.headers['x-content-type-options']).to.equal('nosniff');
+    expect(res.headers['content-security-policy']).to.equal('sandbox');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(appRequests(app)).to.equal(before);
+    const direct = await request(app.baseUrl).head('/deb/nginx/1/pkg_1.0_amd64.deb');
+    expect(res.headers.etag).to.equal(direct.headers.etag);
+    expect(res.headers['last-modified']).to.equal(direct.headers['last-modified']);
+  });
+
+  it('Range gives 206 and validators give 304, from nginx', async () => {
+    const head = await request(nginx.baseUrl).head('/deb/nginx/1/pkg_1.0_amd64.deb');
+    const range = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').set('Range', 'bytes=0-9');
+    expect(range.status).to.equal(206);
+    expect(range.headers['content-range']).to.equal('bytes 0-9/100000');
+    expect((await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').set('If-None-Match', head.headers.etag as string)).status).to.equal(304);
+    expect((await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').set('If-Modified-Since', head.headers['last-modified'] as string)).status).to.equal(304);
+  });
+
+  it('collection listings, the trailing-slash redirect, PROPFIND and /-/ reach the app', async () => {
+    const before = appRequests(app);
+    const listing = await request(nginx.baseUrl).get('/deb/nginx/1/').set('Accept', 'application/json');
+    expect(listing.status).to.equal(200);
+    expect((listing.body.entries as { name: string }[]).map((e) => e.name)).to.deep.equal(['pkg_1.0_amd64.deb']);
+    expect((await request(nginx.baseUrl).get('/deb/nginx/1').redirects(0)).status).to.equal(301);
+    expect((await request(nginx.baseUrl).get('/')).text).to.include('deb');
+    const propfind = await request(nginx.baseUrl).propfind('/deb/nginx/1/').set('Depth', '1');
+    expect(propfind.status).to.equal(207);
+    expect((await request(nginx.baseUrl).get('/-/health')).status).to.equal(200);
+    expect((await request(nginx.baseUrl).get('/deb/nginx/1/missing.deb')).status).to.equal(404);
+    await waitForLog(app, before + 6);
+    expect(appRequests(app) - before).to.equal(6);
+  });
+
+  it('never serves uploads in flight or metadata', async () => {
+    await mkdir(path.join(root, 'artifacts', '.incoming'), { recursive: true });
+    await writeFile(path.join(root, 'artifacts', '.incoming', 'put-visible'), 'partial');
+    for (const p of ['/.incoming/put-visible', '/%2Eincoming/put-visible', '/deb/../.incoming/put-visible', '/.meta/', '/.incoming/']) {
+      const res = await request(nginx.baseUrl).get(p);
+      expect(res.status, p).to.be.within(400, 404);
+      expect(res.text ?? '', p).to.not.include('partial');
+    }
+    await rm(path.join(root, 'artifacts', '.incoming', 'put-visible'));
+  });
+
+  it('refuses a large XML body at nginx (413), before the app sees it', async () => {
+    const before = appRequests(app);
+    const answer = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: nginx.port, method: 'PROPFIND', path: '/deb/nginx/1/', headers: { Depth: '0', 'Content-Length': 2_000_000 } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer).to.equal(413);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(appRequests(app)).to.equal(before);
+  });
+
+  it('a 1 GiB upload streams through without nginx buffering it to disk', async function () {
+    this.timeout(180_000);
+    const size = 1024 * 1024 * 1024;
+    let sawTempFile = false;
+    const watcher = setInterval(() => {
+      readdir(nginx.clientBodyTemp, { recursive: true }).then((names) => {
+        if (names.length > 0) sawTempFile = true;
+      }, () => undefined);
+    }, 25);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: nginx.port, method: 'PUT', path: '/deb/nginx/1/big.bin', headers: { Authorization: basic(token.username, token.password), 'Content-Length': size } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        const chunk = Buffer.alloc(1024 * 1024, 0x42);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < size) {
+            sent += chunk.length;
+            if (!req.write(chunk)) {
+              req.once('drain', pump);
+              return;
+            }
+          }
+          req.end();
+        };
+        pump();
+      });
+      expect(status).to.equal(201);
+    } finally {
+      clearInterval(watcher);
+    }
+    expect(sawTempFile, 'nginx wrote the body to client_body_temp').to.equal(false);
+    const head = await request(nginx.baseUrl).head('/deb/nginx/1/big.bin');
+    expect(head.headers['content-length']).to.equal(String(size));
+  });
+
+  it('the masters allow-list guards minting and listing, and a spoofed X-Forwarded-For does not pass it', async () => {
+    for (const xff of [undefined, '10.9.8.7', '10.9.8.7, 127.0.0.1']) {
+      const mint = request(restricted.baseUrl).post('/-/tokens').set('Authorization', MASTER_AUTH).send({ type: 'deb', project: 'nginx', build: '2' });
+      if (xff) mint.set('X-Forwarded-For', xff);
+      expect((await mint).status, `X-Forwarded-For: ${xff}`).to.equal(403);
+      const list = request(restricted.baseUrl).get('/-/tokens').set('Authorization', MASTER_AUTH);
+      if (xff) list.set('X-Forwarded-For', xff);
+      expect((await list).status).to.equal(403);
+    }
+  });
+
+  it('a build may still revoke its own token from a worker outside the masters network', async () => {
+    const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: '3' });
+    const res = await request(restricted.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', basic(t.username, t.password));
+    expect(res.status).to.equal(204);
+    expect((await request(nginx.baseUrl).put('/deb/nginx/3/x').set('Authorization', basic(t.username, t.password)).send('x')).status).to.equal(401);
+  });
+
+  it('the app sees the client address nginx saw, not one the client claims', async () => {
+    const before = app.output().length;
+    await request(nginx.baseUrl).get('/deb/nginx/1/').set('X-Forwarded-For', '203.0.113.9');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(app.output().slice(before)).to.not.include('203.0.113.9');
+  });
+
+  it('litmus passes 104 of 104 through nginx', async function () {
+    const litmus = requireTool(this, 'litmus', 'litmus');
+    const t = await mintWith(nginx.baseUrl, { type: 'dav', project: 'nginx', build: '1' });
+    const result = await run(litmus, ['-k', t.url, t.username, t.password], { cwd: root });
+    const passed = [...result.stdout.matchAll(/tests run: \d+ passed, (\d+) failed/g)].length;
+    expect(passed, result.stdout).to.equal(5);
+    expect(result.stdout).to.not.match(/\bFAIL\b|WARNING/);
+    const counts = [...result.stdout.matchAll(/of (\d+) tests run: (\d+) passed/g)].map((m) => Number(m[2]));
+    expect(counts.reduce((a, b) => a + b, 0)).to.equal(104);
+  });
+
+  it('the nginx access log holds no credentials', async () => {
+    const log = await readFile(nginx.accessLog, 'utf8');
+    expect(log).to.include('PUT /deb/nginx/1/big.bin');
+    expect(log).to.not.include(token.password).and.not.include(Buffer.from(`${token.username}:${token.password}`).toString('base64'));
+  });
+});

@@ -1,0 +1,98 @@
+// Runs Debian's nginx with the repository's own nginx/nginx.conf and
+// nginx/templates/default.conf.template, rendered with local paths and a free port, as the
+// nginx image renders them in the container.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { REPO_ROOT } from './harness.js';
+
+export interface NginxOptions {
+  prefix: string;
+  upstream: string;
+  artifactsRoot: string;
+  mastersAllow: string;
+}
+
+export interface RunningNginx {
+  port: number;
+  baseUrl: string;
+  prefix: string;
+  clientBodyTemp: string;
+  accessLog: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** ${NAME} placeholders only, as envsubst with a fixed list of names: nginx's own $vars stay. */
+export function renderTemplate(text: string, values: Record<string, string>): string {
+  return text.replace(/\$\{([A-Z_]+)\}/g, (whole, name: string) => values[name] ?? whole);
+}
+
+export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
+  const { prefix } = options;
+  const port = await freePort();
+  const confD = path.join(prefix, 'conf.d');
+  const clientBodyTemp = path.join(prefix, 'client_temp');
+  await mkdir(confD, { recursive: true });
+  await mkdir(clientBodyTemp, { recursive: true });
+  await mkdir(path.join(prefix, 'logs'), { recursive: true });
+  const mastersFile = path.join(prefix, 'masters-allow.conf');
+  await writeFile(mastersFile, options.mastersAllow);
+  const template = await readFile(path.join(REPO_ROOT, 'nginx/templates/default.conf.template'), 'utf8');
+  await writeFile(path.join(confD, 'default.conf'), renderTemplate(template, { ARTIFACT_REPO_UPSTREAM: options.upstream, ARTIFACTS_ROOT: options.artifactsRoot, LISTEN_PORT: `127.0.0.1:${port}`, MASTERS_ALLOW: mastersFile }));
+  const main = (await readFile(path.join(REPO_ROOT, 'nginx/nginx.conf'), 'utf8'))
+    // Debian names the unprivileged user www-data where the nginx image says nginx.
+    .replace('user nginx;', 'user www-data;')
+    .replaceAll('/var/run/nginx.pid', path.join(prefix, 'nginx.pid'))
+    .replaceAll('/var/log/nginx/', path.join(prefix, 'logs') + '/')
+    .replaceAll('/var/cache/nginx/client_temp', clientBodyTemp)
+    .replaceAll('/var/cache/nginx/proxy_temp', path.join(prefix, 'proxy_temp'))
+    .replaceAll('/etc/nginx/conf.d/', confD + '/');
+  const confFile = path.join(prefix, 'nginx.conf');
+  await writeFile(confFile, main);
+  const child: ChildProcess = spawn('nginx', ['-p', prefix, '-c', confFile, '-e', path.join(prefix, 'logs', 'startup.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null) {
+      child.kill('SIGQUIT');
+      await exited;
+    }
+  };
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 100) {
+      await stop();
+      throw new Error(`nginx did not start: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    baseUrl: `http://127.0.0.1:${port}`,
+    prefix,
+    clientBodyTemp,
+    accessLog: path.join(prefix, 'logs', 'access.log'),
+    stop,
+  };
+}
