@@ -1,0 +1,104 @@
+// The docker deployment's files, checked without a Docker engine (none runs here): the
+// compose file validates with Debian's docker-compose and says what the deployment needs;
+// the Dockerfile builds what `npm start` runs, with production dependencies only.
+import { expect } from 'chai';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { REPO_ROOT } from '../helpers/harness.js';
+import { requireTool, run } from '../helpers/tools.js';
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  environment?: Record<string, string>;
+  secrets?: { source: string }[];
+  volumes?: string[];
+  ports?: { published: number | string; target: number }[];
+  restart?: string;
+  depends_on?: Record<string, { condition: string }>;
+  networks?: Record<string, { ipv4_address?: string }>;
+  stop_grace_period?: string;
+}
+
+describe('docker deployment files', function () {
+  this.timeout(60_000);
+  let compose: { services: Record<string, ComposeService>; volumes: Record<string, unknown>; secrets: Record<string, { file: string }> };
+  let dockerfile: string;
+
+  before(async function () {
+    const dockerCompose = requireTool(this, 'docker-compose', 'docker-compose');
+    const result = await run(dockerCompose, ['-f', path.join(REPO_ROOT, 'docker/docker-compose.yml'), 'config'], { env: { ...process.env, PUBLIC_URL: '', HTTP_PORT: '' } });
+    expect(result.code, result.stderr).to.equal(0);
+    compose = parse(result.stdout);
+    dockerfile = await readFile(path.join(REPO_ROOT, 'docker/Dockerfile'), 'utf8');
+  });
+
+  it('has nginx and the app, two named volumes, artifacts read-only in nginx, tokens only in the app', () => {
+    expect(Object.keys(compose.services).sort()).to.deep.equal(['app', 'nginx']);
+    expect(Object.keys(compose.volumes).sort()).to.deep.equal(['artifacts', 'tokens']);
+    const { app, nginx } = compose.services as { app: ComposeService; nginx: ComposeService };
+    expect(app.volumes).to.include.members(['artifacts:/data/artifacts:rw', 'tokens:/data/tokens:rw']);
+    expect(nginx.volumes).to.include('artifacts:/srv/artifacts:ro');
+    expect((nginx.volumes ?? []).some((v) => v.startsWith('tokens:'))).to.equal(false);
+  });
+
+  it('passes the master password as a docker secret read through MASTER_PASSWORD_FILE', () => {
+    const app = compose.services.app as ComposeService;
+    expect(app.secrets?.map((s) => s.source)).to.deep.equal(['master_password']);
+    expect(app.environment?.MASTER_PASSWORD_FILE).to.equal('/run/secrets/master_password');
+    expect(app.environment).to.not.have.property('MASTER_PASSWORD');
+    expect(compose.secrets.master_password?.file).to.match(/docker\/master_password\.txt$/);
+  });
+
+  it('publishes one port, restarts both, waits for a healthy app, trusts only nginx', () => {
+    const { app, nginx } = compose.services as { app: ComposeService; nginx: ComposeService };
+    expect(app.ports ?? []).to.have.length(0);
+    expect(nginx.ports).to.have.length(1);
+    expect(nginx.ports?.[0]?.target).to.equal(80);
+    expect(app.restart).to.equal('unless-stopped');
+    expect(nginx.restart).to.equal('unless-stopped');
+    expect(nginx.depends_on?.app?.condition).to.equal('service_healthy');
+    expect(app.environment?.TRUSTED_PROXIES).to.equal(nginx.networks?.backend?.ipv4_address);
+    // Uploads in flight get SHUTDOWN_GRACE seconds; docker must wait longer before SIGKILL.
+    expect(parseInt(app.stop_grace_period ?? '10', 10)).to.be.greaterThan(Number(app.environment?.SHUTDOWN_GRACE ?? 30));
+  });
+
+  it("gives nginx exactly the template's placeholders, and only those are substituted", async () => {
+    const template = await readFile(path.join(REPO_ROOT, 'nginx/templates/default.conf.template'), 'utf8');
+    const placeholders = [...new Set([...template.matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1]))].sort();
+    const env = (compose.services.nginx as ComposeService).environment ?? {};
+    expect(placeholders).to.deep.equal(Object.keys(env).filter((k) => k !== 'NGINX_ENVSUBST_FILTER').sort());
+    const filter = new RegExp((env.NGINX_ENVSUBST_FILTER as string).replace('$$', '$'));
+    for (const name of placeholders) expect(filter.test(name as string), name).to.equal(true);
+    expect(filter.test('PATH')).to.equal(false);
+  });
+
+  it('Dockerfile: pinned node:20 bookworm-slim, multi-stage, npm ci --omit=dev, non-root, healthcheck, tini', () => {
+    const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+    expect(froms).to.have.length(2);
+    for (const image of froms) expect(image).to.match(/^node:20\.\d+\.\d+-bookworm-slim$/);
+    expect(dockerfile).to.match(/npm ci --omit=dev/);
+    expect(dockerfile).to.match(/^USER node$/m);
+    expect(dockerfile).to.match(/^HEALTHCHECK[\s\S]*\/-\/health/m);
+    expect(dockerfile).to.match(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/app\/docker\/entrypoint\.sh"\]$/m);
+    expect(dockerfile).to.match(/tsconfig\.build\.json/);
+  });
+
+  it('the image needs nothing from devDependencies: every package the app imports is a dependency', async () => {
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const imported = new Set<string>();
+    for (const dir of ['dist/server', 'dist/token-service']) {
+      for (const file of await readdir(path.join(REPO_ROOT, dir), { recursive: true })) {
+        if (!file.endsWith('.js')) continue;
+        const code = await readFile(path.join(REPO_ROOT, dir, file), 'utf8');
+        for (const m of code.matchAll(/from '([^'.][^']*)'/g)) {
+          const spec = m[1] as string;
+          if (spec.startsWith('node:')) continue;
+          imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string));
+        }
+      }
+    }
+    expect([...imported].filter((p) => !(p in pkg.dependencies))).to.deep.equal([]);
+  });
+});
