@@ -1,0 +1,76 @@
+#!/bin/sh
+# Upload a build's artifacts from any CI: mint a token for one build, upload a directory
+# with it, revoke it (also when the upload fails). POSIX sh and curl, nothing else.
+#
+#   ARTIFACT_REPO=https://artifacts.example.org \
+#   ARTIFACT_MASTER_PASSWORD_FILE=/run/secrets/artifact-master \
+#   sh examples/upload.sh dpkg hello "$BUILD_NUMBER" dist/
+#
+# Settings (environment):
+#   ARTIFACT_REPO                    base URL of the repository (required)
+#   ARTIFACT_MASTER_USER             master user (default buildbot)
+#   ARTIFACT_MASTER_PASSWORD_FILE    file holding the master password, or
+#   ARTIFACT_MASTER_PASSWORD         the password itself (prefer the file)
+#   ARTIFACT_TTL                     token lifetime in seconds (default 7200)
+# Passwords reach curl on its standard input, never its command line.
+set -eu
+
+usage() {
+  echo "usage: $0 TYPE PROJECT BUILD DIRECTORY" >&2
+  exit 2
+}
+[ $# -eq 4 ] || usage
+type=$1 project=$2 build=$3 dir=$4
+: "${ARTIFACT_REPO:?set ARTIFACT_REPO to the repository base URL}"
+repo=${ARTIFACT_REPO%/}
+master_user=${ARTIFACT_MASTER_USER:-buildbot}
+if [ -n "${ARTIFACT_MASTER_PASSWORD_FILE:-}" ]; then
+  master_password=$(cat "$ARTIFACT_MASTER_PASSWORD_FILE")
+else
+  master_password=${ARTIFACT_MASTER_PASSWORD:?set ARTIFACT_MASTER_PASSWORD_FILE or ARTIFACT_MASTER_PASSWORD}
+fi
+[ -d "$dir" ] || { echo "$0: no such directory: $dir" >&2; exit 2; }
+
+# Writes a curl config line with credentials, for `curl -K -`.
+credentials() { printf 'user = "%s:%s"\n' "$1" "$2"; }
+# A field of the mint answer; the contract keeps these values free of quotes and escapes.
+field() { printf '%s' "$answer" | sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
+
+# 1. Mint a token for this build.
+answer=$(credentials "$master_user" "$master_password" |
+  curl -sS --fail-with-body -K - -H 'Content-Type: application/json' \
+    -d "{\"type\":\"$type\",\"project\":\"$project\",\"build\":\"$build\",\"ttl\":${ARTIFACT_TTL:-7200}}" \
+    "$repo/-/tokens")
+token_id=$(field id)
+token_user=$(field username)
+token_password=$(field password)
+url=$(field url)
+[ -n "$token_id" ] && [ -n "$token_password" ] || { echo "$0: unexpected answer from $repo/-/tokens" >&2; exit 1; }
+echo "token $token_id for $(field scope)"
+
+# 3. Revoke it on the way out, whatever happens in between.
+revoke() {
+  status=$?
+  if credentials "$master_user" "$master_password" | curl -sS --fail-with-body -K - -X DELETE "$repo/-/tokens/$token_id"; then
+    echo "token $token_id revoked"
+  else
+    echo "$0: could not revoke token $token_id; it expires by itself" >&2
+  fi
+  exit "$status"
+}
+trap revoke EXIT
+trap 'exit 130' INT TERM
+
+# 2. Upload every file below the directory, keeping relative paths.
+list=$(mktemp)
+(cd "$dir" && find . -type f | sort) > "$list"
+count=0
+while IFS= read -r file; do
+  rel=${file#./}
+  encoded=$(printf '%s' "$rel" | sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/#/%23/g' -e 's/?/%3F/g')
+  credentials "$token_user" "$token_password" |
+    curl -sS --fail-with-body --retry 3 -K - -T "$dir/$rel" "$url$encoded"
+  count=$((count + 1))
+done < "$list"
+rm -f "$list"
+echo "uploaded $count files to $url"

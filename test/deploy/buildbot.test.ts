@@ -1,0 +1,139 @@
+// examples/buildbot/master.cfg on a real buildbot 3.7 master and worker from Debian's
+// packages, on loopback, against the real server: a build mints, uploads and revokes; a
+// build whose upload fails still revokes; no secret reaches buildbot's database or logs.
+import { expect } from 'chai';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { makeTempDir, MASTER_AUTH, MASTER_PASSWORD, REPO_ROOT, startChild, type ChildServer } from '../helpers/harness.js';
+import { freePort } from '../helpers/nginx.js';
+import { requireTool, run } from '../helpers/tools.js';
+
+interface BuildRecord {
+  number: number;
+  results: number | null;
+  complete: boolean;
+  steps: { name: string; results: number | null }[];
+  properties: Record<string, unknown>;
+  logs: Record<string, string>;
+}
+
+const SUCCESS = 0;
+const FAILURE = 2;
+
+describe('buildbot: examples/buildbot/master.cfg on a real master and worker', function () {
+  this.timeout(240_000);
+  let buildbot: string;
+  let buildbotWorker: string;
+  let root: string;
+  let app: ChildServer;
+  let masterDir: string;
+  let workerDir: string;
+  let pbPort: number;
+  let env: NodeJS.ProcessEnv;
+
+  async function builds(): Promise<BuildRecord[]> {
+    const result = await run('/usr/bin/python3', [path.join(REPO_ROOT, 'test/helpers/buildbot_db.py'), masterDir]);
+    if (result.code !== 0) throw new Error(result.stderr);
+    return JSON.parse(result.stdout) as BuildRecord[];
+  }
+
+  async function buildAfterChange(properties: string[] = []): Promise<BuildRecord> {
+    const before = (await builds()).length;
+    const sent = await run(buildbot, ['sendchange', '--master', `127.0.0.1:${pbPort}`, '--auth', 'change:change-password', '--who', 'test', '--branch', 'main', ...properties.map((p) => `--property=${p}`), 'README'], { env });
+    expect(sent.code, sent.stderr + sent.stdout).to.equal(0);
+    for (let i = 0; i < 600; i++) {
+      const all = await builds();
+      const build = all[before];
+      if (build?.complete) return build;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no build finished: ${await readFile(path.join(masterDir, 'twistd.log'), 'utf8')}`);
+  }
+
+  async function storedToken(id: string): Promise<{ revoked_at: string | null; hash: string | null }> {
+    const store = JSON.parse(await readFile(path.join(root, 'tokens', 'tokens.json'), 'utf8')) as { tokens: Record<string, { revoked_at: string | null; hash: string | null }> };
+    return store.tokens[id] as { revoked_at: string | null; hash: string | null };
+  }
+
+  before(async function () {
+    buildbot = requireTool(this, 'buildbot', 'buildbot');
+    buildbotWorker = requireTool(this, 'buildbot-worker', 'buildbot-worker');
+    requireTool(this, 'curl', 'curl');
+    root = await makeTempDir('buildbot-');
+    app = await startChild(root);
+    pbPort = await freePort();
+    masterDir = path.join(root, 'master');
+    workerDir = path.join(root, 'worker');
+    env = {
+      ...process.env,
+      ARTIFACT_REPO_URL: app.baseUrl,
+      BUILDBOT_PB_PORT: String(pbPort),
+      BUILDBOT_LOOPBACK: '1',
+      BUILDBOT_WORKER_PASSWORD: 'worker-password',
+      BUILDBOT_CHANGE_PASSWORD: 'change-password',
+    };
+    const created = await run(buildbot, ['create-master', '-q', masterDir], { env });
+    expect(created.code, created.stderr).to.equal(0);
+    await copyFile(path.join(REPO_ROOT, 'examples/buildbot/master.cfg'), path.join(masterDir, 'master.cfg'));
+    await mkdir(path.join(masterDir, 'secrets'), { mode: 0o700 });
+    await writeFile(path.join(masterDir, 'secrets', 'artifact-repo-master'), MASTER_PASSWORD, { mode: 0o600 });
+    const started = await run(buildbot, ['start', masterDir], { env, timeoutMs: 60_000 });
+    expect(started.code, started.stdout + started.stderr).to.equal(0);
+    expect((await run(buildbotWorker, ['create-worker', '-q', workerDir, `127.0.0.1:${pbPort}`, 'worker1', 'worker-password'], { env })).code).to.equal(0);
+    const worker = await run(buildbotWorker, ['start', workerDir], { env, timeoutMs: 60_000 });
+    expect(worker.code, worker.stdout + worker.stderr).to.equal(0);
+    // The worker must be attached before a change arrives.
+    for (let i = 0; i < 100; i++) {
+      if ((await readFile(path.join(masterDir, 'twistd.log'), 'utf8')).includes("worker 'worker1' attaching")) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  after(async () => {
+    if (workerDir) await run(buildbotWorker, ['stop', workerDir], { env });
+    if (masterDir) await run(buildbot, ['stop', masterDir], { env });
+    await app?.stop();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('a build mints a token, uploads with it and revokes it; the artifacts download byte-identical', async () => {
+    const build = await buildAfterChange();
+    expect(build.steps.map((s) => [s.name, s.results])).to.deep.equal([
+      ['worker_preparation', SUCCESS],
+      ['build', SUCCESS],
+      ['mint artifact token', SUCCESS],
+      ['upload artifacts', SUCCESS],
+      ['revoke artifact token', SUCCESS],
+    ]);
+    expect(build.results).to.equal(SUCCESS);
+    const scope = `/dpkg/hello/${build.number}/`;
+    expect(build.properties.artifact_token_scope).to.equal(scope);
+    expect(await (await fetch(`${app.baseUrl}${scope}hello_1.0_amd64.deb`)).text()).to.equal(`hello ${build.number}\n`);
+    expect(await (await fetch(`${app.baseUrl}${scope}docs/NOTES.txt`)).text()).to.equal('notes\n');
+    const token = await storedToken(build.properties.artifact_token_id as string);
+    expect(token.revoked_at).to.be.a('string');
+    expect(token.hash).to.equal(null);
+    const live = (await (await fetch(`${app.baseUrl}/-/tokens`, { headers: { Authorization: MASTER_AUTH } })).json()) as unknown[];
+    expect(live).to.deep.equal([]);
+  });
+
+  it('the token password is masked in the logs and absent from the database; the master password appears nowhere', async () => {
+    const [build] = await builds();
+    const upload = build?.logs['upload artifacts'] ?? '';
+    expect(upload).to.include('ARTIFACT_PASSWORD=<artifact-token>');
+    expect(upload).to.include('uploaded hello_1.0_amd64.deb');
+    expect(Object.keys(build?.properties ?? {}).filter((k) => /password/i.test(k))).to.deep.equal([]);
+    const everything = JSON.stringify(await builds()) + (await readFile(path.join(masterDir, 'twistd.log'), 'utf8'));
+    expect(everything).to.not.include(MASTER_PASSWORD);
+  });
+
+  it('a build that fails in its upload step still revokes its token', async () => {
+    const build = await buildAfterChange(['upload_dir:no-such-directory']);
+    const steps = Object.fromEntries(build.steps.map((s) => [s.name, s.results]));
+    expect(steps['upload artifacts']).to.equal(FAILURE);
+    expect(steps['revoke artifact token']).to.equal(SUCCESS);
+    expect(build.results).to.equal(FAILURE);
+    const token = await storedToken(build.properties.artifact_token_id as string);
+    expect(token.revoked_at).to.be.a('string');
+  });
+});
