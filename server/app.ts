@@ -6,6 +6,9 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { ArtifactStore, StorageError, storageError } from './storage/artifact-store.js';
 import { MetaStore } from './storage/meta-store.js';
+import { Catalog } from './storage/catalog.js';
+import { ChecksumIndex } from './storage/checksum-index.js';
+import { Builds } from './storage/builds.js';
 import { LockManager } from './webdav/lock-manager.js';
 import { TokenStore } from '../token-service/store.js';
 import { TokenService } from '../token-service/token-service.js';
@@ -49,6 +52,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const { staleRemoved } = await store.init();
   if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
   const tokenStore = await TokenStore.open(config.tokensDir);
+  const meta = new MetaStore(config.artifactsDir, store);
+  const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
+  // The token service and the builds know each other: a token's end may seal its build,
+  // and sealing asks whether a live token is left.
+  let builds: Builds | null = null;
   const tokens = new TokenService(tokenStore, {
     now,
     cacheProofs: options.cacheProofs ?? config.proofCache,
@@ -56,18 +64,35 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     masterLockoutMs: config.masterLockoutSeconds * 1000,
     tokenFailureLimit: config.tokenFailureLimit,
     tokenLockoutMs: config.tokenLockoutSeconds * 1000,
-    onTokenEnded: (token, how) => logger.info({ token: token.id, scope: token.scope, how }, 'token ended'),
+    afterTokenEnded: async (token, how) => {
+      logger.info({ token: token.id, scope: token.scope, how }, 'token ended');
+      await sealOrRetryLater(token.scope);
+    },
   });
+  builds = new Builds(store, meta, catalog, (scope) => tokens.liveTokenCount(scope), now);
+  // A build whose sealing failed (a full disk, say) is tried again by the housekeeping timer.
+  const sealsToRetry = new Set<string>();
+  async function sealOrRetryLater(scope: string): Promise<void> {
+    try {
+      if (await builds?.sealIfUnused(scope)) logger.info({ scope }, 'build sealed');
+      sealsToRetry.delete(scope);
+    } catch (err) {
+      sealsToRetry.add(scope);
+      logger.error({ scope, err: String(err) }, 'sealing failed; will retry');
+    }
+  }
   const { generatedPassword } = await tokens.provisionMaster(config.masterUser, config.masterPassword);
   await tokens.purge();
   const services: TreeServices = {
     config,
     store,
-    meta: new MetaStore(config.artifactsDir, store),
+    meta,
     locks: new LockManager(now, (id) => tokens.isLive(id)),
     tokens,
+    catalog,
+    builds,
   };
-  const api = createServiceApi({ config, tokens, store, requestLog });
+  const api = createServiceApi({ config, tokens, store, builds, requestLog });
   let shuttingDown = false;
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -115,6 +140,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const purgeTimer = setInterval(() => {
     tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
     store.sweepIncoming().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
+    for (const scope of sealsToRetry) void sealOrRetryLater(scope);
   }, PURGE_EVERY_MS);
   purgeTimer.unref();
 

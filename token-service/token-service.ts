@@ -46,8 +46,8 @@ export interface TokenServiceOptions {
   tokenLockoutMs?: number;
   /** Turns the proof cache off, to measure what it saves. */
   cacheProofs?: boolean;
-  /** Told about every token that stops being live: revoked, expired or purged. */
-  onTokenEnded?: (token: TokenRecord, how: 'revoked' | 'expired') => void;
+  /** Awaited after a token stops being live (revoked or expired): the build may be sealed. */
+  afterTokenEnded?: (token: TokenRecord, how: 'revoked' | 'expired') => Promise<void>;
 }
 
 export class TokenService {
@@ -150,6 +150,14 @@ export class TokenService {
     return { ok: true, token: { id: record.id, username: record.username, scope: record.scope } };
   }
 
+  /** Live tokens whose scope is exactly this build. */
+  liveTokenCount(scope: string): number {
+    const now = this.now();
+    let count = 0;
+    for (const token of Object.values(this.store.data.tokens)) if (token.scope === scope && isTokenLive(token, now)) count++;
+    return count;
+  }
+
   /** Whether a token id is live now (locks die with their token). */
   isLive(id: string): boolean {
     return this.liveRecord(id) !== null;
@@ -166,6 +174,7 @@ export class TokenService {
     if (!isTokenLive(record, this.now())) return 'already-dead';
     this.end(record, 'revoked', by);
     await this.store.save();
+    await this.options.afterTokenEnded?.(record, 'revoked');
     return 'revoked';
   }
 
@@ -182,20 +191,21 @@ export class TokenService {
    */
   async purge(): Promise<{ expired: number; forgotten: number }> {
     const now = this.now();
-    let expired = 0;
+    const ended: TokenRecord[] = [];
     let forgotten = 0;
     const tokens = this.store.data.tokens;
     for (const record of Object.values(tokens)) {
       if (record.hash !== null && !isTokenLive(record, now)) {
         this.end(record, 'expired', null);
-        expired++;
+        ended.push(record);
       } else if (record.hash === null && now - endedAt(record) > TOMBSTONE_MS) {
         delete tokens[record.id];
         forgotten++;
       }
     }
-    if (expired + forgotten > 0) await this.store.save();
-    return { expired, forgotten };
+    if (ended.length + forgotten > 0) await this.store.save();
+    for (const record of ended) await this.options.afterTokenEnded?.(record, 'expired');
+    return { expired: ended.length, forgotten };
   }
 
   /** argon2 verifications run so far: what the proof cache saves shows here. */
@@ -224,7 +234,6 @@ export class TokenService {
     }
     record.hash = null;
     this.proofs.forget(record.id);
-    this.options.onTokenEnded?.(record, how);
   }
 
   private async checkPassword(owner: string, username: string, password: string, currentHash: () => string | null): Promise<boolean> {

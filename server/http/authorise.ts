@@ -39,13 +39,23 @@ export function scopeRefusal(method: TreeMethod, target: readonly string[], dest
   return null;
 }
 
-export async function authorise(req: IncomingMessage, method: TreeMethod, target: TreePath, destination: TreePath | null, tokens: TokenService, clientAddress: string): Promise<Authorisation> {
+export async function authorise(
+  req: IncomingMessage,
+  method: TreeMethod,
+  target: TreePath,
+  destination: TreePath | null,
+  tokens: TokenService,
+  clientAddress: string,
+  isSealed: (build: readonly string[]) => Promise<boolean>,
+): Promise<Authorisation> {
   if (!isWriteMethod(method)) return { kind: 'public' };
   const token = await authenticateBuildToken(req, tokens, clientAddress);
   requestLog(req).tokenId = token.id;
   const scope = scopeSegments(token.scope);
   const refusal = scopeRefusal(method, target.segments, destination?.segments ?? null, scope);
   if (refusal) throw new HttpError(403, refusal);
+  // Target and Destination lie in the token's own build (checked above): one check covers both.
+  if (await isSealed(scope)) throw new HttpError(409, `build /${scope.join('/')}/ is sealed: its files never change`);
   return { kind: 'token', token, scope };
 }
 

@@ -4,6 +4,8 @@ import type { Config } from '../config.js';
 import type { TreePath } from '../domain/tree-path.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
+import type { Catalog } from '../storage/catalog.js';
+import type { Builds } from '../storage/builds.js';
 import type { LockManager } from '../webdav/lock-manager.js';
 import type { TokenService } from '../../token-service/token-service.js';
 import type { Authorisation, TreeMethod } from './authorise.js';
@@ -14,6 +16,8 @@ export interface TreeServices {
   meta: MetaStore;
   locks: LockManager;
   tokens: TokenService;
+  catalog: Catalog;
+  builds: Builds;
 }
 
 export interface TreeRequest {

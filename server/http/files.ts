@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import mime from 'mime-types';
 import rangeParser from 'range-parser';
 import { toHref } from '../domain/tree-path.js';
+import { declaredChecksum, reprDigest } from '../domain/checksum.js';
 import { StorageError } from '../storage/artifact-store.js';
 import { guardWrite } from '../webdav/preconditions.js';
 import { evaluatePreconditions, etagOf, ifRangeHolds } from './conditional.js';
@@ -24,6 +25,10 @@ export function contentTypeOf(name: string): string {
   const type = mime.lookup(name);
   if (!type) return 'application/octet-stream';
   return type.startsWith('text/') || type === 'application/json' || type === 'application/xml' ? `${type}; charset=utf-8` : type;
+}
+
+export function checksumHeaders(sha256: string): Record<string, string> {
+  return { 'X-Checksum-Sha256': sha256, 'Repr-Digest': reprDigest(sha256) };
 }
 
 function fileHeaders(stats: Stats, name: string): Record<string, string | number> {
@@ -66,6 +71,8 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
     if (target.trailingSlash || !stats.isFile()) throw new HttpError(404, 'not found');
     const name = target.segments[target.segments.length - 1] ?? '';
     const headers = fileHeaders(stats, name);
+    const sha256 = await services.catalog.checksumOf(target.segments, stats);
+    if (sha256) Object.assign(headers, checksumHeaders(sha256));
     const verdict = evaluatePreconditions(req.headers, stats, true);
     if (verdict === 'not-modified') {
       res.writeHead(304, { ETag: headers.ETag as string, 'Last-Modified': headers['Last-Modified'] as string });
@@ -141,11 +148,13 @@ export async function put(request: TreeRequest): Promise<void> {
   if (existing?.isDirectory()) throw new HttpError(405, 'a collection exists at this path');
   const verdict = evaluatePreconditions(req.headers, existing, false);
   if (verdict !== 'ok') throw new HttpError(412, 'precondition failed');
+  const declared = declaredChecksum(headerValue(req, 'x-checksum-sha256'), headerValue(req, 'content-digest'));
+  if (!declared.ok) throw new HttpError(400, declared.error);
   await guardWrite(request, target.segments, { parentMembership: existing === null });
   if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
   let result;
   try {
-    result = await services.store.putFile(target.segments, req);
+    result = await services.store.putFile(target.segments, req, declared.sha256);
   } catch (err) {
     // A client that went away mid-body is a client error, whatever the stream reported.
     if (!req.complete) throw new HttpError(400, 'request body incomplete: upload aborted');
@@ -153,9 +162,8 @@ export async function put(request: TreeRequest): Promise<void> {
     throw err;
   }
   requestLog(req).bytesIn = result.size;
-  const stats = await services.store.stat(target.segments);
-  const headers: Record<string, string | number> = { 'Content-Length': 0 };
-  if (stats) headers.ETag = etagOf(stats);
+  await services.catalog.recordPut(target.segments, result);
+  const headers: Record<string, string | number> = { 'Content-Length': 0, ETag: etagOf(result.stats), ...checksumHeaders(result.sha256) };
   if (result.created) headers.Location = toHref(target.segments, false);
   res.writeHead(result.created ? 201 : 204, headers);
   res.end();

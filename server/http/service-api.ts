@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Config } from '../config.js';
 import { NAME_RE, scopeString } from '../domain/tree-path.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
+import type { Builds } from '../storage/builds.js';
 import type { TokenService } from '../../token-service/token-service.js';
 import { checkTtl } from '../../token-service/token-rules.js';
 import { clientAddress, requestBaseUrl } from './client.js';
@@ -16,10 +17,11 @@ export interface ServiceApiDeps {
   config: Config;
   tokens: TokenService;
   store: ArtifactStore;
+  builds: Builds;
   requestLog: (req: Request) => RequestLog;
 }
 
-export function createServiceApi({ config, tokens, store, requestLog }: ServiceApiDeps): express.Express {
+export function createServiceApi({ config, tokens, store, builds, requestLog }: ServiceApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -72,9 +74,13 @@ export function createServiceApi({ config, tokens, store, requestLog }: ServiceA
     }
     const ttl = checkTtl(fields.ttl, config.tokenTtlDefaultSeconds, config.tokenTtlMaxSeconds);
     if (!ttl.ok) throw new HttpError(400, ttl.error);
-    await store.ensureCollection(segments);
     const scope = scopeString(segments);
-    const minted = await tokens.mint(scope, ttl.seconds, master);
+    // Alone for this build: it cannot be sealed between the check and the mint.
+    const minted = await builds.exclusive(scope, async () => {
+      if (await builds.isSealed(segments)) throw new HttpError(409, `build ${scope} is sealed: its artifacts never change, so no token can be minted for it`);
+      await store.ensureCollection(segments);
+      return tokens.mint(scope, ttl.seconds, master);
+    });
     requestLog(req).tokenId = minted.id;
     const base = requestBaseUrl(req, config.trustedProxies, config.publicUrl);
     res.status(201).set('Cache-Control', 'no-store').json({

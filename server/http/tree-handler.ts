@@ -52,6 +52,6 @@ export async function handleTreeRequest(req: IncomingMessage, res: ServerRespons
   if (method !== 'PUT') checkDeclaredSize(req, services.config.maxXmlBodyBytes);
   const destination =
     method === 'COPY' || method === 'MOVE' ? parseDestination(headerValue(req, 'destination'), ownHosts(req, services.config.trustedProxies, services.config.publicUrl)) : null;
-  const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies));
+  const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies), (build) => services.builds.isSealed(build));
   await HANDLERS[method]({ req, res, method, target, destination, auth, services });
 }

@@ -9,7 +9,7 @@ import { cp, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promi
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { noteStreamedBytes } from './buffer-release.js';
 
 export const INCOMING_DIR = '.incoming';
@@ -27,6 +27,9 @@ export class StorageError extends Error {
 export interface PutResult {
   created: boolean;
   size: number;
+  sha256: string;
+  /** The stored file as it is now on disk (its checksum is valid for this size and mtime). */
+  stats: Stats;
 }
 
 export class ArtifactStore {
@@ -121,21 +124,29 @@ export class ArtifactStore {
    * creating missing parent collections only then. On any failure the temporary file is
    * removed and the tree is unchanged.
    */
-  async putFile(segments: readonly string[], body: Readable): Promise<PutResult> {
+  async putFile(segments: readonly string[], body: Readable, expectedSha256: string | null = null): Promise<PutResult> {
     const target = this.fsPath(segments);
     const temp = this.tempPath('put');
     try {
       const handle = await open(temp, 'wx', 0o644);
       const out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
-      body.on('data', (chunk: Buffer) => noteStreamedBytes(chunk.length));
+      // Hashed as it streams: the file is never read a second time.
+      const hash = createHash('sha256');
+      body.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        noteStreamedBytes(chunk.length);
+      });
       await pipeline(body, out);
-      const size = out.bytesWritten;
+      const sha256 = hash.digest('hex');
+      if (expectedSha256 !== null && sha256 !== expectedSha256) {
+        throw new StorageError(400, `checksum mismatch: the body's SHA-256 is ${sha256}, not the declared ${expectedSha256}; nothing was stored`);
+      }
       await this.makeParents(segments);
       const existing = await statOrNull(target);
       if (existing?.isDirectory()) throw new StorageError(405, 'a collection exists at this path');
       await rename(temp, target);
       this.settle(temp);
-      return { created: existing === null, size };
+      return { created: existing === null, size: out.bytesWritten, sha256, stats: await stat(target) };
     } catch (err) {
       await this.discard(temp);
       throw storageError(err);
@@ -225,7 +236,8 @@ export class ArtifactStore {
 
 async function copyTree(source: string, target: string): Promise<void> {
   // COPYFILE_FICLONE: a reflink where the filesystem offers one, a byte copy elsewhere.
-  await cp(source, target, { recursive: true, errorOnExist: true, force: false, mode: fsConstants.COPYFILE_FICLONE });
+  // Timestamps are kept: a file's recorded checksum is valid for its size and mtime.
+  await cp(source, target, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true, mode: fsConstants.COPYFILE_FICLONE });
 }
 
 async function statOrNull(p: string): Promise<Stats | null> {

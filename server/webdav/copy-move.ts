@@ -47,6 +47,7 @@ export async function copyOrMove(request: TreeRequest): Promise<void> {
     if (err instanceof StorageError) throw new HttpError(err.status, err.message);
     throw err;
   }
+  await services.catalog.indexUnder(to);
   if (existing) services.locks.releaseWithin(to);
   res.writeHead(existing ? 204 : 201, { 'Content-Length': 0 });
   res.end();

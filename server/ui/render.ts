@@ -1,0 +1,303 @@
+// Server-rendered HTML for the browser UI. Pure functions from a PageView to a complete
+// document: no scripts, and the stylesheet is inlined so a page is a single request.
+// Names come from uploaders and queries from anyone, so every interpolation goes through
+// esc() and every href through link(), which also refuses anything but a same-site path.
+import type { BuildSummary, ChangedFile, Crumb, EntryView, PageView, SearchResult } from './views.js';
+import { STYLE } from './style.js';
+
+const SITE_NAME = 'artifacts';
+
+/** Escapes for both text and double-quoted attribute values. */
+export function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+// Only same-site absolute paths become links. Escaping alone would let a `javascript:`
+// compare parameter through, and browsers read `/\host` and `/<TAB>/host` as `//host`.
+const SAFE_HREF_RE = /^\/(?![/\\])[^\s\\\u0000-\u001f\u007f]*$/;
+
+function anchor(href: string, html: string, attributes: string): string {
+  if (!SAFE_HREF_RE.test(href)) return `<span>${html}</span>`;
+  return `<a href="${esc(href)}"${attributes}>${html}</a>`;
+}
+
+function link(href: string, text: string, attributes = ''): string {
+  return anchor(href, esc(text), attributes);
+}
+
+// Long artifact names in narrow columns: offer line breaks after "/" and "_" so a phone
+// wraps hello_1.0_amd64.deb between words rather than at an arbitrary letter.
+function nameLink(href: string, text: string): string {
+  return anchor(href, esc(text).replace(/[/_]/g, '$&<wbr>'), '');
+}
+
+/** Binary units with one decimal, so sizes line up in a column. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function size(bytes: number): string {
+  return `<span title="${bytes} bytes">${humanSize(bytes)}</span>`;
+}
+
+/** Minutes in UTC: CI logs are in UTC and the server cannot know the reader's zone. */
+function date(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return esc(iso);
+  const full = d.toISOString();
+  return `<time datetime="${full}" title="${full}">${full.slice(0, 10)} ${full.slice(11, 16)}</time>`;
+}
+
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/** Display text for an encoded path; a segment that will not decode is shown as sent. */
+function displayPath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        return segment;
+      }
+    })
+    .join('/');
+}
+
+function badge(build: BuildSummary): string {
+  if (!build.sealed) return '<span class="badge open" title="a build token is live; files may still change">open</span>';
+  const when = build.sealedAt === null ? '' : ` title="sealed ${esc(build.sealedAt)}"`;
+  return `<span class="badge sealed"${when}>sealed</span>`;
+}
+
+/** The full hash is the text, so user-select: all on one click copies all 64 digits. */
+function fullSha(sha256: string | null): string {
+  if (sha256 === null) return '';
+  return `<code class="sha" title="${esc(sha256)}">${esc(sha256)}</code>`;
+}
+
+function shortSha(sha256: string | null): string {
+  if (sha256 === null) return '<span class="muted">none</span>';
+  return `<code class="sha short" title="${esc(sha256)}">${esc(sha256.slice(0, 12))}</code>`;
+}
+
+function sumsHref(buildHref: string): string {
+  return `${buildHref.endsWith('/') ? buildHref : buildHref + '/'}SHA256SUMS`;
+}
+
+function entryName(entry: EntryView): string {
+  return nameLink(entry.href, entry.type === 'collection' ? `${entry.name}/` : entry.name);
+}
+
+// Wide tables scroll inside their wrapper, so the page itself never scrolls sideways on a phone.
+function table(className: string, head: string[], rows: string[], empty: string): string {
+  if (rows.length === 0) return `<p class="empty">${esc(empty)}</p>`;
+  return `<div class="scroll"><table class="${className}">
+<thead><tr>${head.join('')}</tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody></table></div>`;
+}
+
+function entriesTable(entries: EntryView[], empty: string): string {
+  const rows = entries.map((e) => `<tr><td class="name">${entryName(e)}</td><td>${date(e.modified)}</td></tr>`);
+  return table('entries', ['<th>name</th>', '<th>modified (UTC)</th>'], rows, empty);
+}
+
+function renderBuilds(builds: BuildSummary[]): string {
+  const rows = builds.map(
+    (b) =>
+      `<tr><td>${link(b.href, b.name)}</td><td class="opt">${date(b.modified)}</td>` +
+      `<td class="num">${b.files}</td><td class="num">${size(b.bytes)}</td><td>${badge(b)}</td>` +
+      `<td>${b.compareHref === null ? '' : link(b.compareHref, 'compare with previous')}</td></tr>`,
+  );
+  const head = ['<th>build</th>', '<th class="opt">modified (UTC)</th>', '<th class="num">files</th>', '<th class="num">size</th>', '<th>state</th>', '<th><span class="vh">compare</span></th>'];
+  return table('builds', head, rows, 'no builds yet');
+}
+
+function renderProject(view: Extract<PageView, { view: 'project' }>): string {
+  // entries mirrors the builds for JSON clients; only what is not a build needs its own table.
+  const buildHrefs = new Set(view.builds.map((b) => b.href));
+  const others = view.entries.filter((e) => !buildHrefs.has(e.href));
+  const rest = others.length === 0 ? '' : `\n<h2>other entries</h2>\n${entriesTable(others, '')}`;
+  return `<h1>${esc(displayPath(view.path))}</h1>\n${renderBuilds(view.builds)}${rest}`;
+}
+
+function buildSummary(build: BuildSummary): string {
+  const parts = [
+    `${badge(build)} build ${link(build.href, build.name)}`,
+    plural(build.files, 'file', 'files'),
+    size(build.bytes),
+  ];
+  if (build.sealed && build.sealedAt !== null) parts.push(`sealed ${date(build.sealedAt)}`);
+  if (build.sealed) parts.push(link(sumsHref(build.href), 'SHA256SUMS'));
+  if (build.compareHref !== null) parts.push(link(build.compareHref, 'compare with previous'));
+  return `<p class="summary">${parts.join('<span class="sep" aria-hidden="true"> · </span>')}</p>`;
+}
+
+function renderDirectory(view: Extract<PageView, { view: 'directory' }>): string {
+  const rows = view.entries.map((e) => {
+    const file = e.type === 'file';
+    return (
+      `<tr><td class="name">${entryName(e)}</td><td class="num">${e.size === null ? '' : size(e.size)}</td>` +
+      `<td class="opt">${date(e.modified)}</td><td class="hash">${file ? fullSha(e.sha256) : ''}</td>` +
+      `<td>${file ? link(e.href, 'download', ` download aria-label="download ${esc(e.name)}"`) : ''}</td></tr>`
+    );
+  });
+  const head = ['<th>name</th>', '<th class="num">size</th>', '<th class="opt">modified (UTC)</th>', '<th>SHA-256</th>', '<th><span class="vh">download</span></th>'];
+  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}\n${table('files', head, rows, 'this directory is empty')}`;
+}
+
+function renderSearch(view: Extract<PageView, { view: 'search' }>): string {
+  const out = ['<h1>search by checksum</h1>'];
+  if (view.sha256 !== null) out.push(`<p>SHA-256 ${fullSha(view.sha256)}</p>`);
+  if (view.error !== null) out.push(`<p class="error" role="alert">${esc(view.error)}</p>`);
+  else if (view.sha256 === null) out.push('<p class="empty">Enter a SHA-256 above to find every stored file with that content.</p>');
+  else {
+    const rows = view.results.map(
+      (r: SearchResult) =>
+        `<tr><td class="name">${nameLink(r.href, r.path)}</td><td class="name">${nameLink(r.buildHref, r.build)}</td>` +
+        `<td class="num">${size(r.size)}</td><td class="opt">${date(r.modified)}</td></tr>`,
+    );
+    const head = ['<th>path</th>', '<th>build</th>', '<th class="num">size</th>', '<th class="opt">modified (UTC)</th>'];
+    out.push(table('results', head, rows, 'no file has this checksum'));
+  }
+  return out.join('\n');
+}
+
+function compareSection(title: string, entries: EntryView[]): string {
+  const rows = entries.map(
+    (e) => `<tr><td class="name">${entryName(e)}</td><td class="num">${e.size === null ? '' : size(e.size)}</td><td>${shortSha(e.sha256)}</td></tr>`,
+  );
+  return table('compare', ['<th>path</th>', '<th class="num">size</th>', '<th>SHA-256</th>'], rows, `no ${title} files`);
+}
+
+function changedSection(changed: ChangedFile[]): string {
+  const rows = changed.map(
+    (c) =>
+      `<tr><td class="name">${nameLink(c.href, c.path)}</td><td class="num change">${size(c.fromSize)} → ${size(c.toSize)}</td>` +
+      `<td class="change">${shortSha(c.fromSha256)} → ${shortSha(c.toSha256)}</td></tr>`,
+  );
+  return table('compare', ['<th>path</th>', '<th class="num">size</th>', '<th>SHA-256</th>'], rows, 'no changed files');
+}
+
+function renderCompare(view: Extract<PageView, { view: 'compare' }>): string {
+  const out = [
+    '<h1>compare builds</h1>',
+    `<p class="summary">${link(view.from, displayPath(view.from))} → ${link(view.to, displayPath(view.to))}</p>`,
+  ];
+  if (view.error !== null) {
+    out.push(`<p class="error" role="alert">${esc(view.error)}</p>`);
+    return out.join('\n');
+  }
+  if (view.reproducible) {
+    out.push(`<p class="verdict ok">reproducible: every file identical (${plural(view.identical.length, 'file', 'files')})</p>`);
+  } else {
+    const counts = [
+      `${view.added.length} added`,
+      `${view.removed.length} removed`,
+      `${view.changed.length} changed`,
+      `${view.identical.length} identical`,
+    ];
+    out.push(`<p class="verdict diff">not reproducible: ${counts.join(', ')}</p>`);
+  }
+  if (view.added.length > 0) out.push(`<h2>added (${view.added.length})</h2>`, compareSection('added', view.added));
+  if (view.removed.length > 0) out.push(`<h2>removed (${view.removed.length})</h2>`, compareSection('removed', view.removed));
+  if (view.changed.length > 0) out.push(`<h2>changed (${view.changed.length})</h2>`, changedSection(view.changed));
+  if (view.identical.length > 0) {
+    // Identical files are the uninteresting majority; keep them out of the way.
+    out.push(`<details><summary>identical (${view.identical.length})</summary>`, compareSection('identical', view.identical), '</details>');
+  }
+  return out.join('\n');
+}
+
+function renderError(view: Extract<PageView, { view: 'error' }>): string {
+  return `<h1>${view.status}</h1>\n<p class="error" role="alert">${esc(view.message)}</p>\n<p><a href="/">back to all artifacts</a></p>`;
+}
+
+function renderBody(view: PageView): string {
+  switch (view.view) {
+    case 'root':
+      return `<h1>${SITE_NAME}</h1>\n${entriesTable(view.entries, 'nothing has been uploaded yet')}`;
+    case 'type':
+      return `<h1>${esc(displayPath(view.path))}</h1>\n${entriesTable(view.entries, 'no projects yet')}`;
+    case 'project':
+      return renderProject(view);
+    case 'directory':
+      return renderDirectory(view);
+    case 'search':
+      return renderSearch(view);
+    case 'compare':
+      return renderCompare(view);
+    case 'error':
+      return renderError(view);
+    default: {
+      const unknown: never = view;
+      return unknown;
+    }
+  }
+}
+
+function pageTitle(view: PageView): string {
+  switch (view.view) {
+    case 'root':
+      return SITE_NAME;
+    case 'search':
+      return `search · ${SITE_NAME}`;
+    case 'compare':
+      return `compare · ${SITE_NAME}`;
+    case 'error':
+      return `${view.status} · ${SITE_NAME}`;
+    default:
+      return `${displayPath(view.path)} · ${SITE_NAME}`;
+  }
+}
+
+function breadcrumbs(crumbs: Crumb[]): string {
+  const items = crumbs.map((c, i) =>
+    i === crumbs.length - 1 ? `<li><span aria-current="page">${esc(c.name)}</span></li>` : `<li>${link(c.href, c.name)}</li>`,
+  );
+  return `<nav aria-label="breadcrumb"><ol class="crumbs">${items.join('')}</ol></nav>`;
+}
+
+function searchForm(current: string | null): string {
+  const value = current === null ? '' : ` value="${esc(current)}"`;
+  return (
+    '<form class="search" role="search" method="get" action="/-/search">' +
+    '<label for="sha256" class="vh">find files by SHA-256</label>' +
+    `<input id="sha256" name="sha256" type="search" placeholder="SHA-256" pattern="[0-9a-fA-F]{64}" title="64 hexadecimal digits" required autocomplete="off" spellcheck="false"${value}>` +
+    '<button type="submit">search</button></form>'
+  );
+}
+
+export function renderPage(view: PageView): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>${esc(pageTitle(view))}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header class="site"><a class="brand" href="/">${SITE_NAME}</a>${searchForm(view.view === 'search' ? view.sha256 : null)}</header>
+${breadcrumbs(view.crumbs)}
+<main>
+${renderBody(view)}
+</main>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,74 @@
+// View models for the browser UI. The JSON form of every page is exactly one of these
+// objects, so the HTML and JSON never disagree about what a page shows. Every `href` is
+// already percent-encoded (built with toHref); every `name` is the decoded display text.
+
+export interface Crumb {
+  name: string;
+  href: string;
+}
+
+export interface BuildSummary {
+  name: string;
+  href: string;
+  /** ISO 8601. */
+  modified: string;
+  files: number;
+  bytes: number;
+  sealed: boolean;
+  /** ISO 8601, or null while open. */
+  sealedAt: string | null;
+  /** Href of the previous build, for "compare with previous". */
+  previous: string | null;
+  /** /-/compare?from=...&to=... */
+  compareHref: string | null;
+}
+
+export interface EntryView {
+  /** Below a build, for search and compare: the path relative to the build root. */
+  name: string;
+  href: string;
+  type: 'collection' | 'file';
+  size: number | null;
+  /** ISO 8601. */
+  modified: string;
+  sha256: string | null;
+}
+
+export interface SearchResult {
+  path: string;
+  href: string;
+  size: number;
+  build: string;
+  buildHref: string;
+  modified: string;
+}
+
+export interface ChangedFile {
+  path: string;
+  href: string;
+  fromSha256: string | null;
+  toSha256: string | null;
+  fromSize: number;
+  toSize: number;
+}
+
+export type PageView =
+  | { view: 'root'; path: '/'; crumbs: Crumb[]; entries: EntryView[] /* types */ }
+  | { view: 'type'; path: string; crumbs: Crumb[]; entries: EntryView[] /* projects */ }
+  | { view: 'project'; path: string; crumbs: Crumb[]; builds: BuildSummary[] /* already sorted newest first */; entries: EntryView[] }
+  | { view: 'directory'; path: string; crumbs: Crumb[]; build: BuildSummary; entries: EntryView[] /* collections first, then files */ }
+  | { view: 'search'; path: '/-/search'; crumbs: Crumb[]; sha256: string | null; error: string | null; results: SearchResult[] }
+  | {
+      view: 'compare';
+      path: '/-/compare';
+      crumbs: Crumb[];
+      from: string;
+      to: string;
+      error: string | null;
+      added: EntryView[];
+      removed: EntryView[];
+      changed: ChangedFile[];
+      identical: EntryView[];
+      reproducible: boolean;
+    }
+  | { view: 'error'; path: string; crumbs: Crumb[]; status: number; message: string };
