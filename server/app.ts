@@ -92,7 +92,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     catalog,
     builds,
   };
-  const api = createServiceApi({ config, tokens, store, builds, requestLog });
+  const api = createServiceApi({ config, tokens, store, builds, pages: services, requestLog });
   let shuttingDown = false;
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {

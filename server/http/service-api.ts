@@ -11,6 +11,10 @@ import { clientAddress, requestBaseUrl } from './client.js';
 import { parseBasicAuth } from './credentials.js';
 import { CHALLENGE, HttpError } from './errors.js';
 import type { RequestLog } from './access-log.js';
+import type { TreeServices } from './context.js';
+import { sendPage } from './listing.js';
+import { comparePage, crumbsOf, PageError, searchPage } from '../browse/pages.js';
+import type { PageView } from '../ui/views.js';
 import { authenticateBuildToken } from './authorise.js';
 
 export interface ServiceApiDeps {
@@ -18,10 +22,12 @@ export interface ServiceApiDeps {
   tokens: TokenService;
   store: ArtifactStore;
   builds: Builds;
+  /** What the browsing pages read: the tree, checksums, builds. */
+  pages: TreeServices;
   requestLog: (req: Request) => RequestLog;
 }
 
-export function createServiceApi({ config, tokens, store, builds, requestLog }: ServiceApiDeps): express.Express {
+export function createServiceApi({ config, tokens, store, builds, pages, requestLog }: ServiceApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -119,6 +125,20 @@ export function createServiceApi({ config, tokens, store, builds, requestLog }: 
     res.status(204).end();
   });
 
+  /** A browsing page as HTML or JSON; bad queries answer with an error page of their status. */
+  async function page(req: Request, res: Response, build: () => Promise<PageView>): Promise<void> {
+    const headOnly = req.method === 'HEAD';
+    try {
+      sendPage(res, await build(), req.headers.accept, headOnly);
+    } catch (err) {
+      if (!(err instanceof PageError)) throw err;
+      sendPage(res, { view: 'error', path: req.path, crumbs: crumbsOf([]), status: err.status, message: err.message }, req.headers.accept, headOnly, err.status);
+    }
+  }
+
+  app.get('/-/search', (req, res) => page(req, res, () => searchPage(pages, queryString(req.query.sha256))));
+  app.get('/-/compare', (req, res) => page(req, res, () => comparePage(pages, queryString(req.query.from), queryString(req.query.to))));
+
   app.all('/-/tokens', () => {
     throw new HttpError(405, 'use POST to mint or GET to list', { Allow: 'GET, POST' });
   });
@@ -135,6 +155,10 @@ export function createServiceApi({ config, tokens, store, builds, requestLog }: 
     res.status(status).set(headers).set('Cache-Control', 'no-store').json({ error: message });
   });
   return app;
+}
+
+function queryString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 function apiError(err: unknown): { status: number; message: string; headers: Record<string, string> } {

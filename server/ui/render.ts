@@ -1,7 +1,8 @@
 // Server-rendered HTML for the browser UI. Pure functions from a PageView to a complete
 // document: no scripts, and the stylesheet is inlined so a page is a single request.
 // Names come from uploaders and queries from anyone, so every interpolation goes through
-// esc() and every href through link(), which also refuses anything but a same-site path.
+// esc() and every href through anchor(), which also refuses anything but a same-site path.
+import { STATUS_CODES } from 'node:http';
 import type { BuildSummary, ChangedFile, Crumb, EntryView, PageView, SearchResult } from './views.js';
 import { STYLE } from './style.js';
 
@@ -38,7 +39,8 @@ export function humanSize(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
   let value = bytes;
   let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+  // Compares the rounded figure, so 1048575 bytes reads 1.0 MiB rather than 1024.0 KiB.
+  while (unit < units.length - 1 && Math.abs(unit === 0 ? value : Number(value.toFixed(1))) >= 1024) {
     value /= 1024;
     unit++;
   }
@@ -120,7 +122,7 @@ function renderBuilds(builds: BuildSummary[]): string {
     (b) =>
       `<tr><td>${link(b.href, b.name)}</td><td class="opt">${date(b.modified)}</td>` +
       `<td class="num">${b.files}</td><td class="num">${size(b.bytes)}</td><td>${badge(b)}</td>` +
-      `<td>${b.compareHref === null ? '' : link(b.compareHref, 'compare with previous')}</td></tr>`,
+      `<td>${b.compareHref === null ? '' : link(b.compareHref, 'compare with previous', ` aria-label="compare build ${esc(b.name)} with previous"`)}</td></tr>`,
   );
   const head = ['<th>build</th>', '<th class="opt">modified (UTC)</th>', '<th class="num">files</th>', '<th class="num">size</th>', '<th>state</th>', '<th><span class="vh">compare</span></th>'];
   return table('builds', head, rows, 'no builds yet');
@@ -129,7 +131,8 @@ function renderBuilds(builds: BuildSummary[]): string {
 function renderProject(view: Extract<PageView, { view: 'project' }>): string {
   // entries mirrors the builds for JSON clients; only what is not a build needs its own table.
   const buildHrefs = new Set(view.builds.map((b) => b.href));
-  const others = view.entries.filter((e) => !buildHrefs.has(e.href));
+  const buildNames = new Set(view.builds.map((b) => b.name));
+  const others = view.entries.filter((e) => !buildHrefs.has(e.href) && !buildNames.has(e.name));
   const rest = others.length === 0 ? '' : `\n<h2>other entries</h2>\n${entriesTable(others, '')}`;
   return `<h1>${esc(displayPath(view.path))}</h1>\n${renderBuilds(view.builds)}${rest}`;
 }
@@ -223,7 +226,8 @@ function renderCompare(view: Extract<PageView, { view: 'compare' }>): string {
 }
 
 function renderError(view: Extract<PageView, { view: 'error' }>): string {
-  return `<h1>${view.status}</h1>\n<p class="error" role="alert">${esc(view.message)}</p>\n<p><a href="/">back to all artifacts</a></p>`;
+  const reason = STATUS_CODES[view.status];
+  return `<h1>${view.status}${reason === undefined ? '' : ` ${esc(reason)}`}</h1>\n<p class="error" role="alert">${esc(view.message)}</p>\n<p><a href="/">back to all artifacts</a></p>`;
 }
 
 function renderBody(view: PageView): string {
@@ -258,7 +262,7 @@ function pageTitle(view: PageView): string {
     case 'compare':
       return `compare · ${SITE_NAME}`;
     case 'error':
-      return `${view.status} · ${SITE_NAME}`;
+      return `${view.status} ${STATUS_CODES[view.status] ?? 'error'} · ${SITE_NAME}`;
     default:
       return `${displayPath(view.path)} · ${SITE_NAME}`;
   }
