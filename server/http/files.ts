@@ -16,6 +16,7 @@ import type { TreeRequest } from './context.js';
 import { HttpError } from './errors.js';
 import { sendListing } from './listing.js';
 import { requestLog } from './access-log.js';
+import { isTrustedProxy } from './client.js';
 
 // Small files are read in one call; larger ones are streamed with bounded buffers.
 const SMALL_FILE_BYTES = 128 * 1024;
@@ -25,6 +26,16 @@ export function contentTypeOf(name: string): string {
   const type = mime.lookup(name);
   if (!type) return 'application/octet-stream';
   return type.startsWith('text/') || type === 'application/json' || type === 'application/xml' ? `${type}; charset=utf-8` : type;
+}
+
+/**
+ * Where nginx serves the tree internally, when this request came through it: nginx marks
+ * its proxied requests with X-Accel-Files (believed only from TRUSTED_PROXIES).
+ */
+function accelFilesRoot(request: TreeRequest): string | null {
+  const root = headerValue(request.req, 'x-accel-files');
+  if (root === undefined || !isTrustedProxy(request.req, request.services.config.trustedProxies)) return null;
+  return /^\/[A-Za-z0-9._/-]*\/$/.test(root) ? root : null;
 }
 
 export function checksumHeaders(sha256: string): Record<string, string> {
@@ -73,6 +84,13 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
     const headers = fileHeaders(stats, name);
     const sha256 = await services.catalog.checksumOf(target.segments, stats);
     if (sha256) Object.assign(headers, checksumHeaders(sha256));
+    const accelRoot = accelFilesRoot(request);
+    if (accelRoot !== null) {
+      // nginx sends the bytes (sendfile, Range, 304); the app adds what only it knows.
+      res.writeHead(200, { ...headers, 'Content-Length': 0, 'X-Accel-Redirect': accelRoot + toHref(target.segments, false).slice(1) });
+      res.end();
+      return;
+    }
     const verdict = evaluatePreconditions(req.headers, stats, true);
     if (verdict === 'not-modified') {
       res.writeHead(304, { ETag: headers.ETag as string, 'Last-Modified': headers['Last-Modified'] as string });
