@@ -22,7 +22,11 @@ import { isTrustedProxy } from './client.js';
 const SMALL_FILE_BYTES = 128 * 1024;
 const STREAM_CHUNK_BYTES = 256 * 1024;
 
+// Checksum lists (SHA256SUMS, MD5SUMS, ...) are text, whatever their missing extension says.
+const SUMS_RE = /^[A-Z0-9]+SUMS$/;
+
 export function contentTypeOf(name: string): string {
+  if (SUMS_RE.test(name)) return 'text/plain; charset=utf-8';
   const type = mime.lookup(name);
   if (!type) return 'application/octet-stream';
   return type.startsWith('text/') || type === 'application/json' || type === 'application/xml' ? `${type}; charset=utf-8` : type;

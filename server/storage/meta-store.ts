@@ -44,9 +44,13 @@ export interface TempFiles {
 
 const CACHE_ENTRIES = 20_000;
 
-/** The checksum still describes the file on disk (same size, same mtime). */
+/**
+ * The checksum still describes the file on disk (same size, same mtime). Within a
+ * millisecond: a copy keeps its source's mtime only that precisely (utimes takes seconds
+ * as a double).
+ */
 export function checksumMatches(checksum: FileChecksum | undefined, stats: Pick<Stats, 'size' | 'mtimeMs'>): checksum is FileChecksum {
-  return checksum !== undefined && checksum.size === stats.size && checksum.mtimeMs === stats.mtimeMs;
+  return checksum !== undefined && checksum.size === stats.size && Math.abs(checksum.mtimeMs - stats.mtimeMs) < 1;
 }
 
 export class MetaStore {

@@ -1,0 +1,391 @@
+import { expect } from 'chai';
+import { toHref } from '../../server/domain/tree-path.js';
+import { humanSize, renderPage } from '../../server/ui/render.js';
+import { STYLE } from '../../server/ui/style.js';
+import type { BuildSummary, Crumb, EntryView, PageView } from '../../server/ui/views.js';
+
+const HASH_A = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+const HASH_B = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
+const HASH_C = '2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae';
+const HOSTILE = `<script>alert("x")</script> & 'q' ü 📦`;
+const BUILD = ['dpkg', 'hello', '42'];
+
+function crumbsFor(segments: string[]): Crumb[] {
+  return [{ name: 'artifacts', href: '/' }, ...segments.map((name, i) => ({ name, href: toHref(segments.slice(0, i + 1), true) }))];
+}
+
+function build(name: string, sealed: boolean, previous: string | null = null): BuildSummary {
+  const href = toHref(['dpkg', 'hello', name], true);
+  const previousHref = previous === null ? null : toHref(['dpkg', 'hello', previous], true);
+  return {
+    name,
+    href,
+    modified: '2024-05-22T14:02:00.000Z',
+    files: 7,
+    bytes: 48_500_000,
+    sealed,
+    sealedAt: sealed ? '2024-05-22T14:12:00.000Z' : null,
+    previous: previousHref,
+    compareHref: previousHref === null ? null : `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}`,
+  };
+}
+
+function file(segments: string[], sha256: string, size = 1234, name = segments[segments.length - 1] as string): EntryView {
+  return { name, href: toHref(segments, false), type: 'file', size, modified: '2024-05-22T14:02:00.000Z', sha256 };
+}
+
+function collection(segments: string[]): EntryView {
+  return { name: segments[segments.length - 1] as string, href: toHref(segments, true), type: 'collection', size: null, modified: '2024-05-22T09:30:00.000Z', sha256: null };
+}
+
+function directory(sealed: boolean, entries: EntryView[] = [collection([...BUILD, 'logs']), file([...BUILD, 'hello_1.0_amd64.deb'], HASH_A, 48_000_000)]): Extract<PageView, { view: 'directory' }> {
+  return { view: 'directory', path: toHref(BUILD, true), crumbs: crumbsFor(BUILD), build: build('42', sealed, sealed ? '41' : null), entries };
+}
+
+function compare(overrides: Partial<Extract<PageView, { view: 'compare' }>>): Extract<PageView, { view: 'compare' }> {
+  return {
+    view: 'compare',
+    path: '/-/compare',
+    crumbs: [{ name: 'artifacts', href: '/' }, { name: 'compare', href: '/-/compare' }],
+    from: '/dpkg/hello/41/',
+    to: '/dpkg/hello/42/',
+    error: null,
+    added: [],
+    removed: [],
+    changed: [],
+    identical: [file([...BUILD, 'a.deb'], HASH_C, 10, 'a.deb'), file([...BUILD, 'docs', 'b.txt'], HASH_A, 20, 'docs/b.txt')],
+    reproducible: true,
+    ...overrides,
+  };
+}
+
+function search(overrides: Partial<Extract<PageView, { view: 'search' }>>): Extract<PageView, { view: 'search' }> {
+  return { view: 'search', path: '/-/search', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }], sha256: HASH_A, error: null, results: [], ...overrides };
+}
+
+const SAMPLES: Record<PageView['view'], PageView> = {
+  root: { view: 'root', path: '/', crumbs: crumbsFor([]), entries: [collection(['dpkg']), collection(['rpm'])] },
+  type: { view: 'type', path: '/dpkg/', crumbs: crumbsFor(['dpkg']), entries: [collection(['dpkg', 'hello'])] },
+  project: { view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds: [build('43', false, '42'), build('42', true, '41'), build('41', true)], entries: [] },
+  directory: directory(true),
+  search: search({
+    results: [{ path: 'hello_1.0_amd64.deb', href: toHref([...BUILD, 'hello_1.0_amd64.deb'], false), size: 48_000_000, build: 'dpkg/hello/42', buildHref: toHref(BUILD, true), modified: '2024-05-22T14:02:00.000Z' }],
+  }),
+  compare: compare({}),
+  error: { view: 'error', path: '/dpkg/nope/', crumbs: crumbsFor(['dpkg', 'nope']), status: 404, message: 'no such project' },
+};
+
+const VOID_ELEMENTS = new Set(['meta', 'input', 'br', 'wbr', 'link', 'img', 'hr']);
+// Strict enough that an unescaped quote or angle bracket in an attribute breaks the match.
+const TAG_RE = /<(\/?)([a-z][a-z0-9]*)((?:\s[a-z-]+(?:="[^"<>]*")?)*)>/g;
+
+function withoutStyle(html: string): string {
+  return html.replace(/<style>[\s\S]*?<\/style>/, '<style></style>');
+}
+
+/** Every tag well formed and closed in order, and no stray "<" or ">" left in text. */
+function structuralProblems(html: string): string[] {
+  const problems: string[] = [];
+  const markup = withoutStyle(html).replace(/^<!doctype html>/, '');
+  const stack: string[] = [];
+  for (const match of markup.matchAll(TAG_RE)) {
+    const [, closing, name] = match as unknown as [string, string, string];
+    if (VOID_ELEMENTS.has(name)) continue;
+    if (closing === '') stack.push(name);
+    else if (stack.pop() !== name) problems.push(`unexpected </${name}>`);
+  }
+  if (stack.length > 0) problems.push(`unclosed: ${stack.join(', ')}`);
+  const text = markup.replace(TAG_RE, '');
+  if (/[<>]/.test(text)) problems.push(`raw angle bracket in text: ${text.slice(Math.max(0, text.search(/[<>]/) - 40), text.search(/[<>]/) + 40)}`);
+  return problems;
+}
+
+function decodeEntities(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e] as string);
+}
+
+/** Text of the elements matching an opening-tag pattern, with markup removed and entities decoded. */
+function texts(html: string, openTag: RegExp, closeTag: string): string[] {
+  const out: string[] = [];
+  const re = new RegExp(`${openTag.source}([\\s\\S]*?)${closeTag}`, 'g');
+  for (const match of html.matchAll(re)) out.push(decodeEntities((match[match.length - 1] as string).replace(/<[^>]*>/g, '')));
+  return out;
+}
+
+function section(html: string, start: string, end: string): string {
+  const from = html.indexOf(start);
+  expect(from, `missing ${start}`).to.not.equal(-1);
+  const to = html.indexOf(end, from);
+  expect(to, `missing ${end} after ${start}`).to.not.equal(-1);
+  return html.slice(from, to + end.length);
+}
+
+function tableRows(html: string): string[] {
+  return [...html.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => m[1] as string).filter((row) => !row.includes('<th'));
+}
+
+describe('ui/render', () => {
+  describe('every view', () => {
+    for (const [name, view] of Object.entries(SAMPLES)) {
+      it(`renders ${name} as a complete, well-formed HTML5 document with the inline stylesheet`, () => {
+        const html = renderPage(view);
+        expect(html.startsWith('<!doctype html>\n<html lang="en">')).to.equal(true);
+        expect(html).to.match(/<title>[^<]+<\/title>/);
+        expect(html).to.include('<meta charset="utf-8">');
+        expect(html).to.include('<meta name="viewport" content="width=device-width, initial-scale=1">');
+        expect(html).to.include(`<style>${STYLE}</style>`);
+        expect(html).to.not.match(/<link\b/, 'no second request for a stylesheet');
+        expect(html.trimEnd().endsWith('</html>')).to.equal(true);
+        expect(structuralProblems(html)).to.deep.equal([]);
+      });
+
+      it(`renders ${name} with the site link, the breadcrumbs and the SHA-256 search form`, () => {
+        const html = renderPage(view);
+        expect(html).to.match(/<header class="site"><a class="brand" href="\/">artifacts<\/a>/);
+        const form = section(html, '<form', '</form>');
+        expect(form).to.include('method="get"').and.include('action="/-/search"');
+        expect(form).to.match(/<input [^>]*name="sha256"/);
+        expect(form).to.include('placeholder="SHA-256"').and.include('pattern="[0-9a-fA-F]{64}"');
+        const nav = section(html, '<nav aria-label="breadcrumb">', '</nav>');
+        expect(texts(nav, /<li>/, '</li>')).to.deep.equal(view.crumbs.map((c) => c.name));
+        expect(nav.match(/<a /g)?.length ?? 0, 'every crumb but the last is a link').to.equal(view.crumbs.length - 1);
+        expect(nav).to.match(/<li><span aria-current="page">[^<]*<\/span><\/li><\/ol>/);
+      });
+
+      it(`renders ${name} without any script`, () => {
+        expect(renderPage(view).toLowerCase()).to.not.include('<script');
+        expect(renderPage(view).toLowerCase()).to.not.match(/\son[a-z]+=/);
+      });
+    }
+
+    it('formats dates as UTC minutes inside <time datetime>', () => {
+      const html = renderPage({ ...SAMPLES.root, entries: [{ ...collection(['dpkg']), modified: '2024-05-22T23:30:59+02:00' }] } as PageView);
+      expect(html).to.include('<time datetime="2024-05-22T21:30:59.000Z" title="2024-05-22T21:30:59.000Z">2024-05-22 21:30</time>');
+    });
+  });
+
+  describe('hostile names', () => {
+    const entries = [collection([...BUILD, HOSTILE]), file([...BUILD, HOSTILE], HASH_B)];
+    const view: PageView = {
+      ...directory(false, entries),
+      path: toHref([...BUILD, HOSTILE], true),
+      crumbs: [...crumbsFor(BUILD), { name: HOSTILE, href: '/dpkg/hello/42/"><script>/' }, { name: `${HOSTILE} last`, href: '/x' }],
+    };
+    const html = renderPage(view);
+
+    it('keeps the page well formed and script-free', () => {
+      expect(structuralProblems(html)).to.deep.equal([]);
+      expect(html.toLowerCase()).to.not.include('<script');
+    });
+
+    it('escapes names in link text, headings, breadcrumbs and the title, and they read back unchanged', () => {
+      const links = texts(html, /<td class="name"><a href="[^"]*">/, '</a>');
+      expect(links).to.deep.equal([`${HOSTILE}/`, HOSTILE]);
+      expect(texts(html, /<h1>/, '</h1>')).to.deep.equal([`/dpkg/hello/42/${HOSTILE}/`]);
+      expect(texts(html, /<title>/, '</title>')[0]).to.include(HOSTILE);
+      expect(texts(html, /<span aria-current="page">/, '</span>')).to.deep.equal([`${HOSTILE} last`]);
+      expect(html).to.include('&lt;script&gt;alert(&quot;x&quot;)&lt;/<wbr>script&gt; &amp; &#39;q&#39; ü 📦');
+    });
+
+    it('escapes hrefs and names inside attributes', () => {
+      expect(html).to.include('href="/dpkg/hello/42/&quot;&gt;&lt;script&gt;/"');
+      expect(html).to.include(`aria-label="download &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39; ü 📦"`);
+      // encodeURIComponent leaves the apostrophe alone; the attribute escaping must not.
+      expect(html).to.include(`href="${toHref([...BUILD, HOSTILE], false).replace(/'/g, '&#39;')}"`);
+    });
+
+    it('escapes the echoed search query in the input value and the page', () => {
+      const page = renderPage(search({ sha256: `"><script>x</script>`, error: 'not a SHA-256 <b>' }));
+      expect(page).to.include('value="&quot;&gt;&lt;script&gt;x&lt;/script&gt;"');
+      expect(page).to.include('not a SHA-256 &lt;b&gt;');
+      expect(structuralProblems(page)).to.deep.equal([]);
+      expect(page.toLowerCase()).to.not.include('<script');
+    });
+
+    it('never turns a non-path href into a link (javascript:, protocol-relative, backslash)', () => {
+      for (const href of ['javascript:alert(1)', '//evil.example/x', '/\\evil.example/x', '/\t/evil.example', 'https://evil.example/']) {
+        const page = renderPage(compare({ from: href, to: href, error: 'no such build' }));
+        expect(page, href).to.not.include(`href="${href.replace(/"/g, '&quot;')}"`);
+        expect(page, href).to.not.match(/href="(?!\/(?![/\\]))/);
+        expect(page, href).to.include(`<span>${href}</span>`);
+      }
+    });
+  });
+
+  describe('project view', () => {
+    const builds = [build('100', false, '99'), build('99', true, '10'), build('10', true, '9'), build('9', true)];
+    builds[3] = { ...builds[3] as BuildSummary, files: 1, bytes: 512 };
+    const html = renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds, entries: builds.map((b) => collection(['dpkg', 'hello', b.name])) });
+    const rows = tableRows(html);
+
+    it('lists builds in the order given, one row each, not re-sorted', () => {
+      expect(rows.map((r) => texts(r, /<td><a href="[^"]*">/, '</a>')[0])).to.deep.equal(['100', '99', '10', '9']);
+      expect(rows[0]).to.include('href="/dpkg/hello/100/"');
+    });
+
+    it('shows a text badge for open and sealed builds', () => {
+      expect(rows[0]).to.match(/<span class="badge open"[^>]*>open<\/span>/);
+      for (const row of rows.slice(1)) expect(row).to.match(/<span class="badge sealed"[^>]*>sealed<\/span>/);
+    });
+
+    it('shows file counts and human sizes', () => {
+      expect(rows[0]).to.include('<td class="num">7</td>').and.include('46.3 MiB');
+      expect(rows[3]).to.include('<td class="num">1</td>').and.include('>512 B<');
+      expect(rows[0]).to.include('title="48500000 bytes"');
+    });
+
+    it('links "compare with previous" only where a compare href exists, with & escaped', () => {
+      expect(rows[0]).to.include('href="/-/compare?from=%2Fdpkg%2Fhello%2F99%2F&amp;to=%2Fdpkg%2Fhello%2F100%2F"');
+      expect(rows.slice(0, 3).every((r) => r.includes('>compare with previous</a>'))).to.equal(true);
+      expect(rows[3]).to.not.include('compare');
+    });
+
+    it('does not repeat builds that also appear in entries, but shows other entries', () => {
+      expect(html).to.not.include('other entries');
+      const extra = renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds, entries: [file(['dpkg', 'hello', 'README'], HASH_A)] });
+      expect(extra).to.include('other entries').and.include('href="/dpkg/hello/README"');
+    });
+
+    it('says so when there are no builds', () => {
+      expect(renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds: [], entries: [] })).to.include('no builds yet');
+    });
+  });
+
+  describe('humanSize', () => {
+    it('uses bytes below 1 KiB and one decimal in KiB, MiB and GiB', () => {
+      expect([0, 1023, 1024, 1536, 1048575, 48_500_000, 3_200_000_000].map(humanSize)).to.deep.equal(['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '1.0 MiB', '46.3 MiB', '3.0 GiB']);
+    });
+  });
+
+  describe('directory view', () => {
+    it('shows each file hash in full as code.sha with the hash as title, and a download link', () => {
+      const html = renderPage(directory(true));
+      expect(html).to.include(`<code class="sha" title="${HASH_A}">${HASH_A}</code>`);
+      expect(html).to.match(/<a href="\/dpkg\/hello\/42\/hello_1\.0_amd64\.deb" download[ >]/);
+      expect(STYLE).to.match(/\.sha\{[^}]*user-select:all/);
+    });
+
+    it('marks collections with a trailing slash and gives them no hash or download', () => {
+      const [logs, deb] = tableRows(renderPage(directory(true)));
+      expect(texts(logs as string, /<td class="name">/, '</td>')).to.deep.equal(['logs/']);
+      expect(logs).to.not.include('class="sha"').and.not.include('download');
+      expect(deb).to.include('45.8 MiB');
+    });
+
+    it('links SHA256SUMS and shows the sealed badge only when the build is sealed', () => {
+      const sealed = section(renderPage(directory(true)), '<p class="summary">', '</p>');
+      expect(sealed).to.include('<a href="/dpkg/hello/42/SHA256SUMS">SHA256SUMS</a>');
+      expect(sealed).to.match(/class="badge sealed"[^>]*>sealed</);
+      expect(sealed).to.include('7 files').and.include('46.3 MiB');
+      expect(sealed).to.include('href="/-/compare?from=%2Fdpkg%2Fhello%2F41%2F&amp;to=%2Fdpkg%2Fhello%2F42%2F">compare with previous</a>');
+
+      const open = renderPage(directory(false));
+      expect(open).to.not.include('SHA256SUMS');
+      expect(open).to.not.include('compare with previous');
+      expect(section(open, '<p class="summary">', '</p>')).to.match(/class="badge open"[^>]*>open</);
+    });
+
+    it('says so when the directory is empty', () => {
+      expect(renderPage(directory(false, []))).to.include('this directory is empty').and.not.include('<table');
+    });
+  });
+
+  describe('search view', () => {
+    it('shows the query and results with path and build links, size and date', () => {
+      const html = renderPage(SAMPLES.search);
+      expect(html).to.include(`<code class="sha" title="${HASH_A}">${HASH_A}</code>`);
+      expect(html).to.include(`value="${HASH_A}"`);
+      const [row] = tableRows(html);
+      expect(texts(row as string, /<td class="name"><a href="[^"]*">/, '</a>')).to.deep.equal(['hello_1.0_amd64.deb', 'dpkg/hello/42']);
+      expect(row).to.include('href="/dpkg/hello/42/hello_1.0_amd64.deb"').and.include('href="/dpkg/hello/42/"');
+      expect(row).to.include('45.8 MiB').and.include('>2024-05-22 14:02</time>');
+      expect(html).to.not.include('no file has this checksum');
+    });
+
+    it('says "no file has this checksum" when nothing matches', () => {
+      const html = renderPage(search({ results: [] }));
+      expect(html).to.include('no file has this checksum').and.not.include('<table');
+    });
+
+    it('shows the error instead of results when the query is refused', () => {
+      const html = renderPage(search({ sha256: 'abc', error: 'sha256 must be 64 hexadecimal digits' }));
+      expect(html).to.include('<p class="error" role="alert">sha256 must be 64 hexadecimal digits</p>');
+      expect(html).to.not.include('no file has this checksum').and.not.include('<table');
+    });
+
+    it('invites a query when there is none', () => {
+      const html = renderPage(search({ sha256: null }));
+      expect(html).to.include('Enter a SHA-256').and.not.include('no file has this checksum');
+      expect(html).to.not.match(/<input [^>]*value=/);
+    });
+  });
+
+  describe('compare view', () => {
+    it('links both builds', () => {
+      const html = renderPage(compare({}));
+      expect(html).to.include('<a href="/dpkg/hello/41/">/dpkg/hello/41/</a> → <a href="/dpkg/hello/42/">/dpkg/hello/42/</a>');
+    });
+
+    it('declares a reproducible build when every file is identical, listing them collapsed', () => {
+      const html = renderPage(compare({}));
+      expect(texts(html, /<p class="verdict ok">/, '</p>')).to.deep.equal(['reproducible: every file identical (2 files)']);
+      expect(html).to.not.include('not reproducible');
+      const details = section(html, '<details>', '</details>');
+      expect(details).to.include('<summary>identical (2)</summary>').and.include('docs/<wbr>b.txt');
+      expect(html).to.not.match(/<h2>(added|removed|changed)/);
+    });
+
+    it('counts differences and shows added, removed and changed sections with abbreviated hashes', () => {
+      const html = renderPage(
+        compare({
+          reproducible: false,
+          added: [file([...BUILD, 'NEWS'], HASH_C, 900, 'NEWS')],
+          removed: [file(['dpkg', 'hello', '41', 'old.txt'], HASH_B, 100, 'old.txt')],
+          changed: [{ path: 'hello.deb', href: '/dpkg/hello/42/hello.deb', fromSha256: HASH_B, toSha256: HASH_A, fromSize: 1024, toSize: 2048 }],
+        }),
+      );
+      expect(texts(html, /<p class="verdict diff">/, '</p>')).to.deep.equal(['not reproducible: 1 added, 1 removed, 1 changed, 2 identical']);
+      expect(html).to.not.include('every file identical');
+      expect(section(html, '<h2>added (1)</h2>', '</table>')).to.include('href="/dpkg/hello/42/NEWS"');
+      expect(section(html, '<h2>removed (1)</h2>', '</table>')).to.include('href="/dpkg/hello/41/old.txt"');
+      const changed = section(html, '<h2>changed (1)</h2>', '</table>');
+      expect(changed).to.include(`<code class="sha short" title="${HASH_B}">${HASH_B.slice(0, 12)}</code>`);
+      expect(changed).to.include(`<code class="sha short" title="${HASH_A}">${HASH_A.slice(0, 12)}</code>`);
+      expect(changed).to.not.include(`>${HASH_A}<`);
+      expect(changed).to.include('1.0 KiB').and.include('2.0 KiB');
+      expect(html).to.include('<summary>identical (2)</summary>');
+    });
+
+    it('shows a missing hash in a changed file as "none"', () => {
+      const html = renderPage(compare({ reproducible: false, identical: [], changed: [{ path: 'x', href: '/dpkg/hello/42/x', fromSha256: null, toSha256: HASH_A, fromSize: 1, toSize: 2 }] }));
+      expect(section(html, '<h2>changed (1)</h2>', '</table>')).to.include('<span class="muted">none</span> → <code');
+    });
+
+    it('shows the error and no verdict when the comparison failed', () => {
+      const html = renderPage(compare({ error: 'no such build: /dpkg/hello/40/', identical: [], reproducible: false }));
+      expect(html).to.include('<p class="error" role="alert">no such build: /dpkg/hello/40/</p>');
+      expect(html).to.not.include('class="verdict');
+    });
+  });
+
+  describe('error view', () => {
+    it('shows the status with its reason and the escaped message', () => {
+      const html = renderPage({ view: 'error', path: '/x', crumbs: crumbsFor([]), status: 404, message: 'no <such> "thing"' });
+      expect(html).to.include('<h1>404 Not Found</h1>');
+      expect(html).to.include('no &lt;such&gt; &quot;thing&quot;');
+      expect(texts(html, /<title>/, '</title>')).to.deep.equal(['404 Not Found · artifacts']);
+    });
+  });
+
+  describe('STYLE', () => {
+    it('has a dark scheme through CSS variables, focus styles and a phone layout, within 4 KB', () => {
+      expect(STYLE).to.match(/@media \(prefers-color-scheme:dark\)\{:root\{--bg:/);
+      expect(STYLE).to.include('var(--bg)');
+      expect(STYLE).to.include(':focus-visible{');
+      expect(STYLE).to.match(/@media \(max-width:40rem\)\{\.opt\{display:none\}/);
+      expect(STYLE).to.include('.scroll{overflow-x:auto}');
+      expect(STYLE).to.match(/\.badge\.sealed/).and.match(/\.badge\.open/);
+      expect(Buffer.byteLength(STYLE)).to.be.below(4096);
+    });
+  });
+});
