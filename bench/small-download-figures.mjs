@@ -1,0 +1,46 @@
+// What the checksum headers cost small downloads in the nginx deployment: 4 KiB GETs
+// (wrk -t2 -c32, 5 s) from nginx serving the file statically (a plain reference server on
+// the same volume), through the shipped config (app answers headers + X-Accel-Redirect,
+// nginx sends the file), and from the app alone. Usage: npm run build && node bench/small-download-figures.mjs
+import { execFile, spawn } from 'node:child_process';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { makeTempDir, mintWith, startChild } from '../dist/test/helpers/harness.js';
+import { freePort, startNginx } from '../dist/test/helpers/nginx.js';
+
+const run = promisify(execFile);
+const root = await makeTempDir('small-download-');
+await chmod(root, 0o755);
+const app = await startChild(root, { HOST: '127.0.0.1', TRUSTED_PROXIES: '127.0.0.1', LOG_LEVEL: 'silent' });
+await chmod(path.join(root, 'artifacts'), 0o755);
+const nginx = await startNginx({ prefix: path.join(root, 'nginx'), upstream: new URL(app.baseUrl).host, artifactsRoot: path.join(root, 'artifacts'), mastersAllow: 'allow all;\n' });
+const refPort = await freePort();
+const refDir = path.join(root, 'reference');
+await mkdir(refDir);
+await writeFile(path.join(refDir, 'nginx.conf'), `worker_processes auto; pid ${refDir}/nginx.pid; error_log ${refDir}/error.log; user www-data;
+events { worker_connections 4096; }
+http { access_log off; sendfile on; tcp_nopush on; open_file_cache max=10000 inactive=60s; open_file_cache_valid 1s;
+  server { listen 127.0.0.1:${refPort}; root ${path.join(root, 'artifacts')}; } }`);
+const reference = spawn('nginx', ['-p', refDir, '-c', path.join(refDir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
+try {
+  const t = await mintWith(app.baseUrl, { type: 'bench', project: 'small', build: '1' });
+  await fetch(`${t.url}4k.bin`, { method: 'PUT', headers: { Authorization: 'Basic ' + Buffer.from(`${t.username}:${t.password}`).toString('base64') }, body: Buffer.alloc(4096, 1) });
+  await new Promise((r) => setTimeout(r, 500));
+  const targets = { 'nginx static (reference)': `http://127.0.0.1:${refPort}`, 'shipped nginx config (X-Accel-Redirect)': nginx.baseUrl, 'app alone': app.baseUrl };
+  const results = {};
+  for (let round = 0; round < 3; round++) {
+    for (const [name, base] of Object.entries(targets)) {
+      const { stdout } = await run('wrk', ['-t2', '-c32', '-d5s', `${base}/bench/small/1/4k.bin`]);
+      (results[name] ??= []).push(Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]));
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[1];
+  const ref = median(results['nginx static (reference)']);
+  for (const [name, xs] of Object.entries(results)) console.log(JSON.stringify({ target: name, req_per_s_median: Math.round(median(xs)), range: xs.map(Math.round), ratio_to_static: +(median(xs) / ref).toFixed(2) }));
+} finally {
+  reference.kill('SIGQUIT');
+  await nginx.stop();
+  await app.stop();
+  await rm(root, { recursive: true, force: true });
+}
