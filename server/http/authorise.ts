@@ -1,11 +1,11 @@
-// Where every request to the artifact tree is authorised. Reads are public; writes need a
-// live build token, and the request path (and a COPY/MOVE Destination) must lie inside
-// the token's scope.
+// Where every request is authorised. Reads of the tree are public; writes need a live
+// build token, the request path (and a COPY/MOVE Destination) must lie inside the token's
+// scope, and its build must not be sealed. The token service needs a master's credentials.
 import type { IncomingMessage } from 'node:http';
 import { isBelowScope, isInsideScope, sameSegments, scopeSegments, type TreePath } from '../domain/tree-path.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
 import { parseBasicAuth } from './credentials.js';
-import { CHALLENGE, HttpError } from './errors.js';
+import { CHALLENGE, HttpError, tooManyAttempts } from './errors.js';
 import { requestLog } from './access-log.js';
 
 export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PROPFIND'] as const;
@@ -65,6 +65,18 @@ export async function authenticateBuildToken(req: IncomingMessage, tokens: Token
   if (!credentials) throw new HttpError(401, 'authentication required: use the build token as Basic credentials', CHALLENGE);
   const result = await tokens.authenticateToken(credentials.username, credentials.password, clientAddress);
   if (result.ok) return result.token;
-  if (result.reason === 'throttled') throw new HttpError(429, 'too many failed attempts; retry later', { 'Retry-After': String(result.retryAfterSeconds) });
+  if (result.reason === 'throttled') throw tooManyAttempts(result.retryAfterSeconds);
   throw new HttpError(401, 'invalid, revoked or expired credentials', CHALLENGE);
+}
+
+/** The master named by the request's Basic credentials; 401 or 429 otherwise. */
+export async function authenticateMaster(req: IncomingMessage, tokens: TokenService, clientAddress: string): Promise<string> {
+  const verdict = tokens.masterThrottleVerdict(clientAddress);
+  if (!verdict.allowed) throw tooManyAttempts(verdict.retryAfterSeconds);
+  const credentials = parseBasicAuth(req.headers.authorization);
+  if (!credentials) throw new HttpError(401, 'master credentials required', CHALLENGE);
+  const result = await tokens.authenticateMaster(credentials.username, credentials.password, clientAddress);
+  if (result.ok) return result.master;
+  if (result.reason === 'throttled') throw tooManyAttempts(result.retryAfterSeconds);
+  throw new HttpError(401, 'invalid master credentials', CHALLENGE);
 }

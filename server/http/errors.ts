@@ -15,6 +15,11 @@ export class HttpError extends Error {
 }
 
 export const AUTH_REALM = 'artifact-repo';
+
+/** 429 for an address that failed too often; Retry-After says when to come back. */
+export function tooManyAttempts(retryAfterSeconds: number): HttpError {
+  return new HttpError(429, 'too many failed attempts; retry later', { 'Retry-After': String(retryAfterSeconds) });
+}
 export const CHALLENGE = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}", charset="UTF-8"` };
 
 /** A body the client declared but we did not read: do not wait for it on this connection. */

@@ -9,13 +9,13 @@ import type { TokenService } from '../../token-service/token-service.js';
 import { checkTtl } from '../../token-service/token-rules.js';
 import { clientAddress, requestBaseUrl } from './client.js';
 import { parseBasicAuth } from './credentials.js';
-import { CHALLENGE, HttpError } from './errors.js';
+import { HttpError } from './errors.js';
 import type { RequestLog } from './access-log.js';
 import type { TreeServices } from './context.js';
 import { sendPage } from './listing.js';
 import { comparePage, crumbsOf, PageError, searchPage } from '../browse/pages.js';
 import type { PageView } from '../ui/views.js';
-import { authenticateBuildToken } from './authorise.js';
+import { authenticateBuildToken, authenticateMaster } from './authorise.js';
 
 export interface ServiceApiDeps {
   config: Config;
@@ -32,18 +32,7 @@ export function createServiceApi({ config, tokens, store, builds, pages, request
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  /** Master Basic credentials, throttled per client address after repeated failures. */
-  async function requireMaster(req: Request): Promise<string> {
-    const address = clientAddress(req, config.trustedProxies);
-    const verdict = tokens.masterThrottleVerdict(address);
-    if (!verdict.allowed) throw new HttpError(429, 'too many failed attempts; retry later', { 'Retry-After': String(verdict.retryAfterSeconds) });
-    const credentials = parseBasicAuth(req.headers.authorization);
-    if (!credentials) throw new HttpError(401, 'master credentials required', CHALLENGE);
-    const result = await tokens.authenticateMaster(credentials.username, credentials.password, address);
-    if (result.ok) return result.master;
-    if (result.reason === 'throttled') throw new HttpError(429, 'too many failed attempts; retry later', { 'Retry-After': String(result.retryAfterSeconds) });
-    throw new HttpError(401, 'invalid master credentials', CHALLENGE);
-  }
+  const requireMaster = (req: Request): Promise<string> => authenticateMaster(req, tokens, clientAddress(req, config.trustedProxies));
 
   app.get('/-/health', async (_req, res) => {
     try {
