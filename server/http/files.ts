@@ -178,9 +178,10 @@ export async function put(request: TreeRequest): Promise<void> {
   try {
     result = await services.store.putFile(target.segments, req, declared.sha256);
   } catch (err) {
-    // A client that went away mid-body is a client error, whatever the stream reported.
+    // A known storage failure (507 for a full disk) first; otherwise a client that went
+    // away mid-body is a client error, whatever the stream reported.
+    if (err instanceof StorageError && err.status !== 500) throw new HttpError(err.status, err.message);
     if (!req.complete) throw new HttpError(400, 'request body incomplete: upload aborted');
-    if (err instanceof StorageError) throw new HttpError(err.status, err.message);
     throw err;
   }
   requestLog(req).bytesIn = result.size;

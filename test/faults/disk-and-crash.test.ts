@@ -1,0 +1,201 @@
+// Faults that must lose nothing: a full disk (ARTIFACTS_DIR on a size-limited tmpfs),
+// kill -9 in the middle of a 200 MB upload, and a client that gives up at every stage of
+// a PUT. Always against the real server process.
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { basic, makeTempDir, MASTER_AUTH, mintWith, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
+import { run } from '../helpers/tools.js';
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** PUTs `size` bytes generated on the fly; resolves with the status, or 0 if the connection died. */
+function putStream(url: string, auth: string, size: number, chunkSize = 1024 * 1024): Promise<number> {
+  const target = new URL(url);
+  return new Promise((resolve) => {
+    const req = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: 'PUT', headers: { Authorization: auth, 'Content-Length': size } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    const chunk = Buffer.alloc(chunkSize, 0x61);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < size) {
+        const n = Math.min(chunk.length, size - sent);
+        sent += n;
+        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe('faults: a full disk', function () {
+  this.timeout(120_000);
+  let mountPoint: string;
+  let dataDir: string;
+  let app: ChildServer;
+  let t: MintedToken;
+  let mounted = false;
+
+  before(async function () {
+    dataDir = await makeTempDir('full-disk-');
+    mountPoint = path.join(dataDir, 'artifacts');
+    await mkdir(mountPoint);
+    const mount = await run('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mountPoint]);
+    if (mount.code !== 0) {
+      console.warn(`      skipped: cannot mount a small tmpfs here: ${mount.stderr.trim()}`);
+      this.skip();
+    }
+    mounted = true;
+    app = await startChild(dataDir, { ARTIFACTS_DIR: mountPoint });
+    t = await mintWith(app.baseUrl, { type: 'disk', project: 'full', build: '1' });
+  });
+
+  after(async () => {
+    await app?.stop();
+    if (mounted) await run('umount', [mountPoint]);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('an upload larger than the free space gets 507, leaves nothing, and reads go on', async () => {
+    const kept = Buffer.alloc(4 * 1024 * 1024, 0x62);
+    expect(await putStream(`${t.url}kept.bin`, basic(t.username, t.password), kept.length)).to.equal(201);
+    const status = await putStream(`${t.url}too-big.bin`, basic(t.username, t.password), 40 * 1024 * 1024);
+    // The server answers 507 as soon as the disk is full; a client still sending may see the
+    // connection close instead, and must then find nothing stored either.
+    expect(status).to.be.oneOf([507, 0]);
+    const direct = await fetch(`${t.url}too-big.bin`);
+    expect(direct.status).to.equal(404);
+    expect(await readdir(path.join(mountPoint, '.incoming'))).to.deep.equal([]);
+    const back = Buffer.from(await (await fetch(`${t.url}kept.bin`)).arrayBuffer());
+    expect(back.length).to.equal(kept.length);
+    expect((await fetch(`${app.baseUrl}/-/health`)).status).to.equal(200);
+    // Space came back with the removed temporary file: small writes work again.
+    expect(await putStream(`${t.url}small.bin`, basic(t.username, t.password), 1000)).to.equal(201);
+  });
+
+  it('with the disk filled to the brim: writes get 507 with a clear message, nothing half-written, reads go on', async () => {
+    // Leave almost nothing: a filler file beside the tree (not part of it).
+    const free = Number((await run('df', ['--output=avail', '-B1', mountPoint])).stdout.trim().split('\n')[1]);
+    await writeFile(path.join(mountPoint, 'filler'), Buffer.alloc(Math.max(0, free - 16 * 1024)));
+    const res = await fetch(`${t.url}no-room.bin`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: Buffer.alloc(512 * 1024, 1) });
+    expect(res.status).to.equal(507);
+    expect(await res.text()).to.match(/insufficient storage/);
+    expect((await fetch(`${t.url}no-room.bin`)).status).to.equal(404);
+    const propPatch = await fetch(`${t.url}kept.bin`, {
+      method: 'PROPPATCH',
+      headers: { Authorization: basic(t.username, t.password), 'Content-Type': 'application/xml' },
+      body: `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="urn:y">${'v'.repeat(64 * 1024)}</x></D:prop></D:set></D:propertyupdate>`,
+    });
+    expect(propPatch.status).to.be.oneOf([507, 207]);
+    expect(await readdir(path.join(mountPoint, '.incoming'))).to.deep.equal([]);
+    expect((await fetch(`${t.url}kept.bin`)).status).to.equal(200);
+    // Revoking still works on a full disk (the token store is on another volume).
+    expect((await fetch(`${app.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } })).status).to.equal(204);
+    expect(app.child.exitCode).to.equal(null);
+    await rm(path.join(mountPoint, 'filler'));
+  });
+});
+
+describe('faults: kill -9 during a 200 MB upload', function () {
+  this.timeout(120_000);
+  it('after a restart: no partial file, temporary files cleaned, tokens and earlier files intact', async () => {
+    const dataDir = await makeTempDir('kill9-');
+    try {
+      const first = await startChild(dataDir);
+      const t = await mintWith(first.baseUrl, { type: 'crash', project: 'kill', build: '1' });
+      const earlier = Buffer.from('uploaded before the crash\n');
+      expect((await fetch(`${t.url}earlier.txt`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: earlier })).status).to.equal(201);
+      const upload = putStream(`${t.url}big.bin`, basic(t.username, t.password), 200 * 1024 * 1024, 256 * 1024);
+      const incoming = path.join(dataDir, 'artifacts', '.incoming');
+      // Kill once a good part of the body is on disk.
+      for (let i = 0; i < 500; i++) {
+        const names = await readdir(incoming);
+        const sizes = await Promise.all(names.map(async (n) => (await import('node:fs/promises')).stat(path.join(incoming, n)).then((s) => s.size, () => 0)));
+        if (sizes.some((s) => s > 50 * 1024 * 1024)) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await first.stop('SIGKILL')).to.equal(null);
+      expect(await upload).to.equal(0);
+      expect((await readdir(incoming)).length, 'the killed upload left its temporary file').to.equal(1);
+      const second = await startChild(dataDir);
+      try {
+        expect(await readdir(incoming)).to.deep.equal([]);
+        expect(existsSync(path.join(dataDir, 'artifacts/crash/kill/1/big.bin'))).to.equal(false);
+        expect((await fetch(`${second.baseUrl}/crash/kill/1/big.bin`)).status).to.equal(404);
+        const back = Buffer.from(await (await fetch(`${second.baseUrl}/crash/kill/1/earlier.txt`)).arrayBuffer());
+        expect(sha256(back)).to.equal(sha256(earlier));
+        // The token survived too: the build can upload again.
+        expect((await fetch(`${second.baseUrl}/crash/kill/1/after.txt`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: 'x' })).status).to.equal(201);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('faults: a client that gives up at every stage of a PUT', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  let app: ChildServer;
+  let t: MintedToken;
+  before(async () => {
+    dataDir = await makeTempDir('abort-');
+    app = await startChild(dataDir);
+    t = await mintWith(app.baseUrl, { type: 'abort', project: 'put', build: '1' });
+  });
+  after(async () => {
+    await app?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const body = Buffer.alloc(2 * 1024 * 1024, 0x63);
+  const head = (name: string): string => `PUT ${new URL(t.url).pathname}${name} HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(t.username, t.password)}\r\nContent-Length: ${body.length}\r\n`;
+  const stages: [string, (name: string) => Buffer[]][] = [
+    ['in the middle of the request line', () => [Buffer.from('PUT /abort/put/1/')]],
+    ['in the middle of the headers', (n) => [Buffer.from(head(n).slice(0, 40))]],
+    ['after the headers, before any body', (n) => [Buffer.from(head(n) + '\r\n')]],
+    ['after the first body byte', (n) => [Buffer.from(head(n) + '\r\n'), body.subarray(0, 1)]],
+    ['in the middle of the body', (n) => [Buffer.from(head(n) + '\r\n'), body.subarray(0, body.length / 2)]],
+    ['one byte before the end of the body', (n) => [Buffer.from(head(n) + '\r\n'), body.subarray(0, body.length - 1)]],
+    ['after the whole body, before reading the answer', (n) => [Buffer.from(head(n) + '\r\n'), body]],
+    ['with Expect: 100-continue, before sending the body', (n) => [Buffer.from(head(n) + 'Expect: 100-continue\r\n\r\n')]],
+  ];
+
+  for (const [stage, parts] of stages) {
+    it(`${stage}: nothing partial is visible, no temporary file stays, the server serves on`, async () => {
+      const name = `f-${stage.replace(/\W+/g, '-')}.bin`;
+      const socket = net.connect(Number(new URL(app.baseUrl).port), '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      socket.on('error', () => undefined);
+      for (const part of parts(name)) await new Promise((r) => socket.write(part, r));
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      const incoming = path.join(dataDir, 'artifacts', '.incoming');
+      for (let i = 0; i < 100 && (await readdir(incoming)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await readdir(incoming)).to.deep.equal([]);
+      const res = await fetch(`${t.url}${name}`);
+      if (stage.startsWith('after the whole body')) {
+        // The body was complete: storing it is right, and it must be whole.
+        if (res.status === 200) expect(sha256(Buffer.from(await res.arrayBuffer()))).to.equal(sha256(body));
+        else expect(res.status).to.equal(404);
+      } else {
+        expect(res.status).to.equal(404);
+      }
+      expect((await fetch(`${app.baseUrl}/-/health`)).status).to.equal(200);
+      expect(app.child.exitCode).to.equal(null);
+    });
+  }
+});
