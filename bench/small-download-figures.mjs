@@ -1,7 +1,7 @@
 // What the checksum headers cost small downloads in the nginx deployment: 4 KiB GETs
 // (wrk -t2 -c32, 5 s) from nginx serving the file statically (a plain reference server on
-// the same volume), through the shipped config (app answers headers + X-Accel-Redirect,
-// nginx sends the file), and from the app alone. Usage: npm run build && node bench/small-download-figures.mjs
+// the same volume), through the shipped config (nginx asks the app to describe the file,
+// and keeps the answer for sealed builds), and from the app alone. Usage: npm run build && node bench/small-download-figures.mjs
 import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -24,14 +24,24 @@ http { access_log off; sendfile on; tcp_nopush on; open_file_cache max=10000 ina
   server { listen 127.0.0.1:${refPort}; root ${path.join(root, 'artifacts')}; } }`);
 const reference = spawn('nginx', ['-p', refDir, '-c', path.join(refDir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
 try {
-  const t = await mintWith(app.baseUrl, { type: 'bench', project: 'small', build: '1' });
-  await fetch(`${t.url}4k.bin`, { method: 'PUT', headers: { Authorization: 'Basic ' + Buffer.from(`${t.username}:${t.password}`).toString('base64') }, body: Buffer.alloc(4096, 1) });
+  // Build 1 stays open; build 2 is sealed (its token revoked).
+  for (const build of ['1', '2']) {
+    const t = await mintWith(app.baseUrl, { type: 'bench', project: 'small', build });
+    const auth = 'Basic ' + Buffer.from(`${t.username}:${t.password}`).toString('base64');
+    await fetch(`${t.url}4k.bin`, { method: 'PUT', headers: { Authorization: auth }, body: Buffer.alloc(4096, 1) });
+    if (build === '2') await fetch(`${app.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: auth } });
+  }
   await new Promise((r) => setTimeout(r, 500));
-  const targets = { 'nginx static (reference)': `http://127.0.0.1:${refPort}`, 'shipped nginx config (X-Accel-Redirect)': nginx.baseUrl, 'app alone': app.baseUrl };
+  const targets = {
+    'nginx static (reference)': `http://127.0.0.1:${refPort}/bench/small/1/4k.bin`,
+    'shipped nginx config, sealed build': `${nginx.baseUrl}/bench/small/2/4k.bin`,
+    'shipped nginx config, open build': `${nginx.baseUrl}/bench/small/1/4k.bin`,
+    'app alone': `${app.baseUrl}/bench/small/1/4k.bin`,
+  };
   const results = {};
   for (let round = 0; round < 3; round++) {
-    for (const [name, base] of Object.entries(targets)) {
-      const { stdout } = await run('wrk', ['-t2', '-c32', '-d5s', `${base}/bench/small/1/4k.bin`]);
+    for (const [name, url] of Object.entries(targets)) {
+      const { stdout } = await run('wrk', ['-t2', '-c32', '-d5s', url]);
       (results[name] ??= []).push(Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]));
     }
   }

@@ -2,7 +2,7 @@
 import { access, constants } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config.js';
-import { NAME_RE, scopeString } from '../domain/tree-path.js';
+import { NAME_RE, parseTreePath, scopeString, splitTarget } from '../domain/tree-path.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
 import type { Builds } from '../storage/builds.js';
 import type { TokenService } from '../../token-service/token-service.js';
@@ -13,6 +13,7 @@ import { HttpError } from './errors.js';
 import type { RequestLog } from './access-log.js';
 import type { TreeServices } from './context.js';
 import { sendPage } from './listing.js';
+import { describeFile } from './files.js';
 import { comparePage, crumbsOf, PageError, searchPage } from '../browse/pages.js';
 import type { PageView } from '../ui/views.js';
 import { authenticateBuildToken, authenticateMaster } from './authorise.js';
@@ -124,6 +125,18 @@ export function createServiceApi({ config, tokens, store, builds, pages, request
       sendPage(res, { view: 'error', path: req.path, crumbs: crumbsOf([]), status: err.status, message: err.message }, req.headers.accept, headOnly, err.status);
     }
   }
+
+  // nginx's subrequest before it sends a file from disk (see nginx/templates).
+  app.get(/^\/-\/describe(\/.*)$/, async (req, res) => {
+    let segments: readonly string[];
+    try {
+      segments = parseTreePath(splitTarget(req.originalUrl.slice('/-/describe'.length))).segments;
+    } catch {
+      res.set('X-Accel-Expires', '0').status(200).end();
+      return;
+    }
+    res.set(Object.fromEntries(Object.entries(await describeFile(pages, segments)).map(([k, v]) => [k, String(v)]))).status(200).end();
+  });
 
   app.get('/-/search', (req, res) => page(req, res, () => searchPage(pages, queryString(req.query.sha256))));
   app.get('/-/compare', (req, res) => page(req, res, () => comparePage(pages, queryString(req.query.from), queryString(req.query.to))));

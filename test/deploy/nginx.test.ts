@@ -65,7 +65,8 @@ describe('deployment: nginx in front of the app', function () {
     expect(token.url).to.equal(`${nginx.baseUrl}/deb/nginx/1/`);
   });
 
-  it('serves a download from disk: the app only answers headers (X-Accel-Redirect), nginx sends the bytes', async () => {
+  it('serves a download from disk: the app only describes the file (checksum headers), nginx sends the bytes', async () => {
+    const before = app.output().length;
     const res = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').buffer(true).parse((r, cb) => {
       const chunks: Buffer[] = [];
       r.on('data', (c: Buffer) => chunks.push(c));
@@ -79,26 +80,56 @@ describe('deployment: nginx in front of the app', function () {
     const sha256 = createHash('sha256').update(body).digest('hex');
     expect(res.headers['x-checksum-sha256']).to.equal(sha256);
     expect(res.headers['repr-digest']).to.equal(`sha-256=:${Buffer.from(sha256, 'hex').toString('base64')}:`);
-    expect(res.headers['x-accel-redirect']).to.equal(undefined);
     await new Promise((r) => setTimeout(r, 200));
-    const line = app
+    const lines = app
       .output()
+      .slice(before)
       .split('\n')
-      .filter((l) => l.includes('"msg":"request"') && l.includes('pkg_1.0_amd64.deb') && l.includes('"method":"GET"'))
-      .pop();
-    expect(JSON.parse(line as string).bytes_out).to.be.lessThan(1024);
+      .filter((l) => l.includes('"msg":"request"'))
+      .map((l) => JSON.parse(l) as { path: string; bytes_out: number });
+    expect(lines.map((l) => l.path)).to.deep.equal(['/-/describe/deb/nginx/1/pkg_1.0_amd64.deb']);
+    expect(lines[0]?.bytes_out).to.be.lessThan(1024);
     const direct = await request(app.baseUrl).head('/deb/nginx/1/pkg_1.0_amd64.deb');
     expect(res.headers.etag).to.equal(direct.headers.etag);
     expect(res.headers['last-modified']).to.equal(direct.headers['last-modified']);
   });
 
-  it('the internal file location cannot be reached from outside', async () => {
-    for (const p of ['/.files/deb/nginx/1/pkg_1.0_amd64.deb', '/%2Efiles/deb/nginx/1/pkg_1.0_amd64.deb']) {
+  it('files of a sealed build are then served without asking the app, with their checksum headers', async () => {
+    const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: 'sealed' });
+    const body = Buffer.from('sealed content\n');
+    await request(nginx.baseUrl).put('/deb/nginx/sealed/notes.txt').set('Authorization', basic(t.username, t.password)).send(body);
+    const open = await request(nginx.baseUrl).get('/deb/nginx/sealed/notes.txt');
+    expect(open.headers['cache-control']).to.equal(undefined);
+    expect((await request(nginx.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).status).to.equal(204);
+    const first = await request(nginx.baseUrl).get('/deb/nginx/sealed/notes.txt');
+    expect(first.headers['cache-control']).to.match(/immutable/);
+    await waitForLog(app, appRequests(app));
+    await new Promise((r) => setTimeout(r, 150));
+    const before = appRequests(app);
+    for (let i = 0; i < 5; i++) {
+      const again = await request(nginx.baseUrl).get('/deb/nginx/sealed/notes.txt');
+      expect(again.status).to.equal(200);
+      expect(again.text).to.equal(body.toString());
+      expect(again.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(body).digest('hex'));
+      expect((await request(nginx.baseUrl).head('/deb/nginx/sealed/notes.txt')).headers['content-length']).to.equal(String(body.length));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(appRequests(app), 'the app was asked again for a sealed file').to.equal(before);
+    // A file of an open build is always the app's to describe: it may change.
+    const openBefore = appRequests(app);
+    await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb');
+    await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb');
+    await waitForLog(app, openBefore + 2);
+    expect(appRequests(app)).to.equal(openBefore + 2);
+  });
+
+  it('the internal describe location cannot be reached from outside', async () => {
+    for (const p of ['/.describe', '/%2Edescribe', '/.describe/deb/nginx/1/pkg_1.0_amd64.deb']) {
       expect((await request(nginx.baseUrl).get(p)).status, p).to.equal(404);
     }
   });
 
-  it('odd file names download through X-Accel-Redirect', async () => {
+  it('odd file names download with their checksum', async () => {
     for (const name of ['with space.txt', 'ünïcödé.txt', 'plus+and%25.txt', 'hash#.txt']) {
       const href = `/deb/nginx/1/${encodeURIComponent(name)}`;
       const put = await request(nginx.baseUrl).put(href).set('Authorization', basic(token.username, token.password)).send(`content of ${name}`);
@@ -106,6 +137,7 @@ describe('deployment: nginx in front of the app', function () {
       const get = await request(nginx.baseUrl).get(href);
       expect(get.status, name).to.equal(200);
       expect(get.text, name).to.equal(`content of ${name}`);
+      expect(get.headers['x-checksum-sha256'], name).to.equal(createHash('sha256').update(`content of ${name}`).digest('hex'));
     }
   });
 
@@ -129,8 +161,10 @@ describe('deployment: nginx in front of the app', function () {
     expect(propfind.status).to.equal(207);
     expect((await request(nginx.baseUrl).get('/-/health')).status).to.equal(200);
     expect((await request(nginx.baseUrl).get('/deb/nginx/1/missing.deb')).status).to.equal(404);
-    await waitForLog(app, before + 6);
-    expect(appRequests(app) - before).to.equal(6);
+    // Six requests, plus nginx's describe subrequest for the two that looked like files
+    // (the folder without its slash, the missing file) before the app answered them.
+    await waitForLog(app, before + 8);
+    expect(appRequests(app) - before).to.equal(8);
   });
 
   it('never serves uploads in flight or metadata', async () => {

@@ -46,6 +46,7 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
   const clientBodyTemp = path.join(prefix, 'client_temp');
   await mkdir(confD, { recursive: true });
   await mkdir(clientBodyTemp, { recursive: true });
+  await mkdir(path.join(prefix, 'cache'), { recursive: true });
   await mkdir(path.join(prefix, 'logs'), { recursive: true });
   const mastersFile = path.join(prefix, 'masters-allow.conf');
   await writeFile(mastersFile, options.mastersAllow);
@@ -57,7 +58,7 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
     .replaceAll('/var/run/nginx.pid', path.join(prefix, 'nginx.pid'))
     .replaceAll('/var/log/nginx/', path.join(prefix, 'logs') + '/')
     .replaceAll('/var/cache/nginx/client_temp', clientBodyTemp)
-    .replaceAll('/var/cache/nginx/proxy_temp', path.join(prefix, 'proxy_temp'))
+    .replaceAll('/var/cache/nginx/', path.join(prefix, 'cache') + '/')
     .replaceAll('/etc/nginx/conf.d/', confD + '/');
   const confFile = path.join(prefix, 'nginx.conf');
   await writeFile(confFile, main);
