@@ -127,6 +127,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Answer Expect: 100-continue only once the request is authorised (the PUT handler does).
   server.on('checkContinue', handle);
   server.setTimeout(config.idleTimeoutSeconds * 1000, (socket) => socket.destroy());
+  // Node hands CONNECT to this event instead of the request handler: no proxying here.
+  server.on('connect', (_req, socket) => {
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || socket.destroyed) {
       socket.destroy();

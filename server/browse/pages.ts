@@ -124,7 +124,14 @@ async function buildContents(services: TreeServices, build: readonly string[], n
   if (!(await services.store.stat(build))?.isDirectory()) throw new PageError(404, `${name}: no such build ${toHref(build, true)}`);
   const contents = new Map<string, FileFacts>();
   for (const file of await services.builds.files(build)) {
-    const sha256 = await services.catalog.ensureChecksum([...build, ...file.relative]);
+    let sha256: string;
+    try {
+      sha256 = await services.catalog.ensureChecksum([...build, ...file.relative]);
+    } catch (err) {
+      // Deleted since the build was listed (an open build changes under our feet).
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
     contents.set(file.relative.join('/'), { sha256, size: file.size, modified: new Date(file.mtimeMs).toISOString() });
   }
   return contents;

@@ -78,9 +78,12 @@ export class Builds {
   async files(build: readonly string[]): Promise<BuildFile[]> {
     const root = this.store.fsPath(build);
     const found: BuildFile[] = [];
+    // An open build may change while it is walked: what vanished meanwhile is skipped.
     const walk = async (dir: string, relative: string[]): Promise<void> => {
-      for (const name of (await readdir(dir)).sort()) {
-        const stats = await lstat(path.join(dir, name));
+      const names = await readdir(dir).catch(ignoreVanished);
+      for (const name of (names ?? []).sort()) {
+        const stats = await lstat(path.join(dir, name)).catch(ignoreVanished);
+        if (!stats) continue;
         if (stats.isDirectory()) await walk(path.join(dir, name), [...relative, name]);
         else if (stats.isFile() && !(relative.length === 0 && name === SUMS_FILE)) found.push({ relative: [...relative, name], size: stats.size, mtimeMs: stats.mtimeMs });
       }
@@ -124,6 +127,11 @@ export class Builds {
     await this.meta.update(build, (m) => ({ ...m, build: state }));
     await makeReadOnly(this.store.fsPath(build));
   }
+}
+
+function ignoreVanished(err: NodeJS.ErrnoException): undefined {
+  if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+  throw err;
 }
 
 /** Files 0444, folders 0555: the kernel refuses writes to a sealed build as well. */
