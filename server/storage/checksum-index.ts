@@ -2,7 +2,8 @@
 // ARTIFACTS_DIR/.index/sha256/ab/abcd..., a line per path, appended as files are written.
 // It survives restarts and answers a search without walking the tree. Entries are never
 // trusted blindly: the catalog checks each against the file's metadata and prunes stale ones.
-import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TempFiles } from './meta-store.js';
 
@@ -24,9 +25,9 @@ export class ChecksumIndex {
 
   async add(sha256: string, href: string): Promise<void> {
     const file = this.fileOf(sha256);
-    await mkdir(path.dirname(file), { recursive: true });
-    // O_APPEND: concurrent writers each add a whole line.
-    await appendFile(file, href + '\n');
+    // O_APPEND: every writer adds a whole line. Synchronous, like the metadata file.
+    mkdirSync(path.dirname(file), { recursive: true });
+    appendFileSync(file, href + '\n');
   }
 
   async lookup(sha256: string): Promise<string[]> {
