@@ -204,6 +204,9 @@ async function startApp(label, dir, env = {}) {
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const server = await startChild(dir, { ...APP_ENV, ...env });
   apps.push({ label, server });
+  server.child.once('exit', (code, signal) => {
+    if (!isCleaning()) log(`${label} (pid ${server.child.pid}) exited unexpectedly (${signal ?? `code ${code}`}); code 0 means it was sent SIGTERM or SIGINT`);
+  });
   onCleanup(label, () => stopWithin(label, () => server.stop(), () => server.child.kill('SIGKILL')));
   relayLog(server, path.join(root, 'logs', `${label.replaceAll(' ', '-')}.log`));
   // nginx workers (www-data) read the artifacts; the tokens stay 0700.

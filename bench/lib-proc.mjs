@@ -29,8 +29,8 @@ export function run(cmd, args = [], { input, timeoutMs = 0, allowFail = false } 
       running.delete(child);
       if (timer) clearTimeout(timer);
       if ((code === 0 || allowFail) && !cleaning) return resolve({ stdout, stderr, code });
-      const last = stderr.trim().split('\n').pop() || stdout.trim().split('\n').pop() || '';
-      reject(new Error(`${cmd} ${args.filter((a) => !a.startsWith('-')).slice(-1)[0] ?? ''} failed (${signal ?? `exit ${code}`}): ${last}`));
+      const tail = (stderr.trim() || stdout.trim()).split('\n').filter((l) => l.trim()).slice(-6).join('\n    ');
+      reject(new Error(`${path.basename(cmd)} ${args.map((a) => path.basename(a)).join(' ').slice(0, 200)} failed (${signal ?? `exit ${code}`}):\n    ${tail}`));
     });
     if (input !== undefined) child.stdin.end(input);
   });
