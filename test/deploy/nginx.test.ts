@@ -10,6 +10,7 @@ import request from 'supertest';
 import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, mintWith, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { requireTool, run } from '../helpers/tools.js';
+import { putGenerated } from '../helpers/raw-http.js';
 
 /** Lines the app has logged for requests: the proof of who answered. */
 function appRequests(app: ChildServer): number {
@@ -205,26 +206,7 @@ describe('deployment: nginx in front of the app', function () {
       }, () => undefined);
     }, 25);
     try {
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: nginx.port, method: 'PUT', path: '/deb/nginx/1/big.bin', headers: { Authorization: basic(token.username, token.password), 'Content-Length': size } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        const chunk = Buffer.alloc(1024 * 1024, 0x42);
-        let sent = 0;
-        const pump = (): void => {
-          while (sent < size) {
-            sent += chunk.length;
-            if (!req.write(chunk)) {
-              req.once('drain', pump);
-              return;
-            }
-          }
-          req.end();
-        };
-        pump();
-      });
+      const status = await putGenerated(`${nginx.baseUrl}/deb/nginx/1/big.bin`, basic(token.username, token.password), size);
       expect(status).to.equal(201);
     } finally {
       clearInterval(watcher);

@@ -5,39 +5,13 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_AUTH, mintWith, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
 import { run } from '../helpers/tools.js';
+import { putGenerated } from '../helpers/raw-http.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-
-/** PUTs `size` bytes generated on the fly; resolves with the status, or 0 if the connection died. */
-function putStream(url: string, auth: string, size: number, chunkSize = 1024 * 1024): Promise<number> {
-  const target = new URL(url);
-  return new Promise((resolve) => {
-    const req = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: 'PUT', headers: { Authorization: auth, 'Content-Length': size } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', () => resolve(0));
-    const chunk = Buffer.alloc(chunkSize, 0x61);
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < size) {
-        const n = Math.min(chunk.length, size - sent);
-        sent += n;
-        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
-  });
-}
 
 describe('faults: a full disk', function () {
   this.timeout(120_000);
@@ -69,8 +43,8 @@ describe('faults: a full disk', function () {
 
   it('an upload larger than the free space gets 507, leaves nothing, and reads go on', async () => {
     const kept = Buffer.alloc(4 * 1024 * 1024, 0x62);
-    expect(await putStream(`${t.url}kept.bin`, basic(t.username, t.password), kept.length)).to.equal(201);
-    const status = await putStream(`${t.url}too-big.bin`, basic(t.username, t.password), 40 * 1024 * 1024);
+    expect(await putGenerated(`${t.url}kept.bin`, basic(t.username, t.password), kept.length)).to.equal(201);
+    const status = await putGenerated(`${t.url}too-big.bin`, basic(t.username, t.password), 40 * 1024 * 1024);
     // The server answers 507 as soon as the disk is full; a client still sending may see the
     // connection close instead, and must then find nothing stored either.
     expect(status).to.be.oneOf([507, 0]);
@@ -81,7 +55,7 @@ describe('faults: a full disk', function () {
     expect(back.length).to.equal(kept.length);
     expect((await fetch(`${app.baseUrl}/-/health`)).status).to.equal(200);
     // Space came back with the removed temporary file: small writes work again.
-    expect(await putStream(`${t.url}small.bin`, basic(t.username, t.password), 1000)).to.equal(201);
+    expect(await putGenerated(`${t.url}small.bin`, basic(t.username, t.password), 1000)).to.equal(201);
   });
 
   it('with the disk filled to the brim: writes get 507 with a clear message, nothing half-written, reads go on', async () => {
@@ -116,7 +90,7 @@ describe('faults: kill -9 during a 200 MB upload', function () {
       const t = await mintWith(first.baseUrl, { type: 'crash', project: 'kill', build: '1' });
       const earlier = Buffer.from('uploaded before the crash\n');
       expect((await fetch(`${t.url}earlier.txt`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: earlier })).status).to.equal(201);
-      const upload = putStream(`${t.url}big.bin`, basic(t.username, t.password), 200 * 1024 * 1024, 256 * 1024);
+      const upload = putGenerated(`${t.url}big.bin`, basic(t.username, t.password), 200 * 1024 * 1024, 256 * 1024);
       const incoming = path.join(dataDir, 'artifacts', '.incoming');
       // Kill once a good part of the body is on disk.
       for (let i = 0; i < 500; i++) {

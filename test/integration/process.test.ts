@@ -7,6 +7,7 @@ import http from 'node:http';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_PASSWORD, mintWith, REPO_ROOT, startChild } from '../helpers/harness.js';
+import { putGenerated } from '../helpers/raw-http.js';
 
 describe('server process', function () {
   this.timeout(60_000);
@@ -134,26 +135,7 @@ describe('server process', function () {
       const idle = await rss('VmRSS');
       // Forget the peak of the master's argon2 login: only the transfers count.
       await writeFile(`/proc/${pid}/clear_refs`, '5');
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { Authorization: basic(t.username, t.password), 'Content-Length': size } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        const chunk = Buffer.alloc(1024 * 1024, 0x5a);
-        let sent = 0;
-        const pump = (): void => {
-          while (sent < size) {
-            sent += chunk.length;
-            if (!req.write(chunk)) {
-              req.once('drain', pump);
-              return;
-            }
-          }
-          req.end();
-        };
-        pump();
-      });
+      const status = await putGenerated(url.href, basic(t.username, t.password), size);
       expect(status).to.equal(201);
       let received = 0;
       await new Promise<void>((resolve, reject) => {
