@@ -51,6 +51,11 @@ export class ProofCache {
     return promise;
   }
 
+  /** A verification of this credential is running now. */
+  isPending(proofKey: string): boolean {
+    return this.pending.has(proofKey);
+  }
+
   get size(): number {
     return this.proofs.size;
   }

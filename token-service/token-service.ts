@@ -98,9 +98,14 @@ export class TokenService {
   async authenticateMaster(name: string, password: string, address: string): Promise<MasterAuthResult> {
     const verdict = this.masterThrottle.check(address);
     if (!verdict.allowed) return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
-    // Counted as a failure until proven otherwise, so a burst of parallel guesses cannot
-    // all slip in before the first one fails.
-    this.masterThrottle.recordFailure(address);
+    // A new verification counts as a failure until proven otherwise, so a burst of parallel
+    // guesses cannot all slip in before the first one fails. A credential already proven,
+    // or being verified by a request in flight, adds nothing: a master's parallel mints at
+    // start-up share one argon2 run and are never throttled.
+    const key = this.proofs.proofKey(name, password);
+    if (!(this.cacheProofs && this.proofs.owner(key) === masterOwner(name)) && !this.proofs.isPending(key)) {
+      this.masterThrottle.recordFailure(address);
+    }
     const ok = await this.checkPassword(masterOwner(name), name, password, () => (Object.hasOwn(this.store.data.masters, name) ? this.store.data.masters[name]?.hash ?? null : null));
     if (!ok) return { ok: false, reason: 'bad-credentials' };
     this.masterThrottle.recordSuccess(address);

@@ -80,6 +80,18 @@ describe('token lifecycle', function () {
     }
   });
 
+  it('a master minting 16 tokens in parallel on a cold server is never throttled', async () => {
+    const cold = await startServer({ MASTER_FAILURE_LIMIT: '5' });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => request(cold.baseUrl).post('/-/tokens').set('Authorization', MASTER_AUTH).send({ type: 'dpkg', project: 'cold', build: String(i) })),
+      );
+      expect(answers.map((r) => r.status)).to.deep.equal(Array(16).fill(201));
+    } finally {
+      await cold.close();
+    }
+  });
+
   it('master guessing is throttled per address with 429 and Retry-After; a success is never delayed', async () => {
     const wrong = basic('buildbot', 'not-the-password');
     for (let i = 0; i < 5; i++) {
