@@ -199,7 +199,7 @@ export async function put(request: TreeRequest): Promise<void> {
   if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
   let result;
   try {
-    result = await services.store.putFile(target.segments, req, declared.sha256);
+    result = await services.catalog.storeFile(target.segments, req, declared.sha256);
   } catch (err) {
     // A known storage failure (507 for a full disk) first; otherwise a client that went
     // away mid-body is a client error, whatever the stream reported.
@@ -208,7 +208,6 @@ export async function put(request: TreeRequest): Promise<void> {
     throw err;
   }
   requestLog(req).bytesIn = result.size;
-  await services.catalog.recordPut(target.segments, result);
   const headers: Record<string, string | number> = { 'Content-Length': 0, ETag: etagOf(result.stats), ...checksumHeaders(result.sha256) };
   if (result.created) headers.Location = toHref(target.segments, false);
   res.writeHead(result.created ? 201 : 204, headers);

@@ -124,7 +124,13 @@ export class ArtifactStore {
    * creating missing parent collections only then. On any failure the temporary file is
    * removed and the tree is unchanged.
    */
-  async putFile(segments: readonly string[], body: Readable, expectedSha256: string | null = null): Promise<PutResult> {
+  async putFile(
+    segments: readonly string[],
+    body: Readable,
+    expectedSha256: string | null = null,
+    /** Runs once the body is complete and checked, before it appears: its failure stores nothing. */
+    beforePublish?: (sha256: string, stats: Stats) => Promise<void>,
+  ): Promise<PutResult> {
     const target = this.fsPath(segments);
     const temp = this.tempPath('put');
     try {
@@ -141,6 +147,8 @@ export class ArtifactStore {
       if (expectedSha256 !== null && sha256 !== expectedSha256) {
         throw new StorageError(400, `checksum mismatch: the body's SHA-256 is ${sha256}, not the declared ${expectedSha256}; nothing was stored`);
       }
+      // rename() keeps size and mtime: what is recorded for the temporary file holds for the target.
+      await beforePublish?.(sha256, statSync(temp));
       // Publishing is a handful of metadata calls on cached inodes: done synchronously, as
       // a trip through the thread pool each costs more than the call (see README).
       if (segments.length > 1) mkdirSync(this.fsPath(segments.slice(0, -1)), { recursive: true });

@@ -5,6 +5,7 @@ import { lstat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { parseTreePath, toHref, BUILD_DEPTH } from '../domain/tree-path.js';
+import type { Readable } from 'node:stream';
 import type { ArtifactStore, PutResult } from './artifact-store.js';
 import type { ChecksumIndex } from './checksum-index.js';
 import { checksumMatches, type MetaStore } from './meta-store.js';
@@ -23,8 +24,17 @@ export class Catalog {
     private readonly index: ChecksumIndex,
   ) {}
 
-  async recordPut(segments: readonly string[], put: PutResult): Promise<void> {
-    await this.record(segments, put.sha256, put.stats);
+  /**
+   * Stores a file with its checksum. The checksum is recorded before the file appears, so
+   * a failure there (a full disk) stores nothing; the index line follows, and a lost one
+   * only costs a search hit until the file is written again.
+   */
+  async storeFile(segments: readonly string[], body: Readable, expectedSha256: string | null = null): Promise<PutResult> {
+    const put = await this.store.putFile(segments, body, expectedSha256, (sha256, stats) =>
+      this.meta.update(segments, (m) => ({ ...m, file: { sha256, size: stats.size, mtimeMs: stats.mtimeMs } })),
+    );
+    await this.index.add(put.sha256, toHref(segments, false));
+    return put;
   }
 
   private async record(segments: readonly string[], sha256: string, stats: Stats): Promise<void> {

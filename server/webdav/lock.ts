@@ -58,7 +58,7 @@ export async function lock(request: TreeRequest): Promise<void> {
     const parent = await services.store.stat(target.segments.slice(0, -1));
     if (!parent?.isDirectory()) throw new HttpError(409, 'the parent collection does not exist');
     try {
-      await services.catalog.recordPut(target.segments, await services.store.putFile(target.segments, Readable.from([])));
+      await services.catalog.storeFile(target.segments, Readable.from([]));
     } catch (err) {
       if (err instanceof StorageError) throw new HttpError(err.status, err.message);
       throw err;
