@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cleanup, installSignalHandlers, isCleaning, onCleanup, run, sleep } from './lib-proc.mjs';
 import { fmt, percentile, renderTable, round, summary } from './lib-report.mjs';
-import { REPO, memory, missingPrerequisites, nginxPids, relayLog, resetPeak, startReference } from './lib-servers.mjs';
+import { REPO, memory, missingPrerequisites, nginxPids, relayLog, resetPeak, startPlainNode, startReference } from './lib-servers.mjs';
 
 const PUT_CLIENT = path.join(REPO, 'bench/put-client.mjs');
 const MiB = 1024 * 1024;
@@ -294,6 +294,8 @@ async function main() {
   onCleanup('deployment nginx', () => depNginx.stop());
   const ref = await startReference({ prefix: path.join(root, 'reference'), davRoot: path.join(root, 'reference-root'), port: await freePort(), renderTemplate });
   onCleanup('reference nginx', () => ref.stop());
+  const plain = await startPlainNode(path.join(root, 'plain-root'));
+  onCleanup('plain Node server', () => plain.stop());
 
   const appTok = await mintWith(app.baseUrl, { type: 'bench', project: 'main', build: '1' });
   const depTok = await mintWith(depNginx.baseUrl, { type: 'bench', project: 'main', build: '1' });
@@ -313,6 +315,8 @@ async function main() {
       ],
     },
     { name: 'reference', label: 'reference nginx', base: ref.baseUrl, buildUrl: `${ref.baseUrl}/bench/main/1/`, cred: null, rss: [{ name: 'nginx', pids: () => nginxPids(ref.pidFile) }] },
+    // Not a goal: the floor, Node with none of the app's features, to show what bounds the app.
+    { name: 'plain', label: 'plain Node floor', base: plain.baseUrl, buildUrl: `${plain.baseUrl}/bench/main/1/`, cred: null, rss: [{ name: 'node', pids: async () => [plain.child.pid] }] },
   ];
   const byName = Object.fromEntries(targets.map((t) => [t.name, t]));
 
@@ -321,6 +325,17 @@ async function main() {
     if (!['201', '204'].includes(stdout.trim())) throw new Error(`${t.name}: PUT small.bin answered ${stdout}`);
     const { stdout: head } = await curl(['-I', `${t.buildUrl}small.bin`]);
     if (t.cred && !/^x-checksum-sha256:/im.test(head)) throw new Error(`${t.name}: GET small.bin has no X-Checksum-Sha256`);
+  }
+
+  // A sealed build on the deployment: nginx keeps the app's description of its files, so its
+  // downloads do not reach the app (an open build's do, every time).
+  const sealedTok = await mintWith(depNginx.baseUrl, { type: 'bench', project: 'main', build: 'sealed' });
+  await curl(['-o', '/dev/null', '-T', smallFile, `${sealedTok.url}small.bin`], sealedTok);
+  await curl(['-o', '/dev/null', '-X', 'DELETE', `${depNginx.baseUrl}/-/tokens/${sealedTok.id}`], sealedTok);
+  const sealedUrl = `${sealedTok.url}small.bin`;
+  for (let i = 0; !/^cache-control:.*immutable/im.test((await curl(['-I', sealedUrl])).stdout); i++) {
+    if (i === 50) throw new Error(`${sealedUrl} is not served as a sealed build's file`);
+    await sleep(100); // sealing follows the revocation
   }
 
   log(`growth: minting ${P.growth} tokens and putting ${P.growth} files into one build (takes a while)`);
@@ -355,6 +370,11 @@ async function main() {
       record('get_4k_req_s', t.name, w.rps);
       if (w.socket_errors) record('wrk_socket_errors', t.name, w.socket_errors);
       log(`  ${t.label.padEnd(15)} 4 KiB GET ${fmt(w.rps)} req/s`);
+    }
+    {
+      const w = await wrk(sealedUrl);
+      record('get_4k_req_s', 'deployment-sealed', w.rps);
+      log(`  deployment, sealed build: 4 KiB GET ${fmt(w.rps)} req/s`);
     }
     for (const t of rotate([byName.app, byName.deployment], r)) {
       const m = await mintLatency(t.base, `r${r}`);
@@ -394,6 +414,7 @@ function report({ targets, gFew, gMany, growthSetup }) {
     'get_4k_req_s.app': 0.15,
     'get_big_mb_s.deployment': 0.95,
     'get_4k_req_s.deployment': 0.5,
+    'get_4k_req_s.deployment-sealed': 0.95,
   };
   const rows = [];
   const verdicts = [];
@@ -404,13 +425,15 @@ function report({ targets, gFew, gMany, growthSetup }) {
     ['get_4k_req_s', `4 KiB GET, req/s (wrk -c32 ${P.wrkDuration})`],
   ];
   rows.push({ section: 'Throughput (higher is better; x ref = median / reference nginx median; for GETs the reference serves statically, so x static is the same ratio)' });
+  const sealedRow = { name: 'deployment-sealed', label: 'deployment, sealed build' };
   for (const [metric, label] of throughput) {
-    for (const t of targets) {
+    const rowTargets = metric === 'get_4k_req_s' ? [...targets.slice(0, 2), sealedRow, ...targets.slice(2)] : targets;
+    for (const t of rowTargets) {
       const r = t.name === 'reference' ? null : ratio(metric, t.name);
       const goal = goals[`${metric}.${t.name}`];
       const pass = goal === undefined ? null : r >= goal;
       const isGet = metric.startsWith('get_');
-      rows.push({ metric: t === targets[0] ? label : '', target: t.label, stat: S[metric][t.name], ratio: r, ratio2: isGet && t.name === 'deployment' ? r : null, goal: goal === undefined ? '' : `>= ${goal.toFixed(2)}x`, pass });
+      rows.push({ metric: t === targets[0] ? label : '', target: t.label, stat: S[metric][t.name], ratio: r, ratio2: isGet && t.name.startsWith('deployment') ? r : null, goal: goal === undefined ? '' : `>= ${goal.toFixed(2)}x`, pass });
       if (goal !== undefined) verdicts.push({ goal: `${t.label}: ${label} >= ${goal}x reference`, value: r, pass });
     }
   }
@@ -419,7 +442,7 @@ function report({ targets, gFew, gMany, growthSetup }) {
     for (const name of ['app', 'deployment']) rows.push({ metric: name === 'app' ? label : '', target: targets.find((t) => t.name === name).label, stat: S[metric][name] });
   }
   rows.push({ section: `Memory during the ${BIG_LABEL} transfers, MiB (VmHWM after clear_refs minus VmRSS just before; nginx = master + workers summed)` });
-  const groups = [['app', 'app', 'app alone'], ['deployment', 'app', 'deployment: app'], ['deployment', 'nginx', 'deployment: nginx'], ['reference', 'nginx', 'reference nginx']];
+  const groups = [['app', 'app', 'app alone'], ['deployment', 'app', 'deployment: app'], ['deployment', 'nginx', 'deployment: nginx'], ['reference', 'nginx', 'reference nginx'], ['plain', 'node', 'plain Node floor']];
   for (const [dir, label] of [['put', 'PUT'], ['get', 'GET']]) {
     const present = groups.filter(([target, group]) => raw[`rss_${dir}_big.${group}`]?.[target]);
     const idleRows = [];
@@ -430,8 +453,8 @@ function report({ targets, gFew, gMany, growthSetup }) {
       const over = summary(values.map((v) => v.over_idle_mib));
       const pass = over.max <= 20;
       idleRows.push({ metric: i === 0 ? `idle RSS before ${label}` : '', target: glabel, stat: idle });
-      overRows.push({ metric: i === 0 ? `peak over idle, ${label}` : '', target: glabel, stat: over, goal: '<= +20 (every round)', pass });
-      verdicts.push({ goal: `${glabel}: peak RSS during ${BIG_LABEL} ${label} <= idle + 20 MiB in every round`, value: over.max, pass });
+      overRows.push({ metric: i === 0 ? `peak over idle, ${label}` : '', target: glabel, stat: over, goal: target === 'plain' ? '' : '<= +20 (every round)', pass: target === 'plain' ? null : pass });
+      if (target !== 'plain') verdicts.push({ goal: `${glabel}: peak RSS during ${BIG_LABEL} ${label} <= idle + 20 MiB in every round`, value: over.max, pass });
       S[`rss_${dir}_idle_mib`] ??= {};
       S[`rss_${dir}_idle_mib`][`${target}.${group}`] = idle;
       S[`rss_${dir}_over_idle_mib`] ??= {};
@@ -489,9 +512,9 @@ try {
     },
     summary: S,
     ratios_to_reference: Object.fromEntries(
-      ['put_big_mb_s', 'get_big_mb_s', 'put_4k_files_s', 'get_4k_req_s'].map((m) => [m, { app: ratio(m, 'app'), deployment: ratio(m, 'deployment') }]),
+      ['put_big_mb_s', 'get_big_mb_s', 'put_4k_files_s', 'get_4k_req_s'].map((m) => [m, { app: ratio(m, 'app'), deployment: ratio(m, 'deployment'), plain_node_floor: ratio(m, 'plain'), ...(m === 'get_4k_req_s' ? { deployment_sealed: ratio(m, 'deployment-sealed') } : {}) }]),
     ),
-    ratios_to_nginx_static: { get_big_mb_s: { deployment: ratio('get_big_mb_s', 'deployment') }, get_4k_req_s: { deployment: ratio('get_4k_req_s', 'deployment') } },
+    ratios_to_nginx_static: { get_big_mb_s: { deployment: ratio('get_big_mb_s', 'deployment') }, get_4k_req_s: { deployment: ratio('get_4k_req_s', 'deployment'), deployment_sealed: ratio('get_4k_req_s', 'deployment-sealed') } },
     growth: growthSummary,
     targets: verdicts,
     targets_missed: missed.map((v) => v.goal),

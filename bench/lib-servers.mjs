@@ -141,3 +141,28 @@ export async function memory(pids) {
 export async function resetPeak(pids) {
   for (const pid of pids) await writeFile(`/proc/${pid}/clear_refs`, '5');
 }
+
+/** Starts bench/plain-node-server.mjs (the floor: Node with no features) serving root. */
+export async function startPlainNode(root) {
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  const child = spawn(process.execPath, [path.join(here, 'plain-node-server.mjs'), root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const port = await new Promise((resolve, reject) => {
+    const onData = (d) => {
+      output += d;
+      const m = /listening on (\d+)/.exec(output);
+      if (m) resolve(Number(m[1]));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`plain Node server exited (${code}): ${output}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
+  return { child, baseUrl: `http://127.0.0.1:${port}`, stop };
+}
