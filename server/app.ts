@@ -4,19 +4,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
-import { ArtifactStore, StorageError, storageError } from './storage/artifact-store.js';
-import { MetaStore } from './storage/meta-store.js';
-import { Catalog } from './storage/catalog.js';
-import { ChecksumIndex } from './storage/checksum-index.js';
-import { Builds } from './storage/builds.js';
-import { LockManager } from './webdav/lock-manager.js';
-import { TokenStore } from '../token-service/store.js';
-import { TokenService } from '../token-service/token-service.js';
+import { StorageError, storageError } from './storage/artifact-store.js';
 import { logRequest, requestLog } from './http/access-log.js';
 import { HttpError, sendError, sendHttpError } from './http/errors.js';
 import { createServiceApi } from './http/service-api.js';
 import { handleTreeRequest } from './http/tree-handler.js';
 import type { TreeServices } from './http/context.js';
+import { openRepository } from './repository.js';
+import { Metrics } from './metrics/metrics.js';
+import { startAdminSocket, type AdminSocket } from './admin/admin-socket.js';
+import type { TokenService } from '../token-service/token-service.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -29,6 +26,7 @@ export interface App {
   server: http.Server;
   tokens: TokenService;
   services: TreeServices;
+  metrics: Metrics;
   /** Set when no master existed and none was configured: show it once. */
   generatedMasterPassword: string | null;
   listen(): Promise<AddressInfo>;
@@ -43,62 +41,39 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
   HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
   HPE_URI_TOO_LONG: '414 URI Too Long',
 };
-const PURGE_EVERY_MS = 60_000;
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   // Written asynchronously: the lines of one turn of the event loop go out in one write
   // instead of one blocking write per request; flushed at shutdown.
   const logger = options.logger ?? pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 1, sync: false }));
-  const now = options.now ?? Date.now;
-  const store = new ArtifactStore(config.artifactsDir);
-  const { staleRemoved } = await store.init();
-  if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
-  const tokenStore = await TokenStore.open(config.tokensDir);
-  const meta = new MetaStore(config.artifactsDir, store);
-  const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
-  // The token service and the builds know each other: a token's end may seal its build,
-  // and sealing asks whether a live token is left.
-  let builds: Builds | null = null;
-  const tokens = new TokenService(tokenStore, {
-    now,
-    cacheProofs: options.cacheProofs ?? config.proofCache,
-    masterFailureLimit: config.masterFailureLimit,
-    masterLockoutMs: config.masterLockoutSeconds * 1000,
-    tokenFailureLimit: config.tokenFailureLimit,
-    tokenLockoutMs: config.tokenLockoutSeconds * 1000,
-    afterTokenEnded: async (token, how) => {
-      logger.info({ token: token.id, scope: token.scope, how }, 'token ended');
-      await sealOrRetryLater(token.scope);
-    },
+  // The admin socket is also the lock that keeps one writer on the token store: taken
+  // before the store is opened (see admin/admin-socket.ts).
+  let liveTokens = (): number => 0;
+  const metrics = new Metrics({
+    liveTokens: () => liveTokens(),
+    volumes: [
+      { name: 'artifacts', dir: config.artifactsDir },
+      { name: 'tokens', dir: config.tokensDir },
+    ],
   });
-  builds = new Builds(store, meta, catalog, (scope) => tokens.liveTokenCount(scope), now);
-  // A build whose sealing failed (a full disk, say) is tried again by the housekeeping timer.
-  const sealsToRetry = new Set<string>();
-  async function sealOrRetryLater(scope: string): Promise<void> {
-    try {
-      if (await builds?.sealIfUnused(scope)) logger.info({ scope }, 'build sealed');
-      sealsToRetry.delete(scope);
-    } catch (err) {
-      sealsToRetry.add(scope);
-      logger.error({ scope, err: String(err) }, 'sealing failed; will retry');
-    }
+  const admin: AdminSocket = await startAdminSocket(config.tokensDir, 'server', logger);
+  let repository;
+  try {
+    repository = await openRepository(config, { logger, now: options.now, cacheProofs: options.cacheProofs, onEvent: (event) => metrics.observe(event) });
+  } catch (err) {
+    await admin.close();
+    throw err;
   }
-  const { generatedPassword } = await tokens.provisionMaster(config.masterUser, config.masterPassword);
-  await tokens.purge();
-  const services: TreeServices = {
-    config,
-    store,
-    meta,
-    locks: new LockManager(now, (id) => tokens.isLive(id)),
-    tokens,
-    catalog,
-    builds,
-  };
-  const api = createServiceApi({ config, tokens, store, builds, pages: services, requestLog });
+  const repo = repository;
+  admin.serve(repo);
+  liveTokens = () => repo.tokens.liveCount();
+  const { tokens } = repo;
+  const services: TreeServices = repo;
+  const api = createServiceApi({ config, repo, metrics, requestLog });
   let shuttingDown = false;
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    logRequest(logger, req, res);
+    logRequest(logger, req, res, (sample) => metrics.observeRequest(sample));
     if (shuttingDown) res.shouldKeepAlive = false;
     const url = req.url ?? '/';
     if (url.startsWith('/-/')) {
@@ -142,20 +117,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
 
-  // Housekeeping: end expired tokens, and clear `.incoming` of anything no operation of
-  // this process owns (what a crash or a bug left behind).
-  const purgeTimer = setInterval(() => {
-    tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
-    store.sweepIncoming().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
-    for (const scope of sealsToRetry) void sealOrRetryLater(scope);
-  }, PURGE_EVERY_MS);
-  purgeTimer.unref();
+  repo.startHousekeeping();
 
   return {
     server,
     tokens,
     services,
-    generatedMasterPassword: generatedPassword,
+    metrics,
+    generatedMasterPassword: repo.generatedMasterPassword,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -166,7 +135,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }),
     shutdown: async () => {
       shuttingDown = true;
-      clearInterval(purgeTimer);
+      repo.stopHousekeeping();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Requests in flight (uploads) get the grace period, then the rest is cut.
@@ -174,6 +143,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await Promise.race([closed, grace]);
       server.closeAllConnections();
       await closed;
+      await admin.close();
       logger.flush();
     },
   };

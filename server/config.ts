@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
+import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from './retention/policy.js';
 
 export interface Config {
   port: number;
@@ -30,6 +31,10 @@ export interface Config {
   tokenLockoutSeconds: number;
   /** Off only to measure what the argon2 proof cache saves. */
   proofCache: boolean;
+  /** From the JSON file RETENTION_POLICY; null keeps every build. */
+  retentionPolicy: RetentionPolicy | null;
+  /** Seconds between scheduled retention runs; 0 runs it only on demand. */
+  retentionIntervalSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -104,6 +109,23 @@ function proxies(raw: string | undefined): string[] {
   return list;
 }
 
+function retentionPolicy(file: string | undefined, cwd: string): RetentionPolicy | null {
+  if (!file) return null;
+  const full = path.resolve(cwd, file);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`RETENTION_POLICY cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${full}`);
+  }
+  try {
+    return parseRetentionPolicy(text);
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(`RETENTION_POLICY ${full}: ${err.message}`);
+    throw err;
+  }
+}
+
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const dataDir = path.resolve(cwd, env.DATA_DIR || './data');
   const artifactsDir = path.resolve(cwd, env.ARTIFACTS_DIR || path.join(dataDir, 'artifacts'));
@@ -142,5 +164,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     tokenFailureLimit: integer(env, 'TOKEN_FAILURE_LIMIT', 20, 1, 100000),
     tokenLockoutSeconds: integer(env, 'TOKEN_LOCKOUT', 60, 1, 86400),
     proofCache: onOff(env, 'PROOF_CACHE', true),
+    retentionPolicy: retentionPolicy(env.RETENTION_POLICY, cwd),
+    retentionIntervalSeconds: integer(env, 'RETENTION_INTERVAL', 3600, 0, 30 * 24 * 3600),
   };
 }

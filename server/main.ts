@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createApp } from './app.js';
 import { StoreError } from '../token-service/store.js';
+import { DataDirInUse } from './admin/admin-socket.js';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   try {
     app = await createApp(config);
   } catch (err) {
-    if (err instanceof StoreError) {
+    if (err instanceof StoreError || err instanceof DataDirInUse) {
       process.stderr.write(`cannot start: ${err.message}\n`);
       process.exit(2);
     }

@@ -4,6 +4,7 @@ import { FailureThrottle, type ThrottleVerdict } from './failure-throttle.js';
 import { ProofCache } from './proof-cache.js';
 import { hashMasterPassword, hashTokenPassword, newMasterPassword, newTokenId, newTokenPassword, verifyPassword } from './secrets.js';
 import type { TokenRecord, TokenStore } from './store.js';
+import type { TokenEvent, TokenUsage } from './token-events.js';
 import { TOMBSTONE_MS, isTokenLive, isoSeconds } from './token-rules.js';
 
 export interface LiveToken {
@@ -22,6 +23,7 @@ export interface TokenSummary {
   username: string;
   scope: string;
   created_at: string;
+  created_by: string;
   expires_at: string;
 }
 
@@ -37,6 +39,14 @@ export type TokenAuthResult =
 
 export type RevokeResult = 'revoked' | 'already-dead' | 'unknown';
 
+export interface MasterSummary {
+  name: string;
+  created_at: string;
+}
+
+export type AddMasterResult = { ok: true; password: string } | { ok: false; error: 'exists' };
+export type RemoveMasterResult = 'removed' | 'unknown' | 'last';
+
 export interface TokenServiceOptions {
   now?: () => number;
   masterFailureLimit?: number;
@@ -48,6 +58,8 @@ export interface TokenServiceOptions {
   cacheProofs?: boolean;
   /** Awaited after a token stops being live (revoked or expired): the build may be sealed. */
   afterTokenEnded?: (token: TokenRecord, how: 'revoked' | 'expired') => Promise<void>;
+  /** Told of mints, first uses, ends, failed logins and master changes (the audit trail). */
+  onEvent?: (event: TokenEvent) => void;
 }
 
 export class TokenService {
@@ -57,6 +69,10 @@ export class TokenService {
   private readonly tokenThrottle: FailureThrottle;
   private readonly cacheProofs: boolean;
   private verifications = 0;
+  // First and last use of each live token, for the audit line written when it ends. In
+  // memory: a write per request to the store would cost more than the request.
+  private readonly usage = new Map<string, { first: number; last: number; uses: number }>();
+  private readonly emit: (event: TokenEvent) => void;
 
   constructor(
     private readonly store: TokenStore,
@@ -64,6 +80,7 @@ export class TokenService {
   ) {
     this.now = options.now ?? Date.now;
     this.cacheProofs = options.cacheProofs ?? true;
+    this.emit = options.onEvent ?? (() => undefined);
     this.masterThrottle = new FailureThrottle(options.masterFailureLimit ?? 10, options.masterLockoutMs ?? 300_000, this.now);
     this.tokenThrottle = new FailureThrottle(options.tokenFailureLimit ?? 20, options.tokenLockoutMs ?? 60_000, this.now);
   }
@@ -91,13 +108,44 @@ export class TokenService {
     return { generatedPassword: null };
   }
 
+  /** Adds a master with a generated password, returned once; never replaces one. */
+  async addMaster(name: string, by: string): Promise<AddMasterResult> {
+    if (Object.hasOwn(this.store.data.masters, name)) return { ok: false, error: 'exists' };
+    const password = newMasterPassword();
+    this.store.data.masters[name] = { name, hash: await hashMasterPassword(password), created_at: isoSeconds(this.now()) };
+    await this.store.save();
+    this.emit({ event: 'master.added', master: name, by });
+    return { ok: true, password };
+  }
+
+  listMasters(): MasterSummary[] {
+    return Object.values(this.store.data.masters)
+      .map(({ name, created_at }) => ({ name, created_at }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Removes a master, unless it is the last one (no one could mint any more). */
+  async removeMaster(name: string, by: string): Promise<RemoveMasterResult> {
+    const masters = this.store.data.masters;
+    if (!Object.hasOwn(masters, name)) return 'unknown';
+    if (Object.keys(masters).length === 1) return 'last';
+    delete masters[name];
+    this.proofs.forget(masterOwner(name));
+    await this.store.save();
+    this.emit({ event: 'master.removed', master: name, by });
+    return 'removed';
+  }
+
   masterThrottleVerdict(address: string): ThrottleVerdict {
     return this.masterThrottle.check(address);
   }
 
   async authenticateMaster(name: string, password: string, address: string): Promise<MasterAuthResult> {
     const verdict = this.masterThrottle.check(address);
-    if (!verdict.allowed) return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
+    if (!verdict.allowed) {
+      this.emit({ event: 'auth.failed', kind: 'master', throttled: true });
+      return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
+    }
     // A new verification counts as a failure until proven otherwise, so a burst of parallel
     // guesses cannot all slip in before the first one fails. A credential already proven,
     // or being verified by a request in flight, adds nothing: a master's parallel mints at
@@ -107,7 +155,10 @@ export class TokenService {
       this.masterThrottle.recordFailure(address);
     }
     const ok = await this.checkPassword(masterOwner(name), name, password, () => (Object.hasOwn(this.store.data.masters, name) ? this.store.data.masters[name]?.hash ?? null : null));
-    if (!ok) return { ok: false, reason: 'bad-credentials' };
+    if (!ok) {
+      this.emit({ event: 'auth.failed', kind: 'master', throttled: false });
+      return { ok: false, reason: 'bad-credentials' };
+    }
     this.masterThrottle.recordSuccess(address);
     return { ok: true, master: name };
   }
@@ -132,6 +183,7 @@ export class TokenService {
     };
     this.store.data.tokens[id] = record;
     await this.store.save();
+    this.emit({ event: 'token.minted', token: id, build: scope, by: master, ttl_seconds: ttlSeconds, expires_at: record.expires_at });
     return { id, username: id, password, scope, expires_at: record.expires_at };
   }
 
@@ -141,18 +193,46 @@ export class TokenService {
    */
   async authenticateToken(username: string, password: string, address: string): Promise<TokenAuthResult> {
     const record = this.liveRecord(username);
-    if (!record) return { ok: false, reason: 'bad-credentials' };
+    if (!record) return this.tokenFailure(false);
     const key = this.proofs.proofKey(username, password);
     if (!(this.cacheProofs && this.proofs.owner(key) === record.id)) {
       const verdict = this.tokenThrottle.check(address);
-      if (!verdict.allowed) return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
+      if (!verdict.allowed) return { ...this.tokenFailure(true), retryAfterSeconds: verdict.retryAfterSeconds };
       this.tokenThrottle.recordFailure(address);
     }
     const ok = await this.checkPassword(record.id, username, password, () => record.hash);
     // The token may have been revoked while argon2 ran.
-    if (!ok || !isTokenLive(record, this.now())) return { ok: false, reason: 'bad-credentials' };
+    if (!ok || !isTokenLive(record, this.now())) return this.tokenFailure(false);
     this.tokenThrottle.recordSuccess(address);
+    this.noteUse(record);
     return { ok: true, token: { id: record.id, username: record.username, scope: record.scope } };
+  }
+
+  private tokenFailure(throttled: true): { ok: false; reason: 'throttled' };
+  private tokenFailure(throttled: false): { ok: false; reason: 'bad-credentials' };
+  private tokenFailure(throttled: boolean): { ok: false; reason: 'throttled' | 'bad-credentials' } {
+    this.emit({ event: 'auth.failed', kind: 'token', throttled });
+    return { ok: false, reason: throttled ? 'throttled' : 'bad-credentials' };
+  }
+
+  private noteUse(record: TokenRecord): void {
+    const now = this.now();
+    const seen = this.usage.get(record.id);
+    if (seen) {
+      seen.last = now;
+      seen.uses++;
+      return;
+    }
+    this.usage.set(record.id, { first: now, last: now, uses: 1 });
+    this.emit({ event: 'token.first_use', token: record.id, build: record.scope });
+  }
+
+  private usageOf(id: string): TokenUsage {
+    const seen = this.usage.get(id);
+    this.usage.delete(id);
+    return seen
+      ? { first_used_at: new Date(seen.first).toISOString(), last_used_at: new Date(seen.last).toISOString(), uses: seen.uses }
+      : { first_used_at: null, last_used_at: null, uses: 0 };
   }
 
   /** Live tokens whose scope is exactly this build. */
@@ -187,7 +267,14 @@ export class TokenService {
     const now = this.now();
     return Object.values(this.store.data.tokens)
       .filter((t) => isTokenLive(t, now))
-      .map(({ id, username, scope, created_at, expires_at }) => ({ id, username, scope, created_at, expires_at }));
+      .map(({ id, username, scope, created_at, created_by, expires_at }) => ({ id, username, scope, created_at, created_by, expires_at }));
+  }
+
+  liveCount(): number {
+    const now = this.now();
+    let count = 0;
+    for (const token of Object.values(this.store.data.tokens)) if (isTokenLive(token, now)) count++;
+    return count;
   }
 
   /**
@@ -239,6 +326,9 @@ export class TokenService {
     }
     record.hash = null;
     this.proofs.forget(record.id);
+    const usage = this.usageOf(record.id);
+    if (how === 'revoked') this.emit({ event: 'token.revoked', token: record.id, build: record.scope, by: by ?? 'unknown', ...usage });
+    else this.emit({ event: 'token.expired', token: record.id, build: record.scope, ...usage });
   }
 
   private async checkPassword(owner: string, username: string, password: string, currentHash: () => string | null): Promise<boolean> {

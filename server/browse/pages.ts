@@ -3,7 +3,8 @@
 import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { TreeServices } from '../http/context.js';
-import type { BuildSummary, Crumb, EntryView, PageView } from '../ui/views.js';
+import type { AuditEntryView, BuildSummary, Crumb, EntryView, PageView } from '../ui/views.js';
+import type { AuditEntry } from '../audit/audit-log.js';
 
 /** Natural order: build 10 after build 9. */
 export const naturalOrder = new Intl.Collator('en', { numeric: true, sensitivity: 'base' }).compare;
@@ -174,5 +175,18 @@ export async function comparePage(services: TreeServices, fromParam: string | un
     changed: changed.sort(byName),
     identical: identical.sort(byName),
     reproducible: added.length + removed.length + changed.length === 0,
+  };
+}
+
+/** A build's audit trail, oldest first. */
+export function auditPage(build: string, entries: readonly AuditEntry[]): PageView {
+  const segments = build.split('/').filter(Boolean);
+  return {
+    view: 'audit',
+    path: '/-/audit',
+    crumbs: crumbsOf(segments),
+    build,
+    buildHref: toHref(segments, true),
+    entries: entries.map((entry) => ({ ...entry }) as AuditEntryView),
   };
 }

@@ -8,6 +8,8 @@ export interface RequestLog {
   principal?: string;
   /** Body bytes received: set by the handlers that read a body. */
   bytesIn?: number;
+  /** What a write stored, for the audit trail. */
+  stored?: { size: number; sha256: string };
   error?: string;
 }
 
@@ -26,7 +28,16 @@ function logPath(url: string | undefined): string {
   return path.length > 512 ? path.slice(0, 512) + '…' : path;
 }
 
-export function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): void {
+export interface RequestSample {
+  method: string;
+  path: string;
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
+}
+
+export function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, observe?: (sample: RequestSample) => void): void {
   const started = performance.now();
   const socket = req.socket;
   const writtenAtStart = socket.bytesWritten;
@@ -47,5 +58,6 @@ export function logRequest(logger: Logger, req: IncomingMessage, res: ServerResp
     };
     if (res.statusCode >= 500) logger.error(line, 'request');
     else logger.info(line, 'request');
+    observe?.({ method: line.method ?? '', path: line.path, status: line.status, bytesIn: line.bytes_in, bytesOut: line.bytes_out, seconds: line.ms / 1000 });
   });
 }

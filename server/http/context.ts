@@ -9,6 +9,7 @@ import type { Builds } from '../storage/builds.js';
 import type { LockManager } from '../webdav/lock-manager.js';
 import type { TokenService } from '../../token-service/token-service.js';
 import type { Authorisation, TreeMethod } from './authorise.js';
+import type { EventSink } from '../domain/events.js';
 
 export interface TreeServices {
   config: Config;
@@ -18,6 +19,8 @@ export interface TreeServices {
   tokens: TokenService;
   catalog: Catalog;
   builds: Builds;
+  /** The audit trail (and metrics) hear of every change made. */
+  emit: EventSink;
 }
 
 export interface TreeRequest {

@@ -208,6 +208,7 @@ export async function put(request: TreeRequest): Promise<void> {
     throw err;
   }
   requestLog(req).bytesIn = result.size;
+  requestLog(req).stored = { size: result.size, sha256: result.sha256 };
   const headers: Record<string, string | number> = { 'Content-Length': 0, ETag: etagOf(result.stats), ...checksumHeaders(result.sha256) };
   if (result.created) headers.Location = toHref(target.segments, false);
   res.writeHead(result.created ? 201 : 204, headers);

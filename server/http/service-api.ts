@@ -1,11 +1,13 @@
-// The service's own endpoints under /-/: health and the token service.
+// The service's own endpoints under /-/: health, the token service, browsing (search,
+// compare), nginx's describe subrequest, and the masters' operations (audit, pins,
+// retention); metrics for Prometheus.
 import { access, constants } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config.js';
 import { NAME_RE, parseTreePath, scopeString, splitTarget } from '../domain/tree-path.js';
-import type { ArtifactStore } from '../storage/artifact-store.js';
-import type { Builds } from '../storage/builds.js';
-import type { TokenService } from '../../token-service/token-service.js';
+import type { Repository } from '../repository.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { TokenSummary } from '../../token-service/token-service.js';
 import { checkTtl } from '../../token-service/token-rules.js';
 import { clientAddress, requestBaseUrl } from './client.js';
 import { parseBasicAuth } from './credentials.js';
@@ -14,21 +16,26 @@ import type { RequestLog } from './access-log.js';
 import type { TreeServices } from './context.js';
 import { sendPage } from './listing.js';
 import { describeFile } from './files.js';
-import { comparePage, crumbsOf, PageError, searchPage } from '../browse/pages.js';
+import { auditPage, comparePage, crumbsOf, PageError, searchPage } from '../browse/pages.js';
 import type { PageView } from '../ui/views.js';
 import { authenticateBuildToken, authenticateMaster } from './authorise.js';
 
 export interface ServiceApiDeps {
   config: Config;
-  tokens: TokenService;
-  store: ArtifactStore;
-  builds: Builds;
-  /** What the browsing pages read: the tree, checksums, builds. */
-  pages: TreeServices;
+  repo: Repository;
+  metrics: Metrics;
   requestLog: (req: Request) => RequestLog;
 }
 
-export function createServiceApi({ config, tokens, store, builds, pages, requestLog }: ServiceApiDeps): express.Express {
+/** A live token as the contract lists it (who minted it is for the admin CLI). */
+function contractToken({ id, username, scope, created_at, expires_at }: TokenSummary): Omit<TokenSummary, 'created_by'> {
+  return { id, username, scope, created_at, expires_at };
+}
+
+export function createServiceApi({ config, repo, metrics, requestLog }: ServiceApiDeps): express.Express {
+  const { tokens, store, builds } = repo;
+  /** What the browsing pages read: the tree, checksums, builds. */
+  const pages: TreeServices = repo;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -92,7 +99,7 @@ export function createServiceApi({ config, tokens, store, builds, pages, request
   app.get('/-/tokens', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
-    res.set('Cache-Control', 'no-store').json(tokens.listLive());
+    res.set('Cache-Control', 'no-store').json(tokens.listLive().map(contractToken));
   });
 
   app.delete('/-/tokens/:id', async (req, res) => {
@@ -141,11 +148,107 @@ export function createServiceApi({ config, tokens, store, builds, pages, request
   app.get('/-/search', (req, res) => page(req, res, () => searchPage(pages, queryString(req.query.sha256))));
   app.get('/-/compare', (req, res) => page(req, res, () => comparePage(pages, queryString(req.query.from), queryString(req.query.to))));
 
+  app.get('/-/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.contentType).set('Cache-Control', 'no-store').send(await metrics.render());
+  });
+
+  /** The build named by a query or body field ("/t/p/42/"), which must exist. */
+  async function existingBuild(value: unknown, field: string): Promise<{ segments: string[]; scope: string }> {
+    let segments: readonly string[] = [];
+    if (typeof value === 'string') {
+      try {
+        segments = parseTreePath(splitTarget(value)).segments;
+      } catch {
+        segments = [];
+      }
+    }
+    if (segments.length !== 3) throw new HttpError(400, `${field} must name a build as /type/project/build/`);
+    if (!(await store.stat(segments))?.isDirectory()) throw new HttpError(404, `no build ${scopeString(segments)}`);
+    return { segments: [...segments], scope: scopeString(segments) };
+  }
+
+  // The life of a build, for masters: who minted, used and ended its tokens, what was
+  // written, sealed, pinned. Kept after the tokens are forgotten.
+  app.get('/-/audit', async (req, res) => {
+    const master = await requireMaster(req);
+    requestLog(req).principal = `master:${master}`;
+    const build = queryString(req.query.build);
+    let segments: readonly string[] = [];
+    try {
+      segments = build === undefined ? [] : parseTreePath(splitTarget(build)).segments;
+    } catch {
+      segments = [];
+    }
+    if (segments.length !== 3) throw new HttpError(400, 'build must name a build as /type/project/build/');
+    // A deleted build keeps its trail: no existence check.
+    const scope = scopeString(segments);
+    const entries = await repo.audit.forBuild(scope);
+    await page(req, res, async () => auditPage(scope, entries));
+  });
+
+  app.get('/-/pins', async (req, res) => {
+    const master = await requireMaster(req);
+    requestLog(req).principal = `master:${master}`;
+    const pinned = [];
+    for (const segments of await builds.all()) {
+      const pin = await builds.pinState(segments);
+      if (pin) pinned.push({ build: scopeString(segments), pinned_by: pin.by, pinned_at: pin.at });
+    }
+    res.set('Cache-Control', 'no-store').json(pinned);
+  });
+
+  app.post('/-/pins', async (req, res, next) => {
+    const master = await requireMaster(req);
+    requestLog(req).principal = `master:${master}`;
+    if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
+    express.json({ limit: '16kb', strict: true })(req, res, (err?: unknown) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      (async () => {
+        const body = req.body as Record<string, unknown> | null;
+        const { segments, scope } = await existingBuild(body && typeof body === 'object' ? body.build : undefined, 'build');
+        const before = await builds.pinState(segments);
+        const pin = await builds.pin(segments, `master:${master}`);
+        if (!pin) throw new HttpError(404, `no build ${scope}`);
+        if (!before) repo.emit({ event: 'build.pinned', build: scope, by: `master:${master}` });
+        res.status(before ? 200 : 201).set('Cache-Control', 'no-store').json({ build: scope, pinned_by: pin.by, pinned_at: pin.at });
+      })().catch(next);
+    });
+  });
+
+  app.delete('/-/pins', async (req, res) => {
+    const master = await requireMaster(req);
+    requestLog(req).principal = `master:${master}`;
+    const { segments, scope } = await existingBuild(queryString(req.query.build), 'build');
+    if (!(await builds.unpin(segments))) throw new HttpError(404, `build ${scope} is not pinned`);
+    repo.emit({ event: 'build.unpinned', build: scope, by: `master:${master}` });
+    res.status(204).end();
+  });
+
+  // On demand; ?dry_run=1 only lists what would go.
+  app.post('/-/retention', async (req, res) => {
+    const master = await requireMaster(req);
+    requestLog(req).principal = `master:${master}`;
+    const dry = queryString(req.query.dry_run);
+    if (dry !== undefined && dry !== '1' && dry !== '0' && dry !== 'true' && dry !== 'false') throw new HttpError(400, 'dry_run must be 1 or 0');
+    if (!repo.retention.policy) throw new HttpError(409, 'no retention policy is configured (RETENTION_POLICY)');
+    const report = await repo.retention.run({ dryRun: dry === '1' || dry === 'true', by: `master:${master}` });
+    res.set('Cache-Control', 'no-store').json(report);
+  });
+
   app.all('/-/tokens', () => {
     throw new HttpError(405, 'use POST to mint or GET to list', { Allow: 'GET, POST' });
   });
   app.all('/-/tokens/:id', () => {
     throw new HttpError(405, 'use DELETE to revoke', { Allow: 'DELETE' });
+  });
+  app.all('/-/pins', () => {
+    throw new HttpError(405, 'use GET to list, POST to pin or DELETE ?build= to unpin', { Allow: 'GET, POST, DELETE' });
+  });
+  app.all('/-/retention', () => {
+    throw new HttpError(405, 'use POST (with ?dry_run=1 to only list)', { Allow: 'POST' });
   });
   app.use(() => {
     throw new HttpError(404, 'no such service endpoint');

@@ -17,6 +17,8 @@ import { parseDestination } from './destination.js';
 import { HttpError } from './errors.js';
 import { getOrHead, put } from './files.js';
 import { checkDeclaredSize } from './request-body.js';
+import { requestLog } from './access-log.js';
+import { treeEvent } from './tree-events.js';
 
 const HANDLERS: Record<TreeMethod, (request: TreeRequest) => Promise<void>> = {
   GET: getOrHead,
@@ -54,4 +56,17 @@ export async function handleTreeRequest(req: IncomingMessage, res: ServerRespons
     method === 'COPY' || method === 'MOVE' ? parseDestination(headerValue(req, 'destination'), ownHosts(req, services.config.trustedProxies, services.config.publicUrl)) : null;
   const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies), (build) => services.builds.isSealed(build));
   await HANDLERS[method]({ req, res, method, target, destination, auth, services });
+  if (auth.kind === 'token') {
+    const event = treeEvent({
+      method,
+      status: res.statusCode,
+      target: target.segments,
+      targetIsCollection: target.trailingSlash || method === 'MKCOL',
+      destination: destination?.segments ?? null,
+      token: auth.token.id,
+      build: auth.token.scope,
+      stored: requestLog(req).stored,
+    });
+    if (event) services.emit(event);
+  }
 }

@@ -5,7 +5,7 @@
 // a finished upload is published with one rename.
 import type { Stats } from 'node:fs';
 import { constants as fsConstants, mkdirSync, renameSync, statSync } from 'node:fs';
-import { cp, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -103,7 +103,7 @@ export class ArtifactStore {
 
   /** Deletes a temporary file or folder, whatever state it is in. */
   async discard(temp: string): Promise<void> {
-    await rm(temp, { recursive: true, force: true });
+    await removeTree(temp);
     this.inUse.delete(temp);
   }
 
@@ -113,7 +113,7 @@ export class ArtifactStore {
     for (const name of await readdir(this.incomingDir)) {
       const full = path.join(this.incomingDir, name);
       if (this.inUse.has(full)) continue;
-      await rm(full, { recursive: true, force: true });
+      await removeTree(full);
       removed++;
     }
     return removed;
@@ -290,5 +290,29 @@ export function storageError(err: unknown): StorageError {
       return new StorageError(403, 'the storage refused this write');
     default:
       return new StorageError(500, 'storage error');
+  }
+}
+
+/**
+ * rm -rf that also removes a sealed build's tree (folders 0555), which a non-root service
+ * user may not empty until they are writable again.
+ */
+export async function removeTree(target: string): Promise<void> {
+  try {
+    await rm(target, { recursive: true, force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw err;
+    await makeFoldersWritable(target);
+    await rm(target, { recursive: true, force: true });
+  }
+}
+
+async function makeFoldersWritable(dir: string): Promise<void> {
+  const stats = await lstat(dir).catch(() => null);
+  if (!stats?.isDirectory()) return;
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) await makeFoldersWritable(path.join(dir, entry.name));
   }
 }

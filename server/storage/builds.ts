@@ -3,11 +3,11 @@
 // makes the files read-only on disk; from then on no request may change the build.
 import { chmod, lstat, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BUILD_DEPTH, scopeSegments } from '../domain/tree-path.js';
+import { BUILD_DEPTH, scopeSegments, scopeString } from '../domain/tree-path.js';
 import { sha256sumLine } from '../domain/checksum.js';
 import type { ArtifactStore } from './artifact-store.js';
 import type { Catalog } from './catalog.js';
-import type { BuildState, MetaStore } from './meta-store.js';
+import type { BuildState, MetaStore, PinState } from './meta-store.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 
@@ -62,16 +62,84 @@ export class Builds {
     }
   }
 
-  /** Seals the build if no live token is left for it. Returns whether it is sealed now. */
-  async sealIfUnused(scope: string): Promise<boolean> {
+  /**
+   * Seals the build if no live token is left for it. Returns its new state when this call
+   * sealed it, null otherwise (still open, already sealed, or gone).
+   */
+  async sealIfUnused(scope: string): Promise<BuildState | null> {
     return this.exclusive(scope, async () => {
       const build = scopeSegments(scope);
-      if (await this.isSealed(build)) return true;
-      if (this.liveTokens(scope) > 0) return false;
-      if (!(await this.store.stat(build))?.isDirectory()) return false;
-      await this.seal(build);
+      if (await this.isSealed(build)) return null;
+      if (this.liveTokens(scope) > 0) return null;
+      if (!(await this.store.stat(build))?.isDirectory()) return null;
+      return this.seal(build);
+    });
+  }
+
+  async pinState(build: readonly string[]): Promise<PinState | null> {
+    return (await this.meta.read(build)).pin ?? null;
+  }
+
+  /** Pins a build (open or sealed) so retention never removes it. False if no such build. */
+  async pin(build: readonly string[], by: string): Promise<PinState | null> {
+    return this.exclusive(scopeString(build), async () => {
+      if (!(await this.store.stat(build))?.isDirectory()) return null;
+      const existing = await this.pinState(build);
+      if (existing) return existing;
+      const pin: PinState = { by, at: new Date(this.now()).toISOString() };
+      await this.meta.update(build, (m) => ({ ...m, pin }));
+      return pin;
+    });
+  }
+
+  /** Unpins a build; returns whether it was pinned. */
+  async unpin(build: readonly string[]): Promise<boolean> {
+    return this.exclusive(scopeString(build), async () => {
+      if (!(await this.pinState(build))) return false;
+      await this.meta.update(build, ({ pin: _dropped, ...rest }) => rest);
       return true;
     });
+  }
+
+  /**
+   * Deletes a sealed, unpinned build as one step: the build folder is renamed out of the
+   * tree (readers see all of it or none), then emptied. Checked again under the build's
+   * lock, so a pin that arrived meanwhile wins. Returns what was deleted, or null.
+   */
+  async deleteSealed(build: readonly string[]): Promise<BuildState | null> {
+    return this.exclusive(scopeString(build), async () => {
+      const meta = await this.meta.read(build);
+      if (!meta.build || meta.pin) return null;
+      const root = this.store.fsPath(build);
+      const trash = this.store.tempPath('retired');
+      try {
+        // Moving a folder to another parent rewrites its "..": it must be writable.
+        await chmod(root, 0o755);
+        await rename(root, trash);
+      } catch (err) {
+        this.store.settle(trash);
+        await chmod(root, 0o555).catch(() => undefined);
+        throw err;
+      }
+      await this.meta.remove(build);
+      await this.store.discard(trash);
+      return meta.build;
+    });
+  }
+
+  /** Every build folder in the tree as [type, project, build] (dot-folders are internal). */
+  async all(): Promise<string[][]> {
+    const found: string[][] = [];
+    const below = async (segments: string[]): Promise<string[]> => {
+      const entries = await readdir(this.store.fsPath(segments), { withFileTypes: true }).catch(ignoreVanished);
+      return (entries ?? []).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+    };
+    for (const type of await below([])) {
+      for (const project of await below([type])) {
+        for (const build of await below([type, project])) found.push([type, project, build]);
+      }
+    }
+    return found;
   }
 
   /** Every file of a build (SHA256SUMS excluded), in path order. */
@@ -101,7 +169,7 @@ export class Builds {
     return { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), modified: new Date(newest), sealed: null };
   }
 
-  private async seal(build: readonly string[]): Promise<void> {
+  private async seal(build: readonly string[]): Promise<BuildState> {
     const files = await this.files(build);
     let sums = '';
     for (const file of files) {
@@ -126,6 +194,7 @@ export class Builds {
     };
     await this.meta.update(build, (m) => ({ ...m, build: state }));
     await makeReadOnly(this.store.fsPath(build));
+    return state;
   }
 }
 

@@ -31,10 +31,17 @@ export interface BuildState {
   bytes: number;
 }
 
+/** A build kept from retention, by whom and since when. */
+export interface PinState {
+  by: string;
+  at: string;
+}
+
 export interface ResourceMeta {
   props: StoredProperty[];
   file?: FileChecksum;
   build?: BuildState;
+  pin?: PinState;
 }
 
 export interface TempFiles {
@@ -91,7 +98,7 @@ export class MetaStore {
     if (existsSync(file)) {
       try {
         const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ResourceMeta>;
-        meta = { props: Array.isArray(parsed.props) ? parsed.props : [], file: parsed.file, build: parsed.build };
+        meta = { props: Array.isArray(parsed.props) ? parsed.props : [], file: parsed.file, build: parsed.build, pin: parsed.pin };
       } catch {
         // Unreadable metadata counts as none; the next write replaces it.
       }
@@ -105,7 +112,7 @@ export class MetaStore {
   async write(segments: readonly string[], meta: ResourceMeta): Promise<void> {
     const file = this.fileOf(segments);
     this.cache.delete(this.key(segments));
-    if (meta.props.length === 0 && !meta.file && !meta.build) {
+    if (meta.props.length === 0 && !meta.file && !meta.build && !meta.pin) {
       await rm(file, { force: true });
       return;
     }

@@ -3,7 +3,7 @@
 // Names come from uploaders and queries from anyone, so every interpolation goes through
 // esc() and every href through anchor(), which also refuses anything but a same-site path.
 import { STATUS_CODES } from 'node:http';
-import type { BuildSummary, ChangedFile, Crumb, EntryView, PageView, SearchResult } from './views.js';
+import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, PageView, SearchResult } from './views.js';
 import { STYLE } from './style.js';
 
 const SITE_NAME = 'artifacts';
@@ -146,6 +146,8 @@ function buildSummary(build: BuildSummary): string {
   if (build.sealed && build.sealedAt !== null) parts.push(`sealed ${date(build.sealedAt)}`);
   if (build.sealed) parts.push(link(sumsHref(build.href), 'SHA256SUMS'));
   if (build.compareHref !== null) parts.push(link(build.compareHref, 'compare with previous'));
+  // Asks for master credentials: the trail names tokens and masters.
+  parts.push(link(auditHref(build.href), 'audit trail', ' rel="nofollow" title="for masters: who minted, used and ended its tokens, what was written"'));
   return `<p class="summary">${parts.join('<span class="sep" aria-hidden="true"> · </span>')}</p>`;
 }
 
@@ -225,6 +227,25 @@ function renderCompare(view: Extract<PageView, { view: 'compare' }>): string {
   return out.join('\n');
 }
 
+function auditHref(buildHref: string): string {
+  return `/-/audit?build=${encodeURIComponent(decodeURIComponent(buildHref))}`;
+}
+
+function auditDetails(entry: AuditEntryView): string {
+  return Object.entries(entry)
+    .filter(([key, value]) => key !== 'time' && key !== 'event' && key !== 'build' && value !== null)
+    .map(([key, value]) => `<span class="field">${esc(key)}</span> ${key === 'sha256' ? fullSha(String(value)) : esc(String(value))}`)
+    .join('<br>');
+}
+
+function renderAudit(view: Extract<PageView, { view: 'audit' }>): string {
+  const rows = view.entries.map((e) => `<tr><td class="opt">${date(e.time)}</td><td>${esc(e.event)}</td><td class="name">${auditDetails(e)}</td></tr>`);
+  return (
+    `<h1>audit trail</h1>\n<p class="summary">build ${link(view.buildHref, displayPath(view.build))}</p>\n` +
+    table('audit', ['<th class="opt">time (UTC)</th>', '<th>event</th>', '<th>details</th>'], rows, 'nothing recorded for this build')
+  );
+}
+
 function renderError(view: Extract<PageView, { view: 'error' }>): string {
   const reason = STATUS_CODES[view.status];
   return `<h1>${view.status}${reason === undefined ? '' : ` ${esc(reason)}`}</h1>\n<p class="error" role="alert">${esc(view.message)}</p>\n<p><a href="/">back to all artifacts</a></p>`;
@@ -244,6 +265,8 @@ function renderBody(view: PageView): string {
       return renderSearch(view);
     case 'compare':
       return renderCompare(view);
+    case 'audit':
+      return renderAudit(view);
     case 'error':
       return renderError(view);
     default: {
@@ -261,6 +284,8 @@ function pageTitle(view: PageView): string {
       return `search · ${SITE_NAME}`;
     case 'compare':
       return `compare · ${SITE_NAME}`;
+    case 'audit':
+      return `audit ${displayPath(view.build)} · ${SITE_NAME}`;
     case 'error':
       return `${view.status} ${STATUS_CODES[view.status] ?? 'error'} · ${SITE_NAME}`;
     default:

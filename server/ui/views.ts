@@ -71,4 +71,12 @@ export type PageView =
       identical: EntryView[];
       reproducible: boolean;
     }
+  | { view: 'audit'; path: '/-/audit'; crumbs: Crumb[]; build: string; buildHref: string; entries: AuditEntryView[] }
   | { view: 'error'; path: string; crumbs: Crumb[]; status: number; message: string };
+
+/** One line of the audit trail: when, what, and the event's own fields. */
+export interface AuditEntryView {
+  time: string;
+  event: string;
+  [field: string]: string | number | null;
+}

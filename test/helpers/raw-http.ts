@@ -57,7 +57,8 @@ export async function snapshot(root: string, exclude: readonly string[] = []): P
       else if (st.isDirectory()) {
         out[rel] = 'dir';
         await walk(full);
-      } else out[rel] = 'file:' + createHash('sha256').update(await readFile(full)).digest('hex');
+      } else if (st.isSocket()) out[rel] = 'socket';
+      else out[rel] = 'file:' + createHash('sha256').update(await readFile(full)).digest('hex');
     }
   }
   await walk(root);

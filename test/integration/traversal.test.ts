@@ -198,7 +198,8 @@ function short(s: string): string {
 }
 
 async function outsideSnapshot(ctx: Ctx): Promise<Record<string, string>> {
-  return snapshot(ctx.dataDir, ['artifacts']);
+  // The audit trail grows by design (a token's first use, writes inside its scope).
+  return snapshot(ctx.dataDir, ['artifacts', 'tokens/audit.jsonl']);
 }
 
 async function artifactsSnapshot(ctx: Ctx): Promise<Record<string, string>> {

@@ -72,6 +72,18 @@ const SAMPLES: Record<PageView['view'], PageView> = {
     results: [{ path: 'hello_1.0_amd64.deb', href: toHref([...BUILD, 'hello_1.0_amd64.deb'], false), size: 48_000_000, build: 'dpkg/hello/42', buildHref: toHref(BUILD, true), modified: '2024-05-22T14:02:00.000Z' }],
   }),
   compare: compare({}),
+  audit: {
+    view: 'audit',
+    path: '/-/audit',
+    crumbs: crumbsFor(BUILD),
+    build: '/dpkg/hello/42/',
+    buildHref: toHref(BUILD, true),
+    entries: [
+      { time: '2024-05-22T14:00:00.000Z', event: 'token.minted', build: '/dpkg/hello/42/', token: 'tok1', by: 'buildbot', ttl_seconds: 3600, expires_at: '2024-05-22T15:00:00.000Z' },
+      { time: '2024-05-22T14:01:00.000Z', event: 'file.written', build: '/dpkg/hello/42/', path: '/dpkg/hello/42/<script>&.deb', size: 10, sha256: HASH_A, token: 'tok1' },
+      { time: '2024-05-22T14:02:00.000Z', event: 'token.revoked', build: '/dpkg/hello/42/', token: 'tok1', by: 'token:tok1', first_used_at: null, last_used_at: null, uses: 0 },
+    ],
+  },
   error: { view: 'error', path: '/dpkg/nope/', crumbs: crumbsFor(['dpkg', 'nope']), status: 404, message: 'no such project' },
 };
 
@@ -387,5 +399,30 @@ describe('ui/render', () => {
       expect(STYLE).to.match(/\.badge\.sealed/).and.match(/\.badge\.open/);
       expect(Buffer.byteLength(STYLE)).to.be.below(4096);
     });
+  });
+});
+
+describe('ui: the audit page', () => {
+  const html = renderPage(SAMPLES.audit);
+  it('lists every entry in order with its event and fields, escaped', () => {
+    const minted = html.indexOf('token.minted');
+    const written = html.indexOf('file.written');
+    const revoked = html.indexOf('token.revoked');
+    expect(minted).to.be.greaterThan(-1);
+    expect(written).to.be.greaterThan(minted);
+    expect(revoked).to.be.greaterThan(written);
+    expect(html).to.include('&lt;script&gt;&amp;.deb');
+    expect(html).not.to.include('<script>&');
+    expect(html).to.include(HASH_A);
+  });
+  it('links back to the build', () => {
+    expect(html).to.include(`href="${toHref(BUILD, true)}"`);
+  });
+});
+
+describe('ui: build pages link to their audit trail', () => {
+  it('with the build path as the query', () => {
+    const html = renderPage(directory(true));
+    expect(html).to.match(/href="\/-\/audit\?build=%2Fdpkg%2Fhello%2F42%2F"/);
   });
 });

@@ -1,0 +1,62 @@
+// How an admin command reaches the store: through the running server's admin socket, or,
+// when none runs, by opening the repository itself while holding that socket (so a server
+// started meanwhile refuses to start instead of becoming a second writer).
+import http from 'node:http';
+import pino from 'pino';
+import type { Config } from '../server/config.js';
+import { openRepository } from '../server/repository.js';
+import { handleAdmin, type AdminRequest, type AdminResponse } from '../server/admin/operations.js';
+import { adminSocketPath, DataDirInUse, isListening, startAdminSocket } from '../server/admin/admin-socket.js';
+
+function viaSocket(socketPath: string, request: AdminRequest): Promise<AdminResponse> {
+  const payload = request.body === undefined ? undefined : JSON.stringify(request.body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        socketPath,
+        method: request.method,
+        path: request.path,
+        headers: payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 500, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
+          } catch {
+            reject(new Error('the server answered the admin socket with something other than JSON'));
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export interface AdminCall {
+  response: AdminResponse;
+  /** Whether a running server answered, or this process opened the store itself. */
+  via: 'server' | 'data-dir';
+}
+
+export async function adminCall(config: Config, request: AdminRequest): Promise<AdminCall> {
+  const socketPath = adminSocketPath(config.tokensDir);
+  if (await isListening(socketPath)) return { response: await viaSocket(socketPath, request), via: 'server' };
+  let socket;
+  try {
+    socket = await startAdminSocket(config.tokensDir, 'cli');
+  } catch (err) {
+    // A server (or another command) claimed the store between the probe and the claim.
+    if (err instanceof DataDirInUse && (await isListening(socketPath))) return { response: await viaSocket(socketPath, request), via: 'server' };
+    throw err;
+  }
+  try {
+    const logger = pino({ level: 'warn', base: undefined }, pino.destination({ dest: 2, sync: true }));
+    const repo = await openRepository(config, { logger, provisionMaster: false });
+    return { response: await handleAdmin(repo, request, 'cli'), via: 'data-dir' };
+  } finally {
+    await socket.close();
+  }
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+// artifact-repo: the admin CLI (masters, tokens, retention), the server (serve), and the
+// workers' upload helper. Admin commands work on the data directory of a running server
+// (through its admin socket) or a stopped one (directly); see cli/admin-client.ts.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../server/config.js';
+import type { AdminRequest } from '../server/admin/operations.js';
+import type { RetentionReport } from '../server/retention/retention.js';
+import type { MasterSummary, TokenSummary } from '../token-service/token-service.js';
+import { adminCall } from './admin-client.js';
+import { runUploadCommand } from './upload.js';
+
+const USAGE = `usage: artifact-repo COMMAND
+
+  serve                          start the server (the same as npm start)
+  master add NAME                add a build master; prints its password once
+  master list                    list the masters
+  master remove NAME             remove a master
+  token list [--json]            list live build tokens
+  token revoke ID                revoke a token (its build is sealed if no other is live)
+  retention run [--dry-run] [--json]
+                                 delete the sealed builds the policy lets go
+                                 (--dry-run: only list them)
+  upload [--parallel N] [--retries N] DIR URL
+                                 upload a directory with the build token in
+                                 ARTIFACT_USER / ARTIFACT_PASSWORD
+
+Admin commands read the server's settings from the environment (DATA_DIR, TOKENS_DIR,
+ARTIFACTS_DIR, RETENTION_POLICY) and work whether the server runs or not.`;
+
+class UsageError extends Error {}
+
+interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const io: Io = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+};
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
+}
+
+function human(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+async function admin(config: Config, request: AdminRequest): Promise<{ ok: boolean; body: unknown }> {
+  const { response } = await adminCall(config, request);
+  const ok = response.status >= 200 && response.status < 300;
+  if (!ok) io.err(`artifact-repo: ${(response.body as { error?: string }).error ?? `failed (${response.status})`}`);
+  return { ok, body: response.body };
+}
+
+function words(args: string[], count: number, usage: string): string[] {
+  if (args.length !== count) throw new UsageError(`usage: artifact-repo ${usage}`);
+  return args;
+}
+
+async function runAdmin(command: string, rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' } } });
+  const config = loadConfig();
+  const sub = `${command} ${positionals[0] ?? ''}`.trim();
+  const args = positionals.slice(1);
+  switch (sub) {
+    case 'master add': {
+      const [name] = words(args, 1, 'master add NAME');
+      const { ok, body } = await admin(config, { method: 'POST', path: '/masters', body: { name } });
+      if (!ok) return 1;
+      // The password alone on stdout (PASSWORD=$(artifact-repo master add ci)); the rest on stderr.
+      io.err(`master ${name} added. Its password is shown only this once:`);
+      io.out((body as { password: string }).password);
+      return 0;
+    }
+    case 'master list': {
+      words(args, 0, 'master list');
+      const { ok, body } = await admin(config, { method: 'GET', path: '/masters' });
+      if (!ok) return 1;
+      const masters = body as MasterSummary[];
+      if (values.json) io.out(JSON.stringify(masters));
+      else for (const line of table([['NAME', 'CREATED'], ...masters.map((m) => [m.name, m.created_at])])) io.out(line);
+      return 0;
+    }
+    case 'master remove': {
+      const [name] = words(args, 1, 'master remove NAME');
+      const { ok } = await admin(config, { method: 'DELETE', path: `/masters/${encodeURIComponent(name ?? '')}` });
+      if (ok) io.out(`removed master ${name}`);
+      return ok ? 0 : 1;
+    }
+    case 'token list': {
+      words(args, 0, 'token list');
+      const { ok, body } = await admin(config, { method: 'GET', path: '/tokens' });
+      if (!ok) return 1;
+      const tokens = body as TokenSummary[];
+      if (values.json) io.out(JSON.stringify(tokens));
+      else for (const line of table([['ID', 'SCOPE', 'MINTED BY', 'CREATED', 'EXPIRES'], ...tokens.map((t) => [t.id, t.scope, t.created_by, t.created_at, t.expires_at])])) io.out(line);
+      return 0;
+    }
+    case 'token revoke': {
+      const [id] = words(args, 1, 'token revoke ID');
+      const { ok, body } = await admin(config, { method: 'DELETE', path: `/tokens/${encodeURIComponent(id ?? '')}` });
+      if (!ok) return 1;
+      io.out((body as { result: string }).result === 'revoked' ? `revoked ${id}` : `${id} was already revoked or expired`);
+      return 0;
+    }
+    case 'retention run': {
+      words(args, 0, 'retention run [--dry-run] [--json]');
+      const dryRun = values['dry-run'] === true;
+      const { ok, body } = await admin(config, { method: 'POST', path: `/retention${dryRun ? '?dry_run=1' : ''}` });
+      if (!ok) return 1;
+      const report = body as RetentionReport;
+      if (values.json) {
+        io.out(JSON.stringify(report));
+        return 0;
+      }
+      for (const d of report.deleted) io.out(`${dryRun ? 'would delete' : 'deleted'} ${d.build} (sealed ${d.sealed_at}, ${d.files} files, ${human(d.bytes)})`);
+      io.out(`${report.deleted.length} build${report.deleted.length === 1 ? '' : 's'} ${dryRun ? 'would be deleted' : 'deleted'}, ${report.kept} kept`);
+      return 0;
+    }
+    default:
+      throw new UsageError(USAGE);
+  }
+}
+
+/** The server, started the way docker/entrypoint.sh starts it (GC and malloc settings). */
+function serve(): Promise<number> {
+  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '../server/main.js');
+  const child = spawn(process.execPath, ['--expose-gc', '--enable-source-maps', main], {
+    stdio: 'inherit',
+    env: { MALLOC_MMAP_THRESHOLD_: '65536', ...process.env },
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => child.kill(signal));
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        if (rest.length > 0) throw new UsageError('usage: artifact-repo serve (settings come from the environment)');
+        return await serve();
+      case 'upload':
+        return await runUploadCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
+      case 'master':
+      case 'token':
+      case 'retention':
+        return await runAdmin(command, rest);
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return 0;
+      default:
+        throw new UsageError(USAGE);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(err.message);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.err(`artifact-repo: configuration error: ${err.message}`);
+      return 2;
+    }
+    if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      io.err(`artifact-repo: ${(err as Error).message}`);
+      return 2;
+    }
+    io.err(`artifact-repo: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,64 @@
+// What the admin CLI can ask of a repository: manage masters and tokens, run retention.
+// One function for both ways in: over the admin socket of a running server, or directly
+// by the CLI when no server runs. Requests and answers are plain JSON values.
+import type { Repository } from '../repository.js';
+
+export interface AdminRequest {
+  method: string;
+  /** "/masters", "/masters/NAME", "/tokens", "/tokens/ID", "/retention?dry_run=1", "/status" */
+  path: string;
+  body?: unknown;
+}
+
+export interface AdminResponse {
+  status: number;
+  body: unknown;
+}
+
+// The same rule as MASTER_USER (config.ts).
+const MASTER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const ADMIN = 'admin-cli';
+
+function fail(status: number, error: string): AdminResponse {
+  return { status, body: { error } };
+}
+
+export async function handleAdmin(repo: Repository, request: AdminRequest, role: 'server' | 'cli'): Promise<AdminResponse> {
+  const url = new URL(request.path, 'http://admin');
+  const [collection, item, extra] = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  if (extra !== undefined) return fail(404, 'no such admin path');
+  const { tokens } = repo;
+  switch (`${request.method} ${collection ?? ''}${item === undefined ? '' : ' :item'}`) {
+    case 'GET status':
+      return { status: 200, body: { pid: process.pid, role } };
+    case 'GET masters':
+      return { status: 200, body: tokens.listMasters() };
+    case 'POST masters': {
+      const name = (request.body as { name?: unknown } | undefined)?.name;
+      if (typeof name !== 'string' || !MASTER_NAME_RE.test(name)) return fail(400, `a master name must match ${MASTER_NAME_RE.source}`);
+      const added = await tokens.addMaster(name, ADMIN);
+      if (!added.ok) return fail(409, `master ${name} already exists`);
+      return { status: 201, body: { name, password: added.password } };
+    }
+    case 'DELETE masters :item': {
+      const result = await tokens.removeMaster(item ?? '', ADMIN);
+      if (result === 'unknown') return fail(404, `no master ${item}`);
+      if (result === 'last') return fail(409, `${item} is the last master: add another first, or no one could mint tokens`);
+      return { status: 200, body: { removed: item } };
+    }
+    case 'GET tokens':
+      return { status: 200, body: tokens.listLive() };
+    case 'DELETE tokens :item': {
+      const result = await tokens.revoke(item ?? '', ADMIN);
+      if (result === 'unknown') return fail(404, `no token ${item}`);
+      return { status: 200, body: { token: item, result } };
+    }
+    case 'POST retention': {
+      if (!repo.retention.policy) return fail(409, 'no retention policy is configured (set RETENTION_POLICY)');
+      const dryRun = url.searchParams.get('dry_run') === '1';
+      return { status: 200, body: await repo.retention.run({ dryRun, by: ADMIN }) };
+    }
+    default:
+      return fail(404, `no admin operation ${request.method} ${url.pathname}`);
+  }
+}

@@ -1,0 +1,37 @@
+// Everything worth an audit line or a metric, as one union. Builds are named by their
+// scope ("/dpkg/hello/42/"), tree paths by their href; never a secret.
+import type { TokenEvent } from '../../token-service/token-events.js';
+
+export type { TokenEvent } from '../../token-service/token-events.js';
+
+/** A change made in the tree with a build token. */
+export type TreeEvent =
+  | { event: 'file.written'; build: string; path: string; size: number; sha256: string; token: string }
+  | { event: 'resource.deleted'; build: string; path: string; token: string }
+  | { event: 'resource.copied'; build: string; path: string; from: string; token: string }
+  | { event: 'resource.moved'; build: string; path: string; from: string; token: string }
+  | { event: 'collection.created'; build: string; path: string; token: string }
+  | { event: 'properties.changed'; build: string; path: string; token: string };
+
+export type BuildEvent =
+  | { event: 'build.sealed'; build: string; files: number; bytes: number }
+  | { event: 'build.pinned'; build: string; by: string }
+  | { event: 'build.unpinned'; build: string; by: string }
+  | { event: 'build.deleted'; build: string; by: string; files: number; bytes: number; reason: string };
+
+export type RepoEvent = TokenEvent | TreeEvent | BuildEvent;
+
+export type EventSink = (event: RepoEvent) => void;
+
+/** Several sinks as one; a failing sink does not keep the event from the others. */
+export function fanOut(...sinks: EventSink[]): EventSink {
+  return (event) => {
+    for (const sink of sinks) {
+      try {
+        sink(event);
+      } catch {
+        // Reporting must never fail the request that caused it.
+      }
+    }
+  };
+}
