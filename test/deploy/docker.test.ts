@@ -83,12 +83,16 @@ describe('docker deployment files', function () {
     expect(dockerfile).to.match(/^HEALTHCHECK[\s\S]*\/-\/health/m);
     expect(dockerfile).to.match(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/app\/docker\/entrypoint\.sh"\]$/m);
     expect(dockerfile).to.match(/tsconfig\.build\.json/);
+    // The admin CLI is built, copied and on the PATH (docker compose exec app artifact-repo ...).
+    expect(dockerfile).to.match(/^COPY cli \.\/cli$/m);
+    expect(dockerfile).to.match(/^COPY --from=build \/src\/dist\/cli \.\/dist\/cli$/m);
+    expect(dockerfile).to.match(/ln -s \/app\/dist\/cli\/main\.js \/usr\/local\/bin\/artifact-repo/);
   });
 
   it('the image needs nothing from devDependencies: every package the app imports is a dependency', async () => {
     const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     const imported = new Set<string>();
-    for (const dir of ['dist/server', 'dist/token-service']) {
+    for (const dir of ['dist/server', 'dist/token-service', 'dist/cli']) {
       for (const file of await readdir(path.join(REPO_ROOT, dir), { recursive: true })) {
         if (!file.endsWith('.js')) continue;
         const code = await readFile(path.join(REPO_ROOT, dir, file), 'utf8');
