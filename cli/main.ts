@@ -177,8 +177,8 @@ async function main(argv: string[]): Promise<number> {
       io.err(`artifact-repo: configuration error: ${err.message}`);
       return 2;
     }
-    if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      io.err(`artifact-repo: ${(err as Error).message}`);
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) {
+      io.err(`artifact-repo: ${(err as Error).message}\n${USAGE}`);
       return 2;
     }
     io.err(`artifact-repo: ${err instanceof Error ? err.message : String(err)}`);

@@ -224,7 +224,16 @@ describe('deployment: nginx in front of the app', function () {
       const list = request(restricted.baseUrl).get('/-/tokens').set('Authorization', MASTER_AUTH);
       if (xff) list.set('X-Forwarded-For', xff);
       expect((await list).status).to.equal(403);
+      const metrics = request(restricted.baseUrl).get('/-/metrics');
+      if (xff) metrics.set('X-Forwarded-For', xff);
+      expect((await metrics).status, 'metrics').to.equal(403);
     }
+  });
+
+  it('serves the metrics to the masters network through nginx', async () => {
+    const res = await request(nginx.baseUrl).get('/-/metrics');
+    expect(res.status).to.equal(200);
+    expect(res.text).to.match(/^artifact_repo_http_requests_total\{/m);
   });
 
   it('a build may still revoke its own token from a worker outside the masters network', async () => {
