@@ -59,7 +59,8 @@ export function renderProgressLine(c: ProgressCounters, columns = 80): string {
     ` ${c.filesDone}/${c.filesTotal} files  ${formatBytes(c.bytesDone)} / ${formatBytes(c.bytesTotal)}` +
     `  ${formatRate(c.bytesPerSecond)}${failed}`;
   const room = Math.max(1, columns - 1);
-  const barWidth = Math.min(MAX_BAR, room - text.length - 2);
+  // A bar sized by the terminal, not by the text, keeps still while the numbers change.
+  const barWidth = Math.min(MAX_BAR, Math.floor(room * 0.35), room - text.length - 2);
   const line = barWidth >= MIN_BAR ? renderBar(completion(c), barWidth) + text : text.trimStart();
   return line.length > room ? line.slice(0, room) : line;
 }

@@ -519,7 +519,7 @@ export async function runUploadCommand(args: string[], env: NodeJS.ProcessEnv, i
     return 2;
   };
   try {
-    const stats = await lstat(parsed.dir).catch(() => null);
+    const stats = await lstat(parsed.dir).catch((error: unknown) => (errorCode(error) === 'ENOENT' ? null : Promise.reject(error)));
     if (stats === null) return usageError(`${parsed.dir}: no such directory`);
     // A symlink given as DIR itself is the caller's explicit choice; follow that one.
     const target = stats.isSymbolicLink() ? await stat(parsed.dir).catch(() => null) : stats;
