@@ -41,14 +41,26 @@ export interface AdminCall {
   via: 'server' | 'data-dir';
 }
 
+// Another command holding the store (no server running) finishes within moments: wait.
+const BUSY_WAIT_MS = 15_000;
+
 export async function adminCall(config: Config, request: AdminRequest): Promise<AdminCall> {
+  const deadline = Date.now() + BUSY_WAIT_MS;
+  for (;;) {
+    const call = await adminCallOnce(config, request);
+    if (!(call.via === 'server' && call.response.status === 503) || Date.now() > deadline) return call;
+    await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
+  }
+}
+
+async function adminCallOnce(config: Config, request: AdminRequest): Promise<AdminCall> {
   const socketPath = adminSocketPath(config.tokensDir);
   if (await isListening(socketPath)) return { response: await viaSocket(socketPath, request), via: 'server' };
   let socket;
   try {
     socket = await startAdminSocket(config.tokensDir, 'cli');
   } catch (err) {
-    // A server (or another command) claimed the store between the probe and the claim.
+    // Someone claimed the store between the probe and the claim: ask them.
     if (err instanceof DataDirInUse && (await isListening(socketPath))) return { response: await viaSocket(socketPath, request), via: 'server' };
     throw err;
   }

@@ -186,4 +186,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// exit() rather than exitCode: nothing left open (a socket, a timer) may keep a finished
+// command alive. stdout and stderr are synchronous for files and pipes on Linux.
+process.exit(await main(process.argv.slice(2)));

@@ -25,6 +25,19 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // Handlers before listening: a SIGTERM sent the moment "listening" shows must still drain.
+  let stopping = false;
+  const started = app;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    started.shutdown().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   const address = await app.listen();
   if (app.generatedMasterPassword) {
     // The one place a secret is ever printed: a generated master password, once.
@@ -35,17 +48,6 @@ async function main(): Promise<void> {
     );
   }
   process.stderr.write(`artifact-repo listening on http://${address.address}:${address.port}/\n`);
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    app.shutdown().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
 }
 
 main().catch((err: unknown) => {

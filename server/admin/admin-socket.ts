@@ -5,10 +5,13 @@
 // Whoever listens on the socket owns the store: the server for its whole life, or the CLI
 // for one command when no server runs. A second claimant finds someone listening and
 // stops (the server refuses to start; the CLI sends its command through the socket). A
-// socket file nobody listens on is what a killed process left: it is replaced. Access is
+// socket file nobody listens on is what a killed process left: it is replaced. Claiming is
+// atomic (bind a private name, then link() it to admin.sock), so two processes starting
+// at the same instant cannot both win. Access is
 // the file system's: the folder is 0700 and the socket 0600, so only the service's own
 // user (the one that can read the token store anyway) gets in.
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -48,16 +51,13 @@ export function isListening(socketPath: string): Promise<boolean> {
 
 export async function startAdminSocket(tokensDir: string, role: 'server' | 'cli', logger?: Logger): Promise<AdminSocket> {
   const socketPath = adminSocketPath(tokensDir);
-  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) throw new DataDirInUse(`TOKENS_DIR is too long for its admin socket (${socketPath} is over ${MAX_SOCKET_PATH} bytes)`);
+  // The private name it is first bound to is 13 bytes longer.
+  if (Buffer.byteLength(socketPath) + 13 > MAX_SOCKET_PATH) throw new DataDirInUse(`TOKENS_DIR is too long for its admin socket (${socketPath} is over ${MAX_SOCKET_PATH} bytes)`);
   await mkdir(tokensDir, { recursive: true });
   await chmod(tokensDir, 0o700);
   const inUse = (): DataDirInUse =>
     new DataDirInUse(`${tokensDir} is in use by another artifact-repo process (a server, or an admin command): ${ADMIN_SOCKET} answers`);
   if (await isListening(socketPath)) throw inUse();
-  // Nobody answers: a leftover of a killed process.
-  await unlink(socketPath).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
 
   let repo: Repository | null = null;
   const server = http.createServer((req, res) => {
@@ -94,21 +94,64 @@ export async function startAdminSocket(tokensDir: string, role: 'server' | 'cli'
       );
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? inUse() : err));
-    server.listen(socketPath, () => resolve());
-  });
-  await chmod(socketPath, 0o600);
+  const close = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  // Listen on a private name first, then link it to admin.sock: link() fails if the name
+  // exists, so of two processes starting at once exactly one gets it.
+  const privatePath = path.join(tokensDir, `admin-${randomBytes(6).toString('hex')}.sock`);
+  let inode: number;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(privatePath, () => resolve());
+    });
+    await chmod(privatePath, 0o600);
+    inode = (await stat(privatePath)).ino;
+    await claimName(privatePath, socketPath, inUse);
+  } catch (err) {
+    await close();
+    throw err;
+  } finally {
+    await unlink(privatePath).catch(() => undefined);
+  }
   return {
     path: socketPath,
     serve(ready) {
       repo = ready;
     },
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await close();
+      // The name is ours to remove only while it still names our socket.
+      if ((await stat(socketPath).catch(() => null))?.ino === inode) await unlink(socketPath).catch(() => undefined);
     },
   };
+}
+
+/** Links our socket to `name`, replacing a socket nobody listens on (a killed process's). */
+async function claimName(ours: string, name: string, inUse: () => DataDirInUse): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await link(ours, name);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (await isListening(name)) throw inUse();
+    // Moved aside in one step, then checked: if someone claimed it in between, it goes back.
+    const aside = `${name}.stale-${randomBytes(6).toString('hex')}`;
+    try {
+      await rename(name, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    const live = await isListening(aside);
+    if (live) await link(aside, name).catch(() => undefined);
+    await unlink(aside).catch(() => undefined);
+    if (live) throw inUse();
+  }
+  throw inUse();
 }
