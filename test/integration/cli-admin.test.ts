@@ -402,4 +402,25 @@ describe('admin CLI: one writer per data directory', function () {
     // The store was opened by one command at a time: the socket it held is gone again.
     expect(await stat(path.join(dataDir, 'tokens', 'admin.sock')).catch(() => null)).to.equal(null);
   });
+
+  it('serve starts the server on the data directory and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['dist/cli/main.js', 'serve'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DATA_DIR: dataDir, PORT: '0', MASTER_USER, MASTER_PASSWORD: 'serve-test-password', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const base = await until('serve to listen', async () => /listening on (http:\/\/\S+?)\//.exec(err)?.[1], 15_000);
+      expect((await fetch(`${base}/-/health`)).status).to.equal(200);
+      const minted = await mintAs(base, MASTER_USER, 'serve-test-password', { type: 'dpkg', project: 'serve', build: '1' });
+      expect(minted.status).to.equal(201);
+      child.kill('SIGTERM');
+      expect(await exited).to.equal(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
 });
