@@ -11,6 +11,7 @@ import { createServiceApi } from './http/service-api.js';
 import { handleTreeRequest } from './http/tree-handler.js';
 import type { TreeServices } from './http/context.js';
 import { openRepository } from './repository.js';
+import { hashWorker } from './storage/trailing-hasher.js';
 import { Metrics } from './metrics/metrics.js';
 import { startAdminSocket, type AdminSocket } from './admin/admin-socket.js';
 import type { TokenService } from '../token-service/token-service.js';
@@ -57,6 +58,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     ],
   });
   const admin: AdminSocket = await startAdminSocket(config.tokensDir, 'server', logger);
+  // Its memory is there from the start, not a surprise during the first large upload.
+  hashWorker.warm();
   let repository;
   try {
     repository = await openRepository(config, { logger, now: options.now, cacheProofs: options.cacheProofs, onEvent: (event) => metrics.observe(event) });

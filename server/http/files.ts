@@ -16,6 +16,7 @@ import type { TreeRequest, TreeServices } from './context.js';
 import { HttpError } from './errors.js';
 import { sendListing } from './listing.js';
 import { requestLog } from './access-log.js';
+import { declaredLength } from './request-body.js';
 
 // Small files are read in one call; larger ones are streamed with bounded buffers.
 const SMALL_FILE_BYTES = 128 * 1024;
@@ -199,7 +200,7 @@ export async function put(request: TreeRequest): Promise<void> {
   if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
   let result;
   try {
-    result = await services.catalog.storeFile(target.segments, req, declared.sha256);
+    result = await services.catalog.storeFile(target.segments, req, declared.sha256, declaredLength(req));
   } catch (err) {
     // A known storage failure (507 for a full disk) first; otherwise a client that went
     // away mid-body is a client error, whatever the stream reported.

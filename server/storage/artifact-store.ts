@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { noteStreamedBytes } from './buffer-release.js';
+import { hashWorker, TRAILING_HASH_MIN_BYTES, type TrailingHash } from './trailing-hasher.js';
 
 export const INCOMING_DIR = '.incoming';
 export const META_DIR = '.meta';
@@ -127,23 +128,34 @@ export class ArtifactStore {
   async putFile(
     segments: readonly string[],
     body: Readable,
-    expectedSha256: string | null = null,
-    /** Runs once the body is complete and checked, before it appears: its failure stores nothing. */
-    beforePublish?: (sha256: string, stats: Stats) => Promise<void>,
+    options: {
+      expectedSha256?: string | null;
+      /** The declared Content-Length, if any: large bodies are hashed in the worker thread. */
+      declaredLength?: number | null;
+      /** Runs once the body is complete and checked, before it appears: its failure stores nothing. */
+      beforePublish?: (sha256: string, stats: Stats) => Promise<void>;
+    } = {},
   ): Promise<PutResult> {
+    const { expectedSha256 = null, declaredLength = null, beforePublish } = options;
     const target = this.fsPath(segments);
     const temp = this.tempPath('put');
+    let trailing: TrailingHash | null = null;
     try {
       const handle = await open(temp, 'wx', 0o644);
       const out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
-      // Hashed as it streams: the file is never read a second time.
-      const hash = createHash('sha256');
+      // Hashed as it streams: the file is never read from disk a second time, except from
+      // the page cache by the hashing thread just behind the writer, for large bodies.
+      const hash = declaredLength !== null && declaredLength >= TRAILING_HASH_MIN_BYTES ? null : createHash('sha256');
+      if (!hash) trailing = hashWorker.follow(temp);
+      const follower = trailing;
       body.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
+        if (hash) hash.update(chunk);
+        else follower?.written(out.bytesWritten);
         noteStreamedBytes(chunk.length);
       });
       await pipeline(body, out);
-      const sha256 = hash.digest('hex');
+      const sha256 = hash ? hash.digest('hex') : await (follower as TrailingHash).finish(out.bytesWritten);
+      trailing = null;
       if (expectedSha256 !== null && sha256 !== expectedSha256) {
         throw new StorageError(400, `checksum mismatch: the body's SHA-256 is ${sha256}, not the declared ${expectedSha256}; nothing was stored`);
       }
@@ -158,6 +170,7 @@ export class ArtifactStore {
       this.settle(temp);
       return { created: existing === null, size: out.bytesWritten, sha256, stats: statSync(target) };
     } catch (err) {
+      (trailing as TrailingHash | null)?.cancel();
       await this.discard(temp);
       throw storageError(err);
     }
