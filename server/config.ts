@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
+import { masterNameProblem } from '../token-service/token-rules.js';
 import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from './retention/policy.js';
 
 export interface Config {
@@ -41,7 +42,6 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
-const NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -136,7 +136,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     throw new ConfigError('TOKENS_DIR must not be inside ARTIFACTS_DIR');
   }
   const masterUser = env.MASTER_USER || 'buildbot';
-  if (!NAME_RE.test(masterUser)) throw new ConfigError(`MASTER_USER must match ${NAME_RE.source}, got "${masterUser}"`);
+  const nameProblem = masterNameProblem(masterUser);
+  if (nameProblem) throw new ConfigError(`MASTER_USER: ${nameProblem}, got "${masterUser}"`);
   const host = env.HOST || '127.0.0.1';
   if (isIP(host) === 0 && host !== 'localhost') throw new ConfigError(`HOST must be an IP address, got "${host}"`);
   const tokenTtlMaxSeconds = integer(env, 'TOKEN_TTL_MAX', 24 * 3600, 1, 366 * 24 * 3600);

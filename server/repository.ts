@@ -93,7 +93,12 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       logger.error({ scope, err: String(err) }, 'sealing failed; will retry');
     }
   }
-  const { generatedPassword } = options.provisionMaster === false ? { generatedPassword: null } : await tokens.provisionMaster(config.masterUser, config.masterPassword);
+  let generatedPassword: string | null = null;
+  if (options.provisionMaster !== false) {
+    const provisioned = await tokens.provisionMaster(config.masterUser, config.masterPassword);
+    generatedPassword = provisioned.generatedPassword;
+    if (provisioned.removedByAdmin) logger.warn({ master: config.masterUser }, 'MASTER_USER was removed with the admin CLI and is not created again; add it back with: artifact-repo master add NAME');
+  }
   await tokens.purge();
   const retention = new Retention(builds, config.retentionPolicy, emit, now);
 

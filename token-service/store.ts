@@ -29,6 +29,8 @@ export interface StoreData {
   version: 1;
   masters: Record<string, MasterRecord>;
   tokens: Record<string, TokenRecord>;
+  /** Masters removed with the admin CLI, and when: MASTER_USER does not bring them back. */
+  removed_masters?: Record<string, string>;
 }
 
 export const STORE_FILE = 'tokens.json';

@@ -18,6 +18,17 @@ export function checkTtl(value: unknown, defaultSeconds: number, maxSeconds: num
   return { ok: true, seconds: value };
 }
 
+const MASTER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+// Names the store's plain JSON objects would take for their prototype, not a key.
+const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Why a master name is refused, or null when it is fine. */
+export function masterNameProblem(name: string): string | null {
+  if (!MASTER_NAME_RE.test(name)) return `a master name must match ${MASTER_NAME_RE.source}`;
+  if (RESERVED_NAMES.has(name)) return `"${name}" is reserved`;
+  return null;
+}
+
 /** ISO 8601 without milliseconds, as in the contract's example. */
 export function isoSeconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');

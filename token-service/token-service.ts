@@ -73,6 +73,7 @@ export class TokenService {
   // memory: a write per request to the store would cost more than the request.
   private readonly usage = new Map<string, { first: number; last: number; uses: number }>();
   private readonly emit: (event: TokenEvent) => void;
+  private readonly mastersBeingAdded = new Set<string>();
 
   constructor(
     private readonly store: TokenStore,
@@ -91,29 +92,40 @@ export class TokenService {
    * Makes sure the configured master exists with this password. With no password given and
    * no master stored, generates one and returns its password (to be shown once).
    */
-  async provisionMaster(name: string, password: string | null): Promise<{ generatedPassword: string | null }> {
+  async provisionMaster(name: string, password: string | null): Promise<{ generatedPassword: string | null; removedByAdmin: boolean }> {
     const masters = this.store.data.masters;
-    const existing = masters[name];
+    const existing = Object.hasOwn(masters, name) ? masters[name] : undefined;
+    // An admin removed it (a leaked password, say): a restart with the old setting must not undo that.
+    if (!existing && Object.hasOwn(this.store.data.removed_masters ?? {}, name)) return { generatedPassword: null, removedByAdmin: true };
     if (password === null) {
-      if (Object.keys(masters).length > 0) return { generatedPassword: null };
+      if (Object.keys(masters).length > 0) return { generatedPassword: null, removedByAdmin: false };
       const generated = newMasterPassword();
       masters[name] = { name, hash: await hashMasterPassword(generated), created_at: isoSeconds(this.now()) };
       await this.store.save();
-      return { generatedPassword: generated };
+      this.emit({ event: 'master.added', master: name, by: 'configuration' });
+      return { generatedPassword: generated, removedByAdmin: false };
     }
-    if (existing && (await verifyPassword(existing.hash, password))) return { generatedPassword: null };
+    if (existing && (await verifyPassword(existing.hash, password))) return { generatedPassword: null, removedByAdmin: false };
     masters[name] = { name, hash: await hashMasterPassword(password), created_at: existing?.created_at ?? isoSeconds(this.now()) };
     this.proofs.forget(masterOwner(name));
     await this.store.save();
-    return { generatedPassword: null };
+    if (!existing) this.emit({ event: 'master.added', master: name, by: 'configuration' });
+    return { generatedPassword: null, removedByAdmin: false };
   }
 
   /** Adds a master with a generated password, returned once; never replaces one. */
   async addMaster(name: string, by: string): Promise<AddMasterResult> {
-    if (Object.hasOwn(this.store.data.masters, name)) return { ok: false, error: 'exists' };
+    if (Object.hasOwn(this.store.data.masters, name) || this.mastersBeingAdded.has(name)) return { ok: false, error: 'exists' };
+    // Reserved while argon2 runs: a second add of the same name must not slip in meanwhile.
+    this.mastersBeingAdded.add(name);
     const password = newMasterPassword();
-    this.store.data.masters[name] = { name, hash: await hashMasterPassword(password), created_at: isoSeconds(this.now()) };
-    await this.store.save();
+    try {
+      this.store.data.masters[name] = { name, hash: await hashMasterPassword(password), created_at: isoSeconds(this.now()) };
+      delete this.store.data.removed_masters?.[name];
+      await this.store.save();
+    } finally {
+      this.mastersBeingAdded.delete(name);
+    }
     this.emit({ event: 'master.added', master: name, by });
     return { ok: true, password };
   }
@@ -130,6 +142,7 @@ export class TokenService {
     if (!Object.hasOwn(masters, name)) return 'unknown';
     if (Object.keys(masters).length === 1) return 'last';
     delete masters[name];
+    (this.store.data.removed_masters ??= {})[name] = isoSeconds(this.now());
     this.proofs.forget(masterOwner(name));
     await this.store.save();
     this.emit({ event: 'master.removed', master: name, by });

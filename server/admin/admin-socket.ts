@@ -37,7 +37,11 @@ export function adminSocketPath(tokensDir: string): string {
   return path.join(tokensDir, ADMIN_SOCKET);
 }
 
-/** Whether a process listens on the socket now. */
+/**
+ * Whether a process listens on the socket now. Only a refused connection or a missing file
+ * means no: any other failure (a full backlog, no file descriptors left) counts as yes, so
+ * a busy server is never mistaken for a dead one.
+ */
 export function isListening(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.connect(socketPath);
@@ -45,7 +49,7 @@ export function isListening(socketPath: string): Promise<boolean> {
       probe.destroy();
       resolve(true);
     });
-    probe.once('error', () => resolve(false));
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'));
   });
 }
 

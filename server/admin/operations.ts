@@ -2,6 +2,7 @@
 // One function for both ways in: over the admin socket of a running server, or directly
 // by the CLI when no server runs. Requests and answers are plain JSON values.
 import type { Repository } from '../repository.js';
+import { masterNameProblem } from '../../token-service/token-rules.js';
 
 export interface AdminRequest {
   method: string;
@@ -15,8 +16,6 @@ export interface AdminResponse {
   body: unknown;
 }
 
-// The same rule as MASTER_USER (config.ts).
-const MASTER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const ADMIN = 'admin-cli';
 
 function fail(status: number, error: string): AdminResponse {
@@ -25,7 +24,13 @@ function fail(status: number, error: string): AdminResponse {
 
 export async function handleAdmin(repo: Repository, request: AdminRequest, role: 'server' | 'cli'): Promise<AdminResponse> {
   const url = new URL(request.path, 'http://admin');
-  const [collection, item, extra] = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return fail(400, 'malformed percent-encoding in the path');
+  }
+  const [collection, item, extra] = parts;
   if (extra !== undefined) return fail(404, 'no such admin path');
   const { tokens } = repo;
   switch (`${request.method} ${collection ?? ''}${item === undefined ? '' : ' :item'}`) {
@@ -35,7 +40,9 @@ export async function handleAdmin(repo: Repository, request: AdminRequest, role:
       return { status: 200, body: tokens.listMasters() };
     case 'POST masters': {
       const name = (request.body as { name?: unknown } | undefined)?.name;
-      if (typeof name !== 'string' || !MASTER_NAME_RE.test(name)) return fail(400, `a master name must match ${MASTER_NAME_RE.source}`);
+      if (typeof name !== 'string') return fail(400, 'a master name is required');
+      const problem = masterNameProblem(name);
+      if (problem) return fail(400, problem);
       const added = await tokens.addMaster(name, ADMIN);
       if (!added.ok) return fail(409, `master ${name} already exists`);
       return { status: 201, body: { name, password: added.password } };

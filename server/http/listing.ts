@@ -20,7 +20,8 @@ export function sendPage(res: ServerResponse, view: PageView, accept: string | u
   res.writeHead(status, {
     'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-cache',
+    // The audit trail is for masters only: no cache keeps a copy.
+    'Cache-Control': view.view === 'audit' ? 'no-store' : 'no-cache',
     'X-Content-Type-Options': 'nosniff',
     Vary: 'Accept',
   });

@@ -38,6 +38,9 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
   const pages: TreeServices = repo;
   const app = express();
   app.disable('x-powered-by');
+  // nginx matches /-/tokens and /-/metrics exactly (masters' networks only): /-/TOKENS must
+  // not reach the same handlers past it.
+  app.set('case sensitive routing', true);
   app.set('etag', false);
 
   const requireMaster = (req: Request): Promise<string> => authenticateMaster(req, tokens, clientAddress(req, config.trustedProxies));
@@ -80,7 +83,8 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     const scope = scopeString(segments);
     // Alone for this build: it cannot be sealed between the check and the mint.
     const minted = await builds.exclusive(scope, async () => {
-      if (await builds.isSealed(segments)) throw new HttpError(409, `build ${scope} is sealed: its artifacts never change, so no token can be minted for it`);
+      const refusal = await builds.mintRefusal(segments);
+      if (refusal) throw new HttpError(409, refusal);
       await store.ensureCollection(segments);
       return tokens.mint(scope, ttl.seconds, master);
     });
@@ -231,6 +235,9 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
   app.post('/-/retention', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
+    // As for pins and tokens: a cross-site form cannot send JSON, so a browser holding a
+    // master's Basic credentials cannot be made to run a deletion.
+    if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
     const dry = queryString(req.query.dry_run);
     if (dry !== undefined && dry !== '1' && dry !== '0' && dry !== 'true' && dry !== 'false') throw new HttpError(400, 'dry_run must be 1 or 0');
     if (!repo.retention.policy) throw new HttpError(409, 'no retention policy is configured (RETENTION_POLICY)');

@@ -55,7 +55,9 @@ export async function handleTreeRequest(req: IncomingMessage, res: ServerRespons
   const destination =
     method === 'COPY' || method === 'MOVE' ? parseDestination(headerValue(req, 'destination'), ownHosts(req, services.config.trustedProxies, services.config.publicUrl)) : null;
   const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies), (build) => services.builds.isSealed(build));
-  await HANDLERS[method]({ req, res, method, target, destination, auth, services });
+  const handle = (): Promise<void> => HANDLERS[method]({ req, res, method, target, destination, auth, services });
+  if (auth.kind === 'token') await services.builds.whileWriting(auth.token.scope, handle);
+  else await handle();
   if (auth.kind === 'token') {
     const event = treeEvent({
       method,

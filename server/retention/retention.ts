@@ -68,7 +68,7 @@ export class Retention {
           continue;
         }
         // Null when it was pinned (or went) since it was listed: then it stays.
-        const removed = await this.builds.deleteSealed(candidate.segments);
+        const removed = await this.builds.deleteSealed(candidate.segments, by);
         if (!removed) {
           report.kept++;
           continue;

@@ -5,7 +5,7 @@ import { chmod, lstat, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BUILD_DEPTH, scopeSegments, scopeString } from '../domain/tree-path.js';
 import { sha256sumLine } from '../domain/checksum.js';
-import type { ArtifactStore } from './artifact-store.js';
+import { StorageError, type ArtifactStore } from './artifact-store.js';
 import type { Catalog } from './catalog.js';
 import type { BuildState, MetaStore, PinState } from './meta-store.js';
 
@@ -32,6 +32,11 @@ export function buildOf(segments: readonly string[]): string[] | null {
 
 export class Builds {
   private readonly locks = new Map<string, Promise<unknown>>();
+  // Writes in flight per build, and the builds being sealed or deleted: a write authorised
+  // just before its token ended must finish before the build is sealed, and none may start
+  // once sealing has begun (it would land in a sealed build, or recreate a deleted one).
+  private readonly writing = new Map<string, { count: number; idle: Array<() => void> }>();
+  private readonly closing = new Set<string>();
 
   constructor(
     private readonly store: ArtifactStore,
@@ -47,6 +52,50 @@ export class Builds {
 
   async isSealed(build: readonly string[]): Promise<boolean> {
     return (await this.sealedState(build)) !== null;
+  }
+
+  /**
+   * Runs a write to this build, unless the build is sealed or being sealed or deleted (409).
+   * Sealing and deleting wait until the writes already running are done.
+   */
+  async whileWriting<T>(scope: string, work: () => Promise<T>): Promise<T> {
+    const entry = this.writing.get(scope) ?? { count: 0, idle: [] };
+    this.writing.set(scope, entry);
+    entry.count++;
+    try {
+      // Counted first, checked second: a seal that starts after the count waits for us.
+      if (this.closing.has(scope) || (await this.isSealed(scopeSegments(scope)))) {
+        throw new StorageError(409, `build ${scope} is sealed: its files never change`);
+      }
+      return await work();
+    } finally {
+      entry.count--;
+      if (entry.count === 0) {
+        this.writing.delete(scope);
+        for (const wake of entry.idle.splice(0)) wake();
+      }
+    }
+  }
+
+  /** Marks the build as closing and waits for the writes in flight (callers hold its lock). */
+  private async closeForWrites<T>(scope: string, work: () => Promise<T>): Promise<T> {
+    this.closing.add(scope);
+    try {
+      const entry = this.writing.get(scope);
+      if (entry) await new Promise<void>((resolve) => entry.idle.push(resolve));
+      return await work();
+    } finally {
+      this.closing.delete(scope);
+    }
+  }
+
+  /** Why no token may be minted for this build, or null: sealed, or deleted by retention. */
+  async mintRefusal(build: readonly string[]): Promise<string | null> {
+    const meta = await this.meta.read(build);
+    const scope = scopeString(build);
+    if (meta.build) return `build ${scope} is sealed: its artifacts never change, so no token can be minted for it`;
+    if (meta.retired) return `build ${scope} was deleted by retention (${meta.retired.at}); build names are not reused`;
+    return null;
   }
 
   /** Runs `work` alone for this build: minting and sealing never interleave. */
@@ -72,7 +121,7 @@ export class Builds {
       if (await this.isSealed(build)) return null;
       if (this.liveTokens(scope) > 0) return null;
       if (!(await this.store.stat(build))?.isDirectory()) return null;
-      return this.seal(build);
+      return this.closeForWrites(scope, () => this.seal(build));
     });
   }
 
@@ -106,8 +155,9 @@ export class Builds {
    * tree (readers see all of it or none), then emptied. Checked again under the build's
    * lock, so a pin that arrived meanwhile wins. Returns what was deleted, or null.
    */
-  async deleteSealed(build: readonly string[]): Promise<BuildState | null> {
-    return this.exclusive(scopeString(build), async () => {
+  async deleteSealed(build: readonly string[], by: string): Promise<BuildState | null> {
+    const scope = scopeString(build);
+    return this.exclusive(scope, () => this.closeForWrites(scope, async () => {
       const meta = await this.meta.read(build);
       if (!meta.build || meta.pin) return null;
       const root = this.store.fsPath(build);
@@ -122,9 +172,11 @@ export class Builds {
         throw err;
       }
       await this.meta.remove(build);
+      // A tombstone: the name is never minted again, so a URL never changes what it serves.
+      await this.meta.write(build, { props: [], retired: { at: new Date(this.now()).toISOString(), by } });
       await this.store.discard(trash);
       return meta.build;
-    });
+    }));
   }
 
   /** Every build folder in the tree as [type, project, build] (dot-folders are internal). */

@@ -37,11 +37,18 @@ export interface PinState {
   at: string;
 }
 
+/** A build deleted by retention: its name is never used again. */
+export interface RetiredState {
+  at: string;
+  by: string;
+}
+
 export interface ResourceMeta {
   props: StoredProperty[];
   file?: FileChecksum;
   build?: BuildState;
   pin?: PinState;
+  retired?: RetiredState;
 }
 
 export interface TempFiles {
@@ -98,7 +105,7 @@ export class MetaStore {
     if (existsSync(file)) {
       try {
         const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ResourceMeta>;
-        meta = { props: Array.isArray(parsed.props) ? parsed.props : [], file: parsed.file, build: parsed.build, pin: parsed.pin };
+        meta = { props: Array.isArray(parsed.props) ? parsed.props : [], file: parsed.file, build: parsed.build, pin: parsed.pin, retired: parsed.retired };
       } catch {
         // Unreadable metadata counts as none; the next write replaces it.
       }
@@ -112,7 +119,7 @@ export class MetaStore {
   async write(segments: readonly string[], meta: ResourceMeta): Promise<void> {
     const file = this.fileOf(segments);
     this.cache.delete(this.key(segments));
-    if (meta.props.length === 0 && !meta.file && !meta.build && !meta.pin) {
+    if (meta.props.length === 0 && !meta.file && !meta.build && !meta.pin && !meta.retired) {
       await rm(file, { force: true });
       return;
     }

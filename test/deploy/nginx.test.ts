@@ -228,6 +228,14 @@ describe('deployment: nginx in front of the app', function () {
       if (xff) metrics.set('X-Forwarded-For', xff);
       expect((await metrics).status, 'metrics').to.equal(403);
     }
+    // nginx matches its locations with case: the app must not answer another spelling.
+    for (const spelling of ['/-/TOKENS', '/-/Tokens', '/-/METRICS', '/-/Metrics/']) {
+      const get = await request(restricted.baseUrl).get(spelling).set('Authorization', MASTER_AUTH);
+      expect(get.status, spelling).to.be.oneOf([403, 404]);
+      expect(get.text, spelling).not.to.include('artifact_repo_');
+    }
+    const mint = await request(restricted.baseUrl).post('/-/Tokens').set('Authorization', MASTER_AUTH).send({ type: 'deb', project: 'nginx', build: '2' });
+    expect(mint.status).to.be.oneOf([403, 404]);
   });
 
   it('serves the metrics to the masters network through nginx', async () => {

@@ -3,9 +3,10 @@
 // single-writer rule that keeps the token store whole.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { basic, makeTempDir, MASTER_USER, mintWith, REPO_ROOT, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
+import { basic, makeTempDir, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
 
 interface CliResult {
   code: number | null;
@@ -422,5 +423,47 @@ describe('admin CLI: one writer per data directory', function () {
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
+  });
+
+  it('a master removed with the CLI stays removed when the server restarts with MASTER_USER still configured', async () => {
+    let s = await start();
+    const added = await cli(dataDir, ['master', 'add', 'ci3']);
+    expect(added.code, show(added)).to.equal(0);
+    const removed = await cli(dataDir, ['master', 'remove', MASTER_USER]);
+    expect(removed.code, show(removed)).to.equal(0);
+    await s.stop();
+    s = await start();
+    const old = await mintAs(s.baseUrl, MASTER_USER, MASTER_PASSWORD, { type: 'dpkg', project: 'cli', build: 'removed' });
+    expect(old.status, 'the removed master came back').to.equal(401);
+    const other = await mintAs(s.baseUrl, 'ci3', added.stdout.trim(), { type: 'dpkg', project: 'cli', build: 'kept' });
+    expect(other.status).to.equal(201);
+    expect(s.output()).to.include('not created again');
+  });
+
+  it('two parallel adds of one name: exactly one succeeds; reserved and malformed names are refused', async () => {
+    await start();
+    const both = await Promise.all([cli(dataDir, ['master', 'add', 'twin']), cli(dataDir, ['master', 'add', 'twin'])]);
+    expect(both.map((r) => r.code).sort(), both.map(show).join('\n')).to.deep.equal([0, 1]);
+    for (const name of ['__proto__', 'constructor', 'a b', 'x'.repeat(65)]) {
+      const r = await cli(dataDir, ['master', 'add', name]);
+      expect(r.code, `${name}: ${show(r)}`).to.equal(1);
+      expect(r.stdout, name).to.equal('');
+    }
+  });
+
+  it('the admin socket answers a malformed percent-encoding with 400, and keeps serving', async () => {
+    await start();
+    const socketPath = path.join(dataDir, 'tokens', 'admin.sock');
+    const ask = (method: string, urlPath: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = httpRequest({ socketPath, method, path: urlPath }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await ask('DELETE', '/masters/%E0%A4%A')).to.equal(400);
+    expect(await ask('GET', '/masters')).to.equal(200);
   });
 });

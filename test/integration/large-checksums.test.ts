@@ -93,3 +93,42 @@ describe('checksums of large uploads (hashed beside the transfer)', function () 
   });
 });
 
+
+describe('a write in flight when the last token ends', function () {
+  this.timeout(30_000);
+  let s: TestServer;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  it('finishes before the build is sealed, and is listed in SHA256SUMS; the revoke waits for it', async () => {
+    const t = await s.mint('dpkg', 'inflight', '1');
+    const body = Buffer.from('late but authorised\n');
+    const target = new URL(`${s.baseUrl}/dpkg/inflight/1/late.txt`);
+    let putStatus = 0;
+    const req = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: 'PUT', headers: { Authorization: basic(t.username, t.password), 'Content-Length': body.length } });
+    const put = new Promise<void>((resolve) => {
+      req.on('response', (res) => {
+        putStatus = res.statusCode ?? 0;
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', () => resolve());
+    });
+    req.write(body.subarray(0, 5));
+    // Let the server authorise the PUT and start storing it.
+    for (let i = 0; i < 100 && (await readdir(path.join(s.artifactsDir, '.incoming'))).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    let revoked = 0;
+    const revoke = fetch(`${s.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: basic(t.username, t.password) } }).then((r) => (revoked = r.status));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(revoked, 'the revoke answered while a write of its build was still running').to.equal(0);
+    req.end(body.subarray(5));
+    await put;
+    await revoke;
+    expect(putStatus).to.equal(201);
+    expect(revoked).to.equal(204);
+    const sums = await (await fetch(`${s.baseUrl}/dpkg/inflight/1/SHA256SUMS`)).text();
+    expect(sums).to.include(`${sha256(body)}  late.txt`);
+  });
+});

@@ -103,8 +103,10 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-function retention(baseUrl: string, dryRun: boolean, auth: string | null = MASTER_AUTH): Promise<Response> {
-  return fetch(`${baseUrl}/-/retention${dryRun ? '?dry_run=1' : ''}`, { method: 'POST', headers: auth ? { Authorization: auth } : {} });
+function retention(baseUrl: string, dryRun: boolean, auth: string | null = MASTER_AUTH, contentType = 'application/json'): Promise<Response> {
+  const headers: Record<string, string> = { 'Content-Type': contentType };
+  if (auth) headers.Authorization = auth;
+  return fetch(`${baseUrl}/-/retention${dryRun ? '?dry_run=1' : ''}`, { method: 'POST', headers, body: '{}' });
 }
 
 async function runRetention(baseUrl: string, dryRun: boolean): Promise<RetentionReport> {
@@ -251,7 +253,9 @@ describe('retention: policy runs on demand', function () {
       for (const build of expected) {
         const [type, project, name] = build.split('/').filter(Boolean) as [string, string, string];
         expect(await exists(path.join(s.artifactsDir, type, project, name)), build).to.equal(false);
-        expect(await exists(path.join(s.artifactsDir, '.meta', `${type}.d`, `${project}.d`, `${name}.m`)), `${build} metadata`).to.equal(false);
+        // Only a tombstone is left of its metadata: the name is never minted again.
+        const tombstone = JSON.parse(await readFile(path.join(s.artifactsDir, '.meta', `${type}.d`, `${project}.d`, `${name}.m`), 'utf8')) as Record<string, unknown>;
+        expect(Object.keys(tombstone).sort(), `${build} metadata`).to.deep.equal(['props', 'retired']);
         expect(await exists(path.join(s.artifactsDir, '.meta', `${type}.d`, `${project}.d`, `${name}.d`)), `${build} metadata folder`).to.equal(false);
       }
       expect(await readdir(path.join(s.artifactsDir, '.incoming'))).to.deep.equal([]);
@@ -271,6 +275,19 @@ describe('retention: policy runs on demand', function () {
       const kept = await fetch(`${s.baseUrl}/-/audit?build=${encodeURIComponent('/dpkg/hello/2/')}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
       const keptEvents = ((await kept.json()) as { entries: { event: string }[] }).entries.map((e) => e.event);
       expect(keptEvents).to.include('build.pinned').and.not.include('build.deleted');
+    });
+
+    it('a deleted build is never minted again (409), so its URLs never serve other bytes', async () => {
+      for (const build of expected) {
+        const [type, project, name] = build.split('/').filter(Boolean);
+        const res = await fetch(`${s.baseUrl}/-/tokens`, {
+          method: 'POST',
+          headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ type, project, build: name }),
+        });
+        expect(res.status, build).to.equal(409);
+        expect(((await res.json()) as { error: string }).error).to.match(/deleted by retention/);
+      }
     });
 
     it('a second run deletes nothing', async () => {
@@ -364,6 +381,12 @@ describe('retention: the /-/pins API, and retention without a policy', function 
     expect((await retention(s.baseUrl, true)).status).to.equal(409);
     expect((await retention(s.baseUrl, false)).status).to.equal(409);
     expect((await retention(s.baseUrl, true, null)).status).to.equal(401);
+  });
+
+  it('POST /-/retention is refused (415) unless JSON: a cross-site form cannot start a deletion', async () => {
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
+      expect((await retention(s.baseUrl, false, MASTER_AUTH, type)).status, type).to.equal(415);
+    }
   });
 });
 
