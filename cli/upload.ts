@@ -122,6 +122,13 @@ export function normaliseBaseUrl(raw: string): URL {
   return url;
 }
 
+/** Plain http to another machine: Basic credentials readable by anyone on the path. */
+export function sendsInClear(url: URL): boolean {
+  if (url.protocol !== 'http:') return false;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return !(host === 'localhost' || host === '::1' || /^127\./.test(host));
+}
+
 /** Each segment percent-encoded on its own, so `#`, `%`, `?` and `/`-free names survive. */
 export function fileUrl(base: URL, segments: readonly string[]): URL {
   return new URL(base.origin + base.pathname + segments.map(encodeURIComponent).join('/'));
@@ -138,9 +145,20 @@ export function oneLine(body: string, max = ERROR_BODY_CHARS): string {
   return line.length > max ? line.slice(0, max - 1) + '…' : line;
 }
 
-/** Belt and braces: whatever a server or the OS put in a message, the password never goes out. */
-export function redact(text: string, secret: string): string {
-  return secret.length >= 4 ? text.split(secret).join('***') : text;
+/** The forms a credential can take in a message: the password, and the Basic header value. */
+export function secretsOf(username: string, password: string): string[] {
+  return [password, `${username}:${password}`, basicAuth(username, password).slice('Basic '.length)];
+}
+
+/**
+ * Belt and braces: whatever a server or the OS put in a message (a proxy echoing request
+ * headers, say), the password never goes out, raw or as its Basic header.
+ */
+export function redact(text: string, ...secrets: string[]): string {
+  let out = text;
+  // Longest first: the password is part of "user:password".
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) if (secret.length >= 4) out = out.split(secret).join('***');
+  return out;
 }
 
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN']);
@@ -345,7 +363,8 @@ export async function uploadDirectory(options: UploadOptions): Promise<UploadRes
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const emit = options.onEvent ?? (() => undefined);
   const authorization = basicAuth(options.username, options.password);
-  const clean = (text: string): string => redact(text, options.password);
+  const secrets = secretsOf(options.username, options.password);
+  const clean = (text: string): string => redact(text, ...secrets);
 
   const skipped: SkippedEntry[] = [];
   const files = await listFiles(options.dir, (entry) => {
@@ -531,13 +550,14 @@ export async function runUploadCommand(args: string[], env: NodeJS.ProcessEnv, i
   const password = env.ARTIFACT_PASSWORD ?? '';
   if (username === '' || password === '') return usageError('set ARTIFACT_USER and ARTIFACT_PASSWORD to the build token\'s username and password');
 
+  if (sendsInClear(parsed.url)) io.stderr.write(`artifact-repo upload: warning: ${parsed.url.host} is not this machine and the URL is http://: the token goes over the network unencrypted\n`);
   const tty = io.stderr.isTTY === true;
   const progress = tty ? new ProgressLine((text) => void io.stderr.write(text), { columns: io.stderr.columns ?? 80 }) : null;
   const totals = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0, failed: 0 };
   // Messages on stderr go on a row of their own, above the progress line.
   const err = (line: string): void => {
     progress?.clear();
-    io.stderr.write(redact(line, password) + '\n');
+    io.stderr.write(redact(line, ...secretsOf(username, password)) + '\n');
     progress?.update(totals, true);
   };
   // A stalled upload still redraws, so the throughput visibly drops to zero.
@@ -595,6 +615,6 @@ export async function runUploadCommand(args: string[], env: NodeJS.ProcessEnv, i
   if (ticker) clearInterval(ticker);
   progress?.finish(totals);
   if (result.authRefused) err('stopped: the server refused the credentials (token wrong, expired or revoked)');
-  out(redact(summaryLine(result), password));
+  out(redact(summaryLine(result), ...secretsOf(username, password)));
   return result.failed.length + result.notAttempted.length === 0 ? 0 : 1;
 }

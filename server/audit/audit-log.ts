@@ -41,9 +41,16 @@ export class AuditLog {
     }
   }
 
-  /** Every entry about one build ("/t/p/42/"), oldest first. Streams the file. */
-  async forBuild(build: string): Promise<AuditEntry[]> {
+  /**
+   * One page of the entries about one build ("/t/p/42/"), oldest first, and how many there
+   * are in all. Streams the file and keeps only the page: a build with a million entries
+   * costs a read, not a million objects.
+   */
+  async forBuild(build: string, page: { offset?: number; limit?: number } = {}): Promise<{ entries: AuditEntry[]; total: number }> {
+    const offset = page.offset ?? 0;
+    const limit = page.limit ?? Infinity;
     const found: AuditEntry[] = [];
+    let total = 0;
     // A cheap test before parsing: most lines are about other builds.
     const needle = JSON.stringify(build);
     const stream = createReadStream(this.file, { encoding: 'utf8' });
@@ -51,16 +58,18 @@ export class AuditLog {
       stream.once('open', () => resolve(true));
       stream.once('error', () => resolve(false));
     });
-    if (!(await opened)) return found;
+    if (!(await opened)) return { entries: found, total };
     for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
       if (!line.includes(needle)) continue;
       try {
         const entry = JSON.parse(line) as AuditEntry;
-        if ('build' in entry && entry.build === build) found.push(entry);
+        if (!('build' in entry) || entry.build !== build) continue;
+        if (total >= offset && found.length < limit) found.push(entry);
+        total++;
       } catch {
         // A torn last line (a crash mid-write) is skipped, not fatal.
       }
     }
-    return found;
+    return { entries: found, total };
   }
 }

@@ -178,9 +178,10 @@ export async function comparePage(services: TreeServices, fromParam: string | un
   };
 }
 
-/** A build's audit trail, oldest first. */
-export function auditPage(build: string, entries: readonly AuditEntry[]): PageView {
+/** One page of a build's audit trail, oldest first, with links to the pages around it. */
+export function auditPage(build: string, entries: readonly AuditEntry[], offset: number, limit: number, total: number): PageView {
   const segments = build.split('/').filter(Boolean);
+  const href = (from: number): string => `/-/audit?build=${encodeURIComponent(build)}&offset=${from}&limit=${limit}`;
   return {
     view: 'audit',
     path: '/-/audit',
@@ -188,5 +189,9 @@ export function auditPage(build: string, entries: readonly AuditEntry[]): PageVi
     build,
     buildHref: toHref(segments, true),
     entries: entries.map((entry) => ({ ...entry }) as AuditEntryView),
+    offset,
+    total,
+    previousHref: offset > 0 ? href(Math.max(0, offset - limit)) : null,
+    nextHref: offset + entries.length < total ? href(offset + entries.length) : null,
   };
 }

@@ -186,8 +186,10 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     if (segments.length !== 3) throw new HttpError(400, 'build must name a build as /type/project/build/');
     // A deleted build keeps its trail: no existence check.
     const scope = scopeString(segments);
-    const entries = await repo.audit.forBuild(scope);
-    await page(req, res, async () => auditPage(scope, entries));
+    const offset = pageNumber(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = pageNumber(req.query.limit, 'limit', AUDIT_PAGE, 1, AUDIT_PAGE_MAX);
+    const { entries, total } = await repo.audit.forBuild(scope, { offset, limit });
+    await page(req, res, async () => auditPage(scope, entries, offset, limit, total));
   });
 
   app.get('/-/pins', async (req, res) => {
@@ -267,6 +269,16 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     res.status(status).set(headers).set('Cache-Control', 'no-store').json({ error: message });
   });
   return app;
+}
+
+// A page of the audit trail: enough for the life of a build, bounded for a runaway one.
+const AUDIT_PAGE = 1000;
+const AUDIT_PAGE_MAX = 10_000;
+
+function pageNumber(value: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^\d{1,16}$/.test(value) || Number(value) < min || Number(value) > max) throw new HttpError(400, `${name} must be a whole number from ${min} to ${max}`);
+  return Number(value);
 }
 
 function queryString(value: unknown): string | undefined {

@@ -240,9 +240,13 @@ function auditDetails(entry: AuditEntryView): string {
 
 function renderAudit(view: Extract<PageView, { view: 'audit' }>): string {
   const rows = view.entries.map((e) => `<tr><td class="opt">${date(e.time)}</td><td>${esc(e.event)}</td><td class="name">${auditDetails(e)}</td></tr>`);
+  const shown = view.entries.length === 0 ? '' : `entries ${view.offset + 1}–${view.offset + view.entries.length} of ${view.total}`;
+  const pages = [view.previousHref === null ? '' : link(view.previousHref, 'earlier'), view.nextHref === null ? '' : link(view.nextHref, 'later')].filter(Boolean);
+  const nav = pages.length === 0 ? '' : `\n<p class="summary">${pages.join('<span class="sep" aria-hidden="true"> · </span>')}</p>`;
   return (
-    `<h1>audit trail</h1>\n<p class="summary">build ${link(view.buildHref, displayPath(view.build))}</p>\n` +
-    table('audit', ['<th class="opt">time (UTC)</th>', '<th>event</th>', '<th>details</th>'], rows, 'nothing recorded for this build')
+    `<h1>audit trail</h1>\n<p class="summary">build ${link(view.buildHref, displayPath(view.build))}${shown ? `<span class="sep" aria-hidden="true"> · </span>${shown}` : ''}</p>\n` +
+    table('audit', ['<th class="opt">time (UTC)</th>', '<th>event</th>', '<th>details</th>'], rows, 'nothing recorded for this build') +
+    nav
   );
 }
 

@@ -71,7 +71,19 @@ export type PageView =
       identical: EntryView[];
       reproducible: boolean;
     }
-  | { view: 'audit'; path: '/-/audit'; crumbs: Crumb[]; build: string; buildHref: string; entries: AuditEntryView[] }
+  | {
+      view: 'audit';
+      path: '/-/audit';
+      crumbs: Crumb[];
+      build: string;
+      buildHref: string;
+      /** This page: entries [offset, offset + entries.length) of `total`, oldest first. */
+      entries: AuditEntryView[];
+      offset: number;
+      total: number;
+      previousHref: string | null;
+      nextHref: string | null;
+    }
   | { view: 'error'; path: string; crumbs: Crumb[]; status: number; message: string };
 
 /** One line of the audit trail: when, what, and the event's own fields. */

@@ -2,7 +2,7 @@
 // are gone, and never a secret.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { appendFile, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
 import { AUDIT_FILE } from '../../server/audit/audit-log.js';
@@ -137,5 +137,33 @@ describe('audit trail', function () {
     } finally {
       s.clock.offsetMs = 0;
     }
+  });
+
+  it('pages: offset and limit pick entries in order, with the total and links to the pages around', async () => {
+    const all = await trail(s, build);
+    const res = await request(s.baseUrl).get('/-/audit').query({ build, offset: '2', limit: '3' }).set('Authorization', MASTER_AUTH).set('Accept', 'application/json');
+    const view = res.body as { entries: Entry[]; total: number; offset: number; previousHref: string | null; nextHref: string | null };
+    expect(view.entries).to.deep.equal(all.slice(2, 5));
+    expect(view.total).to.equal(all.length);
+    expect(view.previousHref).to.equal(`/-/audit?build=${encodeURIComponent(build)}&offset=0&limit=3`);
+    expect(view.nextHref).to.equal(`/-/audit?build=${encodeURIComponent(build)}&offset=5&limit=3`);
+    for (const bad of [{ limit: '0' }, { limit: '10001' }, { limit: 'x' }, { offset: '-1' }]) {
+      await request(s.baseUrl).get('/-/audit').query({ build, ...bad }).set('Authorization', MASTER_AUTH).expect(400);
+    }
+  });
+
+  it('a trail of 200 000 entries is served one bounded page at a time', async () => {
+    const flood = '/dpkg/flood/1/';
+    const line = (i: number): string => JSON.stringify({ time: new Date(i).toISOString(), event: 'properties.changed', build: flood, path: `${flood}f${i}`, token: 'x' }) + '\n';
+    const lines: string[] = [];
+    for (let i = 0; i < 200_000; i++) lines.push(line(i));
+    await appendFile(path.join(s.tokensDir, AUDIT_FILE), lines.join(''));
+    const res = await request(s.baseUrl).get('/-/audit').query({ build: flood }).set('Authorization', MASTER_AUTH).set('Accept', 'application/json');
+    const view = res.body as { entries: Entry[]; total: number };
+    expect(view.total).to.equal(200_000);
+    expect(view.entries).to.have.length(1000);
+    expect(view.entries[999]?.path).to.equal(`${flood}f999`);
+    const last = await request(s.baseUrl).get('/-/audit').query({ build: flood, offset: '199999' }).set('Authorization', MASTER_AUTH).set('Accept', 'text/html');
+    expect(last.text).to.include('entries 200000–200000 of 200000').and.include(`${flood}f199999`);
   });
 });

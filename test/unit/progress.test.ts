@@ -154,3 +154,23 @@ describe('cli/progress', () => {
     });
   });
 });
+
+describe('upload helper: secrets and transport', () => {
+  it('redacts the password, user:password and the Basic header value, longest first', async () => {
+    const { redact, secretsOf, basicAuth } = await import('../../cli/upload.js');
+    const header = basicAuth('tok', 's3cret-pass');
+    const text = `echoed: Authorization: ${header}; raw s3cret-pass; pair tok:s3cret-pass`;
+    const clean = redact(text, ...secretsOf('tok', 's3cret-pass'));
+    expect(clean).not.to.include('s3cret-pass');
+    expect(clean).not.to.include(header.slice(6));
+    expect(clean).to.include('Authorization: Basic ***').and.include('pair ***');
+  });
+  it('warns only for plain http to another machine', async () => {
+    const { sendsInClear } = await import('../../cli/upload.js');
+    expect(sendsInClear(new URL('http://artifacts.example.org/dpkg/'))).to.equal(true);
+    expect(sendsInClear(new URL('http://10.0.0.5:8080/'))).to.equal(true);
+    for (const local of ['http://127.0.0.1:8080/', 'http://localhost/', 'http://[::1]:80/', 'https://artifacts.example.org/']) {
+      expect(sendsInClear(new URL(local)), local).to.equal(false);
+    }
+  });
+});

@@ -83,6 +83,10 @@ const SAMPLES: Record<PageView['view'], PageView> = {
       { time: '2024-05-22T14:01:00.000Z', event: 'file.written', build: '/dpkg/hello/42/', path: '/dpkg/hello/42/<script>&.deb', size: 10, sha256: HASH_A, token: 'tok1' },
       { time: '2024-05-22T14:02:00.000Z', event: 'token.revoked', build: '/dpkg/hello/42/', token: 'tok1', by: 'token:tok1', first_used_at: null, last_used_at: null, uses: 0 },
     ],
+    offset: 0,
+    total: 3,
+    previousHref: null,
+    nextHref: null,
   },
   error: { view: 'error', path: '/dpkg/nope/', crumbs: crumbsFor(['dpkg', 'nope']), status: 404, message: 'no such project' },
 };
