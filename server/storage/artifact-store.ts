@@ -4,7 +4,7 @@
 // service keeps about each resource. Both are on the same filesystem as the tree, so that
 // a finished upload is published with one rename.
 import type { Stats } from 'node:fs';
-import { constants as fsConstants, mkdirSync, renameSync, statSync } from 'node:fs';
+import { constants as fsConstants, createReadStream, mkdirSync, renameSync, statSync } from 'node:fs';
 import { chmod, cp, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -154,7 +154,8 @@ export class ArtifactStore {
         noteStreamedBytes(chunk.length);
       });
       await pipeline(body, out);
-      const sha256 = hash ? hash.digest('hex') : await (follower as TrailingHash).finish(out.bytesWritten);
+      // Should the hashing thread fail, the file is hashed here after all: slower, never wrong.
+      const sha256 = hash ? hash.digest('hex') : await (follower as TrailingHash).finish(out.bytesWritten).catch(() => hashOfFile(temp));
       trailing = null;
       if (expectedSha256 !== null && sha256 !== expectedSha256) {
         throw new StorageError(400, `checksum mismatch: the body's SHA-256 is ${sha256}, not the declared ${expectedSha256}; nothing was stored`);
@@ -304,6 +305,12 @@ export function storageError(err: unknown): StorageError {
     default:
       return new StorageError(500, 'storage error');
   }
+}
+
+async function hashOfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
 }
 
 /**

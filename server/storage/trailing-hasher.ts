@@ -25,9 +25,8 @@ class HashWorker {
 
   private get thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
-    // Idle, it must not keep the process alive.
-    worker.unref();
+    // No flags of the main thread (an --input-type, say, would stop a file-based worker).
+    const worker = new Worker(new URL('./hash-worker.js', import.meta.url), { execArgv: [] });
     worker.on('message', (answer: HashAnswer) => {
       const waiter = this.waiting.get(answer.id);
       this.waiting.delete(answer.id);
@@ -41,6 +40,8 @@ class HashWorker {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`the hashing thread exited (${code})`)));
+    // Idle, it must not keep the process alive; after the listeners, which ref it again.
+    worker.unref();
     this.worker = worker;
     return worker;
   }
