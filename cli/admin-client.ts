@@ -47,11 +47,19 @@ const BUSY_WAIT_MS = 15_000;
 export async function adminCall(config: Config, request: AdminRequest): Promise<AdminCall> {
   const deadline = Date.now() + BUSY_WAIT_MS;
   for (;;) {
-    const call = await adminCallOnce(config, request);
-    if (!(call.via === 'server' && call.response.status === 503) || Date.now() > deadline) return call;
+    let call: AdminCall | null = null;
+    try {
+      call = await adminCallOnce(config, request);
+    } catch (err) {
+      // The holder went away while we talked to it (a command finishing): ask again.
+      if (!LOST_HOLDER.has((err as NodeJS.ErrnoException).code ?? '') || Date.now() > deadline) throw err;
+    }
+    if (call && (!(call.via === 'server' && call.response.status === 503) || Date.now() > deadline)) return call;
     await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
   }
 }
+
+const LOST_HOLDER = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOENT', 'EPIPE']);
 
 async function adminCallOnce(config: Config, request: AdminRequest): Promise<AdminCall> {
   const socketPath = adminSocketPath(config.tokensDir);
