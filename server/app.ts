@@ -47,8 +47,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Written asynchronously: the lines of one turn of the event loop go out in one write
   // instead of one blocking write per request; flushed at shutdown.
   const logger = options.logger ?? pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 1, sync: false }));
-  // The admin socket is also the lock that keeps one writer on the token store: taken
-  // before the store is opened (see admin/admin-socket.ts).
   let liveTokens = (): number => 0;
   const metrics = new Metrics({
     liveTokens: () => liveTokens(),
@@ -57,6 +55,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       { name: 'tokens', dir: config.tokensDir },
     ],
   });
+  // The admin socket is also the lock that keeps one writer on the token store: taken
+  // before the store is opened (see admin/admin-socket.ts).
   const admin: AdminSocket = await startAdminSocket(config.tokensDir, 'server', logger);
   // Its memory is there from the start, not a surprise during the first large upload.
   hashWorker.warm();

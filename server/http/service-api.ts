@@ -156,19 +156,11 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     res.set('Content-Type', metrics.contentType).set('Cache-Control', 'no-store').send(await metrics.render());
   });
 
-  /** The build named by a query or body field ("/t/p/42/"), which must exist. */
+  /** The build named by a query or body field, which must exist. */
   async function existingBuild(value: unknown, field: string): Promise<{ segments: string[]; scope: string }> {
-    let segments: readonly string[] = [];
-    if (typeof value === 'string') {
-      try {
-        segments = parseTreePath(splitTarget(value)).segments;
-      } catch {
-        segments = [];
-      }
-    }
-    if (segments.length !== 3) throw new HttpError(400, `${field} must name a build as /type/project/build/`);
-    if (!(await store.stat(segments))?.isDirectory()) throw new HttpError(404, `no build ${scopeString(segments)}`);
-    return { segments: [...segments], scope: scopeString(segments) };
+    const build = buildParam(value, field);
+    if (!(await store.stat(build.segments))?.isDirectory()) throw new HttpError(404, `no build ${build.scope}`);
+    return build;
   }
 
   // The life of a build, for masters: who minted, used and ended its tokens, what was
@@ -176,16 +168,8 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
   app.get('/-/audit', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
-    const build = queryString(req.query.build);
-    let segments: readonly string[] = [];
-    try {
-      segments = build === undefined ? [] : parseTreePath(splitTarget(build)).segments;
-    } catch {
-      segments = [];
-    }
-    if (segments.length !== 3) throw new HttpError(400, 'build must name a build as /type/project/build/');
     // A deleted build keeps its trail: no existence check.
-    const scope = scopeString(segments);
+    const { scope } = buildParam(req.query.build, 'build');
     const offset = pageNumber(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = pageNumber(req.query.limit, 'limit', AUDIT_PAGE, 1, AUDIT_PAGE_MAX);
     const { entries, total } = await repo.audit.forBuild(scope, { offset, limit });
@@ -215,11 +199,11 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
       (async () => {
         const body = req.body as Record<string, unknown> | null;
         const { segments, scope } = await existingBuild(body && typeof body === 'object' ? body.build : undefined, 'build');
-        const before = await builds.pinState(segments);
-        const pin = await builds.pin(segments, `master:${master}`);
-        if (!pin) throw new HttpError(404, `no build ${scope}`);
-        if (!before) repo.emit({ event: 'build.pinned', build: scope, by: `master:${master}` });
-        res.status(before ? 200 : 201).set('Cache-Control', 'no-store').json({ build: scope, pinned_by: pin.by, pinned_at: pin.at });
+        const pinned = await builds.pin(segments, `master:${master}`);
+        if (!pinned) throw new HttpError(404, `no build ${scope}`);
+        const { pin, created } = pinned;
+        if (created) repo.emit({ event: 'build.pinned', build: scope, by: `master:${master}` });
+        res.status(created ? 201 : 200).set('Cache-Control', 'no-store').json({ build: scope, pinned_by: pin.by, pinned_at: pin.at });
       })().catch(next);
     });
   });
@@ -279,6 +263,20 @@ function pageNumber(value: unknown, name: string, fallback: number, min: number,
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !/^\d{1,16}$/.test(value) || Number(value) < min || Number(value) > max) throw new HttpError(400, `${name} must be a whole number from ${min} to ${max}`);
   return Number(value);
+}
+
+/** A build named as "/type/project/build/" in a query or a body; 400 otherwise. */
+function buildParam(value: unknown, field: string): { segments: string[]; scope: string } {
+  let segments: readonly string[] = [];
+  if (typeof value === 'string') {
+    try {
+      segments = parseTreePath(splitTarget(value)).segments;
+    } catch {
+      segments = [];
+    }
+  }
+  if (segments.length !== 3) throw new HttpError(400, `${field} must name a build as /type/project/build/`);
+  return { segments: [...segments], scope: scopeString(segments) };
 }
 
 function queryString(value: unknown): string | undefined {

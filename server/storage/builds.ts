@@ -129,15 +129,15 @@ export class Builds {
     return (await this.meta.read(build)).pin ?? null;
   }
 
-  /** Pins a build (open or sealed) so retention never removes it. False if no such build. */
-  async pin(build: readonly string[], by: string): Promise<PinState | null> {
+  /** Pins a build (open or sealed) so retention never removes it; null if no such build. */
+  async pin(build: readonly string[], by: string): Promise<{ pin: PinState; created: boolean } | null> {
     return this.exclusive(scopeString(build), async () => {
       if (!(await this.store.stat(build))?.isDirectory()) return null;
       const existing = await this.pinState(build);
-      if (existing) return existing;
+      if (existing) return { pin: existing, created: false };
       const pin: PinState = { by, at: new Date(this.now()).toISOString() };
       await this.meta.update(build, (m) => ({ ...m, pin }));
-      return pin;
+      return { pin, created: true };
     });
   }
 
