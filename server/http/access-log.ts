@@ -2,6 +2,7 @@
 // Never a header, a query string, a password or a hash.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { RequestSample } from '../metrics/metrics.js';
 
 export interface RequestLog {
   tokenId?: string;
@@ -26,15 +27,6 @@ function logPath(url: string | undefined): string {
   const q = raw.indexOf('?');
   const path = q === -1 ? raw : raw.slice(0, q);
   return path.length > 512 ? path.slice(0, 512) + '…' : path;
-}
-
-export interface RequestSample {
-  method: string;
-  path: string;
-  status: number;
-  bytesIn: number;
-  bytesOut: number;
-  seconds: number;
 }
 
 export function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, observe?: (sample: RequestSample) => void): void {

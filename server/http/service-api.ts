@@ -55,17 +55,19 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     res.json({ status: 'ok' });
   });
 
-  app.post('/-/tokens', async (req, res, next) => {
+  const parseJson = express.json({ limit: '16kb', strict: true });
+  /** A master's JSON body (415 for anything else: no cross-site form can send JSON). */
+  async function jsonBody(req: Request, res: Response): Promise<unknown> {
+    if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
+    await new Promise<void>((resolve, reject) => parseJson(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+    return req.body;
+  }
+
+  app.post('/-/tokens', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
-    if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
-    express.json({ limit: '16kb', strict: true })(req, res, (err?: unknown) => {
-      if (err) {
-        next(err);
-        return;
-      }
-      mintFromBody(req, res, master).catch(next);
-    });
+    await jsonBody(req, res);
+    await mintFromBody(req, res, master);
   });
 
   async function mintFromBody(req: Request, res: Response, master: string): Promise<void> {
@@ -187,25 +189,16 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     res.set('Cache-Control', 'no-store').json(pinned);
   });
 
-  app.post('/-/pins', async (req, res, next) => {
+  app.post('/-/pins', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
-    if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
-    express.json({ limit: '16kb', strict: true })(req, res, (err?: unknown) => {
-      if (err) {
-        next(err);
-        return;
-      }
-      (async () => {
-        const body = req.body as Record<string, unknown> | null;
-        const { segments, scope } = await existingBuild(body && typeof body === 'object' ? body.build : undefined, 'build');
-        const pinned = await builds.pin(segments, `master:${master}`);
-        if (!pinned) throw new HttpError(404, `no build ${scope}`);
-        const { pin, created } = pinned;
-        if (created) repo.emit({ event: 'build.pinned', build: scope, by: `master:${master}` });
-        res.status(created ? 201 : 200).set('Cache-Control', 'no-store').json({ build: scope, pinned_by: pin.by, pinned_at: pin.at });
-      })().catch(next);
-    });
+    const body = (await jsonBody(req, res)) as Record<string, unknown> | null;
+    const { segments, scope } = await existingBuild(body && typeof body === 'object' ? body.build : undefined, 'build');
+    const pinned = await builds.pin(segments, `master:${master}`);
+    if (!pinned) throw new HttpError(404, `no build ${scope}`);
+    const { pin, created } = pinned;
+    if (created) repo.emit({ event: 'build.pinned', build: scope, by: `master:${master}` });
+    res.status(created ? 201 : 200).set('Cache-Control', 'no-store').json({ build: scope, pinned_by: pin.by, pinned_at: pin.at });
   });
 
   app.delete('/-/pins', async (req, res) => {
@@ -221,9 +214,9 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
   app.post('/-/retention', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
-    // As for pins and tokens: a cross-site form cannot send JSON, so a browser holding a
-    // master's Basic credentials cannot be made to run a deletion.
-    if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
+    // As for pins and tokens: a browser holding a master's Basic credentials cannot be
+    // made to run a deletion by a cross-site form.
+    await jsonBody(req, res);
     const dry = queryString(req.query.dry_run);
     if (dry !== undefined && dry !== '1' && dry !== '0' && dry !== 'true' && dry !== 'false') throw new HttpError(400, 'dry_run must be 1 or 0');
     if (!repo.retention.policy) throw new HttpError(409, 'no retention policy is configured (RETENTION_POLICY)');
