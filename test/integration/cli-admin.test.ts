@@ -6,28 +6,16 @@ import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { run, type RunResult } from '../helpers/tools.js';
 import { basic, makeTempDir, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type CliResult = RunResult;
 
 /** `node dist/cli/main.js ARGS` with DATA_DIR and nothing else of the test's environment. */
 function cli(dataDir: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/cli/main.js', ...args], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', DATA_DIR: dataDir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  return run(process.execPath, ['dist/cli/main.js', ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', DATA_DIR: dataDir, ...env },
   });
 }
 

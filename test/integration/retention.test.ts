@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { run, type RunResult } from '../helpers/tools.js';
 import { basic, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -466,16 +467,8 @@ async function startNobodyServer(env: NodeJS.ProcessEnv): Promise<NobodyServer> 
   };
 }
 
-function runAsNobody(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, uid: NOBODY, gid: NOBODY, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runAsNobody(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return run(process.execPath, args, { cwd: REPO_ROOT, uid: NOBODY, gid: NOBODY, env });
 }
 
 describe('retention: a non-root service user removes read-only sealed builds', function () {
@@ -531,10 +524,10 @@ describe('retention: a non-root service user removes read-only sealed builds', f
     server = null;
 
     const cliEnv = nobodyEnv(dataDir, dir, { RETENTION_POLICY: policy });
-    const run = await runAsNobody(['dist/cli/main.js', 'retention', 'run'], cliEnv);
-    expect(run.code, `stdout: ${run.stdout}\nstderr: ${run.stderr}`).to.equal(0);
-    for (const scope of builds) expect(run.stdout).to.include(`deleted ${scope}`);
-    expect(run.stdout).to.match(/^2 builds deleted, 0 kept$/m);
+    const result = await runAsNobody(['dist/cli/main.js', 'retention', 'run'], cliEnv);
+    expect(result.code, `stdout: ${result.stdout}\nstderr: ${result.stderr}`).to.equal(0);
+    for (const scope of builds) expect(result.stdout).to.include(`deleted ${scope}`);
+    expect(result.stdout).to.match(/^2 builds deleted, 0 kept$/m);
     for (const root of roots) expect(await exists(root), root).to.equal(false);
     expect(await readdir(path.join(dataDir, 'artifacts', '.incoming'))).to.deep.equal([]);
     const audit = (await readFile(path.join(dataDir, 'tokens', 'audit.jsonl'), 'utf8'))

@@ -3,22 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RepoEvent } from '../../server/domain/events.js';
 import { Metrics, requestKind, type MetricsSources, type RequestSample } from '../../server/metrics/metrics.js';
+import { metricValue } from '../helpers/metrics-text.js';
 
-/**
- * The sum of the series of `name` whose labels include `labels`, read from exposition text;
- * undefined when there is no such series.
- */
-function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  let sum: number | undefined;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const found = new Map<string, string>();
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) found.set(l[1] ?? '', l[2] ?? '');
-    if (Object.entries(labels).every(([k, v]) => found.get(k) === v)) sum = (sum ?? 0) + Number(m[3]);
-  }
-  return sum;
-}
 
 const P = 'artifact_repo_';
 
