@@ -88,9 +88,9 @@ const DAY_MS = 24 * 3600 * 1000;
  * `keepNewest` sealed builds, and sealed at least `keepDays` days before `now`.
  * Oldest first, so an interrupted run has removed the oldest.
  */
-export function buildsToDelete(builds: readonly BuildCandidate[], rule: RetentionRule, now: number): BuildCandidate[] {
+export function buildsToDelete<T extends BuildCandidate>(builds: readonly T[], rule: RetentionRule, now: number): T[] {
   const sealed = builds
-    .filter((b): b is BuildCandidate & { sealedAt: string } => b.sealedAt !== null)
+    .filter((b): b is T & { sealedAt: string } => b.sealedAt !== null)
     .sort((a, b) => Date.parse(b.sealedAt) - Date.parse(a.sealedAt) || compareNames(b.segments, a.segments));
   return sealed
     .filter((b, newestFirst) => !b.pinned && newestFirst >= rule.keepNewest && now - Date.parse(b.sealedAt) >= rule.keepDays * DAY_MS)

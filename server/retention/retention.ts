@@ -3,6 +3,7 @@
 import { scopeString } from '../domain/tree-path.js';
 import type { EventSink } from '../domain/events.js';
 import type { Builds } from '../storage/builds.js';
+import type { BuildState } from '../storage/meta-store.js';
 import { buildsToDelete, ruleFor, type BuildCandidate, type RetentionPolicy, type RetentionRule } from './policy.js';
 
 export interface RetiredBuild {
@@ -46,25 +47,29 @@ export class Retention {
   private async runAlone({ dryRun, by }: { dryRun: boolean; by: string }): Promise<RetentionReport> {
     const now = this.now();
     const report: RetentionReport = { dry_run: dryRun, ran_at: new Date(now).toISOString(), deleted: [], kept: 0 };
-    const projects = new Map<string, BuildCandidate[]>();
+    // One read of each build's state: the dry run reports from it, a real run reads again under the lock.
+    const projects = new Map<string, Array<BuildCandidate & { state: BuildState | null }>>();
     for (const segments of await this.builds.all()) {
       const [state, pin] = await Promise.all([this.builds.sealedState(segments), this.builds.pinState(segments)]);
       const key = `${segments[0]}/${segments[1]}`;
       const list = projects.get(key) ?? [];
-      list.push({ segments, sealedAt: state?.sealedAt ?? null, pinned: pin !== null });
+      list.push({ segments, sealedAt: state?.sealedAt ?? null, pinned: pin !== null, state });
       projects.set(key, list);
     }
     for (const [key, candidates] of projects) {
       const [type = '', project = ''] = key.split('/');
       const rule = this.policy ? ruleFor(this.policy, type, project) : null;
-      const doomed = rule ? buildsToDelete(candidates, rule, now) : [];
+      if (!rule) {
+        report.kept += candidates.length;
+        continue;
+      }
+      const doomed = buildsToDelete(candidates, rule, now);
       report.kept += candidates.length - doomed.length;
+      const reason = reasonFor(rule);
       for (const candidate of doomed) {
         const build = scopeString(candidate.segments);
-        const reason = reasonFor(rule as RetentionRule);
         if (dryRun) {
-          const state = await this.builds.sealedState(candidate.segments);
-          report.deleted.push({ build, sealed_at: candidate.sealedAt ?? '', reason, files: state?.files ?? 0, bytes: state?.bytes ?? 0 });
+          report.deleted.push({ build, sealed_at: candidate.sealedAt ?? '', reason, files: candidate.state?.files ?? 0, bytes: candidate.state?.bytes ?? 0 });
           continue;
         }
         // Null when it was pinned (or went) since it was listed: then it stays.
