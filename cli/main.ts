@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type Config } from '../server/config.js';
 import type { AdminRequest } from '../server/admin/operations.js';
 import type { RetentionReport } from '../server/retention/retention.js';
 import type { MasterSummary, TokenSummary } from '../token-service/token-service.js';
+import { becomeUser, PrivilegeError } from '../server/privileges.js';
 import { adminCall } from './admin-client.js';
 import { runUploadCommand } from './upload.js';
 
@@ -74,6 +75,8 @@ function words(args: string[], count: number, usage: string): string[] {
 async function runAdmin(command: string, rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' } } });
   const config = loadConfig();
+  // As root (docker compose exec/run), files it creates must still belong to the server's user.
+  becomeUser(config.runAsUser);
   const sub = `${command} ${positionals[0] ?? ''}`.trim();
   const args = positionals.slice(1);
   switch (sub) {
@@ -173,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
       io.err(err.message);
       return 2;
     }
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof PrivilegeError) {
       io.err(`artifact-repo: configuration error: ${err.message}`);
       return 2;
     }

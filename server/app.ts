@@ -1,7 +1,7 @@
 // Wires the pieces into one HTTP server: the service API under /-/, the artifact tree
 // everywhere else, one access-log line per request, time limits and graceful shutdown.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { StorageError, storageError } from './storage/artifact-store.js';
@@ -15,6 +15,8 @@ import { hashWorker } from './storage/trailing-hasher.js';
 import { Metrics } from './metrics/metrics.js';
 import { startAdminSocket, type AdminSocket } from './admin/admin-socket.js';
 import type { TokenService } from '../token-service/token-service.js';
+import { markProxySocket } from './http/client.js';
+import { listenOnSocket, type ClaimedSocket } from './unix-socket.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -76,7 +78,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let shuttingDown = false;
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    logRequest(logger, req, res, (sample) => metrics.observeRequest(sample));
+    logRequest(logger, req, res, config.trustedProxies, (sample) => metrics.observeRequest(sample));
     if (shuttingDown) res.shouldKeepAlive = false;
     const url = req.url ?? '/';
     if (url.startsWith('/-/')) {
@@ -120,6 +122,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
 
+  // LISTEN_SOCKET: the same HTTP server, reached by nginx on this host through a socket
+  // file instead of an address that changes when the container is recreated.
+  const socketListener = net.createServer((socket) => {
+    markProxySocket(socket);
+    server.emit('connection', socket);
+  });
+  let claimedSocket: ClaimedSocket | null = null;
+
   repo.startHousekeeping();
 
   return {
@@ -128,18 +138,26 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     services,
     metrics,
     generatedMasterPassword: repo.generatedMasterPassword,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    listen: async () => {
+      const address = await new Promise<AddressInfo>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
           server.off('error', reject);
           resolve(server.address() as AddressInfo);
         });
-      }),
+      });
+      if (config.listenSocket) {
+        const socketPath = config.listenSocket;
+        claimedSocket = await listenOnSocket(socketListener, socketPath, 0o666, () => new Error(`LISTEN_SOCKET ${socketPath} is in use by another server`));
+      }
+      return address;
+    },
     shutdown: async () => {
       shuttingDown = true;
       repo.stopHousekeeping();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Connections that came through LISTEN_SOCKET are counted by its listener, not by
+      // the HTTP server (which only parses them): both must drain.
+      const closed = Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), claimedSocket?.close()]);
       server.closeIdleConnections();
       // Requests in flight (uploads) get the grace period, then the rest is cut.
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceSeconds * 1000).unref());

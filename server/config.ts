@@ -4,10 +4,13 @@ import path from 'node:path';
 import { isIP } from 'node:net';
 import { masterNameProblem } from '../token-service/token-rules.js';
 import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from './retention/policy.js';
+import { socketPathProblem } from './unix-socket.js';
 
 export interface Config {
   port: number;
   host: string;
+  /** A Unix socket to listen on as well, for nginx on the same host; its requests come from a trusted proxy. */
+  listenSocket: string | null;
   artifactsDir: string;
   tokensDir: string;
   masterUser: string;
@@ -16,8 +19,10 @@ export interface Config {
   publicUrl: URL | null;
   tokenTtlDefaultSeconds: number;
   tokenTtlMaxSeconds: number;
-  /** Peers whose X-Forwarded-* headers are believed (the bundled nginx). */
+  /** Peers whose X-Forwarded-* headers are believed (the bundled nginx): addresses and CIDRs. */
   trustedProxies: string[];
+  /** Started as root, the process becomes this user once its secrets are read (the image: node). */
+  runAsUser: string | null;
   /** Cap on the body of every method but PUT (XML bodies, token requests). */
   maxXmlBodyBytes: number;
   shutdownGraceSeconds: number;
@@ -96,17 +101,48 @@ function publicUrl(raw: string | undefined): URL | null {
   return url;
 }
 
-/** Addresses and CIDR ranges (`172.28.0.10`, `172.28.0.0/24`, `::1`). */
+// Express's names for the usual ranges (proxy-addr), so that a compose network can be
+// trusted without knowing its subnet: `TRUSTED_PROXIES=uniquelocal`.
+const PROXY_KEYWORDS: Record<string, string[]> = {
+  loopback: ['127.0.0.0/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
+
+/** Addresses, CIDR ranges and keywords (`172.28.0.10`, `172.28.0.0/24`, `::1`, `uniquelocal`). */
 function proxies(raw: string | undefined): string[] {
   if (!raw) return [];
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const entry of list) {
+  const list: string[] = [];
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const expanded = PROXY_KEYWORDS[entry.toLowerCase()];
+    if (expanded) {
+      list.push(...expanded);
+      continue;
+    }
     const [address, prefix, extra] = entry.split('/');
     const family = isIP(address ?? '');
     const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
-    if (family === 0 || !prefixOk || extra !== undefined) throw new ConfigError(`TRUSTED_PROXIES holds "${entry}", which is not an IP address or CIDR range`);
+    if (family === 0 || !prefixOk || extra !== undefined) {
+      throw new ConfigError(`TRUSTED_PROXIES holds "${entry}", which is not an IP address, a CIDR range, or one of ${Object.keys(PROXY_KEYWORDS).join(', ')}`);
+    }
+    list.push(entry);
   }
   return list;
+}
+
+function listenSocket(raw: string | undefined, cwd: string): string | null {
+  if (!raw) return null;
+  const full = path.resolve(cwd, raw);
+  const problem = socketPathProblem(full);
+  if (problem) throw new ConfigError(`LISTEN_SOCKET: ${problem}`);
+  return full;
+}
+
+/** A user name or a numeric uid, as in /etc/passwd. */
+function runAsUser(raw: string | undefined): string | null {
+  if (!raw) return null;
+  if (!/^(?:[a-z_][a-z0-9_-]{0,31}|\d{1,10})$/.test(raw)) throw new ConfigError(`RUN_AS_USER must be a user name or a numeric uid, got "${raw}"`);
+  return raw;
 }
 
 function retentionPolicy(file: string | undefined, cwd: string): RetentionPolicy | null {
@@ -147,6 +183,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host,
+    listenSocket: listenSocket(env.LISTEN_SOCKET, cwd),
     artifactsDir,
     tokensDir,
     masterUser,
@@ -155,6 +192,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     tokenTtlDefaultSeconds,
     tokenTtlMaxSeconds,
     trustedProxies: proxies(env.TRUSTED_PROXIES),
+    runAsUser: runAsUser(env.RUN_AS_USER),
     maxXmlBodyBytes: integer(env, 'MAX_XML_BODY', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownGraceSeconds: integer(env, 'SHUTDOWN_GRACE', 30, 0, 3600),
     headersTimeoutSeconds: integer(env, 'HEADERS_TIMEOUT', 20, 1, 600),

@@ -3,13 +3,16 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createApp } from './app.js';
 import { StoreError } from '../token-service/store.js';
 import { DataDirInUse } from './admin/admin-socket.js';
+import { becomeUser, PrivilegeError } from './privileges.js';
 
 async function main(): Promise<void> {
   let config: Config;
   try {
+    // The secret files are read first (as root, in the container), then the user changes.
     config = loadConfig();
+    becomeUser(config.runAsUser);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof PrivilegeError) {
       process.stderr.write(`configuration error: ${err.message}\n`);
       process.exit(2);
     }

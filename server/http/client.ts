@@ -1,7 +1,14 @@
 // Who is asking, and under which base URL: X-Forwarded-* are believed only from a trusted
 // proxy (the bundled nginx), so a client cannot pick its own address or host.
 import type { IncomingMessage } from 'node:http';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type Socket } from 'node:net';
+
+// Connections accepted on LISTEN_SOCKET: only a local reverse proxy can reach that socket.
+const proxySockets = new WeakSet<Socket>();
+
+export function markProxySocket(socket: Socket): void {
+  proxySockets.add(socket);
+}
 
 function normaliseAddress(address: string | undefined): string {
   if (!address) return 'unknown';
@@ -27,6 +34,7 @@ function trustedList(trusted: readonly string[]): BlockList {
 }
 
 export function isTrustedProxy(req: IncomingMessage, trusted: readonly string[]): boolean {
+  if (proxySockets.has(req.socket)) return true;
   if (trusted.length === 0) return false;
   const peer = normaliseAddress(req.socket.remoteAddress);
   const family = isIP(peer);

@@ -198,9 +198,11 @@ export async function put(request: TreeRequest): Promise<void> {
   if (!declared.ok) throw new HttpError(400, declared.error);
   await guardWrite(request, target.segments, { parentMembership: existing === null });
   if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+  const log = requestLog(req);
+  log.bytesIn = 0;
   let result;
   try {
-    result = await services.catalog.storeFile(target.segments, req, declared.sha256, declaredLength(req));
+    result = await services.catalog.storeFile(target.segments, req, declared.sha256, declaredLength(req), (bytes) => (log.bytesIn = (log.bytesIn ?? 0) + bytes));
   } catch (err) {
     // A known storage failure (507 for a full disk) first; otherwise a client that went
     // away mid-body is a client error, whatever the stream reported.
@@ -208,8 +210,8 @@ export async function put(request: TreeRequest): Promise<void> {
     if (!req.complete) throw new HttpError(400, 'request body incomplete: upload aborted');
     throw err;
   }
-  requestLog(req).bytesIn = result.size;
-  requestLog(req).stored = { size: result.size, sha256: result.sha256 };
+  log.bytesIn = result.size;
+  log.stored = { size: result.size, sha256: result.sha256 };
   const headers: Record<string, string | number> = { 'Content-Length': 0, ETag: etagOf(result.stats), ...checksumHeaders(result.sha256) };
   if (result.created) headers.Location = toHref(target.segments, false);
   res.writeHead(result.created ? 201 : 204, headers);

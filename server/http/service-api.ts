@@ -60,6 +60,8 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
   async function jsonBody(req: Request, res: Response): Promise<unknown> {
     if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
     await new Promise<void>((resolve, reject) => parseJson(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+    // body-parser read exactly the declared length (a chunked body of up to 16 KiB goes uncounted).
+    requestLog(req).bytesIn = Number(req.headers['content-length'] ?? 0) || 0;
     return req.body;
   }
 

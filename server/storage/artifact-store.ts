@@ -134,9 +134,11 @@ export class ArtifactStore {
       declaredLength?: number | null;
       /** Runs once the body is complete and checked, before it appears: its failure stores nothing. */
       beforePublish?: (sha256: string, stats: Stats) => Promise<void>;
+      /** Told of each chunk's size as it arrives (the access log counts a cut-off upload's bytes). */
+      received?: (bytes: number) => void;
     } = {},
   ): Promise<PutResult> {
-    const { expectedSha256 = null, declaredLength = null, beforePublish } = options;
+    const { expectedSha256 = null, declaredLength = null, beforePublish, received } = options;
     const target = this.fsPath(segments);
     const temp = this.tempPath('put');
     let trailing: TrailingHash | null = null;
@@ -152,6 +154,7 @@ export class ArtifactStore {
         if (hash) hash.update(chunk);
         else follower?.written(out.bytesWritten);
         noteStreamedBytes(chunk.length);
+        received?.(chunk.length);
       });
       await pipeline(body, out);
       // Should the hashing thread fail, the file is hashed here after all: slower, never wrong.

@@ -29,10 +29,17 @@ export class Catalog {
    * a failure there (a full disk) stores nothing; the index line follows, and a lost one
    * only costs a search hit until the file is written again.
    */
-  async storeFile(segments: readonly string[], body: Readable, expectedSha256: string | null = null, declaredLength: number | null = null): Promise<PutResult> {
+  async storeFile(
+    segments: readonly string[],
+    body: Readable,
+    expectedSha256: string | null = null,
+    declaredLength: number | null = null,
+    received?: (bytes: number) => void,
+  ): Promise<PutResult> {
     const put = await this.store.putFile(segments, body, {
       expectedSha256,
       declaredLength,
+      received,
       beforePublish: (sha256, stats) => this.meta.update(segments, (m) => ({ ...m, file: { sha256, size: stats.size, mtimeMs: stats.mtimeMs } })),
     });
     await this.index.add(put.sha256, toHref(segments, false));

@@ -1,6 +1,7 @@
-// The docker deployment's files, checked without a Docker engine (none runs here): the
-// compose file validates with Debian's docker-compose and says what the deployment needs;
-// the Dockerfile builds what `npm start` runs, with production dependencies only.
+// The docker deployment's files, checked without a Docker engine: the compose file
+// validates with Debian's docker-compose and says what the deployment needs; the
+// Dockerfile builds what `npm start` runs, with production dependencies only. The
+// deployment itself runs on a real engine in test/docker/ (npm run test:docker).
 import { expect } from 'chai';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,16 +15,17 @@ interface ComposeService {
   environment?: Record<string, string>;
   secrets?: { source: string }[];
   volumes?: string[];
-  ports?: { published: number | string; target: number }[];
+  ports?: ({ published: number | string; target: number } | string)[];
   restart?: string;
   depends_on?: Record<string, { condition: string }>;
-  networks?: Record<string, { ipv4_address?: string }>;
+  networks?: Record<string, unknown>;
+  healthcheck?: { test: string[] };
   stop_grace_period?: string;
 }
 
 describe('docker deployment files', function () {
   this.timeout(60_000);
-  let compose: { services: Record<string, ComposeService>; volumes: Record<string, unknown>; secrets: Record<string, { file: string }> };
+  let compose: { services: Record<string, ComposeService>; volumes: Record<string, unknown>; secrets: Record<string, { file: string }>; networks?: unknown };
   let dockerfile: string;
 
   before(async function () {
@@ -34,12 +36,12 @@ describe('docker deployment files', function () {
     dockerfile = await readFile(path.join(REPO_ROOT, 'docker/Dockerfile'), 'utf8');
   });
 
-  it('has nginx and the app, two named volumes, artifacts read-only in nginx, tokens only in the app', () => {
+  it('has nginx and the app, named volumes, artifacts read-only in nginx, tokens only in the app', () => {
     expect(Object.keys(compose.services).sort()).to.deep.equal(['app', 'nginx']);
-    expect(Object.keys(compose.volumes).sort()).to.deep.equal(['artifacts', 'tokens']);
+    expect(Object.keys(compose.volumes).sort()).to.deep.equal(['artifacts', 'sockets', 'tokens']);
     const { app, nginx } = compose.services as { app: ComposeService; nginx: ComposeService };
-    expect(app.volumes).to.include.members(['artifacts:/data/artifacts:rw', 'tokens:/data/tokens:rw']);
-    expect(nginx.volumes).to.include('artifacts:/srv/artifacts:ro');
+    expect(app.volumes).to.include.members(['artifacts:/data/artifacts:rw', 'tokens:/data/tokens:rw', 'sockets:/run/artifact-repo:rw']);
+    expect(nginx.volumes).to.include.members(['artifacts:/srv/artifacts:ro', 'sockets:/run/artifact-repo:ro']);
     expect((nginx.volumes ?? []).some((v) => v.startsWith('tokens:'))).to.equal(false);
   });
 
@@ -51,15 +53,22 @@ describe('docker deployment files', function () {
     expect(compose.secrets.master_password?.file).to.match(/docker\/master_password\.txt$/);
   });
 
-  it('publishes one port, restarts both, waits for a healthy app, trusts only nginx', () => {
+  it('publishes one port, restarts both, healthchecks both, nginx reaches the app by its socket', () => {
     const { app, nginx } = compose.services as { app: ComposeService; nginx: ComposeService };
     expect(app.ports ?? []).to.have.length(0);
     expect(nginx.ports).to.have.length(1);
-    expect(nginx.ports?.[0]?.target).to.equal(80);
+    const port = nginx.ports?.[0];
+    expect(typeof port === 'string' ? /:80(\/tcp)?$/.test(port) : port?.target === 80, JSON.stringify(port)).to.equal(true);
     expect(app.restart).to.equal('unless-stopped');
     expect(nginx.restart).to.equal('unless-stopped');
     expect(nginx.depends_on?.app?.condition).to.equal('service_healthy');
-    expect(app.environment?.TRUSTED_PROXIES).to.equal(nginx.networks?.backend?.ipv4_address);
+    expect(nginx.healthcheck?.test.join(' ')).to.include('/-/health');
+    // No fixed subnet or address: nginx finds the app by a socket on their shared volume,
+    // and only what arrives there is believed to come from a proxy.
+    expect(JSON.stringify(compose)).to.not.match(/subnet|ipv4_address/);
+    expect(app.environment).to.not.have.property('TRUSTED_PROXIES');
+    expect(nginx.environment?.ARTIFACT_REPO_UPSTREAM).to.equal(`unix:${app.environment?.LISTEN_SOCKET}`);
+    expect(app.environment?.LISTEN_SOCKET?.startsWith('/run/artifact-repo/')).to.equal(true);
     // Uploads in flight get SHUTDOWN_GRACE seconds; docker must wait longer before SIGKILL.
     expect(parseInt(app.stop_grace_period ?? '10', 10)).to.be.greaterThan(Number(app.environment?.SHUTDOWN_GRACE ?? 30));
   });
@@ -74,12 +83,14 @@ describe('docker deployment files', function () {
     expect(filter.test('PATH')).to.equal(false);
   });
 
-  it('Dockerfile: pinned node:20 bookworm-slim, multi-stage, npm ci --omit=dev, non-root, healthcheck, tini', () => {
+  it('Dockerfile: pinned node:20 bookworm-slim, multi-stage, npm ci --omit=dev, runs as node, healthcheck, tini', () => {
     const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
     expect(froms).to.have.length(2);
     for (const image of froms) expect(image).to.match(/^node:20\.\d+\.\d+-bookworm-slim$/);
     expect(dockerfile).to.match(/npm ci --omit=dev/);
-    expect(dockerfile).to.match(/^USER node$/m);
+    // Root only to read the secret; the process then becomes node (server/privileges.ts).
+    expect(dockerfile).to.not.match(/^USER /m);
+    expect(dockerfile).to.match(/RUN_AS_USER=node/);
     expect(dockerfile).to.match(/^HEALTHCHECK[\s\S]*\/-\/health/m);
     expect(dockerfile).to.match(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/app\/docker\/entrypoint\.sh"\]$/m);
     expect(dockerfile).to.match(/tsconfig\.build\.json/);

@@ -43,11 +43,12 @@ describe('deployment: nginx in front of the app', function () {
       TOKENS_DIR: path.join(root, 'tokens'),
       MASTER_PASSWORD: '',
       MASTER_PASSWORD_FILE: secret,
-      TRUSTED_PROXIES: '127.0.0.1',
+      // nginx reaches the app through its socket, as in docker-compose.yml.
+      LISTEN_SOCKET: path.join(root, 'run', 'app.sock'),
       LOG_LEVEL: 'info',
     });
     await chmod(path.join(root, 'artifacts'), 0o755);
-    const upstream = new URL(app.baseUrl).host;
+    const upstream = `unix:${path.join(root, 'run', 'app.sock')}`;
     nginx = await startNginx({ prefix: path.join(root, 'nginx'), upstream, artifactsRoot: path.join(root, 'artifacts'), mastersAllow: 'allow all;\n' });
     restricted = await startNginx({ prefix: path.join(root, 'nginx-restricted'), upstream, artifactsRoot: path.join(root, 'artifacts'), mastersAllow: 'allow 10.9.8.7;\ndeny all;\n' });
     token = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: '1' });
@@ -254,11 +255,27 @@ describe('deployment: nginx in front of the app', function () {
     expect((await request(nginx.baseUrl).put('/deb/nginx/3/x').set('Authorization', basic(t.username, t.password)).send('x')).status).to.equal(401);
   });
 
-  it('the app sees the client address nginx saw, not one the client claims', async () => {
+  it('the app logs the client address nginx saw, not one the client claims, and believes X-Forwarded-For only on its socket', async () => {
+    const from = (localAddress: string, base: string, path: string, forged: string): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const url = new URL(path, base);
+        http.get({ host: url.hostname, port: url.port, path: url.pathname, localAddress, headers: { 'X-Forwarded-For': forged } }, (res) => res.resume().on('end', resolve)).on('error', reject);
+      });
     const before = app.output().length;
-    await request(nginx.baseUrl).get('/deb/nginx/1/').set('X-Forwarded-For', '203.0.113.9');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(app.output().slice(before)).to.not.include('203.0.113.9');
+    await from('127.0.0.2', nginx.baseUrl, '/deb/nginx/', '203.0.113.9');
+    // Straight to the app's TCP port, with a forged header: not a proxy, not believed.
+    await from('127.0.0.3', app.baseUrl, '/deb/', '203.0.113.10');
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = app
+      .output()
+      .slice(before)
+      .split('\n')
+      .filter((l) => l.includes('"msg":"request"'))
+      .map((l) => JSON.parse(l) as { path: string; client: string })
+      // The access log is asynchronous: an earlier test's lines may land here.
+      .filter((l) => l.path === '/deb/nginx/' || l.path === '/deb/');
+    expect(lines.map((l) => `${l.path} ${l.client}`)).to.deep.equal(['/deb/nginx/ 127.0.0.2', '/deb/ 127.0.0.3']);
+    expect(app.output().slice(before)).to.not.include('203.0.113.9').and.not.include('203.0.113.10');
   });
 
   it('litmus passes 104 of 104 through nginx', async function () {
@@ -267,7 +284,7 @@ describe('deployment: nginx in front of the app', function () {
     const result = await run(litmus, ['-k', t.url, t.username, t.password], { cwd: root });
     const passed = [...result.stdout.matchAll(/tests run: \d+ passed, (\d+) failed/g)].length;
     expect(passed, `${result.stdout}\n${result.stderr}\nnginx: ${await readFile(path.join(nginx.prefix, 'logs', 'error.log'), 'utf8').catch(() => '')}`).to.equal(5);
-    expect(result.stdout).to.not.match(/\bFAIL\b|WARNING/);
+    expect(result.stdout.split(/[\r\n]+/).filter((l) => /\bFAIL\b|WARNING/.test(l))).to.deep.equal([]);
     const counts = [...result.stdout.matchAll(/of (\d+) tests run: (\d+) passed/g)].map((m) => Number(m[2]));
     expect(counts.reduce((a, b) => a + b, 0)).to.equal(104);
   });
@@ -276,5 +293,16 @@ describe('deployment: nginx in front of the app', function () {
     const log = await readFile(nginx.accessLog, 'utf8');
     expect(log).to.include('PUT /deb/nginx/1/big.bin');
     expect(log).to.not.include(token.password).and.not.include(Buffer.from(`${token.username}:${token.password}`).toString('base64'));
+  });
+
+  // Last: it stops the app.
+  it('with the app stopped, a download answers 502 at once, never the file without its checksum', async () => {
+    await app.stop();
+    for (const p of ['/deb/nginx/1/pkg_1.0_amd64.deb', '/deb/nginx/1/never-seen.deb', '/deb/nginx/1/', '/-/health']) {
+      const res = await request(nginx.baseUrl).get(p).timeout(20_000);
+      expect(res.status, p).to.equal(502);
+      expect(res.headers['x-checksum-sha256'], p).to.equal(undefined);
+      expect(res.text ?? '', p).to.not.include('\u0007\u0007');
+    }
   });
 });

@@ -95,9 +95,12 @@ export interface ChildServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs docker/entrypoint.sh, the command of `npm start` and of the container, on a free port. */
-export async function startChild(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn('sh', [path.join(REPO_ROOT, 'docker/entrypoint.sh')], {
+/**
+ * Runs docker/entrypoint.sh, the command of `npm start` and of the container, on a free
+ * port; from `appDir`, a copy of the app, when given.
+ */
+export async function startChild(dataDir: string, env: Record<string, string> = {}, appDir: string = REPO_ROOT): Promise<ChildServer> {
+  const child = spawn('sh', [path.join(appDir, 'docker/entrypoint.sh')], {
     env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_USER, MASTER_PASSWORD, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

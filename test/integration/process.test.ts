@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_PASSWORD, mintWith, REPO_ROOT, startChild } from '../helpers/harness.js';
 import { putGenerated } from '../helpers/raw-http.js';
@@ -82,46 +82,51 @@ describe('server process', function () {
     }
   });
 
-  it('SIGTERM lets an upload in flight finish, refuses new connections, and exits 0', async () => {
-    const server = await startChild(dataDir, { SHUTDOWN_GRACE: '20' });
-    const t = await mintWith(server.baseUrl, { type: 'dpkg', project: 'drain', build: '1' });
-    const url = new URL(`${t.url}slow.bin`);
-    const total = 4 * 1024 * 1024;
-    const upload = new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { Authorization: basic(t.username, t.password), 'Content-Length': total } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
+  // Over TCP, and through LISTEN_SOCKET as nginx reaches the app in the compose deployment.
+  for (const via of ['tcp', 'socket'] as const) {
+    it(`SIGTERM lets an upload in flight finish (${via}), refuses new connections, and exits 0`, async () => {
+      const socketPath = path.join(dataDir, 'run', 'app.sock');
+      const server = await startChild(dataDir, { SHUTDOWN_GRACE: '20', ...(via === 'socket' ? { LISTEN_SOCKET: socketPath } : {}) });
+      const t = await mintWith(server.baseUrl, { type: 'dpkg', project: 'drain', build: '1' });
+      const url = new URL(`${t.url}slow.bin`);
+      const total = 4 * 1024 * 1024;
+      const target = via === 'socket' ? { socketPath } : { host: url.hostname, port: url.port };
+      const upload = new Promise<number>((resolve, reject) => {
+        const req = http.request({ ...target, path: url.pathname, method: 'PUT', headers: { Authorization: basic(t.username, t.password), 'Content-Length': total } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        let sent = 0;
+        const chunk = Buffer.alloc(256 * 1024, 7);
+        const tick = setInterval(() => {
+          req.write(chunk);
+          sent += chunk.length;
+          if (sent >= total) {
+            clearInterval(tick);
+            req.end();
+          }
+        }, 100);
       });
-      req.on('error', reject);
-      let sent = 0;
-      const chunk = Buffer.alloc(256 * 1024, 7);
-      const tick = setInterval(() => {
-        req.write(chunk);
-        sent += chunk.length;
-        if (sent >= total) {
-          clearInterval(tick);
-          req.end();
-        }
-      }, 100);
+      await new Promise((r) => setTimeout(r, 300));
+      const exited = server.stop('SIGTERM');
+      await new Promise((r) => setTimeout(r, 200));
+      const refused = await fetch(`${server.baseUrl}/-/health`).then(
+        () => false,
+        () => true,
+      );
+      expect(refused, 'new connections are refused while draining').to.equal(true);
+      expect(await upload).to.equal(201);
+      expect(await exited).to.equal(0);
+      const again = await startChild(dataDir);
+      try {
+        const res = await fetch(`${again.baseUrl}/dpkg/drain/1/slow.bin`, { method: 'HEAD' });
+        expect(Number(res.headers.get('content-length'))).to.equal(total);
+      } finally {
+        await again.stop();
+      }
     });
-    await new Promise((r) => setTimeout(r, 300));
-    const exited = server.stop('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
-    const refused = await fetch(`${server.baseUrl}/-/health`).then(
-      () => false,
-      () => true,
-    );
-    expect(refused, 'new connections are refused while draining').to.equal(true);
-    expect(await upload).to.equal(201);
-    expect(await exited).to.equal(0);
-    const again = await startChild(dataDir);
-    try {
-      const res = await fetch(`${again.baseUrl}/dpkg/drain/1/slow.bin`);
-      expect(Number(res.headers.get('content-length'))).to.equal(total);
-    } finally {
-      await again.stop();
-    }
-  });
+  }
 
   it('streams, not buffers: a 512 MiB PUT and GET keep peak RSS within idle + 30 MiB', async () => {
     const server = await startChild(dataDir);
@@ -190,6 +195,41 @@ describe('server process', function () {
       expect(stderr.trim()).to.match(message);
     });
   }
+
+  it('started as root with RUN_AS_USER, reads a root-only secret, then runs and writes as that user', async function () {
+    if (process.getuid?.() !== 0) return this.skip();
+    // The secret as an admin creates it (root, 0600) in a folder only root can enter.
+    const secrets = await makeTempDir('secrets-');
+    const secret = path.join(secrets, 'master_password');
+    await writeFile(secret, `${MASTER_PASSWORD}\n`, { mode: 0o600 });
+    await chmod(dataDir, 0o755);
+    await mkdir(path.join(dataDir, 'tokens'));
+    await mkdir(path.join(dataDir, 'artifacts'));
+    for (const dir of [dataDir, path.join(dataDir, 'tokens'), path.join(dataDir, 'artifacts')]) await chown(dir, 65534, 65534);
+    const server = await startChild(dataDir, { MASTER_PASSWORD: '', MASTER_PASSWORD_FILE: secret, RUN_AS_USER: 'nobody' });
+    try {
+      const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8');
+      expect(/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1)).to.deep.equal(['65534', '65534', '65534', '65534']);
+      expect(/^Groups:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/)).to.not.include('0');
+      const t = await mintWith(server.baseUrl, { type: 'dpkg', project: 'runas', build: '1' });
+      expect((await fetch(`${t.url}f.txt`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: 'x' })).status).to.equal(201);
+      expect((await stat(path.join(dataDir, 'tokens', 'tokens.json'))).uid).to.equal(65534);
+      expect((await stat(path.join(dataDir, 'artifacts', 'dpkg', 'runas', '1', 'f.txt'))).uid).to.equal(65534);
+    } finally {
+      await server.stop();
+      await rm(secrets, { recursive: true, force: true });
+    }
+  });
+
+  it('RUN_AS_USER naming another user without root stops the start with one clear line', async () => {
+    // Not root (as nobody when the tests run as root): it cannot become root.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const child = spawn('sh', [path.join(REPO_ROOT, 'docker/entrypoint.sh')], { env: { ...process.env, DATA_DIR: dataDir, PORT: '0', RUN_AS_USER: 'root' }, ...asNobody });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await new Promise((r) => child.on('exit', r))).to.equal(2);
+    expect(stderr.trim()).to.match(/^configuration error: RUN_AS_USER is root \(uid 0\), but the process runs as uid \d+/);
+  });
 
   it('with no master configured, generates one and shows its password once', async () => {
     const first = await startChild(dataDir, { MASTER_PASSWORD: '' });

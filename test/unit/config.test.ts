@@ -118,6 +118,23 @@ describe('server/config loadConfig', () => {
       expect(loadConfig({ TRUSTED_PROXIES: '127.0.0.1, ::1 ,10.0.0.5' }, CWD).trustedProxies).to.deep.equal(['127.0.0.1', '::1', '10.0.0.5']);
     });
 
+    it("expands express's names in TRUSTED_PROXIES: loopback, linklocal, uniquelocal", () => {
+      expect(loadConfig({ TRUSTED_PROXIES: 'uniquelocal' }, CWD).trustedProxies).to.deep.equal(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']);
+      expect(loadConfig({ TRUSTED_PROXIES: '10.1.2.3,Loopback' }, CWD).trustedProxies).to.deep.equal(['10.1.2.3', '127.0.0.0/8', '::1/128']);
+      expect(loadConfig({ TRUSTED_PROXIES: 'linklocal' }, CWD).trustedProxies).to.deep.equal(['169.254.0.0/16', 'fe80::/10']);
+    });
+
+    it('resolves LISTEN_SOCKET against the working directory; none by default', () => {
+      expect(loadConfig({}, CWD).listenSocket).to.equal(null);
+      expect(loadConfig({ LISTEN_SOCKET: 'run/app.sock' }, CWD).listenSocket).to.equal(path.join(CWD, 'run', 'app.sock'));
+    });
+
+    it('takes RUN_AS_USER as a name or a uid; none by default', () => {
+      expect(loadConfig({}, CWD).runAsUser).to.equal(null);
+      expect(loadConfig({ RUN_AS_USER: 'node' }, CWD).runAsUser).to.equal('node');
+      expect(loadConfig({ RUN_AS_USER: '1000' }, CWD).runAsUser).to.equal('1000');
+    });
+
     it('accepts TOKENS_DIR beside ARTIFACTS_DIR even when its name starts the same', () => {
       const config = loadConfig({ ARTIFACTS_DIR: '/srv/art', TOKENS_DIR: '/srv/art-tokens' }, CWD);
       expect(config.tokensDir).to.equal(path.resolve('/srv/art-tokens'));
@@ -183,6 +200,11 @@ describe('server/config loadConfig', () => {
       expectRefusalNaming({ PUBLIC_URL: 'ftp://repo.example.com/' }, 'PUBLIC_URL');
     });
     it('TRUSTED_PROXIES with a hostname', () => expectRefusalNaming({ TRUSTED_PROXIES: '127.0.0.1,nginx.local' }, 'TRUSTED_PROXIES'));
+    it('LISTEN_SOCKET longer than a Unix socket path may be', () => expectRefusalNaming({ LISTEN_SOCKET: `/run/${'s'.repeat(100)}.sock` }, 'LISTEN_SOCKET'));
+    it('RUN_AS_USER that is neither a name nor a uid', () => {
+      expectRefusalNaming({ RUN_AS_USER: 'node;id' }, 'RUN_AS_USER');
+      expectRefusalNaming({ RUN_AS_USER: '../root' }, 'RUN_AS_USER');
+    });
   });
 
   describe('MASTER_PASSWORD_FILE', () => {

@@ -1,0 +1,137 @@
+// A private Docker engine for the deployment test: Debian's dockerd on a socket of its own,
+// started and stopped by the test, and the host put back as it was afterwards (dockerd
+// leaves its bridge, its iptables chains, the FORWARD policy and ip_forward behind).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { makeTempDir } from '../helpers/harness.js';
+import { findTool, run, type RunResult } from '../helpers/tools.js';
+
+export interface Engine {
+  /** DOCKER_HOST and the rest of the environment for docker and docker-compose. */
+  env: NodeJS.ProcessEnv;
+  /** Kept between runs: the engine's images (the stand-ins) and what builds them. */
+  cacheDir: string;
+  docker(args: string[], options?: { input?: string; timeoutMs?: number; cwd?: string }): Promise<RunResult>;
+  stop(): Promise<void>;
+}
+
+/** Why no engine can start here, or null. */
+export function engineUnavailable(): string | null {
+  if (process.platform !== 'linux') return 'the Docker engine test needs Linux';
+  if (process.getuid?.() !== 0) return 'dockerd must run as root';
+  for (const [tool, pkg] of [['dockerd', 'docker.io'], ['docker', 'docker.io'], ['docker-compose', 'docker-compose'], ['debootstrap', 'debootstrap'], ['iptables', 'iptables']]) {
+    if (!findTool(tool as string)) return `${tool} is not installed (apt-get install ${pkg})`;
+  }
+  return null;
+}
+
+function otherDockerdRunning(): boolean {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'dockerd') return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
+}
+
+interface HostState {
+  forwardPolicy: string;
+  ipForward: string;
+}
+
+async function iptables(args: string[]): Promise<RunResult> {
+  return run(findTool('iptables') as string, args, { timeoutMs: 30_000 });
+}
+
+async function hostState(): Promise<HostState> {
+  const rules = (await iptables(['-S', 'FORWARD'])).stdout;
+  return {
+    forwardPolicy: /^-P FORWARD (\w+)/m.exec(rules)?.[1] ?? 'ACCEPT',
+    ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8').catch(() => '0')).trim(),
+  };
+}
+
+const DOCKER_CHAIN = /^DOCKER/;
+
+/** Removes what dockerd left in the filter and nat tables, and its bridges. */
+async function cleanHost(state: HostState | null): Promise<void> {
+  for (const table of ['filter', 'nat']) {
+    const rules = (await iptables(['-t', table, '-S'])).stdout.split('\n');
+    // Jumps into docker's chains and rules about its bridges, in the built-in chains.
+    for (const rule of rules) {
+      const m = /^-A (\S+) (.*)$/.exec(rule);
+      if (!m || DOCKER_CHAIN.test(m[1] as string)) continue;
+      if (/-j DOCKER|docker0|br-[0-9a-f]{12}/.test(m[2] as string)) await iptables(['-t', table, '-D', m[1] as string, ...(m[2] as string).split(' ')]);
+    }
+    const chains = rules.map((r) => /^-N (\S+)$/.exec(r)?.[1]).filter((c): c is string => c !== undefined && DOCKER_CHAIN.test(c));
+    for (const chain of chains) await iptables(['-t', table, '-F', chain]);
+    for (const chain of chains) await iptables(['-t', table, '-X', chain]);
+  }
+  const ip = findTool('ip');
+  if (ip) {
+    for (const name of await readdir('/sys/class/net').catch(() => [] as string[])) {
+      if (name === 'docker0' || /^br-[0-9a-f]{12}$/.test(name)) await run(ip, ['link', 'delete', name], { timeoutMs: 10_000 });
+    }
+  }
+  if (state) {
+    await iptables(['-P', 'FORWARD', state.forwardPolicy]);
+    await writeFile('/proc/sys/net/ipv4/ip_forward', state.ipForward).catch(() => undefined);
+  }
+}
+
+export function dockerCacheDir(): string {
+  return process.env.ARTIFACT_REPO_DOCKER_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'artifact-repo', 'docker-test');
+}
+
+export async function startEngine(): Promise<Engine> {
+  if (otherDockerdRunning()) throw new Error('another dockerd runs on this machine: stop it first, the test starts its own');
+  const cacheDir = dockerCacheDir();
+  await mkdir(cacheDir, { recursive: true });
+  // Short paths: containerd's sockets live under exec-root, and sun_path is 108 bytes.
+  const runDir = await makeTempDir('dkr-');
+  const socket = path.join(runDir, 'docker.sock');
+  const state = await hostState();
+  // A bridge left by an engine that was killed would be taken over: start clean.
+  await cleanHost(null);
+  let log = '';
+  const child: ChildProcess = spawn(
+    findTool('dockerd') as string,
+    ['-H', `unix://${socket}`, '--data-root', path.join(cacheDir, 'data'), '--exec-root', path.join(runDir, 'x'), '--pidfile', path.join(runDir, 'pid'), '--userland-proxy=true'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, COMPOSE_INTERACTIVE_NO_CLI: '1', DOCKER_BUILDKIT: '0', COMPOSE_DOCKER_CLI_BUILD: '0' };
+  const docker = (args: string[], options: { input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> =>
+    run(findTool('docker') as string, args, { env, input: options.input, cwd: options.cwd, timeoutMs: options.timeoutMs ?? 600_000 });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    await cleanHost(state);
+    await rm(runDir, { recursive: true, force: true });
+  };
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`dockerd exited: ${log.slice(-2000)}`);
+    }
+    if ((await docker(['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 10_000 })).code === 0) break;
+    if (i > 60) {
+      await stop();
+      throw new Error(`dockerd did not answer within 60 s: ${log.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return { env, cacheDir, docker, stop };
+}
