@@ -15,11 +15,14 @@ export function newTokenPassword(): string {
 /** Generated master passwords: alphanumeric so they paste anywhere. */
 export const newMasterPassword: () => string = customAlphabet(ALNUM, 32);
 
+// argon2's own name for its options changed between releases (Options, HashOptions).
+type HashOptions = NonNullable<Parameters<typeof argon2.hash>[1]> & { raw?: false };
+
 // Token passwords carry 192 random bits, so the memory-hard cost only has to make a
 // stolen store useless, not stop guessing: OWASP's minimum argon2id profile (~30 ms here).
-const TOKEN_HASH: argon2.Options & { raw?: false } = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 };
+const TOKEN_HASH: HashOptions = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 };
 // Master passwords may be chosen by people: the stronger profile (~150 ms here).
-const MASTER_HASH: argon2.Options & { raw?: false } = { type: argon2.argon2id, memoryCost: 65536, timeCost: 3, parallelism: 1 };
+const MASTER_HASH: HashOptions = { type: argon2.argon2id, memoryCost: 65536, timeCost: 3, parallelism: 1 };
 
 export function hashTokenPassword(password: string): Promise<string> {
   return argon2.hash(password, TOKEN_HASH);
