@@ -4,9 +4,9 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
-import { StorageError, storageError } from './storage/artifact-store.js';
 import { logRequest, requestLog } from './http/access-log.js';
-import { HttpError, sendError, sendHttpError } from './http/errors.js';
+import { httpErrorOf, sendHttpError } from './http/errors.js';
+import { errorSummary } from './domain/errors.js';
 import { createServiceApi } from './http/service-api.js';
 import { handleTreeRequest } from './http/tree-handler.js';
 import type { TreeServices } from './http/context.js';
@@ -87,13 +87,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return;
     }
     handleTreeRequest(req, res, services).catch((err: unknown) => {
-      if (err instanceof HttpError) return sendHttpError(req, res, err);
-      // File system failures (ENOSPC -> 507, ENAMETOOLONG -> 400, ...) answered as such.
-      const failure = err instanceof StorageError || (err as NodeJS.ErrnoException).code ? storageError(err) : null;
-      if (failure && failure.status < 500) return sendError(req, res, failure.status, failure.message);
-      if (failure?.status === 507) return sendError(req, res, 507, failure.message);
-      requestLog(req).error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      sendError(req, res, 500, 'internal error');
+      const { error, internal } = httpErrorOf(err);
+      if (internal) requestLog(req).error = errorSummary(err);
+      sendHttpError(req, res, error);
     });
   }
 

@@ -26,6 +26,8 @@ export interface Config {
   /** Cap on the body of every method but PUT (XML bodies, token requests). */
   maxXmlBodyBytes: number;
   shutdownGraceSeconds: number;
+  /** How long sealing waits for a build's uploads in flight before it cuts them. */
+  sealGraceSeconds: number;
   /** A request's headers must arrive within this; bodies have no total limit. */
   headersTimeoutSeconds: number;
   /** A connection with no traffic at all for this long is closed. */
@@ -195,6 +197,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     runAsUser: runAsUser(env.RUN_AS_USER),
     maxXmlBodyBytes: integer(env, 'MAX_XML_BODY', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownGraceSeconds: integer(env, 'SHUTDOWN_GRACE', 30, 0, 3600),
+    sealGraceSeconds: integer(env, 'SEAL_GRACE', 30, 0, 3600),
     headersTimeoutSeconds: integer(env, 'HEADERS_TIMEOUT', 20, 1, 600),
     idleTimeoutSeconds: integer(env, 'IDLE_TIMEOUT', 120, 1, 3600),
     logLevel,

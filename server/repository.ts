@@ -8,12 +8,17 @@ import { MetaStore } from './storage/meta-store.js';
 import { Catalog } from './storage/catalog.js';
 import { ChecksumIndex } from './storage/checksum-index.js';
 import { Builds } from './storage/builds.js';
+import { BuildRecords } from './storage/build-records.js';
+import { migrateLayout } from './storage/migrate.js';
+import { errorSummary } from './domain/errors.js';
 import { LockManager } from './webdav/lock-manager.js';
 import { TokenStore } from '../token-service/store.js';
 import { TokenService } from '../token-service/token-service.js';
 import { AuditLog } from './audit/audit-log.js';
 import { fanOut, type EventSink } from './domain/events.js';
 import { Retention } from './retention/retention.js';
+import { scopeSegments } from './domain/tree-path.js';
+import { Gate } from './gate.js';
 
 export interface RepositoryOptions {
   logger: Logger;
@@ -41,6 +46,10 @@ export interface Repository {
   retention: Retention;
   /** Where every event goes: the audit trail and whoever else asked. */
   emit: EventSink;
+  pageGate: Gate;
+  compareGate: Gate;
+  /** After a revoke: whether the build is sealed now, still being sealed, or still open. */
+  sealStatus(scope: string): Promise<'sealed' | 'pending' | 'open'>;
   /** Set when no master existed and none was configured: show it once. */
   generatedMasterPassword: string | null;
   /** Starts the timers (token purge, .incoming sweep, failed seals, retention). */
@@ -49,6 +58,8 @@ export interface Repository {
 }
 
 const PURGE_EVERY_MS = 60_000;
+// A revoke answers once its build is sealed, or after this long with the seal still going.
+const SEAL_WAIT_MS = 5_000;
 
 export async function openRepository(config: Config, options: RepositoryOptions): Promise<Repository> {
   const { logger } = options;
@@ -56,10 +67,13 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const store = new ArtifactStore(config.artifactsDir);
   const { staleRemoved } = await store.init();
   if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
+  const migrated = await migrateLayout(config.artifactsDir, store);
+  if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
   const tokenStore = await TokenStore.open(config.tokensDir);
   const audit = new AuditLog(config.tokensDir, now, (err) => logger.error({ err: String(err) }, 'audit trail write failed'));
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
   const meta = new MetaStore(config.artifactsDir, store);
+  const buildRecords = new BuildRecords(config.artifactsDir, store);
   const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
   // The token service and the builds know each other: a token's end may seal its build,
   // and sealing asks whether a live token is left.
@@ -74,23 +88,31 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     onEvent: emit,
     afterTokenEnded: async (token, how) => {
       logger.info({ token: token.id, scope: token.scope, how }, 'token ended');
-      await sealOrRetryLater(token.scope);
+      // The answer waits for the seal a little; a seal held up by uploads in flight goes on.
+      const sealing = seal(token.scope);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([sealing, new Promise((resolve) => (timer = setTimeout(resolve, SEAL_WAIT_MS)))]);
+      clearTimeout(timer);
     },
   });
-  builds = new Builds(store, meta, catalog, (scope) => tokens.liveTokenCount(scope), now);
-  // A build whose sealing failed (a full disk, say) is tried again by the housekeeping timer.
-  const sealsToRetry = new Set<string>();
-  async function sealOrRetryLater(scope: string): Promise<void> {
+  builds = new Builds(store, meta, buildRecords, catalog, (scope) => tokens.liveTokenCount(scope), now, config.sealGraceSeconds * 1000);
+  // Seals that failed (a full disk, say) are recorded in the build's record and tried again
+  // by the housekeeping timer, also after a restart.
+  const sealsToRetry = new Set<string>(await builds.pendingSeals());
+  async function seal(scope: string): Promise<void> {
     try {
-      const sealed = await builds?.sealIfUnused(scope);
-      if (sealed) {
+      const result = await (builds as Builds).sealIfUnused(scope);
+      if (result.outcome === 'sealed' && result.state) {
         logger.info({ scope }, 'build sealed');
-        emit({ event: 'build.sealed', build: scope, files: sealed.files, bytes: sealed.bytes });
+        emit({ event: 'build.sealed', build: scope, files: result.state.files, bytes: result.state.bytes });
       }
-      sealsToRetry.delete(scope);
+      if (result.outcome === 'pending') {
+        sealsToRetry.add(scope);
+        logger.error({ scope, reason: result.reason }, 'sealing failed; will retry');
+      } else sealsToRetry.delete(scope);
     } catch (err) {
       sealsToRetry.add(scope);
-      logger.error({ scope, err: String(err) }, 'sealing failed; will retry');
+      logger.error({ scope, reason: errorSummary(err) }, 'sealing failed; will retry');
     }
   }
   let generatedPassword: string | null = null;
@@ -122,6 +144,13 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     audit,
     retention,
     emit,
+    pageGate: new Gate('listings', 8, 64),
+    compareGate: new Gate('compares', 2, 8),
+    async sealStatus(scope) {
+      const record = await (builds as Builds).record(scopeSegments(scope));
+      if (record.sealed) return 'sealed';
+      return record.sealPending || sealsToRetry.has(scope) ? 'pending' : 'open';
+    },
     generatedMasterPassword: generatedPassword,
     startHousekeeping() {
       // End expired tokens, and clear `.incoming` of anything no operation of this process
@@ -130,9 +159,11 @@ export async function openRepository(config: Config, options: RepositoryOptions)
         setInterval(() => {
           tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
           store.sweepIncoming().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
-          for (const scope of sealsToRetry) void sealOrRetryLater(scope);
+          for (const scope of sealsToRetry) void seal(scope);
         }, PURGE_EVERY_MS),
       );
+      // Seals a previous process left pending are tried at once.
+      for (const scope of sealsToRetry) void seal(scope);
       if (config.retentionPolicy && config.retentionIntervalSeconds > 0) timers.push(setInterval(runRetention, config.retentionIntervalSeconds * 1000));
       for (const timer of timers) timer.unref();
     },

@@ -261,6 +261,11 @@ export class TokenService {
     return this.liveRecord(id) !== null;
   }
 
+  /** The build scope of a token the store knows, live or not. */
+  scopeOf(id: string): string | null {
+    return Object.hasOwn(this.store.data.tokens, id) ? (this.store.data.tokens[id]?.scope ?? null) : null;
+  }
+
   /** Names a token the store knows, live or not: such a username is never a master's. */
   isTokenUsername(username: string): boolean {
     return Object.hasOwn(this.store.data.tokens, username);

@@ -3,11 +3,20 @@
 import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { TreeServices } from '../http/context.js';
-import type { AuditEntryView, BuildSummary, Crumb, EntryView, PageView } from '../ui/views.js';
+import type { AuditEntryView, BuildSummary, Crumb, EntryView, PageView, Paging } from '../ui/views.js';
 import type { AuditEntry } from '../audit/audit-log.js';
+import { sortYielding, yieldToLoop } from '../gate.js';
 
 /** Natural order: build 10 after build 9. */
 export const naturalOrder = new Intl.Collator('en', { numeric: true, sensitivity: 'base' }).compare;
+
+/** Entries on one page of a listing, and builds on one page of a project. */
+export const PAGE_ENTRIES = 1000;
+export const PAGE_BUILDS = 100;
+/** Files listed per category in a compare (counts are always complete). */
+export const COMPARE_LISTED = 1000;
+// Loops over many files let other requests in every so many steps.
+const YIELD_EVERY = 200;
 
 export class PageError extends Error {
   constructor(
@@ -22,23 +31,65 @@ export function crumbsOf(segments: readonly string[]): Crumb[] {
   return [{ name: 'artifacts', href: '/' }, ...segments.map((name, i) => ({ name, href: toHref(segments.slice(0, i + 1), true) }))];
 }
 
-async function entriesOf(services: TreeServices, segments: readonly string[]): Promise<EntryView[]> {
-  const listed = await services.store.list(segments);
-  const entries = await Promise.all(
-    listed.map(async ({ name, stats }): Promise<EntryView> => {
-      const collection = stats.isDirectory();
-      const child = [...segments, name];
-      return {
-        name,
-        href: toHref(child, collection),
-        type: collection ? 'collection' : 'file',
-        size: collection ? null : stats.size,
-        modified: stats.mtime.toISOString(),
-        sha256: collection ? null : await services.catalog.checksumOf(child, stats),
-      };
-    }),
-  );
-  return entries.sort((a, b) => (a.type === b.type ? naturalOrder(a.name, b.name) : a.type === 'collection' ? -1 : 1));
+type Named = { name: string; collection: boolean };
+const entryOrder = (a: Named, b: Named): number => (a.collection === b.collection ? naturalOrder(a.name, b.name) : a.collection ? -1 : 1);
+const newestFirst = (a: Named, b: Named): number => naturalOrder(b.name, a.name);
+
+// Sorted listings of recently shown collections, kept while the folder is unchanged: the
+// pages of a folder of 20 000 files sort it once, not once per page.
+const sortedCache = new Map<string, { version: string; names: Named[] }>();
+const SORTED_CACHE_ENTRIES = 64;
+
+async function sortedNames(services: TreeServices, segments: readonly string[], order: (a: Named, b: Named) => number): Promise<Named[]> {
+  const stats = await services.store.stat(segments);
+  if (!stats?.isDirectory()) return [];
+  const key = `${order === entryOrder ? 'e' : 'n'}:${segments.join('/')}`;
+  const version = `${stats.ino}:${stats.mtimeMs}`;
+  const cached = sortedCache.get(key);
+  if (cached?.version === version) return cached.names;
+  const names = await sortYielding(await services.store.names(segments), order);
+  if (sortedCache.size >= SORTED_CACHE_ENTRIES) sortedCache.delete(sortedCache.keys().next().value as string);
+  sortedCache.set(key, { version, names });
+  return names;
+}
+
+/** Which slice of a long list a page shows, with links to its neighbours. */
+function pagingOf(path: string, offset: number, limit: number, total: number): Paging {
+  const href = (from: number): string => `${path}?offset=${from}`;
+  return {
+    offset,
+    limit,
+    total,
+    previousHref: offset > 0 ? href(Math.max(0, offset - limit)) : null,
+    nextHref: offset + limit < total ? href(offset + limit) : null,
+  };
+}
+
+async function entryOf(services: TreeServices, segments: readonly string[], name: string): Promise<EntryView | null> {
+  const child = [...segments, name];
+  const stats = await services.store.stat(child);
+  if (!stats || (!stats.isFile() && !stats.isDirectory())) return null;
+  const collection = stats.isDirectory();
+  return {
+    name,
+    href: toHref(child, collection),
+    type: collection ? 'collection' : 'file',
+    size: collection ? null : stats.size,
+    modified: stats.mtime.toISOString(),
+    sha256: collection ? null : await services.catalog.checksumOf(child, stats),
+  };
+}
+
+/** One page of a collection's entries: collections first, then files, in natural order. */
+async function entriesOf(services: TreeServices, segments: readonly string[], offset: number, limit: number): Promise<{ entries: EntryView[]; total: number }> {
+  const names = await sortedNames(services, segments, entryOrder);
+  const entries: EntryView[] = [];
+  for (const { name } of names.slice(offset, offset + limit)) {
+    const entry = await entryOf(services, segments, name);
+    if (entry) entries.push(entry);
+    if (entries.length % YIELD_EVERY === 0) await yieldToLoop();
+  }
+  return { entries, total: names.length };
 }
 
 async function summaryOf(services: TreeServices, build: readonly string[], previous: readonly string[] | null): Promise<BuildSummary> {
@@ -60,43 +111,50 @@ async function summaryOf(services: TreeServices, build: readonly string[], previ
 
 /** The builds of a project, newest (highest in natural order) first. */
 async function buildNames(services: TreeServices, project: readonly string[]): Promise<string[]> {
-  return (await services.store.list(project))
-    .filter((e) => e.stats.isDirectory())
-    .map((e) => e.name)
-    .sort(naturalOrder)
-    .reverse();
+  const names = await sortedNames(services, project, newestFirst);
+  return names.filter((e) => e.collection).map((e) => e.name);
 }
 
-/** The page for a collection of the tree. */
-export async function treePage(services: TreeServices, segments: readonly string[]): Promise<PageView> {
+/** The page for a collection of the tree; long ones come in pages (`offset`). */
+export async function treePage(services: TreeServices, segments: readonly string[], offset = 0): Promise<PageView> {
   const path = toHref(segments, true);
   const crumbs = crumbsOf(segments);
-  const entries = await entriesOf(services, segments);
-  if (segments.length === 0) return { view: 'root', path: '/', crumbs, entries };
-  if (segments.length === 1) return { view: 'type', path, crumbs, entries };
   if (segments.length === 2) {
     const names = await buildNames(services, segments);
-    const builds = await Promise.all(names.map((name, i) => summaryOf(services, [...segments, name], names[i + 1] !== undefined ? [...segments, names[i + 1] as string] : null)));
-    return { view: 'project', path, crumbs, builds, entries };
+    const shown = names.slice(offset, offset + PAGE_BUILDS);
+    const builds: BuildSummary[] = [];
+    for (const [i, name] of shown.entries()) {
+      const older = names[offset + i + 1];
+      builds.push(await summaryOf(services, [...segments, name], older !== undefined ? [...segments, older] : null));
+    }
+    // Entries mirror the builds of this page for JSON clients (files beside them on the first).
+    const { entries: all } = offset === 0 ? await entriesOf(services, segments, 0, PAGE_ENTRIES) : { entries: [] };
+    const entries = [...builds.map((b): EntryView => ({ name: b.name, href: b.href, type: 'collection', size: null, modified: b.modified, sha256: null })), ...all.filter((e) => e.type === 'file')];
+    return { view: 'project', path, crumbs, builds, entries, paging: pagingOf(path, offset, PAGE_BUILDS, names.length) };
   }
+  const { entries, total } = await entriesOf(services, segments, offset, PAGE_ENTRIES);
+  const paging = pagingOf(path, offset, PAGE_ENTRIES, total);
+  if (segments.length === 0) return { view: 'root', path: '/', crumbs, entries, paging };
+  if (segments.length === 1) return { view: 'type', path, crumbs, entries, paging };
   const build = segments.slice(0, BUILD_DEPTH);
   const siblings = await buildNames(services, build.slice(0, 2));
   const older = siblings[siblings.indexOf(build[2] as string) + 1];
-  return { view: 'directory', path, crumbs, build: await summaryOf(services, build, older !== undefined ? [...build.slice(0, 2), older] : null), entries };
+  return { view: 'directory', path, crumbs, build: await summaryOf(services, build, older !== undefined ? [...build.slice(0, 2), older] : null), entries, paging };
 }
 
 export async function searchPage(services: TreeServices, query: string | undefined): Promise<PageView> {
   const crumbs: Crumb[] = [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }];
-  if (query === undefined || query.trim() === '') return { view: 'search', path: '/-/search', crumbs, sha256: null, error: null, results: [] };
+  if (query === undefined || query.trim() === '') return { view: 'search', path: '/-/search', crumbs, sha256: null, error: null, more: false, results: [] };
   const sha256 = query.trim().toLowerCase();
   if (!SHA256_HEX_RE.test(sha256)) throw new PageError(400, 'sha256 must be 64 hexadecimal digits');
-  const hits = await services.catalog.search(sha256);
+  const { hits, more } = await services.catalog.search(sha256);
   return {
     view: 'search',
     path: '/-/search',
     crumbs,
     sha256,
     error: null,
+    more,
     results: hits
       .sort((a, b) => naturalOrder(a.path, b.path))
       .map((h) => ({ path: decodeURIComponent(h.path), href: h.path, size: h.size, build: decodeURIComponent(h.build), buildHref: h.build, modified: h.modified })),
@@ -124,7 +182,9 @@ interface FileFacts {
 async function buildContents(services: TreeServices, build: readonly string[], name: string): Promise<Map<string, FileFacts>> {
   if (!(await services.store.stat(build))?.isDirectory()) throw new PageError(404, `${name}: no such build ${toHref(build, true)}`);
   const contents = new Map<string, FileFacts>();
+  let count = 0;
   for (const file of await services.builds.files(build)) {
+    if (++count % YIELD_EVERY === 0) await yieldToLoop();
     let sha256: string;
     try {
       sha256 = await services.catalog.ensureChecksum([...build, ...file.relative]);
@@ -155,7 +215,9 @@ export async function comparePage(services: TreeServices, fromParam: string | un
   const removed: EntryView[] = [];
   const identical: EntryView[] = [];
   const changed: Extract<PageView, { view: 'compare' }>['changed'] = [];
+  let count = 0;
   for (const [relative, facts] of after) {
+    if (++count % YIELD_EVERY === 0) await yieldToLoop();
     const old = before.get(relative);
     if (!old) added.push(entry(to, relative, facts));
     else if (old.sha256 === facts.sha256) identical.push(entry(to, relative, facts));
@@ -163,6 +225,9 @@ export async function comparePage(services: TreeServices, fromParam: string | un
   }
   for (const [relative, facts] of before) if (!after.has(relative)) removed.push(entry(from, relative, facts));
   const byName = (a: { name?: string; path?: string }, b: { name?: string; path?: string }): number => naturalOrder(a.name ?? a.path ?? '', b.name ?? b.path ?? '');
+  // Counts are complete; each list shows its first COMPARE_LISTED files in natural order.
+  const listed = async <T extends { name?: string; path?: string }>(items: T[]): Promise<T[]> => (await sortYielding(items, byName)).slice(0, COMPARE_LISTED);
+  const counts = { added: added.length, removed: removed.length, changed: changed.length, identical: identical.length };
   return {
     view: 'compare',
     path: '/-/compare',
@@ -170,11 +235,12 @@ export async function comparePage(services: TreeServices, fromParam: string | un
     from: toHref(from, true),
     to: toHref(to, true),
     error: null,
-    added: added.sort(byName),
-    removed: removed.sort(byName),
-    changed: changed.sort(byName),
-    identical: identical.sort(byName),
-    reproducible: added.length + removed.length + changed.length === 0,
+    counts,
+    added: await listed(added),
+    removed: await listed(removed),
+    changed: await listed(changed),
+    identical: await listed(identical),
+    reproducible: counts.added + counts.removed + counts.changed === 0,
   };
 }
 

@@ -28,6 +28,10 @@ export class PathError extends Error {
 
 // Control characters (C0 with NUL, DEL, C1) and the backslash never name anything here.
 const FORBIDDEN_CHAR_RE = /[\u0000-\u001f\u007f-\u009f\\]/;
+// Characters that change how a name looks without being seen: bidi controls (which show
+// "evil\u202egpj.exe" as "evilexe.jpg"), zero-width and other format characters, a BOM,
+// line and paragraph separators, and spaces other than the plain one.
+const INVISIBLE_CHAR_RE = /[\p{Cf}\p{Zl}\p{Zp}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/u;
 
 function decodeSegment(raw: string): string {
   let segment: string;
@@ -38,6 +42,7 @@ function decodeSegment(raw: string): string {
   }
   if (segment.includes('/')) throw new PathError(400, 'encoded slash in path');
   if (FORBIDDEN_CHAR_RE.test(segment)) throw new PathError(400, 'control character or backslash in path');
+  if (INVISIBLE_CHAR_RE.test(segment)) throw new PathError(400, 'invisible or direction-changing character (bidi control, zero-width, format character or unusual space) in path');
   if (segment === '.' || segment === '..') throw new PathError(400, 'dot segments are not allowed in paths');
   if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw new PathError(400, 'path segment longer than 250 bytes');
   return segment;
@@ -68,6 +73,17 @@ export function parseTreePath(rawPath: string): TreePath {
 }
 
 const LEVEL_NAMES = ['type', 'project', 'build'] as const;
+
+/**
+ * Why a name a write would create is refused, or null. Names must be in Unicode NFC, so
+ * that two names that look the same ("café" composed and decomposed) are one name.
+ */
+export function newNameProblem(segments: readonly string[]): string | null {
+  for (const segment of segments) {
+    if (segment !== segment.normalize('NFC')) return `names must be in Unicode NFC: "${segment.normalize('NFC')}" is the same name composed`;
+  }
+  return null;
+}
 
 /**
  * The path of a raw request target, still encoded, without the query. The absolute form

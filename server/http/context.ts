@@ -10,6 +10,7 @@ import type { LockManager } from '../webdav/lock-manager.js';
 import type { TokenService } from '../../token-service/token-service.js';
 import type { Authorisation, TreeMethod } from './authorise.js';
 import type { EventSink } from '../domain/events.js';
+import type { Gate } from '../gate.js';
 
 export interface TreeServices {
   config: Config;
@@ -21,6 +22,9 @@ export interface TreeServices {
   builds: Builds;
   /** The audit trail (and metrics) hear of every change made. */
   emit: EventSink;
+  /** Listings that may be long, and compares: a few at a time, the rest wait or get 503. */
+  pageGate: Gate;
+  compareGate: Gate;
 }
 
 export interface TreeRequest {

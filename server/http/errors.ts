@@ -1,6 +1,8 @@
 // Error answers: short and clear, plain text in the tree, JSON under /-/. Never a stack
 // trace, a server path or a secret.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Busy } from '../gate.js';
+import { StorageError, storageError } from '../storage/artifact-store.js';
 
 export class HttpError extends Error {
   constructor(
@@ -15,6 +17,30 @@ export class HttpError extends Error {
 }
 
 export const AUTH_REALM = 'artifact-repo';
+
+/**
+ * The one mapping from whatever a handler threw to the answer a client gets: the
+ * service's own errors as they are, a full disk as 507, a file system refusal by its
+ * kind, too much work at once as 503 with Retry-After; anything else is a 500 whose
+ * details go to the log only (`internal` is true).
+ */
+export function httpErrorOf(err: unknown): { error: HttpError; internal: boolean } {
+  if (err instanceof HttpError) return { error: err, internal: false };
+  if (err instanceof Busy) return { error: new HttpError(503, err.message, { 'Retry-After': String(err.retryAfterSeconds) }), internal: false };
+  const e = err as { code?: unknown; type?: unknown; status?: unknown };
+  if (err instanceof StorageError || typeof e.code === 'string') {
+    const failure = storageError(err);
+    if (failure.status < 500 || failure.status === 507) return { error: new HttpError(failure.status, failure.message), internal: false };
+    return { error: new HttpError(500, 'internal error'), internal: true };
+  }
+  // express's body parser, and a path it could not decode.
+  if (e.type === 'entity.parse.failed') return { error: new HttpError(400, 'malformed JSON body'), internal: false };
+  if (e.type === 'entity.too.large') return { error: new HttpError(413, 'request body too large'), internal: false };
+  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return { error: new HttpError(415, 'unsupported body encoding'), internal: false };
+  if (err instanceof URIError) return { error: new HttpError(400, 'malformed percent-encoding or invalid UTF-8 in path'), internal: false };
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { error: new HttpError(e.status, 'bad request'), internal: false };
+  return { error: new HttpError(500, 'internal error'), internal: true };
+}
 
 /** 429 for an address that failed too often; Retry-After says when to come back. */
 export function tooManyAttempts(retryAfterSeconds: number): HttpError {

@@ -1,7 +1,7 @@
 // GET and HEAD of files, served from disk with validators, ranges and conditional answers;
 // PUT streamed into a temporary file and renamed into place.
 import { headerValue } from './headers.js';
-import { close, closeSync, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
+import { close, closeSync, read, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ServerResponse } from 'node:http';
 import mime from 'mime-types';
@@ -48,28 +48,6 @@ function fileHeaders(stats: Stats, name: string): Record<string, string | number
   };
 }
 
-/**
- * Opens a tree path for reading. Synchronously, on purpose: open and fstat of a cached
- * inode take microseconds, while a trip through libuv's thread pool costs far more than
- * that on a small download (measured: 4 KiB GETs ran 30 % idle waiting for the pool).
- */
-function openForReading(file: string): { fd: number; stats: Stats } {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new HttpError(404, 'not found');
-    throw err;
-  }
-  try {
-    return { fd, stats: fstatSync(fd) };
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
-}
-
 // A sealed build never changes: browsers and nginx's cache of descriptions may keep its files.
 export const SEALED_MAX_AGE_SECONDS = 24 * 3600;
 
@@ -78,11 +56,14 @@ export const SEALED_MAX_AGE_SECONDS = 24 * 3600;
  * subrequest): the checksum headers, and for a sealed build leave to keep the answer.
  */
 export async function describeFile(services: TreeServices, segments: readonly string[]): Promise<Record<string, string | number>> {
-  const stats = await services.store.stat(segments);
-  if (!stats?.isFile()) return { 'X-Accel-Expires': 0 };
-  const headers: Record<string, string | number> = { 'X-Accel-Expires': 0 };
-  const sha256 = await services.catalog.checksumOf(segments, stats);
-  if (sha256) Object.assign(headers, checksumHeaders(sha256));
+  const opened = services.store.openForReading(segments);
+  if (!opened) return { 'X-Accel-Expires': 0 };
+  const { fd, stats } = opened;
+  closeSync(fd);
+  if (!stats.isFile()) return { 'X-Accel-Expires': 0 };
+  // The validator the checksum belongs to: nginx sends the checksum only with these bytes.
+  const headers: Record<string, string | number> = { 'X-Accel-Expires': 0, ETag: etagOf(stats) };
+  Object.assign(headers, checksumHeaders(await services.catalog.ensureChecksum(segments, stats)));
   const build = buildOf(segments);
   if (build !== null && (await services.builds.isSealed(build))) {
     headers['Cache-Control'] = `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`;
@@ -94,7 +75,9 @@ export async function describeFile(services: TreeServices, segments: readonly st
 export async function getOrHead(request: TreeRequest): Promise<void> {
   const { req, res, target, services } = request;
   // The headers describe exactly the bytes sent: the open file is stat'ed, not the path.
-  const { fd, stats } = openForReading(services.store.fsPath(target.segments));
+  const opened = services.store.openForReading(target.segments);
+  if (!opened) throw new HttpError(404, 'not found');
+  const { fd, stats } = opened;
   let streaming = false;
   try {
     if (stats.isDirectory()) {
@@ -110,8 +93,9 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
     if (target.trailingSlash || !stats.isFile()) throw new HttpError(404, 'not found');
     const name = target.segments[target.segments.length - 1] ?? '';
     const headers = fileHeaders(stats, name);
-    const sha256 = await services.catalog.checksumOf(target.segments, stats);
-    if (sha256) Object.assign(headers, checksumHeaders(sha256));
+    // Every download carries its checksum: one missing (a file from before, a write cut
+    // off between steps) is computed now, from these bytes, and recorded.
+    Object.assign(headers, checksumHeaders(await services.catalog.ensureChecksum(target.segments, stats)));
     const build = buildOf(target.segments);
     const sealed = build !== null && (await services.builds.isSealed(build));
     if (sealed) headers['Cache-Control'] = `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`;
@@ -212,6 +196,7 @@ export async function put(request: TreeRequest): Promise<void> {
   }
   log.bytesIn = result.size;
   log.stored = { size: result.size, sha256: result.sha256 };
+  if (request.auth.kind === 'token') services.builds.notePut(request.auth.token.scope, result);
   const headers: Record<string, string | number> = { 'Content-Length': 0, ETag: etagOf(result.stats), ...checksumHeaders(result.sha256) };
   if (result.created) headers.Location = toHref(target.segments, false);
   res.writeHead(result.created ? 201 : 204, headers);

@@ -11,7 +11,8 @@ import type { TokenSummary } from '../../token-service/token-service.js';
 import { checkTtl } from '../../token-service/token-rules.js';
 import { clientAddress, requestBaseUrl } from './client.js';
 import { parseBasicAuth } from './credentials.js';
-import { HttpError } from './errors.js';
+import { httpErrorOf, HttpError } from './errors.js';
+import { errorSummary } from '../domain/errors.js';
 import type { RequestLog } from './access-log.js';
 import type { TreeServices } from './context.js';
 import { sendPage } from './listing.js';
@@ -119,7 +120,7 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
       requestLog(req).tokenId = token.id;
       if (token.id !== id) throw new HttpError(403, 'a token can revoke only itself');
       await tokens.revoke(id, `token:${id}`);
-      res.status(204).end();
+      await answerRevoked(res, id);
       return;
     }
     const master = await requireMaster(req);
@@ -127,8 +128,18 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     requestLog(req).tokenId = id;
     const result = await tokens.revoke(id, `master:${master}`);
     if (result === 'unknown') throw new HttpError(404, 'unknown token id');
-    res.status(204).end();
+    await answerRevoked(res, id);
   });
+
+  /**
+   * 204, and what became of the token's build: sealed, still being sealed (an upload in
+   * flight holds it up, or sealing failed and is retried), or open (another token is live).
+   */
+  async function answerRevoked(res: Response, id: string): Promise<void> {
+    const scope = tokens.scopeOf(id);
+    if (scope) res.set('X-Artifact-Repo-Seal', await repo.sealStatus(scope));
+    res.status(204).end();
+  }
 
   /** A browsing page as HTML or JSON; bad queries answer with an error page of their status. */
   async function page(req: Request, res: Response, build: () => Promise<PageView>): Promise<void> {
@@ -154,7 +165,7 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
   });
 
   app.get('/-/search', (req, res) => page(req, res, () => searchPage(pages, queryString(req.query.sha256))));
-  app.get('/-/compare', (req, res) => page(req, res, () => comparePage(pages, queryString(req.query.from), queryString(req.query.to))));
+  app.get('/-/compare', (req, res) => page(req, res, () => repo.compareGate.run(() => comparePage(pages, queryString(req.query.from), queryString(req.query.to)))));
 
   app.get('/-/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.contentType).set('Cache-Control', 'no-store').send(await metrics.render());
@@ -183,11 +194,7 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
   app.get('/-/pins', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
-    const pinned = [];
-    for (const segments of await builds.all()) {
-      const pin = await builds.pinState(segments);
-      if (pin) pinned.push({ build: scopeString(segments), pinned_by: pin.by, pinned_at: pin.at });
-    }
+    const pinned = (await builds.pinned()).map(({ build, pin }) => ({ build: scopeString(build), pinned_by: pin.by, pinned_at: pin.at }));
     res.set('Cache-Control', 'no-store').json(pinned);
   });
 
@@ -243,9 +250,9 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
   });
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const { status, message, headers } = apiError(err);
-    if (status >= 500) requestLog(req).error = err instanceof Error ? err.message : String(err);
-    res.status(status).set(headers).set('Cache-Control', 'no-store').json({ error: message });
+    const { error, internal } = httpErrorOf(err);
+    if (internal) requestLog(req).error = errorSummary(err);
+    res.status(error.status).set(error.headers).set('Cache-Control', 'no-store').json({ error: error.message });
   });
   return app;
 }
@@ -278,12 +285,3 @@ function queryString(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function apiError(err: unknown): { status: number; message: string; headers: Record<string, string> } {
-  if (err instanceof HttpError) return { status: err.status, message: err.message, headers: err.headers };
-  const e = err as { type?: string; status?: number };
-  if (e.type === 'entity.parse.failed') return { status: 400, message: 'malformed JSON body', headers: {} };
-  if (e.type === 'entity.too.large') return { status: 413, message: 'request body too large', headers: {} };
-  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return { status: 415, message: 'unsupported body encoding', headers: {} };
-  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: e.status, message: 'bad request', headers: {} };
-  return { status: 500, message: 'internal error', headers: {} };
-}

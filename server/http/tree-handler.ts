@@ -2,7 +2,7 @@
 // authorisation, then the method's handler. Nothing reaches a handler unchecked.
 import { headerValue } from './headers.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseTreePath, PathError, splitTarget } from '../domain/tree-path.js';
+import { newNameProblem, parseTreePath, PathError, splitTarget } from '../domain/tree-path.js';
 import { copyOrMove } from '../webdav/copy-move.js';
 import { deleteResource } from '../webdav/delete.js';
 import { lock, unlock } from '../webdav/lock.js';
@@ -35,6 +35,23 @@ const HANDLERS: Record<TreeMethod, (request: TreeRequest) => Promise<void>> = {
   UNLOCK: unlock,
 };
 
+/**
+ * Names a write would create must be NFC, every path must fit the volume's limits, and no
+ * write goes through a symbolic link someone placed on disk.
+ */
+function checkNewPaths(method: string, target: readonly string[], destination: readonly string[] | null, services: TreeServices): void {
+  const created = method === 'COPY' || method === 'MOVE' ? destination : method === 'PUT' || method === 'MKCOL' || method === 'LOCK' ? target : null;
+  const nameProblem = created ? newNameProblem(created) : null;
+  if (nameProblem) throw new HttpError(400, nameProblem);
+  for (const segments of [target, destination]) {
+    if (!segments) continue;
+    const problem = services.store.storagePathProblem(segments);
+    if (problem) throw new HttpError(414, problem);
+    const link = services.store.symlinkProblem(segments);
+    if (link) throw new HttpError(403, link);
+  }
+}
+
 export async function handleTreeRequest(req: IncomingMessage, res: ServerResponse, services: TreeServices): Promise<void> {
   const method = req.method ?? '';
   if (!isTreeMethod(method)) throw new HttpError(405, `method ${method.slice(0, 32)} not allowed`, { Allow: ALLOW_HEADER });
@@ -55,10 +72,14 @@ export async function handleTreeRequest(req: IncomingMessage, res: ServerRespons
   const destination =
     method === 'COPY' || method === 'MOVE' ? parseDestination(headerValue(req, 'destination'), ownHosts(req, services.config.trustedProxies, services.config.publicUrl)) : null;
   const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies), (build) => services.builds.isSealed(build));
+  if (auth.kind === 'token') checkNewPaths(method, target.segments, destination?.segments ?? null, services);
   const handle = (): Promise<void> => HANDLERS[method]({ req, res, method, target, destination, auth, services });
-  if (auth.kind === 'token') await services.builds.whileWriting(auth.token.scope, handle);
+  // A write still running when its build is sealed is cut after the grace: the socket goes,
+  // the upload fails and leaves nothing.
+  if (auth.kind === 'token') await services.builds.whileWriting(auth.token.scope, handle, () => req.socket.destroy());
   else await handle();
   if (auth.kind === 'token') {
+    if (method === 'DELETE' || method === 'COPY' || method === 'MOVE' || method === 'LOCK') services.builds.noteChange(auth.token.scope);
     const event = treeEvent({
       method,
       status: res.statusCode,

@@ -3,7 +3,7 @@
 import { scopeString } from '../domain/tree-path.js';
 import type { EventSink } from '../domain/events.js';
 import type { Builds } from '../storage/builds.js';
-import type { BuildState } from '../storage/meta-store.js';
+import type { SealedState as BuildState } from '../storage/build-records.js';
 import { buildsToDelete, ruleFor, type BuildCandidate, type RetentionPolicy, type RetentionRule } from './policy.js';
 
 export interface RetiredBuild {

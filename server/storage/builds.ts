@@ -1,13 +1,17 @@
 // Builds: open while a token for them is live, sealed once the last one is revoked or
 // expires. Sealing writes SHA256SUMS at the build's root, records the build's size, and
-// makes the files read-only on disk; from then on no request may change the build.
+// makes the files read-only on disk; from then on no request may change the build. A seal
+// that cannot complete (a full disk) stays recorded as pending, is retried, also after a
+// restart, and keeps new tokens out until it is done.
 import { chmod, lstat, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BUILD_DEPTH, scopeSegments, scopeString } from '../domain/tree-path.js';
 import { sha256sumLine } from '../domain/checksum.js';
-import { StorageError, type ArtifactStore } from './artifact-store.js';
+import { errorSummary } from '../domain/errors.js';
+import { StorageError, type ArtifactStore, type PutResult } from './artifact-store.js';
+import type { BuildRecord, BuildRecords, PinState, SealedState } from './build-records.js';
 import type { Catalog } from './catalog.js';
-import type { BuildState, MetaStore, PinState } from './meta-store.js';
+import type { MetaStore } from './meta-store.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 
@@ -22,32 +26,58 @@ export interface BuildStats {
   files: number;
   bytes: number;
   modified: Date;
-  sealed: BuildState | null;
+  sealed: SealedState | null;
 }
+
+/** What a seal attempt found: done now, done before, still open, failed (retried), or no such build. */
+export type SealOutcome = 'sealed' | 'already-sealed' | 'open' | 'pending' | 'gone';
 
 /** The build a tree path belongs to, or null above the build level. */
 export function buildOf(segments: readonly string[]): string[] | null {
   return segments.length >= BUILD_DEPTH ? segments.slice(0, BUILD_DEPTH) : null;
 }
 
+interface Writing {
+  count: number;
+  idle: Array<() => void>;
+  aborts: Set<() => void>;
+}
+
+interface Summary {
+  files: number;
+  bytes: number;
+  modifiedMs: number;
+}
+
 export class Builds {
   private readonly locks = new Map<string, Promise<unknown>>();
   // Writes in flight per build, and the builds being sealed or deleted: a write authorised
-  // just before its token ended must finish before the build is sealed, and none may start
-  // once sealing has begun (it would land in a sealed build, or recreate a deleted one).
-  private readonly writing = new Map<string, { count: number; idle: Array<() => void> }>();
+  // just before its token ended must finish before the build is sealed (or be cut after
+  // the grace), and none may start once sealing has begun.
+  private readonly writing = new Map<string, Writing>();
   private readonly closing = new Set<string>();
+  // File count and size of open builds, kept as writes happen (computed once otherwise):
+  // pages never walk a whole build to show them.
+  private readonly summaries = new Map<string, Summary>();
+  private readonly computing = new Map<string, Promise<Summary>>();
 
   constructor(
     private readonly store: ArtifactStore,
     private readonly meta: MetaStore,
+    private readonly records: BuildRecords,
     private readonly catalog: Catalog,
     private readonly liveTokens: (scope: string) => number,
     private readonly now: () => number = Date.now,
+    /** How long sealing waits for the build's writes in flight before it cuts them. */
+    private readonly writeGraceMs = 30_000,
   ) {}
 
-  async sealedState(build: readonly string[]): Promise<BuildState | null> {
-    return (await this.meta.read(build)).build ?? null;
+  record(build: readonly string[]): Promise<BuildRecord> {
+    return this.records.get(build);
+  }
+
+  async sealedState(build: readonly string[]): Promise<SealedState | null> {
+    return (await this.records.get(build)).sealed ?? null;
   }
 
   async isSealed(build: readonly string[]): Promise<boolean> {
@@ -56,19 +86,23 @@ export class Builds {
 
   /**
    * Runs a write to this build, unless the build is sealed or being sealed or deleted (409).
-   * Sealing and deleting wait until the writes already running are done.
+   * Sealing and deleting wait until the writes already running are done; `abort` cuts this
+   * one if it is still running when their grace is over.
    */
-  async whileWriting<T>(scope: string, work: () => Promise<T>): Promise<T> {
-    const entry = this.writing.get(scope) ?? { count: 0, idle: [] };
+  async whileWriting<T>(scope: string, work: () => Promise<T>, abort?: () => void): Promise<T> {
+    const entry = this.writing.get(scope) ?? { count: 0, idle: [], aborts: new Set() };
     this.writing.set(scope, entry);
     entry.count++;
+    if (abort) entry.aborts.add(abort);
     try {
       // Counted first, checked second: a seal that starts after the count waits for us.
-      if (this.closing.has(scope) || (await this.isSealed(scopeSegments(scope)))) {
+      const record = await this.records.get(scopeSegments(scope));
+      if (this.closing.has(scope) || record.sealed || record.sealPending) {
         throw new StorageError(409, `build ${scope} is sealed: its files never change`);
       }
       return await work();
     } finally {
+      if (abort) entry.aborts.delete(abort);
       entry.count--;
       if (entry.count === 0) {
         this.writing.delete(scope);
@@ -77,24 +111,32 @@ export class Builds {
     }
   }
 
-  /** Marks the build as closing and waits for the writes in flight (callers hold its lock). */
+  /** Marks the build as closing, waits for its writes in flight (cut after the grace), then works. */
   private async closeForWrites<T>(scope: string, work: () => Promise<T>): Promise<T> {
     this.closing.add(scope);
     try {
       const entry = this.writing.get(scope);
-      if (entry) await new Promise<void>((resolve) => entry.idle.push(resolve));
+      if (entry) {
+        const idle = new Promise<void>((resolve) => entry.idle.push(resolve));
+        let timer: NodeJS.Timeout | undefined;
+        const graceOver = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), this.writeGraceMs)));
+        if ((await Promise.race([idle, graceOver])) === 'late') for (const abort of entry.aborts) abort();
+        clearTimeout(timer);
+        await idle;
+      }
       return await work();
     } finally {
       this.closing.delete(scope);
     }
   }
 
-  /** Why no token may be minted for this build, or null: sealed, or deleted by retention. */
+  /** Why no token may be minted for this build, or null: sealed, being sealed, or deleted by retention. */
   async mintRefusal(build: readonly string[]): Promise<string | null> {
-    const meta = await this.meta.read(build);
+    const record = await this.records.get(build);
     const scope = scopeString(build);
-    if (meta.build) return `build ${scope} is sealed: its artifacts never change, so no token can be minted for it`;
-    if (meta.retired) return `build ${scope} was deleted by retention (${meta.retired.at}); build names are not reused`;
+    if (record.retired) return `build ${scope} was deleted by retention (${record.retired.at}); build names are not reused`;
+    if (record.sealed) return `build ${scope} is sealed: its artifacts never change, so no token can be minted for it`;
+    if (record.sealPending || this.closing.has(scope)) return `build ${scope} is being sealed (its last token ended): no token can be minted for it`;
     return null;
   }
 
@@ -112,21 +154,51 @@ export class Builds {
   }
 
   /**
-   * Seals the build if no live token is left for it. Returns its new state when this call
-   * sealed it, null otherwise (still open, already sealed, or gone).
+   * Seals the build if no live token is left for it. The seal is recorded as pending
+   * first, so that a failure (or a crash) leaves it to be retried, never forgotten.
    */
-  async sealIfUnused(scope: string): Promise<BuildState | null> {
+  async sealIfUnused(scope: string): Promise<{ outcome: SealOutcome; state?: SealedState; reason?: string }> {
     return this.exclusive(scope, async () => {
       const build = scopeSegments(scope);
-      if (await this.isSealed(build)) return null;
-      if (this.liveTokens(scope) > 0) return null;
-      if (!(await this.store.stat(build))?.isDirectory()) return null;
-      return this.closeForWrites(scope, () => this.seal(build));
+      const record = await this.records.get(build);
+      if (record.sealed) return { outcome: 'already-sealed' };
+      if (this.liveTokens(scope) > 0) return { outcome: 'open' };
+      if (!(await this.store.stat(build))?.isDirectory()) {
+        if (record.sealPending) await this.records.put(build, { ...record, sealPending: undefined });
+        return { outcome: 'gone' };
+      }
+      const pending = record.sealPending ?? { since: new Date(this.now()).toISOString(), reason: null };
+      if (!record.sealPending) await this.records.put(build, { ...record, sealPending: pending });
+      try {
+        const state = await this.closeForWrites(scope, () => this.seal(build));
+        return { outcome: 'sealed', state };
+      } catch (err) {
+        const reason = errorSummary(err);
+        await this.records.put(build, { ...(await this.records.get(build)), sealPending: { ...pending, reason } }).catch(() => undefined);
+        return { outcome: 'pending', reason };
+      }
     });
   }
 
+  /** Builds whose seal is due but not done (after a crash or a failure). */
+  async pendingSeals(): Promise<string[]> {
+    const pending: string[] = [];
+    for (const build of await this.records.all()) if ((await this.records.get(build)).sealPending) pending.push(scopeString(build));
+    return pending;
+  }
+
   async pinState(build: readonly string[]): Promise<PinState | null> {
-    return (await this.meta.read(build)).pin ?? null;
+    return (await this.records.get(build)).pin ?? null;
+  }
+
+  /** Every pinned build, from the build records (no walk of the tree). */
+  async pinned(): Promise<{ build: string[]; pin: PinState }[]> {
+    const found: { build: string[]; pin: PinState }[] = [];
+    for (const build of await this.records.all()) {
+      const pin = (await this.records.get(build)).pin;
+      if (pin) found.push({ build, pin });
+    }
+    return found;
   }
 
   /** Pins a build (open or sealed) so retention never removes it; null if no such build. */
@@ -136,7 +208,7 @@ export class Builds {
       const existing = await this.pinState(build);
       if (existing) return { pin: existing, created: false };
       const pin: PinState = { by, at: new Date(this.now()).toISOString() };
-      await this.meta.update(build, (m) => ({ ...m, pin }));
+      await this.records.update(build, (r) => ({ ...r, pin }));
       return { pin, created: true };
     });
   }
@@ -145,38 +217,43 @@ export class Builds {
   async unpin(build: readonly string[]): Promise<boolean> {
     return this.exclusive(scopeString(build), async () => {
       if (!(await this.pinState(build))) return false;
-      await this.meta.update(build, ({ pin: _dropped, ...rest }) => rest);
+      await this.records.update(build, ({ pin: _dropped, ...rest }) => rest);
       return true;
     });
   }
 
   /**
-   * Deletes a sealed, unpinned build as one step: the build folder is renamed out of the
-   * tree (readers see all of it or none), then emptied. Checked again under the build's
-   * lock, so a pin that arrived meanwhile wins. Returns what was deleted, or null.
+   * Deletes a sealed, unpinned build as one step: its tombstone is recorded, then the
+   * build folder is renamed out of the tree (readers see all of it or none) and emptied.
+   * Checked again under the build's lock, so a pin that arrived meanwhile wins. Returns
+   * what was deleted, or null.
    */
-  async deleteSealed(build: readonly string[], by: string): Promise<BuildState | null> {
+  async deleteSealed(build: readonly string[], by: string): Promise<SealedState | null> {
     const scope = scopeString(build);
-    return this.exclusive(scope, () => this.closeForWrites(scope, async () => {
-      const meta = await this.meta.read(build);
-      if (!meta.build || meta.pin) return null;
-      const root = this.store.fsPath(build);
-      const trash = this.store.tempPath('retired');
-      try {
-        // Moving a folder to another parent rewrites its "..": it must be writable.
-        await chmod(root, 0o755);
-        await rename(root, trash);
-      } catch (err) {
-        this.store.settle(trash);
-        await chmod(root, 0o555).catch(() => undefined);
-        throw err;
-      }
-      await this.meta.remove(build);
-      // A tombstone: the name is never minted again, so a URL never changes what it serves.
-      await this.meta.write(build, { props: [], retired: { at: new Date(this.now()).toISOString(), by } });
-      await this.store.discard(trash);
-      return meta.build;
-    }));
+    return this.exclusive(scope, () =>
+      this.closeForWrites(scope, async () => {
+        const record = await this.records.get(build);
+        if (!record.sealed || record.pin || record.retired) return null;
+        // The tombstone first: the name is never minted again, so a URL never changes what it serves.
+        await this.records.put(build, { ...record, retired: { at: new Date(this.now()).toISOString(), by } });
+        const root = this.store.fsPath(build);
+        const trash = this.store.tempPath('retired');
+        try {
+          // Moving a folder to another parent rewrites its "..": it must be writable.
+          await chmod(root, 0o755);
+          await rename(root, trash);
+        } catch (err) {
+          this.store.settle(trash);
+          await chmod(root, 0o555).catch(() => undefined);
+          await this.records.put(build, record).catch(() => undefined);
+          throw err;
+        }
+        this.summaries.delete(scope);
+        await this.meta.remove(build);
+        await this.store.discard(trash);
+        return record.sealed;
+      }),
+    );
   }
 
   /** Every build folder in the tree as [type, project, build] (dot-folders are internal). */
@@ -212,16 +289,50 @@ export class Builds {
     return found;
   }
 
-  async stats(build: readonly string[]): Promise<BuildStats> {
-    const sealed = await this.sealedState(build);
-    const root = await this.store.stat(build);
-    if (sealed) return { files: sealed.files, bytes: sealed.bytes, modified: new Date(sealed.sealedAt), sealed };
-    const files = await this.files(build);
-    const newest = files.reduce((max, f) => Math.max(max, f.mtimeMs), root?.mtimeMs ?? 0);
-    return { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), modified: new Date(newest), sealed: null };
+  /** An upload finished in an open build: its summary follows without a walk. */
+  notePut(scope: string, put: Pick<PutResult, 'created' | 'size' | 'replacedSize'>): void {
+    const summary = this.summaries.get(scope);
+    if (!summary) return;
+    summary.files += put.created ? 1 : 0;
+    summary.bytes += put.size - put.replacedSize;
+    summary.modifiedMs = this.now();
   }
 
-  private async seal(build: readonly string[]): Promise<BuildState> {
+  /** Some other change (DELETE, COPY, MOVE): the summary is computed again when asked for. */
+  noteChange(scope: string): void {
+    this.summaries.delete(scope);
+  }
+
+  async stats(build: readonly string[]): Promise<BuildStats> {
+    const sealed = await this.sealedState(build);
+    if (sealed) return { files: sealed.files, bytes: sealed.bytes, modified: new Date(sealed.sealedAt), sealed };
+    const scope = scopeString(build);
+    let summary = this.summaries.get(scope);
+    if (!summary) {
+      let computing = this.computing.get(scope);
+      if (!computing) {
+        // One walk at a time per build, shared by every page that asks meanwhile.
+        computing = this.walkSummary(build).finally(() => this.computing.delete(scope));
+        this.computing.set(scope, computing);
+      }
+      summary = await computing;
+    }
+    return { files: summary.files, bytes: summary.bytes, modified: new Date(summary.modifiedMs), sealed: null };
+  }
+
+  private async walkSummary(build: readonly string[]): Promise<Summary> {
+    const scope = scopeString(build);
+    const root = await this.store.stat(build);
+    const files = await this.files(build);
+    const summary = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), modifiedMs: files.reduce((max, f) => Math.max(max, f.mtimeMs), root?.mtimeMs ?? 0) };
+    // A write that landed during the walk may or may not be in it: the next page walks again.
+    if (!this.writing.has(scope)) this.summaries.set(scope, summary);
+    return summary;
+  }
+
+  private async seal(build: readonly string[]): Promise<SealedState> {
+    // A retry after a failure between making the tree read-only and recording the seal.
+    await chmod(this.store.fsPath(build), 0o755);
     const files = await this.files(build);
     let sums = '';
     for (const file of files) {
@@ -239,13 +350,14 @@ export class Builds {
       throw err;
     }
     await this.catalog.ensureChecksum([...build, SUMS_FILE]);
-    const state: BuildState = {
+    const state: SealedState = {
       sealedAt: new Date(this.now()).toISOString(),
       files: files.length,
       bytes: files.reduce((n, f) => n + f.size, 0),
     };
-    await this.meta.update(build, (m) => ({ ...m, build: state }));
     await makeReadOnly(this.store.fsPath(build));
+    await this.records.update(build, (r) => ({ ...r, sealed: state, sealPending: undefined }));
+    this.summaries.delete(scopeString(build));
     return state;
   }
 }
@@ -265,4 +377,3 @@ async function makeReadOnly(dir: string): Promise<void> {
   }
   await chmod(dir, 0o555);
 }
-

@@ -1,5 +1,7 @@
 // Checksums of stored files: recorded as they are written, announced on download, looked
-// up by value. Built on the per-resource metadata and the checksum index.
+// up by value. Built on the per-resource records and the checksum index. A record that no
+// longer matches its file (a write that failed halfway, a file changed on disk) is never
+// believed: the file is hashed again, so a checksum always belongs to the bytes on disk.
 import { createReadStream, type Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -7,8 +9,8 @@ import { pipeline } from 'node:stream/promises';
 import { parseTreePath, toHref, BUILD_DEPTH } from '../domain/tree-path.js';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore, PutResult } from './artifact-store.js';
-import type { ChecksumIndex } from './checksum-index.js';
-import { checksumMatches, type MetaStore } from './meta-store.js';
+import { MAX_SEARCH_HITS, type ChecksumIndex } from './checksum-index.js';
+import { recordMatches, recordOf, type MetaStore } from './meta-store.js';
 
 export interface SearchHit {
   path: string;
@@ -25,9 +27,9 @@ export class Catalog {
   ) {}
 
   /**
-   * Stores a file with its checksum. The checksum is recorded before the file appears, so
-   * a failure there (a full disk) stores nothing; the index line follows, and a lost one
-   * only costs a search hit until the file is written again.
+   * Stores a file with its checksum. The record and the index entry are written before
+   * the file appears, and the record is put back if publishing fails: a failure at any
+   * step (a full disk) leaves the path as it was, with its own checksum.
    */
   async storeFile(
     segments: readonly string[],
@@ -36,66 +38,91 @@ export class Catalog {
     declaredLength: number | null = null,
     received?: (bytes: number) => void,
   ): Promise<PutResult> {
-    const put = await this.store.putFile(segments, body, {
+    const href = toHref(segments, false);
+    return this.store.putFile(segments, body, {
       expectedSha256,
       declaredLength,
       received,
-      beforePublish: (sha256, stats) => this.meta.update(segments, (m) => ({ ...m, file: { sha256, size: stats.size, mtimeMs: stats.mtimeMs } })),
+      beforePublish: async (sha256, stats) => {
+        const undo = await this.meta.setFileRecord(segments, recordOf(sha256, stats));
+        try {
+          await this.index.add(sha256, href);
+        } catch (err) {
+          await undo.restore();
+          throw err;
+        }
+        return () => undo.restore();
+      },
     });
-    await this.index.add(put.sha256, toHref(segments, false));
-    return put;
   }
 
   private async record(segments: readonly string[], sha256: string, stats: Stats): Promise<void> {
-    await this.meta.update(segments, (m) => ({ ...m, file: { sha256, size: stats.size, mtimeMs: stats.mtimeMs } }));
+    await this.meta.setFileRecord(segments, recordOf(sha256, stats));
     await this.index.add(sha256, toHref(segments, false));
   }
 
   /** The recorded SHA-256 of the file as it is now, or null when unknown or outdated. */
-  async checksumOf(segments: readonly string[], stats: Pick<Stats, 'size' | 'mtimeMs'>): Promise<string | null> {
-    const { file } = await this.meta.read(segments);
-    return checksumMatches(file, stats) ? file.sha256 : null;
+  async checksumOf(segments: readonly string[], stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): Promise<string | null> {
+    const record = await this.meta.fileRecord(segments);
+    return recordMatches(record, stats) ? record.sha256 : null;
   }
 
-  /** The checksum, computed by reading the file when none is recorded (files from before). */
-  async ensureChecksum(segments: readonly string[]): Promise<string> {
-    const stats = await lstat(this.store.fsPath(segments));
-    const known = await this.checksumOf(segments, stats);
-    if (known) return known;
+  /** The checksum, computed by reading the file when none matches (a file from before). */
+  async ensureChecksum(segments: readonly string[], known?: Stats): Promise<string> {
+    const stats = known ?? (await lstat(this.store.fsPath(segments)));
+    const recorded = await this.checksumOf(segments, stats);
+    if (recorded) return recorded;
     const hash = createHash('sha256');
     await pipeline(createReadStream(this.store.fsPath(segments)), hash);
     const sha256 = hash.digest('hex');
-    await this.record(segments, sha256, stats);
+    // Recorded only if the file did not change while it was read.
+    const after = await lstat(this.store.fsPath(segments));
+    if (after.ino === stats.ino && after.size === stats.size && after.mtimeMs === stats.mtimeMs) await this.record(segments, sha256, after);
     return sha256;
   }
 
-  /** After a COPY or MOVE: the moved or copied files are indexed under their new paths. */
-  async indexUnder(segments: readonly string[]): Promise<void> {
-    const { file } = await this.meta.read(segments);
-    if (file) await this.index.add(file.sha256, toHref(segments, false));
-    for (const [relative, checksum] of await this.meta.checksumsUnder(segments)) {
-      await this.index.add(checksum.sha256, toHref([...segments, ...relative], false));
+  /**
+   * After a COPY or MOVE: the files at `segments` (a file or a collection's members) get
+   * records for their own inodes (a copy is a new inode with its source's checksum, size
+   * and mtime) and index entries under their new paths.
+   */
+  async recordCopies(segments: readonly string[]): Promise<void> {
+    const own = await this.meta.fileRecord(segments);
+    const entries: [readonly string[], { sha256: string; size: number; mtimeMs: number }][] = own ? [[segments, own]] : [];
+    for (const [relative, record] of await this.meta.fileRecordsUnder(segments)) entries.push([[...segments, ...relative], record]);
+    for (const [path, record] of entries) {
+      const stats = await lstat(this.store.fsPath(path)).catch(() => null);
+      if (!stats?.isFile() || stats.size !== record.size || Math.abs(stats.mtimeMs - record.mtimeMs) >= 1) continue;
+      await this.record(path, record.sha256, stats);
     }
   }
 
-  /** Every file whose content has this SHA-256, checked against the files as they are now. */
-  async search(sha256: string): Promise<SearchHit[]> {
-    const hrefs = await this.index.lookup(sha256);
+  /** After a MOVE: the moved files (same inodes, records moved along) indexed under their new paths. */
+  async indexUnder(segments: readonly string[]): Promise<void> {
+    const own = await this.meta.fileRecord(segments);
+    if (own) await this.index.add(own.sha256, toHref(segments, false));
+    for (const [relative, record] of await this.meta.fileRecordsUnder(segments)) await this.index.add(record.sha256, toHref([...segments, ...relative], false));
+  }
+
+  /** Every file whose content has this SHA-256 (at most MAX_SEARCH_HITS), checked against the files as they are now. */
+  async search(sha256: string): Promise<{ hits: SearchHit[]; more: boolean }> {
+    const { hrefs, more } = await this.index.lookup(sha256, MAX_SEARCH_HITS);
     const hits: SearchHit[] = [];
-    const live: string[] = [];
     for (const href of hrefs) {
       let segments: readonly string[];
       try {
         segments = parseTreePath(href).segments;
       } catch {
+        await this.index.remove(sha256, href);
         continue;
       }
       const stats = await this.store.stat(segments);
-      if (!stats?.isFile() || (await this.checksumOf(segments, stats)) !== sha256) continue;
-      live.push(href);
+      if (!stats?.isFile() || (await this.checksumOf(segments, stats)) !== sha256) {
+        await this.index.remove(sha256, href);
+        continue;
+      }
       hits.push({ path: href, size: stats.size, build: toHref(segments.slice(0, BUILD_DEPTH), true), modified: stats.mtime.toISOString() });
     }
-    if (live.length !== hrefs.length) await this.index.replace(sha256, live);
-    return hits;
+    return { hits, more };
   }
 }

@@ -1,10 +1,13 @@
-// What the service keeps about each resource, one small JSON file per resource in a
-// mirror of the tree under ARTIFACTS_DIR/.meta: a file's SHA-256, a build's sealed state,
-// WebDAV dead properties. Writing one resource's metadata never rewrites anything shared,
-// and moving a collection moves its members' metadata with one rename.
+// What the service keeps about each resource of the tree, in a mirror of the tree under
+// ARTIFACTS_DIR/.meta, as two separate small files so that no write of one can clobber the
+// other: a file's checksum record (`.m`) and its WebDAV dead properties (`.p`). Writing
+// one resource's metadata never rewrites anything shared, and moving a collection moves
+// its members' metadata with one rename. (Build states and pins are build-records.ts.)
 //
-// Layout: resource /a/b/c -> .meta/a.d/b.d/c.m ; the members of /a/b live under .meta/a.d/b.d/.
-// The suffixes differ, so a resource's file never collides with a collection's folder.
+// Layout: resource /a/b/c -> .meta/a.d/b.d/c.m and c.p; the members of /a/b live under
+// .meta/a.d/b.d/. The suffixes differ, so a resource's files never collide with a
+// collection's folder. Metadata paths are longer than tree paths (two bytes per segment,
+// and the prefix): tree-path limits leave room for that (storagePathProblem).
 import type { Stats } from 'node:fs';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
@@ -18,37 +21,16 @@ export interface StoredProperty {
   lang?: string;
 }
 
-/** A file's checksum, valid while the file still has this size and modification time. */
-export interface FileChecksum {
+/**
+ * A file's checksum, valid while the file on disk is still that inode with this size and
+ * modification time: a replaced file is always another inode (uploads are renamed in).
+ */
+export interface FileRecord {
   sha256: string;
   size: number;
   mtimeMs: number;
-}
-
-export interface BuildState {
-  sealedAt: string;
-  files: number;
-  bytes: number;
-}
-
-/** A build kept from retention, by whom and since when. */
-export interface PinState {
-  by: string;
-  at: string;
-}
-
-/** A build deleted by retention: its name is never used again. */
-export interface RetiredState {
-  at: string;
-  by: string;
-}
-
-export interface ResourceMeta {
-  props: StoredProperty[];
-  file?: FileChecksum;
-  build?: BuildState;
-  pin?: PinState;
-  retired?: RetiredState;
+  /** Absent in records written before inodes were recorded. */
+  ino?: number;
 }
 
 export interface TempFiles {
@@ -57,22 +39,50 @@ export interface TempFiles {
   discard(temp: string): Promise<void>;
 }
 
+/** Dead properties one resource may carry, and their total size: PROPFIND repeats them. */
+export const MAX_PROPERTIES = 256;
+export const MAX_PROPERTY_BYTES = 64 * 1024;
+
 const CACHE_ENTRIES = 20_000;
 
-
-/**
- * The checksum still describes the file on disk (same size, same mtime). Within a
- * millisecond: a copy keeps its source's mtime only that precisely (utimes takes seconds
- * as a double).
- */
-export function checksumMatches(checksum: FileChecksum | undefined, stats: Pick<Stats, 'size' | 'mtimeMs'>): checksum is FileChecksum {
-  return checksum !== undefined && checksum.size === stats.size && Math.abs(checksum.mtimeMs - stats.mtimeMs) < 1;
+/** The record still describes the file on disk: same inode, size and mtime (within 1 ms). */
+export function recordMatches(record: FileRecord | null | undefined, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): record is FileRecord {
+  if (!record) return false;
+  if (record.ino !== undefined && record.ino !== stats.ino) return false;
+  // Within a millisecond: a copy keeps its source's mtime only that precisely.
+  return record.size === stats.size && Math.abs(record.mtimeMs - stats.mtimeMs) < 1;
 }
+
+export function recordOf(sha256: string, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): FileRecord {
+  return { sha256, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
+}
+
+function propertiesBytes(props: readonly StoredProperty[]): number {
+  let bytes = 0;
+  for (const p of props) bytes += Buffer.byteLength(p.ns) + Buffer.byteLength(p.local) + Buffer.byteLength(p.valueXml) + (p.lang ? Buffer.byteLength(p.lang) : 0);
+  return bytes;
+}
+
+/** Why this set of dead properties may not be stored, or null. */
+export function propertiesProblem(props: readonly StoredProperty[]): string | null {
+  if (props.length > MAX_PROPERTIES) return `at most ${MAX_PROPERTIES} dead properties per resource`;
+  if (propertiesBytes(props) > MAX_PROPERTY_BYTES) return `at most ${MAX_PROPERTY_BYTES} bytes of dead properties per resource`;
+  return null;
+}
+
+/** Set aside by a change that may still be undone: put back with restore(), or dropped. */
+export interface SetAside {
+  restore(): Promise<void>;
+  drop(): Promise<void>;
+}
+
+type Kind = 'm' | 'p';
 
 export class MetaStore {
   readonly base: string;
-  // Reads on every download: a bounded cache of recently used entries, dropped on change.
-  private readonly cache = new Map<string, ResourceMeta>();
+  // Read on every download: bounded caches of recently used entries, dropped on change.
+  private readonly records = new Map<string, FileRecord | null>();
+  private readonly props = new Map<string, StoredProperty[]>();
 
   constructor(
     artifactsDir: string,
@@ -81,91 +91,185 @@ export class MetaStore {
     this.base = path.join(artifactsDir, META_DIR);
   }
 
-  private folderOf(segments: readonly string[]): string {
+  folderOf(segments: readonly string[]): string {
     return path.join(this.base, ...segments.map((s) => `${s}.d`));
   }
 
-  private fileOf(segments: readonly string[]): string {
-    if (segments.length === 0) return path.join(this.base, 'root.m');
-    return path.join(this.folderOf(segments.slice(0, -1)), `${segments[segments.length - 1]}.m`);
+  fileOf(segments: readonly string[], kind: Kind): string {
+    if (segments.length === 0) return path.join(this.base, `root.${kind}`);
+    return path.join(this.folderOf(segments.slice(0, -1)), `${segments[segments.length - 1]}.${kind}`);
   }
 
-  private key(segments: readonly string[]): string {
-    return segments.join('/');
-  }
-
-  async read(segments: readonly string[]): Promise<ResourceMeta> {
-    const key = this.key(segments);
-    const cached = this.cache.get(key);
-    if (cached) return cached;
+  private readJson(file: string): unknown {
     // Synchronous: a small file, read far faster than a trip through the thread pool.
     // Most resources have none: asking first spares building an ENOENT exception.
-    const file = this.fileOf(segments);
-    let meta: ResourceMeta = { props: [] };
-    if (existsSync(file)) {
-      try {
-        const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ResourceMeta>;
-        meta = { props: Array.isArray(parsed.props) ? parsed.props : [], file: parsed.file, build: parsed.build, pin: parsed.pin, retired: parsed.retired };
-      } catch {
-        // Unreadable metadata counts as none; the next write replaces it.
-      }
+    if (!existsSync(file)) return null;
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      // Unreadable metadata counts as none; the next write replaces it.
+      return null;
     }
-    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(key, meta);
-    return meta;
   }
 
-  /** Replaces a resource's metadata atomically (temporary file, then rename). */
-  async write(segments: readonly string[], meta: ResourceMeta): Promise<void> {
-    const file = this.fileOf(segments);
-    this.cache.delete(this.key(segments));
-    if (meta.props.length === 0 && !meta.file && !meta.build && !meta.pin && !meta.retired) {
-      await rm(file, { force: true });
-      return;
-    }
+  private writeJson(file: string, value: unknown): void {
     const temp = this.temps.tempPath('meta');
     try {
       // A few hundred bytes: written synchronously, like the read.
       mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(temp, JSON.stringify(meta));
+      writeFileSync(temp, JSON.stringify(value));
       renameSync(temp, file);
       this.temps.settle(temp);
     } catch (err) {
-      await this.temps.discard(temp);
+      void this.temps.discard(temp);
       throw err;
     }
   }
 
-  async update(segments: readonly string[], change: (meta: ResourceMeta) => ResourceMeta): Promise<void> {
-    await this.write(segments, change({ ...(await this.read(segments)) }));
+  private remember<T>(cache: Map<string, T>, key: string, value: T): T {
+    if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+    cache.set(key, value);
+    return value;
+  }
+
+  async fileRecord(segments: readonly string[]): Promise<FileRecord | null> {
+    const key = segments.join('/');
+    const cached = this.records.get(key);
+    if (cached !== undefined) return cached;
+    const parsed = this.readJson(this.fileOf(segments, 'm')) as (Partial<FileRecord> & { file?: FileRecord }) | null;
+    // Layout 1 kept the record under `file`, beside the properties (migrate.ts converts).
+    const raw = parsed && typeof parsed.sha256 === 'string' ? parsed : (parsed?.file ?? null);
+    const record = raw && typeof raw.sha256 === 'string' && typeof raw.size === 'number' && typeof raw.mtimeMs === 'number' ? (raw as FileRecord) : null;
+    return this.remember(this.records, key, record);
+  }
+
+  /** Records a file's checksum; returns what undoes it (the previous record put back). */
+  async setFileRecord(segments: readonly string[], record: FileRecord): Promise<SetAside> {
+    const key = segments.join('/');
+    const previous = await this.fileRecord(segments);
+    this.records.delete(key);
+    this.writeJson(this.fileOf(segments, 'm'), record);
+    return {
+      restore: async () => {
+        this.records.delete(key);
+        if (previous) this.writeJson(this.fileOf(segments, 'm'), previous);
+        else await rm(this.fileOf(segments, 'm'), { force: true });
+      },
+      drop: async () => undefined,
+    };
+  }
+
+  async properties(segments: readonly string[]): Promise<StoredProperty[]> {
+    const key = segments.join('/');
+    const cached = this.props.get(key);
+    if (cached) return cached;
+    const parsed = this.readJson(this.fileOf(segments, 'p'));
+    const props = Array.isArray(parsed) ? (parsed as StoredProperty[]) : [];
+    return this.remember(this.props, key, props);
+  }
+
+  async setProperties(segments: readonly string[], props: StoredProperty[]): Promise<void> {
+    const key = segments.join('/');
+    this.props.delete(key);
+    if (props.length === 0) await rm(this.fileOf(segments, 'p'), { force: true });
+    else this.writeJson(this.fileOf(segments, 'p'), props);
+  }
+
+  private forgetAll(): void {
+    this.records.clear();
+    this.props.clear();
+  }
+
+  /**
+   * Moves a resource's metadata (and a collection's members') out of the way in a few
+   * renames, to be dropped once the change it belongs to is done, or put back if it fails.
+   */
+  async setAside(segments: readonly string[]): Promise<SetAside> {
+    this.forgetAll();
+    const moved: [string, string][] = [];
+    const targets = [this.fileOf(segments, 'm'), this.fileOf(segments, 'p'), ...(segments.length > 0 ? [this.folderOf(segments)] : [])];
+    for (const from of targets) {
+      const aside = this.temps.tempPath('meta-aside');
+      try {
+        await rename(from, aside);
+        moved.push([from, aside]);
+      } catch (err) {
+        this.temps.settle(aside);
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          for (const [back, where] of moved.reverse()) await rename(where, back).catch(() => undefined);
+          throw err;
+        }
+      }
+    }
+    return {
+      restore: async () => {
+        this.forgetAll();
+        for (const [back, where] of moved) {
+          await mkdir(path.dirname(back), { recursive: true });
+          await rename(where, back);
+          this.temps.settle(where);
+        }
+      },
+      drop: async () => {
+        for (const [, where] of moved) await this.temps.discard(where);
+      },
+    };
   }
 
   /** Forgets a resource and, for a collection, all of its members. */
   async remove(segments: readonly string[]): Promise<void> {
-    this.cache.clear();
-    await rm(this.fileOf(segments), { force: true });
-    if (segments.length > 0) await rm(this.folderOf(segments), { recursive: true, force: true });
+    await (await this.setAside(segments)).drop();
   }
 
-  async move(from: readonly string[], to: readonly string[]): Promise<void> {
-    await this.remove(to);
-    await mkdir(path.dirname(this.fileOf(to)), { recursive: true });
-    await renameIfPresent(this.fileOf(from), this.fileOf(to));
-    await renameIfPresent(this.folderOf(from), this.folderOf(to));
-    this.cache.clear();
+  /** Moves metadata to `to`, replacing what was there; returns what undoes the move. */
+  async move(from: readonly string[], to: readonly string[]): Promise<SetAside> {
+    const replaced = await this.setAside(to);
+    this.forgetAll();
+    const renamed: [string, string][] = [];
+    try {
+      await mkdir(path.dirname(this.fileOf(to, 'm')), { recursive: true });
+      for (const kind of ['m', 'p'] as const) if (await renameIfPresent(this.fileOf(from, kind), this.fileOf(to, kind))) renamed.push([this.fileOf(from, kind), this.fileOf(to, kind)]);
+      if (await renameIfPresent(this.folderOf(from), this.folderOf(to))) renamed.push([this.folderOf(from), this.folderOf(to)]);
+    } catch (err) {
+      for (const [back, where] of renamed.reverse()) await rename(where, back).catch(() => undefined);
+      await replaced.restore();
+      throw err;
+    }
+    return {
+      restore: async () => {
+        this.forgetAll();
+        for (const [back, where] of renamed.reverse()) await rename(where, back);
+        await replaced.restore();
+      },
+      drop: () => replaced.drop(),
+    };
   }
 
-  async copy(from: readonly string[], to: readonly string[], withMembers: boolean): Promise<void> {
-    await this.remove(to);
-    await mkdir(path.dirname(this.fileOf(to)), { recursive: true });
-    await cp(this.fileOf(from), this.fileOf(to)).catch(ignoreMissing);
-    if (withMembers) await cp(this.folderOf(from), this.folderOf(to), { recursive: true }).catch(ignoreMissing);
-    this.cache.clear();
+  /** Copies metadata to `to`, replacing what was there; returns what undoes the copy. */
+  async copy(from: readonly string[], to: readonly string[], withMembers: boolean): Promise<SetAside> {
+    const replaced = await this.setAside(to);
+    const undo = async (): Promise<void> => {
+      this.forgetAll();
+      await rm(this.fileOf(to, 'm'), { force: true });
+      await rm(this.fileOf(to, 'p'), { force: true });
+      if (to.length > 0) await rm(this.folderOf(to), { recursive: true, force: true });
+      await replaced.restore();
+    };
+    try {
+      await mkdir(path.dirname(this.fileOf(to, 'm')), { recursive: true });
+      for (const kind of ['m', 'p'] as const) await cp(this.fileOf(from, kind), this.fileOf(to, kind)).catch(ignoreMissing);
+      if (withMembers) await cp(this.folderOf(from), this.folderOf(to), { recursive: true }).catch(ignoreMissing);
+    } catch (err) {
+      await undo();
+      throw err;
+    }
+    this.forgetAll();
+    return { restore: undo, drop: () => replaced.drop() };
   }
 
-  /** Every file below a collection that has a recorded checksum, as [relative segments, checksum]. */
-  async checksumsUnder(segments: readonly string[]): Promise<[string[], FileChecksum][]> {
-    const found: [string[], FileChecksum][] = [];
+  /** Every file below a collection that has a checksum record, as [relative segments, record]. */
+  async fileRecordsUnder(segments: readonly string[]): Promise<[string[], FileRecord][]> {
+    const found: [string[], FileRecord][] = [];
     const walk = async (folder: string, relative: string[]): Promise<void> => {
       let names: string[];
       try {
@@ -176,8 +280,8 @@ export class MetaStore {
       for (const name of names) {
         if (name.endsWith('.d')) await walk(path.join(folder, name), [...relative, name.slice(0, -2)]);
         else if (name.endsWith('.m')) {
-          const meta = await this.read([...segments, ...relative, name.slice(0, -2)]);
-          if (meta.file) found.push([[...relative, name.slice(0, -2)], meta.file]);
+          const record = await this.fileRecord([...segments, ...relative, name.slice(0, -2)]);
+          if (record) found.push([[...relative, name.slice(0, -2)], record]);
         }
       }
     };
@@ -186,8 +290,14 @@ export class MetaStore {
   }
 }
 
-async function renameIfPresent(from: string, to: string): Promise<void> {
-  await rename(from, to).catch(ignoreMissing);
+async function renameIfPresent(from: string, to: string): Promise<boolean> {
+  try {
+    await rename(from, to);
+    return true;
+  } catch (err) {
+    ignoreMissing(err as NodeJS.ErrnoException);
+    return false;
+  }
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {

@@ -3,7 +3,7 @@
 // Names come from uploaders and queries from anyone, so every interpolation goes through
 // esc() and every href through anchor(), which also refuses anything but a same-site path.
 import { STATUS_CODES } from 'node:http';
-import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, PageView, SearchResult } from './views.js';
+import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, PageView, Paging, SearchResult } from './views.js';
 import { STYLE } from './style.js';
 
 const SITE_NAME = 'artifacts';
@@ -112,6 +112,16 @@ ${rows.join('\n')}
 </tbody></table></div>`;
 }
 
+/** Where a long list continues: "entries 1001–2000 of 20000 · earlier · later". */
+function pager(paging: Paging, noun: string): string {
+  if (paging.total <= paging.limit && paging.offset === 0) return '';
+  const last = Math.min(paging.total, paging.offset + paging.limit);
+  const parts = [`${noun} ${paging.total === 0 ? 0 : paging.offset + 1}–${last} of ${paging.total}`];
+  if (paging.previousHref !== null) parts.push(link(paging.previousHref, 'earlier'));
+  if (paging.nextHref !== null) parts.push(link(paging.nextHref, 'later'));
+  return `\n<p class="summary">${parts.join('<span class="sep" aria-hidden="true"> · </span>')}</p>`;
+}
+
 function entriesTable(entries: EntryView[], empty: string): string {
   const rows = entries.map((e) => `<tr><td class="name">${entryName(e)}</td><td>${date(e.modified)}</td></tr>`);
   return table('entries', ['<th>name</th>', '<th>modified (UTC)</th>'], rows, empty);
@@ -134,7 +144,7 @@ function renderProject(view: Extract<PageView, { view: 'project' }>): string {
   const buildNames = new Set(view.builds.map((b) => b.name));
   const others = view.entries.filter((e) => !buildHrefs.has(e.href) && !buildNames.has(e.name));
   const rest = others.length === 0 ? '' : `\n<h2>other entries</h2>\n${entriesTable(others, '')}`;
-  return `<h1>${esc(displayPath(view.path))}</h1>\n${renderBuilds(view.builds)}${rest}`;
+  return `<h1>${esc(displayPath(view.path))}</h1>\n${renderBuilds(view.builds)}${pager(view.paging, 'builds')}${rest}`;
 }
 
 function buildSummary(build: BuildSummary): string {
@@ -161,7 +171,7 @@ function renderDirectory(view: Extract<PageView, { view: 'directory' }>): string
     );
   });
   const head = ['<th>name</th>', '<th class="num">size</th>', '<th class="opt">modified (UTC)</th>', '<th>SHA-256</th>', '<th><span class="vh">download</span></th>'];
-  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}\n${table('files', head, rows, 'this directory is empty')}`;
+  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}`;
 }
 
 function renderSearch(view: Extract<PageView, { view: 'search' }>): string {
@@ -177,6 +187,7 @@ function renderSearch(view: Extract<PageView, { view: 'search' }>): string {
     );
     const head = ['<th>path</th>', '<th>build</th>', '<th class="num">size</th>', '<th class="opt">modified (UTC)</th>'];
     out.push(table('results', head, rows, 'no file has this checksum'));
+    if (view.more) out.push(`<p class="summary">more files have this checksum than one page shows (${view.results.length})</p>`);
   }
   return out.join('\n');
 }
@@ -206,23 +217,21 @@ function renderCompare(view: Extract<PageView, { view: 'compare' }>): string {
     out.push(`<p class="error" role="alert">${esc(view.error)}</p>`);
     return out.join('\n');
   }
+  const { counts } = view;
   if (view.reproducible) {
-    out.push(`<p class="verdict ok">reproducible: every file identical (${plural(view.identical.length, 'file', 'files')})</p>`);
+    out.push(`<p class="verdict ok">reproducible: every file identical (${plural(counts.identical, 'file', 'files')})</p>`);
   } else {
-    const counts = [
-      `${view.added.length} added`,
-      `${view.removed.length} removed`,
-      `${view.changed.length} changed`,
-      `${view.identical.length} identical`,
-    ];
-    out.push(`<p class="verdict diff">not reproducible: ${counts.join(', ')}</p>`);
+    const summary = [`${counts.added} added`, `${counts.removed} removed`, `${counts.changed} changed`, `${counts.identical} identical`];
+    out.push(`<p class="verdict diff">not reproducible: ${summary.join(', ')}</p>`);
   }
-  if (view.added.length > 0) out.push(`<h2>added (${view.added.length})</h2>`, compareSection('added', view.added));
-  if (view.removed.length > 0) out.push(`<h2>removed (${view.removed.length})</h2>`, compareSection('removed', view.removed));
-  if (view.changed.length > 0) out.push(`<h2>changed (${view.changed.length})</h2>`, changedSection(view.changed));
-  if (view.identical.length > 0) {
+  // Each list shows its first files; the heading says when there are more.
+  const heading = (title: string, total: number, shown: number): string => `${title} (${total}${shown < total ? `, the first ${shown} shown` : ''})`;
+  if (counts.added > 0) out.push(`<h2>${heading('added', counts.added, view.added.length)}</h2>`, compareSection('added', view.added));
+  if (counts.removed > 0) out.push(`<h2>${heading('removed', counts.removed, view.removed.length)}</h2>`, compareSection('removed', view.removed));
+  if (counts.changed > 0) out.push(`<h2>${heading('changed', counts.changed, view.changed.length)}</h2>`, changedSection(view.changed));
+  if (counts.identical > 0) {
     // Identical files are the uninteresting majority; keep them out of the way.
-    out.push(`<details><summary>identical (${view.identical.length})</summary>`, compareSection('identical', view.identical), '</details>');
+    out.push(`<details><summary>${heading('identical', counts.identical, view.identical.length)}</summary>`, compareSection('identical', view.identical), '</details>');
   }
   return out.join('\n');
 }
@@ -258,9 +267,9 @@ function renderError(view: Extract<PageView, { view: 'error' }>): string {
 function renderBody(view: PageView): string {
   switch (view.view) {
     case 'root':
-      return `<h1>${SITE_NAME}</h1>\n${entriesTable(view.entries, 'nothing has been uploaded yet')}`;
+      return `<h1>${SITE_NAME}</h1>\n${entriesTable(view.entries, 'nothing has been uploaded yet')}${pager(view.paging, 'entries')}`;
     case 'type':
-      return `<h1>${esc(displayPath(view.path))}</h1>\n${entriesTable(view.entries, 'no projects yet')}`;
+      return `<h1>${esc(displayPath(view.path))}</h1>\n${entriesTable(view.entries, 'no projects yet')}${pager(view.paging, 'entries')}`;
     case 'project':
       return renderProject(view);
     case 'directory':

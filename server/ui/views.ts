@@ -52,12 +52,21 @@ export interface ChangedFile {
   toSize: number;
 }
 
+/** The slice of a long list that a page shows: [offset, offset + limit) of total. */
+export interface Paging {
+  offset: number;
+  limit: number;
+  total: number;
+  previousHref: string | null;
+  nextHref: string | null;
+}
+
 export type PageView =
-  | { view: 'root'; path: '/'; crumbs: Crumb[]; entries: EntryView[] /* types */ }
-  | { view: 'type'; path: string; crumbs: Crumb[]; entries: EntryView[] /* projects */ }
-  | { view: 'project'; path: string; crumbs: Crumb[]; builds: BuildSummary[] /* already sorted newest first */; entries: EntryView[] }
-  | { view: 'directory'; path: string; crumbs: Crumb[]; build: BuildSummary; entries: EntryView[] /* collections first, then files */ }
-  | { view: 'search'; path: '/-/search'; crumbs: Crumb[]; sha256: string | null; error: string | null; results: SearchResult[] }
+  | { view: 'root'; path: '/'; crumbs: Crumb[]; entries: EntryView[] /* types */; paging: Paging }
+  | { view: 'type'; path: string; crumbs: Crumb[]; entries: EntryView[] /* projects */; paging: Paging }
+  | { view: 'project'; path: string; crumbs: Crumb[]; builds: BuildSummary[] /* already sorted newest first */; entries: EntryView[]; paging: Paging /* of the builds */ }
+  | { view: 'directory'; path: string; crumbs: Crumb[]; build: BuildSummary; entries: EntryView[] /* collections first, then files */; paging: Paging }
+  | { view: 'search'; path: '/-/search'; crumbs: Crumb[]; sha256: string | null; error: string | null; results: SearchResult[]; /** More hits than a page holds. */ more: boolean }
   | {
       view: 'compare';
       path: '/-/compare';
@@ -65,6 +74,8 @@ export type PageView =
       from: string;
       to: string;
       error: string | null;
+      /** How many files fall in each list; the lists hold at most the first 1000 of each. */
+      counts: { added: number; removed: number; changed: number; identical: number };
       added: EntryView[];
       removed: EntryView[];
       changed: ChangedFile[];

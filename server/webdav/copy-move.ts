@@ -32,22 +32,30 @@ export async function copyOrMove(request: TreeRequest): Promise<void> {
   if (!parent?.isDirectory()) throw new HttpError(409, 'the Destination parent collection does not exist');
   const existing = await services.store.stat(to);
   if (existing && !overwrite) throw new HttpError(412, 'Destination exists and Overwrite is F');
+  if (source.isDirectory() && depth !== '0') {
+    // Its members' paths grow by what the destination adds: they must still fit the volume.
+    const deepest = await services.store.deepestBelow(from);
+    const problem = services.store.storagePathProblem(to, deepest.bytes, deepest.segments);
+    if (problem) throw new HttpError(414, problem);
+  }
   await guardWrite(request, to, { members: true, parentMembership: true });
   if (isMove) await guardWrite(request, from, { members: true, parentMembership: true });
+  // All or nothing: the metadata moves (or is copied) first and is put back if the tree
+  // change fails; a copy's records are then re-keyed to the new files' inodes.
+  const metaChange = isMove ? await services.meta.move(from, to) : await services.meta.copy(from, to, depth !== '0');
   try {
-    if (isMove) {
-      await services.store.move(from, to);
-      await services.meta.move(from, to);
-      services.locks.releaseWithin(from);
-    } else {
-      await services.store.copy(from, to, depth === '0');
-      await services.meta.copy(from, to, depth !== '0');
-    }
+    if (isMove) await services.store.move(from, to);
+    else await services.store.copy(from, to, depth === '0');
   } catch (err) {
+    await metaChange.restore().catch(() => undefined);
     if (err instanceof StorageError) throw new HttpError(err.status, err.message);
     throw err;
   }
-  await services.catalog.indexUnder(to);
+  await metaChange.drop();
+  if (isMove) {
+    services.locks.releaseWithin(from);
+    await services.catalog.indexUnder(to);
+  } else await services.catalog.recordCopies(to);
   if (existing) services.locks.releaseWithin(to);
   res.writeHead(existing ? 204 : 201, { 'Content-Length': 0 });
   res.end();

@@ -11,8 +11,17 @@ export async function deleteResource(request: TreeRequest): Promise<void> {
   if (!stats) throw new HttpError(404, 'not found');
   if (stats.isDirectory()) parseDepth(headerValue(req, 'depth'), ['infinity'], 'infinity');
   await guardWrite(request, target.segments, { members: true, parentMembership: true });
-  await services.store.remove(target.segments);
-  await services.meta.remove(target.segments);
+  // The metadata is set aside first and put back if the tree refuses: a file never loses
+  // its checksum or properties to a DELETE that did not happen, nor a new file at the same
+  // path inherits them.
+  const aside = await services.meta.setAside(target.segments);
+  try {
+    await services.store.remove(target.segments);
+  } catch (err) {
+    await aside.restore().catch(() => undefined);
+    throw err;
+  }
+  await aside.drop();
   services.locks.releaseWithin(target.segments);
   res.writeHead(204);
   res.end();

@@ -19,10 +19,16 @@ function finiteDepth(header: string | undefined): '0' | '1' {
   throw new HttpError(400, 'Depth must be 0 or 1');
 }
 
+// Each requested name is answered for every member of a Depth 1 listing: the request's
+// size must not multiply the answer beyond reason.
+export const MAX_REQUESTED_NAMES = { '0': 1000, '1': 100 } as const;
+// A long listing lets other requests in every so many members.
+const YIELD_EVERY = 200;
+
 async function describe(request: TreeRequest, segments: readonly string[], stats: Stats, query: PropfindRequest): Promise<MultistatusEntry> {
   const { services } = request;
   const href = toHref(segments, stats.isDirectory());
-  const dead = (await services.meta.read(segments)).props;
+  const dead = await services.meta.properties(segments);
   const deadValues: PropValue[] = dead.map((p) => ({ name: { ns: p.ns, local: p.local }, valueXml: p.valueXml, lang: p.lang }));
   const live = livePropertyValues(segments, stats, services.locks);
   if (query.kind === 'propname') {
@@ -33,13 +39,14 @@ async function describe(request: TreeRequest, segments: readonly string[], stats
   }
   const found: PropValue[] = [];
   const missing: PropValue[] = [];
+  const byName = new Map(deadValues.map((p) => [`{${p.name.ns}}${p.name.local}`, p]));
   for (const name of query.props) {
     const valueXml = name.ns === 'DAV:' ? liveProperty(name.local, segments, stats, services.locks) : undefined;
     if (valueXml !== undefined) {
       found.push({ name: davName(name.local), valueXml });
       continue;
     }
-    const deadValue = deadValues.find((p) => p.name.ns === name.ns && p.name.local === name.local);
+    const deadValue = byName.get(`{${name.ns}}${name.local}`);
     if (deadValue) found.push(deadValue);
     else missing.push({ name });
   }
@@ -73,6 +80,9 @@ export async function propfind(request: TreeRequest): Promise<void> {
     if (err instanceof XmlBodyError) throw new HttpError(400, `bad PROPFIND body: ${err.message}`);
     throw err;
   }
+  if (query.kind === 'prop' && query.props.length > MAX_REQUESTED_NAMES[depth]) {
+    throw new HttpError(400, `a PROPFIND of Depth ${depth} may ask for at most ${MAX_REQUESTED_NAMES[depth]} properties`);
+  }
   const stats = await services.store.stat(target.segments);
   if (!stats || (target.trailingSlash && !stats.isDirectory())) throw new HttpError(404, 'not found');
   const first = renderMultistatusEntry(await describe(request, target.segments, stats, query));
@@ -87,10 +97,12 @@ export async function propfind(request: TreeRequest): Promise<void> {
   const members = await services.store.list(target.segments);
   res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8' });
   res.write(MULTISTATUS_OPEN + first);
+  let count = 0;
   for (const member of members) {
     if (res.destroyed) return;
     const entry = renderMultistatusEntry(await describe(request, [...target.segments, member.name], member.stats, query));
     if (!res.write(entry)) await drained(res);
+    else if (++count % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   res.end(MULTISTATUS_CLOSE);
 }

@@ -3,7 +3,7 @@ import { toHref } from '../domain/tree-path.js';
 import type { TreeRequest } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
-import type { StoredProperty } from '../storage/meta-store.js';
+import { MAX_PROPERTIES, propertiesProblem, type StoredProperty } from '../storage/meta-store.js';
 import { guardWrite } from './preconditions.js';
 import { isProtected } from './properties.js';
 import { parseProppatch, renderMultistatus, XmlBodyError, type PropPatchOp, type PropValue } from './xml.js';
@@ -11,6 +11,11 @@ import { parseProppatch, renderMultistatus, XmlBodyError, type PropPatchOp, type
 function nameOf(op: PropPatchOp): { ns: string; local: string } {
   return op.op === 'set' ? { ns: op.prop.ns, local: op.prop.local } : op.name;
 }
+
+const keyOf = (name: { ns: string; local: string }): string => `{${name.ns}}${name.local}`;
+
+// More instructions than a resource may hold properties, twice over, is not a client's doing.
+const MAX_INSTRUCTIONS = 2 * MAX_PROPERTIES;
 
 export async function proppatch(request: TreeRequest): Promise<void> {
   const { req, res, target, services } = request;
@@ -22,6 +27,7 @@ export async function proppatch(request: TreeRequest): Promise<void> {
     if (err instanceof XmlBodyError) throw new HttpError(400, `bad PROPPATCH body: ${err.message}`);
     throw err;
   }
+  if (ops.length > MAX_INSTRUCTIONS) throw new HttpError(400, `a PROPPATCH may hold at most ${MAX_INSTRUCTIONS} instructions`);
   const stats = await services.store.stat(target.segments);
   if (!stats) throw new HttpError(404, 'not found');
   await guardWrite(request, target.segments);
@@ -29,20 +35,30 @@ export async function proppatch(request: TreeRequest): Promise<void> {
   const names: PropValue[] = ops.map((op) => ({ name: nameOf(op) }));
   let propstats;
   if (refused.length > 0) {
-    const refusedNames = refused.map((op) => ({ name: nameOf(op) }));
-    const others = names.filter((n) => !refusedNames.some((r) => r.name.ns === n.name.ns && r.name.local === n.name.local));
-    propstats = [{ status: 403, props: refusedNames, description: 'protected property' }];
+    const refusedKeys = new Set(refused.map((op) => keyOf(nameOf(op))));
+    const others = names.filter((n) => !refusedKeys.has(keyOf(n.name)));
+    propstats = [{ status: 403, props: refused.map((op) => ({ name: nameOf(op) })), description: 'protected property' }];
     if (others.length) propstats.push({ status: 424, props: others, description: 'not applied: another instruction failed' });
   } else {
-    const meta = await services.meta.read(target.segments);
-    let props: StoredProperty[] = meta.props;
+    // Applied in order to a map: one pass, whatever the number of properties.
+    const props = new Map<string, StoredProperty>((await services.meta.properties(target.segments)).map((p) => [keyOf(p), p]));
     for (const op of ops) {
-      const { ns, local } = nameOf(op);
-      props = props.filter((p) => !(p.ns === ns && p.local === local));
-      if (op.op === 'set') props.push(op.prop);
+      if (op.op === 'set') props.set(keyOf(op.prop), op.prop);
+      else props.delete(keyOf(op.name));
     }
-    await services.meta.write(target.segments, { props });
-    propstats = [{ status: 200, props: names }];
+    const next = [...props.values()];
+    const problem = propertiesProblem(next);
+    if (problem) {
+      // RFC 4918 9.2.1: 507 for what cannot be stored; nothing is applied.
+      const sets = names.filter((_, i) => ops[i]?.op === 'set');
+      const rest = names.filter((_, i) => ops[i]?.op !== 'set');
+      propstats = [{ status: 507, props: sets, description: problem }];
+      if (rest.length) propstats.push({ status: 424, props: rest, description: 'not applied: another instruction failed' });
+    } else {
+      // Only the properties: a file's checksum and a build's state and pin are kept apart.
+      await services.meta.setProperties(target.segments, next);
+      propstats = [{ status: 200, props: names }];
+    }
   }
   const xml = renderMultistatus([{ href: toHref(target.segments, stats.isDirectory()), propstats }]);
   res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(xml) });

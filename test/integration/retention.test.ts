@@ -254,10 +254,13 @@ describe('retention: policy runs on demand', function () {
       for (const build of expected) {
         const [type, project, name] = build.split('/').filter(Boolean) as [string, string, string];
         expect(await exists(path.join(s.artifactsDir, type, project, name)), build).to.equal(false);
-        // Only a tombstone is left of its metadata: the name is never minted again.
-        const tombstone = JSON.parse(await readFile(path.join(s.artifactsDir, '.meta', `${type}.d`, `${project}.d`, `${name}.m`), 'utf8')) as Record<string, unknown>;
-        expect(Object.keys(tombstone).sort(), `${build} metadata`).to.deep.equal(['props', 'retired']);
-        expect(await exists(path.join(s.artifactsDir, '.meta', `${type}.d`, `${project}.d`, `${name}.d`)), `${build} metadata folder`).to.equal(false);
+        // Only a tombstone is left: the build's record says it was sealed and retired, so
+        // the name is never minted again; its files' metadata is gone.
+        const tombstone = JSON.parse(await readFile(path.join(s.artifactsDir, '.builds', type, project, `${name}.json`), 'utf8')) as Record<string, unknown>;
+        expect(Object.keys(tombstone).sort(), `${build} record`).to.deep.equal(['retired', 'sealed']);
+        for (const meta of [`${name}.m`, `${name}.p`, `${name}.d`]) {
+          expect(await exists(path.join(s.artifactsDir, '.meta', `${type}.d`, `${project}.d`, meta)), `${build} metadata ${meta}`).to.equal(false);
+        }
       }
       expect(await readdir(path.join(s.artifactsDir, '.incoming'))).to.deep.equal([]);
     });

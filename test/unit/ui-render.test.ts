@@ -2,13 +2,18 @@ import { expect } from 'chai';
 import { toHref } from '../../server/domain/tree-path.js';
 import { humanSize, renderPage } from '../../server/ui/render.js';
 import { STYLE } from '../../server/ui/style.js';
-import type { BuildSummary, Crumb, EntryView, PageView } from '../../server/ui/views.js';
+import type { BuildSummary, Crumb, EntryView, PageView, Paging } from '../../server/ui/views.js';
 
 const HASH_A = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const HASH_B = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
 const HASH_C = '2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae';
 const HOSTILE = `<script>alert("x")</script> & 'q' ü 📦`;
 const BUILD = ['dpkg', 'hello', '42'];
+
+/** One page holding everything. */
+function onePage(total: number): Paging {
+  return { offset: 0, limit: 1000, total, previousHref: null, nextHref: null };
+}
 
 function crumbsFor(segments: string[]): Crumb[] {
   return [{ name: 'artifacts', href: '/' }, ...segments.map((name, i) => ({ name, href: toHref(segments.slice(0, i + 1), true) }))];
@@ -39,7 +44,7 @@ function collection(segments: string[]): EntryView {
 }
 
 function directory(sealed: boolean, entries: EntryView[] = [collection([...BUILD, 'logs']), file([...BUILD, 'hello_1.0_amd64.deb'], HASH_A, 48_000_000)]): Extract<PageView, { view: 'directory' }> {
-  return { view: 'directory', path: toHref(BUILD, true), crumbs: crumbsFor(BUILD), build: build('42', sealed, sealed ? '41' : null), entries };
+  return { view: 'directory', path: toHref(BUILD, true), crumbs: crumbsFor(BUILD), build: build('42', sealed, sealed ? '41' : null), entries, paging: onePage(entries.length) };
 }
 
 function compare(overrides: Partial<Extract<PageView, { view: 'compare' }>>): Extract<PageView, { view: 'compare' }> {
@@ -56,17 +61,18 @@ function compare(overrides: Partial<Extract<PageView, { view: 'compare' }>>): Ex
     identical: [file([...BUILD, 'a.deb'], HASH_C, 10, 'a.deb'), file([...BUILD, 'docs', 'b.txt'], HASH_A, 20, 'docs/b.txt')],
     reproducible: true,
     ...overrides,
+    counts: { added: 0, removed: 0, changed: 0, identical: 2, ...Object.fromEntries((['added', 'removed', 'changed', 'identical'] as const).filter((k) => overrides[k]).map((k) => [k, overrides[k]?.length ?? 0])) },
   };
 }
 
 function search(overrides: Partial<Extract<PageView, { view: 'search' }>>): Extract<PageView, { view: 'search' }> {
-  return { view: 'search', path: '/-/search', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }], sha256: HASH_A, error: null, results: [], ...overrides };
+  return { view: 'search', path: '/-/search', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }], sha256: HASH_A, error: null, results: [], more: false, ...overrides };
 }
 
 const SAMPLES: Record<PageView['view'], PageView> = {
-  root: { view: 'root', path: '/', crumbs: crumbsFor([]), entries: [collection(['dpkg']), collection(['rpm'])] },
-  type: { view: 'type', path: '/dpkg/', crumbs: crumbsFor(['dpkg']), entries: [collection(['dpkg', 'hello'])] },
-  project: { view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds: [build('43', false, '42'), build('42', true, '41'), build('41', true)], entries: [] },
+  root: { view: 'root', path: '/', crumbs: crumbsFor([]), entries: [collection(['dpkg']), collection(['rpm'])], paging: onePage(2) },
+  type: { view: 'type', path: '/dpkg/', crumbs: crumbsFor(['dpkg']), entries: [collection(['dpkg', 'hello'])], paging: onePage(1) },
+  project: { view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds: [build('43', false, '42'), build('42', true, '41'), build('41', true)], entries: [], paging: onePage(3) },
   directory: directory(true),
   search: search({
     results: [{ path: 'hello_1.0_amd64.deb', href: toHref([...BUILD, 'hello_1.0_amd64.deb'], false), size: 48_000_000, build: 'dpkg/hello/42', buildHref: toHref(BUILD, true), modified: '2024-05-22T14:02:00.000Z' }],
@@ -231,7 +237,7 @@ describe('ui/render', () => {
   describe('project view', () => {
     const builds = [build('100', false, '99'), build('99', true, '10'), build('10', true, '9'), build('9', true)];
     builds[3] = { ...builds[3] as BuildSummary, files: 1, bytes: 512 };
-    const html = renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds, entries: builds.map((b) => collection(['dpkg', 'hello', b.name])) });
+    const html = renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds, entries: builds.map((b) => collection(['dpkg', 'hello', b.name])), paging: onePage(builds.length) });
     const rows = tableRows(html);
 
     it('lists builds in the order given, one row each, not re-sorted', () => {
@@ -258,12 +264,12 @@ describe('ui/render', () => {
 
     it('does not repeat builds that also appear in entries, but shows other entries', () => {
       expect(html).to.not.include('other entries');
-      const extra = renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds, entries: [file(['dpkg', 'hello', 'README'], HASH_A)] });
+      const extra = renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds, entries: [file(['dpkg', 'hello', 'README'], HASH_A)], paging: onePage(builds.length) });
       expect(extra).to.include('other entries').and.include('href="/dpkg/hello/README"');
     });
 
     it('says so when there are no builds', () => {
-      expect(renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds: [], entries: [] })).to.include('no builds yet');
+      expect(renderPage({ view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds: [], entries: [], paging: onePage(0) })).to.include('no builds yet');
     });
   });
 

@@ -1,0 +1,86 @@
+// Bounds how much of one kind of expensive work runs at once (argon2 checks, compares,
+// long listings): a few at a time, a bounded queue behind them, and a clear refusal
+// beyond it, so that a flood of such requests sheds load instead of stalling everyone.
+export class Busy extends Error {
+  constructor(
+    readonly what: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`too many ${what} at once; try again in ${retryAfterSeconds} s`);
+  }
+}
+
+export class Gate {
+  private running = 0;
+  private readonly queue: Array<() => void> = [];
+
+  constructor(
+    /** What is limited, for the refusal: "credential checks", "compares". */
+    readonly what: string,
+    readonly concurrency: number,
+    readonly maxQueued: number,
+    private readonly retryAfterSeconds = 1,
+  ) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.running >= this.concurrency) {
+      if (this.queue.length >= this.maxQueued) throw new Busy(this.what, this.retryAfterSeconds);
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+    } else this.running++;
+    try {
+      return await work();
+    } finally {
+      const next = this.queue.shift();
+      // The slot passes to the next in line, or is given back.
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  get active(): number {
+    return this.running;
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+}
+
+/** Lets the event loop serve other requests: long loops call it every so many steps. */
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Sorts without holding the event loop: slices of a few thousand are sorted at a time,
+ * then merged, with a yield between steps. Stable, like Array.prototype.sort.
+ */
+export async function sortYielding<T>(items: readonly T[], compare: (a: T, b: T) => number, slice = 2000): Promise<T[]> {
+  let runs: T[][] = [];
+  for (let i = 0; i < items.length; i += slice) {
+    runs.push(items.slice(i, i + slice).sort(compare));
+    if (i + slice < items.length) await yieldToLoop();
+  }
+  while (runs.length > 1) {
+    const merged: T[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const a = runs[r] as T[];
+      const b = runs[r + 1];
+      if (!b) {
+        merged.push(a);
+        continue;
+      }
+      const out: T[] = new Array(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < a.length && j < b.length) out[k++] = compare(b[j] as T, a[i] as T) < 0 ? (b[j++] as T) : (a[i++] as T);
+      while (i < a.length) out[k++] = a[i++] as T;
+      while (j < b.length) out[k++] = b[j++] as T;
+      merged.push(out);
+      await yieldToLoop();
+    }
+    runs = merged;
+  }
+  return runs[0] ?? [];
+}
