@@ -85,6 +85,9 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     masterLockoutMs: config.masterLockoutSeconds * 1000,
     tokenFailureLimit: config.tokenFailureLimit,
     tokenLockoutMs: config.tokenLockoutSeconds * 1000,
+    // argon2 runs in the thread pool that file I/O uses: two at a time leave it room,
+    // and a flood of guesses waits in a bounded queue, then gets 503.
+    verificationLimit: new Gate('credential checks', 2, 64),
     onEvent: emit,
     afterTokenEnded: async (token, how) => {
       logger.info({ token: token.id, scope: token.scope, how }, 'token ended');

@@ -1,6 +1,6 @@
-// Slows down password guessing per client address: after `limit` consecutive failures the
-// address is refused for `lockoutMs`. A success clears the count, and nothing is added
-// to requests that succeed.
+// Slows down password guessing per key (an address and a name; a name from every address):
+// after `limit` consecutive failures the key is refused for `lockoutMs`. A success clears
+// the count, and nothing is added to requests that succeed.
 
 export interface ThrottleVerdict {
   allowed: boolean;
@@ -30,7 +30,8 @@ export class FailureThrottle {
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((entry.lockedUntil - now) / 1000)) };
   }
 
-  recordFailure(address: string): void {
+  /** `scale` multiplies the limit, for a wider key (a name from every address). */
+  recordFailure(address: string, scale = 1): void {
     const now = this.now();
     let entry = this.entries.get(address);
     // Failures spread wider apart than the lockout do not add up.
@@ -41,7 +42,7 @@ export class FailureThrottle {
     }
     entry.failures += 1;
     entry.lastFailureAt = now;
-    if (entry.failures >= this.limit) {
+    if (entry.failures >= this.limit * scale) {
       entry.lockedUntil = now + this.lockoutMs;
       entry.failures = 0;
     }

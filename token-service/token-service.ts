@@ -56,6 +56,12 @@ export interface TokenServiceOptions {
   tokenLockoutMs?: number;
   /** Turns the proof cache off, to measure what it saves. */
   cacheProofs?: boolean;
+  /**
+   * Runs every argon2 verification: the server bounds how many run at once and how many
+   * wait (the rest are refused), so that unauthenticated guesses cannot fill the thread
+   * pool that file I/O shares.
+   */
+  verificationLimit?: { run<T>(work: () => Promise<T>): Promise<T> };
   /** Awaited after a token stops being live (revoked or expired): the build may be sealed. */
   afterTokenEnded?: (token: TokenRecord, how: 'revoked' | 'expired') => Promise<void>;
   /** Told of mints, first uses, ends, failed logins and master changes (the audit trail). */
@@ -149,30 +155,48 @@ export class TokenService {
     return 'removed';
   }
 
-  masterThrottleVerdict(address: string): ThrottleVerdict {
-    return this.masterThrottle.check(address);
+  /**
+   * Guesses are throttled per address and name together (so guesses at one name, or from
+   * one address, lock out neither another name nor the owner of the right password who is
+   * already proven), and per name from all addresses at ten times the limit (an attacker
+   * with many addresses). A credential already proven is never throttled.
+   */
+  private throttled(throttle: FailureThrottle, address: string, name: string): ThrottleVerdict {
+    const here = throttle.check(`${address}\0${name}`);
+    if (!here.allowed) return here;
+    return throttle.check(`\0${name}`);
+  }
+
+  private noteFailure(throttle: FailureThrottle, address: string, name: string): void {
+    throttle.recordFailure(`${address}\0${name}`);
+    throttle.recordFailure(`\0${name}`, 10);
+  }
+
+  private noteSuccess(throttle: FailureThrottle, address: string, name: string): void {
+    throttle.recordSuccess(`${address}\0${name}`);
   }
 
   async authenticateMaster(name: string, password: string, address: string): Promise<MasterAuthResult> {
-    const verdict = this.masterThrottle.check(address);
-    if (!verdict.allowed) {
-      this.emit({ event: 'auth.failed', kind: 'master', throttled: true });
-      return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
-    }
-    // A new verification counts as a failure until proven otherwise, so a burst of parallel
-    // guesses cannot all slip in before the first one fails. A credential already proven,
-    // or being verified by a request in flight, adds nothing: a master's parallel mints at
-    // start-up share one argon2 run and are never throttled.
     const key = this.proofs.proofKey(name, password);
-    if (!(this.cacheProofs && this.proofs.owner(key) === masterOwner(name)) && !this.proofs.isPending(key)) {
-      this.masterThrottle.recordFailure(address);
+    const proven = this.cacheProofs && this.proofs.owner(key) === masterOwner(name);
+    if (!proven) {
+      const verdict = this.throttled(this.masterThrottle, address, name);
+      if (!verdict.allowed) {
+        this.emit({ event: 'auth.failed', kind: 'master', throttled: true });
+        return { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds };
+      }
+      // A new verification counts as a failure until proven otherwise, so a burst of
+      // parallel guesses cannot all slip in before the first one fails. One being verified
+      // by a request in flight adds nothing: a master's parallel mints at start-up share
+      // one argon2 run and are never throttled.
+      if (!this.proofs.isPending(key)) this.noteFailure(this.masterThrottle, address, name);
     }
     const ok = await this.checkPassword(masterOwner(name), name, password, () => (Object.hasOwn(this.store.data.masters, name) ? this.store.data.masters[name]?.hash ?? null : null));
     if (!ok) {
       this.emit({ event: 'auth.failed', kind: 'master', throttled: false });
       return { ok: false, reason: 'bad-credentials' };
     }
-    this.masterThrottle.recordSuccess(address);
+    this.noteSuccess(this.masterThrottle, address, name);
     return { ok: true, master: name };
   }
 
@@ -209,14 +233,14 @@ export class TokenService {
     if (!record) return this.tokenFailure(false);
     const key = this.proofs.proofKey(username, password);
     if (!(this.cacheProofs && this.proofs.owner(key) === record.id)) {
-      const verdict = this.tokenThrottle.check(address);
+      const verdict = this.throttled(this.tokenThrottle, address, record.id);
       if (!verdict.allowed) return { ...this.tokenFailure(true), retryAfterSeconds: verdict.retryAfterSeconds };
-      this.tokenThrottle.recordFailure(address);
+      if (!this.proofs.isPending(key)) this.noteFailure(this.tokenThrottle, address, record.id);
     }
     const ok = await this.checkPassword(record.id, username, password, () => record.hash);
     // The token may have been revoked while argon2 ran.
     if (!ok || !isTokenLive(record, this.now())) return this.tokenFailure(false);
-    this.tokenThrottle.recordSuccess(address);
+    this.noteSuccess(this.tokenThrottle, address, record.id);
     this.noteUse(record);
     return { ok: true, token: { id: record.id, username: record.username, scope: record.scope } };
   }
@@ -352,15 +376,17 @@ export class TokenService {
   private async checkPassword(owner: string, username: string, password: string, currentHash: () => string | null): Promise<boolean> {
     const key = this.proofs.proofKey(username, password);
     if (this.cacheProofs && this.proofs.owner(key) === owner) return true;
+    const limit = this.options.verificationLimit;
     const verify = async (): Promise<boolean> => {
       const hash = currentHash();
       if (hash === null) {
         // An unknown name costs what a wrong password costs, so timing tells no names.
-        await verifyPassword(await this.dummyHash(), password);
+        const dummyHash = await this.dummyHash();
+        await (limit ? limit.run(() => verifyPassword(dummyHash, password)) : verifyPassword(dummyHash, password));
         return false;
       }
       this.verifications++;
-      return verifyPassword(hash, password);
+      return limit ? limit.run(() => verifyPassword(hash, password)) : verifyPassword(hash, password);
     };
     const ok = this.cacheProofs ? await this.proofs.verifyOnce(key, verify) : await verify();
     // Not remembered if the credential died while argon2 ran.

@@ -71,8 +71,6 @@ export async function authenticateBuildToken(req: IncomingMessage, tokens: Token
 
 /** The master named by the request's Basic credentials; 401 or 429 otherwise. */
 export async function authenticateMaster(req: IncomingMessage, tokens: TokenService, clientAddress: string): Promise<string> {
-  const verdict = tokens.masterThrottleVerdict(clientAddress);
-  if (!verdict.allowed) throw tooManyAttempts(verdict.retryAfterSeconds);
   const credentials = parseBasicAuth(req.headers.authorization);
   if (!credentials) throw new HttpError(401, 'master credentials required', CHALLENGE);
   const result = await tokens.authenticateMaster(credentials.username, credentials.password, clientAddress);

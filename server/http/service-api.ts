@@ -152,8 +152,10 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     }
   }
 
-  // nginx's subrequest before it sends a file from disk (see nginx/templates).
-  app.get(/^\/-\/describe(\/.*)$/, async (req, res) => {
+  // nginx's subrequest before it sends a file from disk (see nginx/templates). No capture
+  // group: express would decode it, and a path it cannot decode must still be described
+  // (as nothing), never fail the download with a 4xx that nginx turns into a 500.
+  app.get(/^\/-\/describe\/.*$/, async (req, res) => {
     let segments: readonly string[];
     try {
       segments = parseTreePath(splitTarget(req.originalUrl.slice('/-/describe'.length))).segments;

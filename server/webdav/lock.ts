@@ -44,6 +44,8 @@ export async function lock(request: TreeRequest): Promise<void> {
   const depth = parseDepth(headerValue(req, 'depth'), ['0', 'infinity'], 'infinity') as '0' | 'infinity';
   if (info.ownerXml !== null && Buffer.byteLength(info.ownerXml) > MAX_OWNER_XML_BYTES) throw new HttpError(400, `lock owner longer than ${MAX_OWNER_XML_BYTES} bytes`);
   if (services.locks.heldBy(principal) >= MAX_LOCKS_PER_OWNER) throw new HttpError(403, `a token may hold at most ${MAX_LOCKS_PER_OWNER} locks`);
+  const buildLimit = services.locks.buildLimitProblem(target.segments, depth);
+  if (buildLimit) throw new HttpError(403, buildLimit);
   const refuseIfConflicting = (): void => {
     if (services.locks.conflicts(target.segments, info.scope, depth).length > 0) {
       throw new HttpError(423, 'the resource is locked', {}, renderErrorBody('no-conflicting-lock'));

@@ -14,6 +14,19 @@ export function isProtected(name: XmlName): boolean {
   return name.ns === DAV_NS && LIVE_SET.has(name.local);
 }
 
+/**
+ * A lock as lockdiscovery shows it on a resource it covers from an ancestor: what kind of
+ * lock and where its root is, without its owner, timeout or token (all optional in RFC
+ * 4918 14.1), so that a few locks on a big folder do not multiply every PROPFIND of it.
+ * The full form is on the lock's root.
+ */
+export function renderInheritedLock(lock: Lock): string {
+  return (
+    `<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:${lock.scope}/></D:lockscope><D:depth>infinity</D:depth>` +
+    `<D:lockroot><D:href>${xmlEscape(toHref(lock.root, lock.rootIsCollection))}</D:href></D:lockroot></D:activelock>`
+  );
+}
+
 export function renderActiveLock(lock: Lock, secondsLeft: number): string {
   const owner = lock.ownerXml ? `<D:owner>${lock.ownerXml}</D:owner>` : '';
   return (
@@ -50,7 +63,7 @@ export function liveProperty(local: string, segments: readonly string[], stats: 
     case 'lockdiscovery':
       return locks
         .covering(segments)
-        .map((l) => renderActiveLock(l, locks.secondsLeft(l)))
+        .map((l) => (l.root.length === segments.length ? renderActiveLock(l, locks.secondsLeft(l)) : renderInheritedLock(l)))
         .join('');
     default:
       return undefined;

@@ -2,10 +2,12 @@
 // nginx/templates/default.conf.template, rendered with local paths and a free port, as the
 // nginx image renders them in the container.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './harness.js';
+import { requireTool } from './tools.js';
 
 export interface NginxOptions {
   prefix: string;
@@ -95,5 +97,27 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
     clientBodyTemp,
     accessLog: path.join(prefix, 'logs', 'access.log'),
     stop,
+  };
+}
+
+/**
+ * The shipped nginx in front of a test server (its artifacts served from disk by nginx,
+ * everything else proxied), for running a corpus through the deployment as well as
+ * against the app. Skips the test where nginx is not installed (fails under CI).
+ */
+export async function frontWithNginx(ctx: Mocha.Context, server: { port: number; dataDir: string; artifactsDir: string }): Promise<RunningNginx> {
+  requireTool(ctx, 'nginx', 'nginx');
+  // nginx's workers run as www-data: the volume must be readable by it, as in the container.
+  await chmod(server.dataDir, 0o755);
+  await chmod(server.artifactsDir, 0o755);
+  const prefix = await mkdtemp(path.join(tmpdir(), 'front-'));
+  await chmod(prefix, 0o755);
+  const nginx = await startNginx({ prefix, upstream: `127.0.0.1:${server.port}`, artifactsRoot: server.artifactsDir, mastersAllow: 'allow all;\n' });
+  return {
+    ...nginx,
+    stop: async () => {
+      await nginx.stop();
+      await rm(prefix, { recursive: true, force: true });
+    },
   };
 }

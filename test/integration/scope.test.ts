@@ -11,6 +11,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { basic, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 import { send, snapshot, type Reply } from '../helpers/raw-http.js';
+import { frontWithNginx, type RunningNginx } from '../helpers/nginx.js';
 
 const PROPPATCH_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n' +
@@ -29,8 +30,10 @@ interface WriteRequest {
   body?: string;
 }
 
-describe('token scope matrix (real sockets)', function () {
+// Against the app, and through the shipped nginx in front of it.
+for (const via of ['app', 'nginx'] as const) describe(`token scope matrix (real sockets${via === 'nginx' ? ', through nginx' : ''})`, function () {
   this.timeout(30_000);
+  let front: RunningNginx | null = null;
   let server: TestServer;
   let port: number;
   let origin: string;
@@ -67,6 +70,11 @@ describe('token scope matrix (real sockets)', function () {
     server = await startServer({ TOKEN_FAILURE_LIMIT: '100000' });
     port = server.port;
     origin = server.baseUrl;
+    if (via === 'nginx') {
+      front = await frontWithNginx(this, server);
+      port = front.port;
+      origin = front.baseUrl;
+    }
     token = await server.mint('dpkg', 'hello', '1');
     auth = basic(token.username, token.password);
     expect(token.scope).to.equal('/dpkg/hello/1/');
@@ -79,6 +87,7 @@ describe('token scope matrix (real sockets)', function () {
   });
 
   after(async () => {
+    await front?.stop();
     await server?.close();
   });
 

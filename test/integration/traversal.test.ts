@@ -12,6 +12,7 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { basic, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 import { send, snapshot } from '../helpers/raw-http.js';
+import { frontWithNginx, type RunningNginx } from '../helpers/nginx.js';
 
 // ---------------------------------------------------------------------------------------
 // Raw HTTP helpers
@@ -291,9 +292,12 @@ function fillDestination(value: string, ctx: Ctx, file: string): string {
   return fill(value, ctx, file).replaceAll('{ORIGIN}', ctx.origin).replaceAll('{PORT}', String(ctx.port));
 }
 
-describe('path traversal corpus (real sockets)', function () {
+// Against the app, and through the shipped nginx in front of it (which must refuse, or
+// pass to the app, whatever the app refuses).
+for (const via of ['app', 'nginx'] as const) describe(`path traversal corpus (real sockets${via === 'nginx' ? ', through nginx' : ''})`, function () {
   this.timeout(30_000);
   const ctx = {} as Ctx;
+  let front: RunningNginx | null = null;
 
   before(async function () {
     this.timeout(60_000);
@@ -301,6 +305,11 @@ describe('path traversal corpus (real sockets)', function () {
     ctx.server = server;
     ctx.port = server.port;
     ctx.origin = server.baseUrl;
+    if (via === 'nginx') {
+      front = await frontWithNginx(this, server);
+      ctx.port = front.port;
+      ctx.origin = front.baseUrl;
+    }
     ctx.dataDir = server.dataDir;
     ctx.artifactsDir = server.artifactsDir;
     expect(path.dirname(server.artifactsDir), 'the harness keeps artifacts/ directly in dataDir').to.equal(server.dataDir);
@@ -325,6 +334,7 @@ describe('path traversal corpus (real sockets)', function () {
   });
 
   after(async () => {
+    await front?.stop();
     await ctx.server?.close();
   });
 
