@@ -98,10 +98,11 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       clearTimeout(timer);
     },
   });
-  builds = new Builds(store, meta, buildRecords, catalog, (scope) => tokens.liveTokenCount(scope), now, config.sealGraceSeconds * 1000);
-  // Seals that failed (a full disk, say) are recorded in the build's record and tried again
-  // by the housekeeping timer, also after a restart.
-  const sealsToRetry = new Set<string>(await builds.pendingSeals());
+  builds = new Builds(store, meta, buildRecords, catalog, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000);
+  // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
+  // after a restart: they are recorded in the build's record, and builds whose tokens have
+  // all ended are in the token store, on the other volume, should that record have failed.
+  const sealsToRetry = new Set<string>([...(await builds.pendingSeals()), ...tokens.scopesWithOnlyEndedTokens()]);
   async function seal(scope: string): Promise<void> {
     try {
       const result = await (builds as Builds).sealIfUnused(scope);

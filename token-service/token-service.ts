@@ -272,12 +272,25 @@ export class TokenService {
       : { first_used_at: null, last_used_at: null, uses: 0 };
   }
 
-  /** Live tokens whose scope is exactly this build. */
-  liveTokenCount(scope: string): number {
+  /** Live tokens of a build, and its tokens that ended (kept as tombstones for a week). */
+  tokenCounts(scope: string): { live: number; ended: number } {
     const now = this.now();
-    let count = 0;
-    for (const token of Object.values(this.store.data.tokens)) if (token.scope === scope && isTokenLive(token, now)) count++;
-    return count;
+    const counts = { live: 0, ended: 0 };
+    for (const token of Object.values(this.store.data.tokens)) {
+      if (token.scope !== scope) continue;
+      if (isTokenLive(token, now)) counts.live++;
+      else counts.ended++;
+    }
+    return counts;
+  }
+
+  /** Builds whose every token has ended: each should be sealed (already, or still to do). */
+  scopesWithOnlyEndedTokens(): string[] {
+    const now = this.now();
+    const live = new Set<string>();
+    const ended = new Set<string>();
+    for (const token of Object.values(this.store.data.tokens)) (isTokenLive(token, now) ? live : ended).add(token.scope);
+    return [...ended].filter((scope) => !live.has(scope));
   }
 
   /** Whether a token id is live now (locks die with their token). */

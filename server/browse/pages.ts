@@ -187,7 +187,7 @@ async function buildContents(services: TreeServices, build: readonly string[], n
     if (++count % YIELD_EVERY === 0) await yieldToLoop();
     let sha256: string;
     try {
-      sha256 = await services.catalog.ensureChecksum([...build, ...file.relative]);
+      sha256 = (await services.catalog.checksumOf([...build, ...file.relative], file)) ?? (await services.catalog.ensureChecksum([...build, ...file.relative]));
     } catch (err) {
       // Deleted since the build was listed (an open build changes under our feet).
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;

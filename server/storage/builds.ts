@@ -20,6 +20,7 @@ export interface BuildFile {
   relative: string[];
   size: number;
   mtimeMs: number;
+  ino: number;
 }
 
 export interface BuildStats {
@@ -66,7 +67,8 @@ export class Builds {
     private readonly meta: MetaStore,
     private readonly records: BuildRecords,
     private readonly catalog: Catalog,
-    private readonly liveTokens: (scope: string) => number,
+    /** Live tokens of a build, and tokens of it that ended (the token store keeps them a week). */
+    private readonly tokensOf: (scope: string) => { live: number; ended: number },
     private readonly now: () => number = Date.now,
     /** How long sealing waits for the build's writes in flight before it cuts them. */
     private readonly writeGraceMs = 30_000,
@@ -136,7 +138,12 @@ export class Builds {
     const scope = scopeString(build);
     if (record.retired) return `build ${scope} was deleted by retention (${record.retired.at}); build names are not reused`;
     if (record.sealed) return `build ${scope} is sealed: its artifacts never change, so no token can be minted for it`;
-    if (record.sealPending || this.closing.has(scope)) return `build ${scope} is being sealed (its last token ended): no token can be minted for it`;
+    // Its last token ended and the seal is not done: recorded as pending, or, should even
+    // that record have failed (a full disk), known from the token store.
+    const tokens = this.tokensOf(scope);
+    if (record.sealPending || this.closing.has(scope) || (tokens.live === 0 && tokens.ended > 0)) {
+      return `build ${scope} is being sealed (its last token ended): no token can be minted for it`;
+    }
     return null;
   }
 
@@ -162,14 +169,14 @@ export class Builds {
       const build = scopeSegments(scope);
       const record = await this.records.get(build);
       if (record.sealed) return { outcome: 'already-sealed' };
-      if (this.liveTokens(scope) > 0) return { outcome: 'open' };
+      if (this.tokensOf(scope).live > 0) return { outcome: 'open' };
       if (!(await this.store.stat(build))?.isDirectory()) {
         if (record.sealPending) await this.records.put(build, { ...record, sealPending: undefined });
         return { outcome: 'gone' };
       }
       const pending = record.sealPending ?? { since: new Date(this.now()).toISOString(), reason: null };
-      if (!record.sealPending) await this.records.put(build, { ...record, sealPending: pending });
       try {
+        if (!record.sealPending) await this.records.put(build, { ...record, sealPending: pending });
         const state = await this.closeForWrites(scope, () => this.seal(build));
         return { outcome: 'sealed', state };
       } catch (err) {
@@ -282,7 +289,7 @@ export class Builds {
         const stats = await lstat(path.join(dir, name)).catch(ignoreVanished);
         if (!stats) continue;
         if (stats.isDirectory()) await walk(path.join(dir, name), [...relative, name]);
-        else if (stats.isFile() && !(relative.length === 0 && name === SUMS_FILE)) found.push({ relative: [...relative, name], size: stats.size, mtimeMs: stats.mtimeMs });
+        else if (stats.isFile() && !(relative.length === 0 && name === SUMS_FILE)) found.push({ relative: [...relative, name], size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
       }
     };
     await walk(root, []);
@@ -336,7 +343,7 @@ export class Builds {
     const files = await this.files(build);
     let sums = '';
     for (const file of files) {
-      const sha256 = await this.catalog.ensureChecksum([...build, ...file.relative]);
+      const sha256 = (await this.catalog.checksumOf([...build, ...file.relative], file)) ?? (await this.catalog.ensureChecksum([...build, ...file.relative]));
       sums += sha256sumLine(sha256, file.relative.join('/'));
     }
     // SHA256SUMS appears whole: written beside the tree, then renamed in.

@@ -74,10 +74,48 @@ describe('faults: a full disk', function () {
     expect(propPatch.status).to.be.oneOf([507, 207]);
     expect(await readdir(path.join(mountPoint, '.incoming'))).to.deep.equal([]);
     expect((await fetch(`${t.url}kept.bin`)).status).to.equal(200);
-    // Revoking still works on a full disk (the token store is on another volume).
-    expect((await fetch(`${app.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } })).status).to.equal(204);
+    // Revoking still works on a full disk (the token store is on another volume), but the
+    // seal cannot be written: it stays pending, and no new token may be minted meanwhile.
+    // (The last few KiB taken too.)
+    for (let i = 0; ; i++) {
+      try {
+        await writeFile(path.join(mountPoint, `filler-${i}`), Buffer.alloc(4096));
+      } catch {
+        break;
+      }
+    }
+    const revoke = await fetch(`${app.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } });
+    expect(revoke.status).to.equal(204);
+    expect(revoke.headers.get('x-artifact-repo-seal')).to.equal('pending');
+    expect((await fetch(`${t.url}SHA256SUMS`)).status).to.equal(404);
+    const mint = await fetch(`${app.baseUrl}/-/tokens`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'disk', project: 'full', build: '1' }) });
+    expect(mint.status).to.equal(409);
+    expect(((await mint.json()) as { error: string }).error).to.match(/being sealed/);
     expect(app.child.exitCode).to.equal(null);
-    await rm(path.join(mountPoint, 'filler'));
+    // The failure is logged without the server's paths.
+    expect(app.output()).to.include('sealing failed').and.not.include(mountPoint);
+  });
+
+  it('the pending seal survives a restart, keeps mints out, and completes once there is room again', async () => {
+    await app.stop();
+    app = await startChild(dataDir, { ARTIFACTS_DIR: mountPoint });
+    const stillFull = await fetch(`${app.baseUrl}/-/tokens`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'disk', project: 'full', build: '1' }) });
+    expect(stillFull.status).to.equal(409);
+    expect((await fetch(`${app.baseUrl}/disk/full/1/SHA256SUMS`)).status).to.equal(404);
+    for (const name of await readdir(mountPoint)) if (name.startsWith('filler')) await rm(path.join(mountPoint, name));
+    await app.stop();
+    app = await startChild(dataDir, { ARTIFACTS_DIR: mountPoint });
+    // Retried at start: the build is sealed with the files it had.
+    let sums = await fetch(`${app.baseUrl}/disk/full/1/SHA256SUMS`);
+    for (let i = 0; i < 50 && sums.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      sums = await fetch(`${app.baseUrl}/disk/full/1/SHA256SUMS`);
+    }
+    expect(sums.status).to.equal(200);
+    expect(await sums.text()).to.include('kept.bin').and.include('small.bin');
+    const mint = await fetch(`${app.baseUrl}/-/tokens`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'disk', project: 'full', build: '1' }) });
+    expect(mint.status).to.equal(409);
+    expect(((await mint.json()) as { error: string }).error).to.match(/is sealed/);
   });
 });
 
