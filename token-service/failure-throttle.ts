@@ -48,8 +48,10 @@ export class FailureThrottle {
     }
   }
 
+  /** Clears the count, but not a lockout in force: a success of the owner does not unlock guesses. */
   recordSuccess(address: string): void {
-    this.entries.delete(address);
+    const entry = this.entries.get(address);
+    if (entry && entry.lockedUntil <= this.now()) this.entries.delete(address);
   }
 
   private prune(now: number): void {

@@ -28,7 +28,8 @@ export function httpErrorOf(err: unknown): { error: HttpError; internal: boolean
   if (err instanceof HttpError) return { error: err, internal: false };
   if (err instanceof Busy) return { error: new HttpError(503, err.message, { 'Retry-After': String(err.retryAfterSeconds) }), internal: false };
   const e = err as { code?: unknown; type?: unknown; status?: unknown };
-  if (err instanceof StorageError || typeof e.code === 'string') {
+  // A system call's error (ENOSPC, ENAMETOOLONG, ...); zlib's Z_* codes are a client's bad body.
+  if (err instanceof StorageError || (typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code))) {
     const failure = storageError(err);
     if (failure.status < 500 || failure.status === 507) return { error: new HttpError(failure.status, failure.message), internal: false };
     return { error: new HttpError(500, 'internal error'), internal: true };
