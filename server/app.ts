@@ -17,6 +17,11 @@ import { startAdminSocket, type AdminSocket } from './admin/admin-socket.js';
 import type { TokenService } from '../token-service/token-service.js';
 import { markProxySocket } from './http/client.js';
 import { listenOnSocket, type ClaimedSocket } from './unix-socket.js';
+import { networkInterfaces } from 'node:os';
+import { CertificateAuthority, fileKeeper } from './proxy/authority.js';
+import { createBuildProxy, type BuildProxy } from './proxy/build-proxy.js';
+import { networkList } from './proxy/networks.js';
+import { UpstreamClient } from './proxy/upstream.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -27,6 +32,10 @@ export interface AppOptions {
 
 export interface App {
   server: http.Server;
+  /** The build proxy (null when PROXY_PORT is 0). */
+  proxy: BuildProxy | null;
+  /** Where the proxy listens, once listen() is done. */
+  proxyAddress: AddressInfo | null;
   tokens: TokenService;
   services: TreeServices;
   metrics: Metrics;
@@ -74,7 +83,26 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   liveTokens = () => repo.tokens.liveCount();
   const { tokens } = repo;
   const services: TreeServices = repo;
-  const api = createServiceApi({ config, repo, metrics, requestLog });
+  // The build proxy: its own listener and module, authorised by the same token service.
+  const authority = config.proxyPort === 0 ? null : await CertificateAuthority.open(fileKeeper(config.tokensDir), options.now);
+  const ownPorts = new Set<number>([config.port, config.proxyPort].filter((p) => p > 0));
+  const ownAddresses = new Set<string>(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+  const proxy = authority
+    ? createBuildProxy({
+        config,
+        tokens,
+        builds: repo.builds,
+        content: repo.content,
+        inputs: repo.inputs,
+        emit: repo.emit,
+        logger,
+        authority,
+        upstream: new UpstreamClient({ allowed: networkList(config.proxyAllowNetworks), ownPorts, ownAddresses }, config.upstreamCa?.pem ?? null),
+        now: options.now ?? Date.now,
+      })
+    : null;
+  let proxyAddress: AddressInfo | null = null;
+  const api = createServiceApi({ config, repo, metrics, requestLog, authorityPem: authority?.certPem ?? null });
   let shuttingDown = false;
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -130,6 +158,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   return {
     server,
+    proxy,
+    get proxyAddress() {
+      return proxyAddress;
+    },
     tokens,
     services,
     metrics,
@@ -142,6 +174,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           resolve(server.address() as AddressInfo);
         });
       });
+      ownPorts.add(address.port);
+      if (proxy) {
+        proxyAddress = await proxy.listen();
+        ownPorts.add(proxyAddress.port);
+      }
       if (config.listenSocket) {
         const socketPath = config.listenSocket;
         claimedSocket = await listenOnSocket(socketListener, socketPath, 0o666, () => new Error(`LISTEN_SOCKET ${socketPath} is in use by another server`));
@@ -153,7 +190,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       repo.stopHousekeeping();
       // Connections that came through LISTEN_SOCKET are counted by its listener, not by
       // the HTTP server (which only parses them): both must drain.
-      const closed = Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), claimedSocket?.close()]);
+      const closed = Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), claimedSocket?.close(), proxy?.close()]);
       server.closeIdleConnections();
       // Requests in flight (uploads) get the grace period, then the rest is cut.
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceSeconds * 1000).unref());

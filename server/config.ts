@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { masterNameProblem } from '../token-service/token-rules.js';
 import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from './retention/policy.js';
 import { socketPathProblem } from './unix-socket.js';
@@ -9,6 +10,12 @@ import { socketPathProblem } from './unix-socket.js';
 export interface Config {
   port: number;
   host: string;
+  /** The build proxy's port on `host`; 0 turns the proxy off. */
+  proxyPort: number;
+  /** Extra authorities that upstream servers' certificates may chain to (UPSTREAM_CA_FILE). */
+  upstreamCa: { file: string; pem: string } | null;
+  /** Private networks the proxy and the mirror may connect to all the same (CIDRs). */
+  proxyAllowNetworks: string[];
   /** A Unix socket to listen on as well, for nginx on the same host; its requests come from a trusted proxy. */
   listenSocket: string | null;
   artifactsDir: string;
@@ -112,7 +119,7 @@ const PROXY_KEYWORDS: Record<string, string[]> = {
 };
 
 /** Addresses, CIDR ranges and keywords (`172.28.0.10`, `172.28.0.0/24`, `::1`, `uniquelocal`). */
-function proxies(raw: string | undefined): string[] {
+function addressList(name: string, raw: string | undefined): string[] {
   if (!raw) return [];
   const list: string[] = [];
   for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -125,11 +132,33 @@ function proxies(raw: string | undefined): string[] {
     const family = isIP(address ?? '');
     const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
     if (family === 0 || !prefixOk || extra !== undefined) {
-      throw new ConfigError(`TRUSTED_PROXIES holds "${entry}", which is not an IP address, a CIDR range, or one of ${Object.keys(PROXY_KEYWORDS).join(', ')}`);
+      throw new ConfigError(`${name} holds "${entry}", which is not an IP address, a CIDR range, or one of ${Object.keys(PROXY_KEYWORDS).join(', ')}`);
     }
     list.push(entry);
   }
   return list;
+}
+
+/** Extra certificate authorities for upstream servers: a readable file of PEM certificates. */
+function upstreamCa(file: string | undefined, cwd: string): { file: string; pem: string } | null {
+  if (!file) return null;
+  const full = path.resolve(cwd, file);
+  let pem: string;
+  try {
+    pem = readFileSync(full, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`UPSTREAM_CA_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${full}`);
+  }
+  const certificates = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (certificates.length === 0) throw new ConfigError(`UPSTREAM_CA_FILE holds no PEM certificate: ${full}`);
+  for (const certificate of certificates) {
+    try {
+      new X509Certificate(certificate);
+    } catch {
+      throw new ConfigError(`UPSTREAM_CA_FILE holds a certificate that does not parse: ${full}`);
+    }
+  }
+  return { file: full, pem: certificates.join('\n') + '\n' };
 }
 
 function listenSocket(raw: string | undefined, cwd: string): string | null {
@@ -184,6 +213,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
+    proxyPort: integer(env, 'PROXY_PORT', 8081, 0, 65535),
+    upstreamCa: upstreamCa(env.UPSTREAM_CA_FILE, cwd),
+    proxyAllowNetworks: addressList('PROXY_ALLOW_NETWORKS', env.PROXY_ALLOW_NETWORKS),
     host,
     listenSocket: listenSocket(env.LISTEN_SOCKET, cwd),
     artifactsDir,
@@ -193,7 +225,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     publicUrl: publicUrl(env.PUBLIC_URL),
     tokenTtlDefaultSeconds,
     tokenTtlMaxSeconds,
-    trustedProxies: proxies(env.TRUSTED_PROXIES),
+    trustedProxies: addressList('TRUSTED_PROXIES', env.TRUSTED_PROXIES),
     runAsUser: runAsUser(env.RUN_AS_USER),
     maxXmlBodyBytes: integer(env, 'MAX_XML_BODY', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownGraceSeconds: integer(env, 'SHUTDOWN_GRACE', 30, 0, 3600),

@@ -9,6 +9,8 @@ import { Catalog } from './storage/catalog.js';
 import { ChecksumIndex } from './storage/checksum-index.js';
 import { Builds } from './storage/builds.js';
 import { BuildRecords } from './storage/build-records.js';
+import { ContentStore } from './storage/content-store.js';
+import { InputRecords, summariseInputs } from './storage/input-records.js';
 import { migrateLayout } from './storage/migrate.js';
 import { errorSummary } from './domain/errors.js';
 import { LockManager } from './webdav/lock-manager.js';
@@ -40,6 +42,12 @@ export interface Repository {
   meta: MetaStore;
   catalog: Catalog;
   builds: Builds;
+  /** Bodies by checksum: what builds downloaded through the build proxy. */
+  content: ContentStore;
+  /** Each build's recorded inputs. */
+  inputs: InputRecords;
+  /** Removes from the content store every body no build (and no mirror entry) refers to. */
+  sweepContent(): Promise<number>;
   tokens: TokenService;
   locks: LockManager;
   audit: AuditLog;
@@ -74,6 +82,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
   const meta = new MetaStore(config.artifactsDir, store);
   const buildRecords = new BuildRecords(config.artifactsDir, store);
+  const content = new ContentStore(config.artifactsDir, store);
+  const inputs = new InputRecords(config.artifactsDir);
   const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
   // The token service and the builds know each other: a token's end may seal its build,
   // and sealing asks whether a live token is left.
@@ -98,7 +108,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       clearTimeout(timer);
     },
   });
-  builds = new Builds(store, meta, buildRecords, catalog, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000);
+  builds = new Builds(store, meta, buildRecords, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000);
   // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
   // after a restart: they are recorded in the build's record, and builds whose tokens have
   // all ended are in the token store, on the other volume, should that record have failed.
@@ -109,6 +119,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       if (result.outcome === 'sealed' && result.state) {
         logger.info({ scope }, 'build sealed');
         emit({ event: 'build.sealed', build: scope, files: result.state.files, bytes: result.state.bytes });
+        const recorded = summariseInputs(await inputs.read(scopeSegments(scope)));
+        if (recorded.exchanges.length + recorded.misses.length > 0) emit({ event: 'build.inputs', build: scope, exchanges: recorded.exchanges.length, misses: recorded.misses.length });
       }
       if (result.outcome === 'pending') {
         sealsToRetry.add(scope);
@@ -126,7 +138,15 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     if (provisioned.removedByAdmin) logger.warn({ master: config.masterUser }, 'MASTER_USER was removed with the admin CLI and is not created again; add it back with: artifact-repo master add NAME');
   }
   await tokens.purge();
-  const retention = new Retention(builds, config.retentionPolicy, emit, now);
+  // Bodies go once nothing refers to them: marked from every recording, then every body
+  // not marked and not written or used since the marking began is removed.
+  async function sweepContent(): Promise<number> {
+    const started = now();
+    const keep = new Set<string>();
+    for (const build of await inputs.all()) for (const line of await inputs.read(build)) if (line.kind === 'exchange') keep.add(line.sha256);
+    return content.sweep(keep, started - 1000);
+  }
+  const retention = new Retention(builds, config.retentionPolicy, emit, now, sweepContent);
 
   const timers: NodeJS.Timeout[] = [];
   function runRetention(): void {
@@ -143,6 +163,9 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     meta,
     catalog,
     builds,
+    content,
+    inputs,
+    sweepContent,
     tokens,
     locks: new LockManager(now, (id) => tokens.isLive(id)),
     audit,

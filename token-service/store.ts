@@ -17,7 +17,13 @@ export interface TokenRecord {
   expires_at: string;
   revoked_at: string | null;
   revoked_by: string | null;
+  /** The build proxy's mode for this token: upstream and recorded, or offline (absent: record). */
+  proxy?: ProxyMode;
+  /** Offline: the sealed build whose recorded inputs answer (absent: the mirror only). */
+  replay?: string | null;
 }
+
+export type ProxyMode = 'record' | 'offline';
 
 export interface MasterRecord {
   name: string;

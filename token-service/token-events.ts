@@ -9,7 +9,7 @@ export interface TokenUsage {
 }
 
 export type TokenEvent =
-  | { event: 'token.minted'; token: string; build: string; by: string; ttl_seconds: number; expires_at: string }
+  | { event: 'token.minted'; token: string; build: string; by: string; ttl_seconds: number; expires_at: string; proxy: 'record' | 'offline'; replay: string | null }
   | { event: 'token.first_use'; token: string; build: string }
   | ({ event: 'token.revoked'; token: string; build: string; by: string } & TokenUsage)
   | ({ event: 'token.expired'; token: string; build: string } & TokenUsage)

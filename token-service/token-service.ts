@@ -3,7 +3,7 @@
 import { FailureThrottle, type ThrottleVerdict } from './failure-throttle.js';
 import { ProofCache } from './proof-cache.js';
 import { hashMasterPassword, hashTokenPassword, newMasterPassword, newTokenId, newTokenPassword, verifyPassword } from './secrets.js';
-import type { TokenRecord, TokenStore } from './store.js';
+import type { ProxyMode, TokenRecord, TokenStore } from './store.js';
 import type { TokenEvent, TokenUsage } from './token-events.js';
 import { TOMBSTONE_MS, isTokenLive, isoSeconds } from './token-rules.js';
 
@@ -11,6 +11,13 @@ export interface LiveToken {
   id: string;
   username: string;
   scope: string;
+  proxy: ProxyMode;
+  replay: string | null;
+}
+
+export interface ProxySettings {
+  proxy: ProxyMode;
+  replay: string | null;
 }
 
 export interface MintedToken extends LiveToken {
@@ -202,7 +209,7 @@ export class TokenService {
 
   // ---- tokens ----
 
-  async mint(scope: string, ttlSeconds: number, master: string): Promise<MintedToken> {
+  async mint(scope: string, ttlSeconds: number, master: string, settings: ProxySettings = { proxy: 'record', replay: null }): Promise<MintedToken> {
     const id = newTokenId();
     const password = newTokenPassword();
     const hash = await hashTokenPassword(password);
@@ -217,11 +224,13 @@ export class TokenService {
       expires_at: isoSeconds(Math.ceil((now + ttlSeconds * 1000) / 1000) * 1000),
       revoked_at: null,
       revoked_by: null,
+      proxy: settings.proxy,
+      replay: settings.replay,
     };
     this.store.data.tokens[id] = record;
     await this.store.save();
-    this.emit({ event: 'token.minted', token: id, build: scope, by: master, ttl_seconds: ttlSeconds, expires_at: record.expires_at });
-    return { id, username: id, password, scope, expires_at: record.expires_at };
+    this.emit({ event: 'token.minted', token: id, build: scope, by: master, ttl_seconds: ttlSeconds, expires_at: record.expires_at, proxy: settings.proxy, replay: settings.replay });
+    return { ...liveTokenOf(record), password, expires_at: record.expires_at };
   }
 
   /**
@@ -242,7 +251,7 @@ export class TokenService {
     if (!ok || !isTokenLive(record, this.now())) return this.tokenFailure(false);
     this.noteSuccess(this.tokenThrottle, address, record.id);
     this.noteUse(record);
-    return { ok: true, token: { id: record.id, username: record.username, scope: record.scope } };
+    return { ok: true, token: liveTokenOf(record) };
   }
 
   private tokenFailure(throttled: true): { ok: false; reason: 'throttled' };
@@ -291,6 +300,12 @@ export class TokenService {
     const ended = new Set<string>();
     for (const token of Object.values(this.store.data.tokens)) (isTokenLive(token, now) ? live : ended).add(token.scope);
     return [...ended].filter((scope) => !live.has(scope));
+  }
+
+  /** The live token with this id, or null (a tunnel's token, checked at every request in it). */
+  liveToken(id: string): LiveToken | null {
+    const record = this.liveRecord(id);
+    return record ? liveTokenOf(record) : null;
   }
 
   /** Whether a token id is live now (locks die with their token). */
@@ -409,6 +424,10 @@ export class TokenService {
 }
 
 let dummy: Promise<string> | null = null;
+
+function liveTokenOf(record: TokenRecord): LiveToken {
+  return { id: record.id, username: record.username, scope: record.scope, proxy: record.proxy ?? 'record', replay: record.replay ?? null };
+}
 
 function masterOwner(name: string): string {
   // Token ids are alphanumeric, so this prefix cannot collide with one.

@@ -19,7 +19,16 @@ export type BuildEvent =
   | { event: 'build.unpinned'; build: string; by: string }
   | { event: 'build.deleted'; build: string; by: string; files: number; bytes: number; reason: string };
 
-export type RepoEvent = TokenEvent | TreeEvent | BuildEvent;
+/** What the build proxy did: the misses and each build's count of inputs are audited. */
+export type InputEvent =
+  | { event: 'proxy.exchange'; mode: 'record' | 'offline'; outcome: ProxyOutcome; bytes: number }
+  | { event: 'input.missed'; build: string; method: string; url: string; replayed: string | null; token: string }
+  | { event: 'build.inputs'; build: string; exchanges: number; misses: number };
+
+/** recorded: fetched and kept; passed: fetched, not kept (a Range); replayed or mirrored: answered offline; miss: not found offline; refused (403/407); failed (502/504/507). */
+export type ProxyOutcome = 'recorded' | 'passed' | 'replayed' | 'mirrored' | 'miss' | 'refused' | 'failed';
+
+export type RepoEvent = TokenEvent | TreeEvent | BuildEvent | InputEvent;
 
 export type EventSink = (event: RepoEvent) => void;
 

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { NAME_RE, parseTreePath, scopeString, splitTarget } from '../domain/tree-path.js';
 import type { Repository } from '../repository.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { TokenSummary } from '../../token-service/token-service.js';
+import type { ProxySettings, TokenSummary } from '../../token-service/token-service.js';
 import { checkTtl } from '../../token-service/token-rules.js';
 import { clientAddress, requestBaseUrl } from './client.js';
 import { parseBasicAuth } from './credentials.js';
@@ -26,6 +26,8 @@ export interface ServiceApiDeps {
   repo: Repository;
   metrics: Metrics;
   requestLog: (req: Request) => RequestLog;
+  /** The build proxy's certificate authority (PEM), or null with the proxy off. */
+  authorityPem: string | null;
 }
 
 /** A live token as the contract lists it (who minted it is for the admin CLI). */
@@ -33,7 +35,7 @@ function contractToken({ id, username, scope, created_at, expires_at }: TokenSum
   return { id, username, scope, created_at, expires_at };
 }
 
-export function createServiceApi({ config, repo, metrics, requestLog }: ServiceApiDeps): express.Express {
+export function createServiceApi({ config, repo, metrics, requestLog, authorityPem }: ServiceApiDeps): express.Express {
   const { tokens, store, builds } = repo;
   /** What the browsing pages read: the tree, checksums, builds. */
   const pages: TreeServices = repo;
@@ -73,6 +75,18 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     await mintFromBody(req, res, master);
   });
 
+  /** The build proxy's mode from a mint request: "proxy" and "replay" (inputs contract). */
+  async function proxySettings(fields: Record<string, unknown>): Promise<ProxySettings> {
+    const { proxy, replay } = fields;
+    if (proxy !== undefined && proxy !== 'record' && proxy !== 'offline') throw new HttpError(400, 'proxy must be "record" or "offline"');
+    if (replay === undefined || replay === null) return { proxy: proxy ?? 'record', replay: null };
+    if (proxy === 'record') throw new HttpError(400, 'replay needs "proxy": "offline" (a recording build goes upstream)');
+    const { segments, scope } = buildParam(replay, 'replay');
+    if (!(await store.stat(segments))?.isDirectory()) throw new HttpError(404, `replay: no build ${scope}`);
+    if (!(await builds.isSealed(segments))) throw new HttpError(409, `replay: build ${scope} is not sealed (its inputs may still change)`);
+    return { proxy: 'offline', replay: scope };
+  }
+
   async function mintFromBody(req: Request, res: Response, master: string): Promise<void> {
     const body: unknown = req.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
@@ -86,12 +100,13 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
     const ttl = checkTtl(fields.ttl, config.tokenTtlDefaultSeconds, config.tokenTtlMaxSeconds);
     if (!ttl.ok) throw new HttpError(400, ttl.error);
     const scope = scopeString(segments);
+    const settings = await proxySettings(fields);
     // Alone for this build: it cannot be sealed between the check and the mint.
     const minted = await builds.exclusive(scope, async () => {
       const refusal = await builds.mintRefusal(segments);
       if (refusal) throw new HttpError(409, refusal);
       await store.ensureCollection(segments);
-      return tokens.mint(scope, ttl.seconds, master);
+      return tokens.mint(scope, ttl.seconds, master, settings);
     });
     requestLog(req).tokenId = minted.id;
     const base = requestBaseUrl(req, config.trustedProxies, config.publicUrl);
@@ -164,6 +179,12 @@ export function createServiceApi({ config, repo, metrics, requestLog }: ServiceA
       return;
     }
     res.set(Object.fromEntries(Object.entries(await describeFile(pages, segments)).map(([k, v]) => [k, String(v)]))).status(200).end();
+  });
+
+  // Public: builds add it to the roots their tools trust. Its key is never served.
+  app.get('/-/proxy/ca.pem', (_req, res) => {
+    if (!authorityPem) throw new HttpError(404, 'the build proxy is off (PROXY_PORT=0)');
+    res.set('Content-Type', 'application/x-pem-file').set('Cache-Control', 'public, max-age=3600').set('Content-Disposition', 'inline; filename="artifact-repo-proxy-ca.pem"').send(authorityPem);
   });
 
   app.get('/-/search', (req, res) => page(req, res, () => searchPage(pages, queryString(req.query.sha256))));

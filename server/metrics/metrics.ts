@@ -60,6 +60,9 @@ export class Metrics {
   private readonly writtenBytes: Counter;
   private readonly buildsSealed: Counter;
   private readonly buildsDeleted: Counter;
+  private readonly proxyRequests: Counter<'mode' | 'outcome'>;
+  private readonly proxyBytes: Counter<'mode'>;
+  private readonly proxyMisses: Counter;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -86,10 +89,14 @@ export class Metrics {
     this.writtenBytes = new Counter({ name: `${PREFIX}written_bytes_total`, help: 'Bytes of the files written into builds.', registers });
     this.buildsSealed = new Counter({ name: `${PREFIX}builds_sealed_total`, help: 'Builds sealed.', registers });
     this.buildsDeleted = new Counter({ name: `${PREFIX}builds_deleted_total`, help: 'Builds deleted.', registers });
+    this.proxyRequests = new Counter({ name: `${PREFIX}proxy_requests_total`, help: 'Requests through the build proxy, by mode and outcome.', labelNames: ['mode', 'outcome'], registers });
+    this.proxyBytes = new Counter({ name: `${PREFIX}proxy_body_bytes_total`, help: 'Response body bytes the build proxy sent, by mode.', labelNames: ['mode'], registers });
+    this.proxyMisses = new Counter({ name: `${PREFIX}proxy_replay_misses_total`, help: 'Offline requests that neither the replayed build nor the mirror could answer.', registers });
 
     // Zero series from the start, so that rate() and alerts see the first event as an increase.
     for (const how of ['revoked', 'expired']) this.tokensEnded.inc({ how }, 0);
     for (const kind of ['master', 'token']) for (const throttled of ['true', 'false']) this.authFailures.inc({ kind, throttled }, 0);
+    for (const mode of ['record', 'offline']) this.proxyBytes.inc({ mode }, 0);
 
     new Gauge({
       name: `${PREFIX}volume_free_bytes`,
@@ -162,6 +169,11 @@ export class Metrics {
         break;
       case 'build.deleted':
         this.buildsDeleted.inc();
+        break;
+      case 'proxy.exchange':
+        this.proxyRequests.inc({ mode: event.mode, outcome: event.outcome });
+        this.proxyBytes.inc({ mode: event.mode }, amount(event.bytes));
+        if (event.outcome === 'miss') this.proxyMisses.inc();
         break;
       default:
         break;

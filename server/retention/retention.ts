@@ -35,6 +35,8 @@ export class Retention {
     readonly policy: RetentionPolicy | null,
     private readonly emit: EventSink,
     private readonly now: () => number = Date.now,
+    /** After a run that deleted builds: their downloaded bodies go once nothing refers to them. */
+    private readonly afterDeletions: () => Promise<unknown> = async () => undefined,
   ) {}
 
   /** One run at a time: a scheduled run and one asked for wait for each other. */
@@ -82,6 +84,7 @@ export class Retention {
         this.emit({ event: 'build.deleted', build, by, files: removed.files, bytes: removed.bytes, reason });
       }
     }
+    if (!dryRun && report.deleted.length > 0) await this.afterDeletions();
     return report;
   }
 }

@@ -67,7 +67,8 @@ export async function startServer(env: Record<string, string> = {}, options: { c
     },
   });
   const clock = { offsetMs: 0 };
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', MASTER_USER, MASTER_PASSWORD, SHUTDOWN_GRACE: '5', ...env });
+  // The build proxy only where a test asks for it (PROXY_PORT), never on the default port.
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', PROXY_PORT: '0', MASTER_USER, MASTER_PASSWORD, SHUTDOWN_GRACE: '5', ...env });
   const app = await createApp(config, { logger: pino({ level: 'info' }, sink), now: () => Date.now() + clock.offsetMs, cacheProofs: options.cacheProofs });
   const address = await app.listen();
   const baseUrl = `http://127.0.0.1:${address.port}`;
@@ -101,7 +102,7 @@ export interface ChildServer {
  */
 export async function startChild(dataDir: string, env: Record<string, string> = {}, appDir: string = REPO_ROOT): Promise<ChildServer> {
   const child = spawn('sh', [path.join(appDir, 'docker/entrypoint.sh')], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_USER, MASTER_PASSWORD, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', PROXY_PORT: '0', MASTER_USER, MASTER_PASSWORD, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

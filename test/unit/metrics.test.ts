@@ -115,8 +115,8 @@ describe('server/metrics', () => {
     it('each event moves its own series', async () => {
       const m = new Metrics(sources());
       const events: RepoEvent[] = [
-        { event: 'token.minted', ...token, by: 'master:buildbot', ttl_seconds: 3600, expires_at: '2030-01-01T00:00:00Z' },
-        { event: 'token.minted', ...token, by: 'master:buildbot', ttl_seconds: 3600, expires_at: '2030-01-01T00:00:00Z' },
+        { event: 'token.minted', ...token, by: 'master:buildbot', ttl_seconds: 3600, expires_at: '2030-01-01T00:00:00Z', proxy: 'record', replay: null },
+        { event: 'token.minted', ...token, by: 'master:buildbot', ttl_seconds: 3600, expires_at: '2030-01-01T00:00:00Z', proxy: 'record', replay: null },
         { event: 'token.first_use', ...token },
         { event: 'token.revoked', ...token, by: 'token:tok1', ...usage },
         { event: 'token.expired', ...token, ...usage },
@@ -197,7 +197,7 @@ describe('server/metrics', () => {
     const a = new Metrics(sources({ liveTokens: () => 5 }));
     const b = new Metrics(sources({ liveTokens: () => 7 }));
     a.observeRequest(sample({ method: 'PUT', status: 201, bytesIn: 10 }));
-    a.observe({ event: 'token.minted', ...token, by: 'master:buildbot', ttl_seconds: 60, expires_at: '2030-01-01T00:00:00Z' });
+    a.observe({ event: 'token.minted', ...token, by: 'master:buildbot', ttl_seconds: 60, expires_at: '2030-01-01T00:00:00Z', proxy: 'record', replay: null });
     const [ta, tb] = await Promise.all([a.render(), b.render()]);
     expect(metricValue(ta, `${P}http_requests_total`)).to.equal(1);
     expect(metricValue(tb, `${P}http_requests_total`)).to.equal(undefined);

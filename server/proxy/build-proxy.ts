@@ -1,0 +1,497 @@
+// The build proxy's edge: a forward HTTP proxy on PROXY_PORT for the build tokens. It
+// takes absolute-form requests (`GET http://host/path`) and CONNECT tunnels, in which it
+// terminates TLS with a certificate of its own authority (authority.ts). Each request is
+// authorised by the token service (Proxy-Authorization: Basic, the build token), then
+// either fetched upstream and recorded as an input of the token's build ("record"), or
+// answered from a sealed build's recording and the mirror with no network at all
+// ("offline"). See the inputs contract, "The build proxy".
+import { createHash } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import rangeParser from 'range-parser';
+import type { Config } from '../config.js';
+import { scopeSegments } from '../domain/tree-path.js';
+import type { EventSink, ProxyOutcome } from '../domain/events.js';
+import { errorSummary } from '../domain/errors.js';
+import { parseBasicAuth } from '../http/credentials.js';
+import { clientAddress } from '../http/client.js';
+import type { Builds } from '../storage/builds.js';
+import type { ContentStore, ContentWriter } from '../storage/content-store.js';
+import type { InputRecords, InputSource, RecordedExchange } from '../storage/input-records.js';
+import type { LiveToken, TokenService } from '../../token-service/token-service.js';
+import type { CertificateAuthority } from './authority.js';
+import { canonicalUrl, notModified, pickRecording, recordedHeaders, requestKey, varyValues, type HeaderList } from './matching.js';
+import { forwardedHeaders, UpstreamError, type UpstreamClient } from './upstream.js';
+
+export const PROXY_REALM = 'artifact-repo';
+const PROXY_CHALLENGE = `Basic realm="${PROXY_REALM}", charset="UTF-8"`;
+export const REPLAY_MISS_HEADER = 'X-Artifact-Repo-Replay';
+
+// Response headers never passed to the client as they came: the connection's own.
+const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-authenticate', 'proxy-connection', 'upgrade', 'trailer']);
+
+export interface ProxyServices {
+  config: Config;
+  tokens: TokenService;
+  builds: Builds;
+  content: ContentStore;
+  inputs: InputRecords;
+  emit: EventSink;
+  logger: Logger;
+  authority: CertificateAuthority;
+  upstream: UpstreamClient;
+  now: () => number;
+}
+
+/** What a CONNECT tunnel was opened for: every request inside it is for this origin. */
+interface Tunnel {
+  tokenId: string;
+  origin: string;
+}
+
+class ProxyRefusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+function sendPlain(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = message + '\n';
+  res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** Raw response headers without hop-by-hop ones, as a flat list for writeHead. */
+function passedHeaders(raw: readonly string[], drop: ReadonlySet<string> = new Set()): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (HOP_BY_HOP_RESPONSE.has(name) || drop.has(name)) continue;
+    out.push(raw[i] as string, raw[i + 1] as string);
+  }
+  return out;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Feeds a readable to a writer, waiting for whichever side is slower; resolves at its end. */
+function pump(source: Readable, sinks: { write(chunk: Buffer): boolean; drained(): Promise<void> }[], onChunk: (n: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    source.on('data', (chunk: Buffer) => {
+      onChunk(chunk.length);
+      let full = false;
+      for (const sink of sinks) if (!sink.write(chunk)) full = true;
+      if (full) {
+        source.pause();
+        void Promise.all(sinks.map((s) => s.drained())).then(() => source.resume());
+      }
+    });
+    source.once('end', () => resolve());
+    source.once('error', reject);
+    source.once('aborted', () => reject(new Error('upstream closed mid-body')));
+    source.once('close', () => {
+      if (!source.readableEnded) reject(new Error('upstream closed mid-body'));
+    });
+  });
+}
+
+function clientSink(res: ServerResponse): { write(chunk: Buffer): boolean; drained(): Promise<void> } {
+  return {
+    write: (chunk) => res.write(chunk),
+    drained: () =>
+      new Promise((resolve) => {
+        if (!res.writableNeedDrain) return resolve();
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      }),
+  };
+}
+
+/** The recorded inputs of sealed builds, indexed for replay: they never change. */
+class ReplayIndex {
+  private readonly cache = new Map<string, Promise<Map<string, RecordedExchange[]>>>();
+
+  constructor(private readonly inputs: InputRecords) {}
+
+  get(build: string): Promise<Map<string, RecordedExchange[]>> {
+    let index = this.cache.get(build);
+    if (!index) {
+      index = this.inputs.read(scopeSegments(build)).then((lines) => {
+        const byKey = new Map<string, RecordedExchange[]>();
+        for (const line of lines) {
+          if (line.kind !== 'exchange') continue;
+          const key = requestKey(line.method, line.url, line.requestSha256);
+          const list = byKey.get(key) ?? [];
+          list.push(line);
+          byKey.set(key, list);
+        }
+        return byKey;
+      });
+      if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(build, index);
+    }
+    return index;
+  }
+}
+
+export interface BuildProxy {
+  server: http.Server;
+  listen(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+export function createBuildProxy(services: ProxyServices): BuildProxy {
+  const { config, tokens, builds, content, inputs, emit, logger, authority, upstream } = services;
+  const tunnels = new WeakMap<Duplex, Tunnel>();
+  const replays = new ReplayIndex(inputs);
+  const headersTimeout = config.headersTimeoutSeconds * 1000;
+  const serverOptions = { requestTimeout: 0, headersTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(headersTimeout, 5000) };
+
+  const report = (mode: LiveToken['proxy'], outcome: ProxyOutcome, bytes = 0): void => emit({ event: 'proxy.exchange', mode, outcome, bytes });
+
+  function logLine(req: IncomingMessage, url: string, status: number, token: string | undefined, outcome: string, started: number): void {
+    // The URL without its query (which may carry credentials), as the access log does.
+    const q = url.indexOf('?');
+    logger.info({ method: req.method, url: (q === -1 ? url : url.slice(0, q)).slice(0, 512), status, token, outcome, ms: Math.round(performance.now() - started) }, 'proxy');
+  }
+
+  async function authenticate(req: IncomingMessage): Promise<LiveToken> {
+    const credentials = parseBasicAuth(req.headers['proxy-authorization']);
+    if (!credentials) throw new ProxyRefusal(407, 'proxy authentication required: the build token as Basic credentials', { 'Proxy-Authenticate': PROXY_CHALLENGE });
+    const result = await tokens.authenticateToken(credentials.username, credentials.password, clientAddress(req, []));
+    if (result.ok) return result.token;
+    if (result.reason === 'throttled') throw new ProxyRefusal(429, 'too many failed attempts; retry later', { 'Retry-After': String(result.retryAfterSeconds) });
+    throw new ProxyRefusal(407, 'invalid, revoked or expired credentials', { 'Proxy-Authenticate': PROXY_CHALLENGE });
+  }
+
+  /** The live token a request inside a tunnel acts for: revoked meanwhile, it opens nothing. */
+  function tunnelToken(tunnel: Tunnel): LiveToken {
+    const token = tokens.liveToken(tunnel.tokenId);
+    if (!token) throw new ProxyRefusal(407, 'the token of this tunnel was revoked or expired', { 'Proxy-Authenticate': PROXY_CHALLENGE });
+    return token;
+  }
+
+  /** Hashes a request body while it goes upstream (or nowhere, offline). */
+  function hashedBody(req: IncomingMessage): { body: Readable | null; sha256: () => Promise<string | null> } {
+    if (!hasBody(req)) return { body: null, sha256: async () => null };
+    const hash = createHash('sha256');
+    req.on('data', (chunk: Buffer) => hash.update(chunk));
+    const done = new Promise<string>((resolve, reject) => {
+      req.once('end', () => resolve(hash.digest('hex')));
+      req.once('error', reject);
+    });
+    return { body: req, sha256: () => done };
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, token: LiveToken, url: string): Promise<void> {
+    const started = performance.now();
+    let outcome: ProxyOutcome = 'failed';
+    try {
+      outcome = token.proxy === 'offline' ? await offline(req, res, token, url) : await record(req, res, token, url);
+    } catch (err) {
+      if (err instanceof ProxyRefusal) {
+        outcome = err.status >= 500 ? 'failed' : 'refused';
+        sendPlain(res, err.status, err.message, err.headers);
+      } else if (err instanceof UpstreamError) {
+        outcome = err.kind === 'forbidden' ? 'refused' : 'failed';
+        sendPlain(res, err.status, err.message);
+      } else {
+        const status = (err as { status?: number }).status === 409 ? 409 : 502;
+        if (status === 502) logger.warn({ url: url.slice(0, 200), reason: errorSummary(err) }, 'proxy exchange failed');
+        sendPlain(res, status, status === 409 ? 'the build is sealed: its inputs never change' : 'the exchange failed');
+      }
+      report(token.proxy, outcome);
+    } finally {
+      logLine(req, url, res.statusCode, token.id, outcome, started);
+    }
+  }
+
+  /** Record mode: fetched upstream, streamed to the client and the content store at once. */
+  async function record(req: IncomingMessage, res: ServerResponse, token: LiveToken, url: string): Promise<ProxyOutcome> {
+    const method = req.method ?? 'GET';
+    const target = new URL(url);
+    const headers = forwardedHeaders(req.rawHeaders);
+    // A Range is passed through, not recorded: replay answers it from a whole body.
+    if (req.headers.range !== undefined) {
+      const answer = await upstream.request({ method, url: target, headers, body: hasBody(req) ? req : null });
+      res.writeHead(answer.statusCode ?? 502, passedHeaders(answer.rawHeaders));
+      let bytes = 0;
+      await pump(answer, [clientSink(res)], (n) => (bytes += n)).catch(() => res.destroy());
+      res.end();
+      report('record', 'passed', bytes);
+      return 'passed' as const;
+    }
+    // A conditional request is fetched whole and recorded; the 304 is the proxy's.
+    delete headers['if-none-match'];
+    delete headers['if-modified-since'];
+    const body = hashedBody(req);
+    return builds.whileWriting(
+      token.scope,
+      async () => {
+        const abort = new AbortController();
+        res.once('close', () => {
+          if (!res.writableFinished) abort.abort();
+        });
+        const answer = await upstream.request({ method, url: target, headers, body: body.body, signal: abort.signal });
+        const status = answer.statusCode ?? 502;
+        let writer: ContentWriter;
+        try {
+          writer = await content.open();
+        } catch {
+          answer.destroy();
+          throw new ProxyRefusal(507, 'the recording of this download cannot be stored (insufficient storage)');
+        }
+        const kept = recordedHeaders(answer.rawHeaders);
+        const conditionalHit = notModified(method, status, req.headers, answer.headers);
+        const sinks: { write(chunk: Buffer): boolean; drained(): Promise<void> }[] = [writer];
+        if (conditionalHit) {
+          res.writeHead(304, passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])));
+          res.end();
+        } else {
+          res.writeHead(status, passedHeaders(answer.rawHeaders));
+          sinks.push(clientSink(res));
+        }
+        let bytes = 0;
+        try {
+          await pump(answer, sinks, (n) => {
+            bytes += n;
+            if (writer.error) answer.destroy(writer.error);
+          });
+          if (!conditionalHit && !res.writableFinished && res.destroyed) throw new Error('the client went away');
+          const stored = await writer.finish();
+          const requestSha256 = await body.sha256();
+          const line: RecordedExchange = {
+            kind: 'exchange',
+            time: new Date(services.now()).toISOString(),
+            method,
+            url,
+            requestSha256,
+            varyValues: varyValues(answer.headers.vary, req.headers),
+            status,
+            headers: kept,
+            sha256: stored.sha256,
+            size: stored.size,
+            source: 'upstream',
+          };
+          inputs.append(scopeSegments(token.scope), line);
+        } catch (err) {
+          await writer.abort();
+          // After the headers, only a cut connection can say it failed.
+          res.destroy();
+          throw err;
+        }
+        if (!conditionalHit) res.end();
+        report('record', 'recorded', bytes);
+        return 'recorded' as const;
+      },
+      () => res.destroy(),
+    );
+  }
+
+  /** Offline: the replayed build's recording (and, later, the mirror) answers, or a miss. */
+  async function offline(req: IncomingMessage, res: ServerResponse, token: LiveToken, url: string): Promise<ProxyOutcome> {
+    const method = req.method ?? 'GET';
+    const body = hashedBody(req);
+    body.body?.resume();
+    const requestSha256 = await body.sha256();
+    const candidates = token.replay ? ((await replays.get(token.replay)).get(requestKey(method, url, requestSha256)) ?? []) : [];
+    const found = pickRecording(candidates, req.headers);
+    const build = scopeSegments(token.scope);
+    if (!found) {
+      return builds.whileWriting(token.scope, async () => {
+        inputs.append(build, { kind: 'miss', time: new Date(services.now()).toISOString(), method, url, replayed: token.replay });
+        emit({ event: 'input.missed', build: token.scope, method, url: auditUrl(url), replayed: token.replay, token: token.id });
+        const text = `not recorded: ${method} ${auditUrl(url)} is not in ${token.replay ? `the recording of ${token.replay}` : 'the mirror'} (offline build proxy)`;
+        sendPlain(res, 404, text, { [REPLAY_MISS_HEADER]: 'miss' });
+        report('offline', 'miss');
+        return 'miss' as const;
+      });
+    }
+    return builds.whileWriting(token.scope, async () => {
+      const bytes = await serveRecorded(req, res, found);
+      inputs.append(build, { ...found, time: new Date(services.now()).toISOString(), source: 'replay' as InputSource });
+      report('offline', 'replayed', bytes);
+      return 'replayed' as const;
+    });
+  }
+
+  /** A recorded answer: its status, headers and body; Date is now; ranges and 304 from the whole body. */
+  async function serveRecorded(req: IncomingMessage, res: ServerResponse, found: RecordedExchange): Promise<number> {
+    const recorded: HeaderList = Object.fromEntries(found.headers);
+    const head = req.method === 'HEAD';
+    const base = found.headers.filter(([name]) => name !== 'content-length');
+    const out: string[] = ['Date', new Date(services.now()).toUTCString()];
+    for (const [name, value] of base) out.push(name, value);
+    if (notModified(req.method ?? 'GET', found.status, req.headers, recorded)) {
+      res.writeHead(304, out.filter((_, i) => i % 2 === 1 || !['content-type', 'content-encoding'].includes(out[i] as string)));
+      res.end();
+      return 0;
+    }
+    let range: { start: number; end: number } | null = null;
+    let status = found.status;
+    if (req.headers.range !== undefined && found.status === 200 && found.size > 0) {
+      const ranges = rangeParser(found.size, req.headers.range, { combine: true });
+      if (ranges === -1) {
+        res.writeHead(416, { 'Content-Range': `bytes */${found.size}`, 'Content-Length': 0 });
+        res.end();
+        return 0;
+      }
+      if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1 && ranges[0]) {
+        range = { start: ranges[0].start, end: ranges[0].end };
+        status = 206;
+        out.push('Content-Range', `bytes ${range.start}-${range.end}/${found.size}`);
+      }
+    }
+    // A recorded HEAD has no body: its own Content-Length says what a GET would carry.
+    const length = range ? range.end - range.start + 1 : found.method === 'HEAD' ? Number(recorded['content-length'] ?? 0) : found.size;
+    out.push('Content-Length', String(length));
+    res.writeHead(status, out);
+    if (head || found.method === 'HEAD' || length === 0) {
+      res.end();
+      return 0;
+    }
+    let bytes = 0;
+    await pump(content.read(found.sha256, range ?? undefined), [clientSink(res)], (n) => (bytes += n)).catch(() => res.destroy());
+    res.end();
+    return bytes;
+  }
+
+  function refuse(res: ServerResponse, err: unknown): void {
+    if (err instanceof ProxyRefusal) sendPlain(res, err.status, err.message, err.headers);
+    else if (err instanceof UpstreamError) sendPlain(res, err.status, err.message);
+    else {
+      logger.warn({ reason: errorSummary(err) }, 'proxy request failed');
+      sendPlain(res, 502, 'the request failed');
+    }
+  }
+
+  // Absolute-form requests (plain HTTP through the proxy).
+  const server = http.createServer(serverOptions, (req, res) => {
+    const url = canonicalUrl(req.url ?? '');
+    if (!url) {
+      sendPlain(res, 400, 'this is a forward proxy: send absolute http:// or https:// URLs, or CONNECT host:port');
+      return;
+    }
+    authenticate(req).then(
+      (token) => handle(req, res, token, url),
+      (err: unknown) => refuse(res, err),
+    );
+  });
+
+  // Requests inside CONNECT tunnels, for the tunnel's origin.
+  const inner = http.createServer(serverOptions, (req, res) => {
+    const tunnel = tunnels.get(req.socket);
+    const target = req.url ?? '/';
+    const url = tunnel && target.startsWith('/') ? canonicalUrl(`${tunnel.origin}${target}`) : null;
+    if (!tunnel || !url) {
+      sendPlain(res, 400, 'inside a tunnel, requests name a path of its origin');
+      return;
+    }
+    let token: LiveToken;
+    try {
+      token = tunnelToken(tunnel);
+    } catch (err) {
+      res.shouldKeepAlive = false;
+      refuse(res, err);
+      return;
+    }
+    void handle(req, res, token, url);
+  });
+
+  const AUTHORITY_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
+
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined);
+    const m = AUTHORITY_RE.exec(req.url ?? '');
+    const port = m ? Number(m[2]) : 0;
+    const answer = (status: number, reason: string, message: string, headers: Record<string, string> = {}, keepOpen = false): void => {
+      const body = message + '\n';
+      const lines = [`HTTP/1.1 ${status} ${reason}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), 'Content-Type: text/plain; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`];
+      if (!keepOpen) lines.push('Connection: close');
+      socket.write(lines.join('\r\n') + '\r\n\r\n' + body);
+      if (keepOpen) {
+        // A client that sends credentials only after a 407 retries on this connection.
+        if (head.length) socket.unshift(head);
+        server.emit('connection', socket);
+      } else socket.end();
+    };
+    if (!m || port < 1 || port > 65535) return answer(400, 'Bad Request', 'CONNECT needs host:port');
+    const host = (m[1] as string).replace(/^\[|\]$/g, '');
+    authenticate(req)
+      .then(async (token) => {
+        // Record mode checks the target now (and connects per request to the checked
+        // address); offline mode does not even look the name up.
+        if (token.proxy === 'record') await upstream.address(host, port);
+        const context = await authority.contextFor(host);
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length) socket.unshift(head);
+        const origin = `https://${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
+        const secure = new tls.TLSSocket(socket as net.Socket, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
+        secure.on('error', () => secure.destroy());
+        tunnels.set(secure, { tokenId: token.id, origin });
+        inner.emit('connection', secure);
+      })
+      .catch((err: unknown) => {
+        if (err instanceof ProxyRefusal) return answer(err.status, err.status === 407 ? 'Proxy Authentication Required' : 'Refused', err.message, err.headers, err.status === 407);
+        if (err instanceof UpstreamError) return answer(err.status, err.status === 403 ? 'Forbidden' : 'Bad Gateway', err.message);
+        logger.warn({ reason: errorSummary(err) }, 'proxy tunnel failed');
+        answer(502, 'Bad Gateway', 'the tunnel could not be opened');
+      });
+  });
+
+  for (const s of [server, inner]) {
+    s.on('clientError', (_err, socket) => {
+      if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    s.setTimeout(config.idleTimeoutSeconds * 1000, (socket) => socket.destroy());
+  }
+
+  return {
+    server,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.proxyPort, config.host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      inner.closeIdleConnections();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceSeconds * 1000).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      inner.closeAllConnections();
+      upstream.close();
+      await closed;
+    },
+  };
+}
+
+/** A URL as the audit trail and the logs may show it: no query (it may hold credentials). */
+export function auditUrl(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : `${url.slice(0, q)}?…`;
+}

@@ -1,0 +1,135 @@
+// Which recorded exchange answers a request, the way an HTTP cache chooses a stored
+// response (RFC 9111 section 4.1): same method and URL, a request body with the same
+// SHA-256, and the same values for the request headers the recorded response's Vary
+// names. Pure functions, tested directly.
+import { createHash } from 'node:crypto';
+
+/** Request headers whose values are never written down: only their hash is, for Vary. */
+export const SECRET_REQUEST_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+/** Response headers kept with a recording: those that describe the body. */
+export const RECORDED_RESPONSE_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'content-language',
+  'content-disposition',
+  'etag',
+  'last-modified',
+  'location',
+  'cache-control',
+  'expires',
+  'vary',
+  'accept-ranges',
+  'link',
+  'digest',
+  'x-checksum-sha256',
+]);
+
+export type HeaderList = Record<string, string | string[] | undefined>;
+
+/** The URL as recorded and matched: no credentials, no fragment, default port left out. */
+export function canonicalUrl(raw: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+  url.username = '';
+  url.password = '';
+  url.hash = '';
+  return url.href;
+}
+
+export function requestKey(method: string, url: string, bodySha256: string | null): string {
+  return `${method.toUpperCase()} ${url}${bodySha256 ? ` body:${bodySha256}` : ''}`;
+}
+
+function headerValue(headers: HeaderList, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The lower-case names a Vary header lists; ['*'] means the response never matches again. */
+export function varyNames(vary: string | undefined): string[] {
+  if (!vary) return [];
+  return vary
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+function recordedValue(name: string, value: string | undefined): string | null {
+  if (value === undefined) return null;
+  // Normalised as RFC 9111 allows: whitespace around commas does not tell two values apart.
+  const normal = value.split(',').map((v) => v.trim()).join(', ');
+  return SECRET_REQUEST_HEADERS.has(name) ? `sha256:${createHash('sha256').update(normal).digest('hex')}` : normal;
+}
+
+/** What a recording keeps of the request: the values of the headers its response varies on. */
+export function varyValues(vary: string | undefined, requestHeaders: HeaderList): Record<string, string | null> {
+  const kept: Record<string, string | null> = {};
+  for (const name of varyNames(vary)) if (name !== '*') kept[name] = recordedValue(name, headerValue(requestHeaders, name));
+  return kept;
+}
+
+export interface Candidate {
+  /** The recorded response's headers (lower-case names). */
+  headers: readonly (readonly [string, string])[];
+  /** varyValues() of the recorded request. */
+  varyValues: Record<string, string | null>;
+}
+
+/** Whether a recorded response, by its Vary, answers a request with these headers. */
+export function varyMatches(candidate: Candidate, requestHeaders: HeaderList): boolean {
+  const vary = candidate.headers.filter(([name]) => name === 'vary').map(([, value]) => value).join(', ');
+  const names = varyNames(vary || undefined);
+  if (names.includes('*')) return false;
+  for (const name of names) {
+    if ((candidate.varyValues[name] ?? null) !== recordedValue(name, headerValue(requestHeaders, name))) return false;
+  }
+  return true;
+}
+
+/** The first recorded answer that matches (the first complete one of its kind is kept). */
+export function pickRecording<T extends Candidate>(candidates: readonly T[], requestHeaders: HeaderList): T | null {
+  for (const candidate of candidates) if (varyMatches(candidate, requestHeaders)) return candidate;
+  return null;
+}
+
+function opaqueTags(list: string): string[] {
+  return list.split(',').map((t) => t.trim().replace(/^W\//, '')).filter(Boolean);
+}
+
+/**
+ * Whether a conditional request is answered 304 by a recorded response with these
+ * headers: If-None-Match against its ETag (weak comparison), else If-Modified-Since
+ * against its Last-Modified. Only for GET and HEAD, and only a 200 is "not modified".
+ */
+export function notModified(method: string, status: number, requestHeaders: HeaderList, recorded: HeaderList): boolean {
+  if ((method !== 'GET' && method !== 'HEAD') || status !== 200) return false;
+  const inm = headerValue(requestHeaders, 'if-none-match');
+  const etag = headerValue(recorded, 'etag');
+  if (inm !== undefined) {
+    if (inm.trim() === '*') return true;
+    return etag !== undefined && opaqueTags(inm).includes(etag.replace(/^W\//, ''));
+  }
+  const ims = headerValue(requestHeaders, 'if-modified-since');
+  const lastModified = headerValue(recorded, 'last-modified');
+  if (ims === undefined || lastModified === undefined) return false;
+  const since = Date.parse(ims);
+  const modified = Date.parse(lastModified);
+  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
+}
+
+/** The response headers a recording keeps, in order; never Set-Cookie. */
+export function recordedHeaders(raw: readonly string[]): [string, string][] {
+  const kept: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (RECORDED_RESPONSE_HEADERS.has(name)) kept.push([name, raw[i + 1] as string]);
+  }
+  return kept;
+}

@@ -1,0 +1,192 @@
+// Bodies by their SHA-256, kept once for the whole repository: what builds downloaded
+// (their recorded inputs) and, later, the mirror. ARTIFACTS_DIR/.content/sha256/ab/abcd...,
+// outside the public tree. A body is streamed into a temporary file while it is hashed
+// and renamed into place only when complete: nothing partial is ever there.
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, existsSync, statSync, type Stats, type WriteStream } from 'node:fs';
+import { chmod, mkdir, open, opendir, readdir, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { storageError } from './artifact-store.js';
+import type { TempFiles } from './meta-store.js';
+
+export const CONTENT_DIR = '.content';
+
+export class MismatchError extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`sha256 mismatch: declared ${expected}, got ${actual}`);
+  }
+}
+
+/** A body being written: fed chunk by chunk, then finished (kept) or aborted (gone). */
+export class ContentWriter {
+  private readonly hash: Hash = createHash('sha256');
+  private readonly out: WriteStream;
+  private size = 0;
+  private failed: Error | null = null;
+  private settled = false;
+
+  constructor(
+    private readonly store: ContentStore,
+    private readonly temp: string,
+    handle: FileHandle,
+  ) {
+    this.out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
+    this.out.on('error', (err) => (this.failed ??= err));
+  }
+
+  /** Whether the writer is ready for more (false: wait for 'drain' on `drained()`). */
+  write(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    this.hash.update(chunk);
+    return this.out.write(chunk);
+  }
+
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.out.writableNeedDrain || this.failed) return resolve();
+      const done = (): void => {
+        this.out.off('drain', done);
+        this.out.off('error', done);
+        resolve();
+      };
+      this.out.on('drain', done);
+      this.out.on('error', done);
+    });
+  }
+
+  /** The write failed (a full disk): the caller stops the transfer. */
+  get error(): Error | null {
+    return this.failed;
+  }
+
+  /**
+   * Keeps the body under its checksum (an identical body already kept is reused). With an
+   * expected checksum that differs, nothing is kept: MismatchError.
+   */
+  async finish(expectedSha256: string | null = null): Promise<{ sha256: string; size: number }> {
+    this.settled = true;
+    await new Promise<void>((resolve, reject) => {
+      if (this.failed) return reject(this.failed);
+      this.out.end((err?: Error | null) => (err ? reject(err) : resolve()));
+    }).catch(async (err: unknown) => {
+      await this.store.temps.discard(this.temp);
+      throw storageError(err);
+    });
+    const sha256 = this.hash.digest('hex');
+    if (expectedSha256 !== null && sha256 !== expectedSha256) {
+      await this.store.temps.discard(this.temp);
+      throw new MismatchError(expectedSha256, sha256);
+    }
+    await this.store.adopt(this.temp, sha256);
+    return { sha256, size: this.size };
+  }
+
+  async abort(): Promise<void> {
+    if (this.settled) return;
+    this.settled = true;
+    this.out.destroy();
+    await this.store.temps.discard(this.temp);
+  }
+}
+
+export class ContentStore {
+  readonly dir: string;
+
+  constructor(
+    artifactsDir: string,
+    readonly temps: TempFiles,
+  ) {
+    this.dir = path.join(artifactsDir, CONTENT_DIR, 'sha256');
+  }
+
+  pathOf(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('not a SHA-256');
+    return path.join(this.dir, sha256.slice(0, 2), sha256);
+  }
+
+  /** A writer for a new body; its file is open already, so a full disk shows before any byte is sent on. */
+  async open(): Promise<ContentWriter> {
+    const temp = this.temps.tempPath('content');
+    try {
+      return new ContentWriter(this, temp, await open(temp, 'wx', 0o644));
+    } catch (err) {
+      await this.temps.discard(temp);
+      throw storageError(err);
+    }
+  }
+
+  /** Stores a whole stream; the checksum, when given, must match (nothing is kept otherwise). */
+  async put(body: Readable, expectedSha256: string | null = null): Promise<{ sha256: string; size: number }> {
+    const writer = await this.open();
+    try {
+      for await (const chunk of body) {
+        if (!writer.write(chunk as Buffer)) await writer.drained();
+        if (writer.error) throw storageError(writer.error);
+      }
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    return writer.finish(expectedSha256);
+  }
+
+  /** Moves a finished temporary file in under its checksum (or drops it for the one already there). */
+  async adopt(temp: string, sha256: string): Promise<void> {
+    const target = this.pathOf(sha256);
+    try {
+      if (existsSync(target)) {
+        // Used again: the clean-up keeps what was touched after it started.
+        const now = new Date();
+        await utimes(target, now, now);
+        await this.temps.discard(temp);
+        return;
+      }
+      await mkdir(path.dirname(target), { recursive: true });
+      await chmod(temp, 0o444);
+      await rename(temp, target);
+      this.temps.settle(temp);
+    } catch (err) {
+      await this.temps.discard(temp);
+      throw storageError(err);
+    }
+  }
+
+  has(sha256: string): boolean {
+    return existsSync(this.pathOf(sha256));
+  }
+
+  statOf(sha256: string): Stats | null {
+    return statSync(this.pathOf(sha256), { throwIfNoEntry: false }) ?? null;
+  }
+
+  read(sha256: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.pathOf(sha256), range ? { start: range.start, end: range.end, highWaterMark: 256 * 1024 } : { highWaterMark: 256 * 1024 });
+  }
+
+  /** Removes a body (nothing refers to it any more). */
+  async release(sha256: string): Promise<void> {
+    await rm(this.pathOf(sha256), { force: true });
+  }
+
+  /** Removes every body that `keep` does not name and that was not written or used since `since`. */
+  async sweep(keep: ReadonlySet<string>, since: number): Promise<number> {
+    let removed = 0;
+    for (const prefix of await readdir(this.dir).catch(() => [] as string[])) {
+      const dir = await opendir(path.join(this.dir, prefix)).catch(() => null);
+      if (!dir) continue;
+      for await (const entry of dir) {
+        if (keep.has(entry.name)) continue;
+        const full = path.join(this.dir, prefix, entry.name);
+        const stats = await stat(full).catch(() => null);
+        if (!stats || stats.mtimeMs >= since) continue;
+        await rm(full, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
