@@ -13,6 +13,7 @@ import type { MasterSummary, TokenSummary } from '../token-service/token-service
 import { becomeUser, PrivilegeError } from '../server/privileges.js';
 import { adminCall } from './admin-client.js';
 import { runUploadCommand } from './upload.js';
+import { runProxyEnvCommand } from './proxy-env.js';
 
 const USAGE = `usage: artifact-repo COMMAND
 
@@ -28,6 +29,9 @@ const USAGE = `usage: artifact-repo COMMAND
   upload [--parallel N] [--retries N] DIR URL
                                  upload a directory with the build token in
                                  ARTIFACT_USER / ARTIFACT_PASSWORD
+  proxy-env [--proxy http://HOST:PORT] [--ca-bundle FILE] URL
+                                 print the shell lines that point a build's tools
+                                 at the build proxy: eval "$(artifact-repo proxy-env URL)"
 
 Admin commands read the server's settings from the environment (DATA_DIR, TOKENS_DIR,
 ARTIFACTS_DIR, RETENTION_POLICY) and work whether the server runs or not.`;
@@ -159,6 +163,8 @@ async function main(argv: string[]): Promise<number> {
         return await serve();
       case 'upload':
         return await runUploadCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
+      case 'proxy-env':
+        return await runProxyEnvCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
       case 'master':
       case 'token':
       case 'retention':

@@ -3,7 +3,8 @@
 import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { TreeServices } from '../http/context.js';
-import type { AuditEntryView, BuildSummary, Crumb, EntryView, PageView, Paging } from '../ui/views.js';
+import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, PageView, Paging } from '../ui/views.js';
+import { summariseInputs, type InputSummary } from '../storage/input-records.js';
 import type { AuditEntry } from '../audit/audit-log.js';
 import { sortYielding, yieldToLoop } from '../gate.js';
 
@@ -228,6 +229,7 @@ export async function comparePage(services: TreeServices, fromParam: string | un
   // Counts are complete; each list shows its first COMPARE_LISTED files in natural order.
   const listed = async <T extends { name?: string; path?: string }>(items: T[]): Promise<T[]> => (await sortYielding(items, byName)).slice(0, COMPARE_LISTED);
   const counts = { added: added.length, removed: removed.length, changed: changed.length, identical: identical.length };
+  const inputs = await compareInputs(services, from, to);
   return {
     view: 'compare',
     path: '/-/compare',
@@ -240,7 +242,56 @@ export async function comparePage(services: TreeServices, fromParam: string | un
     removed: await listed(removed),
     changed: await listed(changed),
     identical: await listed(identical),
-    reproducible: counts.added + counts.removed + counts.changed === 0,
+    inputs,
+    reproducible: counts.added + counts.removed + counts.changed === 0 && (inputs === null || inputs.counts.added + inputs.counts.removed + inputs.counts.changed === 0),
+  };
+}
+
+function inputView(s: InputSummary): InputView {
+  return { method: s.method, url: s.url, status: s.status, sha256: s.sha256, size: s.size, time: s.time, source: s.source, changed: s.changed };
+}
+
+const inputKey = (s: InputSummary): string => `${s.method} ${s.url} ${s.requestSha256 ?? ''}`;
+
+/** The two builds' recorded inputs by request: added, removed, answered differently, the same. */
+async function compareInputs(services: TreeServices, from: readonly string[], to: readonly string[]): Promise<Extract<PageView, { view: 'compare' }>['inputs']> {
+  const before = new Map(summariseInputs(await services.inputs.read(from)).exchanges.map((s) => [inputKey(s), s]));
+  const after = new Map(summariseInputs(await services.inputs.read(to)).exchanges.map((s) => [inputKey(s), s]));
+  if (before.size === 0 && after.size === 0) return null;
+  const added: InputView[] = [];
+  const removed: InputView[] = [];
+  const changed: { url: string; method: string; fromSha256: string; toSha256: string }[] = [];
+  let identical = 0;
+  for (const [key, s] of after) {
+    const old = before.get(key);
+    if (!old) added.push(inputView(s));
+    else if (old.sha256 !== s.sha256 || old.status !== s.status) changed.push({ url: s.url, method: s.method, fromSha256: old.sha256, toSha256: s.sha256 });
+    else identical++;
+  }
+  for (const [key, s] of before) if (!after.has(key)) removed.push(inputView(s));
+  return {
+    counts: { added: added.length, removed: removed.length, changed: changed.length, identical },
+    added: added.slice(0, COMPARE_LISTED),
+    removed: removed.slice(0, COMPARE_LISTED),
+    changed: changed.slice(0, COMPARE_LISTED),
+  };
+}
+
+/** A build's recorded inputs, for masters: distinct requests in pages, and every miss. */
+export async function inputsPage(services: TreeServices, build: readonly string[], offset: number): Promise<PageView> {
+  const { exchanges, misses } = summariseInputs(await services.inputs.read(build));
+  const scope = `/${build.join('/')}/`;
+  const path = '/-/inputs';
+  const href = (at: number): string => `${path}?build=${encodeURIComponent(scope)}&offset=${at}`;
+  return {
+    view: 'inputs',
+    path,
+    crumbs: crumbsOf(build),
+    build: scope,
+    buildHref: toHref(build, true),
+    exchanges: exchanges.slice(offset, offset + PAGE_ENTRIES).map(inputView),
+    misses: misses.map((m) => ({ method: m.method, url: m.url, time: m.time, replayed: m.replayed })),
+    paging: { offset, limit: PAGE_ENTRIES, total: exchanges.length, previousHref: offset > 0 ? href(Math.max(0, offset - PAGE_ENTRIES)) : null, nextHref: offset + PAGE_ENTRIES < exchanges.length ? href(offset + PAGE_ENTRIES) : null },
   };
 }
 

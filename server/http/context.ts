@@ -11,6 +11,7 @@ import type { TokenService } from '../../token-service/token-service.js';
 import type { Authorisation, TreeMethod } from './authorise.js';
 import type { EventSink } from '../domain/events.js';
 import type { Gate } from '../gate.js';
+import type { InputRecords } from '../storage/input-records.js';
 
 export interface TreeServices {
   config: Config;
@@ -25,6 +26,8 @@ export interface TreeServices {
   /** Listings that may be long, and compares: a few at a time, the rest wait or get 503. */
   pageGate: Gate;
   compareGate: Gate;
+  /** What each build downloaded through the build proxy. */
+  inputs: InputRecords;
 }
 
 export interface TreeRequest {

@@ -33,8 +33,8 @@ export function sendPage(res: ServerResponse, view: PageView, accept: string | u
   res.writeHead(status, {
     'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
-    // The audit trail is for masters only: no cache keeps a copy.
-    'Cache-Control': view.view === 'audit' ? 'no-store' : 'no-cache',
+    // The audit trail and the inputs are for masters only: no cache keeps a copy.
+    'Cache-Control': view.view === 'audit' || view.view === 'inputs' ? 'no-store' : 'no-cache',
     ...PAGE_SECURITY_HEADERS,
     Vary: 'Accept',
   });

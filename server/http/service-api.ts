@@ -17,7 +17,7 @@ import type { RequestLog } from './access-log.js';
 import type { TreeServices } from './context.js';
 import { sendPage } from './listing.js';
 import { describeFile } from './files.js';
-import { auditPage, comparePage, crumbsOf, PageError, searchPage } from '../browse/pages.js';
+import { auditPage, comparePage, crumbsOf, inputsPage, PageError, searchPage } from '../browse/pages.js';
 import type { PageView } from '../ui/views.js';
 import { authenticateBuildToken, authenticateMaster } from './authorise.js';
 
@@ -212,6 +212,16 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     const limit = pageNumber(req.query.limit, 'limit', AUDIT_PAGE, 1, AUDIT_PAGE_MAX);
     const { entries, total } = await repo.audit.forBuild(scope, { offset, limit });
     await page(req, res, async () => auditPage(scope, entries, offset, limit, total));
+  });
+
+  app.get('/-/inputs', async (req, res) => {
+    const master = await requireMaster(req);
+    requestLog(req).principal = `master:${master}`;
+    const { segments } = buildParam(req.query.build, 'build');
+    const offset = pageNumber(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    // Masters only, and never cached: URLs may carry what builds were given.
+    res.set('Cache-Control', 'no-store');
+    await page(req, res, async () => inputsPage(pages, segments, offset));
   });
 
   app.get('/-/pins', async (req, res) => {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import { Transform, type Duplex, type Readable } from 'node:stream';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import rangeParser from 'range-parser';
@@ -190,16 +190,24 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     return token;
   }
 
-  /** Hashes a request body while it goes upstream (or nowhere, offline). */
+  /** Hashes a request body on its way upstream (or nowhere, offline), losing no byte. */
   function hashedBody(req: IncomingMessage): { body: Readable | null; sha256: () => Promise<string | null> } {
     if (!hasBody(req)) return { body: null, sha256: async () => null };
     const hash = createHash('sha256');
-    req.on('data', (chunk: Buffer) => hash.update(chunk));
-    const done = new Promise<string>((resolve, reject) => {
-      req.once('end', () => resolve(hash.digest('hex')));
-      req.once('error', reject);
+    const tee = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
     });
-    return { body: req, sha256: () => done };
+    const digest = new Promise<string>((resolve, reject) => {
+      tee.once('end', () => resolve(hash.digest('hex')));
+      req.once('error', reject);
+      req.once('aborted', () => reject(new Error('the request body was cut off')));
+    });
+    digest.catch(() => undefined);
+    req.pipe(tee);
+    return { body: tee, sha256: () => digest };
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, token: LiveToken, url: string): Promise<void> {
@@ -342,7 +350,9 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     const out: string[] = ['Date', new Date(services.now()).toUTCString()];
     for (const [name, value] of base) out.push(name, value);
     if (notModified(req.method ?? 'GET', found.status, req.headers, recorded)) {
-      res.writeHead(304, out.filter((_, i) => i % 2 === 1 || !['content-type', 'content-encoding'].includes(out[i] as string)));
+      const validators = ['Date', out[1] as string];
+      for (const [name, value] of base) if (name !== 'content-type' && name !== 'content-encoding') validators.push(name, value);
+      res.writeHead(304, validators);
       res.end();
       return 0;
     }

@@ -3,7 +3,7 @@
 // Names come from uploaders and queries from anyone, so every interpolation goes through
 // esc() and every href through anchor(), which also refuses anything but a same-site path.
 import { STATUS_CODES } from 'node:http';
-import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, PageView, Paging, SearchResult } from './views.js';
+import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, InputView, PageView, Paging, SearchResult } from './views.js';
 import { STYLE } from './style.js';
 
 const SITE_NAME = 'artifacts';
@@ -158,6 +158,7 @@ function buildSummary(build: BuildSummary): string {
   if (build.compareHref !== null) parts.push(link(build.compareHref, 'compare with previous'));
   // Asks for master credentials: the trail names tokens and masters.
   parts.push(link(auditHref(build.href), 'audit trail', ' rel="nofollow" title="for masters: who minted, used and ended its tokens, what was written"'));
+  parts.push(link(auditHref(build.href).replace('/-/audit?', '/-/inputs?'), 'inputs', ' rel="nofollow" title="for masters: what the build downloaded through the build proxy"'));
   return `<p class="summary">${parts.join('<span class="sep" aria-hidden="true"> · </span>')}</p>`;
 }
 
@@ -233,6 +234,7 @@ function renderCompare(view: Extract<PageView, { view: 'compare' }>): string {
     // Identical files are the uninteresting majority; keep them out of the way.
     out.push(`<details><summary>${heading('identical', counts.identical, view.identical.length)}</summary>`, compareSection('identical', view.identical), '</details>');
   }
+  if (view.inputs) out.push(compareInputsSection(view.inputs));
   return out.join('\n');
 }
 
@@ -259,6 +261,38 @@ function renderAudit(view: Extract<PageView, { view: 'audit' }>): string {
   );
 }
 
+function inputRows(inputs: InputView[]): string[] {
+  return inputs.map(
+    (i) =>
+      `<tr><td>${esc(i.method)}</td><td class="name">${esc(i.url)}</td><td class="num">${i.status}</td><td class="num">${size(i.size)}</td>` +
+      `<td>${shortSha(i.sha256)}</td><td class="opt">${esc(i.source)}${i.changed ? ' <span class="badge open">changed later</span>' : ''}</td></tr>`,
+  );
+}
+
+const INPUT_HEAD = ['<th>method</th>', '<th>URL</th>', '<th class="num">status</th>', '<th class="num">size</th>', '<th>SHA-256</th>', '<th class="opt">source</th>'];
+
+function renderInputs(view: Extract<PageView, { view: 'inputs' }>): string {
+  const misses = view.misses.map((m) => `<tr><td class="opt">${date(m.time)}</td><td>${esc(m.method)}</td><td class="name">${esc(m.url)}</td></tr>`);
+  return (
+    `<h1>inputs</h1>\n<p class="summary">what build ${link(view.buildHref, displayPath(view.build))} downloaded through the build proxy</p>\n` +
+    table('inputs', INPUT_HEAD, inputRows(view.exchanges), 'nothing was downloaded through the build proxy') +
+    pager(view.paging, 'requests') +
+    (misses.length === 0 ? '' : `\n<h2>replay misses (${misses.length})</h2>\n${table('misses', ['<th class="opt">time (UTC)</th>', '<th>method</th>', '<th>URL</th>'], misses, '')}`)
+  );
+}
+
+function compareInputsSection(inputs: NonNullable<Extract<PageView, { view: 'compare' }>['inputs']>): string {
+  const { counts } = inputs;
+  const out = [`<h2>inputs: ${counts.added} added, ${counts.removed} removed, ${counts.changed} changed, ${counts.identical} identical</h2>`];
+  if (inputs.added.length) out.push('<h3>added inputs</h3>', table('inputs', INPUT_HEAD, inputRows(inputs.added), ''));
+  if (inputs.removed.length) out.push('<h3>removed inputs</h3>', table('inputs', INPUT_HEAD, inputRows(inputs.removed), ''));
+  if (inputs.changed.length) {
+    const rows = inputs.changed.map((c) => `<tr><td>${esc(c.method)}</td><td class="name">${esc(c.url)}</td><td class="change">${shortSha(c.fromSha256)} → ${shortSha(c.toSha256)}</td></tr>`);
+    out.push('<h3>changed inputs</h3>', table('inputs', ['<th>method</th>', '<th>URL</th>', '<th>SHA-256</th>'], rows, ''));
+  }
+  return out.join('\n');
+}
+
 function renderError(view: Extract<PageView, { view: 'error' }>): string {
   const reason = STATUS_CODES[view.status];
   return `<h1>${view.status}${reason === undefined ? '' : ` ${esc(reason)}`}</h1>\n<p class="error" role="alert">${esc(view.message)}</p>\n<p><a href="/">back to all artifacts</a></p>`;
@@ -280,6 +314,8 @@ function renderBody(view: PageView): string {
       return renderCompare(view);
     case 'audit':
       return renderAudit(view);
+    case 'inputs':
+      return renderInputs(view);
     case 'error':
       return renderError(view);
     default: {
@@ -299,6 +335,8 @@ function pageTitle(view: PageView): string {
       return `compare · ${SITE_NAME}`;
     case 'audit':
       return `audit ${displayPath(view.build)} · ${SITE_NAME}`;
+    case 'inputs':
+      return `inputs ${displayPath(view.build)} · ${SITE_NAME}`;
     case 'error':
       return `${view.status} ${STATUS_CODES[view.status] ?? 'error'} · ${SITE_NAME}`;
     default:

@@ -80,6 +80,9 @@ export type PageView =
       removed: EntryView[];
       changed: ChangedFile[];
       identical: EntryView[];
+      /** The builds' recorded inputs compared by request and checksum (null when neither has any). */
+      inputs: { counts: { added: number; removed: number; changed: number; identical: number }; added: InputView[]; removed: InputView[]; changed: { url: string; method: string; fromSha256: string; toSha256: string }[] } | null;
+      /** Outputs, and inputs where recorded, all the same. */
       reproducible: boolean;
     }
   | {
@@ -95,7 +98,40 @@ export type PageView =
       previousHref: string | null;
       nextHref: string | null;
     }
+  | {
+      view: 'inputs';
+      path: '/-/inputs';
+      crumbs: Crumb[];
+      build: string;
+      buildHref: string;
+      /** Distinct requests, first complete answer each, in the order they were made. */
+      exchanges: InputView[];
+      misses: MissView[];
+      paging: Paging;
+    }
   | { view: 'error'; path: string; crumbs: Crumb[]; status: number; message: string };
+
+/** One input of a build: a request its build proxy answered. */
+export interface InputView {
+  method: string;
+  url: string;
+  status: number;
+  sha256: string;
+  size: number;
+  /** ISO 8601. */
+  time: string;
+  /** upstream (recorded), replay (from the build replayed) or mirror. */
+  source: string;
+  /** A later answer to the same request differed (the first is kept). */
+  changed: boolean;
+}
+
+export interface MissView {
+  method: string;
+  url: string;
+  time: string;
+  replayed: string | null;
+}
 
 /** One line of the audit trail: when, what, and the event's own fields. */
 export interface AuditEntryView {

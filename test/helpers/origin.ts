@@ -3,7 +3,8 @@
 // do use the proxy, under a name (an /etc/hosts line the test adds and removes: npm checks
 // the certificate against a name). It serves files, a redirect, a 404, a response that
 // varies on Accept, a POST, a PEP 503 index with a wheel, an npm packument with its
-// tarball, and a git repository over dumb and smart HTTP (git http-backend via fcgiwrap).
+// tarball, a git repository over dumb and smart HTTP (git http-backend via fcgiwrap), and
+// a mebibyte sent at 512 KiB/s.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -85,6 +86,8 @@ async function fixtures(root: string, httpsBase: string): Promise<void> {
   await mkdir(path.join(www, 'files'), { recursive: true });
   await writeFile(path.join(www, 'files', 'hello.txt'), 'hello from the origin\n');
   await writeFile(path.join(www, 'files', 'data.json'), '{"version":1}\n');
+  await mkdir(path.join(www, 'slow'));
+  await writeFile(path.join(www, 'slow', 'one-mib.bin'), Buffer.alloc(1024 * 1024, 0x5a));
   await writeFile(path.join(www, 'vary.txt'), 'as text\n');
   await writeFile(path.join(www, 'vary.json'), '{"as":"json"}\n');
   // PEP 503 simple index with one wheel.
@@ -158,6 +161,7 @@ http {
     ssl_certificate_key ${tls.keyFile};
     root ${www};
     location = /redirect { return 302 /files/hello.txt; }
+    location /slow/ { limit_rate 512k; }
     location = /post { return 200 "posted\\n"; }
     location = /cookie { add_header Set-Cookie "session=secret-session-value; Path=/"; return 200 "cookie set\\n"; }
     location = /vary { add_header Vary Accept; try_files $vary_file =404; }

@@ -60,6 +60,7 @@ function compare(overrides: Partial<Extract<PageView, { view: 'compare' }>>): Ex
     changed: [],
     identical: [file([...BUILD, 'a.deb'], HASH_C, 10, 'a.deb'), file([...BUILD, 'docs', 'b.txt'], HASH_A, 20, 'docs/b.txt')],
     reproducible: true,
+    inputs: null,
     ...overrides,
     counts: { added: 0, removed: 0, changed: 0, identical: 2, ...Object.fromEntries((['added', 'removed', 'changed', 'identical'] as const).filter((k) => overrides[k]).map((k) => [k, overrides[k]?.length ?? 0])) },
   };
@@ -93,6 +94,16 @@ const SAMPLES: Record<PageView['view'], PageView> = {
     total: 3,
     previousHref: null,
     nextHref: null,
+  },
+  inputs: {
+    view: 'inputs',
+    path: '/-/inputs',
+    crumbs: crumbsFor(BUILD),
+    build: '/dpkg/hello/42/',
+    buildHref: toHref(BUILD, true),
+    exchanges: [{ method: 'GET', url: `https://example.org/${HOSTILE}`, status: 200, sha256: HASH_A, size: 10, time: '2024-05-22T14:01:00.000Z', source: 'upstream', changed: true }],
+    misses: [{ method: 'GET', url: 'https://example.org/missing', time: '2024-05-22T14:02:00.000Z', replayed: '/dpkg/hello/41/' }],
+    paging: onePage(1),
   },
   error: { view: 'error', path: '/dpkg/nope/', crumbs: crumbsFor(['dpkg', 'nope']), status: 404, message: 'no such project' },
 };

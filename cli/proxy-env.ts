@@ -1,0 +1,79 @@
+// artifact-repo proxy-env URL: the shell lines a build needs to use the build proxy, for
+// `eval "$(artifact-repo proxy-env https://artifacts.example.org/)"`. It fetches the
+// repository's proxy CA, writes a bundle of the system's roots plus that CA, and prints the
+// variables each tool reads. The proxy's credentials are the build token in ARTIFACT_USER
+// and ARTIFACT_PASSWORD, and the lines name those variables rather than their values, so
+// the password never appears in what is printed (a terminal, a CI log).
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import tls from 'node:tls';
+import { parseArgs } from 'node:util';
+
+const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/** The variables that point each tool at the CA bundle. */
+export const CA_VARIABLES = ['SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'GIT_SSL_CAINFO', 'NODE_EXTRA_CA_CERTS', 'npm_config_cafile'] as const;
+
+export const PROXY_ENV_USAGE = 'usage: artifact-repo proxy-env [--proxy http://HOST:PORT] [--ca-bundle FILE] URL';
+
+function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The lines to evaluate, given the proxy's URL (no credentials) and the bundle's path. */
+export function proxyEnvLines(proxy: URL, bundle: string, repository: URL): string[] {
+  const withCredentials = `${proxy.protocol}//\${ARTIFACT_USER}:\${ARTIFACT_PASSWORD}@${proxy.host}`;
+  const lines = [
+    `export HTTP_PROXY="${withCredentials}"`,
+    'export HTTPS_PROXY="$HTTP_PROXY" http_proxy="$HTTP_PROXY" https_proxy="$HTTP_PROXY"',
+    'export npm_config_proxy="$HTTP_PROXY" npm_config_https_proxy="$HTTP_PROXY"',
+    // Uploads to the repository itself go straight to it.
+    `export NO_PROXY=${shellQuote(repository.hostname)} no_proxy=${shellQuote(repository.hostname)}`,
+  ];
+  lines.push(`export ${CA_VARIABLES.map((name) => `${name}=${shellQuote(bundle)}`).join(' ')}`);
+  return lines;
+}
+
+function systemRoots(): string {
+  if (existsSync(SYSTEM_BUNDLE)) return readFileSync(SYSTEM_BUNDLE, 'utf8');
+  return tls.rootCertificates.join('\n') + '\n';
+}
+
+export async function runProxyEnvCommand(args: string[], env: NodeJS.ProcessEnv, out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { proxy: { type: 'string' }, 'ca-bundle': { type: 'string' } } });
+  } catch {
+    out.stderr.write(`${PROXY_ENV_USAGE}\n`);
+    return 2;
+  }
+  const [raw, ...extra] = parsed.positionals;
+  let repository: URL;
+  let proxy: URL;
+  try {
+    if (!raw || extra.length > 0) throw new Error('one URL');
+    repository = new URL(raw.endsWith('/') ? raw : `${raw}/`);
+    if (repository.protocol !== 'http:' && repository.protocol !== 'https:') throw new Error('http(s)');
+    proxy = new URL(parsed.values.proxy ?? `http://${repository.hostname.includes(':') ? `[${repository.hostname}]` : repository.hostname}:8081`);
+    if (proxy.protocol !== 'http:' || proxy.username || proxy.password) throw new Error('proxy');
+  } catch {
+    out.stderr.write(`${PROXY_ENV_USAGE}\n  URL is the repository's base URL; --proxy its build proxy (default: the same host, port 8081), without credentials\n`);
+    return 2;
+  }
+  const bundle = path.resolve(parsed.values['ca-bundle'] ?? 'artifact-repo-ca-bundle.pem');
+  let ca: string;
+  try {
+    const res = await fetch(new URL('-/proxy/ca.pem', repository));
+    if (!res.ok) throw new Error(`${res.status} ${(await res.text()).trim().slice(0, 200)}`);
+    ca = await res.text();
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('the answer is not a PEM certificate');
+  } catch (err) {
+    out.stderr.write(`artifact-repo: cannot fetch the build proxy's CA from ${new URL('-/proxy/ca.pem', repository).href}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  await writeFile(bundle, `${systemRoots().trimEnd()}\n${ca.trim()}\n`, { mode: 0o644 });
+  if (!env.ARTIFACT_USER || !env.ARTIFACT_PASSWORD) out.stderr.write('artifact-repo: note: ARTIFACT_USER and ARTIFACT_PASSWORD (the build token) must be set when these lines are evaluated\n');
+  for (const line of proxyEnvLines(proxy, bundle, repository)) out.stdout.write(`${line}\n`);
+  return 0;
+}

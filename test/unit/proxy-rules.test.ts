@@ -1,0 +1,91 @@
+import { expect } from 'chai';
+import { canonicalUrl, notModified, pickRecording, recordedHeaders, requestKey, varyMatches, varyValues } from '../../server/proxy/matching.js';
+import { isPrivateAddress, networkList, targetRefusal, unmapped } from '../../server/proxy/networks.js';
+import { forwardedHeaders } from '../../server/proxy/upstream.js';
+import { proxyEnvLines } from '../../cli/proxy-env.js';
+
+describe('server/proxy/networks', () => {
+  const rules = (allow: string[] = []) => ({ allowed: networkList(allow), ownPorts: new Set([8080, 8081]), ownAddresses: new Set(['192.0.2.2']) });
+
+  it('knows the private ranges, IPv4-mapped ones included', () => {
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '224.0.0.1']) {
+      expect(isPrivateAddress(a), a).to.equal(true);
+    }
+    for (const a of ['93.184.216.34', '172.32.0.1', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) expect(isPrivateAddress(a), a).to.equal(false);
+    expect(unmapped('::ffff:1.2.3.4')).to.equal('1.2.3.4');
+  });
+
+  it('refuses private targets unless allowed, names what it refused', () => {
+    expect(targetRefusal('127.0.0.3', 443, rules(['127.0.0.2/32']))).to.equal('target 127.0.0.3 is a private address');
+    expect(targetRefusal('127.0.0.2', 443, rules(['127.0.0.2/32']))).to.equal(null);
+    expect(targetRefusal('::ffff:127.0.0.2', 443, rules(['127.0.0.2/32']))).to.equal(null);
+    expect(targetRefusal('93.184.216.34', 443, rules())).to.equal(null);
+  });
+
+  it('never the repository itself: its own ports on a local address, allowed network or not', () => {
+    expect(targetRefusal('127.0.0.1', 8080, rules(['127.0.0.0/8']))).to.match(/this repository/);
+    expect(targetRefusal('192.0.2.2', 8081, rules(['192.0.2.0/24']))).to.match(/this repository/);
+    expect(targetRefusal('127.0.0.1', 9999, rules(['127.0.0.0/8']))).to.equal(null);
+  });
+});
+
+describe('server/proxy/matching', () => {
+  it('canonical URLs drop credentials, fragments and default ports, and refuse other schemes', () => {
+    expect(canonicalUrl('https://user:pw@Example.ORG:443/a/b?x=1#frag')).to.equal('https://example.org/a/b?x=1');
+    expect(canonicalUrl('http://example.org:8080/')).to.equal('http://example.org:8080/');
+    expect(canonicalUrl('ftp://example.org/')).to.equal(null);
+    expect(canonicalUrl('/relative')).to.equal(null);
+  });
+
+  it('keys a request by method, URL and body', () => {
+    expect(requestKey('get', 'https://e/a', null)).to.equal('GET https://e/a');
+    expect(requestKey('POST', 'https://e/a', 'ab')).to.equal('POST https://e/a body:ab');
+  });
+
+  it('matches by the request headers the response varies on; Vary: * never matches', () => {
+    const json = { headers: [['vary', 'Accept'] as const], varyValues: varyValues('Accept', { accept: 'application/json' }) };
+    const text = { headers: [['vary', 'Accept'] as const], varyValues: varyValues('Accept', { accept: 'text/plain' }) };
+    expect(pickRecording([text, json], { accept: 'application/json' })).to.equal(json);
+    expect(pickRecording([text, json], { accept: 'text/plain' })).to.equal(text);
+    expect(pickRecording([text, json], { accept: 'image/png' })).to.equal(null);
+    expect(varyMatches({ headers: [['vary', '*']], varyValues: {} }, {})).to.equal(false);
+    expect(varyMatches({ headers: [], varyValues: {} }, { accept: 'x' })).to.equal(true);
+  });
+
+  it('keeps only a hash of a secret the response varies on', () => {
+    const kept = varyValues('Authorization, Accept', { authorization: 'Bearer s3cret', accept: 'a' });
+    expect(JSON.stringify(kept)).to.not.include('s3cret');
+    expect(varyMatches({ headers: [['vary', 'Authorization, Accept']], varyValues: kept }, { authorization: 'Bearer s3cret', accept: 'a' })).to.equal(true);
+    expect(varyMatches({ headers: [['vary', 'Authorization, Accept']], varyValues: kept }, { authorization: 'Bearer other', accept: 'a' })).to.equal(false);
+  });
+
+  it('answers 304 for a matching validator, for GET and HEAD of a 200 only', () => {
+    const recorded = { etag: '"v1"', 'last-modified': 'Tue, 01 Dec 2026 10:00:00 GMT' };
+    expect(notModified('GET', 200, { 'if-none-match': '"v0", W/"v1"' }, recorded)).to.equal(true);
+    expect(notModified('GET', 200, { 'if-none-match': '"v2"' }, recorded)).to.equal(false);
+    expect(notModified('GET', 200, { 'if-modified-since': 'Tue, 01 Dec 2026 11:00:00 GMT' }, recorded)).to.equal(true);
+    expect(notModified('GET', 200, { 'if-modified-since': 'Tue, 01 Dec 2026 09:00:00 GMT' }, recorded)).to.equal(false);
+    expect(notModified('POST', 200, { 'if-none-match': '"v1"' }, recorded)).to.equal(false);
+    expect(notModified('GET', 404, { 'if-none-match': '"v1"' }, recorded)).to.equal(false);
+  });
+
+  it('records the headers that describe a body, never Set-Cookie', () => {
+    expect(recordedHeaders(['Content-Type', 'text/plain', 'Set-Cookie', 'a=b', 'ETag', '"x"', 'Server', 'nginx'])).to.deep.equal([['content-type', 'text/plain'], ['etag', '"x"']]);
+  });
+});
+
+describe('server/proxy/upstream forwardedHeaders', () => {
+  it('drops hop-by-hop headers, those Connection names, Host and the proxy credentials', () => {
+    const out = forwardedHeaders(['Host', 'x', 'Proxy-Authorization', 'Basic abc', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'Accept', 'a', 'Authorization', 'Bearer t', 'TE', 'trailers']);
+    expect(out).to.deep.equal({ accept: 'a', authorization: 'Bearer t' });
+  });
+});
+
+describe('cli/proxy-env lines', () => {
+  it('name the token variables, never their values, and point every tool at the bundle', () => {
+    const lines = proxyEnvLines(new URL('http://artifacts.example.org:8081'), '/tmp/ca bundle.pem', new URL('https://artifacts.example.org/')).join('\n');
+    expect(lines).to.include('export HTTP_PROXY="http://${ARTIFACT_USER}:${ARTIFACT_PASSWORD}@artifacts.example.org:8081"');
+    for (const name of ['SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'GIT_SSL_CAINFO', 'NODE_EXTRA_CA_CERTS', 'npm_config_cafile']) expect(lines).to.include(`${name}='/tmp/ca bundle.pem'`);
+    expect(lines).to.include('NO_PROXY=artifacts.example.org');
+  });
+});
