@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { logRequest, requestLog } from './http/access-log.js';
-import { httpErrorOf, sendHttpError } from './http/errors.js';
+import { answerClientError, httpErrorOf, sendHttpError } from './http/errors.js';
 import { errorSummary } from './domain/errors.js';
 import { createServiceApi } from './http/service-api.js';
 import { handleTreeRequest } from './http/tree-handler.js';
@@ -46,13 +46,6 @@ export interface App {
 }
 
 const KEEP_ALIVE_MS = 5_000;
-
-// What Node's parser reports before a request exists, as the status line to answer.
-const CLIENT_ERROR_STATUS: Record<string, string> = {
-  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
-  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
-  HPE_URI_TOO_LONG: '414 URI Too Long',
-};
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   // Written asynchronously: the lines of one turn of the event loop go out in one write
@@ -136,15 +129,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     socket.on('error', () => undefined);
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || socket.destroyed) {
-      socket.destroy();
-      return;
-    }
-    const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
-    // end() alone can leave a paused socket open: destroy once the answer is flushed.
-    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
-  });
+  server.on('clientError', answerClientError);
 
   // LISTEN_SOCKET: the same HTTP server, reached by nginx on this host through a socket
   // file instead of an address that changes when the container is recreated.

@@ -17,6 +17,7 @@ import { scopeSegments } from '../domain/tree-path.js';
 import type { EventSink, ProxyOutcome } from '../domain/events.js';
 import { errorSummary } from '../domain/errors.js';
 import { parseBasicAuth } from '../http/credentials.js';
+import { answerClientError } from '../http/errors.js';
 import { clientAddress } from '../http/client.js';
 import type { Builds } from '../storage/builds.js';
 import type { ContentStore, ContentWriter } from '../storage/content-store.js';
@@ -469,10 +470,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
   });
 
   for (const s of [server, inner]) {
-    s.on('clientError', (_err, socket) => {
-      if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
-    });
+    s.on('clientError', answerClientError);
     s.setTimeout(config.idleTimeoutSeconds * 1000, (socket) => socket.destroy());
   }
 
