@@ -1,11 +1,14 @@
 // examples/buildbot/master.cfg on a real buildbot 3.7 master and worker from Debian's
-// packages, on loopback, against the real server: a build mints, uploads and revokes; a
-// build whose upload fails still revokes; no secret reaches buildbot's database or logs.
+// packages, on loopback, against the real server: a build mints, downloads through the
+// build proxy (recorded), uploads and revokes; with the origin stopped, the rebuild
+// builder replays it offline and /-/compare calls the two the same; a build whose upload
+// fails still revokes; no secret reaches buildbot's database or logs.
 import { expect } from 'chai';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir, MASTER_AUTH, MASTER_PASSWORD, REPO_ROOT, startChild, type ChildServer } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
 import { requireTool, run } from '../helpers/tools.js';
 
 interface BuildRecord {
@@ -30,6 +33,7 @@ describe('buildbot: examples/buildbot/master.cfg on a real master and worker', f
   let workerDir: string;
   let pbPort: number;
   let env: NodeJS.ProcessEnv;
+  let origin: Origin;
 
   async function builds(): Promise<BuildRecord[]> {
     const result = await run('/usr/bin/python3', [path.join(REPO_ROOT, 'test/helpers/buildbot_db.py'), masterDir]);
@@ -37,9 +41,9 @@ describe('buildbot: examples/buildbot/master.cfg on a real master and worker', f
     return JSON.parse(result.stdout) as BuildRecord[];
   }
 
-  async function buildAfterChange(properties: string[] = []): Promise<BuildRecord> {
+  async function buildAfterChange(properties: string[] = [], branch = 'main'): Promise<BuildRecord> {
     const before = (await builds()).length;
-    const sent = await run(buildbot, ['sendchange', '--master', `127.0.0.1:${pbPort}`, '--auth', 'change:change-password', '--who', 'test', '--branch', 'main', ...properties.map((p) => `--property=${p}`), 'README'], { env });
+    const sent = await run(buildbot, ['sendchange', '--master', `127.0.0.1:${pbPort}`, '--auth', 'change:change-password', '--who', 'test', '--branch', branch, ...properties.map((p) => `--property=${p}`), 'README'], { env });
     expect(sent.code, sent.stderr + sent.stdout).to.equal(0);
     for (let i = 0; i < 600; i++) {
       const all = await builds();
@@ -59,14 +63,19 @@ describe('buildbot: examples/buildbot/master.cfg on a real master and worker', f
     buildbot = requireTool(this, 'buildbot', 'buildbot');
     buildbotWorker = requireTool(this, 'buildbot-worker', 'buildbot-worker');
     requireTool(this, 'curl', 'curl');
+    for (const [tool, pkg] of [['nginx', 'nginx'], ['openssl', 'openssl'], ['fcgiwrap', 'fcgiwrap'], ['git', 'git']] as const) requireTool(this, tool, pkg);
+    origin = await startOrigin();
     root = await makeTempDir('buildbot-');
-    app = await startChild(root);
+    const proxyPort = await freePort();
+    app = await startChild(root, { PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.2/32', UPSTREAM_CA_FILE: origin.caFile });
     pbPort = await freePort();
     masterDir = path.join(root, 'master');
     workerDir = path.join(root, 'worker');
     env = {
       ...process.env,
       ARTIFACT_REPO_URL: app.baseUrl,
+      ARTIFACT_PROXY_URL: `http://127.0.0.1:${proxyPort}`,
+      SOURCE_URL: `${origin.httpsBase}/files/hello.txt`,
       BUILDBOT_PB_PORT: String(pbPort),
       BUILDBOT_LOOPBACK: '1',
       BUILDBOT_WORKER_PASSWORD: 'worker-password',
@@ -93,23 +102,28 @@ describe('buildbot: examples/buildbot/master.cfg on a real master and worker', f
     if (workerDir) await run(buildbotWorker, ['stop', workerDir], { env });
     if (masterDir) await run(buildbot, ['stop', masterDir], { env });
     await app?.stop();
+    await origin?.remove();
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  it('a build mints a token, uploads with it and revokes it; the artifacts download byte-identical', async () => {
+  it('a build mints a token, downloads through the build proxy, uploads and revokes; the artifacts download byte-identical', async () => {
     const build = await buildAfterChange();
     expect(build.steps.map((s) => [s.name, s.results])).to.deep.equal([
       ['worker_preparation', SUCCESS],
-      ['build', SUCCESS],
       ['mint artifact token', SUCCESS],
+      ['build', SUCCESS],
       ['upload artifacts', SUCCESS],
       ['revoke artifact token', SUCCESS],
     ]);
     expect(build.results).to.equal(SUCCESS);
     const scope = `/dpkg/hello/${build.number}/`;
     expect(build.properties.artifact_token_scope).to.equal(scope);
-    expect(await (await fetch(`${app.baseUrl}${scope}hello_1.0_amd64.deb`)).text()).to.equal(`hello ${build.number}\n`);
+    expect(await (await fetch(`${app.baseUrl}${scope}hello_1.0_amd64.deb`)).text()).to.equal('hello 1.0\n');
     expect(await (await fetch(`${app.baseUrl}${scope}docs/NOTES.txt`)).text()).to.equal('notes\n');
+    // What it downloaded is its input, recorded beside its outputs.
+    expect(await (await fetch(`${app.baseUrl}${scope}source.txt`)).text()).to.equal('hello from the origin\n');
+    const inputs = (await (await fetch(`${app.baseUrl}/-/inputs?build=${scope}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } })).json()) as { exchanges: { url: string }[] };
+    expect(inputs.exchanges.map((e) => e.url)).to.deep.equal([`${origin.httpsBase}/files/hello.txt`]);
     const token = await storedToken(build.properties.artifact_token_id as string);
     expect(token.revoked_at).to.be.a('string');
     expect(token.hash).to.equal(null);
@@ -122,9 +136,28 @@ describe('buildbot: examples/buildbot/master.cfg on a real master and worker', f
     const upload = build?.logs['upload artifacts'] ?? '';
     expect(upload).to.include('ARTIFACT_PASSWORD=<artifact-token>');
     expect(upload).to.include('uploaded hello_1.0_amd64.deb');
+    // The proxy URL carries the token: masked in the build step's log as well.
+    expect(build?.logs.build ?? '').to.match(/ARTIFACT_PROXY_WITH_TOKEN=http:\/\/[A-Za-z0-9]+:<artifact-token>@127\.0\.0\.1:\d+/);
     expect(Object.keys(build?.properties ?? {}).filter((k) => /password/i.test(k))).to.deep.equal([]);
     const everything = JSON.stringify(await builds()) + (await readFile(path.join(masterDir, 'twistd.log'), 'utf8'));
     expect(everything).to.not.include(MASTER_PASSWORD);
+  });
+
+  it('with the origin gone, the rebuild builder replays build 1 offline and the two are the same build', async () => {
+    await origin.stop();
+    const build = await buildAfterChange(['rebuild_of:1'], 'rebuild');
+    expect(build.steps.map((s) => [s.name, s.results])).to.deep.equal([
+      ['worker_preparation', SUCCESS],
+      ['mint artifact token', SUCCESS],
+      ['build', SUCCESS],
+      ['upload artifacts', SUCCESS],
+      ['revoke artifact token', SUCCESS],
+      ['compare with the original', SUCCESS],
+    ]);
+    const compare = (await (await fetch(`${app.baseUrl}/-/compare?from=/dpkg/hello/1/&to=/dpkg/hello/1-rebuild/`, { headers: { Accept: 'application/json' } })).json()) as { reproducible: boolean; inputs: { counts: Record<string, number> } };
+    expect(compare.reproducible).to.equal(true);
+    expect(compare.inputs.counts).to.deep.equal({ added: 0, removed: 0, changed: 0, identical: 1 });
+    await origin.start();
   });
 
   it('a build that fails in its upload step still revokes its token', async () => {
