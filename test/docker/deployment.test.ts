@@ -39,6 +39,7 @@ describe('docker deployment on a real engine', function () {
   let engine: Engine | null = null;
   let work: string;
   let base: string;
+  let proxyPort: number;
   let composeEnv: NodeJS.ProcessEnv;
   let token: MintedToken;
   let bigFile: string;
@@ -112,8 +113,9 @@ describe('docker deployment on a real engine', function () {
     await writeFile(path.join(work, 'docker/master_password.txt'), `${MASTER_PASSWORD}\n`);
     await chmod(path.join(work, 'docker/master_password.txt'), 0o600);
     const port = await freePort();
+    proxyPort = await freePort();
     base = `http://127.0.0.1:${port}`;
-    composeEnv = { ...engine.env, COMPOSE_PROJECT_NAME: PROJECT, HTTP_ADDRESS: '127.0.0.1', HTTP_PORT: String(port), PUBLIC_URL: `${base}/` };
+    composeEnv = { ...engine.env, COMPOSE_PROJECT_NAME: PROJECT, HTTP_ADDRESS: '127.0.0.1', HTTP_PORT: String(port), PROXY_ADDRESS: '127.0.0.1', PROXY_PORT: String(proxyPort), PUBLIC_URL: `${base}/` };
     await compose(['down', '-v', '--remove-orphans']);
     started = Date.now();
     await mustCompose(['up', '-d', '--build']);
@@ -178,6 +180,14 @@ describe('docker deployment on a real engine', function () {
     const seen = /\|\s+(\S+) \[/.exec(nginxLog ?? '')?.[1];
     expect(client, appLog).to.be.a('string').and.not.equal(nginxIp);
     expect(client).to.equal(seen);
+  });
+
+  it('the build proxy is published on its own port: 407 without a token, its CA from the repository', async () => {
+    const refused = await run(findTool('curl') as string, ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--proxy', `http://127.0.0.1:${proxyPort}`, 'http://example.invalid/x']);
+    expect(refused.stdout).to.equal('407');
+    const ca = await fetch(`${base}/-/proxy/ca.pem`);
+    expect(ca.status).to.equal(200);
+    expect(await ca.text()).to.match(/^-----BEGIN CERTIFICATE-----/);
   });
 
   it('revoking seals the build: sha256sum -c accepts what the published port serves', async () => {
