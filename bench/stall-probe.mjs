@@ -3,7 +3,7 @@
 // hardening issue found (#12: findings 1, 4, 6 and 7). A probe asks GET /-/health every
 // 10 ms on its own connection; each scenario reports the heavy request's time and the
 // probe's worst and 99th-percentile latency meanwhile. Nothing here is a pass/fail test:
-// it prints figures (the README and the issue note quote them).
+// it prints figures (docs/performance.md quotes them).
 //
 //   node bench/stall-probe.mjs [--app DIR] [--files N] [--only 1,4,6,7]
 //

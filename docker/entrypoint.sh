@@ -1,7 +1,7 @@
 #!/bin/sh
 # How the app is started, in the container and by `npm start` alike.
 #   --expose-gc and MALLOC_MMAP_THRESHOLD_: keep multi-GiB transfers within a few MiB
-#   (README, "Memory").
+#   (docs/design.md, "Memory").
 # With arguments it runs them instead, so that `docker compose run --rm app artifact-repo
 # master list` runs the command rather than a second server.
 set -eu

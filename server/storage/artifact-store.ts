@@ -268,7 +268,7 @@ export class ArtifactStore {
         throw new StorageError(400, `checksum mismatch: the body's SHA-256 is ${sha256}, not the declared ${expectedSha256}; nothing was stored`);
       }
       // Publishing is a handful of metadata calls on cached inodes: done synchronously, as
-      // a trip through the thread pool each costs more than the call (see README).
+      // a trip through the thread pool each costs more than the call (docs/performance.md).
       if (segments.length > 1) mkdirSync(this.fsPath(segments.slice(0, -1)), { recursive: true });
       const existing = statSyncOrNull(target);
       if (existing?.isDirectory()) throw new StorageError(405, 'a collection exists at this path');
