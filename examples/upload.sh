@@ -13,6 +13,13 @@
 #   ARTIFACT_MASTER_PASSWORD         the password itself (prefer the file)
 #   ARTIFACT_TTL                     token lifetime in seconds (default 7200)
 # Passwords reach curl on its standard input, never its command line.
+#
+# To record what the build downloads as well (its inputs), build between the mint and the
+# upload, through the build proxy with the same token (docs/inputs.md):
+#   ARTIFACT_USER=$token_user ARTIFACT_PASSWORD=$token_password
+#   eval "$(artifact-repo proxy-env "$ARTIFACT_REPO")"   # HTTPS_PROXY, CA bundle for each tool
+#   make                                                 # every download is recorded
+# and, to rebuild offline from a build's recording, mint with "replay": "/TYPE/PROJECT/BUILD/".
 set -eu
 
 usage() {
