@@ -21,6 +21,7 @@ import { answerClientError } from '../http/errors.js';
 import { clientAddress } from '../http/client.js';
 import type { Builds } from '../storage/builds.js';
 import type { ContentStore, ContentWriter } from '../storage/content-store.js';
+import { noteStreamedBytes } from '../storage/buffer-release.js';
 import type { InputRecords, InputSource, RecordedExchange } from '../storage/input-records.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
 import type { CertificateAuthority } from './authority.js';
@@ -84,22 +85,39 @@ function passedHeaders(raw: readonly string[], drop: ReadonlySet<string> = new S
   return out;
 }
 
+const TUNNEL_BUFFER = 256 * 1024;
+
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** Feeds a readable to a writer, waiting for whichever side is slower; resolves at its end. */
-function pump(source: Readable, sinks: { write(chunk: Buffer): boolean; drained(): Promise<void> }[], onChunk: (n: number) => void): Promise<void> {
+/** Where a body goes: a write that says whether to go on, and a wait for room. */
+interface Sink {
+  write(chunk: Buffer): boolean;
+  onceDrained(resume: () => void): void;
+}
+
+/**
+ * Feeds a readable to its sinks (the client, the content store), pausing while any of
+ * them is full and resuming once all have room; resolves at the end of the readable.
+ */
+function pump(source: Readable, sinks: Sink[], onChunk: (n: number) => void): Promise<void> {
   return new Promise((resolve, reject) => {
+    let waiting = 0;
+    const resume = (): void => {
+      if (--waiting === 0) source.resume();
+    };
     source.on('data', (chunk: Buffer) => {
       onChunk(chunk.length);
-      let full = false;
-      for (const sink of sinks) if (!sink.write(chunk)) full = true;
-      if (full) {
-        source.pause();
-        void Promise.all(sinks.map((s) => s.drained())).then(() => source.resume());
+      noteStreamedBytes(chunk.length);
+      for (const sink of sinks) {
+        if (!sink.write(chunk)) {
+          waiting++;
+          sink.onceDrained(resume);
+        }
       }
+      if (waiting > 0) source.pause();
     });
     source.once('end', () => resolve());
     source.once('error', reject);
@@ -110,20 +128,31 @@ function pump(source: Readable, sinks: { write(chunk: Buffer): boolean; drained(
   });
 }
 
-function clientSink(res: ServerResponse): { write(chunk: Buffer): boolean; drained(): Promise<void> } {
+function clientSink(res: ServerResponse): Sink {
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    res.uncork();
+  };
   return {
-    write: (chunk) => res.write(chunk),
-    drained: () =>
-      new Promise((resolve) => {
-        if (!res.writableNeedDrain) return resolve();
-        const done = (): void => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      }),
+    // The TLS records that arrive together leave together: one write, not one per record.
+    write: (chunk) => {
+      if (!corked) {
+        corked = true;
+        res.cork();
+        process.nextTick(uncork);
+      }
+      return res.write(chunk);
+    },
+    onceDrained: (resume) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resume();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    },
   };
 }
 
@@ -165,7 +194,9 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
   const tunnels = new WeakMap<Duplex, Tunnel>();
   const replays = new ReplayIndex(inputs);
   const headersTimeout = config.headersTimeoutSeconds * 1000;
-  const serverOptions = { requestTimeout: 0, headersTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(headersTimeout, 5000) };
+  // Sockets to clients buffer up to TUNNEL_BUFFER before they push back: at the default
+  // 16 KiB every TLS record from upstream would pause and resume it (measured: 3x slower).
+  const serverOptions = { requestTimeout: 0, headersTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(headersTimeout, 5000), highWaterMark: TUNNEL_BUFFER };
 
   const report = (mode: LiveToken['proxy'], outcome: ProxyOutcome, bytes = 0): void => emit({ event: 'proxy.exchange', mode, outcome, bytes });
 
@@ -271,7 +302,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
         }
         const kept = recordedHeaders(answer.rawHeaders);
         const conditionalHit = notModified(method, status, req.headers, answer.headers);
-        const sinks: { write(chunk: Buffer): boolean; drained(): Promise<void> }[] = [writer];
+        const sinks: Sink[] = [writer];
         if (conditionalHit) {
           res.writeHead(304, passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])));
           res.end();
@@ -301,7 +332,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
             size: stored.size,
             source: 'upstream',
           };
-          inputs.append(scopeSegments(token.scope), line);
+          await inputs.append(scopeSegments(token.scope), line);
         } catch (err) {
           await writer.abort();
           // After the headers, only a cut connection can say it failed.
@@ -327,7 +358,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     const build = scopeSegments(token.scope);
     if (!found) {
       return builds.whileWriting(token.scope, async () => {
-        inputs.append(build, { kind: 'miss', time: new Date(services.now()).toISOString(), method, url, replayed: token.replay });
+        await inputs.append(build, { kind: 'miss', time: new Date(services.now()).toISOString(), method, url, replayed: token.replay });
         emit({ event: 'input.missed', build: token.scope, method, url: auditUrl(url), replayed: token.replay, token: token.id });
         const text = `not recorded: ${method} ${auditUrl(url)} is not in ${token.replay ? `the recording of ${token.replay}` : 'the mirror'} (offline build proxy)`;
         sendPlain(res, 404, text, { [REPLAY_MISS_HEADER]: 'miss' });
@@ -337,7 +368,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     }
     return builds.whileWriting(token.scope, async () => {
       const bytes = await serveRecorded(req, res, found);
-      inputs.append(build, { ...found, time: new Date(services.now()).toISOString(), source: 'replay' as InputSource });
+      await inputs.append(build, { ...found, time: new Date(services.now()).toISOString(), source: 'replay' as InputSource });
       report('offline', 'replayed', bytes);
       return 'replayed' as const;
     });
@@ -381,7 +412,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       return 0;
     }
     let bytes = 0;
-    await pump(content.read(found.sha256, range ?? undefined), [clientSink(res)], (n) => (bytes += n)).catch(() => res.destroy());
+    await pump(content.read(found.sha256, range ?? { start: 0, end: found.size - 1 }), [clientSink(res)], (n) => (bytes += n)).catch(() => res.destroy());
     res.end();
     return bytes;
   }
@@ -456,7 +487,8 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) socket.unshift(head);
         const origin = `https://${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
-        const secure = new tls.TLSSocket(socket as net.Socket, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
+        const options: tls.TLSSocketOptions & { highWaterMark: number } = { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'], highWaterMark: TUNNEL_BUFFER };
+        const secure = new tls.TLSSocket(socket as net.Socket, options);
         secure.on('error', () => secure.destroy());
         tunnels.set(secure, { tokenId: token.id, origin });
         inner.emit('connection', secure);

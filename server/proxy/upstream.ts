@@ -75,8 +75,15 @@ export interface UpstreamRequest {
   signal?: AbortSignal;
 }
 
+const RESOLVED_FOR_MS = 10_000;
+
 export class UpstreamClient {
-  private readonly ca: string[];
+  // One context for every upstream connection: the agent keys its pool by the options it
+  // is given, and a CA bundle among them would be copied into that key on every request.
+  private readonly trust: tls.SecureContext;
+  // Names resolved in the last RESOLVED_FOR_MS (a build asks for one host many times in a
+  // row); the addresses are checked on every request all the same.
+  private readonly resolved = new Map<string, { addresses: string[]; until: number }>();
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16, timeout: SILENCE_TIMEOUT_MS });
   private readonly httpsAgent: https.Agent;
 
@@ -87,8 +94,8 @@ export class UpstreamClient {
     private readonly resolve: (host: string) => Promise<string[]> = async (host) => (await dns.lookup(host, { all: true, verbatim: true })).map((a) => a.address),
   ) {
     const system = existsSync(SYSTEM_BUNDLE) ? [readFileSync(SYSTEM_BUNDLE, 'utf8')] : [...tls.rootCertificates];
-    this.ca = extraCaPem ? [...system, extraCaPem] : system;
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16, timeout: SILENCE_TIMEOUT_MS, ca: this.ca });
+    this.trust = tls.createSecureContext({ ca: extraCaPem ? [...system, extraCaPem] : system });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16, timeout: SILENCE_TIMEOUT_MS });
   }
 
   /** The address to connect to for this host and port, checked; UpstreamError if none may be used. */
@@ -96,10 +103,16 @@ export class UpstreamClient {
     let addresses: string[];
     if (isIP(host)) addresses = [host];
     else {
-      try {
-        addresses = await this.resolve(host);
-      } catch {
-        throw new UpstreamError('dns', `host ${host} cannot be resolved`);
+      const known = this.resolved.get(host);
+      if (known && known.until > Date.now()) addresses = known.addresses;
+      else {
+        try {
+          addresses = await this.resolve(host);
+        } catch {
+          throw new UpstreamError('dns', `host ${host} cannot be resolved`);
+        }
+        if (this.resolved.size >= 1024) this.resolved.clear();
+        this.resolved.set(host, { addresses, until: Date.now() + RESOLVED_FOR_MS });
       }
     }
     let refusal: string | null = null;
@@ -125,7 +138,7 @@ export class UpstreamClient {
         path: `${url.pathname}${url.search}`,
         headers: { ...upstream.headers, host: url.host },
         agent: secure ? this.httpsAgent : this.httpAgent,
-        ...(secure ? { servername: isIP(host) ? undefined : host, ca: this.ca } : {}),
+        ...(secure ? { servername: isIP(host) ? undefined : host, secureContext: this.trust } : {}),
         signal: upstream.signal,
       };
       const req = (secure ? https : http).request(options, (res) => {

@@ -3,8 +3,8 @@
 // outside the public tree. A body is streamed into a temporary file while it is hashed
 // and renamed into place only when complete: nothing partial is ever there.
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, existsSync, statSync, type Stats, type WriteStream } from 'node:fs';
-import { chmod, mkdir, open, opendir, readdir, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { createReadStream, type WriteStream } from 'node:fs';
+import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageError } from './artifact-store.js';
@@ -45,17 +45,20 @@ export class ContentWriter {
     return this.out.write(chunk);
   }
 
+  /** Calls `resume` once the file has room again (or failed). */
+  onceDrained(resume: () => void): void {
+    if (!this.out.writableNeedDrain || this.failed) return resume();
+    const done = (): void => {
+      this.out.off('drain', done);
+      this.out.off('error', done);
+      resume();
+    };
+    this.out.on('drain', done);
+    this.out.on('error', done);
+  }
+
   drained(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.out.writableNeedDrain || this.failed) return resolve();
-      const done = (): void => {
-        this.out.off('drain', done);
-        this.out.off('error', done);
-        resolve();
-      };
-      this.out.on('drain', done);
-      this.out.on('error', done);
-    });
+    return new Promise((resolve) => this.onceDrained(resolve));
   }
 
   /** The write failed (a full disk): the caller stops the transfer. */
@@ -95,6 +98,8 @@ export class ContentWriter {
 
 export class ContentStore {
   readonly dir: string;
+  /** The ab/ directories made already (at most 256). */
+  private readonly prefixes = new Set<string>();
 
   constructor(
     artifactsDir: string,
@@ -112,7 +117,8 @@ export class ContentStore {
   async open(): Promise<ContentWriter> {
     const temp = this.temps.tempPath('content');
     try {
-      return new ContentWriter(this, temp, await open(temp, 'wx', 0o644));
+      // Read-only from the start (the mode binds later opens, not this one): no chmod later.
+      return new ContentWriter(this, temp, await open(temp, 'wx', 0o444));
     } catch (err) {
       await this.temps.discard(temp);
       throw storageError(err);
@@ -134,20 +140,24 @@ export class ContentStore {
     return writer.finish(expectedSha256);
   }
 
-  /** Moves a finished temporary file in under its checksum (or drops it for the one already there). */
+  /**
+   * Moves a finished temporary file in under its checksum. A body kept already is replaced
+   * by its identical, newer copy: one rename, and the clean-up sees it as just used.
+   */
   async adopt(temp: string, sha256: string): Promise<void> {
     const target = this.pathOf(sha256);
     try {
-      if (existsSync(target)) {
-        // Used again: the clean-up keeps what was touched after it started.
-        const now = new Date();
-        await utimes(target, now, now);
-        await this.temps.discard(temp);
-        return;
+      const dir = path.dirname(target);
+      if (!this.prefixes.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.prefixes.add(dir);
       }
-      await mkdir(path.dirname(target), { recursive: true });
-      await chmod(temp, 0o444);
-      await rename(temp, target);
+      await rename(temp, target).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        // Its directory went (removed by hand): make it again.
+        await mkdir(dir, { recursive: true });
+        await rename(temp, target);
+      });
       this.temps.settle(temp);
     } catch (err) {
       await this.temps.discard(temp);
@@ -155,21 +165,11 @@ export class ContentStore {
     }
   }
 
-  has(sha256: string): boolean {
-    return existsSync(this.pathOf(sha256));
-  }
-
-  statOf(sha256: string): Stats | null {
-    return statSync(this.pathOf(sha256), { throwIfNoEntry: false }) ?? null;
-  }
-
   read(sha256: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.pathOf(sha256), range ? { start: range.start, end: range.end, highWaterMark: 256 * 1024 } : { highWaterMark: 256 * 1024 });
-  }
-
-  /** Removes a body (nothing refers to it any more). */
-  async release(sha256: string): Promise<void> {
-    await rm(this.pathOf(sha256), { force: true });
+    // Reads of 1 MiB (a quarter of that halves a replay's rate); a known end keeps a small
+    // body from allocating the whole MiB.
+    const highWaterMark = range ? Math.min(1024 * 1024, range.end - range.start + 1) : 1024 * 1024;
+    return createReadStream(this.pathOf(sha256), range ? { start: range.start, end: range.end, highWaterMark } : { highWaterMark });
   }
 
   /** Removes every body that `keep` does not name and that was not written or used since `since`. */

@@ -2,8 +2,7 @@
 // or replay miss, appended to ARTIFACTS_DIR/.inputs/TYPE/PROJECT/BUILD.jsonl (outside the
 // public tree), bodies kept by checksum in the content store. Frozen once the build is
 // sealed (sealing waits for exchanges in flight, as it waits for uploads).
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 export const INPUTS_DIR = '.inputs';
@@ -41,6 +40,8 @@ export type InputLine = RecordedExchange | RecordedMiss;
 
 export class InputRecords {
   readonly base: string;
+  /** Project directories known to exist. */
+  private readonly dirs = new Set<string>();
 
   constructor(artifactsDir: string) {
     this.base = path.join(artifactsDir, INPUTS_DIR);
@@ -52,10 +53,19 @@ export class InputRecords {
   }
 
   /** Appends one line (O_APPEND: a whole line per write, whoever else appends). */
-  append(build: readonly string[], line: InputLine): void {
+  async append(build: readonly string[], line: InputLine): Promise<void> {
     const file = this.fileOf(build);
-    mkdirSync(path.dirname(file), { recursive: true });
-    appendFileSync(file, JSON.stringify(line) + '\n', { mode: 0o644 });
+    const dir = path.dirname(file);
+    if (!this.dirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      if (this.dirs.size >= 4096) this.dirs.clear();
+      this.dirs.add(dir);
+    }
+    await appendFile(file, JSON.stringify(line) + '\n', { mode: 0o644 }).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      await mkdir(dir, { recursive: true });
+      await appendFile(file, JSON.stringify(line) + '\n', { mode: 0o644 });
+    });
   }
 
   async read(build: readonly string[]): Promise<InputLine[]> {

@@ -150,7 +150,7 @@ http {
   uwsgi_temp_path ${root}/tmp/uwsgi;
   scgi_temp_path ${root}/tmp/scgi;
   # What reached the origin, and whether any credential the proxy must keep came along.
-  log_format seen '$request_method $request_uri auth=$http_authorization proxyauth=$http_proxy_authorization cookie=$http_cookie';
+  log_format seen '$request_method $request_uri auth=$http_authorization proxyauth=$http_proxy_authorization cookie=$http_cookie conn=$connection';
   access_log ${log}/access.log seen;
   map $http_accept $vary_file { "~json" /vary.json; default /vary.txt; }
   server {
