@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../server/config.js';
 import type { AdminRequest } from '../server/admin/operations.js';
 import type { RetentionReport } from '../server/retention/retention.js';
+import type { MirrorEntryView } from '../server/mirror/mirror.js';
 import type { MasterSummary, TokenSummary } from '../token-service/token-service.js';
 import { becomeUser, PrivilegeError } from '../server/privileges.js';
 import { adminCall } from './admin-client.js';
@@ -26,6 +27,12 @@ const USAGE = `usage: artifact-repo COMMAND
   retention run [--dry-run] [--json]
                                  delete the sealed builds the policy lets go
                                  (--dry-run: only list them)
+  mirror add URL [--sha256 HEX] [--note TEXT]
+                                 mirror an external file (fetched once, kept for ever)
+  mirror add-image REGISTRY/NAME@sha256:HEX [--note TEXT]
+                                 mirror a container image by digest
+  mirror list [--json]           list the mirror's entries, their state and why
+  mirror remove ID               remove an entry (its bytes go once nothing uses them)
   upload [--parallel N] [--retries N] DIR URL
                                  upload a directory with the build token in
                                  ARTIFACT_USER / ARTIFACT_PASSWORD
@@ -77,7 +84,7 @@ function words(args: string[], count: number, usage: string): string[] {
 }
 
 async function runAdmin(command: string, rest: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, sha256: { type: 'string' }, note: { type: 'string' } } });
   const config = loadConfig();
   // As root (docker compose exec/run), files it creates must still belong to the server's user.
   becomeUser(config.runAsUser);
@@ -124,6 +131,33 @@ async function runAdmin(command: string, rest: string[]): Promise<number> {
       io.out((body as { result: string }).result === 'revoked' ? `revoked ${id}` : `${id} was already revoked or expired`);
       return 0;
     }
+    case 'mirror add':
+    case 'mirror add-image': {
+      const image = sub === 'mirror add-image';
+      const [what] = words(args, 1, image ? 'mirror add-image REGISTRY/NAME@sha256:HEX [--note TEXT]' : 'mirror add URL [--sha256 HEX] [--note TEXT]');
+      const body = image ? { image: what, note: values.note } : { url: what, sha256: values.sha256, note: values.note };
+      const { ok, body: entry } = await admin(config, { method: 'POST', path: '/mirror', body });
+      if (!ok) return 1;
+      const e = entry as MirrorEntryView;
+      if (values.json) io.out(JSON.stringify(e));
+      else io.out(`${e.id} ${e.state} ${e.url ?? e.image}${e.reason ? ` (${e.reason})` : ''}`);
+      return 0;
+    }
+    case 'mirror list': {
+      words(args, 0, 'mirror list [--json]');
+      const { ok, body } = await admin(config, { method: 'GET', path: '/mirror' });
+      if (!ok) return 1;
+      const entries = body as MirrorEntryView[];
+      if (values.json) io.out(JSON.stringify(entries));
+      else for (const line of table([['ID', 'STATE', 'SIZE', 'SHA-256', 'URL OR IMAGE', 'WHY'], ...entries.map((e) => [e.id, e.state, e.size === null ? '' : human(e.size), e.sha256?.slice(0, 12) ?? '', e.url ?? e.image ?? '', e.reason ?? ''])])) io.out(line);
+      return 0;
+    }
+    case 'mirror remove': {
+      const [id] = words(args, 1, 'mirror remove ID');
+      const { ok } = await admin(config, { method: 'DELETE', path: `/mirror/${encodeURIComponent(id ?? '')}` });
+      if (ok) io.out(`removed mirror entry ${id}`);
+      return ok ? 0 : 1;
+    }
     case 'retention run': {
       words(args, 0, 'retention run [--dry-run] [--json]');
       const dryRun = values['dry-run'] === true;
@@ -168,6 +202,7 @@ async function main(argv: string[]): Promise<number> {
       case 'master':
       case 'token':
       case 'retention':
+      case 'mirror':
         return await runAdmin(command, rest);
       case 'help':
       case '--help':

@@ -22,6 +22,7 @@ import { CertificateAuthority, fileKeeper } from './proxy/authority.js';
 import { createBuildProxy, type BuildProxy } from './proxy/build-proxy.js';
 import { networkList } from './proxy/networks.js';
 import { UpstreamClient } from './proxy/upstream.js';
+import { MirrorFetcher } from './mirror/mirror-fetch.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -52,8 +53,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // instead of one blocking write per request; flushed at shutdown.
   const logger = options.logger ?? pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 1, sync: false }));
   let liveTokens = (): number => 0;
+  let mirrorEntries = (): Record<'pending' | 'ok' | 'failed', number> => ({ pending: 0, ok: 0, failed: 0 });
   const metrics = new Metrics({
     liveTokens: () => liveTokens(),
+    mirrorEntries: () => mirrorEntries(),
     volumes: [
       { name: 'artifacts', dir: config.artifactsDir },
       { name: 'tokens', dir: config.tokensDir },
@@ -74,12 +77,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const repo = repository;
   admin.serve(repo);
   liveTokens = () => repo.tokens.liveCount();
+  mirrorEntries = () => repo.mirror.counts();
   const { tokens } = repo;
   const services: TreeServices = repo;
   // The build proxy: its own listener and module, authorised by the same token service.
   const authority = config.proxyPort === 0 ? null : await CertificateAuthority.open(fileKeeper(config.tokensDir), options.now);
   const ownPorts = new Set<number>([config.port, config.proxyPort].filter((p) => p > 0));
   const ownAddresses = new Set<string>(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+  // One upstream client for the build proxy and the mirror: the same TLS and network rules.
+  const upstream = new UpstreamClient({ allowed: networkList(config.proxyAllowNetworks), ownPorts, ownAddresses }, config.upstreamCa?.pem ?? null);
   const proxy = authority
     ? createBuildProxy({
         config,
@@ -90,7 +96,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         emit: repo.emit,
         logger,
         authority,
-        upstream: new UpstreamClient({ allowed: networkList(config.proxyAllowNetworks), ownPorts, ownAddresses }, config.upstreamCa?.pem ?? null),
+        mirror: repo.mirror,
+        upstream,
         now: options.now ?? Date.now,
       })
     : null;
@@ -140,6 +147,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let claimedSocket: ClaimedSocket | null = null;
 
   repo.startHousekeeping();
+  repo.mirror.start(new MirrorFetcher(upstream, repo.content).fetch);
 
   return {
     server,
@@ -182,6 +190,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await Promise.race([closed, grace]);
       server.closeAllConnections();
       await closed;
+      await repo.mirror.stop();
+      upstream.close();
       await admin.close();
       logger.flush();
     },

@@ -11,6 +11,8 @@ import { Builds } from './storage/builds.js';
 import { BuildRecords } from './storage/build-records.js';
 import { ContentStore } from './storage/content-store.js';
 import { InputRecords, summariseInputs } from './storage/input-records.js';
+import { MirrorEntries } from './storage/mirror-entries.js';
+import { Mirror } from './mirror/mirror.js';
 import { migrateLayout } from './storage/migrate.js';
 import { errorSummary } from './domain/errors.js';
 import { LockManager } from './webdav/lock-manager.js';
@@ -46,6 +48,8 @@ export interface Repository {
   content: ContentStore;
   /** Each build's recorded inputs. */
   inputs: InputRecords;
+  /** Declared external files and images, kept for ever (the server fetches them). */
+  mirror: Mirror;
   /** Removes from the content store every body no build (and no mirror entry) refers to. */
   sweepContent(): Promise<number>;
   tokens: TokenService;
@@ -84,6 +88,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const buildRecords = new BuildRecords(config.artifactsDir, store);
   const content = new ContentStore(config.artifactsDir, store);
   const inputs = new InputRecords(config.artifactsDir);
+  const mirror = await Mirror.open(new MirrorEntries(config.artifactsDir, store), emit, now);
   const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
   // The token service and the builds know each other: a token's end may seal its build,
   // and sealing asks whether a live token is left.
@@ -142,7 +147,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   // not marked and not written or used since the marking began is removed.
   async function sweepContent(): Promise<number> {
     const started = now();
-    const keep = new Set<string>();
+    const keep = mirror.keeps();
     for (const build of await inputs.all()) for (const line of await inputs.read(build)) if (line.kind === 'exchange') keep.add(line.sha256);
     return content.sweep(keep, started - 1000);
   }
@@ -165,6 +170,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     builds,
     content,
     inputs,
+    mirror,
     sweepContent,
     tokens,
     locks: new LockManager(now, (id) => tokens.isLive(id)),

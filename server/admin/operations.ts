@@ -1,12 +1,13 @@
-// What the admin CLI can ask of a repository: manage masters and tokens, run retention.
+// What the admin CLI can ask of a repository: manage masters, tokens and the mirror, run retention.
 // One function for both ways in: over the admin socket of a running server, or directly
 // by the CLI when no server runs. Requests and answers are plain JSON values.
 import type { Repository } from '../repository.js';
 import { masterNameProblem } from '../../token-service/token-rules.js';
+import { parseDeclaration } from '../mirror/mirror.js';
 
 export interface AdminRequest {
   method: string;
-  /** "/masters", "/masters/NAME", "/tokens", "/tokens/ID", "/retention?dry_run=1", "/status" */
+  /** "/masters", "/masters/NAME", "/tokens", "/tokens/ID", "/mirror", "/mirror/ID", "/retention?dry_run=1", "/status" */
   path: string;
   body?: unknown;
 }
@@ -59,6 +60,19 @@ export async function handleAdmin(repo: Repository, request: AdminRequest, role:
       const result = await tokens.revoke(item ?? '', ADMIN);
       if (result === 'unknown') return fail(404, `no token ${item}`);
       return { status: 200, body: { token: item, result } };
+    }
+    case 'GET mirror':
+      return { status: 200, body: repo.mirror.list() };
+    case 'POST mirror': {
+      const declaration = parseDeclaration(request.body);
+      if ('error' in declaration) return fail(400, declaration.error);
+      const { entry, created } = await repo.mirror.declare(declaration, ADMIN);
+      return { status: created ? 202 : 200, body: entry };
+    }
+    case 'DELETE mirror :item': {
+      if (!(await repo.mirror.remove(item ?? '', ADMIN))) return fail(404, `no mirror entry ${item}`);
+      await repo.sweepContent();
+      return { status: 200, body: { removed: item } };
     }
     case 'POST retention': {
       if (!repo.retention.policy) return fail(409, 'no retention policy is configured (set RETENTION_POLICY)');

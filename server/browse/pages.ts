@@ -3,7 +3,7 @@
 import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { TreeServices } from '../http/context.js';
-import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, PageView, Paging } from '../ui/views.js';
+import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging } from '../ui/views.js';
 import { summariseInputs, type InputSummary } from '../storage/input-records.js';
 import type { AuditEntry } from '../audit/audit-log.js';
 import { sortYielding, yieldToLoop } from '../gate.js';
@@ -311,4 +311,9 @@ export function auditPage(build: string, entries: readonly AuditEntry[], offset:
     previousHref: offset > 0 ? href(Math.max(0, offset - limit)) : null,
     nextHref: offset + entries.length < total ? href(offset + entries.length) : null,
   };
+}
+
+/** The mirror's entries (public: URLs of public artifacts, notes, states). */
+export function mirrorPage(entries: MirrorEntryView[]): PageView {
+  return { view: 'mirror', path: '/-/mirror', crumbs: crumbsOf([]), entries };
 }

@@ -25,10 +25,17 @@ export type InputEvent =
   | { event: 'input.missed'; build: string; method: string; url: string; replayed: string | null; token: string }
   | { event: 'build.inputs'; build: string; exchanges: number; misses: number };
 
+/** The mirror's entries: declared, fetched, failed (with why and how many tries), removed. */
+export type MirrorEvent =
+  | { event: 'mirror.declared'; id: string; source: string; by: string }
+  | { event: 'mirror.fetched'; id: string; source: string; sha256: string; size: number }
+  | { event: 'mirror.failed'; id: string; source: string; reason: string; attempts: number }
+  | { event: 'mirror.removed'; id: string; source: string; by: string };
+
 /** recorded: fetched and kept; passed: fetched, not kept (a Range); replayed or mirrored: answered offline; miss: not found offline; refused (403/407); failed (502/504/507). */
 export type ProxyOutcome = 'recorded' | 'passed' | 'replayed' | 'mirrored' | 'miss' | 'refused' | 'failed';
 
-export type RepoEvent = TokenEvent | TreeEvent | BuildEvent | InputEvent;
+export type RepoEvent = TokenEvent | TreeEvent | BuildEvent | InputEvent | MirrorEvent;
 
 export type EventSink = (event: RepoEvent) => void;
 

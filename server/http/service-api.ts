@@ -17,7 +17,9 @@ import type { RequestLog } from './access-log.js';
 import type { TreeServices } from './context.js';
 import { sendPage } from './listing.js';
 import { describeFile } from './files.js';
-import { auditPage, comparePage, crumbsOf, inputsPage, PageError, searchPage } from '../browse/pages.js';
+import { auditPage, comparePage, crumbsOf, inputsPage, mirrorPage, PageError, searchPage } from '../browse/pages.js';
+import { parseDeclaration } from '../mirror/mirror.js';
+import { sendMirrored } from './mirror-download.js';
 import type { PageView } from '../ui/views.js';
 import { authenticateBuildToken, authenticateMaster } from './authorise.js';
 
@@ -224,6 +226,41 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     await page(req, res, async () => inputsPage(pages, segments, offset));
   });
 
+  // The mirror (inputs contract, "The mirror"): declared by masters, listed and downloaded by everyone.
+  app.post('/-/mirror', async (req, res) => {
+    const master = await requireMaster(req);
+    requestLog(req).principal = `master:${master}`;
+    const declaration = parseDeclaration(await jsonBody(req, res));
+    if ('error' in declaration) throw new HttpError(400, declaration.error);
+    const { entry, created } = await repo.mirror.declare(declaration, `master:${master}`);
+    res.status(created ? 202 : 200).set('Cache-Control', 'no-store').json(entry);
+  });
+
+  app.get('/-/mirror', (req, res) => page(req, res, async () => mirrorPage(repo.mirror.list())));
+
+  app.get('/-/mirror/sha256/:hex', async (req, res) => {
+    const hex = String(req.params.hex);
+    const found = /^[0-9a-f]{64}$/.test(hex) ? repo.mirror.file(hex) : null;
+    if (!found) throw new HttpError(404, 'no mirrored file has this SHA-256');
+    await sendMirrored(req, res, repo.content, found.part, found.fileName);
+  });
+
+  app.get('/-/mirror/:id', (req, res) => {
+    const entry = repo.mirror.get(String(req.params.id));
+    if (!entry) throw new HttpError(404, 'no such mirror entry');
+    res.set('Cache-Control', 'no-cache').json(entry);
+  });
+
+  app.delete('/-/mirror/:id', async (req, res) => {
+    const master = await requireMaster(req);
+    requestLog(req).principal = `master:${master}`;
+    if (!(await repo.mirror.remove(String(req.params.id), `master:${master}`))) throw new HttpError(404, 'no such mirror entry');
+    // Its bytes go now unless a build's inputs (or another entry) still refer to them.
+    // A clean-up that fails here (a disk error) is done again by the next one.
+    repo.sweepContent().catch(() => undefined);
+    res.status(204).end();
+  });
+
   app.get('/-/pins', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
@@ -274,6 +311,12 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   });
   app.all('/-/pins', () => {
     throw new HttpError(405, 'use GET to list, POST to pin or DELETE ?build= to unpin', { Allow: 'GET, POST, DELETE' });
+  });
+  app.all('/-/mirror', () => {
+    throw new HttpError(405, 'use GET to list or POST to declare', { Allow: 'GET, HEAD, POST' });
+  });
+  app.all('/-/mirror/:id', () => {
+    throw new HttpError(405, 'use GET to see an entry or DELETE to remove it', { Allow: 'GET, HEAD, DELETE' });
   });
   app.all('/-/retention', () => {
     throw new HttpError(405, 'use POST (with ?dry_run=1 to only list)', { Allow: 'POST' });

@@ -7,6 +7,8 @@ import type { RepoEvent } from '../domain/events.js';
 export interface MetricsSources {
   /** Live build tokens now (read at scrape time). */
   liveTokens(): number;
+  /** The mirror's entries by state now. */
+  mirrorEntries(): Record<'pending' | 'ok' | 'failed', number>;
   /** Volumes whose free space is reported, e.g. [{ name: 'artifacts', dir }, { name: 'tokens', dir }]. */
   volumes: { name: string; dir: string }[];
 }
@@ -63,6 +65,8 @@ export class Metrics {
   private readonly proxyRequests: Counter<'mode' | 'outcome'>;
   private readonly proxyBytes: Counter<'mode'>;
   private readonly proxyMisses: Counter;
+  private readonly mirrorDownloads: Counter;
+  private readonly mirrorBytes: Counter;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -91,6 +95,17 @@ export class Metrics {
     this.buildsDeleted = new Counter({ name: `${PREFIX}builds_deleted_total`, help: 'Builds deleted.', registers });
     this.proxyRequests = new Counter({ name: `${PREFIX}proxy_requests_total`, help: 'Requests through the build proxy, by mode and outcome.', labelNames: ['mode', 'outcome'], registers });
     this.proxyBytes = new Counter({ name: `${PREFIX}proxy_body_bytes_total`, help: 'Response body bytes the build proxy sent, by mode.', labelNames: ['mode'], registers });
+    this.mirrorDownloads = new Counter({ name: `${PREFIX}mirror_downloads_total`, help: 'Mirror downloads finished, by outcome (fetched or failed).', labelNames: ['outcome'], registers });
+    this.mirrorBytes = new Counter({ name: `${PREFIX}mirror_fetched_bytes_total`, help: 'Bytes the mirror fetched and kept.', registers });
+    new Gauge({
+      name: `${PREFIX}mirror_entries`,
+      help: 'Mirror entries, by state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        for (const [state, n] of Object.entries(sources.mirrorEntries())) this.set({ state }, n);
+      },
+    });
     this.proxyMisses = new Counter({ name: `${PREFIX}proxy_replay_misses_total`, help: 'Offline requests that neither the replayed build nor the mirror could answer.', registers });
 
     // Zero series from the start, so that rate() and alerts see the first event as an increase.
@@ -174,6 +189,13 @@ export class Metrics {
         this.proxyRequests.inc({ mode: event.mode, outcome: event.outcome });
         this.proxyBytes.inc({ mode: event.mode }, amount(event.bytes));
         if (event.outcome === 'miss') this.proxyMisses.inc();
+        break;
+      case 'mirror.fetched':
+        this.mirrorDownloads.inc({ outcome: 'fetched' });
+        this.mirrorBytes.inc(amount(event.size));
+        break;
+      case 'mirror.failed':
+        this.mirrorDownloads.inc({ outcome: 'failed' });
         break;
       default:
         break;

@@ -23,6 +23,8 @@ import type { Builds } from '../storage/builds.js';
 import type { ContentStore, ContentWriter } from '../storage/content-store.js';
 import { noteStreamedBytes } from '../storage/buffer-release.js';
 import type { InputRecords, InputSource, RecordedExchange } from '../storage/input-records.js';
+import type { MirroredPart } from '../storage/mirror-entries.js';
+import type { Mirror } from '../mirror/mirror.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
 import type { CertificateAuthority } from './authority.js';
 import { canonicalUrl, notModified, pickRecording, recordedHeaders, requestKey, varyValues, type HeaderList } from './matching.js';
@@ -41,6 +43,7 @@ export interface ProxyServices {
   builds: Builds;
   content: ContentStore;
   inputs: InputRecords;
+  mirror: Mirror;
   emit: EventSink;
   logger: Logger;
   authority: CertificateAuthority;
@@ -190,7 +193,7 @@ export interface BuildProxy {
 }
 
 export function createBuildProxy(services: ProxyServices): BuildProxy {
-  const { config, tokens, builds, content, inputs, emit, logger, authority, upstream } = services;
+  const { config, tokens, builds, content, inputs, mirror, emit, logger, authority, upstream } = services;
   const tunnels = new WeakMap<Duplex, Tunnel>();
   const replays = new ReplayIndex(inputs);
   const headersTimeout = config.headersTimeoutSeconds * 1000;
@@ -246,7 +249,9 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     const started = performance.now();
     let outcome: ProxyOutcome = 'failed';
     try {
-      outcome = token.proxy === 'offline' ? await offline(req, res, token, url) : await record(req, res, token, url);
+      const part = (req.method === 'GET' || req.method === 'HEAD') && !hasBody(req) ? mirror.answer(url) : null;
+      if (part) outcome = await mirrored(req, res, token, url, part);
+      else outcome = token.proxy === 'offline' ? await offline(req, res, token, url) : await record(req, res, token, url);
     } catch (err) {
       if (err instanceof ProxyRefusal) {
         outcome = err.status >= 500 ? 'failed' : 'refused';
@@ -347,7 +352,37 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     );
   }
 
-  /** Offline: the replayed build's recording (and, later, the mirror) answers, or a miss. */
+  /** A mirrored URL, in either mode: answered from the mirror, recorded as an input marked so. */
+  async function mirrored(req: IncomingMessage, res: ServerResponse, token: LiveToken, url: string, part: MirroredPart): Promise<ProxyOutcome> {
+    const headers: [string, string][] = [
+      ['content-type', part.contentType],
+      ['content-length', String(part.size)],
+      ['etag', `"${part.digest ?? `sha256:${part.sha256}`}"`],
+      ['accept-ranges', 'bytes'],
+    ];
+    if (part.digest) headers.push(['docker-content-digest', part.digest]);
+    const exchange: RecordedExchange = {
+      kind: 'exchange',
+      time: new Date(services.now()).toISOString(),
+      method: req.method ?? 'GET',
+      url,
+      requestSha256: null,
+      varyValues: {},
+      status: 200,
+      headers,
+      sha256: part.sha256,
+      size: part.size,
+      source: 'mirror',
+    };
+    return builds.whileWriting(token.scope, async () => {
+      const bytes = await serveRecorded(req, res, exchange);
+      await inputs.append(scopeSegments(token.scope), exchange);
+      report(token.proxy, 'mirrored', bytes);
+      return 'mirrored' as const;
+    });
+  }
+
+  /** Offline: the replayed build's recording answers (the mirror did already), or a miss. */
   async function offline(req: IncomingMessage, res: ServerResponse, token: LiveToken, url: string): Promise<ProxyOutcome> {
     const method = req.method ?? 'GET';
     const body = hashedBody(req);
@@ -360,7 +395,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       return builds.whileWriting(token.scope, async () => {
         await inputs.append(build, { kind: 'miss', time: new Date(services.now()).toISOString(), method, url, replayed: token.replay });
         emit({ event: 'input.missed', build: token.scope, method, url: auditUrl(url), replayed: token.replay, token: token.id });
-        const text = `not recorded: ${method} ${auditUrl(url)} is not in ${token.replay ? `the recording of ${token.replay}` : 'the mirror'} (offline build proxy)`;
+        const text = `not recorded: ${method} ${auditUrl(url)} is not in ${token.replay ? `the recording of ${token.replay} nor in the mirror` : 'the mirror'} (offline build proxy)`;
         sendPlain(res, 404, text, { [REPLAY_MISS_HEADER]: 'miss' });
         report('offline', 'miss');
         return 'miss' as const;
@@ -481,12 +516,13 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     authenticate(req)
       .then(async (token) => {
         // Record mode checks the target now (and connects per request to the checked
-        // address); offline mode does not even look the name up.
-        if (token.proxy === 'record') await upstream.address(host, port);
+        // address), unless the mirror serves that origin (it may be gone upstream: its
+        // requests are checked one by one); offline mode does not even look the name up.
+        const origin = `https://${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
+        if (token.proxy === 'record' && !mirror.servesOrigin(origin)) await upstream.address(host, port);
         const context = await authority.contextFor(host);
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) socket.unshift(head);
-        const origin = `https://${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
         const options: tls.TLSSocketOptions & { highWaterMark: number } = { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'], highWaterMark: TUNNEL_BUFFER };
         const secure = new tls.TLSSocket(socket as net.Socket, options);
         secure.on('error', () => secure.destroy());
@@ -524,7 +560,6 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       await Promise.race([closed, grace]);
       server.closeAllConnections();
       inner.closeAllConnections();
-      upstream.close();
       await closed;
     },
   };

@@ -126,10 +126,13 @@ export class ContentStore {
   }
 
   /** Stores a whole stream; the checksum, when given, must match (nothing is kept otherwise). */
-  async put(body: Readable, expectedSha256: string | null = null): Promise<{ sha256: string; size: number }> {
+  async put(body: Readable, expectedSha256: string | null = null, onBytes?: (total: number) => void): Promise<{ sha256: string; size: number }> {
     const writer = await this.open();
+    let total = 0;
     try {
       for await (const chunk of body) {
+        total += (chunk as Buffer).length;
+        onBytes?.(total);
         if (!writer.write(chunk as Buffer)) await writer.drained();
         if (writer.error) throw storageError(writer.error);
       }

@@ -3,7 +3,7 @@
 // Names come from uploaders and queries from anyone, so every interpolation goes through
 // esc() and every href through anchor(), which also refuses anything but a same-site path.
 import { STATUS_CODES } from 'node:http';
-import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, InputView, PageView, Paging, SearchResult } from './views.js';
+import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, SearchResult } from './views.js';
 import { STYLE } from './style.js';
 
 const SITE_NAME = 'artifacts';
@@ -293,6 +293,30 @@ function compareInputsSection(inputs: NonNullable<Extract<PageView, { view: 'com
   return out.join('\n');
 }
 
+function mirrorState(e: MirrorEntryView): string {
+  if (e.state === 'ok') return '<span class="badge sealed">ok</span>';
+  if (e.state === 'pending') return `<span class="badge open">pending</span>${e.bytes_so_far === null ? '' : ` ${size(e.bytes_so_far)} so far`}`;
+  return `<span class="badge open">failed</span> ${esc(e.reason ?? '')}${e.next_try_at ? ` <span class="muted">(next try ${date(e.next_try_at)})</span>` : ''}`;
+}
+
+function renderMirror(view: Extract<PageView, { view: 'mirror' }>): string {
+  const rows = view.entries.map((e) => {
+    const what = e.url ?? e.image ?? '';
+    const name = e.download ? nameLink(e.download, what) : esc(what);
+    return (
+      `<tr><td class="name">${name}${e.note ? `<br><span class="muted">${esc(e.note)}</span>` : ''}</td><td>${mirrorState(e)}</td>` +
+      `<td class="num">${e.size === null ? '' : size(e.size)}</td><td>${shortSha(e.sha256)}</td><td class="opt">${esc(e.declared_by)}<br>${date(e.declared_at)}</td><td class="opt">${e.fetched_at ? date(e.fetched_at) : ''}</td></tr>`
+    );
+  });
+  const how =
+    '<p class="summary">external files and container images (by digest) that builds depend on: fetched once, kept for ever, served by the build proxy under their own URLs. ' +
+    'Masters declare them: <code>curl -u MASTER -H \'Content-Type: application/json\' -d \'{"url": "https://…", "sha256": "…", "note": "what it is for"}\' …/-/mirror</code> or <code>artifact-repo mirror add URL</code>.</p>';
+  return (
+    `<h1>mirror</h1>\n${how}\n` +
+    table('mirror', ['<th>URL or image</th>', '<th>state</th>', '<th class="num">size</th>', '<th>SHA-256</th>', '<th class="opt">declared</th>', '<th class="opt">fetched</th>'], rows, 'nothing is mirrored yet')
+  );
+}
+
 function renderError(view: Extract<PageView, { view: 'error' }>): string {
   const reason = STATUS_CODES[view.status];
   return `<h1>${view.status}${reason === undefined ? '' : ` ${esc(reason)}`}</h1>\n<p class="error" role="alert">${esc(view.message)}</p>\n<p><a href="/">back to all artifacts</a></p>`;
@@ -316,6 +340,8 @@ function renderBody(view: PageView): string {
       return renderAudit(view);
     case 'inputs':
       return renderInputs(view);
+    case 'mirror':
+      return renderMirror(view);
     case 'error':
       return renderError(view);
     default: {
@@ -337,6 +363,8 @@ function pageTitle(view: PageView): string {
       return `audit ${displayPath(view.build)} · ${SITE_NAME}`;
     case 'inputs':
       return `inputs ${displayPath(view.build)} · ${SITE_NAME}`;
+    case 'mirror':
+      return `mirror · ${SITE_NAME}`;
     case 'error':
       return `${view.status} ${STATUS_CODES[view.status] ?? 'error'} · ${SITE_NAME}`;
     default:
@@ -372,7 +400,7 @@ export function renderPage(view: PageView): string {
 <style>${STYLE}</style>
 </head>
 <body>
-<header class="site"><a class="brand" href="/">${SITE_NAME}</a>${searchForm(view.view === 'search' ? view.sha256 : null)}</header>
+<header class="site"><a class="brand" href="/">${SITE_NAME}</a> <a href="/-/mirror">mirror</a>${searchForm(view.view === 'search' ? view.sha256 : null)}</header>
 ${breadcrumbs(view.crumbs)}
 <main>
 ${renderBody(view)}

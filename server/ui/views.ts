@@ -109,7 +109,17 @@ export type PageView =
       misses: MissView[];
       paging: Paging;
     }
+  | {
+      view: 'mirror';
+      path: '/-/mirror';
+      crumbs: Crumb[];
+      /** Declared external files and images, oldest first. */
+      entries: MirrorEntryView[];
+    }
   | { view: 'error'; path: string; crumbs: Crumb[]; status: number; message: string };
+
+export type { MirrorEntryView } from '../mirror/mirror.js';
+import type { MirrorEntryView } from '../mirror/mirror.js';
 
 /** One input of a build: a request its build proxy answered. */
 export interface InputView {

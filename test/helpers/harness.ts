@@ -58,7 +58,9 @@ export async function mintWith(baseUrl: string, body: Record<string, unknown>): 
 }
 
 export async function startServer(env: Record<string, string> = {}, options: { cacheProofs?: boolean } = {}): Promise<TestServer> {
-  const dataDir = await makeTempDir();
+  // A DATA_DIR given is the caller's (a restart on the same data): left in place at close.
+  const ownData = env.DATA_DIR === undefined;
+  const dataDir = env.DATA_DIR ?? (await makeTempDir());
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -68,7 +70,7 @@ export async function startServer(env: Record<string, string> = {}, options: { c
   });
   const clock = { offsetMs: 0 };
   // The build proxy only where a test asks for it (PROXY_PORT), never on the default port.
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', PROXY_PORT: '0', MASTER_USER, MASTER_PASSWORD, SHUTDOWN_GRACE: '5', ...env });
+  const config = loadConfig({ PORT: '0', PROXY_PORT: '0', MASTER_USER, MASTER_PASSWORD, SHUTDOWN_GRACE: '5', ...env, DATA_DIR: dataDir });
   const app = await createApp(config, { logger: pino({ level: 'info' }, sink), now: () => Date.now() + clock.offsetMs, cacheProofs: options.cacheProofs });
   const address = await app.listen();
   const baseUrl = `http://127.0.0.1:${address.port}`;
@@ -84,7 +86,7 @@ export async function startServer(env: Record<string, string> = {}, options: { c
     mint: (type = 'dpkg', project = 'hello', build = '42', ttl?: number) => mintWith(baseUrl, { type, project, build, ...(ttl ? { ttl } : {}) }),
     close: async () => {
       await app.shutdown();
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownData) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -29,6 +29,9 @@ export interface Origin {
   httpPort: number;
   /** The CA the origin's certificate chains to (PEM file): UPSTREAM_CA_FILE. */
   caFile: string;
+  /** The origin's certificate and key (for the name and 127.0.0.2). */
+  certFile: string;
+  keyFile: string;
   /** Whether the name resolves (the /etc/hosts line could be added). */
   named: boolean;
   /** Every request the origin saw: method, URI and the headers the proxy must not pass on. */
@@ -132,7 +135,33 @@ async function fixtures(root: string, httpsBase: string): Promise<void> {
   await must(git, ['update-server-info'], path.join(www, 'git', 'demo.git'), gitEnv);
 }
 
-function nginxConf(root: string, ports: { https: number; http: number }, tls: { certFile: string; keyFile: string }): string {
+export interface OriginOptions {
+  /**
+   * A registry (distribution, plain HTTP on 127.0.0.2:PORT) that the origin fronts at /v2/
+   * over HTTPS, behind the anonymous Bearer-token flow: /v2/ asks for a token from
+   * /token, which hands one to anyone (as Docker Hub does for public images).
+   */
+  registryPort?: number;
+}
+
+export const REGISTRY_TOKEN = 'anonymous-pull-token';
+
+function registryLocations(httpsBase: string, port: number): string {
+  return `
+    location = /token { default_type application/json; return 200 '{"token":"${REGISTRY_TOKEN}","expires_in":300}'; }
+    location /v2/ {
+      if ($http_authorization != "Bearer ${REGISTRY_TOKEN}") {
+        add_header WWW-Authenticate 'Bearer realm="${httpsBase}/token",service="test-registry",scope="repository:demo/app:pull"' always;
+        add_header Docker-Distribution-API-Version registry/2.0 always;
+        return 401 '{"errors":[{"code":"UNAUTHORIZED"}]}';
+      }
+      proxy_pass http://${ORIGIN_ADDRESS}:${port};
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Proto https;
+    }`;
+}
+
+function nginxConf(root: string, ports: { https: number; http: number }, tls: { certFile: string; keyFile: string }, httpsBase: string, options: OriginOptions): string {
   const www = path.join(root, 'www');
   const log = path.join(root, 'logs');
   return `
@@ -161,6 +190,10 @@ http {
     ssl_certificate_key ${tls.keyFile};
     root ${www};
     location = /redirect { return 302 /files/hello.txt; }
+    location = /hop3 { return 302 /hop2; }
+    location = /hop2 { return 301 /hop1; }
+    location = /hop1 { return 307 /files/hello.txt; }
+    location = /loop { return 302 /loop; }${options.registryPort ? registryLocations(httpsBase, options.registryPort) : ''}
     location /slow/ { limit_rate 512k; }
     location = /post { return 200 "posted\\n"; }
     location = /cookie { add_header Set-Cookie "session=secret-session-value; Path=/"; return 200 "cookie set\\n"; }
@@ -216,7 +249,7 @@ async function waitForPort(host: string, port: number, child: ChildProcess, what
 }
 
 /** Makes the origin's files and starts it. Needs nginx, fcgiwrap, git, openssl, python3, npm. */
-export async function startOrigin(): Promise<Origin> {
+export async function startOrigin(options: OriginOptions = {}): Promise<Origin> {
   const root = await makeTempDir('origin-');
   await chmod(root, 0o755);
   for (const d of ['logs', 'tmp']) await mkdir(path.join(root, d));
@@ -227,7 +260,7 @@ export async function startOrigin(): Promise<Origin> {
   const httpBase = `http://${host}:${ports.http}`;
   const material = await tlsMaterial(root);
   await fixtures(root, httpsBase);
-  await writeFile(path.join(root, 'nginx.conf'), nginxConf(root, ports, material));
+  await writeFile(path.join(root, 'nginx.conf'), nginxConf(root, ports, material, httpsBase, options));
   let nginx: ChildProcess | null = null;
   let fcgi: ChildProcess | null = null;
   const start = async (): Promise<void> => {
@@ -263,6 +296,8 @@ export async function startOrigin(): Promise<Origin> {
     httpsPort: ports.https,
     httpPort: ports.http,
     caFile: material.caFile,
+    certFile: material.certFile,
+    keyFile: material.keyFile,
     named,
     requests: async () => (await readFile(path.join(root, 'logs', 'access.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean),
     stop,

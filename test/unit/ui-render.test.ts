@@ -79,6 +79,16 @@ const SAMPLES: Record<PageView['view'], PageView> = {
     results: [{ path: 'hello_1.0_amd64.deb', href: toHref([...BUILD, 'hello_1.0_amd64.deb'], false), size: 48_000_000, build: 'dpkg/hello/42', buildHref: toHref(BUILD, true), modified: '2024-05-22T14:02:00.000Z' }],
   }),
   compare: compare({}),
+  mirror: {
+    view: 'mirror',
+    path: '/-/mirror',
+    crumbs: crumbsFor([]),
+    entries: [
+      { id: 'a1', kind: 'file', url: 'https://example.org/<b>.tar.gz', image: null, state: 'ok', reason: null, next_try_at: null, attempts: 1, sha256: HASH_A, size: 1234, bytes_so_far: null, note: 'the <compiler> we build with', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: '2024-05-22T14:01:00.000Z', download: `/-/mirror/sha256/${HASH_A}` },
+      { id: 'a2', kind: 'file', url: 'https://example.org/gone.zip', image: null, state: 'failed', reason: 'upstream answered 404', next_try_at: '2024-05-22T14:05:00.000Z', attempts: 2, sha256: null, size: null, bytes_so_far: null, note: '', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: null, download: null },
+      { id: 'a3', kind: 'image', url: null, image: `registry.example.org/library/alpine@sha256:${HASH_C}`, state: 'pending', reason: null, next_try_at: null, attempts: 0, sha256: null, size: null, bytes_so_far: 4096, note: '', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: null, download: null },
+    ],
+  },
   audit: {
     view: 'audit',
     path: '/-/audit',

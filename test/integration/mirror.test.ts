@@ -1,0 +1,361 @@
+// The mirror over real sockets: files from a real HTTPS origin (Debian's nginx on
+// 127.0.0.2), an image from a real registry (Debian's docker-registry behind that nginx,
+// with the anonymous Bearer-token flow), served by the build proxy in both modes and by
+// checksum, kept when the origin is gone, fetched again after a restart mid-download,
+// removed only when nothing refers to its bytes.
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type TestServer } from '../helpers/harness.js';
+import { freePort } from '../helpers/nginx.js';
+import { ORIGIN_ADDRESS, startOrigin, type Origin } from '../helpers/origin.js';
+import { cleanEnv, curlVia, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
+import { pushImage, startRegistry, type PushedImage, type Registry } from '../helpers/registry.js';
+import { findTool, requireTool, run } from '../helpers/tools.js';
+import type { MirrorEntryView } from '../../server/mirror/mirror.js';
+
+const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+const HELLO = 'hello from the origin\n';
+const ONE_MIB = Buffer.alloc(1024 * 1024, 0x5a);
+
+async function declare(s: TestServer, body: Record<string, unknown>): Promise<{ status: number; entry: MirrorEntryView & { error?: string } }> {
+  const res = await fetch(`${s.baseUrl}/-/mirror`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, entry: (await res.json()) as MirrorEntryView & { error?: string } };
+}
+
+async function entry(s: TestServer, id: string): Promise<MirrorEntryView> {
+  const res = await fetch(`${s.baseUrl}/-/mirror/${id}`);
+  expect(res.status).to.equal(200);
+  return (await res.json()) as MirrorEntryView;
+}
+
+/** The entry once it is no longer pending (or, with `until`, once it holds). */
+async function settled(s: TestServer, id: string, until: (e: MirrorEntryView) => boolean = (e) => e.state !== 'pending', timeoutMs = 20_000): Promise<MirrorEntryView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const e = await entry(s, id);
+    if (until(e)) return e;
+    if (Date.now() > deadline) throw new Error(`entry ${id} still ${e.state} (${e.reason ?? ''})`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function stored(s: TestServer, hex: string): boolean {
+  return existsSync(path.join(s.artifactsDir, '.content', 'sha256', hex.slice(0, 2), hex));
+}
+
+async function countingListener(host: string, port: number): Promise<{ count(): number; close(): Promise<void> }> {
+  let count = 0;
+  const server = net.createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
+  return { count: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('mirror', function () {
+  this.timeout(120_000);
+  let s: TestServer;
+  let origin: Origin;
+  let registry: Registry;
+  let image: PushedImage;
+  let proxyPort: number;
+  let home: string;
+  let ca: string;
+  let policyDir: string;
+
+  before(async function () {
+    for (const [tool, pkg] of [['nginx', 'nginx'], ['curl', 'curl'], ['openssl', 'openssl'], ['docker-registry', 'docker-registry'], ['fcgiwrap', 'fcgiwrap'], ['git', 'git']] as const) requireTool(this, tool, pkg);
+    const registryPort = await freePort();
+    registry = await startRegistry(registryPort);
+    origin = await startOrigin({ registryPort });
+    image = await pushImage(registryPort);
+    proxyPort = await freePort();
+    policyDir = await makeTempDir('mirror-policy-');
+    const policy = path.join(policyDir, 'retention.json');
+    await writeFile(policy, JSON.stringify({ projects: { 'dpkg/uses-mirror': { keep_newest: 1, keep_days: 0 } } }));
+    await chmod(policy, 0o644);
+    s = await startServer({ PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.2/32', UPSTREAM_CA_FILE: origin.caFile, RETENTION_POLICY: policy, RETENTION_INTERVAL: '0', SEAL_GRACE: '0' });
+    home = await makeTempDir('mirror-home-');
+    ca = await fetchProxyCa(s.baseUrl, home);
+  });
+
+  after(async () => {
+    await s?.close();
+    await origin?.remove();
+    await registry?.remove();
+  });
+
+  describe('files', () => {
+    const ids: Record<string, string> = {};
+
+    before(async () => {
+      const bodies = {
+        good: { url: `${origin.httpsBase}/files/hello.txt`, sha256: sha256(HELLO), note: 'the <greeting> our tests print' },
+        wrongSum: { url: `${origin.httpsBase}/files/data.json`, sha256: '0'.repeat(64) },
+        missing: { url: `${origin.httpsBase}/files/missing.txt` },
+        redirected: { url: `${origin.httpsBase}/hop3` },
+        looping: { url: `${origin.httpsBase}/loop` },
+        private: { url: `https://127.0.0.3:${origin.httpsPort}/files/hello.txt` },
+      };
+      for (const [name, body] of Object.entries(bodies)) {
+        const { status, entry: e } = await declare(s, body);
+        expect(status, name).to.equal(202);
+        expect(e.state).to.equal('pending');
+        ids[name] = e.id;
+      }
+      for (const id of Object.values(ids)) await settled(s, id);
+    });
+
+    it('keeps a file whose checksum matches, and serves it by checksum with its name and checksum', async () => {
+      const good = await entry(s, ids.good as string);
+      expect(good).to.include({ state: 'ok', sha256: sha256(HELLO), size: HELLO.length, reason: null, declared_by: 'master:buildbot', note: 'the <greeting> our tests print' });
+      expect(good.fetched_at).to.be.a('string');
+      const res = await fetch(`${s.baseUrl}${good.download}`);
+      expect(res.status).to.equal(200);
+      expect(res.headers.get('content-disposition')).to.equal('attachment; filename="hello.txt"');
+      expect(res.headers.get('x-checksum-sha256')).to.equal(sha256(HELLO));
+      expect(await res.text()).to.equal(HELLO);
+      const range = await fetch(`${s.baseUrl}${good.download}`, { headers: { Range: 'bytes=6-9' } });
+      expect(range.status).to.equal(206);
+      expect(await range.text()).to.equal('from');
+      expect((await fetch(`${s.baseUrl}/-/mirror/sha256/${'1'.repeat(64)}`)).status).to.equal(404);
+    });
+
+    it('follows three redirects to the file', async () => {
+      expect(await entry(s, ids.redirected as string)).to.include({ state: 'ok', sha256: sha256(HELLO) });
+    });
+
+    it('says why each failed entry failed, stores nothing of it, and names the next try', async () => {
+      const data = await readFile(path.join(origin.dir, 'www', 'files', 'data.json'));
+      const reasons: Record<string, string | RegExp> = {
+        wrongSum: `sha256 mismatch: declared ${'0'.repeat(64)}, got ${sha256(data)}`,
+        missing: 'upstream answered 404',
+        looping: /^more than 10 redirects/,
+        private: 'target 127.0.0.3 is a private address',
+      };
+      for (const [name, reason] of Object.entries(reasons)) {
+        const e = await entry(s, ids[name] as string);
+        expect(e.state, name).to.equal('failed');
+        if (typeof reason === 'string') expect(e.reason, name).to.equal(reason);
+        else expect(e.reason, name).to.match(reason);
+        expect(e.sha256, name).to.equal(null);
+        expect(Date.parse(e.next_try_at as string), name).to.be.greaterThan(Date.now());
+      }
+      expect(stored(s, sha256(data)), 'the body with the wrong checksum').to.equal(false);
+    });
+
+    it('lists every entry in JSON and on a page, and the page says how to declare', async () => {
+      const json = (await (await fetch(`${s.baseUrl}/-/mirror`, { headers: { Accept: 'application/json' } })).json()) as { entries: MirrorEntryView[] };
+      const byId = new Map(json.entries.map((e) => [e.id, e]));
+      for (const id of Object.values(ids)) expect(byId.has(id)).to.equal(true);
+      expect(byId.get(ids.missing as string)).to.include({ state: 'failed', reason: 'upstream answered 404' });
+      const html = await (await fetch(`${s.baseUrl}/-/mirror`)).text();
+      expect(html).to.include(`${origin.httpsBase}/files/missing.txt`).and.include('upstream answered 404');
+      expect(html).to.include('the &lt;greeting&gt; our tests print').and.not.include('<greeting>');
+      expect(html).to.include(`/-/mirror/sha256/${sha256(HELLO)}`).and.include('artifact-repo mirror add');
+    });
+
+    it('declaring again returns the entry, and retries a failed one at once', async () => {
+      const again = await declare(s, { url: `${origin.httpsBase}/files/hello.txt` });
+      expect(again.status).to.equal(200);
+      expect(again.entry.id).to.equal(ids.good);
+      const before = await entry(s, ids.missing as string);
+      const retried = await declare(s, { url: `${origin.httpsBase}/files/missing.txt` });
+      expect(retried.status).to.equal(200);
+      const after = await settled(s, ids.missing as string, (e) => e.attempts > before.attempts);
+      expect(after).to.include({ state: 'failed', reason: 'upstream answered 404' });
+    });
+
+    it('refuses bad declarations with the field named, and anyone but a master', async () => {
+      const bad: [Record<string, unknown>, RegExp][] = [
+        [{ url: 'ftp://example.org/x' }, /url must be an http/],
+        [{ url: `${origin.httpsBase}/x`, sha256: 'abc' }, /sha256 must be 64 hex/],
+        [{ url: `${origin.httpsBase}/x`, note: 'x'.repeat(1001) }, /note must be a string of at most 1000/],
+        [{ url: `https://user:secret@${ORIGIN_ADDRESS}/x` }, /credentials/],
+        [{}, /url/],
+      ];
+      for (const [body, message] of bad) {
+        const { status, entry: e } = await declare(s, body);
+        expect(status, JSON.stringify(body)).to.equal(400);
+        expect(e.error).to.match(message);
+      }
+      const form = await fetch(`${s.baseUrl}/-/mirror`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'url=x' });
+      expect(form.status).to.equal(415);
+      const anonymous = await fetch(`${s.baseUrl}/-/mirror`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: `${origin.httpsBase}/y` }) });
+      expect(anonymous.status).to.equal(401);
+      const token = await mintWith(s.baseUrl, { type: 'dpkg', project: 'not-a-master', build: '1' });
+      const asBuild = await fetch(`${s.baseUrl}/-/mirror`, { method: 'POST', headers: { Authorization: `Basic ${Buffer.from(`${token.username}:${token.password}`).toString('base64')}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ url: `${origin.httpsBase}/y` }) });
+      expect(asBuild.status).to.equal(401);
+    });
+  });
+
+  describe('images by digest', () => {
+    let ref: string;
+    let entryId: string;
+
+    before(async () => {
+      ref = `${new URL(origin.httpsBase).host}/${image.name}@${image.index}`;
+      const { status, entry: e } = await declare(s, { image: ref, note: 'base image' });
+      expect(status).to.equal(202);
+      entryId = e.id;
+      await settled(s, entryId);
+    });
+
+    it('fetches the index, every manifest it lists and every blob, through the Bearer-token flow', async () => {
+      const e = await entry(s, entryId);
+      expect(e.reason).to.equal(null);
+      expect(e.state).to.equal('ok');
+      expect(e.sha256).to.equal(image.index.slice(7));
+      const total = [...image.manifestBodies.values(), ...image.blobs.values()].reduce((n, b) => n + b.length, 0);
+      expect(e.size).to.equal(total);
+      for (const digest of [...image.manifestBodies.keys(), ...image.blobs.keys()]) expect(stored(s, digest.slice(7)), digest).to.equal(true);
+      // The registry was asked through the token flow: a 401, the token, then the answers.
+      const seen = await origin.requests();
+      expect(seen.some((l) => l.startsWith('GET /token?'))).to.equal(true);
+    });
+
+    it('refuses a tag: tags move', async () => {
+      const { status, entry: e } = await declare(s, { image: `${new URL(origin.httpsBase).host}/${image.name}:latest` });
+      expect(status).to.equal(400);
+      expect(e.error).to.match(/by digest/);
+    });
+
+    it('serves the manifests and blobs offline through the proxy with the registry stopped, digests verified', async () => {
+      await registry.stop();
+      const offline = await mintWith(s.baseUrl, { type: 'oci', project: 'pulls', build: '1', proxy: 'offline' });
+      const base = `${origin.httpsBase}/v2/${image.name}`;
+      const accept = ['-H', 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json'];
+      for (const [digest, body] of image.manifestBodies) {
+        const got = await curlVia(proxyUrl(proxyPort, offline), `${base}/manifests/${digest}`, ca, home, [...accept, '-D', '-']);
+        expect(got.status, digest).to.equal(200);
+        expect(got.body).to.match(/docker-content-digest: sha256:[0-9a-f]{64}/i);
+        expect(got.body).to.include(`docker-content-digest: ${digest}`);
+        expect(got.body.endsWith(body.toString('utf8')), digest).to.equal(true);
+      }
+      for (const [digest, body] of image.blobs) {
+        const file = path.join(home, 'blob');
+        const got = await run(findTool('curl') as string, ['-sS', '--proxy', proxyUrl(proxyPort, offline), '--cacert', ca, '-o', file, '-w', '%{http_code}', `${base}/blobs/${digest}`], { env: cleanEnv(home) });
+        expect(got.stdout, digest).to.equal('200');
+        expect(`sha256:${sha256(await readFile(file))}`).to.equal(digest);
+        expect((await readFile(file)).equals(body)).to.equal(true);
+      }
+      const tag = await curlVia(proxyUrl(proxyPort, offline), `${base}/manifests/latest`, ca, home, ['-D', '-']);
+      expect(tag.status).to.equal(404);
+      expect(tag.body).to.match(/x-artifact-repo-replay: miss/i);
+    });
+  });
+
+  describe('with the origin gone', () => {
+    let recorder: MintedToken;
+
+    before(async () => {
+      await origin.stop();
+    });
+
+    after(async () => {
+      await origin.start();
+    });
+
+    it('an offline token gets mirrored URLs and a miss for anything else', async () => {
+      const offline = await mintWith(s.baseUrl, { type: 'dpkg', project: 'offline-mirror', build: '1', proxy: 'offline' });
+      const hit = await curlVia(proxyUrl(proxyPort, offline), `${origin.httpsBase}/files/hello.txt`, ca, home);
+      expect(hit.status).to.equal(200);
+      expect(hit.body).to.equal(HELLO);
+      const miss = await curlVia(proxyUrl(proxyPort, offline), `${origin.httpsBase}/files/data.json`, ca, home, ['-D', '-']);
+      expect(miss.status).to.equal(404);
+      expect(miss.body).to.match(/x-artifact-repo-replay: miss/i).and.include('is not in the mirror');
+    });
+
+    it('a recording token gets mirrored URLs without contacting the origin, recorded as mirrored inputs', async () => {
+      const listener = await countingListener(ORIGIN_ADDRESS, origin.httpsPort);
+      try {
+        recorder = await mintWith(s.baseUrl, { type: 'dpkg', project: 'uses-mirror', build: '1' });
+        const got = await curlVia(proxyUrl(proxyPort, recorder), `${origin.httpsBase}/files/hello.txt`, ca, home);
+        expect(got.status).to.equal(200);
+        expect(got.body).to.equal(HELLO);
+        expect(listener.count()).to.equal(0);
+      } finally {
+        await listener.close();
+      }
+      const res = await fetch(`${s.baseUrl}/-/inputs?build=${encodeURIComponent('/dpkg/uses-mirror/1/')}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
+      const inputs = (await res.json()) as { exchanges: { url: string; sha256: string; source: string }[] };
+      expect(inputs.exchanges.find((x) => x.url === `${origin.httpsBase}/files/hello.txt`)).to.include({ sha256: sha256(HELLO), source: 'mirror' });
+    });
+  });
+
+  describe('removal', () => {
+    it('the entry goes; its bytes stay while a build refers to them, and go after retention deletes that build', async () => {
+      const body = await readFile(path.join(origin.dir, 'www', 'npm', 'demo-pkg', '-', 'demo-pkg-1.0.0.tgz'));
+      const url = `${origin.httpsBase}/npm/demo-pkg/-/demo-pkg-1.0.0.tgz`;
+      const declared = await declare(s, { url });
+      const e = await settled(s, declared.entry.id);
+      expect(e.state).to.equal('ok');
+      // Build 2 of the project downloads it; build 3 is newer, so retention lets 2 go.
+      const user = await mintWith(s.baseUrl, { type: 'dpkg', project: 'uses-mirror', build: '2' });
+      expect((await curlVia(proxyUrl(proxyPort, user), url, ca, home, ['-o', path.join(home, 'pkg.tgz')])).status).to.equal(200);
+      for (const t of [user, await mintWith(s.baseUrl, { type: 'dpkg', project: 'uses-mirror', build: '3' })]) {
+        const revoked = await fetch(`${s.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } });
+        expect(revoked.status).to.equal(204);
+      }
+      const removed = await fetch(`${s.baseUrl}/-/mirror/${e.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } });
+      expect(removed.status).to.equal(204);
+      expect((await fetch(`${s.baseUrl}/-/mirror/${e.id}`)).status).to.equal(404);
+      expect((await fetch(`${s.baseUrl}/-/mirror/sha256/${sha256(body)}`)).status).to.equal(404);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(stored(s, sha256(body)), 'still an input of build 2').to.equal(true);
+      const retention = await fetch(`${s.baseUrl}/-/retention`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: '{}' });
+      const report = (await retention.json()) as { deleted: { build: string }[] };
+      expect(report.deleted.map((d) => d.build)).to.include('/dpkg/uses-mirror/2/');
+      expect(stored(s, sha256(body)), 'no build refers to it any more').to.equal(false);
+      expect(stored(s, sha256(HELLO)), 'still mirrored').to.equal(true);
+    });
+
+    it('is audited, and only masters may remove', async () => {
+      const anonymous = await fetch(`${s.baseUrl}/-/mirror/abc`, { method: 'DELETE' });
+      expect(anonymous.status).to.equal(401);
+      expect((await fetch(`${s.baseUrl}/-/mirror/nosuchentry`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } })).status).to.equal(404);
+      const audit = await readFile(path.join(s.tokensDir, 'audit.jsonl'), 'utf8');
+      const events = audit.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string });
+      for (const name of ['mirror.declared', 'mirror.fetched', 'mirror.failed', 'mirror.removed']) expect(events.some((ev) => ev.event === name), name).to.equal(true);
+    });
+
+    it('counts entries by state, downloads and bytes in the metrics', async () => {
+      const text = await (await fetch(`${s.baseUrl}/-/metrics`)).text();
+      expect(text).to.match(/artifact_repo_mirror_entries\{state="ok"\} [1-9]/);
+      expect(text).to.match(/artifact_repo_mirror_entries\{state="failed"\} [1-9]/);
+      expect(text).to.match(/artifact_repo_mirror_downloads_total\{outcome="failed"\} [1-9]/);
+      expect(text).to.match(/artifact_repo_mirror_fetched_bytes_total [1-9]/);
+    });
+  });
+
+  describe('a restart during a download', () => {
+    it('serves nothing partial, and fetches the entry whole after the restart', async () => {
+      const dataDir = await makeTempDir('mirror-restart-');
+      const env = { DATA_DIR: dataDir, PROXY_PORT: '0', PROXY_ALLOW_NETWORKS: '127.0.0.2/32', UPSTREAM_CA_FILE: origin.caFile };
+      let first: TestServer | null = await startServer(env);
+      let second: TestServer | null = null;
+      try {
+        // 1 MiB at 512 KiB/s: two seconds in which to stop the server.
+        const { entry: e } = await declare(first, { url: `${origin.httpsBase}/slow/one-mib.bin`, sha256: sha256(ONE_MIB) });
+        await settled(first, e.id, (x) => (x.bytes_so_far ?? 0) > 0);
+        await first.close();
+        first = null;
+        second = await startServer(env);
+        expect((await fetch(`${second.baseUrl}/-/mirror/sha256/${sha256(ONE_MIB)}`)).status).to.equal(404);
+        const done = await settled(second, e.id);
+        expect(done).to.include({ state: 'ok', sha256: sha256(ONE_MIB), size: ONE_MIB.length });
+        const res = await fetch(`${second.baseUrl}/-/mirror/sha256/${sha256(ONE_MIB)}`);
+        expect(Buffer.from(await res.arrayBuffer()).equals(ONE_MIB)).to.equal(true);
+      } finally {
+        await first?.close();
+        await second?.close();
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+});
