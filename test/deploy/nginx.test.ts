@@ -235,9 +235,11 @@ describe('deployment: nginx in front of the app', function () {
       expect(get.status, spelling).to.be.oneOf([403, 404]);
       expect(get.text, spelling).not.to.include('artifact_repo_');
     }
-    for (const [method, url] of [['get', '/-/pins'], ['post', '/-/pins'], ['post', '/-/retention'], ['delete', '/-/pins?build=/deb/nginx/1/']] as const) {
+    for (const [method, url] of [['get', '/-/pins'], ['post', '/-/pins'], ['post', '/-/retention'], ['delete', '/-/pins?build=/deb/nginx/1/'], ['post', '/-/mirror'], ['delete', '/-/mirror/abc']] as const) {
       expect((await request(restricted.baseUrl)[method](url).set('Authorization', MASTER_AUTH)).status, `${method} ${url}`).to.equal(403);
     }
+    // The mirror's list and its downloads are everyone's.
+    expect((await request(restricted.baseUrl).get('/-/mirror').set('Accept', 'application/json')).status).to.equal(200);
     const mint = await request(restricted.baseUrl).post('/-/Tokens').set('Authorization', MASTER_AUTH).send({ type: 'deb', project: 'nginx', build: '2' });
     expect(mint.status).to.be.oneOf([403, 404]);
   });

@@ -253,6 +253,38 @@ for (const mode of ['running', 'stopped'] as const) {
       expect(await readFile(path.join(dataDir, 'tokens', 'tokens.json'), 'utf8')).to.not.include(ci2Password);
     });
 
+    it('mirror add, list and remove: an entry declared with the server stopped is fetched when it starts', async () => {
+      const url = 'https://127.0.0.3:9/dist/tool-1.0.tar.gz';
+      const added = await cli(dataDir, ['mirror', 'add', url, '--sha256', 'ab'.repeat(32), '--note', 'the tool we build with']);
+      expect(added.code, show(added)).to.equal(0);
+      const [id, state] = added.stdout.trim().split(' ');
+      expect(state).to.be.oneOf(['pending', 'failed']);
+      const again = await cli(dataDir, ['mirror', 'add', url]);
+      expect(again.stdout.split(' ')[0], show(again)).to.equal(id);
+      const tag = await cli(dataDir, ['mirror', 'add-image', 'registry.example.org/app:latest']);
+      expect(tag.code, show(tag)).to.equal(1);
+      expect(tag.stderr).to.include('by digest');
+      // Fetched (and refused: a private address) by a serving server, whenever it starts.
+      const entry = await served((baseUrl) =>
+        until('the entry tried', async () => {
+          const e = (await (await fetch(`${baseUrl}/-/mirror/${id}`)).json()) as { state: string; reason: string | null; note: string; declared_by: string };
+          return e.state === 'failed' ? e : null;
+        }, 15_000),
+      );
+      expect(entry).to.include({ reason: 'target 127.0.0.3 is a private address', note: 'the tool we build with', declared_by: 'admin-cli' });
+      const list = await cli(dataDir, ['mirror', 'list']);
+      expect(list.code, show(list)).to.equal(0);
+      expect(list.stdout).to.match(new RegExp(`^${id} +failed +.*${url.replace(/[.]/g, '\\.')} +target 127\\.0\\.0\\.3 is a private address$`, 'm'));
+      const json = JSON.parse((await cli(dataDir, ['mirror', 'list', '--json'])).stdout) as { id: string }[];
+      expect(json.map((e) => e.id)).to.deep.equal([id]);
+      const removed = await cli(dataDir, ['mirror', 'remove', id as string]);
+      expect(removed.code, show(removed)).to.equal(0);
+      expect(JSON.parse((await cli(dataDir, ['mirror', 'list', '--json'])).stdout)).to.deep.equal([]);
+      expect((await cli(dataDir, ['mirror', 'remove', id as string])).code).to.equal(1);
+      const { entries } = await readAudit(dataDir);
+      expect(entries.filter((e) => e.id === id).map((e) => e.event)).to.include.members(['mirror.declared', 'mirror.failed', 'mirror.removed']);
+    });
+
     it('retention run --dry-run: without a policy exits 1 with a message; with one, lists "would delete" lines and deletes nothing', async () => {
       const t = await served((baseUrl) => sealBuild(baseUrl, { type: 'dpkg', project: 'cli', build: 'old' }));
       const none = await cli(dataDir, ['retention', 'run', '--dry-run']);

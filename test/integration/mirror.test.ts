@@ -293,6 +293,8 @@ describe('mirror', function () {
       const body = await readFile(path.join(origin.dir, 'www', 'npm', 'demo-pkg', '-', 'demo-pkg-1.0.0.tgz'));
       const url = `${origin.httpsBase}/npm/demo-pkg/-/demo-pkg-1.0.0.tgz`;
       const declared = await declare(s, { url });
+      const kept = await readFile(path.join(origin.dir, 'www', 'vary.txt'));
+      expect((await settled(s, (await declare(s, { url: `${origin.httpsBase}/vary.txt` })).entry.id)).state).to.equal('ok');
       const e = await settled(s, declared.entry.id);
       expect(e.state).to.equal('ok');
       // Build 2 of the project downloads it; build 3 is newer, so retention lets 2 go.
@@ -312,7 +314,7 @@ describe('mirror', function () {
       const report = (await retention.json()) as { deleted: { build: string }[] };
       expect(report.deleted.map((d) => d.build)).to.include('/dpkg/uses-mirror/2/');
       expect(stored(s, sha256(body)), 'no build refers to it any more').to.equal(false);
-      expect(stored(s, sha256(HELLO)), 'still mirrored').to.equal(true);
+      expect(stored(s, sha256(kept)), 'mirrored, though no build refers to it').to.equal(true);
     });
 
     it('is audited, and only masters may remove', async () => {
@@ -330,6 +332,43 @@ describe('mirror', function () {
       expect(text).to.match(/artifact_repo_mirror_entries\{state="failed"\} [1-9]/);
       expect(text).to.match(/artifact_repo_mirror_downloads_total\{outcome="failed"\} [1-9]/);
       expect(text).to.match(/artifact_repo_mirror_fetched_bytes_total [1-9]/);
+    });
+  });
+
+  describe('upstreams that fail', () => {
+    it('a certificate the repository does not trust: failed, with the host named', async () => {
+      const untrusting = await startServer({ PROXY_ALLOW_NETWORKS: '127.0.0.2/32' });
+      try {
+        const { entry: e } = await declare(untrusting, { url: `${origin.httpsBase}/files/hello.txt` });
+        const failed = await settled(untrusting, e.id);
+        expect(failed.state).to.equal('failed');
+        expect(failed.reason).to.match(new RegExp(`^certificate of host ${new URL(origin.httpsBase).hostname.replace(/[.]/g, '\\.')} not trusted`));
+      } finally {
+        await untrusting.close();
+      }
+    });
+
+    it('an upstream that drops mid-body, or says less than it sends: failed, nothing stored', async () => {
+      const port = await freePort();
+      const liar = net.createServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', (request) => {
+          const cut = request.toString().startsWith('GET /cut');
+          socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${cut ? 1000 : 5}\r\n\r\n${'x'.repeat(cut ? 10 : 50)}`);
+        });
+      });
+      await new Promise<void>((resolve) => liar.listen(port, ORIGIN_ADDRESS, () => resolve()));
+      try {
+        const cut = await settled(s, (await declare(s, { url: `http://${ORIGIN_ADDRESS}:${port}/cut` })).entry.id);
+        expect(cut).to.include({ state: 'failed', reason: 'upstream closed the connection mid-body' });
+        expect(stored(s, sha256('x'.repeat(10)))).to.equal(false);
+        // Five bytes as its Content-Length says: those five are the body, the rest is not.
+        const short = await settled(s, (await declare(s, { url: `http://${ORIGIN_ADDRESS}:${port}/short`, sha256: sha256('x'.repeat(50)) })).entry.id);
+        expect(short.state).to.equal('failed');
+        expect(short.reason).to.equal(`sha256 mismatch: declared ${sha256('x'.repeat(50))}, got ${sha256('xxxxx')}`);
+      } finally {
+        await new Promise((resolve) => liar.close(resolve));
+      }
     });
   });
 
