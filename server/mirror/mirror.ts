@@ -102,6 +102,8 @@ export class Mirror {
   private readonly byKey = new Map<string, string>();
   /** URL -> what answers it, for entries that are ok. */
   private readonly served = new Map<string, MirroredPart>();
+  /** "https://host[:port]" -> how many served URLs are under it (a CONNECT asks per tunnel). */
+  private readonly origins = new Map<string, number>();
   /** sha256 -> a file entry's part, for /-/mirror/sha256/. */
   private readonly bySha = new Map<string, MirroredPart>();
   private readonly progress = new Map<string, number>();
@@ -136,6 +138,7 @@ export class Mirror {
     this.byKey.set(this.keyOf(entry), entry.id);
     if (entry.state !== 'ok') return;
     for (const part of entry.parts) {
+      if (!this.served.has(part.url)) this.countOrigin(part.url, 1);
       this.served.set(part.url, part);
       // Two URLs with one body: the first declared names the download.
       const named = this.bySha.get(part.sha256);
@@ -148,8 +151,18 @@ export class Mirror {
     return !other || entry.declaredAt < other.declaredAt;
   }
 
+  private countOrigin(url: string, delta: number): void {
+    const origin = new URL(url).origin;
+    const n = (this.origins.get(origin) ?? 0) + delta;
+    if (n > 0) this.origins.set(origin, n);
+    else this.origins.delete(origin);
+  }
+
   private unserve(part: MirroredPart): void {
-    if (this.served.get(part.url) === part) this.served.delete(part.url);
+    if (this.served.get(part.url) === part) {
+      this.served.delete(part.url);
+      this.countOrigin(part.url, -1);
+    }
     if (this.bySha.get(part.sha256) !== part) return;
     this.bySha.delete(part.sha256);
     // Another file entry with the same body names the download now (only when one goes).
@@ -246,8 +259,7 @@ export class Mirror {
 
   /** Whether anything is mirrored under this origin ("https://host[:port]"). */
   servesOrigin(origin: string): boolean {
-    for (const url of this.served.keys()) if (url.startsWith(`${origin}/`)) return true;
-    return false;
+    return this.origins.has(origin);
   }
 
   /** Every body the mirror keeps (entries being fetched keep theirs from the moment they are stored). */

@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { makeTempDir, mintWith, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
+import { makeTempDir, MASTER_AUTH, mintWith, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { run } from '../helpers/tools.js';
 
@@ -246,6 +246,27 @@ describe('faults: the build proxy', function () {
       expect((await readdir(path.join(mount, '.incoming'))).filter((n) => n.startsWith('content-'))).to.deep.equal([]);
       expect((await viaProxy(proxy, b, `http://127.0.0.2:${origin.port}/fine`)).status).to.equal(200);
       expect((await fetch(`${server.baseUrl}/-/health`)).status).to.equal(200);
+    });
+
+    it('a mirror download bigger than the room fails with the reason, keeps nothing, and the mirror goes on', async () => {
+      const server = small as ChildServer;
+      const declare = async (url: string): Promise<string> => {
+        const res = await fetch(`${server.baseUrl}/-/mirror`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ url }) });
+        expect(res.status).to.equal(202);
+        return ((await res.json()) as { id: string }).id;
+      };
+      const settle = async (id: string): Promise<{ state: string; reason: string | null }> => {
+        for (let i = 0; i < 400; i++) {
+          const e = (await (await fetch(`${server.baseUrl}/-/mirror/${id}`)).json()) as { state: string; reason: string | null };
+          if (e.state !== 'pending') return e;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        throw new Error('still pending');
+      };
+      const big = await settle(await declare(`http://127.0.0.2:${origin.port}/big`));
+      expect(big).to.deep.include({ state: 'failed', reason: 'the repository has no room left to store it (insufficient storage)' });
+      expect((await readdir(path.join(mount, '.incoming'))).filter((n) => n.startsWith('content-'))).to.deep.equal([]);
+      expect(await settle(await declare(`http://127.0.0.2:${origin.port}/fine`))).to.include({ state: 'ok' });
     });
   });
 });

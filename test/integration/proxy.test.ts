@@ -101,6 +101,12 @@ describe('build proxy', function () {
       const seen = (await origin.requests()).filter((l) => l.startsWith('GET /cookie'));
       expect(seen).to.have.length(1);
       expect(seen[0]).to.include('proxyauth=-').and.include('secret-auth-value');
+      // Plain HTTP: the credentials come on the request itself, not on a CONNECT.
+      const plain = await curlVia(proxyUrl(proxyPort, t), `${origin.httpBase}/cookie?plain`, ca, home);
+      expect(plain.status).to.equal(200);
+      const seenPlain = (await origin.requests()).filter((l) => l.startsWith('GET /cookie?plain'));
+      expect(seenPlain).to.have.length(1);
+      expect(seenPlain[0]).to.include('proxyauth=-');
       expect((await revoke(s, t)).status).to.equal(204);
       const recording = await readFile(path.join(s.artifactsDir, '.inputs', 'dpkg', 'secrets', '1.jsonl'), 'utf8');
       const page = await (await fetch(`${s.baseUrl}/-/inputs?build=/dpkg/secrets/1/`, { headers: { Authorization: MASTER_AUTH } })).text();
@@ -204,6 +210,10 @@ describe('build proxy', function () {
       const audit = (await readFile(path.join(s.tokensDir, 'audit.jsonl'), 'utf8')).split('\n').filter((l) => l.includes('"input.missed"'));
       expect(audit.some((l) => l.includes('/never-recorded'))).to.equal(true);
       expect(audit.join('\n')).to.not.include('token=hidden');
+      // Offline, a name is not even looked up: one that resolves nowhere is a miss, not a 502.
+      const nowhere = await curlVia(proxyUrl(proxyPort, replay), 'https://no-such-host.invalid/pkg.tar.gz', ca, home, ['-D', '-']);
+      expect(nowhere.status).to.equal(404);
+      expect(nowhere.body).to.match(/x-artifact-repo-replay: miss/i);
     });
 
     it('compare calls the recorded and the replayed build the same in inputs and outputs', async () => {
