@@ -166,3 +166,23 @@ export async function startPlainNode(root) {
   };
   return { child, baseUrl: `http://127.0.0.1:${port}`, stop };
 }
+
+/** Writes `bytes` of random data (1 MiB repeated) to `file`, streaming. */
+export async function writeRandomFile(file, bytes) {
+  const { createWriteStream } = await import('node:fs');
+  const { randomBytes } = await import('node:crypto');
+  await new Promise((resolve, reject) => {
+    const out = createWriteStream(file);
+    const chunk = randomBytes(1024 * 1024);
+    let left = Math.ceil(bytes / chunk.length);
+    const pump = () => {
+      while (left > 0) {
+        left--;
+        if (!out.write(chunk)) return void out.once('drain', pump);
+      }
+      out.end(resolve);
+    };
+    out.on('error', reject);
+    pump();
+  });
+}

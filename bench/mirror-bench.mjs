@@ -4,15 +4,13 @@
 // peak RSS over idle while it mirrors. Ratios in the same run are what mean anything.
 //
 //   npm run build && node bench/mirror-bench.mjs [--rounds N] [--quick]
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cleanup, installSignalHandlers, onCleanup, run, sleep, which } from './lib-proc.mjs';
 import { median, round } from './lib-report.mjs';
-import { memory, resetPeak } from './lib-servers.mjs';
+import { memory, resetPeak, writeRandomFile } from './lib-servers.mjs';
 
 const MiB = 1024 * 1024;
 const { values: opts } = parseArgs({ options: { rounds: { type: 'string' }, quick: { type: 'boolean' } } });
@@ -37,20 +35,7 @@ onCleanup('origin', () => origin.remove());
 const benchDir = path.join(origin.dir, 'www', 'bench');
 await mkdir(benchDir);
 log(`writing the ${BIG / MiB} MiB file`);
-await new Promise((resolve, reject) => {
-  const out = createWriteStream(path.join(benchDir, 'big.bin'));
-  const chunk = randomBytes(MiB);
-  let left = BIG / MiB;
-  const pump = () => {
-    while (left > 0) {
-      left--;
-      if (!out.write(chunk)) return void out.once('drain', pump);
-    }
-    out.end(resolve);
-  };
-  out.on('error', reject);
-  pump();
-});
+await writeRandomFile(path.join(benchDir, 'big.bin'), BIG);
 
 const app = await startChild(path.join(root, 'data'), { PROXY_ALLOW_NETWORKS: '127.0.0.2/32', UPSTREAM_CA_FILE: origin.caFile, LOG_LEVEL: 'warn', NODE_ENV: 'production' });
 onCleanup('app', () => app.stop());

@@ -12,7 +12,6 @@
 // certificate); and mitmdump's rate for the large download.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -22,7 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cleanup, installSignalHandlers, onCleanup, run, sleep, which } from './lib-proc.mjs';
 import { median, percentile, round } from './lib-report.mjs';
-import { memory, resetPeak } from './lib-servers.mjs';
+import { memory, resetPeak, writeRandomFile } from './lib-servers.mjs';
 
 const MiB = 1024 * 1024;
 const { values: opts } = parseArgs({ options: { rounds: { type: 'string' }, quick: { type: 'boolean' } } });
@@ -52,20 +51,7 @@ onCleanup('origin', () => origin.remove());
 const benchDir = path.join(origin.dir, 'www', 'bench');
 await mkdir(benchDir);
 log(`writing the ${BIG_LABEL} file`);
-await new Promise((resolve, reject) => {
-  const out = createWriteStream(path.join(benchDir, 'big.bin'));
-  const chunk = randomBytes(MiB);
-  let left = BIG / MiB;
-  const pump = () => {
-    while (left > 0) {
-      left--;
-      if (!out.write(chunk)) return void out.once('drain', pump);
-    }
-    out.end(resolve);
-  };
-  out.on('error', reject);
-  pump();
-});
+await writeRandomFile(path.join(benchDir, 'big.bin'), BIG);
 for (let i = 0; i <= SMALL_COUNT; i++) await writeFile(path.join(benchDir, `s${i}.bin`), randomBytes(4096));
 
 const proxyPort = await freePort();

@@ -5,7 +5,7 @@ import { close, closeSync, read, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ServerResponse } from 'node:http';
 import mime from 'mime-types';
-import rangeParser from 'range-parser';
+import { byteRange } from './ranges.js';
 import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum, reprDigest } from '../domain/checksum.js';
 import { StorageError } from '../storage/artifact-store.js';
@@ -109,16 +109,12 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
     let start = 0;
     let end = stats.size - 1;
     let status = 200;
-    if (req.headers.range !== undefined && ifRangeHolds(headerValue(req, 'if-range'), stats)) {
-      const ranges = rangeParser(stats.size, req.headers.range, { combine: true });
-      if (ranges === -1) throw new HttpError(416, 'range not satisfiable', { 'Content-Range': `bytes */${stats.size}` });
-      // Malformed ranges (-2) and multiple ranges are answered with the whole file.
-      if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1 && ranges[0]) {
-        start = ranges[0].start;
-        end = ranges[0].end;
-        status = 206;
-        headers['Content-Range'] = `bytes ${start}-${end}/${stats.size}`;
-      }
+    const range = req.headers.range !== undefined && ifRangeHolds(headerValue(req, 'if-range'), stats) ? byteRange(stats.size, req.headers.range) : null;
+    if (range === 'unsatisfiable') throw new HttpError(416, 'range not satisfiable', { 'Content-Range': `bytes */${stats.size}` });
+    if (range) {
+      ({ start, end } = range);
+      status = 206;
+      headers['Content-Range'] = `bytes ${start}-${end}/${stats.size}`;
     }
     const length = stats.size === 0 ? 0 : end - start + 1;
     headers['Content-Length'] = length;

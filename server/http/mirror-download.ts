@@ -3,12 +3,12 @@
 // build proxy. Like every download: its checksum in the headers, ranges, validators.
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
-import rangeParser from 'range-parser';
 import type { ContentStore } from '../storage/content-store.js';
 import type { MirroredPart } from '../storage/mirror-entries.js';
 import { checksumHeaders } from './files.js';
 import { noneMatch } from './conditional.js';
 import { HttpError } from './errors.js';
+import { byteRange } from './ranges.js';
 
 /** `attachment; filename="…"`, with the UTF-8 form for names that are not plain ASCII (RFC 6266). */
 export function contentDisposition(name: string): string {
@@ -38,14 +38,12 @@ export async function sendMirrored(req: Request, res: Response, content: Content
   let start = 0;
   let end = part.size - 1;
   let status = 200;
-  if (req.headers.range !== undefined && part.size > 0) {
-    const ranges = rangeParser(part.size, req.headers.range, { combine: true });
-    if (ranges === -1) throw new HttpError(416, 'range not satisfiable', { 'Content-Range': `bytes */${part.size}` });
-    if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1 && ranges[0]) {
-      ({ start, end } = ranges[0]);
-      status = 206;
-      headers['Content-Range'] = `bytes ${start}-${end}/${part.size}`;
-    }
+  const range = part.size > 0 ? byteRange(part.size, req.headers.range) : null;
+  if (range === 'unsatisfiable') throw new HttpError(416, 'range not satisfiable', { 'Content-Range': `bytes */${part.size}` });
+  if (range) {
+    ({ start, end } = range);
+    status = 206;
+    headers['Content-Range'] = `bytes ${start}-${end}/${part.size}`;
   }
   const length = part.size === 0 ? 0 : end - start + 1;
   headers['Content-Length'] = length;

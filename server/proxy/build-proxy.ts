@@ -11,7 +11,6 @@ import net, { type AddressInfo } from 'node:net';
 import { Transform, type Duplex, type Readable } from 'node:stream';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import rangeParser from 'range-parser';
 import type { Config } from '../config.js';
 import { scopeSegments } from '../domain/tree-path.js';
 import type { EventSink, ProxyOutcome } from '../domain/events.js';
@@ -19,6 +18,7 @@ import { errorSummary } from '../domain/errors.js';
 import { parseBasicAuth } from '../http/credentials.js';
 import { answerClientError } from '../http/errors.js';
 import { clientAddress } from '../http/client.js';
+import { byteRange } from '../http/ranges.js';
 import type { Builds } from '../storage/builds.js';
 import type { ContentStore, ContentWriter } from '../storage/content-store.js';
 import { noteStreamedBytes } from '../storage/buffer-release.js';
@@ -359,6 +359,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       ['content-length', String(part.size)],
       ['etag', `"${part.digest ?? `sha256:${part.sha256}`}"`],
       ['accept-ranges', 'bytes'],
+      ['x-checksum-sha256', part.sha256],
     ];
     if (part.digest) headers.push(['docker-content-digest', part.digest]);
     const exchange: RecordedExchange = {
@@ -425,18 +426,16 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     }
     let range: { start: number; end: number } | null = null;
     let status = found.status;
-    if (req.headers.range !== undefined && found.status === 200 && found.size > 0) {
-      const ranges = rangeParser(found.size, req.headers.range, { combine: true });
-      if (ranges === -1) {
-        res.writeHead(416, { 'Content-Range': `bytes */${found.size}`, 'Content-Length': 0 });
-        res.end();
-        return 0;
-      }
-      if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1 && ranges[0]) {
-        range = { start: ranges[0].start, end: ranges[0].end };
-        status = 206;
-        out.push('Content-Range', `bytes ${range.start}-${range.end}/${found.size}`);
-      }
+    const asked = found.status === 200 && found.size > 0 ? byteRange(found.size, req.headers.range) : null;
+    if (asked === 'unsatisfiable') {
+      res.writeHead(416, { 'Content-Range': `bytes */${found.size}`, 'Content-Length': 0 });
+      res.end();
+      return 0;
+    }
+    if (asked) {
+      range = asked;
+      status = 206;
+      out.push('Content-Range', `bytes ${range.start}-${range.end}/${found.size}`);
     }
     // A recorded HEAD has no body: its own Content-Length says what a GET would carry.
     const length = range ? range.end - range.start + 1 : found.method === 'HEAD' ? Number(recorded['content-length'] ?? 0) : found.size;

@@ -232,7 +232,8 @@ async function removeHostsLine(): Promise<void> {
   }
 }
 
-async function waitForPort(host: string, port: number, child: ChildProcess, what: string): Promise<void> {
+/** Waits until `child` listens on host:port (or fails if it exits first). */
+export async function waitForPort(host: string, port: number, child: ChildProcess, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`${what} exited`);
     const up = await new Promise<boolean>((resolve) => {

@@ -80,3 +80,14 @@ export async function openTunnel(proxyPort: number, authority: string, servernam
     close: () => secure.destroy(),
   };
 }
+
+/** Counts connections to an address while it holds it (a stand-in for an origin that must not be asked). */
+export async function countingListener(host: string, port: number): Promise<{ count(): number; close(): Promise<void> }> {
+  let count = 0;
+  const server = net.createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
+  return { count: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}

@@ -5,10 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { makeTempDir } from './harness.js';
-import { ORIGIN_ADDRESS } from './origin.js';
+import { ORIGIN_ADDRESS, waitForPort } from './origin.js';
 import { findTool } from './tools.js';
 
 export interface Registry {
@@ -37,18 +36,7 @@ http:
 `,
   );
   let child: ChildProcess | null = spawn(findTool('docker-registry') ?? 'docker-registry', ['serve', config], { stdio: 'ignore' });
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null || i > 200) throw new Error('docker-registry did not start');
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, ORIGIN_ADDRESS, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForPort(ORIGIN_ADDRESS, port, child, 'docker-registry');
   const stop = async (): Promise<void> => {
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((r) => child?.once('exit', r));

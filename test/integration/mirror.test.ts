@@ -12,7 +12,7 @@ import path from 'node:path';
 import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type TestServer } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { ORIGIN_ADDRESS, startOrigin, type Origin } from '../helpers/origin.js';
-import { cleanEnv, curlVia, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
+import { cleanEnv, countingListener, curlVia, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
 import { pushImage, startRegistry, type PushedImage, type Registry } from '../helpers/registry.js';
 import { findTool, requireTool, run } from '../helpers/tools.js';
 import type { MirrorEntryView } from '../../server/mirror/mirror.js';
@@ -45,16 +45,6 @@ async function settled(s: TestServer, id: string, until: (e: MirrorEntryView) =>
 
 function stored(s: TestServer, hex: string): boolean {
   return existsSync(path.join(s.artifactsDir, '.content', 'sha256', hex.slice(0, 2), hex));
-}
-
-async function countingListener(host: string, port: number): Promise<{ count(): number; close(): Promise<void> }> {
-  let count = 0;
-  const server = net.createServer((socket) => {
-    count++;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
-  return { count: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 describe('mirror', function () {

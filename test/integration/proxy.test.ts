@@ -3,12 +3,11 @@
 // targets, what is recorded and what never is, matching on replay, misses, sealing.
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type TestServer } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
-import { curlVia, fetchProxyCa, openTunnel, proxyUrl } from '../helpers/proxy.js';
+import { countingListener, curlVia, fetchProxyCa, openTunnel, proxyUrl } from '../helpers/proxy.js';
 import { requireTool } from '../helpers/tools.js';
 
 async function revoke(s: TestServer, t: MintedToken): Promise<Response> {
@@ -24,17 +23,6 @@ async function inputsOf(s: TestServer, build: string): Promise<InputsView> {
   const res = await fetch(`${s.baseUrl}/-/inputs?build=${encodeURIComponent(build)}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
   expect(res.status).to.equal(200);
   return (await res.json()) as InputsView;
-}
-
-/** Counts connections to an address while it holds it (a stand-in for an origin that must not be asked). */
-async function countingListener(host: string, port: number): Promise<{ count(): number; close(): Promise<void> }> {
-  let count = 0;
-  const server = net.createServer((socket) => {
-    count++;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
-  return { count: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 describe('build proxy', function () {
