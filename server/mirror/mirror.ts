@@ -104,6 +104,8 @@ export class Mirror {
   private readonly served = new Map<string, MirroredPart>();
   /** "https://host[:port]" -> how many served URLs are under it (a CONNECT asks per tunnel). */
   private readonly origins = new Map<string, number>();
+  /** Origins of registries with a mirrored image: their API root (/v2/) answers offline. */
+  private readonly registries = new Map<string, number>();
   /** sha256 -> a file entry's part, for /-/mirror/sha256/. */
   private readonly bySha = new Map<string, MirroredPart>();
   private readonly progress = new Map<string, number>();
@@ -138,7 +140,7 @@ export class Mirror {
     this.byKey.set(this.keyOf(entry), entry.id);
     if (entry.state !== 'ok') return;
     for (const part of entry.parts) {
-      if (!this.served.has(part.url)) this.countOrigin(part.url, 1);
+      if (!this.served.has(part.url)) this.countOrigin(part.url, 1, part.digest !== null);
       this.served.set(part.url, part);
       // Two URLs with one body: the first declared names the download.
       const named = this.bySha.get(part.sha256);
@@ -151,17 +153,19 @@ export class Mirror {
     return !other || entry.declaredAt < other.declaredAt;
   }
 
-  private countOrigin(url: string, delta: number): void {
+  private countOrigin(url: string, delta: number, registry: boolean): void {
     const origin = new URL(url).origin;
-    const n = (this.origins.get(origin) ?? 0) + delta;
-    if (n > 0) this.origins.set(origin, n);
-    else this.origins.delete(origin);
+    for (const counts of registry ? [this.origins, this.registries] : [this.origins]) {
+      const n = (counts.get(origin) ?? 0) + delta;
+      if (n > 0) counts.set(origin, n);
+      else counts.delete(origin);
+    }
   }
 
   private unserve(part: MirroredPart): void {
     if (this.served.get(part.url) === part) {
       this.served.delete(part.url);
-      this.countOrigin(part.url, -1);
+      this.countOrigin(part.url, -1, part.digest !== null);
     }
     if (this.bySha.get(part.sha256) !== part) return;
     this.bySha.delete(part.sha256);
@@ -255,6 +259,16 @@ export class Mirror {
   file(sha256: string): { part: MirroredPart; fileName: string } | null {
     const part = this.bySha.get(sha256);
     return part ? { part, fileName: fileNameOf(part.url) } : null;
+  }
+
+  /**
+   * Whether a URL is the API root of a registry the mirror holds an image of: clients
+   * (docker, podman) ask it before anything else, so offline it must answer.
+   */
+  isRegistryRoot(url: string): boolean {
+    if (!url.endsWith('/v2/')) return false;
+    const origin = url.slice(0, -'/v2/'.length);
+    return this.registries.has(origin);
   }
 
   /** Whether anything is mirrored under this origin ("https://host[:port]"). */

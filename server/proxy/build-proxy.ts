@@ -249,8 +249,10 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     const started = performance.now();
     let outcome: ProxyOutcome = 'failed';
     try {
-      const part = (req.method === 'GET' || req.method === 'HEAD') && !hasBody(req) ? mirror.answer(url) : null;
+      const read = (req.method === 'GET' || req.method === 'HEAD') && !hasBody(req);
+      const part = read ? mirror.answer(url) : null;
       if (part) outcome = await mirrored(req, res, token, url, part);
+      else if (read && token.proxy === 'offline' && mirror.isRegistryRoot(url)) outcome = registryRoot(res);
       else outcome = token.proxy === 'offline' ? await offline(req, res, token, url) : await record(req, res, token, url);
     } catch (err) {
       if (err instanceof ProxyRefusal) {
@@ -381,6 +383,14 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       report(token.proxy, 'mirrored', bytes);
       return 'mirrored' as const;
     });
+  }
+
+  /** The registry API's root, offline, for a registry the mirror holds images of (no input: it carries nothing). */
+  function registryRoot(res: ServerResponse): ProxyOutcome {
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': 2, 'Docker-Distribution-API-Version': 'registry/2.0' });
+    res.end(res.req.method === 'HEAD' ? undefined : '{}');
+    report('offline', 'mirrored');
+    return 'mirrored';
   }
 
   /** Offline: the replayed build's recording answers (the mirror did already), or a miss. */

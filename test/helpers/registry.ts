@@ -4,11 +4,11 @@
 // registry API: two configs and layers, two manifests and an OCI index of both.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir } from './harness.js';
 import { ORIGIN_ADDRESS, waitForPort } from './origin.js';
-import { findTool } from './tools.js';
+import { findTool, run } from './tools.js';
 
 export interface Registry {
   port: number;
@@ -85,8 +85,15 @@ export async function pushImage(registryPort: number, layerBytes = 64 * 1024): P
   const manifestBodies = new Map<string, Buffer>();
   const manifests: string[] = [];
   const entries: object[] = [];
+  const work = await makeTempDir('image-');
   for (const architecture of ['amd64', 'arm64']) {
-    const layer = randomBytes(layerBytes);
+    // A real tar, so a client that unpacks it (podman) can.
+    await writeFile(path.join(work, 'payload.bin'), randomBytes(layerBytes));
+    await writeFile(path.join(work, 'arch.txt'), `${architecture}\n`);
+    const tarFile = path.join(work, `${architecture}.tar`);
+    const tarred = await run(findTool('tar') ?? 'tar', ['--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', tarFile, '-C', work, 'payload.bin', 'arch.txt']);
+    if (tarred.code !== 0) throw new Error(`tar: ${tarred.stderr}`);
+    const layer = await readFile(tarFile);
     const config = Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] }, config: {} }));
     for (const blob of [config, layer]) blobs.set(await pushBlob(base, name, blob), blob);
     const manifest = Buffer.from(
@@ -102,6 +109,7 @@ export async function pushImage(registryPort: number, layerBytes = 64 * 1024): P
     manifestBodies.set(digest, manifest);
     entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: manifest.length, platform: { architecture, os: 'linux' } });
   }
+  await rm(work, { recursive: true, force: true });
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }));
   const indexDigest = await pushManifest(base, name, 'latest', 'application/vnd.oci.image.index.v1+json', index);
   manifestBodies.set(indexDigest, index);

@@ -209,6 +209,30 @@ describe('mirror', function () {
       expect(seen.some((l) => l.startsWith('GET /token?'))).to.equal(true);
     });
 
+    it('podman pulls it by digest through the offline proxy, with the registry stopped', async function () {
+      const podman = requireTool(this, 'podman', 'podman');
+      await registry.stop();
+      const offline = await mintWith(s.baseUrl, { type: 'oci', project: 'podman', build: '1', proxy: 'offline' });
+      const dir = await makeTempDir('podman-');
+      try {
+        const bundle = path.join(dir, 'bundle.pem');
+        await writeFile(bundle, (await readFile('/etc/ssl/certs/ca-certificates.crt', 'utf8').catch(() => '')) + (await readFile(ca, 'utf8')));
+        const policy = path.join(dir, 'policy.json');
+        await writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+        const registries = path.join(dir, 'registries.conf');
+        await writeFile(registries, '');
+        const env = cleanEnv(home, { HTTPS_PROXY: proxyUrl(proxyPort, offline), SSL_CERT_FILE: bundle, CONTAINERS_REGISTRIES_CONF: registries, XDG_RUNTIME_DIR: dir });
+        const base = ['--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+        const pulled = await run(podman, [...base, 'pull', '--signature-policy', policy, '--arch', 'arm64', ref], { env, timeoutMs: 120_000 });
+        expect(pulled.code, pulled.stderr).to.equal(0);
+        const inspected = await run(podman, [...base, 'image', 'inspect', '--format', '{{.Architecture}} {{.Digest}}', ref], { env });
+        expect(inspected.code, inspected.stderr).to.equal(0);
+        expect(inspected.stdout.trim()).to.equal(`arm64 ${image.index}`);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     it('refuses a tag: tags move', async () => {
       const { status, entry: e } = await declare(s, { image: `${new URL(origin.httpsBase).host}/${image.name}:latest` });
       expect(status).to.equal(400);
