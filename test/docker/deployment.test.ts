@@ -222,10 +222,13 @@ describe('docker deployment on a real engine', function () {
     expect(list).to.match(/^buildbot\s/m);
     const added = await compose(['exec', '-T', 'app', 'artifact-repo', 'master', 'add', 'ci2']);
     expect(added.code, added.stderr).to.equal(0);
-    // docker-compose v1's exec -T sends the command's stderr to stdout too: the notice
-    // comes first, the password alone on the last line.
-    const password = added.stdout.trim().split('\n').pop() ?? '';
-    expect(password, `${added.stdout}\n${added.stderr}`).to.match(/^[A-Za-z0-9]{32}$/);
+    // docker-compose v1's exec -T sends the command's stderr to stdout too, in either order
+    // (two streams through one pipe): the password is the one line that is only a password.
+    const lines = added.stdout.trim().split('\n').map((l) => l.trim());
+    const passwords = lines.filter((l) => /^[A-Za-z0-9]{32}$/.test(l));
+    expect(passwords, `${added.stdout}\n${added.stderr}`).to.have.length(1);
+    expect(lines.filter((l) => l !== passwords[0])).to.deep.equal(['master ci2 added. Its password is shown only this once:']);
+    const password = passwords[0] as string;
     secrets.push(password);
     await mint('2', master('ci2', password));
     const started = Date.now();
