@@ -224,7 +224,7 @@ describe('docker deployment on a real engine', function () {
     expect(added.code, added.stderr).to.equal(0);
     // docker-compose v1's exec -T sends the command's stderr to stdout too, in either order
     // (two streams through one pipe): the password is the one line that is only a password.
-    const lines = added.stdout.trim().split('\n').map((l) => l.trim());
+    const lines = added.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
     const passwords = lines.filter((l) => /^[A-Za-z0-9]{32}$/.test(l));
     expect(passwords, `${added.stdout}\n${added.stderr}`).to.have.length(1);
     expect(lines.filter((l) => l !== passwords[0])).to.deep.equal(['master ci2 added. Its password is shown only this once:']);
