@@ -10,8 +10,8 @@ import { ChecksumIndex } from './storage/checksum-index.js';
 import { Builds } from './storage/builds.js';
 import { BuildRecords } from './storage/build-records.js';
 import { ContentStore } from './storage/content-store.js';
-import { InputRecords, summariseInputs } from './storage/input-records.js';
-import { MirrorEntries } from './storage/mirror-entries.js';
+import { InputRecordFiles, summariseInputs, type InputStore } from './storage/input-records.js';
+import { MirrorEntryFiles } from './storage/mirror-entries.js';
 import { Mirror } from './mirror/mirror.js';
 import { migrateLayout } from './storage/migrate.js';
 import { errorSummary } from './domain/errors.js';
@@ -47,7 +47,7 @@ export interface Repository {
   /** Bodies by checksum: what builds downloaded through the build proxy. */
   content: ContentStore;
   /** Each build's recorded inputs. */
-  inputs: InputRecords;
+  inputs: InputStore;
   /** Declared external files and images, kept for ever (the server fetches them). */
   mirror: Mirror;
   /** Removes from the content store every body no build (and no mirror entry) refers to. */
@@ -87,8 +87,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const meta = new MetaStore(config.artifactsDir, store);
   const buildRecords = new BuildRecords(config.artifactsDir, store);
   const content = new ContentStore(config.artifactsDir, store);
-  const inputs = new InputRecords(config.artifactsDir);
-  const mirror = await Mirror.open(new MirrorEntries(config.artifactsDir, store), emit, now);
+  const inputs = new InputRecordFiles(config.artifactsDir);
+  const mirror = await Mirror.open(new MirrorEntryFiles(config.artifactsDir, store), emit, now);
   const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
   // The token service and the builds know each other: a token's end may seal its build,
   // and sealing asks whether a live token is left.

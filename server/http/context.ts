@@ -11,7 +11,7 @@ import type { TokenService } from '../../token-service/token-service.js';
 import type { Authorisation, TreeMethod } from './authorise.js';
 import type { EventSink } from '../domain/events.js';
 import type { Gate } from '../gate.js';
-import type { InputRecords } from '../storage/input-records.js';
+import type { InputStore } from '../storage/input-records.js';
 
 export interface TreeServices {
   config: Config;
@@ -27,7 +27,7 @@ export interface TreeServices {
   pageGate: Gate;
   compareGate: Gate;
   /** What each build downloaded through the build proxy. */
-  inputs: InputRecords;
+  inputs: InputStore;
 }
 
 export interface TreeRequest {

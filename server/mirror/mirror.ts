@@ -5,7 +5,7 @@
 // inputs contract, "The mirror".
 import { customAlphabet } from 'nanoid';
 import type { EventSink } from '../domain/events.js';
-import type { MirrorEntries, MirrorEntry, MirroredPart, MirrorState } from '../storage/mirror-entries.js';
+import type { MirrorEntry, MirrorEntryStore, MirroredPart, MirrorState } from '../storage/mirror-entries.js';
 import { canonicalUrl } from '../proxy/matching.js';
 import { imageRefString, parseImageRef, type ImageRef } from './image-ref.js';
 
@@ -118,12 +118,12 @@ export class Mirror {
   private saving: Promise<void> = Promise.resolve();
 
   private constructor(
-    private readonly store: MirrorEntries,
+    private readonly store: MirrorEntryStore,
     private readonly emit: EventSink,
     private readonly now: () => number,
   ) {}
 
-  static async open(store: MirrorEntries, emit: EventSink, now: () => number): Promise<Mirror> {
+  static async open(store: MirrorEntryStore, emit: EventSink, now: () => number): Promise<Mirror> {
     const mirror = new Mirror(store, emit, now);
     for (const entry of await store.all()) mirror.index(entry);
     return mirror;

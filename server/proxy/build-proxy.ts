@@ -22,7 +22,7 @@ import { byteRange } from '../http/ranges.js';
 import type { Builds } from '../storage/builds.js';
 import type { ContentStore, ContentWriter } from '../storage/content-store.js';
 import { noteStreamedBytes } from '../storage/buffer-release.js';
-import type { InputRecords, InputSource, RecordedExchange } from '../storage/input-records.js';
+import type { InputSource, InputStore, RecordedExchange } from '../storage/input-records.js';
 import type { MirroredPart } from '../storage/mirror-entries.js';
 import type { Mirror } from '../mirror/mirror.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
@@ -42,7 +42,7 @@ export interface ProxyServices {
   tokens: TokenService;
   builds: Builds;
   content: ContentStore;
-  inputs: InputRecords;
+  inputs: InputStore;
   mirror: Mirror;
   emit: EventSink;
   logger: Logger;
@@ -163,7 +163,7 @@ function clientSink(res: ServerResponse): Sink {
 class ReplayIndex {
   private readonly cache = new Map<string, Promise<Map<string, RecordedExchange[]>>>();
 
-  constructor(private readonly inputs: InputRecords) {}
+  constructor(private readonly inputs: InputStore) {}
 
   get(build: string): Promise<Map<string, RecordedExchange[]>> {
     let index = this.cache.get(build);

@@ -11,7 +11,7 @@ import { errorSummary } from '../domain/errors.js';
 import { StorageError, type ArtifactStore, type PutResult } from './artifact-store.js';
 import type { BuildRecord, BuildRecords, PinState, SealedState } from './build-records.js';
 import type { Catalog } from './catalog.js';
-import type { InputRecords } from './input-records.js';
+import type { InputStore } from './input-records.js';
 import type { MetaStore } from './meta-store.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
@@ -68,7 +68,7 @@ export class Builds {
     private readonly meta: MetaStore,
     private readonly records: BuildRecords,
     private readonly catalog: Catalog,
-    private readonly inputs: InputRecords,
+    private readonly inputs: InputStore,
     /** Live tokens of a build, and tokens of it that ended (the token store keeps them a week). */
     private readonly tokensOf: (scope: string) => { live: number; ended: number },
     private readonly now: () => number = Date.now,

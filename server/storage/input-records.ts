@@ -38,7 +38,18 @@ export interface RecordedMiss {
 
 export type InputLine = RecordedExchange | RecordedMiss;
 
-export class InputRecords {
+/** Where each build's recorded inputs are kept: files on the artifacts volume, or PostgreSQL. */
+export interface InputStore {
+  /** Appends one line to the build's recording; lines of one build keep their order. */
+  append(build: readonly string[], line: InputLine): Promise<void>;
+  /** The build's lines in the order they were appended; none for a build without any. */
+  read(build: readonly string[]): Promise<InputLine[]>;
+  remove(build: readonly string[]): Promise<void>;
+  /** Every build with a recording, as [type, project, build]. */
+  all(): Promise<string[][]>;
+}
+
+export class InputRecordFiles implements InputStore {
   readonly base: string;
   /** Project directories known to exist. */
   private readonly dirs = new Set<string>();

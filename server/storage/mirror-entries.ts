@@ -46,7 +46,15 @@ export interface MirrorEntry {
   parts: MirroredPart[];
 }
 
-export class MirrorEntries {
+/** Where the mirror's entries are kept: files on the artifacts volume, or PostgreSQL. */
+export interface MirrorEntryStore {
+  all(): Promise<MirrorEntry[]>;
+  /** Adds the entry or replaces the one with its id, whole. */
+  save(entry: MirrorEntry): Promise<void>;
+  remove(id: string): Promise<void>;
+}
+
+export class MirrorEntryFiles implements MirrorEntryStore {
   readonly dir: string;
 
   constructor(

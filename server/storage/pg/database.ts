@@ -1,0 +1,89 @@
+// The shared state in PostgreSQL (DATABASE_URL): one pool, the schema created and migrated
+// at start under an advisory lock (replicas starting together take turns), and one error
+// for "the database cannot be reached" that the HTTP edge answers with 503.
+import pg from 'pg';
+
+/** Schema steps, applied in order once each; a replica never runs one twice. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE mirror_entries (id text PRIMARY KEY, entry jsonb NOT NULL);
+   CREATE TABLE inputs (seq bigserial PRIMARY KEY, build text NOT NULL, line jsonb NOT NULL);
+   CREATE INDEX inputs_build ON inputs (build, seq);`,
+];
+
+// pg_advisory_lock takes a bigint: this one is "artifact-repo schema".
+const SCHEMA_LOCK = 0x61727469_66616374n;
+
+export class DatabaseUnavailable extends Error {
+  readonly status = 503;
+  constructor(cause: unknown) {
+    super('the database is unreachable; try again shortly');
+    this.cause = cause;
+  }
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+
+/** Whether an error means the database is not there now (as opposed to a bad query). */
+export function isUnreachable(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  if (code && UNREACHABLE.has(code)) return true;
+  const message = (err as Error).message ?? '';
+  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/.test(message);
+}
+
+export class Database {
+  private constructor(readonly pool: pg.Pool) {}
+
+  static async open(url: string): Promise<Database> {
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
+    // An idle client whose server went away must not crash the process.
+    pool.on('error', () => undefined);
+    const db = new Database(pool);
+    await db.migrate();
+    return db;
+  }
+
+  /** A query; a database that cannot be reached is DatabaseUnavailable. */
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values);
+    } catch (err) {
+      throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
+    }
+  }
+
+  private async migrate(): Promise<void> {
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
+    });
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK.toString()]);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)');
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_version');
+      let version = rows[0]?.version ?? 0;
+      if (rows.length === 0) await client.query('INSERT INTO schema_version (version) VALUES (0)');
+      for (; version < MIGRATIONS.length; version++) {
+        await client.query('BEGIN');
+        await client.query(MIGRATIONS[version] as string);
+        await client.query('UPDATE schema_version SET version = $1', [version + 1]);
+        await client.query('COMMIT');
+      }
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK.toString()]).catch(() => undefined);
+      client.release();
+    }
+  }
+
+  /** The schema version this database is at (for tests and the migrate command). */
+  async schemaVersion(): Promise<number> {
+    const { rows } = await this.query<{ version: number }>('SELECT version FROM schema_version');
+    return rows[0]?.version ?? 0;
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}

@@ -1,0 +1,225 @@
+// One suite over every implementation of the store interfaces (the way distribution runs
+// one suite over each storage driver): the embedded default (files on the artifacts volume)
+// and PostgreSQL (a real server from Debian's package, started by the test). What one does,
+// the other does.
+import { expect } from 'chai';
+import { rm } from 'node:fs/promises';
+import { makeTempDir } from '../helpers/harness.js';
+import { postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
+import { ArtifactStore } from '../../server/storage/artifact-store.js';
+import { InputRecordFiles, type InputLine, type InputStore } from '../../server/storage/input-records.js';
+import { MirrorEntryFiles, type MirrorEntry, type MirrorEntryStore } from '../../server/storage/mirror-entries.js';
+import { Database, DatabaseUnavailable } from '../../server/storage/pg/database.js';
+import { PgInputRecords } from '../../server/storage/pg/input-records.js';
+import { PgMirrorEntries } from '../../server/storage/pg/mirror-entries.js';
+
+interface Stores {
+  mirror: MirrorEntryStore;
+  inputs: InputStore;
+  close(): Promise<void>;
+}
+
+interface Backend {
+  name: string;
+  setup?(ctx: Mocha.Context): Promise<void>;
+  teardown?(): Promise<void>;
+  open(): Promise<Stores>;
+}
+
+const embedded: Backend = {
+  name: 'embedded (files)',
+  async open() {
+    const dir = await makeTempDir('stores-');
+    const store = new ArtifactStore(dir);
+    await store.init();
+    return { mirror: new MirrorEntryFiles(dir, store), inputs: new InputRecordFiles(dir), close: () => rm(dir, { recursive: true, force: true }) };
+  },
+};
+
+let server: Postgres | null = null;
+let databases = 0;
+
+/** A fresh database on the test's server for each open: the suites do not see each other's rows. */
+async function freshDatabase(): Promise<string> {
+  const admin = await Database.open((server as Postgres).url);
+  const name = `conformance_${process.pid}_${++databases}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.close();
+  return (server as Postgres).url.replace(/\/postgres$/, `/${name}`);
+}
+
+const postgres: Backend = {
+  name: 'PostgreSQL',
+  async setup(ctx) {
+    if (!(await postgresInstalled())) {
+      if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
+      console.warn('      skipped: PostgreSQL not installed (apt-get install postgresql)');
+      ctx.skip();
+    }
+    server = await startPostgres();
+  },
+  async teardown() {
+    await server?.remove();
+    server = null;
+  },
+  async open() {
+    const db = await Database.open(await freshDatabase());
+    return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), close: () => db.close() };
+  },
+};
+
+function entry(id: string, overrides: Partial<MirrorEntry> = {}): MirrorEntry {
+  return {
+    id,
+    kind: 'file',
+    url: `https://example.org/${id}.tar.gz`,
+    image: null,
+    declaredSha256: null,
+    note: 'ünïcode note',
+    declaredBy: 'master:ci',
+    declaredAt: '2026-12-01T00:00:00.000Z',
+    state: 'pending',
+    reason: null,
+    nextTryAt: null,
+    attempts: 0,
+    sha256: null,
+    size: null,
+    fetchedAt: null,
+    parts: [],
+    ...overrides,
+  };
+}
+
+function miss(n: number, by = 'a'): InputLine {
+  return { kind: 'miss', time: `2026-12-01T00:00:${String(n % 60).padStart(2, '0')}.000Z`, method: 'GET', url: `https://example.org/${by}/${n}`, replayed: null };
+}
+
+for (const backend of [embedded, postgres]) {
+  describe(`store conformance: ${backend.name}`, function () {
+    this.timeout(60_000);
+    let stores: Stores;
+
+    before(async function () {
+      await backend.setup?.(this);
+    });
+    after(async () => {
+      await backend.teardown?.();
+    });
+    beforeEach(async () => {
+      stores = await backend.open();
+    });
+    afterEach(async () => {
+      await stores?.close();
+    });
+
+    describe('mirror entries', () => {
+      it('starts empty, keeps what is saved whole, and replaces an entry by its id', async () => {
+        expect(await stores.mirror.all()).to.deep.equal([]);
+        const a = entry('a1');
+        const b = entry('b2', { kind: 'image', url: null, image: `r.example/app@sha256:${'a'.repeat(64)}`, parts: [{ url: 'https://r.example/v2/app/blobs/x', sha256: 'b'.repeat(64), size: 3, contentType: 'application/octet-stream', digest: `sha256:${'b'.repeat(64)}` }] });
+        await stores.mirror.save(a);
+        await stores.mirror.save(b);
+        const all = await stores.mirror.all();
+        expect(all.sort((x, y) => x.id.localeCompare(y.id))).to.deep.equal([a, b]);
+        const done = { ...a, state: 'ok' as const, sha256: 'c'.repeat(64), size: 10, fetchedAt: '2026-12-01T00:01:00.000Z' };
+        await stores.mirror.save(done);
+        expect((await stores.mirror.all()).find((e) => e.id === 'a1')).to.deep.equal(done);
+        expect(await stores.mirror.all()).to.have.length(2);
+      });
+
+      it('removes an entry, and removing one that is not there changes nothing', async () => {
+        await stores.mirror.save(entry('a1'));
+        await stores.mirror.save(entry('b2'));
+        await stores.mirror.remove('a1');
+        await stores.mirror.remove('nosuch');
+        expect((await stores.mirror.all()).map((e) => e.id)).to.deep.equal(['b2']);
+      });
+    });
+
+    describe('recorded inputs', () => {
+      const A = ['dpkg', 'hello', '1'];
+      const B = ['dpkg', 'hello', '2'];
+
+      it('a build without a recording has no lines; lines come back in the order appended, per build', async () => {
+        expect(await stores.inputs.read(A)).to.deep.equal([]);
+        for (let n = 0; n < 5; n++) await stores.inputs.append(A, miss(n));
+        await stores.inputs.append(B, miss(99));
+        expect(await stores.inputs.read(A)).to.deep.equal([0, 1, 2, 3, 4].map((n) => miss(n)));
+        expect(await stores.inputs.read(B)).to.deep.equal([miss(99)]);
+        expect((await stores.inputs.all()).map((b) => b.join('/')).sort()).to.deep.equal(['dpkg/hello/1', 'dpkg/hello/2']);
+      });
+
+      it('keeps every line of writers appending at once, each writer\'s in its order', async () => {
+        const writers = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+        await Promise.all(
+          writers.map(async (w) => {
+            for (let n = 0; n < 25; n++) await stores.inputs.append(A, miss(n, w));
+          }),
+        );
+        const lines = await stores.inputs.read(A);
+        expect(lines).to.have.length(writers.length * 25);
+        for (const w of writers) {
+          const mine = lines.filter((l) => l.url.includes(`/${w}/`)).map((l) => l.url);
+          expect(mine).to.deep.equal([...Array(25).keys()].map((n) => `https://example.org/${w}/${n}`));
+        }
+      });
+
+      it('removing a build\'s recording removes it alone', async () => {
+        await stores.inputs.append(A, miss(1));
+        await stores.inputs.append(B, miss(2));
+        await stores.inputs.remove(A);
+        await stores.inputs.remove(['dpkg', 'hello', 'none']);
+        expect(await stores.inputs.read(A)).to.deep.equal([]);
+        expect(await stores.inputs.read(B)).to.deep.equal([miss(2)]);
+        expect((await stores.inputs.all()).map((b) => b.join('/'))).to.deep.equal(['dpkg/hello/2']);
+      });
+    });
+  });
+}
+
+describe('PostgreSQL: schema and outages', function () {
+  this.timeout(120_000);
+  let pg: Postgres;
+
+  before(async function () {
+    if (!(await postgresInstalled())) {
+      if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
+      this.skip();
+    }
+    pg = await startPostgres();
+    server = pg;
+  });
+  after(async () => {
+    await pg?.remove();
+    server = null;
+  });
+
+  it('replicas starting together create the schema once (an advisory lock), at the current version', async () => {
+    const url = await freshDatabase();
+    const opened = await Promise.all([1, 2, 3, 4, 5].map(() => Database.open(url)));
+    for (const db of opened) expect(await db.schemaVersion()).to.equal(1);
+    const { rows } = await (opened[0] as Database).query<{ n: string }>('SELECT count(*) AS n FROM schema_version');
+    expect(rows[0]?.n).to.equal('1');
+    await Promise.all(opened.map((db) => db.close()));
+  });
+
+  it('a stopped server is "unavailable" (503), and the same pool works again once it is back', async () => {
+    const db = await Database.open(await freshDatabase());
+    const inputs = new PgInputRecords(db);
+    await inputs.append(['dpkg', 'x', '1'], miss(1));
+    await pg.stop();
+    try {
+      const err = await inputs.read(['dpkg', 'x', '1']).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(DatabaseUnavailable);
+      expect((err as DatabaseUnavailable).status).to.equal(503);
+      expect((err as Error).message).to.equal('the database is unreachable; try again shortly');
+    } finally {
+      await pg.start();
+    }
+    expect(await inputs.read(['dpkg', 'x', '1'])).to.deep.equal([miss(1)]);
+    await db.close();
+  });
+});

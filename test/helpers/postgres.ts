@@ -1,0 +1,83 @@
+// A real PostgreSQL from Debian's package, started by the test: initdb and pg_ctl in a
+// temporary directory, on a free loopback port, as an unprivileged user (PostgreSQL
+// refuses to run as root), stopped and removed by the test.
+import { constants } from 'node:fs';
+import { access, chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { makeTempDir } from './harness.js';
+import { freePort } from './nginx.js';
+import { findTool, run } from './tools.js';
+
+export interface Postgres {
+  /** postgres://… for DATABASE_URL. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  remove(): Promise<void>;
+}
+
+/** Where Debian keeps initdb and pg_ctl (not on the PATH): the newest version installed. */
+async function binDir(): Promise<string | null> {
+  const base = '/usr/lib/postgresql';
+  const versions = (await readdir(base).catch(() => [] as string[])).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  for (const v of versions) {
+    const dir = path.join(base, v, 'bin');
+    if (await access(path.join(dir, 'initdb'), constants.X_OK).then(() => true, () => false)) return dir;
+  }
+  const initdb = findTool('initdb');
+  return initdb ? path.dirname(initdb) : null;
+}
+
+export async function postgresInstalled(): Promise<boolean> {
+  return (await binDir()) !== null;
+}
+
+/** The unprivileged user the server runs as when the tests run as root: postgres (the package's), else nobody. */
+async function runAs(): Promise<{ uid?: number; gid?: number }> {
+  if (process.getuid?.() !== 0) return {};
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  for (const name of ['postgres', 'nobody']) {
+    const fields = passwd.split('\n').find((l) => l.startsWith(`${name}:`))?.split(':');
+    if (fields && fields[2] && fields[3]) return { uid: Number(fields[2]), gid: Number(fields[3]) };
+  }
+  return { uid: 65534, gid: 65534 };
+}
+
+export async function startPostgres(): Promise<Postgres> {
+  const bin = await binDir();
+  if (!bin) throw new Error('PostgreSQL is not installed (apt-get install postgresql)');
+  const dir = await makeTempDir('postgres-');
+  const data = path.join(dir, 'data');
+  const sockets = path.join(dir, 'run');
+  await mkdir(data);
+  await mkdir(sockets);
+  const as = await runAs();
+  if (as.uid !== undefined) {
+    for (const d of [dir, data, sockets]) await chown(d, as.uid, as.gid as number);
+  }
+  await chmod(data, 0o700);
+  const port = await freePort();
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir };
+  const init = await run(path.join(bin, 'initdb'), ['-D', data, '-U', 'artifacts', '--auth=trust', '-E', 'UTF8', '--no-sync'], { env, ...as, timeoutMs: 120_000 });
+  if (init.code !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockets} -c fsync=off -c max_connections=100`;
+  const start = async (): Promise<void> => {
+    const started = await run(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start'], { env, ...as, timeoutMs: 90_000 });
+    if (started.code !== 0) throw new Error(`pg_ctl start failed: ${started.stderr}${started.stdout}`);
+  };
+  const stop = async (): Promise<void> => {
+    await run(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], { env, ...as, timeoutMs: 60_000 });
+  };
+  await start();
+  return {
+    url: `postgres://artifacts@127.0.0.1:${port}/postgres`,
+    port,
+    start,
+    stop,
+    remove: async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
