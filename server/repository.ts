@@ -18,7 +18,7 @@ import { errorSummary } from './domain/errors.js';
 import { LockManager } from './webdav/lock-manager.js';
 import { TokenStore } from '../token-service/store.js';
 import { TokenService } from '../token-service/token-service.js';
-import { AuditLog } from './audit/audit-log.js';
+import { AuditFile, type AuditTrail } from './audit/audit-log.js';
 import { fanOut, type EventSink } from './domain/events.js';
 import { Retention } from './retention/retention.js';
 import { scopeSegments } from './domain/tree-path.js';
@@ -54,7 +54,7 @@ export interface Repository {
   sweepContent(): Promise<number>;
   tokens: TokenService;
   locks: LockManager;
-  audit: AuditLog;
+  audit: AuditTrail;
   retention: Retention;
   /** Where every event goes: the audit trail and whoever else asked. */
   emit: EventSink;
@@ -82,7 +82,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const migrated = await migrateLayout(config.artifactsDir, store);
   if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
   const tokenStore = await TokenStore.open(config.tokensDir);
-  const audit = new AuditLog(config.tokensDir, now, (err) => logger.error({ err: String(err) }, 'audit trail write failed'));
+  const audit = new AuditFile(config.tokensDir, now, (err) => logger.error({ err: String(err) }, 'audit trail write failed'));
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
   const meta = new MetaStore(config.artifactsDir, store);
   const buildRecords = new BuildRecords(config.artifactsDir, store);

@@ -17,7 +17,15 @@ export function isAudited(event: RepoEvent): boolean {
   return event.event !== 'auth.failed' && event.event !== 'proxy.exchange';
 }
 
-export class AuditLog {
+/** Where the audit trail is kept: a file beside the token store, or PostgreSQL. */
+export interface AuditTrail {
+  /** Records one event; never throws (reporting must not fail what caused it). */
+  record(event: RepoEvent): void;
+  /** One page of the entries about one build, oldest first, and how many there are. */
+  forBuild(build: string, page?: { offset?: number; limit?: number }): Promise<{ entries: AuditEntry[]; total: number }>;
+}
+
+export class AuditFile implements AuditTrail {
   readonly file: string;
 
   constructor(

@@ -10,12 +10,15 @@ import { ArtifactStore } from '../../server/storage/artifact-store.js';
 import { InputRecordFiles, type InputLine, type InputStore } from '../../server/storage/input-records.js';
 import { MirrorEntryFiles, type MirrorEntry, type MirrorEntryStore } from '../../server/storage/mirror-entries.js';
 import { Database, DatabaseUnavailable } from '../../server/storage/pg/database.js';
+import { AuditFile, type AuditTrail } from '../../server/audit/audit-log.js';
+import { PgAuditTrail } from '../../server/storage/pg/audit-trail.js';
 import { PgInputRecords } from '../../server/storage/pg/input-records.js';
 import { PgMirrorEntries } from '../../server/storage/pg/mirror-entries.js';
 
 interface Stores {
   mirror: MirrorEntryStore;
   inputs: InputStore;
+  audit: AuditTrail;
   close(): Promise<void>;
 }
 
@@ -32,7 +35,7 @@ const embedded: Backend = {
     const dir = await makeTempDir('stores-');
     const store = new ArtifactStore(dir);
     await store.init();
-    return { mirror: new MirrorEntryFiles(dir, store), inputs: new InputRecordFiles(dir), close: () => rm(dir, { recursive: true, force: true }) };
+    return { mirror: new MirrorEntryFiles(dir, store), inputs: new InputRecordFiles(dir), audit: new AuditFile(dir), close: () => rm(dir, { recursive: true, force: true }) };
   },
 };
 
@@ -64,7 +67,7 @@ const postgres: Backend = {
   },
   async open() {
     const db = await Database.open(await freshDatabase());
-    return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), close: () => db.close() };
+    return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), audit: new PgAuditTrail(db), close: () => db.close() };
   },
 };
 
@@ -133,6 +136,30 @@ for (const backend of [embedded, postgres]) {
         await stores.mirror.remove('a1');
         await stores.mirror.remove('nosuch');
         expect((await stores.mirror.all()).map((e) => e.id)).to.deep.equal(['b2']);
+      });
+    });
+
+    describe('audit trail', () => {
+      it('keeps a build\'s events in order with their time, pages them, and leaves out what is not audited', async () => {
+        const before = Date.now();
+        stores.audit.record({ event: 'build.pinned', build: '/dpkg/a/1/', by: 'master:ci' });
+        stores.audit.record({ event: 'master.added', master: 'ci2', by: 'admin-cli' });
+        stores.audit.record({ event: 'auth.failed', kind: 'token', throttled: false });
+        stores.audit.record({ event: 'build.unpinned', build: '/dpkg/a/1/', by: 'master:ci' });
+        stores.audit.record({ event: 'build.sealed', build: '/dpkg/b/1/', files: 2, bytes: 10 });
+        stores.audit.record({ event: 'build.sealed', build: '/dpkg/a/1/', files: 3, bytes: 30 });
+        const all = await stores.audit.forBuild('/dpkg/a/1/');
+        expect(all.total).to.equal(3);
+        expect(all.entries.map((e) => e.event)).to.deep.equal(['build.pinned', 'build.unpinned', 'build.sealed']);
+        expect(all.entries[2]).to.deep.include({ build: '/dpkg/a/1/', files: 3, bytes: 30 });
+        for (const e of all.entries) {
+          expect(e.time).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+          expect(Date.parse(e.time)).to.be.within(before - 60_000, Date.now() + 60_000);
+        }
+        const second = await stores.audit.forBuild('/dpkg/a/1/', { offset: 1, limit: 1 });
+        expect(second.total).to.equal(3);
+        expect(second.entries.map((e) => e.event)).to.deep.equal(['build.unpinned']);
+        expect((await stores.audit.forBuild('/dpkg/none/1/')).entries).to.deep.equal([]);
       });
     });
 

@@ -7,7 +7,9 @@ import pg from 'pg';
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE mirror_entries (id text PRIMARY KEY, entry jsonb NOT NULL);
    CREATE TABLE inputs (seq bigserial PRIMARY KEY, build text NOT NULL, line jsonb NOT NULL);
-   CREATE INDEX inputs_build ON inputs (build, seq);`,
+   CREATE INDEX inputs_build ON inputs (build, seq);
+   CREATE TABLE audit (seq bigserial PRIMARY KEY, time timestamptz NOT NULL DEFAULT clock_timestamp(), build text, entry jsonb NOT NULL);
+   CREATE INDEX audit_build ON audit (build, seq);`,
 ];
 
 // pg_advisory_lock takes a bigint: this one is "artifact-repo schema".
