@@ -52,7 +52,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Written asynchronously: the lines of one turn of the event loop go out in one write
   // instead of one blocking write per request; flushed at shutdown.
   const logger = options.logger ?? pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 1, sync: false }));
-  let liveTokens = (): number => 0;
+  let liveTokens = (): Promise<number> => Promise.resolve(0);
   let mirrorEntries = (): Record<'pending' | 'ok' | 'failed', number> => ({ pending: 0, ok: 0, failed: 0 });
   const metrics = new Metrics({
     liveTokens: () => liveTokens(),

@@ -16,7 +16,7 @@ import { Mirror } from './mirror/mirror.js';
 import { migrateLayout } from './storage/migrate.js';
 import { errorSummary } from './domain/errors.js';
 import { LockManager } from './webdav/lock-manager.js';
-import { TokenStore } from '../token-service/store.js';
+import { TokenFile } from '../token-service/store.js';
 import { TokenService } from '../token-service/token-service.js';
 import { AuditFile, type AuditTrail } from './audit/audit-log.js';
 import { fanOut, type EventSink } from './domain/events.js';
@@ -81,7 +81,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
   const migrated = await migrateLayout(config.artifactsDir, store);
   if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
-  const tokenStore = await TokenStore.open(config.tokensDir);
+  const tokenStore = await TokenFile.open(config.tokensDir);
   const audit = new AuditFile(config.tokensDir, now, (err) => logger.error({ err: String(err) }, 'audit trail write failed'));
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
   const meta = new MetaStore(config.artifactsDir, store);
@@ -117,7 +117,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
   // after a restart: they are recorded in the build's record, and builds whose tokens have
   // all ended are in the token store, on the other volume, should that record have failed.
-  const sealsToRetry = new Set<string>([...(await builds.pendingSeals()), ...tokens.scopesWithOnlyEndedTokens()]);
+  const sealsToRetry = new Set<string>([...(await builds.pendingSeals()), ...(await tokens.scopesWithOnlyEndedTokens())]);
   async function seal(scope: string): Promise<void> {
     try {
       const result = await (builds as Builds).sealIfUnused(scope);

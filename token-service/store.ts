@@ -43,10 +43,41 @@ export const STORE_FILE = 'tokens.json';
 
 export class StoreError extends Error {}
 
-export class TokenStore {
+/**
+ * Where tokens and masters are kept: the lowdb file in TOKENS_DIR, or PostgreSQL. Every
+ * change that two replicas could race on is one atomic operation here (one winner).
+ */
+export interface TokenRecords {
+  masters(): Promise<MasterRecord[]>;
+  master(name: string): Promise<MasterRecord | null>;
+  /** Whether an admin removed this master (MASTER_USER does not bring it back). */
+  wasRemoved(name: string): Promise<boolean>;
+  /** Adds a master unless one of that name exists (false then); clears a removal mark. */
+  addMaster(record: MasterRecord): Promise<boolean>;
+  /** Adds or replaces a master (its password set from the configuration). */
+  putMaster(record: MasterRecord): Promise<void>;
+  /** Removes a master, unless it is the last one, and marks it removed at `at`. */
+  removeMaster(name: string, at: string): Promise<'removed' | 'unknown' | 'last'>;
+  insertToken(record: TokenRecord): Promise<void>;
+  token(id: string): Promise<TokenRecord | null>;
+  /** Every token known: live ones and tombstones. */
+  tokens(): Promise<TokenRecord[]>;
+  /**
+   * Ends a token: revoked (`revoked` given) if it is live at `now`, or expired if its time
+   * is past and its hash still there. Its hash goes. The record as it is now (no hash), or
+   * null if there was nothing to end (one caller wins).
+   */
+  endToken(id: string, now: number, revoked: { at: string; by: string } | null): Promise<TokenRecord | null>;
+  /** Forgets these tombstones. */
+  forget(ids: readonly string[]): Promise<void>;
+}
+
+/** The embedded token store: one JSON file kept by lowdb, its state in memory. */
+export class TokenFile implements TokenRecords {
+  // Changes are applied to the state at once and written in order; each answer waits for its write.
   private constructor(private readonly db: Low<StoreData>) {}
 
-  static async open(tokensDir: string): Promise<TokenStore> {
+  static async open(tokensDir: string): Promise<TokenFile> {
     await mkdir(tokensDir, { recursive: true });
     // Hashes are secrets too: only the service's own user may read them.
     await chmod(tokensDir, 0o700);
@@ -61,16 +92,90 @@ export class TokenStore {
     if (data === null || typeof data !== 'object' || data.version !== 1 || typeof data.tokens !== 'object' || typeof data.masters !== 'object') {
       throw new StoreError(`token store ${STORE_FILE} has an unknown layout`);
     }
-    return new TokenStore(db);
+    return new TokenFile(db);
   }
 
+  /** The state as read and changed so far (for tests that look at the file's contents). */
   get data(): StoreData {
     return this.db.data;
   }
 
-  /** Persists the current state; resolves once it is on disk. */
-  save(): Promise<void> {
+  private save(): Promise<void> {
     return this.db.write();
+  }
+
+  async masters(): Promise<MasterRecord[]> {
+    return Object.values(this.data.masters).map((m) => ({ ...m }));
+  }
+
+  async master(name: string): Promise<MasterRecord | null> {
+    const m = Object.hasOwn(this.data.masters, name) ? this.data.masters[name] : undefined;
+    return m ? { ...m } : null;
+  }
+
+  async wasRemoved(name: string): Promise<boolean> {
+    return Object.hasOwn(this.data.removed_masters ?? {}, name);
+  }
+
+  async addMaster(record: MasterRecord): Promise<boolean> {
+    if (Object.hasOwn(this.data.masters, record.name)) return false;
+    this.data.masters[record.name] = { ...record };
+    delete this.data.removed_masters?.[record.name];
+    await this.save();
+    return true;
+  }
+
+  async putMaster(record: MasterRecord): Promise<void> {
+    this.data.masters[record.name] = { ...record };
+    await this.save();
+  }
+
+  async removeMaster(name: string, at: string): Promise<'removed' | 'unknown' | 'last'> {
+    const masters = this.data.masters;
+    if (!Object.hasOwn(masters, name)) return 'unknown';
+    if (Object.keys(masters).length === 1) return 'last';
+    delete masters[name];
+    (this.data.removed_masters ??= {})[name] = at;
+    await this.save();
+    return 'removed';
+  }
+
+  async insertToken(record: TokenRecord): Promise<void> {
+    this.data.tokens[record.id] = { ...record };
+    await this.save();
+  }
+
+  async token(id: string): Promise<TokenRecord | null> {
+    return this.tokenNow(id);
+  }
+
+  /** The record without waiting (the embedded store is in memory). */
+  tokenNow(id: string): TokenRecord | null {
+    const t = Object.hasOwn(this.data.tokens, id) ? this.data.tokens[id] : undefined;
+    return t ? { ...t } : null;
+  }
+
+  async tokens(): Promise<TokenRecord[]> {
+    return Object.values(this.data.tokens).map((t) => ({ ...t }));
+  }
+
+  async endToken(id: string, now: number, revoked: { at: string; by: string } | null): Promise<TokenRecord | null> {
+    const record = Object.hasOwn(this.data.tokens, id) ? this.data.tokens[id] : undefined;
+    if (!record || record.hash === null || record.revoked_at !== null) return null;
+    const expired = Date.parse(record.expires_at) <= now;
+    if (revoked ? expired : !expired) return null;
+    record.hash = null;
+    if (revoked) {
+      record.revoked_at = revoked.at;
+      record.revoked_by = revoked.by;
+    }
+    await this.save();
+    return { ...record };
+  }
+
+  async forget(ids: readonly string[]): Promise<void> {
+    for (const id of ids) delete this.data.tokens[id];
+    if (ids.length > 0) await this.save();
   }
 }
 

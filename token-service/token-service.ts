@@ -3,7 +3,7 @@
 import { FailureThrottle, type ThrottleVerdict } from './failure-throttle.js';
 import { ProofCache } from './proof-cache.js';
 import { hashMasterPassword, hashTokenPassword, newMasterPassword, newTokenId, newTokenPassword, verifyPassword } from './secrets.js';
-import type { ProxyMode, TokenRecord, TokenStore } from './store.js';
+import type { ProxyMode, TokenRecord, TokenRecords } from './store.js';
 import type { TokenEvent, TokenUsage } from './token-events.js';
 import { TOMBSTONE_MS, isTokenLive, isoSeconds } from './token-rules.js';
 
@@ -87,9 +87,12 @@ export class TokenService {
   private readonly usage = new Map<string, { first: number; last: number; uses: number }>();
   private readonly emit: (event: TokenEvent) => void;
   private readonly mastersBeingAdded = new Set<string>();
+  // Live tokens this process knows of and when they expire, for the one question that
+  // cannot wait (does a WebDAV lock's owner still live?). Requests ask the store.
+  private readonly known = new Map<string, number>();
 
   constructor(
-    private readonly store: TokenStore,
+    private readonly store: TokenRecords,
     private readonly options: TokenServiceOptions = {},
   ) {
     this.now = options.now ?? Date.now;
@@ -106,36 +109,31 @@ export class TokenService {
    * no master stored, generates one and returns its password (to be shown once).
    */
   async provisionMaster(name: string, password: string | null): Promise<{ generatedPassword: string | null; removedByAdmin: boolean }> {
-    const masters = this.store.data.masters;
-    const existing = Object.hasOwn(masters, name) ? masters[name] : undefined;
+    const existing = await this.store.master(name);
     // An admin removed it (a leaked password, say): a restart with the old setting must not undo that.
-    if (!existing && Object.hasOwn(this.store.data.removed_masters ?? {}, name)) return { generatedPassword: null, removedByAdmin: true };
+    if (!existing && (await this.store.wasRemoved(name))) return { generatedPassword: null, removedByAdmin: true };
     if (password === null) {
-      if (Object.keys(masters).length > 0) return { generatedPassword: null, removedByAdmin: false };
+      if ((await this.store.masters()).length > 0) return { generatedPassword: null, removedByAdmin: false };
       const generated = newMasterPassword();
-      masters[name] = { name, hash: await hashMasterPassword(generated), created_at: isoSeconds(this.now()) };
-      await this.store.save();
+      await this.store.putMaster({ name, hash: await hashMasterPassword(generated), created_at: isoSeconds(this.now()) });
       this.emit({ event: 'master.added', master: name, by: 'configuration' });
       return { generatedPassword: generated, removedByAdmin: false };
     }
     if (existing && (await verifyPassword(existing.hash, password))) return { generatedPassword: null, removedByAdmin: false };
-    masters[name] = { name, hash: await hashMasterPassword(password), created_at: existing?.created_at ?? isoSeconds(this.now()) };
+    await this.store.putMaster({ name, hash: await hashMasterPassword(password), created_at: existing?.created_at ?? isoSeconds(this.now()) });
     this.proofs.forget(masterOwner(name));
-    await this.store.save();
     if (!existing) this.emit({ event: 'master.added', master: name, by: 'configuration' });
     return { generatedPassword: null, removedByAdmin: false };
   }
 
   /** Adds a master with a generated password, returned once; never replaces one. */
   async addMaster(name: string, by: string): Promise<AddMasterResult> {
-    if (Object.hasOwn(this.store.data.masters, name) || this.mastersBeingAdded.has(name)) return { ok: false, error: 'exists' };
+    if (this.mastersBeingAdded.has(name) || (await this.store.master(name))) return { ok: false, error: 'exists' };
     // Reserved while argon2 runs: a second add of the same name must not slip in meanwhile.
     this.mastersBeingAdded.add(name);
     const password = newMasterPassword();
     try {
-      this.store.data.masters[name] = { name, hash: await hashMasterPassword(password), created_at: isoSeconds(this.now()) };
-      delete this.store.data.removed_masters?.[name];
-      await this.store.save();
+      if (!(await this.store.addMaster({ name, hash: await hashMasterPassword(password), created_at: isoSeconds(this.now()) }))) return { ok: false, error: 'exists' };
     } finally {
       this.mastersBeingAdded.delete(name);
     }
@@ -143,21 +141,17 @@ export class TokenService {
     return { ok: true, password };
   }
 
-  listMasters(): MasterSummary[] {
-    return Object.values(this.store.data.masters)
+  async listMasters(): Promise<MasterSummary[]> {
+    return (await this.store.masters())
       .map(({ name, created_at }) => ({ name, created_at }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Removes a master, unless it is the last one (no one could mint any more). */
   async removeMaster(name: string, by: string): Promise<RemoveMasterResult> {
-    const masters = this.store.data.masters;
-    if (!Object.hasOwn(masters, name)) return 'unknown';
-    if (Object.keys(masters).length === 1) return 'last';
-    delete masters[name];
-    (this.store.data.removed_masters ??= {})[name] = isoSeconds(this.now());
+    const result = await this.store.removeMaster(name, isoSeconds(this.now()));
+    if (result !== 'removed') return result;
     this.proofs.forget(masterOwner(name));
-    await this.store.save();
     this.emit({ event: 'master.removed', master: name, by });
     return 'removed';
   }
@@ -198,7 +192,7 @@ export class TokenService {
       // one argon2 run and are never throttled.
       if (!this.proofs.isPending(key)) this.noteFailure(this.masterThrottle, address, name);
     }
-    const ok = await this.checkPassword(masterOwner(name), name, password, () => (Object.hasOwn(this.store.data.masters, name) ? this.store.data.masters[name]?.hash ?? null : null));
+    const ok = await this.checkPassword(masterOwner(name), name, password, async () => (await this.store.master(name))?.hash ?? null);
     if (!ok) {
       this.emit({ event: 'auth.failed', kind: 'master', throttled: false });
       return { ok: false, reason: 'bad-credentials' };
@@ -227,8 +221,8 @@ export class TokenService {
       proxy: settings.proxy,
       replay: settings.replay,
     };
-    this.store.data.tokens[id] = record;
-    await this.store.save();
+    await this.store.insertToken(record);
+    this.known.set(id, Date.parse(record.expires_at));
     this.emit({ event: 'token.minted', token: id, build: scope, by: master, ttl_seconds: ttlSeconds, expires_at: record.expires_at, proxy: settings.proxy, replay: settings.replay });
     return { ...liveTokenOf(record), password, expires_at: record.expires_at };
   }
@@ -238,17 +232,18 @@ export class TokenService {
    * once. Wrong passwords for a live token are throttled per address: each costs argon2.
    */
   async authenticateToken(username: string, password: string, address: string): Promise<TokenAuthResult> {
-    const record = this.liveRecord(username);
+    const record = await this.liveRecord(username);
     if (!record) return this.tokenFailure(false);
     const key = this.proofs.proofKey(username, password);
-    if (!(this.cacheProofs && this.proofs.owner(key) === record.id)) {
+    const proven = this.cacheProofs && this.proofs.owner(key) === record.id;
+    if (!proven) {
       const verdict = this.throttled(this.tokenThrottle, address, record.id);
       if (!verdict.allowed) return { ...this.tokenFailure(true), retryAfterSeconds: verdict.retryAfterSeconds };
       if (!this.proofs.isPending(key)) this.noteFailure(this.tokenThrottle, address, record.id);
     }
-    const ok = await this.checkPassword(record.id, username, password, () => record.hash);
-    // The token may have been revoked while argon2 ran.
-    if (!ok || !isTokenLive(record, this.now())) return this.tokenFailure(false);
+    const ok = await this.checkPassword(record.id, username, password, async () => (await this.liveRecord(record.id))?.hash ?? null);
+    // The token may have been revoked while argon2 ran (here or on another replica).
+    if (!ok || (!proven && !(await this.liveRecord(record.id)))) return this.tokenFailure(false);
     this.noteSuccess(this.tokenThrottle, address, record.id);
     this.noteUse(record);
     return { ok: true, token: liveTokenOf(record) };
@@ -282,10 +277,10 @@ export class TokenService {
   }
 
   /** Live tokens of a build, and its tokens that ended (kept as tombstones for a week). */
-  tokenCounts(scope: string): { live: number; ended: number } {
+  async tokenCounts(scope: string): Promise<{ live: number; ended: number }> {
     const now = this.now();
     const counts = { live: 0, ended: 0 };
-    for (const token of Object.values(this.store.data.tokens)) {
+    for (const token of await this.store.tokens()) {
       if (token.scope !== scope) continue;
       if (isTokenLive(token, now)) counts.live++;
       else counts.ended++;
@@ -294,56 +289,61 @@ export class TokenService {
   }
 
   /** Builds whose every token has ended: each should be sealed (already, or still to do). */
-  scopesWithOnlyEndedTokens(): string[] {
+  async scopesWithOnlyEndedTokens(): Promise<string[]> {
     const now = this.now();
     const live = new Set<string>();
     const ended = new Set<string>();
-    for (const token of Object.values(this.store.data.tokens)) (isTokenLive(token, now) ? live : ended).add(token.scope);
+    for (const token of await this.store.tokens()) (isTokenLive(token, now) ? live : ended).add(token.scope);
     return [...ended].filter((scope) => !live.has(scope));
   }
 
   /** The live token with this id, or null (a tunnel's token, checked at every request in it). */
-  liveToken(id: string): LiveToken | null {
-    const record = this.liveRecord(id);
+  async liveToken(id: string): Promise<LiveToken | null> {
+    const record = await this.liveRecord(id);
     return record ? liveTokenOf(record) : null;
   }
 
-  /** Whether a token id is live now (locks die with their token). */
+  /**
+   * Whether a token this process minted or saw is live now (locks die with their token).
+   * Answers at once from what this process knows; requests ask the store instead.
+   */
   isLive(id: string): boolean {
-    return this.liveRecord(id) !== null;
+    const expires = this.known.get(id);
+    if (expires === undefined) return false;
+    if (expires > this.now()) return true;
+    this.known.delete(id);
+    return false;
   }
 
   /** The build scope of a token the store knows, live or not. */
-  scopeOf(id: string): string | null {
-    return Object.hasOwn(this.store.data.tokens, id) ? (this.store.data.tokens[id]?.scope ?? null) : null;
+  async scopeOf(id: string): Promise<string | null> {
+    return (await this.store.token(id))?.scope ?? null;
   }
 
   /** Names a token the store knows, live or not: such a username is never a master's. */
-  isTokenUsername(username: string): boolean {
-    return Object.hasOwn(this.store.data.tokens, username);
+  async isTokenUsername(username: string): Promise<boolean> {
+    return (await this.store.token(username)) !== null;
   }
 
   async revoke(id: string, by: string): Promise<RevokeResult> {
-    const record = Object.hasOwn(this.store.data.tokens, id) ? this.store.data.tokens[id] : undefined;
-    if (!record) return 'unknown';
-    if (!isTokenLive(record, this.now())) return 'already-dead';
-    this.end(record, 'revoked', by);
-    await this.store.save();
+    const record = await this.store.endToken(id, this.now(), { at: isoSeconds(this.now()), by });
+    if (!record) return (await this.store.token(id)) ? 'already-dead' : 'unknown';
+    this.ended(record, 'revoked', by);
     await this.options.afterTokenEnded?.(record, 'revoked');
     return 'revoked';
   }
 
-  listLive(): TokenSummary[] {
+  async listLive(): Promise<TokenSummary[]> {
     const now = this.now();
-    return Object.values(this.store.data.tokens)
+    return (await this.store.tokens())
       .filter((t) => isTokenLive(t, now))
       .map(({ id, username, scope, created_at, created_by, expires_at }) => ({ id, username, scope, created_at, created_by, expires_at }));
   }
 
-  liveCount(): number {
+  async liveCount(): Promise<number> {
     const now = this.now();
     let count = 0;
-    for (const token of Object.values(this.store.data.tokens)) if (isTokenLive(token, now)) count++;
+    for (const token of await this.store.tokens()) if (isTokenLive(token, now)) count++;
     return count;
   }
 
@@ -354,20 +354,19 @@ export class TokenService {
   async purge(): Promise<{ expired: number; forgotten: number }> {
     const now = this.now();
     const ended: TokenRecord[] = [];
-    let forgotten = 0;
-    const tokens = this.store.data.tokens;
-    for (const record of Object.values(tokens)) {
+    const forgotten: string[] = [];
+    for (const record of await this.store.tokens()) {
       if (record.hash !== null && !isTokenLive(record, now)) {
-        this.end(record, 'expired', null);
-        ended.push(record);
-      } else if (record.hash === null && now - endedAt(record) > TOMBSTONE_MS) {
-        delete tokens[record.id];
-        forgotten++;
-      }
+        // Another replica may end it first: then it is that one's to report.
+        const done = await this.store.endToken(record.id, now, null);
+        if (!done) continue;
+        this.ended(done, 'expired', null);
+        ended.push(done);
+      } else if (record.hash === null && now - endedAt(record) > TOMBSTONE_MS) forgotten.push(record.id);
     }
-    if (ended.length + forgotten > 0) await this.store.save();
+    await this.store.forget(forgotten);
     for (const record of ended) await this.options.afterTokenEnded?.(record, 'expired');
-    return { expired: ended.length, forgotten };
+    return { expired: ended.length, forgotten: forgotten.length };
   }
 
   /** argon2 verifications run so far: what the proof cache saves shows here. */
@@ -384,29 +383,32 @@ export class TokenService {
     return dummy;
   }
 
-  private liveRecord(id: string): TokenRecord | null {
-    const record = Object.hasOwn(this.store.data.tokens, id) ? this.store.data.tokens[id] : undefined;
-    return record && isTokenLive(record, this.now()) ? record : null;
+  /** The token's record if it is live now: read from the store on every request. */
+  private async liveRecord(id: string): Promise<TokenRecord | null> {
+    const record = await this.store.token(id);
+    if (record && isTokenLive(record, this.now())) {
+      this.known.set(record.id, Date.parse(record.expires_at));
+      return record;
+    }
+    this.known.delete(id);
+    return null;
   }
 
-  private end(record: TokenRecord, how: 'revoked' | 'expired', by: string | null): void {
-    if (how === 'revoked') {
-      record.revoked_at = isoSeconds(this.now());
-      record.revoked_by = by;
-    }
-    record.hash = null;
+  /** What follows the end of a token (its store record already changed). */
+  private ended(record: TokenRecord, how: 'revoked' | 'expired', by: string | null): void {
+    this.known.delete(record.id);
     this.proofs.forget(record.id);
     const usage = this.usageOf(record.id);
     if (how === 'revoked') this.emit({ event: 'token.revoked', token: record.id, build: record.scope, by: by ?? 'unknown', ...usage });
     else this.emit({ event: 'token.expired', token: record.id, build: record.scope, ...usage });
   }
 
-  private async checkPassword(owner: string, username: string, password: string, currentHash: () => string | null): Promise<boolean> {
+  private async checkPassword(owner: string, username: string, password: string, currentHash: () => Promise<string | null>): Promise<boolean> {
     const key = this.proofs.proofKey(username, password);
     if (this.cacheProofs && this.proofs.owner(key) === owner) return true;
     const limit = this.options.verificationLimit;
     const verify = async (): Promise<boolean> => {
-      const hash = currentHash();
+      const hash = await currentHash();
       if (hash === null) {
         // An unknown name costs what a wrong password costs, so timing tells no names.
         const dummyHash = await this.dummyHash();
@@ -418,7 +420,7 @@ export class TokenService {
     };
     const ok = this.cacheProofs ? await this.proofs.verifyOnce(key, verify) : await verify();
     // Not remembered if the credential died while argon2 ran.
-    if (ok && this.cacheProofs && currentHash() !== null) this.proofs.remember(key, owner);
+    if (ok && this.cacheProofs && (await currentHash()) !== null) this.proofs.remember(key, owner);
     return ok;
   }
 }

@@ -38,7 +38,7 @@ export async function handleAdmin(repo: Repository, request: AdminRequest, role:
     case 'GET status':
       return { status: 200, body: { pid: process.pid, role } };
     case 'GET masters':
-      return { status: 200, body: tokens.listMasters() };
+      return { status: 200, body: await tokens.listMasters() };
     case 'POST masters': {
       const name = (request.body as { name?: unknown } | undefined)?.name;
       if (typeof name !== 'string') return fail(400, 'a master name is required');
@@ -55,7 +55,7 @@ export async function handleAdmin(repo: Repository, request: AdminRequest, role:
       return { status: 200, body: { removed: item } };
     }
     case 'GET tokens':
-      return { status: 200, body: tokens.listLive() };
+      return { status: 200, body: await tokens.listLive() };
     case 'DELETE tokens :item': {
       const result = await tokens.revoke(item ?? '', ADMIN);
       if (result === 'unknown') return fail(404, `no token ${item}`);

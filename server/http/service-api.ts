@@ -125,14 +125,14 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   app.get('/-/tokens', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
-    res.set('Cache-Control', 'no-store').json(tokens.listLive().map(contractToken));
+    res.set('Cache-Control', 'no-store').json((await tokens.listLive()).map(contractToken));
   });
 
   app.delete('/-/tokens/:id', async (req, res) => {
     const id = String(req.params.id);
     const credentials = parseBasicAuth(req.headers.authorization);
     // A build revoking its own token uses that token's credentials.
-    if (credentials && tokens.isTokenUsername(credentials.username)) {
+    if (credentials && (await tokens.isTokenUsername(credentials.username))) {
       const token = await authenticateBuildToken(req, tokens, clientAddress(req, config.trustedProxies));
       requestLog(req).tokenId = token.id;
       if (token.id !== id) throw new HttpError(403, 'a token can revoke only itself');
@@ -153,7 +153,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
    * flight holds it up, or sealing failed and is retried), or open (another token is live).
    */
   async function answerRevoked(res: Response, id: string): Promise<void> {
-    const scope = tokens.scopeOf(id);
+    const scope = await tokens.scopeOf(id);
     if (scope) res.set('X-Artifact-Repo-Seal', await repo.sealStatus(scope));
     res.status(204).end();
   }

@@ -6,7 +6,7 @@ import type { RepoEvent } from '../domain/events.js';
 
 export interface MetricsSources {
   /** Live build tokens now (read at scrape time). */
-  liveTokens(): number;
+  liveTokens(): Promise<number>;
   /** The mirror's entries by state now. */
   mirrorEntries(): Record<'pending' | 'ok' | 'failed', number>;
   /** Volumes whose free space is reported, e.g. [{ name: 'artifacts', dir }, { name: 'tokens', dir }]. */
@@ -82,8 +82,8 @@ export class Metrics {
       name: `${PREFIX}live_tokens`,
       help: 'Build tokens neither revoked nor expired.',
       registers,
-      collect() {
-        this.set(sources.liveTokens());
+      async collect() {
+        this.set(await sources.liveTokens());
       },
     });
     this.tokensMinted = new Counter({ name: `${PREFIX}tokens_minted_total`, help: 'Build tokens minted.', registers });

@@ -219,8 +219,8 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
   }
 
   /** The live token a request inside a tunnel acts for: revoked meanwhile, it opens nothing. */
-  function tunnelToken(tunnel: Tunnel): LiveToken {
-    const token = tokens.liveToken(tunnel.tokenId);
+  async function tunnelToken(tunnel: Tunnel): Promise<LiveToken> {
+    const token = await tokens.liveToken(tunnel.tokenId);
     if (!token) throw new ProxyRefusal(407, 'the token of this tunnel was revoked or expired', { 'Proxy-Authenticate': PROXY_CHALLENGE });
     return token;
   }
@@ -492,15 +492,13 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       sendPlain(res, 400, 'inside a tunnel, requests name a path of its origin');
       return;
     }
-    let token: LiveToken;
-    try {
-      token = tunnelToken(tunnel);
-    } catch (err) {
-      res.shouldKeepAlive = false;
-      refuse(res, err);
-      return;
-    }
-    void handle(req, res, token, url);
+    tunnelToken(tunnel).then(
+      (token) => handle(req, res, token, url),
+      (err: unknown) => {
+        res.shouldKeepAlive = false;
+        refuse(res, err);
+      },
+    );
   });
 
   const AUTHORITY_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;

@@ -70,7 +70,7 @@ export class Builds {
     private readonly catalog: Catalog,
     private readonly inputs: InputStore,
     /** Live tokens of a build, and tokens of it that ended (the token store keeps them a week). */
-    private readonly tokensOf: (scope: string) => { live: number; ended: number },
+    private readonly tokensOf: (scope: string) => Promise<{ live: number; ended: number }>,
     private readonly now: () => number = Date.now,
     /** How long sealing waits for the build's writes in flight before it cuts them. */
     private readonly writeGraceMs = 30_000,
@@ -142,7 +142,7 @@ export class Builds {
     if (record.sealed) return `build ${scope} is sealed: its artifacts never change, so no token can be minted for it`;
     // Its last token ended and the seal is not done: recorded as pending, or, should even
     // that record have failed (a full disk), known from the token store.
-    const tokens = this.tokensOf(scope);
+    const tokens = await this.tokensOf(scope);
     if (record.sealPending || this.closing.has(scope) || (tokens.live === 0 && tokens.ended > 0)) {
       return `build ${scope} is being sealed (its last token ended): no token can be minted for it`;
     }
@@ -171,7 +171,7 @@ export class Builds {
       const build = scopeSegments(scope);
       const record = await this.records.get(build);
       if (record.sealed) return { outcome: 'already-sealed' };
-      if (this.tokensOf(scope).live > 0) return { outcome: 'open' };
+      if ((await this.tokensOf(scope)).live > 0) return { outcome: 'open' };
       if (!(await this.store.stat(build))?.isDirectory()) {
         if (record.sealPending) await this.records.put(build, { ...record, sealPending: undefined });
         return { outcome: 'gone' };

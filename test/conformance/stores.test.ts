@@ -4,14 +4,17 @@
 // the other does.
 import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { makeTempDir } from '../helpers/harness.js';
 import { postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
 import { InputRecordFiles, type InputLine, type InputStore } from '../../server/storage/input-records.js';
 import { MirrorEntryFiles, type MirrorEntry, type MirrorEntryStore } from '../../server/storage/mirror-entries.js';
-import { Database, DatabaseUnavailable } from '../../server/storage/pg/database.js';
+import { Database, DatabaseUnavailable, SCHEMA_VERSION } from '../../server/storage/pg/database.js';
 import { AuditFile, type AuditTrail } from '../../server/audit/audit-log.js';
 import { PgAuditTrail } from '../../server/storage/pg/audit-trail.js';
+import { PgTokenRecords } from '../../server/storage/pg/token-records.js';
+import { TokenFile, type TokenRecord, type TokenRecords } from '../../token-service/store.js';
 import { PgInputRecords } from '../../server/storage/pg/input-records.js';
 import { PgMirrorEntries } from '../../server/storage/pg/mirror-entries.js';
 
@@ -19,6 +22,7 @@ interface Stores {
   mirror: MirrorEntryStore;
   inputs: InputStore;
   audit: AuditTrail;
+  tokens: TokenRecords;
   close(): Promise<void>;
 }
 
@@ -35,7 +39,7 @@ const embedded: Backend = {
     const dir = await makeTempDir('stores-');
     const store = new ArtifactStore(dir);
     await store.init();
-    return { mirror: new MirrorEntryFiles(dir, store), inputs: new InputRecordFiles(dir), audit: new AuditFile(dir), close: () => rm(dir, { recursive: true, force: true }) };
+    return { mirror: new MirrorEntryFiles(dir, store), inputs: new InputRecordFiles(dir), audit: new AuditFile(dir), tokens: await TokenFile.open(path.join(dir, 'tokens')), close: () => rm(dir, { recursive: true, force: true }) };
   },
 };
 
@@ -67,7 +71,7 @@ const postgres: Backend = {
   },
   async open() {
     const db = await Database.open(await freshDatabase());
-    return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), audit: new PgAuditTrail(db), close: () => db.close() };
+    return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), audit: new PgAuditTrail(db), tokens: new PgTokenRecords(db), close: () => db.close() };
   },
 };
 
@@ -136,6 +140,76 @@ for (const backend of [embedded, postgres]) {
         await stores.mirror.remove('a1');
         await stores.mirror.remove('nosuch');
         expect((await stores.mirror.all()).map((e) => e.id)).to.deep.equal(['b2']);
+      });
+    });
+
+    describe('tokens and masters', () => {
+      const HOUR = 3600_000;
+      const base = Date.parse('2026-12-01T12:00:00Z');
+      const token = (id: string, expiresIn = HOUR): TokenRecord => ({
+        id,
+        username: id,
+        hash: `$argon2id$v=19$m=19456,t=2,p=1$${id}`,
+        scope: '/dpkg/hello/1/',
+        created_by: 'ci',
+        created_at: new Date(base).toISOString().replace('.000Z', 'Z'),
+        expires_at: new Date(base + expiresIn).toISOString().replace('.000Z', 'Z'),
+        revoked_at: null,
+        revoked_by: null,
+        proxy: 'record',
+        replay: null,
+      });
+
+      it('adds a master once, replaces its password, and removes any but the last', async () => {
+        const ci = { name: 'ci', hash: 'h1', created_at: '2026-12-01T00:00:00Z' };
+        expect(await stores.tokens.masters()).to.deep.equal([]);
+        expect(await stores.tokens.addMaster(ci)).to.equal(true);
+        expect(await stores.tokens.addMaster({ ...ci, hash: 'other' })).to.equal(false);
+        expect(await stores.tokens.master('ci')).to.deep.equal(ci);
+        await stores.tokens.putMaster({ ...ci, hash: 'h2' });
+        expect((await stores.tokens.master('ci'))?.hash).to.equal('h2');
+        expect(await stores.tokens.removeMaster('ci', '2026-12-01T01:00:00Z')).to.equal('last');
+        expect(await stores.tokens.removeMaster('nobody', '2026-12-01T01:00:00Z')).to.equal('unknown');
+        await stores.tokens.addMaster({ name: 'ci2', hash: 'h3', created_at: '2026-12-01T00:00:00Z' });
+        expect(await stores.tokens.removeMaster('ci', '2026-12-01T01:00:00Z')).to.equal('removed');
+        expect(await stores.tokens.wasRemoved('ci')).to.equal(true);
+        expect((await stores.tokens.masters()).map((m) => m.name)).to.deep.equal(['ci2']);
+        expect(await stores.tokens.addMaster(ci)).to.equal(true);
+        expect(await stores.tokens.wasRemoved('ci')).to.equal(false);
+      });
+
+      it('every master removed at once: all go but one, the last stays', async () => {
+        const names = [...'abcdefgh'];
+        for (const name of names) await stores.tokens.addMaster({ name, hash: 'h', created_at: '2026-12-01T00:00:00Z' });
+        const results = await Promise.all(names.map((name) => stores.tokens.removeMaster(name, '2026-12-01T01:00:00Z')));
+        expect(results.filter((r) => r === 'removed')).to.have.length(names.length - 1);
+        expect(results.filter((r) => r === 'last')).to.have.length(1);
+        expect(await stores.tokens.masters()).to.have.length(1);
+      });
+
+      it('keeps a token whole; revoking it while live wins once and drops the hash', async () => {
+        const t = token('tok1');
+        await stores.tokens.insertToken(t);
+        expect(await stores.tokens.token('tok1')).to.deep.equal(t);
+        expect(await stores.tokens.token('nosuch')).to.equal(null);
+        const revokes = await Promise.all([1, 2, 3, 4, 5].map(() => stores.tokens.endToken('tok1', base + 1000, { at: '2026-12-01T12:00:01Z', by: 'master:ci' })));
+        const winners = revokes.filter((r) => r !== null);
+        expect(winners).to.have.length(1);
+        expect(winners[0]).to.deep.equal({ ...t, hash: null, revoked_at: '2026-12-01T12:00:01Z', revoked_by: 'master:ci' });
+        expect(await stores.tokens.token('tok1')).to.deep.equal(winners[0]);
+        expect(await stores.tokens.endToken('tok1', base + 2000, null)).to.equal(null);
+      });
+
+      it('expires a token only once its time is past, and a revoke after that finds nothing to end', async () => {
+        await stores.tokens.insertToken(token('tok2', 60_000));
+        expect(await stores.tokens.endToken('tok2', base + 30_000, null), 'not yet expired').to.equal(null);
+        expect(await stores.tokens.endToken('tok2', base + 61_000, { at: 'x', by: 'y' }), 'revoke after expiry').to.equal(null);
+        const expired = await stores.tokens.endToken('tok2', base + 61_000, null);
+        expect(expired).to.deep.include({ id: 'tok2', hash: null, revoked_at: null });
+        await stores.tokens.insertToken(token('tok3'));
+        expect((await stores.tokens.tokens()).map((t) => t.id).sort()).to.deep.equal(['tok2', 'tok3']);
+        await stores.tokens.forget(['tok2']);
+        expect((await stores.tokens.tokens()).map((t) => t.id)).to.deep.equal(['tok3']);
       });
     });
 
@@ -224,7 +298,7 @@ describe('PostgreSQL: schema and outages', function () {
   it('replicas starting together create the schema once (an advisory lock), at the current version', async () => {
     const url = await freshDatabase();
     const opened = await Promise.all([1, 2, 3, 4, 5].map(() => Database.open(url)));
-    for (const db of opened) expect(await db.schemaVersion()).to.equal(1);
+    for (const db of opened) expect(await db.schemaVersion()).to.equal(SCHEMA_VERSION);
     const { rows } = await (opened[0] as Database).query<{ n: string }>('SELECT count(*) AS n FROM schema_version');
     expect(rows[0]?.n).to.equal('1');
     await Promise.all(opened.map((db) => db.close()));

@@ -115,8 +115,8 @@ describe('token lifecycle', function () {
   it('a second reader of the store file sees every minted token', async function () {
     const t = await s.mint('dpkg', 'reload', '1');
     expect(await put(s, t, 'kept.txt')).to.equal(201);
-    const { TokenStore } = await import('../../token-service/store.js');
-    const reopened = await TokenStore.open(s.tokensDir);
+    const { TokenFile } = await import('../../token-service/store.js');
+    const reopened = await TokenFile.open(s.tokensDir);
     expect(reopened.data.tokens[t.id]?.scope).to.equal('/dpkg/reload/1/');
   });
 });

@@ -9,7 +9,7 @@ import { metricValue } from '../helpers/metrics-text.js';
 const P = 'artifact_repo_';
 
 function sources(overrides: Partial<MetricsSources> = {}): MetricsSources {
-  return { liveTokens: () => 0, mirrorEntries: () => ({ pending: 0, ok: 0, failed: 0 }), volumes: [], ...overrides };
+  return { liveTokens: async () => 0, mirrorEntries: () => ({ pending: 0, ok: 0, failed: 0 }), volumes: [], ...overrides };
 }
 
 function sample(overrides: Partial<RequestSample>): RequestSample {
@@ -151,7 +151,7 @@ describe('server/metrics', () => {
   describe('scrape-time values', () => {
     it('live tokens are read at each scrape', async () => {
       let live = 3;
-      const m = new Metrics(sources({ liveTokens: () => live }));
+      const m = new Metrics(sources({ liveTokens: async () => live }));
       expect(metricValue(await m.render(), `${P}live_tokens`)).to.equal(3);
       live = 1;
       expect(metricValue(await m.render(), `${P}live_tokens`)).to.equal(1);
@@ -194,8 +194,8 @@ describe('server/metrics', () => {
   });
 
   it('two instances do not share counts', async () => {
-    const a = new Metrics(sources({ liveTokens: () => 5 }));
-    const b = new Metrics(sources({ liveTokens: () => 7 }));
+    const a = new Metrics(sources({ liveTokens: async () => 5 }));
+    const b = new Metrics(sources({ liveTokens: async () => 7 }));
     a.observeRequest(sample({ method: 'PUT', status: 201, bytesIn: 10 }));
     a.observe({ event: 'token.minted', ...token, by: 'master:buildbot', ttl_seconds: 60, expires_at: '2030-01-01T00:00:00Z', proxy: 'record', replay: null });
     const [ta, tb] = await Promise.all([a.render(), b.render()]);

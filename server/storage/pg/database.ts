@@ -10,7 +10,14 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX inputs_build ON inputs (build, seq);
    CREATE TABLE audit (seq bigserial PRIMARY KEY, time timestamptz NOT NULL DEFAULT clock_timestamp(), build text, entry jsonb NOT NULL);
    CREATE INDEX audit_build ON audit (build, seq);`,
+  `CREATE TABLE masters (name text PRIMARY KEY, record jsonb NOT NULL);
+   CREATE TABLE removed_masters (name text PRIMARY KEY, at text NOT NULL);
+   CREATE TABLE tokens (id text PRIMARY KEY, scope text NOT NULL, expires_at timestamptz NOT NULL, record jsonb NOT NULL);
+   CREATE INDEX tokens_scope ON tokens (scope);`,
 ];
+
+/** The version a migrated database is at. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 // pg_advisory_lock takes a bigint: this one is "artifact-repo schema".
 const SCHEMA_LOCK = 0x61727469_66616374n;
@@ -75,6 +82,24 @@ export class Database {
       throw err;
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK.toString()]).catch(() => undefined);
+      client.release();
+    }
+  }
+
+  /** Runs `work` in one transaction on one connection (rolled back if it throws). */
+  async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
+    });
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
+    } finally {
       client.release();
     }
   }
