@@ -75,7 +75,11 @@ async function adminCallOnce(config: Config, request: AdminRequest): Promise<Adm
   try {
     const logger = pino({ level: 'warn', base: undefined }, pino.destination({ dest: 2, sync: true }));
     const repo = await openRepository(config, { logger, provisionMaster: false });
-    return { response: await handleAdmin(repo, request, 'cli'), via: 'data-dir' };
+    try {
+      return { response: await handleAdmin(repo, request, 'cli'), via: 'data-dir' };
+    } finally {
+      await repo.close();
+    }
   } finally {
     await socket.close();
   }

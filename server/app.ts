@@ -192,6 +192,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await closed;
       await repo.mirror.stop();
       upstream.close();
+      await repo.close();
       await admin.close();
       logger.flush();
     },

@@ -14,6 +14,8 @@ export interface Config {
   proxyPort: number;
   /** Extra authorities that upstream servers' certificates may chain to (UPSTREAM_CA_FILE). */
   upstreamCa: { file: string; pem: string } | null;
+  /** postgres://…: tokens, masters, the audit trail, inputs and the mirror in PostgreSQL. */
+  databaseUrl: string | null;
   /** Private networks the proxy and the mirror may connect to all the same (CIDRs). */
   proxyAllowNetworks: string[];
   /** A Unix socket to listen on as well, for nginx on the same host; its requests come from a trusted proxy. */
@@ -140,6 +142,19 @@ function addressList(name: string, raw: string | undefined): string[] {
 }
 
 /** Extra certificate authorities for upstream servers: a readable file of PEM certificates. */
+function databaseUrl(value: string | undefined): string | null {
+  if (value === undefined || value === '') return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('DATABASE_URL must be a URL like postgres://user:password@host:5432/database');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigError(`DATABASE_URL must start with postgres:// (got ${url.protocol}//)`);
+  if (!url.hostname) throw new ConfigError('DATABASE_URL names no host');
+  return value;
+}
+
 function upstreamCa(file: string | undefined, cwd: string): { file: string; pem: string } | null {
   if (!file) return null;
   const full = path.resolve(cwd, file);
@@ -215,6 +230,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     port: integer(env, 'PORT', 8080, 0, 65535),
     proxyPort: integer(env, 'PROXY_PORT', 8081, 0, 65535),
     upstreamCa: upstreamCa(env.UPSTREAM_CA_FILE, cwd),
+    databaseUrl: databaseUrl(env.DATABASE_URL),
     proxyAllowNetworks: addressList('PROXY_ALLOW_NETWORKS', env.PROXY_ALLOW_NETWORKS),
     host,
     listenSocket: listenSocket(env.LISTEN_SOCKET, cwd),

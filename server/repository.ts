@@ -16,7 +16,12 @@ import { Mirror } from './mirror/mirror.js';
 import { migrateLayout } from './storage/migrate.js';
 import { errorSummary } from './domain/errors.js';
 import { LockManager } from './webdav/lock-manager.js';
-import { TokenFile } from '../token-service/store.js';
+import { TokenFile, type TokenRecords } from '../token-service/store.js';
+import { Database } from './storage/pg/database.js';
+import { PgTokenRecords } from './storage/pg/token-records.js';
+import { PgAuditTrail } from './storage/pg/audit-trail.js';
+import { PgInputRecords } from './storage/pg/input-records.js';
+import { PgMirrorEntries } from './storage/pg/mirror-entries.js';
 import { TokenService } from '../token-service/token-service.js';
 import { AuditFile, type AuditTrail } from './audit/audit-log.js';
 import { fanOut, type EventSink } from './domain/events.js';
@@ -64,6 +69,8 @@ export interface Repository {
   sealStatus(scope: string): Promise<'sealed' | 'pending' | 'open'>;
   /** Set when no master existed and none was configured: show it once. */
   generatedMasterPassword: string | null;
+  /** Closes the database connections, if any (after the servers have stopped). */
+  close(): Promise<void>;
   /** Starts the timers (token purge, .incoming sweep, failed seals, retention). */
   startHousekeeping(): void;
   stopHousekeeping(): void;
@@ -81,14 +88,16 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
   const migrated = await migrateLayout(config.artifactsDir, store);
   if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
-  const tokenStore = await TokenFile.open(config.tokensDir);
-  const audit = new AuditFile(config.tokensDir, now, (err) => logger.error({ err: String(err) }, 'audit trail write failed'));
+  const db = config.databaseUrl ? await openDatabase(config.databaseUrl) : null;
+  const tokenStore: TokenRecords = db ? new PgTokenRecords(db) : await TokenFile.open(config.tokensDir);
+  const auditFailed = (err: unknown): void => logger.error({ err: errorSummary(err) }, 'audit trail write failed');
+  const audit: AuditTrail = db ? new PgAuditTrail(db, auditFailed) : new AuditFile(config.tokensDir, now, auditFailed);
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
   const meta = new MetaStore(config.artifactsDir, store);
   const buildRecords = new BuildRecords(config.artifactsDir, store);
   const content = new ContentStore(config.artifactsDir, store);
-  const inputs = new InputRecordFiles(config.artifactsDir);
-  const mirror = await Mirror.open(new MirrorEntryFiles(config.artifactsDir, store), emit, now);
+  const inputs: InputStore = db ? new PgInputRecords(db) : new InputRecordFiles(config.artifactsDir);
+  const mirror = await Mirror.open(db ? new PgMirrorEntries(db) : new MirrorEntryFiles(config.artifactsDir, store), emit, now);
   const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
   // The token service and the builds know each other: a token's end may seal its build,
   // and sealing asks whether a live token is left.
@@ -203,5 +212,23 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     stopHousekeeping() {
       for (const timer of timers.splice(0)) clearInterval(timer);
     },
+    close: async () => {
+      await db?.close();
+    },
   };
+}
+
+/** The database of DATABASE_URL, migrated and held by this process alone (see claimSoleReplica). */
+async function openDatabase(url: string): Promise<Database> {
+  let db: Database;
+  try {
+    db = await Database.open(url);
+  } catch (err) {
+    throw new Error(`DATABASE_URL: the database cannot be opened (${errorSummary(err)})`);
+  }
+  if (!(await db.claimSoleReplica())) {
+    await db.close();
+    throw new Error('DATABASE_URL: another server already uses this database; this version runs one server per database');
+  }
+  return db;
 }

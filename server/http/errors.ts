@@ -2,6 +2,7 @@
 // trace, a server path or a secret.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Busy } from '../gate.js';
+import { DatabaseUnavailable } from '../storage/pg/database.js';
 import { StorageError, storageError } from '../storage/artifact-store.js';
 
 export class HttpError extends Error {
@@ -27,6 +28,7 @@ export const AUTH_REALM = 'artifact-repo';
 export function httpErrorOf(err: unknown): { error: HttpError; internal: boolean } {
   if (err instanceof HttpError) return { error: err, internal: false };
   if (err instanceof Busy) return { error: new HttpError(503, err.message, { 'Retry-After': String(err.retryAfterSeconds) }), internal: false };
+  if (err instanceof DatabaseUnavailable) return { error: new HttpError(503, err.message, { 'Retry-After': '5' }), internal: false };
   const e = err as { code?: unknown; type?: unknown; status?: unknown };
   // A system call's error (ENOSPC, ENAMETOOLONG, ...); zlib's Z_* codes are a client's bad body.
   if (err instanceof StorageError || (typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code))) {

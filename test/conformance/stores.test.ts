@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir } from '../helpers/harness.js';
-import { postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
+import { freshDatabase, postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
 import { InputRecordFiles, type InputLine, type InputStore } from '../../server/storage/input-records.js';
 import { MirrorEntryFiles, type MirrorEntry, type MirrorEntryStore } from '../../server/storage/mirror-entries.js';
@@ -44,16 +44,6 @@ const embedded: Backend = {
 };
 
 let server: Postgres | null = null;
-let databases = 0;
-
-/** A fresh database on the test's server for each open: the suites do not see each other's rows. */
-async function freshDatabase(): Promise<string> {
-  const admin = await Database.open((server as Postgres).url);
-  const name = `conformance_${process.pid}_${++databases}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.close();
-  return (server as Postgres).url.replace(/\/postgres$/, `/${name}`);
-}
 
 const postgres: Backend = {
   name: 'PostgreSQL',
@@ -70,7 +60,7 @@ const postgres: Backend = {
     server = null;
   },
   async open() {
-    const db = await Database.open(await freshDatabase());
+    const db = await Database.open(await freshDatabase(server as Postgres));
     return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), audit: new PgAuditTrail(db), tokens: new PgTokenRecords(db), close: () => db.close() };
   },
 };
@@ -288,15 +278,13 @@ describe('PostgreSQL: schema and outages', function () {
       this.skip();
     }
     pg = await startPostgres();
-    server = pg;
   });
   after(async () => {
     await pg?.remove();
-    server = null;
   });
 
   it('replicas starting together create the schema once (an advisory lock), at the current version', async () => {
-    const url = await freshDatabase();
+    const url = await freshDatabase(pg);
     const opened = await Promise.all([1, 2, 3, 4, 5].map(() => Database.open(url)));
     for (const db of opened) expect(await db.schemaVersion()).to.equal(SCHEMA_VERSION);
     const { rows } = await (opened[0] as Database).query<{ n: string }>('SELECT count(*) AS n FROM schema_version');
@@ -305,7 +293,7 @@ describe('PostgreSQL: schema and outages', function () {
   });
 
   it('a stopped server is "unavailable" (503), and the same pool works again once it is back', async () => {
-    const db = await Database.open(await freshDatabase());
+    const db = await Database.open(await freshDatabase(pg));
     const inputs = new PgInputRecords(db);
     await inputs.append(['dpkg', 'x', '1'], miss(1));
     await pg.stop();

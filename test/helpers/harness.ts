@@ -34,6 +34,8 @@ export interface TestServer {
   baseUrl: string;
   port: number;
   dataDir: string;
+  /** Set when the server keeps its shared state in PostgreSQL. */
+  databaseUrl: string | null;
   artifactsDir: string;
   tokensDir: string;
   /** Every access-log line written so far. */
@@ -57,7 +59,16 @@ export async function mintWith(baseUrl: string, body: Record<string, unknown>): 
   return (await res.json()) as MintedToken;
 }
 
+/** Where servers get a fresh database from, while a suite runs in its PostgreSQL mode. */
+let databases: (() => Promise<string>) | null = null;
+
+/** Servers started from now on keep their shared state in a fresh database each (null: embedded). */
+export function useDatabases(provider: (() => Promise<string>) | null): void {
+  databases = provider;
+}
+
 export async function startServer(env: Record<string, string> = {}, options: { cacheProofs?: boolean } = {}): Promise<TestServer> {
+  if (databases && env.DATABASE_URL === undefined) env = { ...env, DATABASE_URL: await databases() };
   // A DATA_DIR given is the caller's (a restart on the same data): left in place at close.
   const ownData = env.DATA_DIR === undefined;
   const dataDir = env.DATA_DIR ?? (await makeTempDir());
@@ -79,6 +90,7 @@ export async function startServer(env: Record<string, string> = {}, options: { c
     baseUrl,
     port: address.port,
     dataDir,
+    databaseUrl: config.databaseUrl,
     artifactsDir: config.artifactsDir,
     tokensDir: config.tokensDir,
     logLines,

@@ -4,7 +4,8 @@
 import { constants } from 'node:fs';
 import { access, chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempDir } from './harness.js';
+import pg from 'pg';
+import { makeTempDir, useDatabases, type TestServer } from './harness.js';
 import { freePort } from './nginx.js';
 import { findTool, run } from './tools.js';
 
@@ -80,4 +81,56 @@ export async function startPostgres(): Promise<Postgres> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+let created = 0;
+
+/** A new, empty database on this server, as a DATABASE_URL. */
+export async function freshDatabase(server: Postgres): Promise<string> {
+  const name = `t_${process.pid}_${++created}`;
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  return server.url.replace(/\/postgres$/, `/${name}`);
+}
+
+/**
+ * A suite's PostgreSQL mode: a server for it, and every server it starts on a fresh
+ * database. Skips (or, under CI, fails) without PostgreSQL. Returns the teardown.
+ */
+export async function databaseMode(ctx: Mocha.Context): Promise<() => Promise<void>> {
+  if (!(await postgresInstalled())) {
+    if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
+    console.warn('      skipped: PostgreSQL not installed (apt-get install postgresql)');
+    ctx.skip();
+  }
+  const server = await startPostgres();
+  useDatabases(() => freshDatabase(server));
+  return async () => {
+    useDatabases(null);
+    await server.remove();
+  };
+}
+
+/** What the token store holds, as text (no password must be in it), and a token's stored hash. */
+export async function storedTokens(s: TestServer): Promise<{ text: string; hashOf(id: string): string | null }> {
+  if (!s.databaseUrl) {
+    const text = await readFile(path.join(s.tokensDir, 'tokens.json'), 'utf8');
+    const data = JSON.parse(text) as { tokens: Record<string, { hash: string | null }> };
+    return { text, hashOf: (id) => data.tokens[id]?.hash ?? null };
+  }
+  const client = new pg.Client({ connectionString: s.databaseUrl });
+  await client.connect();
+  try {
+    const tokens = await client.query<{ id: string; record: { hash: string | null } }>('SELECT id, record FROM tokens');
+    const masters = await client.query('SELECT record FROM masters');
+    const byId = new Map(tokens.rows.map((r) => [r.id, r.record]));
+    return { text: JSON.stringify({ tokens: tokens.rows, masters: masters.rows }), hashOf: (id) => byId.get(id)?.hash ?? null };
+  } finally {
+    await client.end();
+  }
 }

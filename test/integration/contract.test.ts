@@ -1,22 +1,31 @@
 // Every row of ../shared/design/http-contract.md, over real sockets.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
 import { basic, MASTER_AUTH, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
+import { databaseMode, storedTokens } from '../helpers/postgres.js';
 
-describe('HTTP contract', function () {
+// The whole contract in each storage mode: embedded (files) and PostgreSQL (DATABASE_URL).
+for (const mode of ['embedded', 'PostgreSQL'] as const) describe(`HTTP contract${mode === 'PostgreSQL' ? ', state in PostgreSQL' : ''}`, function () {
   let s: TestServer;
   let token: MintedToken;
   let auth: string;
+  let teardown: (() => Promise<void>) | null = null;
 
-  before(async () => {
+  before(async function () {
+    if (mode === 'PostgreSQL') {
+      this.timeout(120_000);
+      teardown = await databaseMode(this);
+    }
     s = await startServer();
     token = await s.mint('dpkg', 'hello', '42');
     auth = basic(token.username, token.password);
   });
-  after(() => s.close());
+  after(async () => {
+    await s?.close();
+    await teardown?.();
+  });
 
   describe('health', () => {
     it('GET /-/health answers 200 JSON', async () => {
@@ -131,10 +140,10 @@ describe('HTTP contract', function () {
 
     it('keeps only a hash of the password in the store', async () => {
       const t = await s.mint('dpkg', 'hello', 'store-check');
-      const stored = await readFile(path.join(s.tokensDir, 'tokens.json'), 'utf8');
-      expect(stored).to.not.include(t.password);
-      expect(stored).to.not.include(MASTER_AUTH.slice(6));
-      expect(JSON.parse(stored).tokens[t.id].hash).to.match(/^\$argon2id\$/);
+      const stored = await storedTokens(s);
+      expect(stored.text).to.not.include(t.password);
+      expect(stored.text).to.not.include(MASTER_AUTH.slice(6));
+      expect(stored.hashOf(t.id)).to.match(/^\$argon2id\$/);
     });
   });
 

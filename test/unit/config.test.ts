@@ -142,6 +142,15 @@ describe('server/config loadConfig', () => {
   });
 
   describe('refused values name the variable', () => {
+    it('DATABASE_URL that is not postgres://, and never echoes its password', () => {
+      for (const value of ['mysql://u:s3cret-pw@db/x', 'not a url s3cret-pw', 'postgres:///nohost?password=s3cret-pw']) {
+        const message = configError({ DATABASE_URL: value }).message;
+        expect(message, value).to.include('DATABASE_URL');
+        expect(message, value).to.not.include('s3cret-pw');
+      }
+      expect(loadConfig({ DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/artifacts' }, CWD).databaseUrl).to.equal('postgres://u:p@127.0.0.1:5432/artifacts');
+      expect(loadConfig({}, CWD).databaseUrl).to.equal(null);
+    });
     it('PORT=abc', () => expectRefusalNaming({ PORT: 'abc' }, 'PORT'));
     it('PORT=70000', () => expectRefusalNaming({ PORT: '70000' }, 'PORT'));
     it('PORT=-1, PORT=80.5 and PORT=" 80"', () => {

@@ -40,7 +40,11 @@ export function isUnreachable(err: unknown): boolean {
   return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/.test(message);
 }
 
+const REPLICA_LOCK = '7021787497453813622';
+
 export class Database {
+  private held: pg.PoolClient | null = null;
+
   private constructor(readonly pool: pg.Pool) {}
 
   static async open(url: string): Promise<Database> {
@@ -104,6 +108,24 @@ export class Database {
     }
   }
 
+  /**
+   * Takes the database for this process alone, for as long as it runs (a session advisory
+   * lock on a connection kept open): false if another process holds it. Until every store
+   * is shared, one replica per database is what is safe.
+   */
+  async claimSoleReplica(): Promise<boolean> {
+    const client = await this.pool.connect();
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [REPLICA_LOCK]);
+    if (!rows[0]?.ok) {
+      client.release();
+      return false;
+    }
+    // Held, never released to the pool: the lock lives as long as this connection.
+    client.on('error', () => undefined);
+    this.held = client;
+    return true;
+  }
+
   /** The schema version this database is at (for tests and the migrate command). */
   async schemaVersion(): Promise<number> {
     const { rows } = await this.query<{ version: number }>('SELECT version FROM schema_version');
@@ -111,6 +133,8 @@ export class Database {
   }
 
   close(): Promise<void> {
+    this.held?.release();
+    this.held = null;
     return this.pool.end();
   }
 }

@@ -1,0 +1,77 @@
+// DATABASE_URL with a real PostgreSQL (Debian's, started by the test): one server per
+// database for now; with the database gone, downloads still work and writes and mints
+// get a clear 503; when it is back, service resumes without a restart.
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { basic, MASTER_AUTH, startServer, type TestServer } from '../helpers/harness.js';
+import { freshDatabase, postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
+
+describe('DATABASE_URL: state in PostgreSQL', function () {
+  this.timeout(120_000);
+  let pg: Postgres;
+  let s: TestServer;
+  let url: string;
+
+  before(async function () {
+    if (!(await postgresInstalled())) {
+      if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
+      this.skip();
+    }
+    pg = await startPostgres();
+    url = await freshDatabase(pg);
+    s = await startServer({ DATABASE_URL: url });
+  });
+
+  after(async () => {
+    await s?.close();
+    await pg?.remove();
+  });
+
+  it('a second server on the same database refuses to start, saying why', async () => {
+    const second = await startServer({ DATABASE_URL: url }).then(
+      async (other) => {
+        await other.close();
+        return null;
+      },
+      (err: unknown) => err as Error,
+    );
+    expect(second?.message).to.equal('DATABASE_URL: another server already uses this database; this version runs one server per database');
+  });
+
+  it('keeps tokens, the audit trail and inputs in the database, not in files', async () => {
+    const t = await s.mint('dpkg', 'db', '1');
+    expect((await fetch(`${s.baseUrl}/dpkg/db/1/a.txt`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: 'a\n' })).status).to.equal(201);
+    const { existsSync } = await import('node:fs');
+    const path = await import('node:path');
+    expect(existsSync(path.join(s.tokensDir, 'tokens.json'))).to.equal(false);
+    expect(existsSync(path.join(s.tokensDir, 'audit.jsonl'))).to.equal(false);
+    const audit = await fetch(`${s.baseUrl}/-/audit?build=/dpkg/db/1/`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
+    const entries = ((await audit.json()) as { entries: { event: string }[] }).entries.map((e) => e.event);
+    expect(entries).to.include.members(['token.minted', 'file.written']);
+  });
+
+  it('with the database gone: downloads work, mints and writes get 503 and change nothing; back, it serves on', async () => {
+    const t = await s.mint('dpkg', 'db', '2');
+    const auth = basic(t.username, t.password);
+    expect((await fetch(`${s.baseUrl}/dpkg/db/2/kept.txt`, { method: 'PUT', headers: { Authorization: auth }, body: 'kept\n' })).status).to.equal(201);
+    await pg.stop();
+    try {
+      const got = await fetch(`${s.baseUrl}/dpkg/db/2/kept.txt`);
+      expect(got.status).to.equal(200);
+      expect(got.headers.get('x-checksum-sha256')).to.equal(createHash('sha256').update('kept\n').digest('hex'));
+      expect(await got.text()).to.equal('kept\n');
+      const mint = await fetch(`${s.baseUrl}/-/tokens`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'dpkg', project: 'db', build: '3' }) });
+      expect(mint.status).to.equal(503);
+      expect(mint.headers.get('retry-after')).to.equal('5');
+      expect(await mint.json()).to.deep.equal({ error: 'the database is unreachable; try again shortly' });
+      const put = await fetch(`${s.baseUrl}/dpkg/db/2/late.txt`, { method: 'PUT', headers: { Authorization: auth }, body: 'late\n' });
+      expect(put.status).to.equal(503);
+      expect((await fetch(`${s.baseUrl}/dpkg/db/2/late.txt`)).status).to.equal(404);
+    } finally {
+      await pg.start();
+    }
+    const again = await fetch(`${s.baseUrl}/dpkg/db/2/late.txt`, { method: 'PUT', headers: { Authorization: auth }, body: 'late\n' });
+    expect(again.status).to.equal(201);
+    expect((await s.mint('dpkg', 'db', '3')).scope).to.equal('/dpkg/db/3/');
+  });
+});
