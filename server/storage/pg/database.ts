@@ -57,9 +57,10 @@ export class Database {
   }
 
   /** A query; a database that cannot be reached is DatabaseUnavailable. */
-  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values);
+      // A named query is parsed and planned once per connection (the hot ones: a token per request).
+      return await this.pool.query<R>(name ? { name, text, values } : { text, values });
     } catch (err) {
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     }

@@ -55,7 +55,7 @@ export class PgTokenRecords implements TokenRecords {
   }
 
   async token(id: string): Promise<TokenRecord | null> {
-    const { rows } = await this.db.query<{ record: TokenRecord }>('SELECT record FROM tokens WHERE id = $1', [id]);
+    const { rows } = await this.db.query<{ record: TokenRecord }>('SELECT record FROM tokens WHERE id = $1', [id], 'token-by-id');
     return rows[0]?.record ?? null;
   }
 
