@@ -13,6 +13,8 @@ import type { MirrorEntryView } from '../server/mirror/mirror.js';
 import type { MasterSummary, TokenSummary } from '../token-service/token-service.js';
 import { becomeUser, PrivilegeError } from '../server/privileges.js';
 import { adminCall } from './admin-client.js';
+import { adminSocketPath, isListening, startAdminSocket } from '../server/admin/admin-socket.js';
+import { DatabaseNotEmpty, moveToPostgres } from '../server/storage/pg/move-to-postgres.js';
 import { runUploadCommand } from './upload.js';
 import { runProxyEnvCommand } from './proxy-env.js';
 
@@ -33,6 +35,9 @@ const USAGE = `usage: artifact-repo COMMAND
                                  mirror a container image by digest
   mirror list [--json]           list the mirror's entries, their state and why
   mirror remove ID               remove an entry (its bytes go once nothing uses them)
+  migrate --to postgres://…      copy masters, tokens, the audit trail, inputs and the mirror
+                                 into an empty database (the server stopped); then start
+                                 it with DATABASE_URL
   upload [--parallel N] [--retries N] DIR URL
                                  upload a directory with the build token in
                                  ARTIFACT_USER / ARTIFACT_PASSWORD
@@ -177,6 +182,36 @@ async function runAdmin(command: string, rest: string[]): Promise<number> {
   }
 }
 
+/** migrate --to URL: the embedded repository's shared state into an empty PostgreSQL database. */
+async function runMigrate(rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { to: { type: 'string' } } });
+  if (positionals.length > 0 || !values.to) throw new UsageError('usage: artifact-repo migrate --to postgres://user:password@host:5432/database');
+  const config = loadConfig({ ...process.env, DATABASE_URL: values.to });
+  if (config.databaseUrl === null) throw new UsageError('usage: artifact-repo migrate --to postgres://…');
+  becomeUser(config.runAsUser);
+  // Alone on the data directory: a running server would go on writing the files.
+  const socketPath = adminSocketPath(config.tokensDir);
+  if (await isListening(socketPath)) {
+    io.err('artifact-repo: a server is running on this data directory: stop it first');
+    return 1;
+  }
+  const socket = await startAdminSocket(config.tokensDir, 'cli');
+  try {
+    const report = await moveToPostgres(config, config.databaseUrl);
+    io.out(`copied ${report.masters} masters, ${report.tokens} tokens, ${report.auditEntries} audit entries, ${report.inputLines} recorded inputs of ${report.recordedBuilds} builds, ${report.mirrorEntries} mirror entries`);
+    io.err('start the server with DATABASE_URL set to this database; the files it copied are left as they were');
+    return 0;
+  } catch (err) {
+    if (err instanceof DatabaseNotEmpty) {
+      io.err(`artifact-repo: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await socket.close();
+  }
+}
+
 /** The server, started the way docker/entrypoint.sh starts it (GC and malloc settings). */
 function serve(): Promise<number> {
   const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '../server/main.js');
@@ -204,6 +239,8 @@ async function main(argv: string[]): Promise<number> {
       case 'retention':
       case 'mirror':
         return await runAdmin(command, rest);
+      case 'migrate':
+        return await runMigrate(rest);
       case 'help':
       case '--help':
       case '-h':

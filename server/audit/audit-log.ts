@@ -50,6 +50,23 @@ export class AuditFile implements AuditTrail {
     }
   }
 
+  /** Every entry, oldest first, streamed (moving the trail to PostgreSQL). */
+  async *entries(): AsyncGenerator<AuditEntry> {
+    const stream = createReadStream(this.file, { encoding: 'utf8' });
+    const opened = await new Promise<boolean>((resolve) => {
+      stream.once('open', () => resolve(true));
+      stream.once('error', () => resolve(false));
+    });
+    if (!opened) return;
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+      try {
+        if (line) yield JSON.parse(line) as AuditEntry;
+      } catch {
+        // A torn last line (a crash mid-write) is not an entry.
+      }
+    }
+  }
+
   /**
    * One page of the entries about one build ("/t/p/42/"), oldest first, and how many there
    * are in all. Streams the file and keeps only the page: a build with a million entries

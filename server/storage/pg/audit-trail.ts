@@ -19,6 +19,13 @@ export class PgAuditTrail implements AuditTrail {
     this.pending = this.pending.then(() => this.db.query('INSERT INTO audit (build, entry) VALUES ($1, $2)', [build, JSON.stringify(event)]).then(() => undefined, this.onError));
   }
 
+  /** Appends an entry with the time it already has (moving a trail here). */
+  async append(entry: AuditEntry): Promise<void> {
+    const { time, ...event } = entry;
+    const build = 'build' in event && typeof event.build === 'string' ? event.build : null;
+    await this.db.query('INSERT INTO audit (time, build, entry) VALUES ($1, $2, $3)', [time, build, JSON.stringify(event)]);
+  }
+
   async forBuild(build: string, page: { offset?: number; limit?: number } = {}): Promise<{ entries: AuditEntry[]; total: number }> {
     // What this replica recorded before the question is in the answer.
     await this.pending;

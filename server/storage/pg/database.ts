@@ -45,7 +45,11 @@ const REPLICA_LOCK = '7021787497453813622';
 export class Database {
   private held: pg.PoolClient | null = null;
 
-  private constructor(readonly pool: pg.Pool) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    /** Set inside atomically(): every query goes to this one connection's transaction. */
+    private readonly tx: pg.PoolClient | null = null,
+  ) {}
 
   static async open(url: string): Promise<Database> {
     const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
@@ -60,7 +64,7 @@ export class Database {
   async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
     try {
       // A named query is parsed and planned once per connection (the hot ones: a token per request).
-      return await this.pool.query<R>(name ? { name, text, values } : { text, values });
+      return await (this.tx ?? this.pool).query<R>(name ? { name, text, values } : { text, values });
     } catch (err) {
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     }
@@ -91,8 +95,18 @@ export class Database {
     }
   }
 
+  /**
+   * Runs `work` with a Database whose every query is in one transaction (committed at the
+   * end, rolled back if it throws): the stores built on it change all or nothing.
+   */
+  async atomically<T>(work: (tx: Database) => Promise<T>): Promise<T> {
+    return this.transaction((client) => work(new Database(this.pool, client)));
+  }
+
   /** Runs `work` in one transaction on one connection (rolled back if it throws). */
   async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    // Inside atomically(), a transaction is part of the one already open.
+    if (this.tx) return work(this.tx);
     const client = await this.pool.connect().catch((err: unknown) => {
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     });

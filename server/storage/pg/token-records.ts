@@ -50,6 +50,11 @@ export class PgTokenRecords implements TokenRecords {
     });
   }
 
+  /** Marks a master as removed by an admin (moving a store here). */
+  async markRemoved(name: string, at: string): Promise<void> {
+    await this.db.query('INSERT INTO removed_masters (name, at) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at', [name, at]);
+  }
+
   async insertToken(record: TokenRecord): Promise<void> {
     await this.db.query('INSERT INTO tokens (id, scope, expires_at, record) VALUES ($1, $2, $3, $4)', [record.id, record.scope, record.expires_at, JSON.stringify(record)]);
   }

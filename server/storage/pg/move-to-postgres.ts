@@ -1,0 +1,74 @@
+// `artifact-repo migrate --to postgres://…`: copies what an embedded repository keeps in
+// files and PostgreSQL would keep (masters, tokens, the audit trail, recorded inputs, the
+// mirror's entries) into an empty database, in one transaction: all of it or nothing.
+// The artifacts, their checksums, pins and build states stay where they are.
+import type { Config } from '../../config.js';
+import { AuditFile } from '../../audit/audit-log.js';
+import { TokenFile } from '../../../token-service/store.js';
+import { ArtifactStore } from '../artifact-store.js';
+import { InputRecordFiles } from '../input-records.js';
+import { MirrorEntryFiles } from '../mirror-entries.js';
+import { Database } from './database.js';
+import { PgAuditTrail } from './audit-trail.js';
+import { PgInputRecords } from './input-records.js';
+import { PgMirrorEntries } from './mirror-entries.js';
+import { PgTokenRecords } from './token-records.js';
+
+export interface MoveReport {
+  masters: number;
+  tokens: number;
+  auditEntries: number;
+  recordedBuilds: number;
+  inputLines: number;
+  mirrorEntries: number;
+}
+
+export class DatabaseNotEmpty extends Error {}
+
+export async function moveToPostgres(config: Config, url: string): Promise<MoveReport> {
+  const tokens = await TokenFile.open(config.tokensDir);
+  const audit = new AuditFile(config.tokensDir);
+  const inputs = new InputRecordFiles(config.artifactsDir);
+  const mirror = new MirrorEntryFiles(config.artifactsDir, new ArtifactStore(config.artifactsDir));
+  const db = await Database.open(url);
+  try {
+    const { rows } = await db.query<{ n: string }>(
+      'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) AS n',
+    );
+    if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
+    return await db.atomically(async (tx) => {
+      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, inputLines: 0, mirrorEntries: 0 };
+      const toTokens = new PgTokenRecords(tx);
+      for (const master of await tokens.masters()) {
+        await toTokens.putMaster(master);
+        report.masters++;
+      }
+      for (const [name, at] of Object.entries(tokens.data.removed_masters ?? {})) await toTokens.markRemoved(name, at);
+      for (const token of await tokens.tokens()) {
+        await toTokens.insertToken(token);
+        report.tokens++;
+      }
+      const toAudit = new PgAuditTrail(tx);
+      for await (const entry of audit.entries()) {
+        await toAudit.append(entry);
+        report.auditEntries++;
+      }
+      const toInputs = new PgInputRecords(tx);
+      for (const build of await inputs.all()) {
+        for (const line of await inputs.read(build)) {
+          await toInputs.append(build, line);
+          report.inputLines++;
+        }
+        report.recordedBuilds++;
+      }
+      const toMirror = new PgMirrorEntries(tx);
+      for (const entry of await mirror.all()) {
+        await toMirror.save(entry);
+        report.mirrorEntries++;
+      }
+      return report;
+    });
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,96 @@
+// artifact-repo migrate --to postgres://…: an embedded repository with builds, tokens (a
+// live one and a revoked one), recorded inputs, a mirror entry and an audit trail, copied
+// into an empty PostgreSQL database, then served from it with the same answers.
+import { expect } from 'chai';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { rm } from 'node:fs/promises';
+import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
+import { freePort } from '../helpers/nginx.js';
+import { freshDatabase, postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
+import { run } from '../helpers/tools.js';
+
+function cli(dataDir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run(process.execPath, ['dist/cli/main.js', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', DATA_DIR: dataDir, MASTER_USER, MASTER_PASSWORD } });
+}
+
+async function json(s: TestServer, path: string): Promise<unknown> {
+  const res = await fetch(`${s.baseUrl}${path}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
+  expect(res.status, path).to.equal(200);
+  return res.json();
+}
+
+describe('artifact-repo migrate --to postgres://', function () {
+  this.timeout(120_000);
+  let pg: Postgres;
+  let dataDir: string;
+  let origin: http.Server;
+  let originPort: number;
+
+  before(async function () {
+    if (!(await postgresInstalled())) {
+      if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
+      this.skip();
+    }
+    pg = await startPostgres();
+    dataDir = await makeTempDir('migrate-');
+    origin = http.createServer((_req, res) => res.end('from the origin\n'));
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.2', () => resolve()));
+    originPort = (origin.address() as AddressInfo).port;
+  });
+
+  after(async () => {
+    await pg?.remove();
+    await new Promise((resolve) => origin?.close(resolve));
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('copies everything, refuses a database that is not empty, and the server answers the same from it', async () => {
+    const proxyPort = await freePort();
+    const env = { DATA_DIR: dataDir, PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.2/32' };
+    const embedded = await startServer(env);
+    const live = await mintWith(embedded.baseUrl, { type: 'dpkg', project: 'mig', build: '1' });
+    expect((await fetch(`${embedded.baseUrl}/dpkg/mig/1/a.txt`, { method: 'PUT', headers: { Authorization: basic(live.username, live.password) }, body: 'a\n' })).status).to.equal(201);
+    // An input, recorded through the build proxy (plain HTTP).
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: proxyPort, method: 'GET', path: `http://127.0.0.2:${originPort}/dep.txt`, headers: { 'Proxy-Authorization': basic(live.username, live.password) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).to.equal(200);
+    const ended = await mintWith(embedded.baseUrl, { type: 'dpkg', project: 'mig', build: '2' });
+    expect((await fetch(`${embedded.baseUrl}/-/tokens/${ended.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } })).status).to.equal(204);
+    const declared = await fetch(`${embedded.baseUrl}/-/mirror`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ url: 'https://127.0.0.3/tool.tar.gz', note: 'refused: private' }) });
+    expect(declared.status).to.equal(202);
+    await new Promise((r) => setTimeout(r, 300));
+    const paths = ['/-/tokens', '/-/audit?build=/dpkg/mig/1/', '/-/audit?build=/dpkg/mig/2/', '/-/inputs?build=/dpkg/mig/1/', '/-/mirror', '/dpkg/mig/'];
+    const before = await Promise.all(paths.map((p) => json(embedded, p)));
+    await embedded.close();
+
+    const url = await freshDatabase(pg);
+    const moved = await cli(dataDir, ['migrate', '--to', url]);
+    expect(moved.code, moved.stderr).to.equal(0);
+    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries$/m);
+    expect(moved.stdout + moved.stderr).to.not.include(MASTER_PASSWORD).and.not.include(live.password);
+    const again = await cli(dataDir, ['migrate', '--to', url]);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.include('the database is not empty');
+
+    const fromDatabase = await startServer({ ...env, DATABASE_URL: url });
+    try {
+      const after = await Promise.all(paths.map((p) => json(fromDatabase, p)));
+      for (let i = 0; i < paths.length; i++) expect(after[i], paths[i]).to.deep.equal(before[i]);
+      // The live token still opens its build; the revoked one does not.
+      expect((await fetch(`${fromDatabase.baseUrl}/dpkg/mig/1/b.txt`, { method: 'PUT', headers: { Authorization: basic(live.username, live.password) }, body: 'b\n' })).status).to.equal(201);
+      expect((await fetch(`${fromDatabase.baseUrl}/dpkg/mig/2/b.txt`, { method: 'PUT', headers: { Authorization: basic(ended.username, ended.password) }, body: 'b\n' })).status).to.equal(401);
+      const busy = await cli(dataDir, ['migrate', '--to', await freshDatabase(pg)]);
+      expect(busy.code).to.equal(1);
+      expect(busy.stderr).to.include('a server is running on this data directory');
+    } finally {
+      await fromDatabase.close();
+    }
+  });
+});
