@@ -202,6 +202,10 @@ export async function openRepository(config: Config, options: RepositoryOptions)
           tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
           store.sweepIncoming().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
           for (const scope of sealsToRetry) void seal(scope);
+          db?.keepSoleReplica().then(
+            (ours) => ours || logger.error('another server took this database while it was unreachable: stop one of them (one server per database)'),
+            () => undefined,
+          );
         }, PURGE_EVERY_MS),
       );
       // Seals a previous process left pending are tried at once.

@@ -311,4 +311,22 @@ describe('PostgreSQL: schema and outages', function () {
     expect(await inputs.read(['dpkg', 'x', '1'])).to.deep.equal([miss(1)]);
     await db.close();
   });
+
+  it('one server per database: the lock refuses a second, and is taken back after the database restarts', async () => {
+    const url = await freshDatabase(pg);
+    const first = await Database.open(url);
+    const second = await Database.open(url);
+    try {
+      expect(await first.claimSoleReplica()).to.equal(true);
+      expect(await second.claimSoleReplica()).to.equal(false);
+      await pg.stop();
+      await pg.start();
+      // The restart ended the session that held it; the first takes it back before anyone else.
+      expect(await first.keepSoleReplica()).to.equal(true);
+      expect(await second.claimSoleReplica()).to.equal(false);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
 });

@@ -136,9 +136,28 @@ export class Database {
       return false;
     }
     // Held, never released to the pool: the lock lives as long as this connection.
-    client.on('error', () => undefined);
+    client.on('error', (err: Error) => {
+      if (this.held !== client) return;
+      this.held = null;
+      // Given back as broken: the pool drops it (and can end).
+      client.release(err);
+    });
     this.held = client;
     return true;
+  }
+
+  /**
+   * After the database went away (a restart ends the session and its lock), takes the
+   * lock again; false if another process took it meanwhile.
+   */
+  async keepSoleReplica(): Promise<boolean> {
+    if (this.held) return true;
+    try {
+      return await this.claimSoleReplica();
+    } catch {
+      // Still away: the next try decides.
+      return true;
+    }
   }
 
   /** The schema version this database is at (for tests and the migrate command). */
