@@ -35,9 +35,9 @@ const USAGE = `usage: artifact-repo COMMAND
                                  mirror a container image by digest
   mirror list [--json]           list the mirror's entries, their state and why
   mirror remove ID               remove an entry (its bytes go once nothing uses them)
-  migrate --to postgres://…      copy masters, tokens, the audit trail, inputs and the mirror
-                                 into an empty database (the server stopped); then start
-                                 it with DATABASE_URL
+  migrate [--to postgres://…]    copy masters, tokens, the audit trail, inputs and the mirror
+                                 into an empty database (the server stopped; the URL from
+                                 DATABASE_URL without --to); then start it with DATABASE_URL
   upload [--parallel N] [--retries N] DIR URL
                                  upload a directory with the build token in
                                  ARTIFACT_USER / ARTIFACT_PASSWORD
@@ -185,8 +185,10 @@ async function runAdmin(command: string, rest: string[]): Promise<number> {
 /** migrate --to URL: the embedded repository's shared state into an empty PostgreSQL database. */
 async function runMigrate(rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { to: { type: 'string' } } });
-  if (positionals.length > 0 || !values.to) throw new UsageError('usage: artifact-repo migrate --to postgres://user:password@host:5432/database');
-  const config = loadConfig({ ...process.env, DATABASE_URL: values.to });
+  // The URL may carry a password: DATABASE_URL keeps it off the command line (ps, history).
+  const target = values.to ?? process.env.DATABASE_URL;
+  if (positionals.length > 0 || !target) throw new UsageError('usage: artifact-repo migrate [--to postgres://user:password@host:5432/database] (or DATABASE_URL)');
+  const config = loadConfig({ ...process.env, DATABASE_URL: target });
   if (config.databaseUrl === null) throw new UsageError('usage: artifact-repo migrate --to postgres://…');
   becomeUser(config.runAsUser);
   // Alone on the data directory: a running server would go on writing the files.

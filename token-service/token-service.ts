@@ -192,7 +192,9 @@ export class TokenService {
       // one argon2 run and are never throttled.
       if (!this.proofs.isPending(key)) this.noteFailure(this.masterThrottle, address, name);
     }
-    const ok = await this.checkPassword(masterOwner(name), name, password, async () => (await this.store.master(name))?.hash ?? null);
+    // A proof remembered here says the password was right; whether the master still exists
+    // (removed through another server) is asked of the store every time.
+    const ok = (await this.checkPassword(masterOwner(name), name, password, async () => (await this.store.master(name))?.hash ?? null)) && (await this.store.master(name)) !== null;
     if (!ok) {
       this.emit({ event: 'auth.failed', kind: 'master', throttled: false });
       return { ok: false, reason: 'bad-credentials' };

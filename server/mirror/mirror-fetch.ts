@@ -121,9 +121,10 @@ class ImageFetch {
     return { sha256: this.ref.digest.slice('sha256:'.length), size: this.bytes, parts: this.parts };
   }
 
-  /** The registry's own host gets the bearer token; a blob store it redirects to does not. */
+  /** The registry itself (over HTTPS, as it was asked) gets the bearer token; a blob store it redirects to does not. */
   private headersFor(accept: string): (url: URL) => OutgoingHttpHeaders {
-    return (url) => ({ accept, ...(this.token && url.host === this.ref.registry ? { authorization: `Bearer ${this.token}` } : {}) });
+    const registry = new URL(manifestUrl(this.ref, this.ref.digest)).origin;
+    return (url) => ({ accept, ...(this.token && url.origin === registry ? { authorization: `Bearer ${this.token}` } : {}) });
   }
 
   private async get(url: string, accept: string, what: string): Promise<IncomingMessage> {
@@ -150,6 +151,7 @@ class ImageFetch {
     } catch {
       throw new Error(`registry ${this.ref.registry} named a malformed token realm`);
     }
+    if (url.protocol !== 'https:') throw new Error(`registry ${this.ref.registry} named a token realm that is not https`);
     if (service) url.searchParams.set('service', service);
     url.searchParams.set('scope', scope);
     const { res } = await getFollowing(this.upstream, url, () => ({ accept: 'application/json' }), this.hooks.signal);

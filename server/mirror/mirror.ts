@@ -5,8 +5,9 @@
 // inputs contract, "The mirror".
 import { customAlphabet } from 'nanoid';
 import type { EventSink } from '../domain/events.js';
+import { errorSummary } from '../domain/errors.js';
 import type { MirrorEntry, MirrorEntryStore, MirroredPart, MirrorState } from '../storage/mirror-entries.js';
-import { canonicalUrl } from '../proxy/matching.js';
+import { auditUrl, canonicalUrl } from '../proxy/matching.js';
 import { imageRefString, parseImageRef, type ImageRef } from './image-ref.js';
 
 export const MAX_NOTE = 1000;
@@ -114,8 +115,8 @@ export class Mirror {
   private readonly stored = new Map<string, Set<string>>();
   private fetch: Fetch | null = null;
   private timer: NodeJS.Timeout | null = null;
-  /** Serialises writes of one entry (a declaration while its fetch ends). */
-  private saving: Promise<void> = Promise.resolve();
+  /** Declarations, removals and the ends of downloads, one at a time: none sees another half-done. */
+  private changing: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly store: MirrorEntryStore,
@@ -125,7 +126,11 @@ export class Mirror {
 
   static async open(store: MirrorEntryStore, emit: EventSink, now: () => number): Promise<Mirror> {
     const mirror = new Mirror(store, emit, now);
-    for (const entry of await store.all()) mirror.index(entry);
+    for (const entry of await store.all()) {
+      mirror.byId.set(entry.id, entry);
+      mirror.byKey.set(mirror.keyOf(entry), entry.id);
+    }
+    mirror.reindex();
     return mirror;
   }
 
@@ -133,65 +138,58 @@ export class Mirror {
     return entry.url ?? `image:${entry.image}`;
   }
 
-  private index(entry: MirrorEntry): void {
-    const old = this.byId.get(entry.id);
-    if (old) for (const part of old.parts) this.unserve(part);
+  /** Runs `change` after every change before it has finished. */
+  private exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changing.then(change, change);
+    this.changing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Keeps the entry (saved first, then in memory) and what it serves. */
+  private async put(entry: MirrorEntry): Promise<void> {
+    await this.store.save(entry);
     this.byId.set(entry.id, entry);
     this.byKey.set(this.keyOf(entry), entry.id);
-    if (entry.state !== 'ok') return;
-    for (const part of entry.parts) {
-      if (!this.served.has(part.url)) this.countOrigin(part.url, 1, part.digest !== null);
-      this.served.set(part.url, part);
-      // Two URLs with one body: the first declared names the download.
-      const named = this.bySha.get(part.sha256);
-      if (entry.kind === 'file' && (!named || this.declaredBefore(entry, named))) this.bySha.set(part.sha256, part);
-    }
+    this.reindex();
   }
 
-  private declaredBefore(entry: MirrorEntry, part: MirroredPart): boolean {
-    const other = [...this.byId.values()].find((e) => e.parts.includes(part));
-    return !other || entry.declaredAt < other.declaredAt;
-  }
-
-  private countOrigin(url: string, delta: number, registry: boolean): void {
-    const origin = new URL(url).origin;
-    for (const counts of registry ? [this.origins, this.registries] : [this.origins]) {
-      const n = (counts.get(origin) ?? 0) + delta;
-      if (n > 0) counts.set(origin, n);
-      else counts.delete(origin);
+  /**
+   * What answers each URL and checksum, from the entries that are ok, the earliest declared
+   * first: two images share layer URLs, two URLs may share a body, and removing one must
+   * leave the other served. Rebuilt on each change (masters' and downloads' pace), so the
+   * lookups on every request stay one map read.
+   */
+  private reindex(): void {
+    this.served.clear();
+    this.bySha.clear();
+    this.origins.clear();
+    this.registries.clear();
+    const ok = [...this.byId.values()].filter((e) => e.state === 'ok').sort((a, b) => a.declaredAt.localeCompare(b.declaredAt) || a.id.localeCompare(b.id));
+    for (const entry of ok) {
+      for (const part of entry.parts) {
+        if (!this.served.has(part.url)) {
+          this.served.set(part.url, part);
+          const origin = new URL(part.url).origin;
+          this.origins.set(origin, (this.origins.get(origin) ?? 0) + 1);
+          if (part.digest !== null) this.registries.set(origin, (this.registries.get(origin) ?? 0) + 1);
+        }
+        if (entry.kind === 'file' && !this.bySha.has(part.sha256)) this.bySha.set(part.sha256, part);
+      }
     }
-  }
-
-  private unserve(part: MirroredPart): void {
-    if (this.served.get(part.url) === part) {
-      this.served.delete(part.url);
-      this.countOrigin(part.url, -1, part.digest !== null);
-    }
-    if (this.bySha.get(part.sha256) !== part) return;
-    this.bySha.delete(part.sha256);
-    // Another file entry with the same body names the download now (only when one goes).
-    for (const entry of this.byId.values()) {
-      const same = entry.kind === 'file' && entry.state === 'ok' ? entry.parts.find((p) => p.sha256 === part.sha256 && p !== part) : undefined;
-      if (same && (!this.bySha.has(part.sha256) || this.declaredBefore(entry, this.bySha.get(part.sha256) as MirroredPart))) this.bySha.set(part.sha256, same);
-    }
-  }
-
-  private persist(entry: MirrorEntry): Promise<void> {
-    const write = this.saving.then(() => this.store.save(entry));
-    this.saving = write.catch(() => undefined);
-    return write;
   }
 
   /** Declares an entry; one declared already is returned (and, if it failed, tried again at once). */
   async declare(declaration: Declaration, by: string): Promise<{ entry: MirrorEntryView; created: boolean }> {
+    return this.exclusive(() => this.declareAlone(declaration, by));
+  }
+
+  private async declareAlone(declaration: Declaration, by: string): Promise<{ entry: MirrorEntryView; created: boolean }> {
     const key = declaration.kind === 'file' ? declaration.url : `image:${imageRefString(declaration.ref)}`;
     const existingId = this.byKey.get(key);
     const existing = existingId ? this.byId.get(existingId) : undefined;
     if (existing) {
       if (existing.state === 'failed' && !this.running.has(existing.id)) {
-        const retry = { ...existing, nextTryAt: new Date(this.now()).toISOString() };
-        await this.persist(retry);
-        this.index(retry);
+        await this.put({ ...existing, nextTryAt: new Date(this.now()).toISOString() });
         this.schedule();
       }
       return { entry: this.view(this.byId.get(existing.id) as MirrorEntry), created: false };
@@ -214,25 +212,26 @@ export class Mirror {
       fetchedAt: null,
       parts: [],
     };
-    await this.persist(entry);
-    this.index(entry);
-    this.emit({ event: 'mirror.declared', id: entry.id, source: entry.url ?? (entry.image as string), by });
+    await this.put(entry);
+    this.emit({ event: 'mirror.declared', id: entry.id, source: auditUrl(entry.url ?? (entry.image as string)), by });
     this.schedule();
     return { entry: this.view(entry), created: true };
   }
 
   /** Removes an entry (its download, if one runs, is stopped); false if there is none. */
   async remove(id: string, by: string): Promise<boolean> {
-    const entry = this.byId.get(id);
-    if (!entry) return false;
+    // A download that ends meanwhile finds the entry gone and keeps nothing of it.
     this.running.get(id)?.abort();
-    await this.saving;
-    await this.store.remove(id);
-    for (const part of entry.parts) this.unserve(part);
-    this.byId.delete(id);
-    this.byKey.delete(this.keyOf(entry));
-    this.emit({ event: 'mirror.removed', id, source: entry.url ?? (entry.image as string), by });
-    return true;
+    return this.exclusive(async () => {
+      const entry = this.byId.get(id);
+      if (!entry) return false;
+      await this.store.remove(id);
+      this.byId.delete(id);
+      this.byKey.delete(this.keyOf(entry));
+      this.reindex();
+      this.emit({ event: 'mirror.removed', id, source: auditUrl(entry.url ?? (entry.image as string)), by });
+      return true;
+    });
   }
 
   get(id: string): MirrorEntryView | null {
@@ -288,7 +287,8 @@ export class Mirror {
     return {
       id: entry.id,
       kind: entry.kind,
-      url: entry.url,
+      // Public: a query may carry a credential (a pre-signed URL), so it is not shown.
+      url: entry.url === null ? null : auditUrl(entry.url),
       image: entry.image,
       state: entry.state,
       reason: entry.reason,
@@ -318,7 +318,7 @@ export class Mirror {
     this.timer = null;
     for (const controller of this.running.values()) controller.abort();
     while (this.running.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    await this.saving;
+    await this.changing;
   }
 
   /** Runs what is due now and sets the timer for the next failed entry's retry. */
@@ -346,7 +346,7 @@ export class Mirror {
     this.progress.set(entry.id, 0);
     const stored = new Set<string>();
     this.stored.set(entry.id, stored);
-    const source = entry.url ?? (entry.image as string);
+    const source = auditUrl(entry.url ?? (entry.image as string));
     let done: MirrorEntry;
     try {
       const result = await fetch(entry, { progress: (bytes) => this.progress.set(entry.id, bytes), stored: (sha256) => stored.add(sha256), signal: controller.signal });
@@ -358,17 +358,21 @@ export class Mirror {
     }
     this.progress.delete(entry.id);
     try {
-      // Removed meanwhile: nothing to record (its bytes go with the next clean-up).
-      if (!controller.signal.aborted && this.byId.has(entry.id)) {
-        await this.persist(done);
-        this.index(done);
+      await this.exclusive(async () => {
+        // Removed meanwhile: nothing to record (its bytes go with the next clean-up).
+        if (controller.signal.aborted || !this.byId.has(entry.id)) return;
+        try {
+          await this.put(done);
+        } catch (err) {
+          // The entry could not be written (a full disk): failed here, tried again later.
+          const attempts = entry.attempts + 1;
+          this.byId.set(entry.id, { ...entry, state: 'failed', attempts, reason: `the entry cannot be stored (${errorSummary(err)})`, nextTryAt: new Date(this.now() + retryDelayMs(attempts)).toISOString() });
+          this.reindex();
+          return;
+        }
         if (done.state === 'ok') this.emit({ event: 'mirror.fetched', id: done.id, source, sha256: done.sha256 as string, size: done.size as number });
         else this.emit({ event: 'mirror.failed', id: done.id, source, reason: done.reason as string, attempts: done.attempts });
-      }
-    } catch (err) {
-      // The entry could not be written (a full disk): failed here, tried again later.
-      const attempts = entry.attempts + 1;
-      this.index({ ...entry, state: 'failed', attempts, reason: `the entry cannot be stored: ${err instanceof Error ? err.message : String(err)}`, nextTryAt: new Date(this.now() + retryDelayMs(attempts)).toISOString() });
+      });
     } finally {
       this.stored.delete(entry.id);
       this.running.delete(entry.id);

@@ -27,7 +27,7 @@ import type { MirroredPart } from '../storage/mirror-entries.js';
 import type { Mirror } from '../mirror/mirror.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
 import type { CertificateAuthority } from './authority.js';
-import { canonicalUrl, notModified, pickRecording, recordedHeaders, requestKey, varyValues, type HeaderList } from './matching.js';
+import { auditUrl, canonicalUrl, notModified, pickRecording, recordedHeaders, requestKey, varyValues, type HeaderList } from './matching.js';
 import { forwardedHeaders, UpstreamError, type UpstreamClient } from './upstream.js';
 
 export const PROXY_REALM = 'artifact-repo';
@@ -572,8 +572,3 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
   };
 }
 
-/** A URL as the audit trail and the logs may show it: no query (it may hold credentials). */
-export function auditUrl(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : `${url.slice(0, q)}?…`;
-}

@@ -43,6 +43,12 @@ export function canonicalUrl(raw: string): string | null {
   return url.href;
 }
 
+/** A URL as the audit trail, the logs and public listings may show it: no query (it may hold credentials). */
+export function auditUrl(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : `${url.slice(0, q)}?…`;
+}
+
 export function requestKey(method: string, url: string, bodySha256: string | null): string {
   return `${method.toUpperCase()} ${url}${bodySha256 ? ` body:${bodySha256}` : ''}`;
 }

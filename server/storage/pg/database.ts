@@ -130,8 +130,15 @@ export class Database {
    */
   async claimSoleReplica(): Promise<boolean> {
     const client = await this.pool.connect();
-    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [REPLICA_LOCK]);
-    if (!rows[0]?.ok) {
+    let ok: boolean;
+    try {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [REPLICA_LOCK]);
+      ok = rows[0]?.ok === true;
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+    if (!ok) {
       client.release();
       return false;
     }

@@ -23,6 +23,7 @@ export interface MoveReport {
   mirrorEntries: number;
 }
 
+/** The target cannot take the copy: it holds data, or something else uses it. */
 export class DatabaseNotEmpty extends Error {}
 
 export async function moveToPostgres(config: Config, url: string): Promise<MoveReport> {
@@ -32,11 +33,13 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
   const mirror = new MirrorEntryFiles(config.artifactsDir, new ArtifactStore(config.artifactsDir));
   const db = await Database.open(url);
   try {
-    const { rows } = await db.query<{ n: string }>(
-      'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) AS n',
-    );
-    if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
+    // No server may use the database while it is filled (nor a second migrate).
+    if (!(await db.claimSoleReplica())) throw new DatabaseNotEmpty('a server (or another migrate) is using this database');
     return await db.atomically(async (tx) => {
+      const { rows } = await tx.query<{ n: string }>(
+        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) AS n',
+      );
+      if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
       const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, inputLines: 0, mirrorEntries: 0 };
       const toTokens = new PgTokenRecords(tx);
       for (const master of await tokens.masters()) {
