@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir } from '../helpers/harness.js';
-import { freshDatabase, postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
+import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
 import { InputRecordFiles, type InputLine, type InputStore } from '../../server/storage/input-records.js';
 import { MirrorEntryFiles, type MirrorEntry, type MirrorEntryStore } from '../../server/storage/mirror-entries.js';
@@ -48,12 +48,7 @@ let server: Postgres | null = null;
 const postgres: Backend = {
   name: 'PostgreSQL',
   async setup(ctx) {
-    if (!(await postgresInstalled())) {
-      if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
-      console.warn('      skipped: PostgreSQL not installed (apt-get install postgresql)');
-      ctx.skip();
-    }
-    server = await startPostgres();
+    server = await requirePostgres(ctx);
   },
   async teardown() {
     await server?.remove();
@@ -273,11 +268,7 @@ describe('PostgreSQL: schema and outages', function () {
   let pg: Postgres;
 
   before(async function () {
-    if (!(await postgresInstalled())) {
-      if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
-      this.skip();
-    }
-    pg = await startPostgres();
+    pg = await requirePostgres(this);
   });
   after(async () => {
     await pg?.remove();

@@ -83,6 +83,16 @@ export async function startPostgres(): Promise<Postgres> {
   };
 }
 
+/** A PostgreSQL server for a suite; skips it (under CI: fails) when PostgreSQL is not installed. */
+export async function requirePostgres(ctx: Mocha.Context): Promise<Postgres> {
+  if (!(await postgresInstalled())) {
+    if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
+    console.warn('      skipped: PostgreSQL not installed (apt-get install postgresql)');
+    ctx.skip();
+  }
+  return startPostgres();
+}
+
 let created = 0;
 
 /** A new, empty database on this server, as a DATABASE_URL. */
@@ -103,12 +113,7 @@ export async function freshDatabase(server: Postgres): Promise<string> {
  * database. Skips (or, under CI, fails) without PostgreSQL. Returns the teardown.
  */
 export async function databaseMode(ctx: Mocha.Context): Promise<() => Promise<void>> {
-  if (!(await postgresInstalled())) {
-    if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
-    console.warn('      skipped: PostgreSQL not installed (apt-get install postgresql)');
-    ctx.skip();
-  }
-  const server = await startPostgres();
+  const server = await requirePostgres(ctx);
   useDatabases(() => freshDatabase(server));
   return async () => {
     useDatabases(null);

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { basic, MASTER_AUTH, startServer, type TestServer } from '../helpers/harness.js';
-import { freshDatabase, postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
+import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 
 describe('DATABASE_URL: state in PostgreSQL', function () {
   this.timeout(120_000);
@@ -13,11 +13,7 @@ describe('DATABASE_URL: state in PostgreSQL', function () {
   let url: string;
 
   before(async function () {
-    if (!(await postgresInstalled())) {
-      if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
-      this.skip();
-    }
-    pg = await startPostgres();
+    pg = await requirePostgres(this);
     url = await freshDatabase(pg);
     s = await startServer({ DATABASE_URL: url });
   });

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
-import { freshDatabase, postgresInstalled, startPostgres, type Postgres } from '../helpers/postgres.js';
+import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { run } from '../helpers/tools.js';
 
 function cli(dataDir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -28,11 +28,7 @@ describe('artifact-repo migrate --to postgres://', function () {
   let originPort: number;
 
   before(async function () {
-    if (!(await postgresInstalled())) {
-      if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
-      this.skip();
-    }
-    pg = await startPostgres();
+    pg = await requirePostgres(this);
     dataDir = await makeTempDir('migrate-');
     origin = http.createServer((_req, res) => res.end('from the origin\n'));
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.2', () => resolve()));
