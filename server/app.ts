@@ -18,7 +18,7 @@ import type { TokenService } from '../token-service/token-service.js';
 import { markProxySocket } from './http/client.js';
 import { listenOnSocket, type ClaimedSocket } from './unix-socket.js';
 import { networkInterfaces } from 'node:os';
-import { CertificateAuthority, fileKeeper } from './proxy/authority.js';
+import { CertificateAuthority } from './proxy/authority.js';
 import { createBuildProxy, type BuildProxy } from './proxy/build-proxy.js';
 import { networkList } from './proxy/networks.js';
 import { UpstreamClient } from './proxy/upstream.js';
@@ -83,7 +83,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const { tokens } = repo;
   const services: TreeServices = repo;
   // The build proxy: its own listener and module, authorised by the same token service.
-  const authority = config.proxyPort === 0 ? null : await CertificateAuthority.open(fileKeeper(config.tokensDir), options.now);
+  const authority = config.proxyPort === 0 ? null : await CertificateAuthority.open(repo.authorityKeeper, options.now);
   const ownPorts = new Set<number>([config.port, config.proxyPort].filter((p) => p > 0));
   const ownAddresses = new Set<string>(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
   // One upstream client for the build proxy and the mirror: the same TLS and network rules.

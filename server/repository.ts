@@ -22,6 +22,8 @@ import { PgTokenRecords } from './storage/pg/token-records.js';
 import { PgAuditTrail } from './storage/pg/audit-trail.js';
 import { PgInputRecords } from './storage/pg/input-records.js';
 import { PgMirrorEntries } from './storage/pg/mirror-entries.js';
+import { pgAuthorityKeeper } from './storage/pg/authority-keeper.js';
+import { fileKeeper, type AuthorityKeeper } from './proxy/authority.js';
 import { TokenService } from '../token-service/token-service.js';
 import { AuditFile, type AuditTrail } from './audit/audit-log.js';
 import { fanOut, type EventSink } from './domain/events.js';
@@ -69,6 +71,8 @@ export interface Repository {
   sealStatus(scope: string): Promise<'sealed' | 'pending' | 'open'>;
   /** Set when no master existed and none was configured: show it once. */
   generatedMasterPassword: string | null;
+  /** Where the build proxy's certificate authority is kept: the tokens volume, or the database. */
+  authorityKeeper: AuthorityKeeper;
   /** Closes the database connections, if any (after the servers have stopped). */
   close(): Promise<void>;
   /** Starts the timers (token purge, .incoming sweep, failed seals, retention). */
@@ -216,6 +220,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     stopHousekeeping() {
       for (const timer of timers.splice(0)) clearInterval(timer);
     },
+    authorityKeeper: db ? pgAuthorityKeeper(db) : fileKeeper(config.tokensDir),
     close: async () => {
       await db?.close();
     },

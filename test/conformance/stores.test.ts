@@ -14,6 +14,8 @@ import { Database, DatabaseUnavailable, SCHEMA_VERSION } from '../../server/stor
 import { AuditFile, type AuditTrail } from '../../server/audit/audit-log.js';
 import { PgAuditTrail } from '../../server/storage/pg/audit-trail.js';
 import { PgTokenRecords } from '../../server/storage/pg/token-records.js';
+import { pgAuthorityKeeper } from '../../server/storage/pg/authority-keeper.js';
+import { fileKeeper, type AuthorityKeeper } from '../../server/proxy/authority.js';
 import { TokenFile, type TokenRecord, type TokenRecords } from '../../token-service/store.js';
 import { PgInputRecords } from '../../server/storage/pg/input-records.js';
 import { PgMirrorEntries } from '../../server/storage/pg/mirror-entries.js';
@@ -23,6 +25,7 @@ interface Stores {
   inputs: InputStore;
   audit: AuditTrail;
   tokens: TokenRecords;
+  authority: AuthorityKeeper;
   close(): Promise<void>;
 }
 
@@ -39,7 +42,7 @@ const embedded: Backend = {
     const dir = await makeTempDir('stores-');
     const store = new ArtifactStore(dir);
     await store.init();
-    return { mirror: new MirrorEntryFiles(dir, store), inputs: new InputRecordFiles(dir), audit: new AuditFile(dir), tokens: await TokenFile.open(path.join(dir, 'tokens')), close: () => rm(dir, { recursive: true, force: true }) };
+    return { mirror: new MirrorEntryFiles(dir, store), inputs: new InputRecordFiles(dir), audit: new AuditFile(dir), tokens: await TokenFile.open(path.join(dir, 'tokens')), authority: fileKeeper(path.join(dir, 'tokens')), close: () => rm(dir, { recursive: true, force: true }) };
   },
 };
 
@@ -56,7 +59,7 @@ const postgres: Backend = {
   },
   async open() {
     const db = await Database.open(await freshDatabase(server as Postgres));
-    return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), audit: new PgAuditTrail(db), tokens: new PgTokenRecords(db), close: () => db.close() };
+    return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), audit: new PgAuditTrail(db), tokens: new PgTokenRecords(db), authority: pgAuthorityKeeper(db), close: () => db.close() };
   },
 };
 
@@ -195,6 +198,16 @@ for (const backend of [embedded, postgres]) {
         expect((await stores.tokens.tokens()).map((t) => t.id).sort()).to.deep.equal(['tok2', 'tok3']);
         await stores.tokens.forget(['tok2']);
         expect((await stores.tokens.tokens()).map((t) => t.id)).to.deep.equal(['tok3']);
+      });
+    });
+
+    describe("the build proxy's certificate authority", () => {
+      it('none at first; the first saved is kept, a second is not', async () => {
+        expect(await stores.authority.load()).to.equal(null);
+        const first = { keyPem: '-----BEGIN PRIVATE KEY-----\nfirst\n-----END PRIVATE KEY-----\n', certPem: '-----BEGIN CERTIFICATE-----\nfirst\n-----END CERTIFICATE-----\n' };
+        expect(await stores.authority.saveIfAbsent(first.keyPem, first.certPem)).to.deep.equal(first);
+        expect(await stores.authority.saveIfAbsent('other key', 'other cert')).to.deep.equal(first);
+        expect(await stores.authority.load()).to.deep.equal(first);
       });
     });
 

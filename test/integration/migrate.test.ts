@@ -64,12 +64,13 @@ describe('artifact-repo migrate --to postgres://', function () {
     await new Promise((r) => setTimeout(r, 300));
     const paths = ['/-/tokens', '/-/audit?build=/dpkg/mig/1/', '/-/audit?build=/dpkg/mig/2/', '/-/inputs?build=/dpkg/mig/1/', '/-/mirror', '/dpkg/mig/'];
     const before = await Promise.all(paths.map((p) => json(embedded, p)));
+    const caBefore = await (await fetch(`${embedded.baseUrl}/-/proxy/ca.pem`)).text();
     await embedded.close();
 
     const url = await freshDatabase(pg);
     const moved = await cli(dataDir, ['migrate', '--to', url]);
     expect(moved.code, moved.stderr).to.equal(0);
-    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries$/m);
+    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, the build proxy's certificate authority$/m);
     expect(moved.stdout + moved.stderr).to.not.include(MASTER_PASSWORD).and.not.include(live.password);
     const again = await cli(dataDir, ['migrate', '--to', url]);
     expect(again.code).to.equal(1);
@@ -79,6 +80,8 @@ describe('artifact-repo migrate --to postgres://', function () {
     try {
       const after = await Promise.all(paths.map((p) => json(fromDatabase, p)));
       for (let i = 0; i < paths.length; i++) expect(after[i], paths[i]).to.deep.equal(before[i]);
+      // The same authority: builds that trust it go on trusting the proxy.
+      expect(await (await fetch(`${fromDatabase.baseUrl}/-/proxy/ca.pem`)).text()).to.equal(caBefore);
       // The live token still opens its build; the revoked one does not.
       expect((await fetch(`${fromDatabase.baseUrl}/dpkg/mig/1/b.txt`, { method: 'PUT', headers: { Authorization: basic(live.username, live.password) }, body: 'b\n' })).status).to.equal(201);
       expect((await fetch(`${fromDatabase.baseUrl}/dpkg/mig/2/b.txt`, { method: 'PUT', headers: { Authorization: basic(ended.username, ended.password) }, body: 'b\n' })).status).to.equal(401);

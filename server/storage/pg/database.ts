@@ -14,6 +14,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE removed_masters (name text PRIMARY KEY, at text NOT NULL);
    CREATE TABLE tokens (id text PRIMARY KEY, scope text NOT NULL, expires_at timestamptz NOT NULL, record jsonb NOT NULL);
    CREATE INDEX tokens_scope ON tokens (scope);`,
+  `CREATE TABLE proxy_authority (id integer PRIMARY KEY CHECK (id = 1), key_pem text NOT NULL, cert_pem text NOT NULL);`,
 ];
 
 /** The version a migrated database is at. */

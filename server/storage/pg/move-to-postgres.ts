@@ -1,6 +1,6 @@
 // `artifact-repo migrate --to postgres://…`: copies what an embedded repository keeps in
 // files and PostgreSQL would keep (masters, tokens, the audit trail, recorded inputs, the
-// mirror's entries) into an empty database, in one transaction: all of it or nothing.
+// mirror's entries, the build proxy's certificate authority) into an empty database, in one transaction: all of it or nothing.
 // The artifacts, their checksums, pins and build states stay where they are.
 import type { Config } from '../../config.js';
 import { AuditFile } from '../../audit/audit-log.js';
@@ -13,6 +13,8 @@ import { PgAuditTrail } from './audit-trail.js';
 import { PgInputRecords } from './input-records.js';
 import { PgMirrorEntries } from './mirror-entries.js';
 import { PgTokenRecords } from './token-records.js';
+import { pgAuthorityKeeper } from './authority-keeper.js';
+import { fileKeeper } from '../../proxy/authority.js';
 
 export interface MoveReport {
   masters: number;
@@ -21,6 +23,8 @@ export interface MoveReport {
   recordedBuilds: number;
   inputLines: number;
   mirrorEntries: number;
+  /** Whether the build proxy's certificate authority was copied. */
+  authority: boolean;
 }
 
 /** The target cannot take the copy: it holds data, or something else uses it. */
@@ -37,10 +41,10 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
     if (!(await db.claimSoleReplica())) throw new DatabaseNotEmpty('a server (or another migrate) is using this database');
     return await db.atomically(async (tx) => {
       const { rows } = await tx.query<{ n: string }>(
-        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) AS n',
+        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) AS n',
       );
       if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
-      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, inputLines: 0, mirrorEntries: 0 };
+      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, inputLines: 0, mirrorEntries: 0, authority: false };
       const toTokens = new PgTokenRecords(tx);
       for (const master of await tokens.masters()) {
         await toTokens.putMaster(master);
@@ -64,6 +68,10 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
         }
         report.recordedBuilds++;
       }
+      // The same authority, so that builds that trust it keep trusting the proxy.
+      const authority = await fileKeeper(config.tokensDir).load();
+      if (authority) await pgAuthorityKeeper(tx).saveIfAbsent(authority.keyPem, authority.certPem);
+      report.authority = authority !== null;
       const toMirror = new PgMirrorEntries(tx);
       for (const entry of await mirror.all()) {
         await toMirror.save(entry);
