@@ -90,6 +90,34 @@ describe('real clients through the build proxy: record, then replay offline', fu
     { name: 'git clone (dumb HTTP)', tool: 'git', pkg: 'git', fetch: (_p, out, e) => run(findTool('git') as string, ['clone', '-q', `${origin.httpsBase}/git/demo.git`, path.join(out, 'repo')], { env: e }) },
     { name: 'git clone (smart HTTP)', tool: 'git', pkg: 'git', fetch: (_p, out, e) => run(findTool('git') as string, ['clone', '-q', `${origin.httpsBase}/smart/demo.git`, path.join(out, 'repo')], { env: e }) },
     {
+      name: 'apt-get download',
+      tool: 'apt-get',
+      pkg: 'apt',
+      fetch: async (proxy, out, e) => {
+        // Its own lists and cache beside `out`, no system configuration, the proxy and the bundle by option.
+        const state = `${out}.apt`;
+        for (const d of ['lists/partial', 'cache/archives/partial']) await mkdir(path.join(state, d), { recursive: true });
+        await writeFile(path.join(state, 'sources.list'), `deb [trusted=yes] ${origin.httpsBase}/apt ./\n`);
+        const options = [
+          ['Dir::Etc::SourceList', path.join(state, 'sources.list')],
+          ['Dir::Etc::SourceParts', '/nonexistent'],
+          ['Dir::Etc::Parts', '/nonexistent'],
+          ['Dir::State::Lists', path.join(state, 'lists')],
+          ['Dir::Cache', path.join(state, 'cache')],
+          ['Dir::State::status', '/dev/null'],
+          ['APT::Sandbox::User', 'root'],
+          ['Debug::NoLocking', '1'],
+          ['Acquire::https::Proxy', proxy],
+          ['Acquire::https::CaInfo', bundle],
+        ].flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+        const apt = findTool('apt-get') as string;
+        const updated = await run(apt, [...options, 'update'], { env: e, cwd: out });
+        // apt-get update exits 0 when a list could not be fetched: it says so with "Err:".
+        if (updated.code !== 0 || /^(Err:|E:)/m.test(updated.stdout + updated.stderr)) return { ...updated, code: updated.code || 1 };
+        return run(apt, [...options, 'download', 'demo-hello'], { env: e, cwd: out });
+      },
+    },
+    {
       name: 'npm install',
       tool: 'npm',
       pkg: 'npm',

@@ -122,6 +122,20 @@ async function fixtures(root: string, httpsBase: string): Promise<void> {
     },
   };
   await writeFile(path.join(www, 'npm', 'demo-pkg', 'index.json'), JSON.stringify(packument));
+  // A flat apt repository (deb [trusted=yes] URL ./) with one package built by dpkg-deb.
+  const apt = path.join(www, 'apt');
+  const pkgRoot = path.join(root, 'apt-src');
+  await mkdir(path.join(pkgRoot, 'DEBIAN'), { recursive: true });
+  await mkdir(path.join(pkgRoot, 'usr', 'share', 'demo-hello'), { recursive: true });
+  await mkdir(apt, { recursive: true });
+  const control = 'Package: demo-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: test <test@example.org>\nDescription: a package behind the build proxy\n';
+  await writeFile(path.join(pkgRoot, 'DEBIAN', 'control'), control);
+  await writeFile(path.join(pkgRoot, 'usr', 'share', 'demo-hello', 'hello'), 'hello from a .deb\n');
+  await must(findTool('dpkg-deb') ?? 'dpkg-deb', ['--root-owner-group', '-Zgzip', '-b', pkgRoot, path.join(apt, 'demo-hello_1.0_all.deb')], root);
+  const deb = await readFile(path.join(apt, 'demo-hello_1.0_all.deb'));
+  const packages = `${control.replace('Description:', `Filename: ./demo-hello_1.0_all.deb\nSize: ${deb.length}\nSHA256: ${createHash('sha256').update(deb).digest('hex')}\nDescription:`)}\n`;
+  await writeFile(path.join(apt, 'Packages'), packages);
+  await writeFile(path.join(apt, 'Release'), `Origin: test\nLabel: test\nSuite: stable\nCodename: test\nDate: Thu, 01 Jan 2026 00:00:00 UTC\nArchitectures: all amd64\nSHA256:\n ${createHash('sha256').update(packages).digest('hex')} ${Buffer.byteLength(packages)} Packages\n`);
   // A git repository with one commit, for dumb (static files) and smart HTTP.
   const git = findTool('git') ?? 'git';
   const work = path.join(root, 'git-src');
