@@ -62,6 +62,8 @@ export interface TokenRecords {
   token(id: string): Promise<TokenRecord | null>;
   /** Every token known: live ones and tombstones. */
   tokens(): Promise<TokenRecord[]>;
+  /** The tokens of one build (live and tombstones): what a mint or a seal asks, without reading them all. */
+  tokensOf(scope: string): Promise<TokenRecord[]>;
   /**
    * Ends a token: revoked (`revoked` given) if it is live at `now`, or expired if its time
    * is past and its hash still there. Its hash goes. The record as it is now (no hash), or
@@ -157,6 +159,12 @@ export class TokenFile implements TokenRecords {
 
   async tokens(): Promise<TokenRecord[]> {
     return Object.values(this.data.tokens).map((t) => ({ ...t }));
+  }
+
+  async tokensOf(scope: string): Promise<TokenRecord[]> {
+    const found: TokenRecord[] = [];
+    for (const t of Object.values(this.data.tokens)) if (t.scope === scope) found.push({ ...t });
+    return found;
   }
 
   async endToken(id: string, now: number, revoked: { at: string; by: string } | null): Promise<TokenRecord | null> {

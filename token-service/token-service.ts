@@ -282,8 +282,7 @@ export class TokenService {
   async tokenCounts(scope: string): Promise<{ live: number; ended: number }> {
     const now = this.now();
     const counts = { live: 0, ended: 0 };
-    for (const token of await this.store.tokens()) {
-      if (token.scope !== scope) continue;
+    for (const token of await this.store.tokensOf(scope)) {
       if (isTokenLive(token, now)) counts.live++;
       else counts.ended++;
     }

@@ -195,7 +195,11 @@ for (const backend of [embedded, postgres]) {
         const expired = await stores.tokens.endToken('tok2', base + 61_000, null);
         expect(expired).to.deep.include({ id: 'tok2', hash: null, revoked_at: null });
         await stores.tokens.insertToken(token('tok3'));
-        expect((await stores.tokens.tokens()).map((t) => t.id).sort()).to.deep.equal(['tok2', 'tok3']);
+        await stores.tokens.insertToken({ ...token('tok4'), scope: '/dpkg/other/1/' });
+        expect((await stores.tokens.tokens()).map((t) => t.id).sort()).to.deep.equal(['tok2', 'tok3', 'tok4']);
+        expect((await stores.tokens.tokensOf('/dpkg/hello/1/')).map((t) => t.id).sort()).to.deep.equal(['tok2', 'tok3']);
+        expect((await stores.tokens.tokensOf('/dpkg/other/1/')).map((t) => t.id)).to.deep.equal(['tok4']);
+        await stores.tokens.forget(['tok4']);
         await stores.tokens.forget(['tok2']);
         expect((await stores.tokens.tokens()).map((t) => t.id)).to.deep.equal(['tok3']);
       });

@@ -69,6 +69,11 @@ export class PgTokenRecords implements TokenRecords {
     return rows.map((r) => r.record);
   }
 
+  async tokensOf(scope: string): Promise<TokenRecord[]> {
+    const { rows } = await this.db.query<{ record: TokenRecord }>('SELECT record FROM tokens WHERE scope = $1', [scope], 'tokens-of-scope');
+    return rows.map((r) => r.record);
+  }
+
   async endToken(id: string, now: number, revoked: { at: string; by: string } | null): Promise<TokenRecord | null> {
     const change = revoked ? { hash: null, revoked_at: revoked.at, revoked_by: revoked.by } : { hash: null };
     // Revoked: only while live; expired: only once its time is past. One UPDATE: one winner.
