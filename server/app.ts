@@ -148,8 +148,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   let claimedSocket: ClaimedSocket | null = null;
 
-  repo.startHousekeeping();
-  repo.mirror.start(new MirrorFetcher(upstream, repo.content).fetch);
+  repo.startHousekeeping(new MirrorFetcher(upstream, repo.content).fetch);
 
   return {
     server,

@@ -84,3 +84,20 @@ export async function sortYielding<T>(items: readonly T[], compare: (a: T, b: T)
   }
   return runs[0] ?? [];
 }
+
+/** Runs `work` after every earlier call for the same key has settled. */
+export class KeyedQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const settled = run.catch(() => undefined);
+    this.tails.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.tails.get(key) === settled) this.tails.delete(key);
+    }
+  }
+}

@@ -8,16 +8,23 @@ import { MetaStore } from './storage/meta-store.js';
 import { Catalog } from './storage/catalog.js';
 import { ChecksumIndex } from './storage/checksum-index.js';
 import { Builds } from './storage/builds.js';
-import { BuildRecords } from './storage/build-records.js';
+import { BuildRecordFiles, type BuildRecords } from './storage/build-records.js';
+import { LocalBuildGuard, type BuildGuard } from './storage/build-guard.js';
+import { PgBuildGuard } from './storage/pg/build-guard.js';
+import { PgBuildRecords } from './storage/pg/build-records.js';
+import { PgLocks } from './storage/pg/dav-locks.js';
+import { HEARTBEAT_MS, Replicas } from './storage/pg/replicas.js';
+import type { Fetch } from './mirror/mirror.js';
 import { ContentStore } from './storage/content-store.js';
 import { InputRecordFiles, summariseInputs, type InputStore } from './storage/input-records.js';
 import { MirrorEntryFiles } from './storage/mirror-entries.js';
 import { Mirror } from './mirror/mirror.js';
 import { migrateLayout } from './storage/migrate.js';
 import { errorSummary } from './domain/errors.js';
-import { LockManager } from './webdav/lock-manager.js';
+import { LockManager, MemoryLocks } from './webdav/lock-manager.js';
 import { TokenFile, type TokenRecords } from '../token-service/store.js';
-import { Database } from './storage/pg/database.js';
+import { Database, type HeldLock } from './storage/pg/database.js';
+import { randomBytes } from 'node:crypto';
 import { PgTokenRecords } from './storage/pg/token-records.js';
 import { PgAuditTrail } from './storage/pg/audit-trail.js';
 import { PgInputRecords } from './storage/pg/input-records.js';
@@ -75,33 +82,48 @@ export interface Repository {
   authorityKeeper: AuthorityKeeper;
   /** Closes the database connections, if any (after the servers have stopped). */
   close(): Promise<void>;
-  /** Starts the timers (token purge, .incoming sweep, failed seals, retention). */
-  startHousekeeping(): void;
+  /**
+   * Starts the timers (token purge, .incoming sweep, failed seals, retention) and the
+   * mirror's downloads: with DATABASE_URL, on the one replica that holds the leader lock.
+   */
+  startHousekeeping(mirrorFetch: Fetch): void;
+  /** This process's replica id with DATABASE_URL (null: embedded). */
+  replicaId: string | null;
+  /** Whether this process runs the scheduled work now. */
+  isLeader(): boolean;
   stopHousekeeping(): void;
 }
 
 const PURGE_EVERY_MS = 60_000;
+// How soon another replica takes over the scheduled work of one that died.
+const LEADER_CHECK_MS = 5_000;
 // A revoke answers once its build is sealed, or after this long with the seal still going.
 const SEAL_WAIT_MS = 5_000;
 
 export async function openRepository(config: Config, options: RepositoryOptions): Promise<Repository> {
   const { logger } = options;
   const now = options.now ?? Date.now;
-  const store = new ArtifactStore(config.artifactsDir);
+  const opened = config.databaseUrl ? await openDatabase(config.databaseUrl) : null;
+  const db = opened?.db ?? null;
+  const replicas = db ? new Replicas(db, `r-${randomBytes(6).toString('hex')}`) : null;
+  await replicas?.register();
+  const store = new ArtifactStore(config.artifactsDir, replicas?.id ?? null);
   const { staleRemoved } = await store.init();
   if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
   const migrated = await migrateLayout(config.artifactsDir, store);
   if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
-  const db = config.databaseUrl ? await openDatabase(config.databaseUrl) : null;
   const tokenStore: TokenRecords = db ? new PgTokenRecords(db) : await TokenFile.open(config.tokensDir);
   const auditFailed = (err: unknown): void => logger.error({ err: errorSummary(err) }, 'audit trail write failed');
   const audit: AuditTrail = db ? new PgAuditTrail(db, auditFailed) : new AuditFile(config.tokensDir, now, auditFailed);
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
-  const meta = new MetaStore(config.artifactsDir, store);
-  const buildRecords = new BuildRecords(config.artifactsDir, store);
+  const meta = new MetaStore(config.artifactsDir, store, { cache: !db });
+  const buildRecords: BuildRecords = db ? new PgBuildRecords(db) : new BuildRecordFiles(config.artifactsDir, store);
+  const guard: BuildGuard = db && replicas ? new PgBuildGuard(db, replicas.id) : new LocalBuildGuard();
   const content = new ContentStore(config.artifactsDir, store);
   const inputs: InputStore = db ? new PgInputRecords(db) : new InputRecordFiles(config.artifactsDir);
-  const mirror = await Mirror.open(db ? new PgMirrorEntries(db) : new MirrorEntryFiles(config.artifactsDir, store), emit, now);
+  const mirror = db
+    ? await Mirror.open(new PgMirrorEntries(db), emit, now, { alone: (work) => db.withLock('mirror', work) })
+    : await Mirror.open(new MirrorEntryFiles(config.artifactsDir, store), emit, now);
   const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
   // The token service and the builds know each other: a token's end may seal its build,
   // and sealing asks whether a live token is left.
@@ -126,7 +148,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       clearTimeout(timer);
     },
   });
-  builds = new Builds(store, meta, buildRecords, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000);
+  builds = new Builds(store, meta, buildRecords, guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000);
   // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
   // after a restart: they are recorded in the build's record, and builds whose tokens have
   // all ended are in the token store, on the other volume, should that record have failed.
@@ -167,6 +189,38 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const retention = new Retention(builds, config.retentionPolicy, emit, now, sweepContent);
 
   const timers: NodeJS.Timeout[] = [];
+  // Embedded: this process is the only one. With a database: whoever holds the leader lock.
+  const leadership: HeldLock | null = db?.leaderLock() ?? null;
+  let leading = leadership === null;
+  let fetchMirror: Fetch | null = null;
+  /** Work only one replica does; at takeover, the seals the one before may have left. */
+  async function scheduledWork(takingOver: boolean): Promise<void> {
+    tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
+    if (replicas) {
+      replicas
+        .alive()
+        .then((alive) => store.sweepDeparted(alive))
+        .then(() => replicas.prune())
+        .catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of departed replicas failed'));
+    }
+    if (db) for (const scope of await (builds as Builds).pendingSeals().catch(() => [] as string[])) sealsToRetry.add(scope);
+    if (takingOver) for (const scope of await tokens.scopesWithOnlyEndedTokens().catch(() => [])) sealsToRetry.add(scope);
+    for (const scope of sealsToRetry) void seal(scope);
+  }
+  async function checkLeadership(): Promise<void> {
+    if (!leadership) return;
+    const now = await leadership.keep();
+    if (now === leading) return;
+    leading = now;
+    if (now) {
+      logger.info({ replica: replicas?.id }, 'this replica runs the scheduled work now');
+      if (fetchMirror) mirror.start(fetchMirror);
+      await scheduledWork(true);
+    } else {
+      logger.warn({ replica: replicas?.id }, 'another replica runs the scheduled work now');
+      await mirror.pause();
+    }
+  }
   function runRetention(): void {
     retention
       .run({ dryRun: false, by: 'retention schedule' })
@@ -186,7 +240,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     mirror,
     sweepContent,
     tokens,
-    locks: new LockManager(now, (id) => tokens.isLive(id)),
+    locks: new LockManager(db ? new PgLocks(db) : new MemoryLocks(), now, (ids) => tokens.liveAmong(ids)),
     audit,
     retention,
     emit,
@@ -198,23 +252,34 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       return record.sealPending || sealsToRetry.has(scope) ? 'pending' : 'open';
     },
     generatedMasterPassword: generatedPassword,
-    startHousekeeping() {
-      // End expired tokens, and clear `.incoming` of anything no operation of this process
-      // owns (what a crash or a bug left behind).
+    replicaId: replicas?.id ?? null,
+    isLeader: () => leading,
+    startHousekeeping(mirrorFetch) {
+      fetchMirror = mirrorFetch;
+      // Every replica clears its own `.incoming` of anything no operation of it owns (what
+      // a crash or a bug left behind); the leader ends expired tokens and retries seals.
       timers.push(
         setInterval(() => {
-          tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
           store.sweepIncoming().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
-          for (const scope of sealsToRetry) void seal(scope);
-          db?.keepSoleReplica().then(
-            (ours) => ours || logger.error('another server took this database while it was unreachable: stop one of them (one server per database)'),
-            () => undefined,
-          );
+          if (leading) void scheduledWork(false);
         }, PURGE_EVERY_MS),
       );
-      // Seals a previous process left pending are tried at once.
-      for (const scope of sealsToRetry) void seal(scope);
-      if (config.retentionPolicy && config.retentionIntervalSeconds > 0) timers.push(setInterval(runRetention, config.retentionIntervalSeconds * 1000));
+      if (opened && replicas && leadership) {
+        timers.push(
+          setInterval(() => {
+            replicas.beat().catch(() => undefined);
+            // A restart of the database ended the session that held it.
+            void opened.membership.keep();
+            checkLeadership().catch((err: unknown) => logger.error({ err: String(err) }, 'leader check failed'));
+          }, Math.min(LEADER_CHECK_MS, HEARTBEAT_MS)),
+        );
+        void checkLeadership().catch((err: unknown) => logger.error({ err: String(err) }, 'leader check failed'));
+      } else {
+        mirror.start(mirrorFetch);
+        // Seals a previous process left pending are tried at once.
+        for (const scope of sealsToRetry) void seal(scope);
+      }
+      if (config.retentionPolicy && config.retentionIntervalSeconds > 0) timers.push(setInterval(() => leading && runRetention(), config.retentionIntervalSeconds * 1000));
       for (const timer of timers) timer.unref();
     },
     stopHousekeeping() {
@@ -222,22 +287,25 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     },
     authorityKeeper: db ? pgAuthorityKeeper(db) : fileKeeper(config.tokensDir),
     close: async () => {
+      await guard.close();
+      await replicas?.leave();
       await db?.close();
     },
   };
 }
 
-/** The database of DATABASE_URL, migrated and held by this process alone (see claimSoleReplica). */
-async function openDatabase(url: string): Promise<Database> {
+/** The database of DATABASE_URL, migrated; refused while `artifact-repo migrate` fills it. */
+async function openDatabase(url: string): Promise<{ db: Database; membership: HeldLock }> {
   let db: Database;
   try {
     db = await Database.open(url);
   } catch (err) {
     throw new Error(`DATABASE_URL: the database cannot be opened (${errorSummary(err)})`);
   }
-  if (!(await db.claimSoleReplica())) {
+  const membership = db.replicaLock(true);
+  if (!(await membership.take())) {
     await db.close();
-    throw new Error('DATABASE_URL: another server already uses this database; this version runs one server per database');
+    throw new Error('DATABASE_URL: artifact-repo migrate is copying a repository into this database; start the server once it is done');
   }
-  return db;
+  return { db, membership };
 }

@@ -7,9 +7,15 @@ const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** Public token identifier (also the Basic username): 20 alphanumerics. */
 export const newTokenId: () => string = customAlphabet(ALNUM, 20);
 
-/** 32 characters of nanoid's A-Za-z0-9_- alphabet: 192 bits. */
+const firstCharacter = customAlphabet(ALNUM, 1);
+
+/**
+ * 32 characters of nanoid's A-Za-z0-9_- alphabet (192 bits, less 0.05), the first one
+ * alphanumeric: a password that starts with "-" is taken for an option by the command-line
+ * clients it is given to (litmus, cadaver, curl -u).
+ */
 export function newTokenPassword(): string {
-  return nanoid(32);
+  return firstCharacter() + nanoid(31);
 }
 
 /** Generated master passwords: alphanumeric so they paste anywhere. */

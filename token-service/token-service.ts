@@ -87,9 +87,6 @@ export class TokenService {
   private readonly usage = new Map<string, { first: number; last: number; uses: number }>();
   private readonly emit: (event: TokenEvent) => void;
   private readonly mastersBeingAdded = new Set<string>();
-  // Live tokens this process knows of and when they expire, for the one question that
-  // cannot wait (does a WebDAV lock's owner still live?). Requests ask the store.
-  private readonly known = new Map<string, number>();
 
   constructor(
     private readonly store: TokenRecords,
@@ -224,7 +221,6 @@ export class TokenService {
       replay: settings.replay,
     };
     await this.store.insertToken(record);
-    this.known.set(id, Date.parse(record.expires_at));
     this.emit({ event: 'token.minted', token: id, build: scope, by: master, ttl_seconds: ttlSeconds, expires_at: record.expires_at, proxy: settings.proxy, replay: settings.replay });
     return { ...liveTokenOf(record), password, expires_at: record.expires_at };
   }
@@ -304,16 +300,11 @@ export class TokenService {
     return record ? liveTokenOf(record) : null;
   }
 
-  /**
-   * Whether a token this process minted or saw is live now (locks die with their token).
-   * Answers at once from what this process knows; requests ask the store instead.
-   */
-  isLive(id: string): boolean {
-    const expires = this.known.get(id);
-    if (expires === undefined) return false;
-    if (expires > this.now()) return true;
-    this.known.delete(id);
-    return false;
+  /** Which of these tokens are live now, from the store (locks die with their token). */
+  async liveAmong(ids: readonly string[]): Promise<Set<string>> {
+    const live = new Set<string>();
+    for (const id of ids) if (await this.liveRecord(id)) live.add(id);
+    return live;
   }
 
   /** The build scope of a token the store knows, live or not. */
@@ -387,17 +378,11 @@ export class TokenService {
   /** The token's record if it is live now: read from the store on every request. */
   private async liveRecord(id: string): Promise<TokenRecord | null> {
     const record = await this.store.token(id);
-    if (record && isTokenLive(record, this.now())) {
-      this.known.set(record.id, Date.parse(record.expires_at));
-      return record;
-    }
-    this.known.delete(id);
-    return null;
+    return record && isTokenLive(record, this.now()) ? record : null;
   }
 
   /** What follows the end of a token (its store record already changed). */
   private ended(record: TokenRecord, how: 'revoked' | 'expired', by: string | null): void {
-    this.known.delete(record.id);
     this.proofs.forget(record.id);
     const usage = this.usageOf(record.id);
     if (how === 'revoked') this.emit({ event: 'token.revoked', token: record.id, build: record.scope, by: by ?? 'unknown', ...usage });

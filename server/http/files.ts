@@ -65,7 +65,7 @@ export async function describeFile(services: TreeServices, segments: readonly st
   const headers: Record<string, string | number> = { 'X-Accel-Expires': 0, ETag: etagOf(stats) };
   Object.assign(headers, checksumHeaders(await services.catalog.ensureChecksum(segments, stats)));
   const build = buildOf(segments);
-  if (build !== null && (await services.builds.isSealed(build))) {
+  if (build !== null && (await services.builds.sealedForServing(build))) {
     headers['Cache-Control'] = `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`;
     headers['X-Accel-Expires'] = SEALED_MAX_AGE_SECONDS;
   }
@@ -97,7 +97,7 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
     // off between steps) is computed now, from these bytes, and recorded.
     Object.assign(headers, checksumHeaders(await services.catalog.ensureChecksum(target.segments, stats)));
     const build = buildOf(target.segments);
-    const sealed = build !== null && (await services.builds.isSealed(build));
+    const sealed = build !== null && (await services.builds.sealedForServing(build));
     if (sealed) headers['Cache-Control'] = `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`;
     const verdict = evaluatePreconditions(req.headers, stats, true);
     if (verdict === 'not-modified') {

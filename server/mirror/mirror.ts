@@ -98,6 +98,9 @@ export interface MirrorEntryView {
   download: string | null;
 }
 
+/** How often a replica looks whether another one changed the mirror. */
+const REFRESH_EVERY_MS = 1_000;
+
 export class Mirror {
   private readonly byId = new Map<string, MirrorEntry>();
   private readonly byKey = new Map<string, string>();
@@ -117,21 +120,48 @@ export class Mirror {
   private timer: NodeJS.Timeout | null = null;
   /** Declarations, removals and the ends of downloads, one at a time: none sees another half-done. */
   private changing: Promise<unknown> = Promise.resolve();
+  /** The store's generation that the maps above were read at. */
+  private generation = -1;
+  private refreshTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly store: MirrorEntryStore,
     private readonly emit: EventSink,
     private readonly now: () => number,
+    /** With DATABASE_URL: runs a change alone across every replica. */
+    private readonly shared: { alone: <T>(work: () => Promise<T>) => Promise<T> } | null,
   ) {}
 
-  static async open(store: MirrorEntryStore, emit: EventSink, now: () => number): Promise<Mirror> {
-    const mirror = new Mirror(store, emit, now);
-    for (const entry of await store.all()) {
-      mirror.byId.set(entry.id, entry);
-      mirror.byKey.set(mirror.keyOf(entry), entry.id);
+  /**
+   * `shared`: other replicas change the same entries. Each change then runs under their
+   * common lock on what the store holds, and what this replica serves is read again
+   * whenever the store's generation moved (looked at every second, and before answering
+   * a master).
+   */
+  static async open(store: MirrorEntryStore, emit: EventSink, now: () => number, shared?: { alone: <T>(work: () => Promise<T>) => Promise<T> }): Promise<Mirror> {
+    const mirror = new Mirror(store, emit, now, shared ?? null);
+    await mirror.refresh();
+    if (shared) {
+      mirror.refreshTimer = setInterval(() => void mirror.refresh().catch(() => undefined), REFRESH_EVERY_MS);
+      mirror.refreshTimer.unref();
     }
-    mirror.reindex();
     return mirror;
+  }
+
+  /** Reads the entries again if anyone changed them since they were read. */
+  async refresh(): Promise<void> {
+    const generation = await this.store.generation();
+    if (generation === this.generation) return;
+    const entries = await this.store.all();
+    this.byId.clear();
+    this.byKey.clear();
+    for (const entry of entries) {
+      this.byId.set(entry.id, entry);
+      this.byKey.set(this.keyOf(entry), entry.id);
+    }
+    this.generation = generation;
+    this.reindex();
+    this.schedule();
   }
 
   private keyOf(entry: Pick<MirrorEntry, 'url' | 'image'>): string {
@@ -140,7 +170,16 @@ export class Mirror {
 
   /** Runs `change` after every change before it has finished. */
   private exclusive<T>(change: () => Promise<T>): Promise<T> {
-    const run = this.changing.then(change, change);
+    const shared = this.shared;
+    // Across replicas: under their common lock, on what the store holds now.
+    const work = shared
+      ? (): Promise<T> =>
+          shared.alone(async () => {
+            await this.refresh();
+            return change();
+          })
+      : change;
+    const run = this.changing.then(work, work);
     this.changing = run.catch(() => undefined);
     return run;
   }
@@ -313,6 +352,13 @@ export class Mirror {
 
   /** Stops the downloads (what they fetched so far is not kept) and the timer. */
   async stop(): Promise<void> {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
+    await this.pause();
+  }
+
+  /** Stops the downloads (another replica runs them now); start() resumes them. */
+  async pause(): Promise<void> {
     this.fetch = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

@@ -46,8 +46,15 @@ export class ArtifactStore {
   /** Temporary paths some operation of this process is still using. */
   private readonly inUse = new Set<string>();
 
-  constructor(readonly root: string) {
-    this.incomingDir = path.join(root, INCOMING_DIR);
+  /**
+   * `replica`: other processes share this tree (with DATABASE_URL), each with its own
+   * folder in `.incoming` named by its replica id, so that none clears another's uploads.
+   */
+  constructor(
+    readonly root: string,
+    private readonly replica: string | null = null,
+  ) {
+    this.incomingDir = replica ? path.join(root, INCOMING_DIR, replica) : path.join(root, INCOMING_DIR);
     this.realRoot = root;
   }
 
@@ -206,6 +213,21 @@ export class ArtifactStore {
   async discard(temp: string): Promise<void> {
     await removeTree(temp);
     this.inUse.delete(temp);
+  }
+
+  /**
+   * Removes from `.incoming` the folders of replicas that are gone (not in `alive`), and
+   * what an embedded server left there. Returns how many entries went.
+   */
+  async sweepDeparted(alive: ReadonlySet<string>): Promise<number> {
+    const top = path.join(this.root, INCOMING_DIR);
+    let removed = 0;
+    for (const name of await readdir(top)) {
+      if (alive.has(name) || name === this.replica) continue;
+      await removeTree(path.join(top, name));
+      removed++;
+    }
+    return removed;
   }
 
   /** Removes from `.incoming` what no operation of this process is using: leftovers. */

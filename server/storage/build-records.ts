@@ -1,8 +1,8 @@
 // The state of each build, apart from its files' metadata: sealed (and its size), a seal
 // that is due but not done yet, a master's pin, and the tombstone of a build deleted by
-// retention. One small JSON file per build, ARTIFACTS_DIR/.builds/TYPE/PROJECT/BUILD.json,
-// written only under the build's lock (builds.ts), and never by a tree request: no
-// PROPPATCH or upload can touch it.
+// retention. Written only under the build's lock (builds.ts), and never by a tree request:
+// no PROPPATCH or upload can touch it. Embedded: one small JSON file per build,
+// ARTIFACTS_DIR/.builds/TYPE/PROJECT/BUILD.json; with DATABASE_URL: pg/build-records.ts.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -42,9 +42,35 @@ export interface BuildRecord {
   retired?: RetiredState;
 }
 
+/** Where build states are kept. */
+export interface BuildRecords {
+  get(build: readonly string[]): Promise<BuildRecord>;
+  /** Replaces the build's record atomically (an empty record removes it). Callers hold the build's lock. */
+  put(build: readonly string[], record: BuildRecord): Promise<void>;
+  update(build: readonly string[], change: (record: BuildRecord) => BuildRecord): Promise<void>;
+  /** Every build that has a record, as [type, project, build]. */
+  all(): Promise<string[][]>;
+  /** Every build that has a record, with it. */
+  entries(): Promise<Array<{ build: string[]; record: BuildRecord }>>;
+}
+
+/** A record with only the fields a build record has (what was stored may carry others). */
+export function cleanRecord(parsed: BuildRecord): BuildRecord {
+  const record: BuildRecord = {};
+  if (parsed.sealed) record.sealed = parsed.sealed;
+  if (parsed.sealPending) record.sealPending = parsed.sealPending;
+  if (parsed.pin) record.pin = parsed.pin;
+  if (parsed.retired) record.retired = parsed.retired;
+  return record;
+}
+
+export function isEmptyRecord(record: BuildRecord): boolean {
+  return !record.sealed && !record.sealPending && !record.pin && !record.retired;
+}
+
 const CACHE_ENTRIES = 20_000;
 
-export class BuildRecords {
+export class BuildRecordFiles implements BuildRecords {
   readonly base: string;
   private readonly cache = new Map<string, BuildRecord>();
 
@@ -68,8 +94,7 @@ export class BuildRecords {
     let record: BuildRecord = {};
     if (existsSync(file)) {
       try {
-        const parsed = JSON.parse(readFileSync(file, 'utf8')) as BuildRecord;
-        record = { sealed: parsed.sealed, sealPending: parsed.sealPending, pin: parsed.pin, retired: parsed.retired };
+        record = cleanRecord(JSON.parse(readFileSync(file, 'utf8')) as BuildRecord);
       } catch {
         // An unreadable record counts as none; the next write replaces it.
       }
@@ -79,11 +104,10 @@ export class BuildRecords {
     return record;
   }
 
-  /** Replaces the build's record atomically. Callers hold the build's lock. */
   async put(build: readonly string[], record: BuildRecord): Promise<void> {
     const file = this.fileOf(build);
     this.cache.delete(build.join('/'));
-    if (!record.sealed && !record.sealPending && !record.pin && !record.retired) {
+    if (isEmptyRecord(record)) {
       await rm(file, { force: true });
       return;
     }
@@ -103,7 +127,12 @@ export class BuildRecords {
     await this.put(build, change({ ...(await this.get(build)) }));
   }
 
-  /** Every build that has a record, as [type, project, build]. */
+  async entries(): Promise<Array<{ build: string[]; record: BuildRecord }>> {
+    const found: Array<{ build: string[]; record: BuildRecord }> = [];
+    for (const build of await this.all()) found.push({ build, record: await this.get(build) });
+    return found;
+  }
+
   async all(): Promise<string[][]> {
     const found: string[][] = [];
     const names = (dir: string): Promise<string[]> => readdir(dir).catch(() => [] as string[]);

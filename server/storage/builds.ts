@@ -10,6 +10,7 @@ import { sha256sumLine } from '../domain/checksum.js';
 import { errorSummary } from '../domain/errors.js';
 import { StorageError, type ArtifactStore, type PutResult } from './artifact-store.js';
 import type { BuildRecord, BuildRecords, PinState, SealedState } from './build-records.js';
+import type { BuildGuard } from './build-guard.js';
 import type { Catalog } from './catalog.js';
 import type { InputStore } from './input-records.js';
 import type { MetaStore } from './meta-store.js';
@@ -39,12 +40,6 @@ export function buildOf(segments: readonly string[]): string[] | null {
   return segments.length >= BUILD_DEPTH ? segments.slice(0, BUILD_DEPTH) : null;
 }
 
-interface Writing {
-  count: number;
-  idle: Array<() => void>;
-  aborts: Set<() => void>;
-}
-
 interface Summary {
   files: number;
   bytes: number;
@@ -52,11 +47,10 @@ interface Summary {
 }
 
 export class Builds {
-  private readonly locks = new Map<string, Promise<unknown>>();
-  // Writes in flight per build, and the builds being sealed or deleted: a write authorised
-  // just before its token ended must finish before the build is sealed (or be cut after
-  // the grace), and none may start once sealing has begun.
-  private readonly writing = new Map<string, Writing>();
+  // The builds being sealed or deleted here: a write authorised just before its token
+  // ended must finish before the build is sealed (or be cut after the grace), and none may
+  // start once sealing has begun. Across replicas, the seal pending in the build's record
+  // says the same.
   private readonly closing = new Set<string>();
   // File count and size of open builds, kept as writes happen (computed once otherwise):
   // pages never walk a whole build to show them.
@@ -67,6 +61,8 @@ export class Builds {
     private readonly store: ArtifactStore,
     private readonly meta: MetaStore,
     private readonly records: BuildRecords,
+    /** Mints and seals one at a time per build, and the writes in flight (build-guard.ts). */
+    private readonly guard: BuildGuard,
     private readonly catalog: Catalog,
     private readonly inputs: InputStore,
     /** Live tokens of a build, and tokens of it that ended (the token store keeps them a week). */
@@ -89,15 +85,26 @@ export class Builds {
   }
 
   /**
+   * For a download's headers: whether the build is sealed, or false when its state cannot
+   * be read now (the database is away). Downloads come from disk and go on; only the
+   * "immutable" caching waits for the database.
+   */
+  async sealedForServing(build: readonly string[]): Promise<boolean> {
+    try {
+      return await this.isSealed(build);
+    } catch (err) {
+      if ((err as { status?: unknown }).status === 503) return false;
+      throw err;
+    }
+  }
+
+  /**
    * Runs a write to this build, unless the build is sealed or being sealed or deleted (409).
    * Sealing and deleting wait until the writes already running are done; `abort` cuts this
    * one if it is still running when their grace is over.
    */
   async whileWriting<T>(scope: string, work: () => Promise<T>, abort?: () => void): Promise<T> {
-    const entry = this.writing.get(scope) ?? { count: 0, idle: [], aborts: new Set() };
-    this.writing.set(scope, entry);
-    entry.count++;
-    if (abort) entry.aborts.add(abort);
+    const end = await this.guard.beginWrite(scope, abort);
     try {
       // Counted first, checked second: a seal that starts after the count waits for us.
       const record = await this.records.get(scopeSegments(scope));
@@ -106,12 +113,7 @@ export class Builds {
       }
       return await work();
     } finally {
-      if (abort) entry.aborts.delete(abort);
-      entry.count--;
-      if (entry.count === 0) {
-        this.writing.delete(scope);
-        for (const wake of entry.idle.splice(0)) wake();
-      }
+      await end();
     }
   }
 
@@ -119,15 +121,7 @@ export class Builds {
   private async closeForWrites<T>(scope: string, work: () => Promise<T>): Promise<T> {
     this.closing.add(scope);
     try {
-      const entry = this.writing.get(scope);
-      if (entry) {
-        const idle = new Promise<void>((resolve) => entry.idle.push(resolve));
-        let timer: NodeJS.Timeout | undefined;
-        const graceOver = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), this.writeGraceMs)));
-        if ((await Promise.race([idle, graceOver])) === 'late') for (const abort of entry.aborts) abort();
-        clearTimeout(timer);
-        await idle;
-      }
+      await this.guard.drainWrites(scope, this.writeGraceMs);
       return await work();
     } finally {
       this.closing.delete(scope);
@@ -149,17 +143,9 @@ export class Builds {
     return null;
   }
 
-  /** Runs `work` alone for this build: minting and sealing never interleave. */
-  async exclusive<T>(scope: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(scope) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const settled = run.catch(() => undefined);
-    this.locks.set(scope, settled);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(scope) === settled) this.locks.delete(scope);
-    }
+  /** Runs `work` alone for this build: minting and sealing never interleave (on any replica). */
+  exclusive<T>(scope: string, work: () => Promise<T>): Promise<T> {
+    return this.guard.exclusive(scope, work);
   }
 
   /**
@@ -191,9 +177,7 @@ export class Builds {
 
   /** Builds whose seal is due but not done (after a crash or a failure). */
   async pendingSeals(): Promise<string[]> {
-    const pending: string[] = [];
-    for (const build of await this.records.all()) if ((await this.records.get(build)).sealPending) pending.push(scopeString(build));
-    return pending;
+    return (await this.records.entries()).filter((e) => e.record.sealPending).map((e) => scopeString(e.build));
   }
 
   async pinState(build: readonly string[]): Promise<PinState | null> {
@@ -203,10 +187,7 @@ export class Builds {
   /** Every pinned build, from the build records (no walk of the tree). */
   async pinned(): Promise<{ build: string[]; pin: PinState }[]> {
     const found: { build: string[]; pin: PinState }[] = [];
-    for (const build of await this.records.all()) {
-      const pin = (await this.records.get(build)).pin;
-      if (pin) found.push({ build, pin });
-    }
+    for (const { build, record } of await this.records.entries()) if (record.pin) found.push({ build, pin: record.pin });
     return found;
   }
 
@@ -302,6 +283,7 @@ export class Builds {
 
   /** An upload finished in an open build: its summary follows without a walk. */
   notePut(scope: string, put: Pick<PutResult, 'created' | 'size' | 'replacedSize'>): void {
+    if (this.guard.shared) return;
     const summary = this.summaries.get(scope);
     if (!summary) return;
     summary.files += put.created ? 1 : 0;
@@ -337,7 +319,8 @@ export class Builds {
     const files = await this.files(build);
     const summary = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), modifiedMs: files.reduce((max, f) => Math.max(max, f.mtimeMs), root?.mtimeMs ?? 0) };
     // A write that landed during the walk may or may not be in it: the next page walks again.
-    if (!this.writing.has(scope)) this.summaries.set(scope, summary);
+    // Other replicas write without telling this one: with them, every page walks.
+    if (!this.guard.shared && !this.guard.writingHere(scope)) this.summaries.set(scope, summary);
     return summary;
   }
 

@@ -84,9 +84,11 @@ export class MetaStore {
   private readonly records = new Map<string, FileRecord | null>();
   private readonly props = new Map<string, StoredProperty[]>();
 
+  /** `cache: false` when other replicas write the same tree: every read goes to the volume. */
   constructor(
     artifactsDir: string,
     private readonly temps: TempFiles,
+    private readonly options: { cache: boolean } = { cache: true },
   ) {
     this.base = path.join(artifactsDir, META_DIR);
   }
@@ -127,6 +129,7 @@ export class MetaStore {
   }
 
   private remember<T>(cache: Map<string, T>, key: string, value: T): T {
+    if (!this.options.cache) return value;
     if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
     cache.set(key, value);
     return value;

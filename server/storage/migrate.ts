@@ -8,7 +8,7 @@
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { META_DIR } from './artifact-store.js';
-import { BuildRecords, type BuildRecord } from './build-records.js';
+import { BuildRecordFiles, type BuildRecord } from './build-records.js';
 import { ChecksumIndex, INDEX_DIR } from './checksum-index.js';
 import { MetaStore, type FileRecord, type StoredProperty, type TempFiles } from './meta-store.js';
 
@@ -37,7 +37,7 @@ export async function migrateLayout(artifactsDir: string, temps: TempFiles): Pro
   if (current === LAYOUT_VERSION) return null;
   const report: MigrationReport = { from: current || '1', records: 0, properties: 0, builds: 0, indexEntries: 0 };
   const meta = new MetaStore(artifactsDir, temps);
-  const builds = new BuildRecords(artifactsDir, temps);
+  const builds = new BuildRecordFiles(artifactsDir, temps);
   const walk = async (folder: string, relative: string[]): Promise<void> => {
     for (const name of await readdir(folder).catch(() => [] as string[])) {
       const full = path.join(folder, name);

@@ -52,10 +52,13 @@ export interface MirrorEntryStore {
   /** Adds the entry or replaces the one with its id, whole. */
   save(entry: MirrorEntry): Promise<void>;
   remove(id: string): Promise<void>;
+  /** Changes with every save and removal by anyone: whether what was read is still current. */
+  generation(): Promise<number>;
 }
 
 export class MirrorEntryFiles implements MirrorEntryStore {
   readonly dir: string;
+  private changes = 0;
 
   constructor(
     artifactsDir: string,
@@ -84,6 +87,7 @@ export class MirrorEntryFiles implements MirrorEntryStore {
   }
 
   async save(entry: MirrorEntry): Promise<void> {
+    this.changes++;
     const temp = this.temps.tempPath('mirror');
     try {
       await mkdir(this.dir, { recursive: true });
@@ -97,6 +101,12 @@ export class MirrorEntryFiles implements MirrorEntryStore {
   }
 
   async remove(id: string): Promise<void> {
+    this.changes++;
     await rm(this.fileOf(id), { force: true });
+  }
+
+  /** Only this process writes these files. */
+  async generation(): Promise<number> {
+    return this.changes;
   }
 }

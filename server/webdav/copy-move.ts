@@ -53,10 +53,10 @@ export async function copyOrMove(request: TreeRequest): Promise<void> {
   }
   await metaChange.drop();
   if (isMove) {
-    services.locks.releaseWithin(from);
+    await services.locks.releaseWithin(from);
     await services.catalog.indexUnder(to);
   } else await services.catalog.recordCopies(to);
-  if (existing) services.locks.releaseWithin(to);
+  if (existing) await services.locks.releaseWithin(to);
   res.writeHead(existing ? 204 : 201, { 'Content-Length': 0 });
   res.end();
 }

@@ -22,7 +22,7 @@ export async function deleteResource(request: TreeRequest): Promise<void> {
     throw err;
   }
   await aside.drop();
-  services.locks.releaseWithin(target.segments);
+  await services.locks.releaseWithin(target.segments);
   res.writeHead(204);
   res.end();
 }

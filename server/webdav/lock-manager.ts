@@ -1,8 +1,12 @@
-// WebDAV write locks (RFC 4918 section 6), held in memory: a lock outlives no process,
-// as its timeout is short and clients refresh or re-take it. A lock lies inside one build
-// (a token's scope), so locks are kept per build and a lookup scans only that build's.
+// WebDAV write locks (RFC 4918 section 6). A lock lies inside one build (a token's scope),
+// so locks are kept per build and a lookup reads only that build's: in memory in one
+// process (a lock outlives no process, as its timeout is short and clients refresh or
+// re-take it), in PostgreSQL with DATABASE_URL (pg/dav-locks.ts), so that a lock taken
+// through one replica holds on all of them. Which locks apply is decided by LockView over
+// the live locks of one build, read once per request.
 import { randomUUID } from 'node:crypto';
 import { isInsideScope, sameSegments } from '../domain/tree-path.js';
+import { KeyedQueue } from '../gate.js';
 
 export type LockScope = 'exclusive' | 'shared';
 export type LockDepth = '0' | 'infinity';
@@ -32,8 +36,95 @@ export const MAX_DEPTH_LOCKS_PER_BUILD = 8;
 
 const BUILD_LEVEL = 3;
 
-function buildKey(segments: readonly string[]): string {
+/** The build a lock lies in, as "type/project/build". */
+export function buildKey(segments: readonly string[]): string {
   return segments.slice(0, BUILD_LEVEL).join('/');
+}
+
+/** Where locks are kept. Expiry and the owner's liveness are the manager's to judge. */
+export interface LockStore {
+  /** The locks of one build ("type/project/build"), or of every build when null. */
+  read(build: string | null): Promise<Lock[]>;
+  byToken(token: string): Promise<Lock | undefined>;
+  /** Adds a lock, or replaces the one with its token (a refresh). */
+  put(lock: Lock): Promise<void>;
+  remove(tokens: readonly string[]): Promise<void>;
+  /** Runs `work` alone among the lock changes of this build (check, then create). */
+  serially<T>(build: string, work: () => Promise<T>): Promise<T>;
+}
+
+/** Locks in this process's memory: the embedded store. */
+export class MemoryLocks implements LockStore {
+  private readonly locks = new Map<string, Lock>();
+  private readonly byBuild = new Map<string, Map<string, Lock>>();
+  private readonly queue = new KeyedQueue();
+
+  async read(build: string | null): Promise<Lock[]> {
+    return [...(build === null ? this.locks.values() : (this.byBuild.get(build)?.values() ?? []))];
+  }
+
+  async byToken(token: string): Promise<Lock | undefined> {
+    return this.locks.get(token);
+  }
+
+  async put(lock: Lock): Promise<void> {
+    this.locks.set(lock.token, lock);
+    const key = buildKey(lock.root);
+    let set = this.byBuild.get(key);
+    if (!set) this.byBuild.set(key, (set = new Map()));
+    set.set(lock.token, lock);
+  }
+
+  async remove(tokens: readonly string[]): Promise<void> {
+    for (const token of tokens) {
+      const lock = this.locks.get(token);
+      if (!lock) continue;
+      this.locks.delete(token);
+      const key = buildKey(lock.root);
+      const set = this.byBuild.get(key);
+      set?.delete(token);
+      if (set?.size === 0) this.byBuild.delete(key);
+    }
+  }
+
+  serially<T>(build: string, work: () => Promise<T>): Promise<T> {
+    return this.queue.run(build, work);
+  }
+}
+
+/** The live locks that may concern one path, and what they say about it. Pure. */
+export class LockView {
+  constructor(readonly locks: readonly Lock[]) {}
+
+  /** Locks that apply to a resource: on it, or depth-infinity on an ancestor. */
+  covering(segments: readonly string[]): Lock[] {
+    return this.locks.filter((l) => sameSegments(l.root, segments) || (l.depth === 'infinity' && isInsideScope(segments, l.root)));
+  }
+
+  /** Locks rooted on the resource or anywhere below it. */
+  within(segments: readonly string[]): Lock[] {
+    return this.locks.filter((l) => isInsideScope(l.root, segments));
+  }
+
+  /** Why one more lock (of this depth) may not be taken in this build, or null. */
+  buildLimitProblem(depth: LockDepth): string | null {
+    if (this.locks.length >= MAX_LOCKS_PER_BUILD) return `a build may hold at most ${MAX_LOCKS_PER_BUILD} locks`;
+    if (depth === 'infinity' && this.locks.filter((l) => l.depth === 'infinity' && l.rootIsCollection).length >= MAX_DEPTH_LOCKS_PER_BUILD) {
+      return `a build may hold at most ${MAX_DEPTH_LOCKS_PER_BUILD} depth-infinity locks on collections`;
+    }
+    return null;
+  }
+
+  /** Locks that would conflict with a new lock of this scope and depth at `segments`. */
+  conflicts(segments: readonly string[], scope: LockScope, depth: LockDepth): Lock[] {
+    const candidates = depth === 'infinity' ? [...this.covering(segments), ...this.within(segments)] : this.covering(segments);
+    const unique = [...new Map(candidates.map((l) => [l.token, l])).values()];
+    return unique.filter((l) => scope === 'exclusive' || l.scope === 'exclusive');
+  }
+
+  heldBy(principal: string): number {
+    return this.locks.filter((l) => l.principal === principal).length;
+  }
 }
 
 /** Parses a Timeout header ("Second-600, Infinite"): the first value we can honour. */
@@ -49,97 +140,76 @@ export function lockTimeout(header: string | undefined): number {
 }
 
 export class LockManager {
-  private readonly locks = new Map<string, Lock>();
-  private readonly byBuild = new Map<string, Set<Lock>>();
-
   constructor(
+    private readonly store: LockStore = new MemoryLocks(),
     private readonly now: () => number = Date.now,
-    /** A lock dies with the token that took it (revoked or expired). */
-    private readonly isOwnerLive: (principal: string) => boolean = () => true,
+    /** A lock dies with the token that took it (revoked or expired): which of these live. */
+    private readonly liveOwners: (principals: readonly string[]) => Promise<ReadonlySet<string>> = async (p) => new Set(p),
   ) {}
 
-  private isLive(lock: Lock, now: number): boolean {
-    if (lock.expiresAt > now && this.isOwnerLive(lock.principal)) return true;
-    this.drop(lock);
-    return false;
-  }
-
-  private drop(lock: Lock): void {
-    this.locks.delete(lock.token);
-    const set = this.byBuild.get(buildKey(lock.root));
-    set?.delete(lock);
-    if (set?.size === 0) this.byBuild.delete(buildKey(lock.root));
+  /** Of these locks, the live ones; the others are forgotten. */
+  private async alive(locks: readonly Lock[]): Promise<Lock[]> {
+    if (locks.length === 0) return [];
+    const now = this.now();
+    const unexpired = locks.filter((l) => l.expiresAt > now);
+    const owners = unexpired.length > 0 ? await this.liveOwners([...new Set(unexpired.map((l) => l.principal))]) : new Set<string>();
+    const live = unexpired.filter((l) => owners.has(l.principal));
+    if (live.length < locks.length) {
+      const liveTokens = new Set(live.map((l) => l.token));
+      await this.store.remove(locks.filter((l) => !liveTokens.has(l.token)).map((l) => l.token));
+    }
+    return live;
   }
 
   /** The live locks that may concern a path: its build's, or every lock above build level. */
-  private live(segments: readonly string[] | null = null): Lock[] {
-    const now = this.now();
-    const candidates = segments !== null && segments.length >= BUILD_LEVEL ? [...(this.byBuild.get(buildKey(segments)) ?? [])] : [...this.locks.values()];
-    return candidates.filter((lock) => this.isLive(lock, now));
+  async view(segments: readonly string[] | null = null): Promise<LockView> {
+    const build = segments !== null && segments.length >= BUILD_LEVEL ? buildKey(segments) : null;
+    return new LockView(await this.alive(await this.store.read(build)));
   }
 
-  /** Locks that apply to a resource: on it, or depth-infinity on an ancestor. */
-  covering(segments: readonly string[]): Lock[] {
-    return this.live(segments).filter((l) => sameSegments(l.root, segments) || (l.depth === 'infinity' && isInsideScope(segments, l.root)));
+  async covering(segments: readonly string[]): Promise<Lock[]> {
+    return (await this.view(segments)).covering(segments);
   }
 
-  /** Locks rooted on the resource or anywhere below it. */
-  within(segments: readonly string[]): Lock[] {
-    return this.live(segments).filter((l) => isInsideScope(l.root, segments));
+  async within(segments: readonly string[]): Promise<Lock[]> {
+    return (await this.view(segments)).within(segments);
   }
 
-  get(token: string): Lock | undefined {
-    const lock = this.locks.get(token);
-    return lock && this.isLive(lock, this.now()) ? lock : undefined;
+  async get(token: string): Promise<Lock | undefined> {
+    const lock = await this.store.byToken(token);
+    return lock ? (await this.alive([lock]))[0] : undefined;
   }
 
-  /** Why one more lock (of this depth) may not be taken in this build, or null. */
-  buildLimitProblem(segments: readonly string[], depth: LockDepth): string | null {
-    const locks = this.live(segments);
-    if (locks.length >= MAX_LOCKS_PER_BUILD) return `a build may hold at most ${MAX_LOCKS_PER_BUILD} locks`;
-    if (depth === 'infinity' && locks.filter((l) => l.depth === 'infinity' && l.rootIsCollection).length >= MAX_DEPTH_LOCKS_PER_BUILD) {
-      return `a build may hold at most ${MAX_DEPTH_LOCKS_PER_BUILD} depth-infinity locks on collections`;
-    }
-    return null;
+  /**
+   * Takes a new lock at `segments` once `check` (given the build's live locks, under the
+   * build's lock-change lock) has not thrown: no concurrent LOCK on any replica slips in
+   * between the check and the lock.
+   */
+  async create(fields: Omit<Lock, 'token' | 'expiresAt'>, check: (view: LockView) => void = () => undefined): Promise<Lock> {
+    return this.store.serially(buildKey(fields.root), async () => {
+      check(await this.view(fields.root));
+      const lock: Lock = { ...fields, root: [...fields.root], token: `urn:uuid:${randomUUID()}`, expiresAt: this.now() + fields.timeoutSeconds * 1000 };
+      await this.store.put(lock);
+      return lock;
+    });
   }
 
-  /** Locks that would conflict with a new lock of this scope and depth at `segments`. */
-  conflicts(segments: readonly string[], scope: LockScope, depth: LockDepth): Lock[] {
-    const candidates = depth === 'infinity' ? [...this.covering(segments), ...this.within(segments)] : this.covering(segments);
-    const unique = [...new Map(candidates.map((l) => [l.token, l])).values()];
-    return unique.filter((l) => scope === 'exclusive' || l.scope === 'exclusive');
+  async refresh(lock: Lock, timeoutSeconds: number): Promise<Lock> {
+    const refreshed: Lock = { ...lock, timeoutSeconds, expiresAt: this.now() + timeoutSeconds * 1000 };
+    await this.store.put(refreshed);
+    return refreshed;
   }
 
-  heldBy(principal: string): number {
-    return this.live().filter((l) => l.principal === principal).length;
-  }
-
-  create(fields: Omit<Lock, 'token' | 'expiresAt'>): Lock {
-    const lock: Lock = { ...fields, token: `urn:uuid:${randomUUID()}`, expiresAt: this.now() + fields.timeoutSeconds * 1000 };
-    this.locks.set(lock.token, lock);
-    const key = buildKey(lock.root);
-    let set = this.byBuild.get(key);
-    if (!set) this.byBuild.set(key, (set = new Set()));
-    set.add(lock);
-    return lock;
-  }
-
-  refresh(lock: Lock, timeoutSeconds: number): Lock {
-    lock.timeoutSeconds = timeoutSeconds;
-    lock.expiresAt = this.now() + timeoutSeconds * 1000;
-    return lock;
-  }
-
-  release(token: string): boolean {
-    const lock = this.locks.get(token);
-    if (!lock) return false;
-    this.drop(lock);
+  async release(token: string): Promise<boolean> {
+    if (!(await this.store.byToken(token))) return false;
+    await this.store.remove([token]);
     return true;
   }
 
   /** The resource and its members are gone (DELETE, MOVE source): so are their locks. */
-  releaseWithin(segments: readonly string[]): void {
-    for (const lock of this.within(segments)) this.drop(lock);
+  async releaseWithin(segments: readonly string[]): Promise<void> {
+    const gone = (await this.within(segments)).map((l) => l.token);
+    if (gone.length > 0) await this.store.remove(gone);
   }
 
   secondsLeft(lock: Lock): number {

@@ -8,7 +8,7 @@ import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
 import { StorageError } from '../storage/artifact-store.js';
 import { parseDepth } from './depth.js';
-import { lockTimeout, MAX_LOCKS_PER_OWNER, MAX_OWNER_XML_BYTES, type Lock } from './lock-manager.js';
+import { lockTimeout, MAX_LOCKS_PER_OWNER, MAX_OWNER_XML_BYTES, type Lock, type LockView } from './lock-manager.js';
 import { checkIfHeader, guardWrite } from './preconditions.js';
 import { renderActiveLock } from './properties.js';
 import { parseLockinfo, renderErrorBody, XmlBodyError, type LockRequest } from './xml.js';
@@ -36,22 +36,23 @@ export async function lock(request: TreeRequest): Promise<void> {
   if (info === null) {
     // Refresh: the If header names the lock.
     const submitted = await checkIfHeader(request);
-    const held = services.locks.covering(target.segments).find((l) => submitted.includes(l.token) && l.principal === principal);
+    const held = (await services.locks.covering(target.segments)).find((l) => submitted.includes(l.token) && l.principal === principal);
     if (!held) throw new HttpError(412, 'a lock refresh needs the lock token in an If header', {}, renderErrorBody('lock-token-matches-request-uri'));
-    lockAnswer(request, 200, services.locks.refresh(held, timeout), false);
+    lockAnswer(request, 200, await services.locks.refresh(held, timeout), false);
     return;
   }
   const depth = parseDepth(headerValue(req, 'depth'), ['0', 'infinity'], 'infinity') as '0' | 'infinity';
   if (info.ownerXml !== null && Buffer.byteLength(info.ownerXml) > MAX_OWNER_XML_BYTES) throw new HttpError(400, `lock owner longer than ${MAX_OWNER_XML_BYTES} bytes`);
-  if (services.locks.heldBy(principal) >= MAX_LOCKS_PER_OWNER) throw new HttpError(403, `a token may hold at most ${MAX_LOCKS_PER_OWNER} locks`);
-  const buildLimit = services.locks.buildLimitProblem(target.segments, depth);
-  if (buildLimit) throw new HttpError(403, buildLimit);
-  const refuseIfConflicting = (): void => {
-    if (services.locks.conflicts(target.segments, info.scope, depth).length > 0) {
+  // A token's locks all lie in its build: the build's locks count them.
+  const refuseIfConflicting = (view: LockView): void => {
+    if (view.heldBy(principal) >= MAX_LOCKS_PER_OWNER) throw new HttpError(403, `a token may hold at most ${MAX_LOCKS_PER_OWNER} locks`);
+    const buildLimit = view.buildLimitProblem(depth);
+    if (buildLimit) throw new HttpError(403, buildLimit);
+    if (view.conflicts(target.segments, info.scope, depth).length > 0) {
       throw new HttpError(423, 'the resource is locked', {}, renderErrorBody('no-conflicting-lock'));
     }
   };
-  refuseIfConflicting();
+  refuseIfConflicting(await services.locks.view(target.segments));
   const existing = await services.store.stat(target.segments);
   if (!existing) await guardWrite(request, target.segments, { parentMembership: true });
   else await checkIfHeader(request);
@@ -66,17 +67,19 @@ export async function lock(request: TreeRequest): Promise<void> {
       throw err;
     }
   }
-  // Checked again with no await before create: a concurrent LOCK may have won meanwhile.
-  refuseIfConflicting();
-  const created = services.locks.create({
-    root: target.segments,
-    rootIsCollection: existing?.isDirectory() ?? false,
-    depth,
-    scope: info.scope,
-    ownerXml: info.ownerXml,
-    principal,
-    timeoutSeconds: timeout,
-  });
+  // Checked again as the lock is taken: a concurrent LOCK (on any replica) may have won meanwhile.
+  const created = await services.locks.create(
+    {
+      root: target.segments,
+      rootIsCollection: existing?.isDirectory() ?? false,
+      depth,
+      scope: info.scope,
+      ownerXml: info.ownerXml,
+      principal,
+      timeoutSeconds: timeout,
+    },
+    refuseIfConflicting,
+  );
   lockAnswer(request, existing ? 200 : 201, created, true);
 }
 
@@ -85,11 +88,11 @@ export async function unlock(request: TreeRequest): Promise<void> {
   const header = headerValue(req, 'lock-token')?.trim();
   const m = header ? /^<([^<>]{1,256})>$/.exec(header) : null;
   if (!m?.[1]) throw new HttpError(400, 'Lock-Token header required, as <token>');
-  const held = services.locks.get(m[1]);
+  const held = await services.locks.get(m[1]);
   const applies = held && (sameSegments(held.root, target.segments) || (held.depth === 'infinity' && isInsideScope(target.segments, held.root)));
   if (!held || !applies) throw new HttpError(409, 'no such lock on this resource', {}, renderErrorBody('lock-token-matches-request-uri'));
   if (held.principal !== principalOf(request)) throw new HttpError(403, 'the lock belongs to another token');
-  services.locks.release(held.token);
+  await services.locks.release(held.token);
   res.writeHead(204);
   res.end();
 }

@@ -24,7 +24,7 @@ async function stateOf(request: TreeRequest, resource: string | null): Promise<I
     }
   }
   const stats = await services.store.stat(segments);
-  return { etag: stats ? etagOf(stats) : null, lockTokens: services.locks.covering(segments).map((l) => l.token) };
+  return { etag: stats ? etagOf(stats) : null, lockTokens: (await services.locks.covering(segments)).map((l) => l.token) };
 }
 
 /**
@@ -62,19 +62,20 @@ export interface GuardOptions {
 }
 
 /** Locks that stop this change unless their tokens are submitted by their owner. */
-export function blockingLocks(request: TreeRequest, segments: readonly string[], options: GuardOptions): Lock[] {
-  const { locks } = request.services;
+export async function blockingLocks(request: TreeRequest, segments: readonly string[], options: GuardOptions): Promise<Lock[]> {
+  // One read of the locks: the parent of a build's root lies above build level, where every lock is.
+  const view = await request.services.locks.view(options.parentMembership && segments.length > 0 ? segments.slice(0, -1) : segments);
   const found = new Map<string, Lock>();
-  for (const lock of locks.covering(segments)) found.set(lock.token, lock);
-  if (options.members) for (const lock of locks.within(segments)) found.set(lock.token, lock);
-  if (options.parentMembership && segments.length > 0) for (const lock of locks.covering(segments.slice(0, -1))) found.set(lock.token, lock);
+  for (const lock of view.covering(segments)) found.set(lock.token, lock);
+  if (options.members) for (const lock of view.within(segments)) found.set(lock.token, lock);
+  if (options.parentMembership && segments.length > 0) for (const lock of view.covering(segments.slice(0, -1))) found.set(lock.token, lock);
   return [...found.values()];
 }
 
 export async function guardWrite(request: TreeRequest, segments: readonly string[], options: GuardOptions = {}): Promise<void> {
   const submitted = await checkIfHeader(request);
   const principal = principalOf(request);
-  for (const lock of blockingLocks(request, segments, options)) {
+  for (const lock of await blockingLocks(request, segments, options)) {
     if (!submitted.includes(lock.token) || lock.principal !== principal) {
       const href = xmlEscape(toHref(lock.root, lock.rootIsCollection));
       throw new HttpError(423, 'the resource is locked', {}, `<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:lock-token-submitted><D:href>${href}</D:href></D:lock-token-submitted></D:error>\n`);

@@ -4,7 +4,7 @@ import type { Stats } from 'node:fs';
 import { etagOf } from '../http/conditional.js';
 import { contentTypeOf } from '../http/files.js';
 import { toHref } from '../domain/tree-path.js';
-import type { Lock, LockManager } from './lock-manager.js';
+import type { Lock, LockView } from './lock-manager.js';
 import { DAV_NS, xmlEscape, type PropValue, type XmlName } from './xml.js';
 
 export const LIVE_PROPERTIES = ['resourcetype', 'getcontentlength', 'getcontenttype', 'getetag', 'getlastmodified', 'creationdate', 'supportedlock', 'lockdiscovery'] as const;
@@ -42,7 +42,7 @@ const SUPPORTED_LOCK =
   '<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>';
 
 /** The value of one live property, or undefined when this resource does not have it. */
-export function liveProperty(local: string, segments: readonly string[], stats: Stats, locks: LockManager): string | undefined {
+export function liveProperty(local: string, segments: readonly string[], stats: Stats, locks: LockView, secondsLeft: (lock: Lock) => number): string | undefined {
   const collection = stats.isDirectory();
   switch (local) {
     case 'resourcetype':
@@ -63,7 +63,7 @@ export function liveProperty(local: string, segments: readonly string[], stats: 
     case 'lockdiscovery':
       return locks
         .covering(segments)
-        .map((l) => (l.root.length === segments.length ? renderActiveLock(l, locks.secondsLeft(l)) : renderInheritedLock(l)))
+        .map((l) => (l.root.length === segments.length ? renderActiveLock(l, secondsLeft(l)) : renderInheritedLock(l)))
         .join('');
     default:
       return undefined;
@@ -74,10 +74,10 @@ export function davName(local: string): XmlName {
   return { ns: DAV_NS, local };
 }
 
-export function livePropertyValues(segments: readonly string[], stats: Stats, locks: LockManager): PropValue[] {
+export function livePropertyValues(segments: readonly string[], stats: Stats, locks: LockView, secondsLeft: (lock: Lock) => number): PropValue[] {
   const values: PropValue[] = [];
   for (const local of LIVE_PROPERTIES) {
-    const valueXml = liveProperty(local, segments, stats, locks);
+    const valueXml = liveProperty(local, segments, stats, locks, secondsLeft);
     if (valueXml !== undefined) values.push({ name: davName(local), valueXml });
   }
   return values;

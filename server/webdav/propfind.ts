@@ -7,6 +7,7 @@ import { toHref } from '../domain/tree-path.js';
 import type { TreeRequest } from '../http/context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
+import type { Lock, LockView } from './lock-manager.js';
 import { davName, liveProperty, livePropertyValues } from './properties.js';
 import { MULTISTATUS_CLOSE, MULTISTATUS_OPEN, parsePropfind, renderErrorBody, renderMultistatusEntry, XmlBodyError, type MultistatusEntry, type PropfindRequest, type PropStat, type PropValue } from './xml.js';
 
@@ -25,12 +26,13 @@ export const MAX_REQUESTED_NAMES = { '0': 1000, '1': 100 } as const;
 // A long listing lets other requests in every so many members.
 const YIELD_EVERY = 200;
 
-async function describe(request: TreeRequest, segments: readonly string[], stats: Stats, query: PropfindRequest): Promise<MultistatusEntry> {
+async function describe(request: TreeRequest, segments: readonly string[], stats: Stats, query: PropfindRequest, locks: LockView): Promise<MultistatusEntry> {
   const { services } = request;
+  const secondsLeft = (lock: Lock): number => services.locks.secondsLeft(lock);
   const href = toHref(segments, stats.isDirectory());
   const dead = await services.meta.properties(segments);
   const deadValues: PropValue[] = dead.map((p) => ({ name: { ns: p.ns, local: p.local }, valueXml: p.valueXml, lang: p.lang }));
-  const live = livePropertyValues(segments, stats, services.locks);
+  const live = livePropertyValues(segments, stats, locks, secondsLeft);
   if (query.kind === 'propname') {
     return { href, propstats: [{ status: 200, props: [...live, ...deadValues].map((p) => ({ name: p.name })) }] };
   }
@@ -41,7 +43,7 @@ async function describe(request: TreeRequest, segments: readonly string[], stats
   const missing: PropValue[] = [];
   const byName = new Map(deadValues.map((p) => [`{${p.name.ns}}${p.name.local}`, p]));
   for (const name of query.props) {
-    const valueXml = name.ns === 'DAV:' ? liveProperty(name.local, segments, stats, services.locks) : undefined;
+    const valueXml = name.ns === 'DAV:' ? liveProperty(name.local, segments, stats, locks, secondsLeft) : undefined;
     if (valueXml !== undefined) {
       found.push({ name: davName(name.local), valueXml });
       continue;
@@ -85,7 +87,9 @@ export async function propfind(request: TreeRequest): Promise<void> {
   }
   const stats = await services.store.stat(target.segments);
   if (!stats || (target.trailingSlash && !stats.isDirectory())) throw new HttpError(404, 'not found');
-  const first = renderMultistatusEntry(await describe(request, target.segments, stats, query));
+  // The locks are read once: every member of the collection lies in its build or below it.
+  const locks = await services.locks.view(target.segments);
+  const first = renderMultistatusEntry(await describe(request, target.segments, stats, query, locks));
   if (depth === '0' || !stats.isDirectory()) {
     const xml = MULTISTATUS_OPEN + first + MULTISTATUS_CLOSE;
     res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(xml) });
@@ -100,7 +104,7 @@ export async function propfind(request: TreeRequest): Promise<void> {
   let count = 0;
   for (const member of members) {
     if (res.destroyed) return;
-    const entry = renderMultistatusEntry(await describe(request, [...target.segments, member.name], member.stats, query));
+    const entry = renderMultistatusEntry(await describe(request, [...target.segments, member.name], member.stats, query, locks));
     if (!res.write(entry)) await drained(res);
     else if (++count % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
   }

@@ -19,6 +19,12 @@ import { fileKeeper, type AuthorityKeeper } from '../../server/proxy/authority.j
 import { TokenFile, type TokenRecord, type TokenRecords } from '../../token-service/store.js';
 import { PgInputRecords } from '../../server/storage/pg/input-records.js';
 import { PgMirrorEntries } from '../../server/storage/pg/mirror-entries.js';
+import { BuildRecordFiles, type BuildRecords } from '../../server/storage/build-records.js';
+import { PgBuildRecords } from '../../server/storage/pg/build-records.js';
+import { LocalBuildGuard, type BuildGuard } from '../../server/storage/build-guard.js';
+import { PgBuildGuard } from '../../server/storage/pg/build-guard.js';
+import { LockManager, MemoryLocks, type LockStore } from '../../server/webdav/lock-manager.js';
+import { PgLocks } from '../../server/storage/pg/dav-locks.js';
 
 interface Stores {
   mirror: MirrorEntryStore;
@@ -26,6 +32,10 @@ interface Stores {
   audit: AuditTrail;
   tokens: TokenRecords;
   authority: AuthorityKeeper;
+  builds: BuildRecords;
+  locks: LockStore;
+  /** Two guards of one repository: two replicas with DATABASE_URL, one process twice otherwise. */
+  guards: [BuildGuard, BuildGuard];
   close(): Promise<void>;
 }
 
@@ -42,7 +52,18 @@ const embedded: Backend = {
     const dir = await makeTempDir('stores-');
     const store = new ArtifactStore(dir);
     await store.init();
-    return { mirror: new MirrorEntryFiles(dir, store), inputs: new InputRecordFiles(dir), audit: new AuditFile(dir), tokens: await TokenFile.open(path.join(dir, 'tokens')), authority: fileKeeper(path.join(dir, 'tokens')), close: () => rm(dir, { recursive: true, force: true }) };
+    const guard = new LocalBuildGuard();
+    return {
+      mirror: new MirrorEntryFiles(dir, store),
+      inputs: new InputRecordFiles(dir),
+      audit: new AuditFile(dir),
+      tokens: await TokenFile.open(path.join(dir, 'tokens')),
+      authority: fileKeeper(path.join(dir, 'tokens')),
+      builds: new BuildRecordFiles(dir, store),
+      locks: new MemoryLocks(),
+      guards: [guard, guard],
+      close: () => rm(dir, { recursive: true, force: true }),
+    };
   },
 };
 
@@ -58,8 +79,25 @@ const postgres: Backend = {
     server = null;
   },
   async open() {
-    const db = await Database.open(await freshDatabase(server as Postgres));
-    return { mirror: new PgMirrorEntries(db), inputs: new PgInputRecords(db), audit: new PgAuditTrail(db), tokens: new PgTokenRecords(db), authority: pgAuthorityKeeper(db), close: () => db.close() };
+    const url = await freshDatabase(server as Postgres);
+    const db = await Database.open(url);
+    const other = await Database.open(url);
+    // Short leases, so that a replica that stops renewing is given up within the test.
+    const guards: [BuildGuard, BuildGuard] = [new PgBuildGuard(db, 'r-a', 1_000), new PgBuildGuard(other, 'r-b', 1_000)];
+    return {
+      mirror: new PgMirrorEntries(db),
+      inputs: new PgInputRecords(db),
+      audit: new PgAuditTrail(db),
+      tokens: new PgTokenRecords(db),
+      authority: pgAuthorityKeeper(db),
+      builds: new PgBuildRecords(db),
+      locks: new PgLocks(db),
+      guards,
+      close: async () => {
+        for (const guard of guards) await guard.close();
+        await Promise.all([db.close(), other.close()]);
+      },
+    };
   },
 };
 
@@ -128,6 +166,107 @@ for (const backend of [embedded, postgres]) {
         await stores.mirror.remove('a1');
         await stores.mirror.remove('nosuch');
         expect((await stores.mirror.all()).map((e) => e.id)).to.deep.equal(['b2']);
+      });
+    });
+
+    describe('mirror generation', () => {
+      it('moves with every save and removal', async () => {
+        const g0 = await stores.mirror.generation();
+        await stores.mirror.save(entry('a1'));
+        const g1 = await stores.mirror.generation();
+        expect(g1).to.not.equal(g0);
+        await stores.mirror.remove('a1');
+        expect(await stores.mirror.generation()).to.not.equal(g1);
+      });
+    });
+
+    describe('build states', () => {
+      const build = ['dpkg', 'hello', '42'];
+      it('a build without a state has an empty record; put, update and an empty record remove it', async () => {
+        expect(await stores.builds.get(build)).to.deep.equal({});
+        const sealed = { sealedAt: '2026-12-01T00:00:00.000Z', files: 2, bytes: 10 };
+        await stores.builds.put(build, { sealed });
+        await stores.builds.update(build, (r) => ({ ...r, pin: { by: 'master:ci', at: '2026-12-01T00:00:01.000Z' } }));
+        expect(await stores.builds.get(build)).to.deep.equal({ sealed, pin: { by: 'master:ci', at: '2026-12-01T00:00:01.000Z' } });
+        expect(await stores.builds.all()).to.deep.equal([build]);
+        expect(await stores.builds.entries()).to.deep.equal([{ build, record: { sealed, pin: { by: 'master:ci', at: '2026-12-01T00:00:01.000Z' } } }]);
+        await stores.builds.put(build, {});
+        expect(await stores.builds.get(build)).to.deep.equal({});
+        expect(await stores.builds.all()).to.deep.equal([]);
+      });
+
+      it('keeps only the fields of a build record', async () => {
+        await stores.builds.put(build, { sealPending: { since: '2026-12-01T00:00:00.000Z', reason: null }, ...({ extra: 'x' } as object) });
+        expect(await stores.builds.get(build)).to.deep.equal({ sealPending: { since: '2026-12-01T00:00:00.000Z', reason: null } });
+      });
+    });
+
+    describe('WebDAV locks', () => {
+      const fields = { root: ['t', 'p', '1', 'f'], rootIsCollection: false, depth: '0' as const, scope: 'exclusive' as const, ownerXml: '<D:owner xmlns:D="DAV:">ü</D:owner>', principal: 'tok_1', timeoutSeconds: 600 };
+      it('keeps locks by build and by token, replaces on refresh, removes by token', async () => {
+        const manager = new LockManager(stores.locks);
+        const lock = await manager.create(fields);
+        await manager.create({ ...fields, root: ['t', 'p', '2', 'g'] });
+        expect(await stores.locks.byToken(lock.token)).to.deep.equal(lock);
+        expect(await stores.locks.read('t/p/1')).to.deep.equal([lock]);
+        expect(await stores.locks.read(null)).to.have.length(2);
+        const refreshed = await manager.refresh(lock, 60);
+        expect(await stores.locks.read('t/p/1')).to.deep.equal([refreshed]);
+        await stores.locks.remove([lock.token, 'urn:uuid:nosuch']);
+        expect(await stores.locks.read('t/p/1')).to.deep.equal([]);
+        expect(await stores.locks.byToken(lock.token)).to.equal(undefined);
+      });
+
+      it('two LOCKs of one resource at once: exactly one is taken', async () => {
+        const managers = [new LockManager(stores.locks), new LockManager(stores.locks)];
+        const results = await Promise.allSettled(
+          managers.map((m) =>
+            m.create(fields, (view) => {
+              if (view.conflicts(fields.root, 'exclusive', '0').length > 0) throw new Error('locked');
+            }),
+          ),
+        );
+        expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(1);
+        expect(await stores.locks.read('t/p/1')).to.have.length(1);
+      });
+    });
+
+    describe('build guard', () => {
+      it('runs work for one build one at a time, across both guards', async () => {
+        let inside = 0;
+        let most = 0;
+        const work = async (): Promise<void> => {
+          inside++;
+          most = Math.max(most, inside);
+          await new Promise((r) => setTimeout(r, 20));
+          inside--;
+        };
+        await Promise.all([0, 1, 2, 3].map((i) => stores.guards[i % 2]?.exclusive('/dpkg/x/1/', work)));
+        expect(most).to.equal(1);
+      });
+
+      it('a drain waits for a write on the other guard, then returns once it ends', async () => {
+        const [a, b] = stores.guards;
+        const end = await b.beginWrite('/dpkg/x/1/');
+        let drained = false;
+        const draining = a.drainWrites('/dpkg/x/1/', 60_000).then(() => (drained = true));
+        await new Promise((r) => setTimeout(r, 200));
+        expect(drained).to.equal(false);
+        await end();
+        await draining;
+        expect(drained).to.equal(true);
+      });
+
+      it('after the grace, a drain cuts the writes still running', async () => {
+        const [a, b] = stores.guards;
+        let cut = false;
+        let end: () => Promise<void> = async () => undefined;
+        end = await b.beginWrite('/dpkg/x/2/', () => {
+          cut = true;
+          void end();
+        });
+        await a.drainWrites('/dpkg/x/2/', 100);
+        expect(cut).to.equal(true);
       });
     });
 
@@ -320,18 +459,46 @@ describe('PostgreSQL: schema and outages', function () {
     await db.close();
   });
 
-  it('one server per database: the lock refuses a second, and is taken back after the database restarts', async () => {
+  it('a write of a replica that died (no renewal) holds a seal up for one lease, no longer', async () => {
+    const url = await freshDatabase(pg);
+    const [one, two] = [await Database.open(url), await Database.open(url)];
+    const dead = new PgBuildGuard(two, 'r-dead', 1_000);
+    const alive = new PgBuildGuard(one, 'r-alive', 1_000);
+    try {
+      await dead.beginWrite('/dpkg/x/1/');
+      await dead.close();
+      const started = Date.now();
+      await alive.drainWrites('/dpkg/x/1/', 60_000);
+      // Held while the lease ran (a drain that ignored the row would return at once), then given up.
+      expect(Date.now() - started).to.be.at.least(500);
+      const { rows } = await one.query('SELECT * FROM writes');
+      expect(rows).to.deep.equal([]);
+    } finally {
+      await alive.close();
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  it('servers share the replica lock, migrate needs it alone; one leader at a time, taken back after a restart', async () => {
     const url = await freshDatabase(pg);
     const first = await Database.open(url);
     const second = await Database.open(url);
     try {
-      expect(await first.claimSoleReplica()).to.equal(true);
-      expect(await second.claimSoleReplica()).to.equal(false);
+      expect(await first.replicaLock(true).take()).to.equal(true);
+      expect(await second.replicaLock(true).take()).to.equal(true);
+      // What migrate asks for: refused while any server holds its share.
+      expect(await second.replicaLock(false).take()).to.equal(false);
+      const lead = first.leaderLock();
+      const other = second.leaderLock();
+      expect(await lead.take()).to.equal(true);
+      expect(await other.take()).to.equal(false);
       await pg.stop();
       await pg.start();
-      // The restart ended the session that held it; the first takes it back before anyone else.
-      expect(await first.keepSoleReplica()).to.equal(true);
-      expect(await second.claimSoleReplica()).to.equal(false);
+      // The restart ended the session that held it: whoever asks first leads.
+      expect(await lead.keep()).to.equal(true);
+      expect(await other.keep()).to.equal(false);
+      lead.release();
+      expect(await other.keep()).to.equal(true);
     } finally {
       await first.close();
       await second.close();

@@ -5,20 +5,25 @@ import path from 'node:path';
 import request from 'supertest';
 import { basic, MASTER_AUTH, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 import { databaseMode, storedTokens } from '../helpers/postgres.js';
+import { replicaMode } from '../helpers/replicas.js';
 
-// The whole contract in each storage mode: embedded (files) and PostgreSQL (DATABASE_URL).
-for (const mode of ['embedded', 'PostgreSQL'] as const) describe(`HTTP contract${mode === 'PostgreSQL' ? ', state in PostgreSQL' : ''}`, function () {
+// The whole contract in each storage mode: embedded (files), PostgreSQL (DATABASE_URL),
+// and three replicas of one repository behind the shipped nginx, round robin.
+const TITLES = { embedded: 'HTTP contract', PostgreSQL: 'HTTP contract, state in PostgreSQL', replicas: 'HTTP contract, three replicas behind nginx' } as const;
+for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TITLES[mode], function () {
   let s: TestServer;
   let token: MintedToken;
   let auth: string;
   let teardown: (() => Promise<void>) | null = null;
 
   before(async function () {
-    if (mode === 'PostgreSQL') {
-      this.timeout(120_000);
-      teardown = await databaseMode(this);
-    }
-    s = await startServer();
+    if (mode !== 'embedded') this.timeout(120_000);
+    if (mode === 'PostgreSQL') teardown = await databaseMode(this);
+    if (mode === 'replicas') {
+      const replicas = await replicaMode(this);
+      teardown = replicas.teardown;
+      s = await replicas.start();
+    } else s = await startServer();
     token = await s.mint('dpkg', 'hello', '42');
     auth = basic(token.username, token.password);
   });

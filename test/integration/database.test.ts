@@ -1,6 +1,7 @@
-// DATABASE_URL with a real PostgreSQL (Debian's, started by the test): one server per
-// database for now; with the database gone, downloads still work and writes and mints
-// get a clear 503; when it is back, service resumes without a restart.
+// DATABASE_URL with a real PostgreSQL (Debian's, started by the test): servers sharing
+// one database and one artifacts volume are one repository; with the database gone,
+// downloads still work and writes and mints get a clear 503; when it is back, service
+// resumes without a restart.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { basic, MASTER_AUTH, startServer, type TestServer } from '../helpers/harness.js';
@@ -23,15 +24,21 @@ describe('DATABASE_URL: state in PostgreSQL', function () {
     await pg?.remove();
   });
 
-  it('a second server on the same database refuses to start, saying why', async () => {
-    const second = await startServer({ DATABASE_URL: url }).then(
-      async (other) => {
-        await other.close();
-        return null;
-      },
-      (err: unknown) => err as Error,
-    );
-    expect(second?.message).to.equal('DATABASE_URL: another server already uses this database; this version runs one server per database');
+  it('a second server on the same database and artifacts is the same repository: a token minted on one, revoked on the other', async () => {
+    // The artifacts shared; TOKENS_DIR (the admin socket) is each replica's own.
+    const other = await startServer({ DATABASE_URL: url, ARTIFACTS_DIR: s.artifactsDir });
+    try {
+      const t = await s.mint('dpkg', 'db', 'two');
+      const auth = basic(t.username, t.password);
+      expect((await fetch(`${other.baseUrl}/dpkg/db/two/a.txt`, { method: 'PUT', headers: { Authorization: auth }, body: 'a\n' })).status).to.equal(201);
+      expect(await (await fetch(`${s.baseUrl}/dpkg/db/two/a.txt`)).text()).to.equal('a\n');
+      expect((await fetch(`${other.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } })).status).to.equal(204);
+      expect((await fetch(`${s.baseUrl}/dpkg/db/two/b.txt`, { method: 'PUT', headers: { Authorization: auth }, body: 'b\n' })).status).to.equal(401);
+      // Sealed once, seen sealed through both.
+      for (const base of [s.baseUrl, other.baseUrl]) expect(await (await fetch(`${base}/dpkg/db/two/SHA256SUMS`)).text()).to.equal(`${createHash('sha256').update('a\n').digest('hex')}  a.txt\n`);
+    } finally {
+      await other.close();
+    }
   });
 
   it('keeps tokens, the audit trail and inputs in the database, not in files', async () => {

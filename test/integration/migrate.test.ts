@@ -59,10 +59,13 @@ describe('artifact-repo migrate --to postgres://', function () {
     expect(status).to.equal(200);
     const ended = await mintWith(embedded.baseUrl, { type: 'dpkg', project: 'mig', build: '2' });
     expect((await fetch(`${embedded.baseUrl}/-/tokens/${ended.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } })).status).to.equal(204);
+    // A pin on the sealed build: a build state, kept in the database from now on.
+    const pinned = await fetch(`${embedded.baseUrl}/-/pins`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ build: '/dpkg/mig/2/' }) });
+    expect(pinned.status).to.equal(201);
     const declared = await fetch(`${embedded.baseUrl}/-/mirror`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ url: 'https://127.0.0.3/tool.tar.gz', note: 'refused: private' }) });
     expect(declared.status).to.equal(202);
     await new Promise((r) => setTimeout(r, 300));
-    const paths = ['/-/tokens', '/-/audit?build=/dpkg/mig/1/', '/-/audit?build=/dpkg/mig/2/', '/-/inputs?build=/dpkg/mig/1/', '/-/mirror', '/dpkg/mig/'];
+    const paths = ['/-/tokens', '/-/audit?build=/dpkg/mig/1/', '/-/audit?build=/dpkg/mig/2/', '/-/inputs?build=/dpkg/mig/1/', '/-/mirror', '/-/pins', '/dpkg/mig/'];
     const before = await Promise.all(paths.map((p) => json(embedded, p)));
     const caBefore = await (await fetch(`${embedded.baseUrl}/-/proxy/ca.pem`)).text();
     await embedded.close();
@@ -70,7 +73,7 @@ describe('artifact-repo migrate --to postgres://', function () {
     const url = await freshDatabase(pg);
     const moved = await cli(dataDir, ['migrate', '--to', url]);
     expect(moved.code, moved.stderr).to.equal(0);
-    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, the build proxy's certificate authority$/m);
+    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, 1 build states, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, the build proxy's certificate authority$/m);
     expect(moved.stdout + moved.stderr).to.not.include(MASTER_PASSWORD).and.not.include(live.password);
     const again = await cli(dataDir, ['migrate', '--to', url]);
     expect(again.code).to.equal(1);

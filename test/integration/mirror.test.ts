@@ -296,9 +296,15 @@ describe('mirror', function () {
       } finally {
         await listener.close();
       }
-      const res = await fetch(`${s.baseUrl}/-/inputs?build=${encodeURIComponent('/dpkg/uses-mirror/1/')}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
-      const inputs = (await res.json()) as { exchanges: { url: string; sha256: string; source: string }[] };
-      expect(inputs.exchanges.find((x) => x.url === `${origin.httpsBase}/files/hello.txt`)).to.include({ sha256: sha256(HELLO), source: 'mirror' });
+      // The exchange is recorded as it ends, just after curl has its last byte: looked for a while.
+      let found: { url: string; sha256: string; source: string } | undefined;
+      for (let i = 0; i < 100 && !found; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 50));
+        const res = await fetch(`${s.baseUrl}/-/inputs?build=${encodeURIComponent('/dpkg/uses-mirror/1/')}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
+        const inputs = (await res.json()) as { exchanges: { url: string; sha256: string; source: string }[] };
+        found = inputs.exchanges.find((x) => x.url === `${origin.httpsBase}/files/hello.txt`);
+      }
+      expect(found).to.include({ sha256: sha256(HELLO), source: 'mirror' });
     });
   });
 

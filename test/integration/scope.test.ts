@@ -12,6 +12,7 @@ import path from 'node:path';
 import { basic, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 import { send, snapshot, type Reply } from '../helpers/raw-http.js';
 import { frontWithNginx, type RunningNginx } from '../helpers/nginx.js';
+import { replicaMode } from '../helpers/replicas.js';
 
 const PROPPATCH_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n' +
@@ -31,9 +32,11 @@ interface WriteRequest {
 }
 
 // Against the app, and through the shipped nginx in front of it.
-for (const via of ['app', 'nginx'] as const) describe(`token scope matrix (real sockets${via === 'nginx' ? ', through nginx' : ''})`, function () {
+const VIA = { app: '', nginx: ', through nginx', replicas: ', three replicas behind nginx' } as const;
+for (const via of ['app', 'nginx', 'replicas'] as const) describe(`token scope matrix (real sockets${VIA[via]})`, function () {
   this.timeout(30_000);
   let front: RunningNginx | null = null;
+  let teardown: (() => Promise<void>) | null = null;
   let server: TestServer;
   let port: number;
   let origin: string;
@@ -67,7 +70,12 @@ for (const via of ['app', 'nginx'] as const) describe(`token scope matrix (real 
   before(async function () {
     this.timeout(60_000);
     // Dozens of deliberate wrong passwords: keep the per-address token throttle out of the way.
-    server = await startServer({ TOKEN_FAILURE_LIMIT: '100000' });
+    if (via === 'replicas') {
+      this.timeout(120_000);
+      const replicas = await replicaMode(this);
+      teardown = replicas.teardown;
+      server = await replicas.start({ TOKEN_FAILURE_LIMIT: '100000' });
+    } else server = await startServer({ TOKEN_FAILURE_LIMIT: '100000' });
     port = server.port;
     origin = server.baseUrl;
     if (via === 'nginx') {
@@ -89,6 +97,7 @@ for (const via of ['app', 'nginx'] as const) describe(`token scope matrix (real 
   after(async () => {
     await front?.stop();
     await server?.close();
+    await teardown?.();
   });
 
   describe('inside the scope', () => {

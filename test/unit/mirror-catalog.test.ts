@@ -20,6 +20,9 @@ class MemoryEntries implements MirrorEntryStore {
   async remove(id: string): Promise<void> {
     this.rows.delete(id);
   }
+  async generation(): Promise<number> {
+    return 0;
+  }
 }
 
 const hex = (c: string): string => c.repeat(64);

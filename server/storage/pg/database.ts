@@ -15,6 +15,17 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE tokens (id text PRIMARY KEY, scope text NOT NULL, expires_at timestamptz NOT NULL, record jsonb NOT NULL);
    CREATE INDEX tokens_scope ON tokens (scope);`,
   `CREATE TABLE proxy_authority (id integer PRIMARY KEY CHECK (id = 1), key_pem text NOT NULL, cert_pem text NOT NULL);`,
+  // Several replicas: build states, writes in flight (each with a lease its replica renews),
+  // WebDAV locks, the replicas themselves, and a counter that says the mirror changed.
+  `CREATE TABLE builds (scope text PRIMARY KEY, record jsonb NOT NULL);
+   CREATE TABLE replicas (id text PRIMARY KEY, started_at timestamptz NOT NULL DEFAULT clock_timestamp(), seen_at timestamptz NOT NULL DEFAULT clock_timestamp());
+   CREATE TABLE writes (id bigserial PRIMARY KEY, scope text NOT NULL, replica text NOT NULL, lease_until timestamptz NOT NULL, cut boolean NOT NULL DEFAULT false);
+   CREATE INDEX writes_scope ON writes (scope);
+   CREATE INDEX writes_replica ON writes (replica);
+   CREATE TABLE dav_locks (token text PRIMARY KEY, build text NOT NULL, principal text NOT NULL, expires_at timestamptz NOT NULL, lock jsonb NOT NULL);
+   CREATE INDEX dav_locks_build ON dav_locks (build);
+   CREATE TABLE mirror_generation (id integer PRIMARY KEY CHECK (id = 1), generation bigint NOT NULL);
+   INSERT INTO mirror_generation VALUES (1, 0);`,
 ];
 
 /** The version a migrated database is at. */
@@ -41,23 +52,104 @@ export function isUnreachable(err: unknown): boolean {
   return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/.test(message);
 }
 
+// Servers hold it shared, migrate exclusive: no server runs while a repository is copied in.
 const REPLICA_LOCK = '7021787497453813622';
+// Held by the one replica that runs the scheduled work.
+const LEADER_LOCK = '7021787497453813623';
+
+/**
+ * A session advisory lock held on a connection of its own for as long as this process
+ * wants it. A restart of the database ends the session and so the lock: `keep()` takes it
+ * again.
+ */
+export class HeldLock {
+  private client: pg.PoolClient | null = null;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly key: string,
+    private readonly shared: boolean,
+  ) {}
+
+  get held(): boolean {
+    return this.client !== null;
+  }
+
+  /** Takes the lock if it is free (true), or says it is not (false). */
+  async take(): Promise<boolean> {
+    if (this.client) return true;
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
+    });
+    let ok: boolean;
+    try {
+      const { rows } = await client.query<{ ok: boolean }>(`SELECT ${this.shared ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock'}($1) AS ok`, [this.key]);
+      ok = rows[0]?.ok === true;
+    } catch (err) {
+      client.release(err as Error);
+      throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
+    }
+    if (!ok) {
+      client.release();
+      return false;
+    }
+    client.on('error', (err: Error) => {
+      if (this.client !== client) return;
+      this.client = null;
+      // Given back as broken: the pool drops it.
+      client.release(err);
+    });
+    this.client = client;
+    return true;
+  }
+
+  /** After the database went away, takes the lock again: false if another process has it now. */
+  async keep(): Promise<boolean> {
+    if (this.client) return true;
+    try {
+      return await this.take();
+    } catch {
+      // Still away: the next try decides.
+      return false;
+    }
+  }
+
+  release(): void {
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    // Ending the session (rather than unlocking) cannot fail halfway.
+    client.release(new Error('lock released'));
+  }
+}
 
 export class Database {
-  private held: pg.PoolClient | null = null;
+  /** Connections that hold per-build locks: apart from the queries the holders make meanwhile. */
+  private readonly lockPool: pg.Pool;
+  private readonly heldLocks: HeldLock[] = [];
 
   private constructor(
     private readonly pool: pg.Pool,
     /** Set inside atomically(): every query goes to this one connection's transaction. */
     private readonly tx: pg.PoolClient | null = null,
-  ) {}
+    lockPool?: pg.Pool,
+  ) {
+    this.lockPool = lockPool ?? pool;
+  }
 
   static async open(url: string): Promise<Database> {
     const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
+    const lockPool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
     // An idle client whose server went away must not crash the process.
     pool.on('error', () => undefined);
-    const db = new Database(pool);
-    await db.migrate();
+    lockPool.on('error', () => undefined);
+    const db = new Database(pool, null, lockPool);
+    try {
+      await db.migrate();
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
     return db;
   }
 
@@ -101,7 +193,7 @@ export class Database {
    * end, rolled back if it throws): the stores built on it change all or nothing.
    */
   async atomically<T>(work: (tx: Database) => Promise<T>): Promise<T> {
-    return this.transaction((client) => work(new Database(this.pool, client)));
+    return this.transaction((client) => work(new Database(this.pool, client, this.lockPool)));
   }
 
   /** Runs `work` in one transaction on one connection (rolled back if it throws). */
@@ -125,47 +217,42 @@ export class Database {
   }
 
   /**
-   * Takes the database for this process alone, for as long as it runs (a session advisory
-   * lock on a connection kept open): false if another process holds it. Until every store
-   * is shared, one replica per database is what is safe.
+   * Runs `work` while this process holds the lock named `key` across every replica (a
+   * session advisory lock, on a connection of the lock pool, so that the holder's own
+   * queries never wait for a connection a waiter holds). Waiters queue in the database.
    */
-  async claimSoleReplica(): Promise<boolean> {
-    const client = await this.pool.connect();
-    let ok: boolean;
+  async withLock<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const client = await this.lockPool.connect().catch((err: unknown) => {
+      throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
+    });
+    let broken: Error | undefined;
     try {
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [REPLICA_LOCK]);
-      ok = rows[0]?.ok === true;
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
     } catch (err) {
       client.release(err as Error);
-      throw err;
+      throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     }
-    if (!ok) {
-      client.release();
-      return false;
+    try {
+      return await work();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch((err: Error) => (broken = err));
+      client.release(broken);
     }
-    // Held, never released to the pool: the lock lives as long as this connection.
-    client.on('error', (err: Error) => {
-      if (this.held !== client) return;
-      this.held = null;
-      // Given back as broken: the pool drops it (and can end).
-      client.release(err);
-    });
-    this.held = client;
-    return true;
   }
 
-  /**
-   * After the database went away (a restart ends the session and its lock), takes the
-   * lock again; false if another process took it meanwhile.
-   */
-  async keepSoleReplica(): Promise<boolean> {
-    if (this.held) return true;
-    try {
-      return await this.claimSoleReplica();
-    } catch {
-      // Still away: the next try decides.
-      return true;
-    }
+  /** The lock every server holds shared (and migrate alone): see REPLICA_LOCK. */
+  replicaLock(shared: boolean): HeldLock {
+    return this.track(new HeldLock(this.pool, REPLICA_LOCK, shared));
+  }
+
+  /** The lock of the replica that runs the scheduled work. */
+  leaderLock(): HeldLock {
+    return this.track(new HeldLock(this.pool, LEADER_LOCK, false));
+  }
+
+  private track(lock: HeldLock): HeldLock {
+    this.heldLocks.push(lock);
+    return lock;
   }
 
   /** The schema version this database is at (for tests and the migrate command). */
@@ -174,9 +261,8 @@ export class Database {
     return rows[0]?.version ?? 0;
   }
 
-  close(): Promise<void> {
-    this.held?.release();
-    this.held = null;
-    return this.pool.end();
+  async close(): Promise<void> {
+    for (const lock of this.heldLocks.splice(0)) lock.release();
+    await Promise.all([this.pool.end(), this.lockPool === this.pool ? undefined : this.lockPool.end()]);
   }
 }

@@ -11,10 +11,18 @@ export class PgMirrorEntries implements MirrorEntryStore {
   }
 
   async save(entry: MirrorEntry): Promise<void> {
-    await this.db.query('INSERT INTO mirror_entries (id, entry) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET entry = EXCLUDED.entry', [entry.id, JSON.stringify(entry)]);
+    await this.db.query(
+      'WITH saved AS (INSERT INTO mirror_entries (id, entry) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET entry = EXCLUDED.entry) UPDATE mirror_generation SET generation = generation + 1',
+      [entry.id, JSON.stringify(entry)],
+    );
   }
 
   async remove(id: string): Promise<void> {
-    await this.db.query('DELETE FROM mirror_entries WHERE id = $1', [id]);
+    await this.db.query('WITH removed AS (DELETE FROM mirror_entries WHERE id = $1) UPDATE mirror_generation SET generation = generation + 1', [id]);
+  }
+
+  async generation(): Promise<number> {
+    const { rows } = await this.db.query<{ generation: string }>('SELECT generation FROM mirror_generation', [], 'mirror-generation');
+    return Number(rows[0]?.generation ?? 0);
   }
 }

@@ -1,12 +1,16 @@
 // `artifact-repo migrate --to postgres://…`: copies what an embedded repository keeps in
-// files and PostgreSQL would keep (masters, tokens, the audit trail, recorded inputs, the
-// mirror's entries, the build proxy's certificate authority) into an empty database, in one transaction: all of it or nothing.
-// The artifacts, their checksums, pins and build states stay where they are.
+// files and PostgreSQL would keep (masters, tokens, build states and pins, the audit
+// trail, recorded inputs, the mirror's entries, the build proxy's certificate authority)
+// into an empty database, in one transaction: all of it or nothing. The artifacts, their
+// checksum records and the checksum index stay on the artifacts volume, which the
+// replicas share.
 import type { Config } from '../../config.js';
 import { AuditFile } from '../../audit/audit-log.js';
 import { TokenFile } from '../../../token-service/store.js';
 import { ArtifactStore } from '../artifact-store.js';
 import { InputRecordFiles } from '../input-records.js';
+import { BuildRecordFiles } from '../build-records.js';
+import { PgBuildRecords } from './build-records.js';
 import { MirrorEntryFiles } from '../mirror-entries.js';
 import { Database } from './database.js';
 import { PgAuditTrail } from './audit-trail.js';
@@ -21,6 +25,8 @@ export interface MoveReport {
   tokens: number;
   auditEntries: number;
   recordedBuilds: number;
+  /** Builds with a state: sealed, pinned, being sealed, or deleted by retention. */
+  buildStates: number;
   inputLines: number;
   mirrorEntries: number;
   /** Whether the build proxy's certificate authority was copied. */
@@ -34,17 +40,19 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
   const tokens = await TokenFile.open(config.tokensDir);
   const audit = new AuditFile(config.tokensDir);
   const inputs = new InputRecordFiles(config.artifactsDir);
-  const mirror = new MirrorEntryFiles(config.artifactsDir, new ArtifactStore(config.artifactsDir));
+  const files = new ArtifactStore(config.artifactsDir);
+  const mirror = new MirrorEntryFiles(config.artifactsDir, files);
+  const buildStates = new BuildRecordFiles(config.artifactsDir, files);
   const db = await Database.open(url);
   try {
     // No server may use the database while it is filled (nor a second migrate).
-    if (!(await db.claimSoleReplica())) throw new DatabaseNotEmpty('a server (or another migrate) is using this database');
+    if (!(await db.replicaLock(false).take())) throw new DatabaseNotEmpty('a server (or another migrate) is using this database');
     return await db.atomically(async (tx) => {
       const { rows } = await tx.query<{ n: string }>(
-        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) AS n',
+        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) AS n',
       );
       if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
-      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, inputLines: 0, mirrorEntries: 0, authority: false };
+      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, buildStates: 0, inputLines: 0, mirrorEntries: 0, authority: false };
       const toTokens = new PgTokenRecords(tx);
       for (const master of await tokens.masters()) {
         await toTokens.putMaster(master);
@@ -59,6 +67,11 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
       for await (const entry of audit.entries()) {
         await toAudit.append(entry);
         report.auditEntries++;
+      }
+      const toBuilds = new PgBuildRecords(tx);
+      for (const { build, record } of await buildStates.entries()) {
+        await toBuilds.put(build, record);
+        report.buildStates++;
       }
       const toInputs = new PgInputRecords(tx);
       for (const build of await inputs.all()) {

@@ -1,0 +1,71 @@
+// Who may touch a build when: mints and seals of one build run one at a time, and a seal
+// waits for the build's writes in flight (cutting them after a grace). In one process
+// (LocalBuildGuard) that is memory; across replicas it is PostgreSQL (pg/build-guard.ts):
+// an advisory lock per build, and a row with a lease per write in flight.
+import { KeyedQueue } from '../gate.js';
+
+export interface BuildGuard {
+  /** True when other processes share the repository: nothing about a build may be cached here. */
+  readonly shared: boolean;
+  /** Runs `work` alone for this build (on every replica). */
+  exclusive<T>(scope: string, work: () => Promise<T>): Promise<T>;
+  /**
+   * Counts a write in flight for this build, before the caller checks that the build is
+   * open (counted first, checked second: a seal that starts after the count waits for it).
+   * `abort` cuts the write once a seal's grace is over. Returns the end of the write.
+   */
+  beginWrite(scope: string, abort?: () => void): Promise<() => Promise<void>>;
+  /** Waits until no write is in flight for this build on any replica; cuts them after `graceMs`. */
+  drainWrites(scope: string, graceMs: number): Promise<void>;
+  /** Whether a write is in flight for this build in this process. */
+  writingHere(scope: string): boolean;
+  close(): Promise<void>;
+}
+
+interface Writing {
+  count: number;
+  idle: Array<() => void>;
+  aborts: Set<() => void>;
+}
+
+export class LocalBuildGuard implements BuildGuard {
+  readonly shared = false;
+  private readonly queue = new KeyedQueue();
+  private readonly writing = new Map<string, Writing>();
+
+  exclusive<T>(scope: string, work: () => Promise<T>): Promise<T> {
+    return this.queue.run(scope, work);
+  }
+
+  async beginWrite(scope: string, abort?: () => void): Promise<() => Promise<void>> {
+    const entry = this.writing.get(scope) ?? { count: 0, idle: [], aborts: new Set() };
+    this.writing.set(scope, entry);
+    entry.count++;
+    if (abort) entry.aborts.add(abort);
+    return async () => {
+      if (abort) entry.aborts.delete(abort);
+      entry.count--;
+      if (entry.count === 0) {
+        this.writing.delete(scope);
+        for (const wake of entry.idle.splice(0)) wake();
+      }
+    };
+  }
+
+  async drainWrites(scope: string, graceMs: number): Promise<void> {
+    const entry = this.writing.get(scope);
+    if (!entry) return;
+    const idle = new Promise<void>((resolve) => entry.idle.push(resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+    if ((await Promise.race([idle, graceOver])) === 'late') for (const abort of entry.aborts) abort();
+    clearTimeout(timer);
+    await idle;
+  }
+
+  writingHere(scope: string): boolean {
+    return this.writing.has(scope);
+  }
+
+  async close(): Promise<void> {}
+}

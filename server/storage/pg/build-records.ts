@@ -1,0 +1,33 @@
+// Build states in PostgreSQL: one row per build that has a state, the record as jsonb. No
+// cache: a seal or a pin made through any replica is what the next request sees.
+import { cleanRecord, isEmptyRecord, type BuildRecord, type BuildRecords } from '../build-records.js';
+import type { Database } from './database.js';
+
+export class PgBuildRecords implements BuildRecords {
+  constructor(private readonly db: Database) {}
+
+  async get(build: readonly string[]): Promise<BuildRecord> {
+    const { rows } = await this.db.query<{ record: BuildRecord }>('SELECT record FROM builds WHERE scope = $1', [build.join('/')], 'build-record');
+    return rows[0] ? cleanRecord(rows[0].record) : {};
+  }
+
+  async put(build: readonly string[], record: BuildRecord): Promise<void> {
+    const scope = build.join('/');
+    if (isEmptyRecord(record)) await this.db.query('DELETE FROM builds WHERE scope = $1', [scope]);
+    else await this.db.query('INSERT INTO builds (scope, record) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET record = EXCLUDED.record', [scope, JSON.stringify(cleanRecord(record))]);
+  }
+
+  async update(build: readonly string[], change: (record: BuildRecord) => BuildRecord): Promise<void> {
+    await this.put(build, change({ ...(await this.get(build)) }));
+  }
+
+  async entries(): Promise<Array<{ build: string[]; record: BuildRecord }>> {
+    const { rows } = await this.db.query<{ scope: string; record: BuildRecord }>('SELECT scope, record FROM builds ORDER BY scope');
+    return rows.map((r) => ({ build: r.scope.split('/'), record: cleanRecord(r.record) }));
+  }
+
+  async all(): Promise<string[][]> {
+    const { rows } = await this.db.query<{ scope: string }>('SELECT scope FROM builds ORDER BY scope');
+    return rows.map((r) => r.scope.split('/'));
+  }
+}

@@ -1,0 +1,35 @@
+// WebDAV locks in PostgreSQL, so that a lock taken through one replica holds on every
+// replica. One row per lock, by build; the lock manager judges expiry and owners.
+import type { Lock, LockStore } from '../../webdav/lock-manager.js';
+import { buildKey } from '../../webdav/lock-manager.js';
+import type { Database } from './database.js';
+
+export class PgLocks implements LockStore {
+  constructor(private readonly db: Database) {}
+
+  async read(build: string | null): Promise<Lock[]> {
+    const { rows } = build === null ? await this.db.query<{ lock: Lock }>('SELECT lock FROM dav_locks') : await this.db.query<{ lock: Lock }>('SELECT lock FROM dav_locks WHERE build = $1', [build], 'locks-of-build');
+    return rows.map((r) => r.lock);
+  }
+
+  async byToken(token: string): Promise<Lock | undefined> {
+    const { rows } = await this.db.query<{ lock: Lock }>('SELECT lock FROM dav_locks WHERE token = $1', [token]);
+    return rows[0]?.lock;
+  }
+
+  async put(lock: Lock): Promise<void> {
+    await this.db.query(
+      `INSERT INTO dav_locks (token, build, principal, expires_at, lock) VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), $5)
+       ON CONFLICT (token) DO UPDATE SET expires_at = EXCLUDED.expires_at, lock = EXCLUDED.lock`,
+      [lock.token, buildKey(lock.root), lock.principal, lock.expiresAt, JSON.stringify(lock)],
+    );
+  }
+
+  async remove(tokens: readonly string[]): Promise<void> {
+    if (tokens.length > 0) await this.db.query('DELETE FROM dav_locks WHERE token = ANY($1)', [tokens]);
+  }
+
+  serially<T>(build: string, work: () => Promise<T>): Promise<T> {
+    return this.db.withLock(`locks:${build}`, work);
+  }
+}

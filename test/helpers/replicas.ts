@@ -1,0 +1,99 @@
+// Several replicas of the server, one repository: one PostgreSQL database, one shared
+// ARTIFACTS_DIR, a TOKENS_DIR each (its admin socket), and Debian's nginx with the shipped
+// configuration in front, balancing round robin, so that consecutive requests land on
+// different replicas. The set looks like one TestServer whose address is nginx's.
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { makeTempDir, mintWith, startServer, type TestServer } from './harness.js';
+import { startNginx, type RunningNginx } from './nginx.js';
+import { freshDatabase, requirePostgres, type Postgres } from './postgres.js';
+import { requireTool } from './tools.js';
+
+export interface ReplicaSet extends TestServer {
+  replicas: TestServer[];
+  nginx: RunningNginx;
+  /** Starts one more replica on the same repository (not behind nginx). */
+  addReplica(env?: Record<string, string>): Promise<TestServer>;
+}
+
+/** nginx's upstream block takes one `server` per replica: the placeholder is filled with all of them. */
+export function upstreamServers(ports: readonly number[]): string {
+  return ports.map((port) => `127.0.0.1:${port}`).join(';\n    server ');
+}
+
+export async function startReplicas(pg: Postgres, count = 3, env: Record<string, string> = {}): Promise<ReplicaSet> {
+  const root = await makeTempDir('replicas-');
+  // nginx's workers run as www-data and read the artifacts from disk, as in the container.
+  await chmod(root, 0o755);
+  const artifactsDir = path.join(root, 'artifacts');
+  await mkdir(artifactsDir, { mode: 0o755 });
+  const databaseUrl = await freshDatabase(pg);
+  let n = 0;
+  const replicaEnv = (): Record<string, string> => ({ TRUSTED_PROXIES: '127.0.0.1', ...env, DATABASE_URL: databaseUrl, ARTIFACTS_DIR: artifactsDir, DATA_DIR: path.join(root, `replica-${++n}`) });
+  const replicas: TestServer[] = [];
+  const extra: TestServer[] = [];
+  let nginx: RunningNginx | null = null;
+  try {
+    // One after the other: the first creates the schema and the master.
+    for (let i = 0; i < count; i++) replicas.push(await startServer(replicaEnv()));
+    const prefix = await mkdtemp(path.join(tmpdir(), 'replicas-nginx-'));
+    await chmod(prefix, 0o755);
+    nginx = await startNginx({ prefix, upstream: upstreamServers(replicas.map((r) => r.port)), artifactsRoot: artifactsDir, mastersAllow: 'allow all;\n' });
+  } catch (err) {
+    for (const r of replicas) await r.close();
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+  const front = nginx;
+  const first = replicas[0] as TestServer;
+  return {
+    replicas,
+    nginx: front,
+    app: first.app,
+    baseUrl: front.baseUrl,
+    port: front.port,
+    dataDir: root,
+    databaseUrl,
+    artifactsDir,
+    tokensDir: first.tokensDir,
+    get logLines() {
+      return replicas.flatMap((r) => r.logLines);
+    },
+    // Every replica's clock moves together.
+    clock: {
+      get offsetMs() {
+        return first.clock.offsetMs;
+      },
+      set offsetMs(value: number) {
+        for (const r of [...replicas, ...extra]) r.clock.offsetMs = value;
+      },
+    },
+    mint: (type = 'dpkg', project = 'hello', build = '42', ttl?: number) => mintWith(front.baseUrl, { type, project, build, ...(ttl ? { ttl } : {}) }),
+    addReplica: async (more = {}) => {
+      const replica = await startServer({ ...replicaEnv(), ...more });
+      replica.clock.offsetMs = first.clock.offsetMs;
+      extra.push(replica);
+      return replica;
+    },
+    close: async () => {
+      await front.stop();
+      await rm(front.prefix, { recursive: true, force: true });
+      await Promise.all([...replicas, ...extra].map((r) => r.close()));
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A suite's three-replica mode: a PostgreSQL server for it; `start` makes a replica set
+ * on a fresh database. Skips (under CI: fails) without PostgreSQL or nginx.
+ */
+export async function replicaMode(ctx: Mocha.Context): Promise<{ start(env?: Record<string, string>): Promise<ReplicaSet>; teardown(): Promise<void> }> {
+  requireTool(ctx, 'nginx', 'nginx');
+  const pg = await requirePostgres(ctx);
+  return {
+    start: (env = {}) => startReplicas(pg, 3, env),
+    teardown: () => pg.remove(),
+  };
+}
