@@ -4,8 +4,8 @@ import { headerValue } from './headers.js';
 import { close, closeSync, read, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ServerResponse } from 'node:http';
-import mime from 'mime-types';
 import { byteRange } from './ranges.js';
+import { contentTypeOf } from './content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum, reprDigest } from '../domain/checksum.js';
 import { StorageError } from '../storage/artifact-store.js';
@@ -21,16 +21,6 @@ import { declaredLength } from './request-body.js';
 // Small files are read in one call; larger ones are streamed with bounded buffers.
 const SMALL_FILE_BYTES = 128 * 1024;
 const STREAM_CHUNK_BYTES = 256 * 1024;
-
-// Checksum lists (SHA256SUMS, MD5SUMS, ...) are text, whatever their missing extension says.
-const SUMS_RE = /^[A-Z0-9]+SUMS$/;
-
-export function contentTypeOf(name: string): string {
-  if (SUMS_RE.test(name)) return 'text/plain; charset=utf-8';
-  const type = mime.lookup(name);
-  if (!type) return 'application/octet-stream';
-  return type.startsWith('text/') || type === 'application/json' || type === 'application/xml' ? `${type}; charset=utf-8` : type;
-}
 
 export function checksumHeaders(sha256: string): Record<string, string> {
   return { 'X-Checksum-Sha256': sha256, 'Repr-Digest': reprDigest(sha256) };

@@ -2,7 +2,7 @@
 // protected from PROPPATCH.
 import type { Stats } from 'node:fs';
 import { etagOf } from '../http/conditional.js';
-import { contentTypeOf } from '../http/files.js';
+import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import type { Lock, LockView } from './lock-manager.js';
 import { DAV_NS, xmlEscape, type PropValue, type XmlName } from './xml.js';

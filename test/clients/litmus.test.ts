@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
 import { basic, makeTempDir, mintWith, startChild, type ChildServer } from '../helpers/harness.js';
 import { requireTool, run } from '../helpers/tools.js';
+import { replicaMode, type ReplicaSet } from '../helpers/replicas.js';
 
 interface SuiteResult {
   suite: string;
@@ -59,5 +60,35 @@ describe('litmus (basic, copymove, props, locks, http) through a build token', f
     expect(put.status).to.equal(201);
     expect(await (await fetch(`${t.url}still-here.txt`)).text()).to.equal('yes');
     expect(server.child.exitCode).to.equal(null);
+  });
+});
+
+describe('litmus through three replicas behind nginx (round robin): locks taken on one replica hold on the others', function () {
+  this.timeout(180_000);
+  let litmus: string;
+  let set: ReplicaSet;
+  let teardown: (() => Promise<void>) | null = null;
+
+  before(async function () {
+    litmus = requireTool(this, 'litmus', 'litmus');
+    const mode = await replicaMode(this);
+    teardown = mode.teardown;
+    set = await mode.start();
+  });
+  after(async () => {
+    await set?.close();
+    await teardown?.();
+  });
+
+  it('passes 104 of 104, with no warnings, and the requests were spread over every replica', async () => {
+    const t = await mintWith(set.baseUrl, { type: 'dav', project: 'litmus', build: 'replicas' });
+    const result = await run(litmus, ['-k', t.url, t.username, t.password], { cwd: set.dataDir });
+    const suites = summaries(result.stdout);
+    expect(suites.map((s) => s.suite), result.stdout).to.deep.equal(['basic', 'copymove', 'props', 'locks', 'http']);
+    const failures = result.stdout.split('\n').filter((l) => /\bFAIL\b|WARNING/.test(l));
+    expect(failures, failures.join('\n')).to.deep.equal([]);
+    expect(suites.reduce((n, s) => n + s.passed, 0)).to.equal(104);
+    // Each replica answered a share of litmus's requests (its access log says so).
+    for (const replica of set.replicas) expect(replica.logLines.filter((l) => l.includes('"msg":"request"') && l.includes('/dav/litmus/replicas/')).length).to.be.greaterThan(50);
   });
 });

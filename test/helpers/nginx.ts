@@ -61,6 +61,7 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
     .replaceAll('/var/log/nginx/', path.join(prefix, 'logs') + '/')
     .replaceAll('/var/cache/nginx/client_temp', clientBodyTemp)
     .replaceAll('/var/cache/nginx/', path.join(prefix, 'cache') + '/')
+    .replaceAll('/etc/nginx/artifact-repo/mime.types', path.join(REPO_ROOT, 'nginx/mime.types'))
     .replaceAll('/etc/nginx/conf.d/', confD + '/');
   const confFile = path.join(prefix, 'nginx.conf');
   await writeFile(confFile, main);

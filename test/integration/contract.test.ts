@@ -1,5 +1,6 @@
 // Every row of ../shared/design/http-contract.md, over real sockets.
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
@@ -175,6 +176,24 @@ for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TIT
       const unknown = await request(s.baseUrl).delete('/-/tokens/doesnotexist').set('Authorization', MASTER_AUTH);
       expect(unknown.status).to.equal(404);
       expect(unknown.body.error).to.be.a('string');
+    });
+
+    it('the last revoke seals the build: SHA256SUMS lists every file, is served as text, and the build takes no more writes', async () => {
+      const t = await s.mint('dpkg', 'hello', 'sealed');
+      const own = basic(t.username, t.password);
+      expect((await request(s.baseUrl).put('/dpkg/hello/sealed/a.deb').set('Authorization', own).send(Buffer.from('deb\n'))).status).to.equal(201);
+      expect((await request(s.baseUrl).put('/dpkg/hello/sealed/sub/b.txt').set('Authorization', own).send('b\n')).status).to.equal(201);
+      expect((await request(s.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).status).to.equal(204);
+      const sums = await request(s.baseUrl).get('/dpkg/hello/sealed/SHA256SUMS');
+      expect(sums.status).to.equal(200);
+      expect(sums.headers['content-type']).to.equal('text/plain; charset=utf-8');
+      expect(sums.text).to.equal(`${createHash('sha256').update('deb\n').digest('hex')}  a.deb\n${createHash('sha256').update('b\n').digest('hex')}  sub/b.txt\n`);
+      expect(sums.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(sums.text).digest('hex'));
+      const again = await s.mint('dpkg', 'hello', 'sealed').then(
+        () => 'minted',
+        (err: Error) => err.message,
+      );
+      expect(again).to.match(/^mint failed: 409/);
     });
 
     it('own credentials: 204 while live, then 401 for the same call', async () => {
