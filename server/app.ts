@@ -42,6 +42,8 @@ export interface App {
   metrics: Metrics;
   /** Set when no master existed and none was configured: show it once. */
   generatedMasterPassword: string | null;
+  /** Whether this process runs the scheduled work (always, without DATABASE_URL). */
+  isLeader(): boolean;
   listen(): Promise<AddressInfo>;
   shutdown(): Promise<void>;
 }
@@ -160,6 +162,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     services,
     metrics,
     generatedMasterPassword: repo.generatedMasterPassword,
+    isLeader: () => repo.isLeader(),
     listen: async () => {
       const address = await new Promise<AddressInfo>((resolve, reject) => {
         server.once('error', reject);

@@ -236,16 +236,24 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     res.status(created ? 202 : 200).set('Cache-Control', 'no-store').json(entry);
   });
 
-  app.get('/-/mirror', (req, res) => page(req, res, async () => mirrorPage(repo.mirror.list())));
+  // Other replicas may have changed the mirror: what it holds is read again if so.
+  app.get('/-/mirror', (req, res) =>
+    page(req, res, async () => {
+      await repo.mirror.refresh();
+      return mirrorPage(repo.mirror.list());
+    }),
+  );
 
   app.get('/-/mirror/sha256/:hex', async (req, res) => {
     const hex = String(req.params.hex);
+    if (/^[0-9a-f]{64}$/.test(hex)) await repo.mirror.refresh();
     const found = /^[0-9a-f]{64}$/.test(hex) ? repo.mirror.file(hex) : null;
     if (!found) throw new HttpError(404, 'no mirrored file has this SHA-256');
     await sendMirrored(req, res, repo.content, found.part, found.fileName);
   });
 
-  app.get('/-/mirror/:id', (req, res) => {
+  app.get('/-/mirror/:id', async (req, res) => {
+    await repo.mirror.refresh();
     const entry = repo.mirror.get(String(req.params.id));
     if (!entry) throw new HttpError(404, 'no such mirror entry');
     res.set('Cache-Control', 'no-cache').json(entry);
