@@ -56,9 +56,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const logger = options.logger ?? pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 1, sync: false }));
   let liveTokens = (): Promise<number> => Promise.resolve(0);
   let mirrorEntries = (): Record<'pending' | 'ok' | 'failed', number> => ({ pending: 0, ok: 0, failed: 0 });
+  let leader = (): boolean => false;
   const metrics = new Metrics({
     liveTokens: () => liveTokens(),
     mirrorEntries: () => mirrorEntries(),
+    leader: () => leader(),
     volumes: [
       { name: 'artifacts', dir: config.artifactsDir },
       { name: 'tokens', dir: config.tokensDir },
@@ -71,7 +73,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   hashWorker.warm();
   let repository;
   try {
-    repository = await openRepository(config, { logger, now: options.now, cacheProofs: options.cacheProofs, onEvent: (event) => metrics.observe(event) });
+    repository = await openRepository(config, { logger, now: options.now, cacheProofs: options.cacheProofs, onEvent: (event) => metrics.observe(event), onJob: (job) => metrics.jobRan(job) });
   } catch (err) {
     await admin.close();
     throw err;
@@ -82,6 +84,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let lastLive = 0;
   liveTokens = () => repo.tokens.liveCount().then((n) => (lastLive = n), () => lastLive);
   mirrorEntries = () => repo.mirror.counts();
+  leader = () => repo.isLeader();
   const { tokens } = repo;
   const services: TreeServices = repo;
   // The build proxy: its own listener and module, authorised by the same token service.

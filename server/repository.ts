@@ -45,6 +45,8 @@ export interface RepositoryOptions {
   cacheProofs?: boolean;
   /** Also told of every event (the metrics). */
   onEvent?: EventSink;
+  /** Told of each run of a scheduled job here (the metrics). */
+  onJob?: (job: 'expiry' | 'retention') => void;
   /**
    * Create or update MASTER_USER from the configuration (the server does). The admin CLI
    * does not: it must never generate a master password nobody sees.
@@ -195,6 +197,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   let fetchMirror: Fetch | null = null;
   /** Work only one replica does; at takeover, the seals the one before may have left. */
   async function scheduledWork(takingOver: boolean): Promise<void> {
+    options.onJob?.('expiry');
     tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
     if (replicas) {
       replicas
@@ -222,6 +225,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     }
   }
   function runRetention(): void {
+    options.onJob?.('retention');
     retention
       .run({ dryRun: false, by: 'retention schedule' })
       .then((report) => {

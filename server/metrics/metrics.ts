@@ -9,6 +9,8 @@ export interface MetricsSources {
   liveTokens(): Promise<number>;
   /** The mirror's entries by state now. */
   mirrorEntries(): Record<'pending' | 'ok' | 'failed', number>;
+  /** Whether this process runs the scheduled work now (one replica of several does). */
+  leader(): boolean;
   /** Volumes whose free space is reported, e.g. [{ name: 'artifacts', dir }, { name: 'tokens', dir }]. */
   volumes: { name: string; dir: string }[];
 }
@@ -67,6 +69,7 @@ export class Metrics {
   private readonly proxyMisses: Counter;
   private readonly mirrorDownloads: Counter;
   private readonly mirrorBytes: Counter;
+  private readonly scheduledRuns: Counter<'job'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -106,6 +109,16 @@ export class Metrics {
         for (const [state, n] of Object.entries(sources.mirrorEntries())) this.set({ state }, n);
       },
     });
+    new Gauge({
+      name: `${PREFIX}scheduled_work`,
+      help: '1 when this replica runs the scheduled work (expiry, seal retries, retention, mirror downloads), 0 when another one does.',
+      registers,
+      collect() {
+        this.set(sources.leader() ? 1 : 0);
+      },
+    });
+    this.scheduledRuns = new Counter({ name: `${PREFIX}scheduled_runs_total`, help: 'Runs of scheduled work by this replica, by job.', labelNames: ['job'], registers });
+    for (const job of ['expiry', 'retention']) this.scheduledRuns.inc({ job }, 0);
     this.proxyMisses = new Counter({ name: `${PREFIX}proxy_replay_misses_total`, help: 'Offline requests that neither the replayed build nor the mirror could answer.', registers });
 
     // Zero series from the start, so that rate() and alerts see the first event as an increase.
@@ -158,6 +171,11 @@ export class Metrics {
     const seconds = amount(sample.seconds);
     if (kind === 'upload') this.uploads.observe(seconds);
     else if (kind === 'download') this.downloads.observe(seconds);
+  }
+
+  /** A scheduled job ran here. */
+  jobRan(job: 'expiry' | 'retention'): void {
+    this.scheduledRuns.inc({ job });
   }
 
   /** Counts what the event stream says (mints, ends, auth failures, files written, builds sealed/deleted). */

@@ -252,6 +252,15 @@ describe('several replicas, one repository', function () {
       await new Promise((r) => setTimeout(r, 2_500));
       expect(existsSync(path.join(set.artifactsDir, 'dpkg/kept-one/3/f.txt'))).to.equal(true);
       for (const n of ['1', '2']) expect((await auditEvents(set.baseUrl, `/dpkg/kept-one/${n}/`)).filter((e) => e === 'build.deleted')).to.have.length(1);
+      // One replica ran the schedule, the other none of it.
+      const runs = await Promise.all(
+        set.replicas.map(async (r) => {
+          const text = await (await fetch(`${r.baseUrl}/-/metrics`, { headers: { Authorization: MASTER_AUTH } })).text();
+          return { runs: Number(/^artifact_repo_scheduled_runs_total\{job="retention"\} (\d+)$/m.exec(text)?.[1] ?? NaN), leader: /^artifact_repo_scheduled_work 1$/m.test(text) };
+        }),
+      );
+      expect(runs.filter((r) => r.leader)).to.have.length(1);
+      for (const r of runs) expect(r.runs > 0, JSON.stringify(runs)).to.equal(r.leader);
       expect((await auditEvents(set.baseUrl, '/dpkg/kept-one/3/')).filter((e) => e === 'build.deleted')).to.have.length(0);
     });
 

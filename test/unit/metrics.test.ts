@@ -9,7 +9,7 @@ import { metricValue } from '../helpers/metrics-text.js';
 const P = 'artifact_repo_';
 
 function sources(overrides: Partial<MetricsSources> = {}): MetricsSources {
-  return { liveTokens: async () => 0, mirrorEntries: () => ({ pending: 0, ok: 0, failed: 0 }), volumes: [], ...overrides };
+  return { liveTokens: async () => 0, mirrorEntries: () => ({ pending: 0, ok: 0, failed: 0 }), leader: () => true, volumes: [], ...overrides };
 }
 
 function sample(overrides: Partial<RequestSample>): RequestSample {
