@@ -77,25 +77,30 @@ function onOff(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be on or off, got "${raw}"`);
 }
 
+/**
+ * A secret given as NAME, or as NAME_FILE (a file holding it, as docker secrets are
+ * mounted; one trailing newline dropped). Returns the value and where it came from.
+ */
+function secret(env: Env, name: string): { value: string; source: string } | null {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct && file) throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  if (!file) return direct ? { value: direct, source: name } : null;
+  let value: string;
+  try {
+    value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ConfigError(`${name}_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${file}`);
+  }
+  if (value === '') throw new ConfigError(`${name}_FILE is empty: ${file}`);
+  return { value, source: `${name}_FILE` };
+}
+
 function readPassword(env: Env): string | null {
-  const direct = env.MASTER_PASSWORD;
-  const file = env.MASTER_PASSWORD_FILE;
-  const source = file ? 'MASTER_PASSWORD_FILE' : 'MASTER_PASSWORD';
-  if (direct && file) throw new ConfigError('set MASTER_PASSWORD or MASTER_PASSWORD_FILE, not both');
-  let password: string | undefined = direct;
-  if (file) {
-    try {
-      password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (err) {
-      throw new ConfigError(`MASTER_PASSWORD_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${file}`);
-    }
-  }
-  if (password === undefined || password === '') {
-    if (file) throw new ConfigError(`MASTER_PASSWORD_FILE is empty: ${file}`);
-    return null;
-  }
-  if (password.length < 12) throw new ConfigError(`${source}: the master password must be at least 12 characters long`);
-  return password;
+  const found = secret(env, 'MASTER_PASSWORD');
+  if (!found) return null;
+  if (found.value.length < 12) throw new ConfigError(`${found.source}: the master password must be at least 12 characters long`);
+  return found.value;
 }
 
 function publicUrl(raw: string | undefined): URL | null {
@@ -141,19 +146,22 @@ function addressList(name: string, raw: string | undefined): string[] {
   return list;
 }
 
-/** Extra certificate authorities for upstream servers: a readable file of PEM certificates. */
-function databaseUrl(value: string | undefined): string | null {
-  if (value === undefined || value === '') return null;
+/** PostgreSQL's URL (DATABASE_URL, or DATABASE_URL_FILE: it holds a password); never echoed. */
+function databaseUrl(env: Env): string | null {
+  const found = secret(env, 'DATABASE_URL');
+  if (!found) return null;
   let url: URL;
   try {
-    url = new URL(value);
+    url = new URL(found.value);
   } catch {
-    throw new ConfigError('DATABASE_URL must be a URL like postgres://user:password@host:5432/database');
+    throw new ConfigError(`${found.source} must be a URL like postgres://user:password@host:5432/database`);
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigError(`DATABASE_URL must start with postgres:// (got ${url.protocol}//)`);
-  if (!url.hostname) throw new ConfigError('DATABASE_URL names no host');
-  return value;
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigError(`${found.source} must start with postgres:// (got ${url.protocol}//)`);
+  if (!url.hostname) throw new ConfigError(`${found.source} names no host`);
+  return found.value;
 }
+
+/** Extra certificate authorities for upstream servers: a readable file of PEM certificates. */
 
 function upstreamCa(file: string | undefined, cwd: string): { file: string; pem: string } | null {
   if (!file) return null;
@@ -230,7 +238,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     port: integer(env, 'PORT', 8080, 0, 65535),
     proxyPort: integer(env, 'PROXY_PORT', 8081, 0, 65535),
     upstreamCa: upstreamCa(env.UPSTREAM_CA_FILE, cwd),
-    databaseUrl: databaseUrl(env.DATABASE_URL),
+    databaseUrl: databaseUrl(env),
     proxyAllowNetworks: addressList('PROXY_ALLOW_NETWORKS', env.PROXY_ALLOW_NETWORKS),
     host,
     listenSocket: listenSocket(env.LISTEN_SOCKET, cwd),

@@ -14,11 +14,21 @@ export interface NginxOptions {
   upstream: string;
   artifactsRoot: string;
   mastersAllow: string;
+  /**
+   * The build proxies to balance with nginx/stream.conf (host:port each), as the
+   * several-replica deployment does; Debian loads the stream module from its own package.
+   */
+  proxyUpstreams?: string[];
 }
+
+/** Debian's nginx has the stream module as a package of its own (libnginx-mod-stream). */
+export const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
 export interface RunningNginx {
   port: number;
   baseUrl: string;
+  /** Where nginx/stream.conf listens, with proxyUpstreams. */
+  proxyPort: number | null;
   prefix: string;
   clientBodyTemp: string;
   accessLog: string;
@@ -54,7 +64,15 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
   await writeFile(mastersFile, options.mastersAllow);
   const template = await readFile(path.join(REPO_ROOT, 'nginx/templates/default.conf.template'), 'utf8');
   await writeFile(path.join(confD, 'default.conf'), renderTemplate(template, { ARTIFACT_REPO_UPSTREAM: options.upstream, ARTIFACTS_ROOT: options.artifactsRoot, LISTEN_PORT: `127.0.0.1:${port}`, MASTERS_ALLOW: mastersFile }));
-  const main = (await readFile(path.join(REPO_ROOT, 'nginx/nginx.conf'), 'utf8'))
+  let proxyPort: number | null = null;
+  if (options.proxyUpstreams) {
+    proxyPort = await freePort();
+    const stream = (await readFile(path.join(REPO_ROOT, 'nginx/stream.conf'), 'utf8'))
+      .replace('server app:8081;', options.proxyUpstreams.map((u) => `server ${u};`).join('\n        '))
+      .replace('listen 8081;', `listen 127.0.0.1:${proxyPort};`);
+    await writeFile(path.join(prefix, 'stream.conf'), stream);
+  }
+  const main = (options.proxyUpstreams ? `load_module ${STREAM_MODULE};\n` : '') + (await readFile(path.join(REPO_ROOT, 'nginx/nginx.conf'), 'utf8'))
     // Debian names the unprivileged user www-data where the nginx image says nginx.
     .replace('user nginx;', 'user www-data;')
     .replaceAll('/var/run/nginx.pid', path.join(prefix, 'nginx.pid'))
@@ -62,6 +80,7 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
     .replaceAll('/var/cache/nginx/client_temp', clientBodyTemp)
     .replaceAll('/var/cache/nginx/', path.join(prefix, 'cache') + '/')
     .replaceAll('/etc/nginx/artifact-repo/mime.types', path.join(REPO_ROOT, 'nginx/mime.types'))
+    .replaceAll('/etc/nginx/artifact-repo/stream', path.join(prefix, 'stream'))
     .replaceAll('/etc/nginx/conf.d/', confD + '/');
   const confFile = path.join(prefix, 'nginx.conf');
   await writeFile(confFile, main);
@@ -94,6 +113,7 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
   return {
     port,
     baseUrl: `http://127.0.0.1:${port}`,
+    proxyPort,
     prefix,
     clientBodyTemp,
     accessLog: path.join(prefix, 'logs', 'access.log'),

@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { makeTempDir, mintWith, startServer, type TestServer } from './harness.js';
-import { startNginx, type RunningNginx } from './nginx.js';
+import { freePort, startNginx, type RunningNginx } from './nginx.js';
 import { freshDatabase, requirePostgres, type Postgres } from './postgres.js';
 import { requireTool } from './tools.js';
 
@@ -22,7 +22,8 @@ export function upstreamServers(ports: readonly number[]): string {
   return ports.map((port) => `127.0.0.1:${port}`).join(';\n    server ');
 }
 
-export async function startReplicas(pg: Postgres, count = 3, env: Record<string, string> = {}): Promise<ReplicaSet> {
+/** `proxy`: each replica runs the build proxy, balanced by nginx/stream.conf (nginx.proxyPort). */
+export async function startReplicas(pg: Postgres, count = 3, env: Record<string, string> = {}, options: { proxy?: boolean } = {}): Promise<ReplicaSet> {
   const root = await makeTempDir('replicas-');
   // nginx's workers run as www-data and read the artifacts from disk, as in the container.
   await chmod(root, 0o755);
@@ -36,10 +37,24 @@ export async function startReplicas(pg: Postgres, count = 3, env: Record<string,
   let nginx: RunningNginx | null = null;
   try {
     // One after the other: the first creates the schema and the master.
-    for (let i = 0; i < count; i++) replicas.push(await startServer(replicaEnv()));
+    const proxyPorts: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const proxy: Record<string, string> = {};
+      if (options.proxy) {
+        proxyPorts.push(await freePort());
+        proxy.PROXY_PORT = String(proxyPorts[proxyPorts.length - 1]);
+      }
+      replicas.push(await startServer({ ...replicaEnv(), ...proxy }));
+    }
     const prefix = await mkdtemp(path.join(tmpdir(), 'replicas-nginx-'));
     await chmod(prefix, 0o755);
-    nginx = await startNginx({ prefix, upstream: upstreamServers(replicas.map((r) => r.port)), artifactsRoot: artifactsDir, mastersAllow: 'allow all;\n' });
+    nginx = await startNginx({
+      prefix,
+      upstream: upstreamServers(replicas.map((r) => r.port)),
+      artifactsRoot: artifactsDir,
+      mastersAllow: 'allow all;\n',
+      ...(options.proxy ? { proxyUpstreams: proxyPorts.map((p) => `127.0.0.1:${p}`) } : {}),
+    });
   } catch (err) {
     for (const r of replicas) await r.close();
     await rm(root, { recursive: true, force: true });

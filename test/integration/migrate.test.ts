@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
@@ -80,9 +81,14 @@ describe('artifact-repo migrate --to postgres://', function () {
     expect(again.stderr).to.include('the database is not empty');
 
     const fromDatabase = await startServer({ ...env, DATABASE_URL: url });
+    // Two more replicas of the migrated repository: the same artifacts, each its own TOKENS_DIR.
+    const more = [];
     try {
-      const after = await Promise.all(paths.map((p) => json(fromDatabase, p)));
-      for (let i = 0; i < paths.length; i++) expect(after[i], paths[i]).to.deep.equal(before[i]);
+      for (const n of [2, 3]) more.push(await startServer({ DATABASE_URL: url, ARTIFACTS_DIR: fromDatabase.artifactsDir, DATA_DIR: path.join(dataDir, `replica-${n}`) }));
+      for (const replica of [fromDatabase, ...more]) {
+        const after = await Promise.all(paths.map((p) => json(replica, p)));
+        for (let i = 0; i < paths.length; i++) expect(after[i], paths[i]).to.deep.equal(before[i]);
+      }
       // The same authority: builds that trust it go on trusting the proxy.
       expect(await (await fetch(`${fromDatabase.baseUrl}/-/proxy/ca.pem`)).text()).to.equal(caBefore);
       // The live token still opens its build; the revoked one does not.
@@ -92,6 +98,7 @@ describe('artifact-repo migrate --to postgres://', function () {
       expect(busy.code).to.equal(1);
       expect(busy.stderr).to.include('a server is running on this data directory');
     } finally {
+      for (const replica of more) await replica.close();
       await fromDatabase.close();
     }
   });

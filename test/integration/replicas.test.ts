@@ -12,6 +12,8 @@ import { requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { startReplicas, type ReplicaSet } from '../helpers/replicas.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { requireTool } from '../helpers/tools.js';
+import { STREAM_MODULE } from '../helpers/nginx.js';
+import { curlVia, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const HALF = 2 * 1024 * 1024;
@@ -225,20 +227,50 @@ describe('several replicas, one repository', function () {
     let set: ReplicaSet;
     let origin: Origin;
     let policyDir: string;
+    let home: string;
 
     before(async function () {
       for (const [tool, pkg] of [['curl', 'curl'], ['openssl', 'openssl']] as const) requireTool(this, tool, pkg);
+      if (!existsSync(STREAM_MODULE)) {
+        if (process.env.CI) throw new Error('nginx stream module missing: .ci/run must install libnginx-mod-stream');
+        this.skip();
+      }
       origin = await startOrigin();
       policyDir = await makeTempDir('replicas-policy-');
       const policy = path.join(policyDir, 'retention.json');
       await writeFile(policy, JSON.stringify({ projects: { 'dpkg/kept-one': { keep_newest: 1, keep_days: 0 } } }));
       await chmod(policy, 0o644);
-      set = await startReplicas(pg, 2, { PROXY_ALLOW_NETWORKS: '127.0.0.2/32', UPSTREAM_CA_FILE: origin.caFile, RETENTION_POLICY: policy, RETENTION_INTERVAL: '1', SEAL_GRACE: '0' });
+      set = await startReplicas(pg, 2, { PROXY_ALLOW_NETWORKS: '127.0.0.2/32', UPSTREAM_CA_FILE: origin.caFile, RETENTION_POLICY: policy, RETENTION_INTERVAL: '1', SEAL_GRACE: '0' }, { proxy: true });
+      home = await makeTempDir('replicas-home-');
     });
     after(async () => {
       await set?.close();
       await origin?.remove();
       await rm(policyDir, { recursive: true, force: true });
+      await rm(home, { recursive: true, force: true });
+    });
+
+    it('the build proxy behind nginx (stream.conf): tunnels land on both replicas and record into one build, with one CA', async () => {
+      const cas = await Promise.all(set.replicas.map(async (r) => (await fetch(`${r.baseUrl}/-/proxy/ca.pem`)).text()));
+      expect(cas[1]).to.equal(cas[0]);
+      const ca = await fetchProxyCa(set.baseUrl, home);
+      const t = await mintWith(set.baseUrl, { type: 'dpkg', project: 'proxied', build: '1' });
+      for (let i = 0; i < 4; i++) {
+        const got = await curlVia(proxyUrl(set.nginx.proxyPort as number, t), `${origin.httpsBase}/files/hello.txt?n=${i}`, ca, home);
+        expect(got.status, got.stderr).to.equal(200);
+        expect(got.body).to.equal('hello from the origin\n');
+      }
+      // Each replica's proxy carried some of the tunnels.
+      for (const r of set.replicas) {
+        const text = await (await fetch(`${r.baseUrl}/-/metrics`, { headers: { Authorization: MASTER_AUTH } })).text();
+        expect(Number(/^artifact_repo_proxy_requests_total\{mode="record",outcome="recorded"\} (\d+)$/m.exec(text)?.[1] ?? 0), text).to.be.greaterThan(0);
+      }
+      const inputs = await until('the four inputs', async () => {
+        const res = await fetch(`${set.baseUrl}/-/inputs?build=${encodeURIComponent('/dpkg/proxied/1/')}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
+        const body = (await res.json()) as { exchanges: { url: string; sha256: string }[] };
+        return body.exchanges.length === 4 ? body.exchanges : null;
+      });
+      for (const x of inputs) expect(x.sha256).to.equal(sha256('hello from the origin\n'));
     });
 
     it('retention runs once: each old build is deleted by one replica, audited once', async () => {

@@ -151,6 +151,21 @@ describe('server/config loadConfig', () => {
       expect(loadConfig({ DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/artifacts' }, CWD).databaseUrl).to.equal('postgres://u:p@127.0.0.1:5432/artifacts');
       expect(loadConfig({}, CWD).databaseUrl).to.equal(null);
     });
+    it('DATABASE_URL_FILE: read from the file (one trailing newline dropped), refused beside DATABASE_URL, named when unreadable', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'config-db-'));
+      try {
+        const file = path.join(dir, 'database_url');
+        writeFileSync(file, 'postgres://u:s3cret-pw@db:5432/artifacts\n');
+        expect(loadConfig({ DATABASE_URL_FILE: file }, CWD).databaseUrl).to.equal('postgres://u:s3cret-pw@db:5432/artifacts');
+        expect(configError({ DATABASE_URL_FILE: file, DATABASE_URL: 'postgres://x@y/z' }).message).to.equal('set DATABASE_URL or DATABASE_URL_FILE, not both');
+        writeFileSync(file, 'mysql://u:s3cret-pw@db/x\n');
+        const message = configError({ DATABASE_URL_FILE: file }).message;
+        expect(message).to.include('DATABASE_URL_FILE').and.not.include('s3cret-pw');
+        expect(configError({ DATABASE_URL_FILE: path.join(dir, 'missing') }).message).to.match(/^DATABASE_URL_FILE cannot be read \(ENOENT\)/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
     it('PORT=abc', () => expectRefusalNaming({ PORT: 'abc' }, 'PORT'));
     it('PORT=70000', () => expectRefusalNaming({ PORT: '70000' }, 'PORT'));
     it('PORT=-1, PORT=80.5 and PORT=" 80"', () => {
