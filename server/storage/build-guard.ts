@@ -10,11 +10,12 @@ export interface BuildGuard {
   /** Runs `work` alone for this build (on every replica). */
   exclusive<T>(scope: string, work: () => Promise<T>): Promise<T>;
   /**
-   * Counts a write in flight for this build, before the caller checks that the build is
-   * open (counted first, checked second: a seal that starts after the count waits for it).
-   * `abort` cuts the write once a seal's grace is over. Returns the end of the write.
+   * Counts a write in flight for this build if the build is still open (`isOpen` asks the
+   * build's state), and returns its end; null if it is not open. A seal that begins after
+   * the count waits for the write; one that began before it refuses the write. `abort`
+   * cuts the write once a seal's grace is over.
    */
-  beginWrite(scope: string, abort?: () => void): Promise<() => Promise<void>>;
+  beginWrite(scope: string, isOpen: () => Promise<boolean>, abort?: () => void): Promise<(() => Promise<void>) | null>;
   /** Waits until no write is in flight for this build on any replica; cuts them after `graceMs`. */
   drainWrites(scope: string, graceMs: number): Promise<void>;
   /** Whether a write is in flight for this build in this process. */
@@ -37,12 +38,12 @@ export class LocalBuildGuard implements BuildGuard {
     return this.queue.run(scope, work);
   }
 
-  async beginWrite(scope: string, abort?: () => void): Promise<() => Promise<void>> {
+  async beginWrite(scope: string, isOpen: () => Promise<boolean>, abort?: () => void): Promise<(() => Promise<void>) | null> {
     const entry = this.writing.get(scope) ?? { count: 0, idle: [], aborts: new Set() };
     this.writing.set(scope, entry);
     entry.count++;
     if (abort) entry.aborts.add(abort);
-    return async () => {
+    const end = async (): Promise<void> => {
       if (abort) entry.aborts.delete(abort);
       entry.count--;
       if (entry.count === 0) {
@@ -50,6 +51,15 @@ export class LocalBuildGuard implements BuildGuard {
         for (const wake of entry.idle.splice(0)) wake();
       }
     };
+    // Counted first, checked second: a seal that starts after the count waits for us.
+    try {
+      if (await isOpen()) return end;
+    } catch (err) {
+      await end();
+      throw err;
+    }
+    await end();
+    return null;
   }
 
   async drainWrites(scope: string, graceMs: number): Promise<void> {

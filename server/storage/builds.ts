@@ -104,16 +104,16 @@ export class Builds {
    * one if it is still running when their grace is over.
    */
   async whileWriting<T>(scope: string, work: () => Promise<T>, abort?: () => void): Promise<T> {
-    const end = await this.guard.beginWrite(scope, abort);
-    try {
-      // Counted first, checked second: a seal that starts after the count waits for us.
+    const isOpen = async (): Promise<boolean> => {
       const record = await this.records.get(scopeSegments(scope));
-      if (this.closing.has(scope) || record.sealed || record.sealPending) {
-        throw new StorageError(409, `build ${scope} is sealed: its files never change`);
-      }
+      return !record.sealed && !record.sealPending;
+    };
+    const end = await this.guard.beginWrite(scope, isOpen, abort);
+    try {
+      if (!end || this.closing.has(scope)) throw new StorageError(409, `build ${scope} is sealed: its files never change`);
       return await work();
     } finally {
-      await end();
+      await end?.();
     }
   }
 

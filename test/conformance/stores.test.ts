@@ -245,9 +245,52 @@ for (const backend of [embedded, postgres]) {
         expect(most).to.equal(1);
       });
 
+      // What Builds asks: is the build's record still open?
+      const open = (scope: string) => async (): Promise<boolean> => {
+        const record = await stores.builds.get(scope.split('/').filter(Boolean));
+        return !record.sealed && !record.sealPending;
+      };
+
+      it('admits a write while the build is open, refuses it once its state closes it, and a refused write does not count', async () => {
+        const [a, b] = stores.guards;
+        const end = await a.beginWrite('/dpkg/x/3/', open('/dpkg/x/3/'));
+        expect(end).to.be.a('function');
+        await end?.();
+        await stores.builds.put(['dpkg', 'x', '3'], { sealPending: { since: '2026-12-01T00:00:00.000Z', reason: null } });
+        expect(await b.beginWrite('/dpkg/x/3/', open('/dpkg/x/3/'))).to.equal(null);
+        expect(a.writingHere('/dpkg/x/3/') || b.writingHere('/dpkg/x/3/')).to.equal(false);
+        // Nothing in flight: a drain returns at once.
+        await a.drainWrites('/dpkg/x/3/', 60_000);
+      });
+
+      it('a write admitted as the seal is recorded is waited for; one admitted after is refused (100 races)', async () => {
+        const [a, b] = stores.guards;
+        // All at once, so that the database interleaves them as much as it can.
+        await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+          const scope = `/dpkg/race/${i}/`;
+          const build = ['dpkg', 'race', String(i)];
+          let landedAfterSeal = false;
+          let sealed = false;
+          const writer = (async () => {
+            const end = await b.beginWrite(scope, open(scope));
+            if (!end) return;
+            await new Promise((r) => setImmediate(r));
+            if (sealed) landedAfterSeal = true;
+            await end();
+          })();
+          const sealer = (async () => {
+            await stores.builds.put(build, { sealPending: { since: '2026-12-01T00:00:00.000Z', reason: null } });
+            await a.drainWrites(scope, 60_000);
+            sealed = true;
+          })();
+          await Promise.all([writer, sealer]);
+          expect(landedAfterSeal, `race ${i}`).to.equal(false);
+        }));
+      });
+
       it('a drain waits for a write on the other guard, then returns once it ends', async () => {
         const [a, b] = stores.guards;
-        const end = await b.beginWrite('/dpkg/x/1/');
+        const end = (await b.beginWrite('/dpkg/x/1/', async () => true)) as () => Promise<void>;
         let drained = false;
         const draining = a.drainWrites('/dpkg/x/1/', 60_000).then(() => (drained = true));
         await new Promise((r) => setTimeout(r, 200));
@@ -261,10 +304,10 @@ for (const backend of [embedded, postgres]) {
         const [a, b] = stores.guards;
         let cut = false;
         let end: () => Promise<void> = async () => undefined;
-        end = await b.beginWrite('/dpkg/x/2/', () => {
+        end = (await b.beginWrite('/dpkg/x/2/', async () => true, () => {
           cut = true;
           void end();
-        });
+        })) as () => Promise<void>;
         await a.drainWrites('/dpkg/x/2/', 100);
         expect(cut).to.equal(true);
       });
@@ -465,7 +508,7 @@ describe('PostgreSQL: schema and outages', function () {
     const dead = new PgBuildGuard(two, 'r-dead', 1_000);
     const alive = new PgBuildGuard(one, 'r-alive', 1_000);
     try {
-      await dead.beginWrite('/dpkg/x/1/');
+      await dead.beginWrite('/dpkg/x/1/', async () => true);
       await dead.close();
       const started = Date.now();
       await alive.drainWrites('/dpkg/x/1/', 60_000);

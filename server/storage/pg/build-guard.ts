@@ -3,6 +3,11 @@
 // seal waits until the build has no row with a lease still running, so a replica that dies
 // mid-write holds a seal up for one lease at most. After the seal's grace the rows are
 // marked cut, and each replica cuts its own writes at its next renewal.
+//
+// A write is admitted in one statement: its row is inserted only if the build's state does
+// not close it. A state that closes a build is written under a SHARE lock on `writes`
+// (pg/build-records.ts), which waits for the inserts running and holds off new ones until
+// it commits; an insert takes its snapshot after its table lock, so it sees that state.
 import { KeyedQueue } from '../../gate.js';
 import type { BuildGuard } from '../build-guard.js';
 import type { Database } from './database.js';
@@ -11,6 +16,11 @@ import type { Database } from './database.js';
 export const WRITE_LEASE_MS = 10_000;
 const RENEW_EVERY_MS = 2_000;
 const DRAIN_POLL_MS = 50;
+
+/** "/dpkg/hello/42/" -> "dpkg/hello/42", the key of the builds table. */
+function buildKeyOf(scope: string): string {
+  return scope.replace(/^\/|\/$/g, '');
+}
 
 interface LocalWrite {
   scope: string;
@@ -39,12 +49,16 @@ export class PgBuildGuard implements BuildGuard {
     return this.queue.run(scope, () => this.db.withLock(`build:${scope}`, work));
   }
 
-  async beginWrite(scope: string, abort?: () => void): Promise<() => Promise<void>> {
+  async beginWrite(scope: string, _isOpen: () => Promise<boolean>, abort?: () => void): Promise<(() => Promise<void>) | null> {
     const { rows } = await this.db.query<{ id: string }>(
-      `INSERT INTO writes (scope, replica, lease_until) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond') RETURNING id`,
-      [scope, this.replica, this.leaseMs],
+      `INSERT INTO writes (scope, replica, lease_until)
+       SELECT $1, $2, clock_timestamp() + $3 * interval '1 millisecond'
+       WHERE NOT EXISTS (SELECT 1 FROM builds WHERE scope = $4 AND (record ? 'sealed' OR record ? 'sealPending'))
+       RETURNING id`,
+      [scope, this.replica, this.leaseMs, buildKeyOf(scope)],
       'write-begin',
     );
+    if (rows.length === 0) return null;
     const id = (rows[0] as { id: string }).id;
     if (this.local.size === 0) this.lastRenewal = Date.now();
     this.local.set(id, { scope, abort });

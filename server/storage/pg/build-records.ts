@@ -13,8 +13,22 @@ export class PgBuildRecords implements BuildRecords {
 
   async put(build: readonly string[], record: BuildRecord): Promise<void> {
     const scope = build.join('/');
-    if (isEmptyRecord(record)) await this.db.query('DELETE FROM builds WHERE scope = $1', [scope]);
-    else await this.db.query('INSERT INTO builds (scope, record) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET record = EXCLUDED.record', [scope, JSON.stringify(cleanRecord(record))]);
+    if (isEmptyRecord(record)) {
+      await this.db.query('DELETE FROM builds WHERE scope = $1', [scope]);
+      return;
+    }
+    const upsert = 'INSERT INTO builds (scope, record) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET record = EXCLUDED.record';
+    const values = [scope, JSON.stringify(cleanRecord(record))];
+    if (!record.sealed && !record.sealPending) {
+      await this.db.query(upsert, values);
+      return;
+    }
+    // A state that closes the build to writes: written once no write is being admitted,
+    // and before the next one is (see pg/build-guard.ts).
+    await this.db.transaction(async (client) => {
+      await client.query('LOCK TABLE writes IN SHARE MODE');
+      await client.query(upsert, values);
+    });
   }
 
   async update(build: readonly string[], change: (record: BuildRecord) => BuildRecord): Promise<void> {
