@@ -13,7 +13,7 @@ import { LocalBuildGuard, type BuildGuard } from './storage/build-guard.js';
 import { PgBuildGuard } from './storage/pg/build-guard.js';
 import { PgBuildRecords } from './storage/pg/build-records.js';
 import { PgLocks } from './storage/pg/dav-locks.js';
-import { HEARTBEAT_MS, Replicas } from './storage/pg/replicas.js';
+import { DEPARTED_AFTER_MS, HEARTBEAT_MS, Replicas } from './storage/pg/replicas.js';
 import type { Fetch } from './mirror/mirror.js';
 import { ContentStore } from './storage/content-store.js';
 import { InputRecordFiles, summariseInputs, type InputStore } from './storage/input-records.js';
@@ -195,20 +195,38 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const leadership: HeldLock | null = db?.leaderLock() ?? null;
   let leading = leadership === null;
   let fetchMirror: Fetch | null = null;
-  /** Work only one replica does; at takeover, the seals the one before may have left. */
-  async function scheduledWork(takingOver: boolean): Promise<void> {
+  let retrying = false;
+  /** Seals due, one after the other: each may wait for a build's writes, holding a lock connection. */
+  async function retrySeals(): Promise<void> {
+    if (retrying) return;
+    retrying = true;
+    try {
+      for (const scope of [...sealsToRetry]) await seal(scope);
+    } finally {
+      retrying = false;
+    }
+  }
+  let ticks = 0;
+  /** Work only one replica does, including the seals any replica left undone. */
+  async function scheduledWork(takingOver = false): Promise<void> {
     options.onJob?.('expiry');
     tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
     if (replicas) {
-      replicas
-        .alive()
-        .then((alive) => store.sweepDeparted(alive))
+      store
+        .sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS)
         .then(() => replicas.prune())
         .catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of departed replicas failed'));
+      // Seals that failed on another replica: recorded as pending, or (should even that
+      // have failed) builds whose tokens have all ended.
+      for (const scope of await (builds as Builds).pendingSeals().catch(() => [] as string[])) sealsToRetry.add(scope);
+      // (Every token of the last week is read for that: at takeover, then every ten runs.)
+      if (takingOver || ++ticks % 10 === 0) {
+        for (const scope of await tokens.scopesWithOnlyEndedTokens().catch(() => [] as string[])) {
+          if (!(await (builds as Builds).isSealed(scopeSegments(scope)).catch(() => true))) sealsToRetry.add(scope);
+        }
+      }
     }
-    if (db) for (const scope of await (builds as Builds).pendingSeals().catch(() => [] as string[])) sealsToRetry.add(scope);
-    if (takingOver) for (const scope of await tokens.scopesWithOnlyEndedTokens().catch(() => [])) sealsToRetry.add(scope);
-    for (const scope of sealsToRetry) void seal(scope);
+    void retrySeals();
   }
   async function checkLeadership(): Promise<void> {
     if (!leadership) return;
@@ -265,13 +283,15 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       timers.push(
         setInterval(() => {
           store.sweepIncoming().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
-          if (leading) void scheduledWork(false);
+          if (leading) void scheduledWork();
         }, PURGE_EVERY_MS),
       );
       if (opened && replicas && leadership) {
         timers.push(
           setInterval(() => {
             replicas.beat().catch(() => undefined);
+            // The leader clears the folders of replicas it has not heard of: this one's, if cut off long enough.
+            store.ensureIncoming().catch(() => undefined);
             // A restart of the database ended the session that held it.
             void opened.membership.keep();
             checkLeadership().catch((err: unknown) => logger.error({ err: String(err) }, 'leader check failed'));
@@ -281,7 +301,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       } else {
         mirror.start(mirrorFetch);
         // Seals a previous process left pending are tried at once.
-        for (const scope of sealsToRetry) void seal(scope);
+        void retrySeals();
       }
       if (config.retentionPolicy && config.retentionIntervalSeconds > 0) timers.push(setInterval(() => leading && runRetention(), config.retentionIntervalSeconds * 1000));
       for (const timer of timers) timer.unref();

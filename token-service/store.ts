@@ -60,6 +60,8 @@ export interface TokenRecords {
   removeMaster(name: string, at: string): Promise<'removed' | 'unknown' | 'last'>;
   insertToken(record: TokenRecord): Promise<void>;
   token(id: string): Promise<TokenRecord | null>;
+  /** The records of these tokens that exist, in one read. */
+  tokensById(ids: readonly string[]): Promise<TokenRecord[]>;
   /** Every token known: live ones and tombstones. */
   tokens(): Promise<TokenRecord[]>;
   /** The tokens of one build (live and tombstones): what a mint or a seal asks, without reading them all. */
@@ -149,6 +151,10 @@ export class TokenFile implements TokenRecords {
 
   async token(id: string): Promise<TokenRecord | null> {
     return this.tokenNow(id);
+  }
+
+  async tokensById(ids: readonly string[]): Promise<TokenRecord[]> {
+    return ids.map((id) => this.tokenNow(id)).filter((r): r is TokenRecord => r !== null);
   }
 
   /** The record without waiting (the embedded store is in memory). */

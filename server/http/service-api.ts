@@ -246,7 +246,8 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
 
   app.get('/-/mirror/sha256/:hex', async (req, res) => {
     const hex = String(req.params.hex);
-    if (/^[0-9a-f]{64}$/.test(hex)) await repo.mirror.refresh();
+    // A download comes from disk: with the database away, from what this replica knows.
+    if (/^[0-9a-f]{64}$/.test(hex)) await repo.mirror.refresh().catch(() => undefined);
     const found = /^[0-9a-f]{64}$/.test(hex) ? repo.mirror.file(hex) : null;
     if (!found) throw new HttpError(404, 'no mirrored file has this SHA-256');
     await sendMirrored(req, res, repo.content, found.part, found.fileName);

@@ -148,8 +148,10 @@ export class Mirror {
     return mirror;
   }
 
-  /** Reads the entries again if anyone changed them since they were read. */
+  /** Reads the entries again if another replica changed them since they were read. */
   async refresh(): Promise<void> {
+    // Alone, this process's maps are the truth once loaded.
+    if (!this.shared && this.generation !== -1) return;
     const generation = await this.store.generation();
     if (generation === this.generation) return;
     const entries = await this.store.all();

@@ -219,15 +219,26 @@ export class ArtifactStore {
    * Removes from `.incoming` the folders of replicas that are gone (not in `alive`), and
    * what an embedded server left there. Returns how many entries went.
    */
-  async sweepDeparted(alive: ReadonlySet<string>): Promise<number> {
+  async sweepDeparted(alive: () => Promise<ReadonlySet<string>>, quietMs: number): Promise<number> {
     const top = path.join(this.root, INCOMING_DIR);
+    const names = await readdir(top);
+    // Asked after the listing: a replica that registered meanwhile is in it.
+    const live = await alive();
     let removed = 0;
-    for (const name of await readdir(top)) {
-      if (alive.has(name) || name === this.replica) continue;
+    for (const name of names) {
+      if (live.has(name) || name === this.replica) continue;
+      // Untouched for a while, too: a folder in use changes with every upload.
+      const stats = await lstat(path.join(top, name)).catch(() => null);
+      if (!stats || Date.now() - stats.mtimeMs < quietMs) continue;
       await removeTree(path.join(top, name));
       removed++;
     }
     return removed;
+  }
+
+  /** Makes this process's `.incoming` folder again, should it have been removed. */
+  async ensureIncoming(): Promise<void> {
+    await mkdir(this.incomingDir, { recursive: true });
   }
 
   /** Removes from `.incoming` what no operation of this process is using: leftovers. */

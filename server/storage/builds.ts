@@ -17,6 +17,10 @@ import type { MetaStore } from './meta-store.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 
+// How long a replica shows an open build's size without walking it again, and for how many builds.
+const SHARED_SUMMARY_MS = 2_000;
+const SHARED_SUMMARIES = 10_000;
+
 export interface BuildFile {
   /** Segments below the build root. */
   relative: string[];
@@ -55,6 +59,8 @@ export class Builds {
   // File count and size of open builds, kept as writes happen (computed once otherwise):
   // pages never walk a whole build to show them.
   private readonly summaries = new Map<string, Summary>();
+  /** With other replicas writing: each summary is kept this long, then walked again. */
+  private readonly sharedSummaries = new Map<string, { summary: Summary; at: number }>();
   private readonly computing = new Map<string, Promise<Summary>>();
 
   constructor(
@@ -300,7 +306,7 @@ export class Builds {
     const sealed = await this.sealedState(build);
     if (sealed) return { files: sealed.files, bytes: sealed.bytes, modified: new Date(sealed.sealedAt), sealed };
     const scope = scopeString(build);
-    let summary = this.summaries.get(scope);
+    let summary = this.guard.shared ? this.freshShared(scope) : this.summaries.get(scope);
     if (!summary) {
       let computing = this.computing.get(scope);
       if (!computing) {
@@ -319,9 +325,19 @@ export class Builds {
     const files = await this.files(build);
     const summary = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), modifiedMs: files.reduce((max, f) => Math.max(max, f.mtimeMs), root?.mtimeMs ?? 0) };
     // A write that landed during the walk may or may not be in it: the next page walks again.
-    // Other replicas write without telling this one: with them, every page walks.
-    if (!this.guard.shared && !this.guard.writingHere(scope)) this.summaries.set(scope, summary);
+    // Other replicas write without telling this one: with them, a summary lives a few seconds.
+    if (this.guard.shared) {
+      if (this.sharedSummaries.size >= SHARED_SUMMARIES) this.sharedSummaries.delete(this.sharedSummaries.keys().next().value as string);
+      this.sharedSummaries.set(scope, { summary, at: this.now() });
+    } else if (!this.guard.writingHere(scope)) this.summaries.set(scope, summary);
     return summary;
+  }
+
+  private freshShared(scope: string): Summary | undefined {
+    const kept = this.sharedSummaries.get(scope);
+    if (kept && this.now() - kept.at < SHARED_SUMMARY_MS) return kept.summary;
+    this.sharedSummaries.delete(scope);
+    return undefined;
   }
 
   private async seal(build: readonly string[]): Promise<SealedState> {

@@ -43,11 +43,16 @@ export function buildKey(segments: readonly string[]): string {
 
 /** Where locks are kept. Expiry and the owner's liveness are the manager's to judge. */
 export interface LockStore {
-  /** The locks of one build ("type/project/build"), or of every build when null. */
-  read(build: string | null): Promise<Lock[]>;
+  /**
+   * The locks of the builds at or below a path: one build ("type/project/build"), or,
+   * for a path above build level given as a prefix ("type/project/", "" for all), the
+   * builds under it.
+   */
+  read(build: string, below?: boolean): Promise<Lock[]>;
   byToken(token: string): Promise<Lock | undefined>;
-  /** Adds a lock, or replaces the one with its token (a refresh). */
   put(lock: Lock): Promise<void>;
+  /** Replaces a lock that is still there (a refresh); false if it is gone. */
+  replace(lock: Lock): Promise<boolean>;
   remove(tokens: readonly string[]): Promise<void>;
   /** Runs `work` alone among the lock changes of this build (check, then create). */
   serially<T>(build: string, work: () => Promise<T>): Promise<T>;
@@ -59,8 +64,17 @@ export class MemoryLocks implements LockStore {
   private readonly byBuild = new Map<string, Map<string, Lock>>();
   private readonly queue = new KeyedQueue();
 
-  async read(build: string | null): Promise<Lock[]> {
-    return [...(build === null ? this.locks.values() : (this.byBuild.get(build)?.values() ?? []))];
+  async read(build: string, below = false): Promise<Lock[]> {
+    if (!below) return [...(this.byBuild.get(build)?.values() ?? [])];
+    const found: Lock[] = [];
+    for (const [key, locks] of this.byBuild) if (key.startsWith(build)) found.push(...locks.values());
+    return found;
+  }
+
+  async replace(lock: Lock): Promise<boolean> {
+    if (!this.locks.has(lock.token)) return false;
+    await this.put(lock);
+    return true;
   }
 
   async byToken(token: string): Promise<Lock | undefined> {
@@ -161,10 +175,10 @@ export class LockManager {
     return live;
   }
 
-  /** The live locks that may concern a path: its build's, or every lock above build level. */
-  async view(segments: readonly string[] | null = null): Promise<LockView> {
-    const build = segments !== null && segments.length >= BUILD_LEVEL ? buildKey(segments) : null;
-    return new LockView(await this.alive(await this.store.read(build)));
+  /** The live locks that may concern a path: its build's, or above build level, those of the builds below it. */
+  async view(segments: readonly string[]): Promise<LockView> {
+    const locks = segments.length >= BUILD_LEVEL ? await this.store.read(buildKey(segments)) : await this.store.read(segments.map((s) => `${s}/`).join(''), true);
+    return new LockView(await this.alive(locks));
   }
 
   async covering(segments: readonly string[]): Promise<Lock[]> {
@@ -194,10 +208,10 @@ export class LockManager {
     });
   }
 
-  async refresh(lock: Lock, timeoutSeconds: number): Promise<Lock> {
+  /** The lock with its new timeout, or null if it went meanwhile (released, or its resource deleted). */
+  async refresh(lock: Lock, timeoutSeconds: number): Promise<Lock | null> {
     const refreshed: Lock = { ...lock, timeoutSeconds, expiresAt: this.now() + timeoutSeconds * 1000 };
-    await this.store.put(refreshed);
-    return refreshed;
+    return (await this.store.replace(refreshed)) ? refreshed : null;
   }
 
   async release(token: string): Promise<boolean> {

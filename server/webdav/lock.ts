@@ -37,8 +37,9 @@ export async function lock(request: TreeRequest): Promise<void> {
     // Refresh: the If header names the lock.
     const submitted = await checkIfHeader(request);
     const held = (await services.locks.covering(target.segments)).find((l) => submitted.includes(l.token) && l.principal === principal);
-    if (!held) throw new HttpError(412, 'a lock refresh needs the lock token in an If header', {}, renderErrorBody('lock-token-matches-request-uri'));
-    lockAnswer(request, 200, await services.locks.refresh(held, timeout), false);
+    const refreshed = held ? await services.locks.refresh(held, timeout) : null;
+    if (!refreshed) throw new HttpError(412, 'a lock refresh needs the lock token in an If header', {}, renderErrorBody('lock-token-matches-request-uri'));
+    lockAnswer(request, 200, refreshed, false);
     return;
   }
   const depth = parseDepth(headerValue(req, 'depth'), ['0', 'infinity'], 'infinity') as '0' | 'infinity';

@@ -207,12 +207,18 @@ for (const backend of [embedded, postgres]) {
         const manager = new LockManager(stores.locks);
         const lock = await manager.create(fields);
         await manager.create({ ...fields, root: ['t', 'p', '2', 'g'] });
+        await manager.create({ ...fields, root: ['t', 'p2', '1', 'h'] });
         expect(await stores.locks.byToken(lock.token)).to.deep.equal(lock);
         expect(await stores.locks.read('t/p/1')).to.deep.equal([lock]);
-        expect(await stores.locks.read(null)).to.have.length(2);
+        // Above build level: the builds below that path only ("t/p/" is not "t/p2/").
+        expect(await stores.locks.read('t/p/', true)).to.have.length(2);
+        expect(await stores.locks.read('', true)).to.have.length(3);
         const refreshed = await manager.refresh(lock, 60);
         expect(await stores.locks.read('t/p/1')).to.deep.equal([refreshed]);
         await stores.locks.remove([lock.token, 'urn:uuid:nosuch']);
+        expect(await stores.locks.read('t/p/1')).to.deep.equal([]);
+        // A refresh of a lock that went brings nothing back.
+        expect(await manager.refresh(lock, 60)).to.equal(null);
         expect(await stores.locks.read('t/p/1')).to.deep.equal([]);
         expect(await stores.locks.byToken(lock.token)).to.equal(undefined);
       });

@@ -206,7 +206,7 @@ describe('webdav/lock-manager', () => {
       const refreshed = await locks.refresh(lock, 60);
       clock.now += 50_000; // 100 s after creation, 50 s after refresh
       expect((await locks.get(lock.token))?.token).to.equal(lock.token);
-      expect(locks.secondsLeft(refreshed)).to.equal(10);
+      expect(locks.secondsLeft(refreshed as Lock)).to.equal(10);
       clock.now += 10_000;
       expect(await locks.get(lock.token)).to.equal(undefined);
     });
@@ -214,7 +214,7 @@ describe('webdav/lock-manager', () => {
     it('takes the new timeout', async () => {
       const { clock, locks, take } = setup();
       const lock = await take('/t/p/1/f', '0', 'exclusive', 60);
-      const refreshed = await locks.refresh(lock, 3600);
+      const refreshed = (await locks.refresh(lock, 3600)) as Lock;
       expect(refreshed.timeoutSeconds).to.equal(3600);
       expect(refreshed.expiresAt).to.equal(clock.now + 3_600_000);
       expect(refreshed.token).to.equal(lock.token);
@@ -222,6 +222,14 @@ describe('webdav/lock-manager', () => {
   });
 
   describe('release and releaseWithin', () => {
+    it('a refresh of a lock released meanwhile brings nothing back', async () => {
+      const { locks, take } = setup();
+      const lock = await take('/t/p/1/f', '0');
+      expect(await locks.release(lock.token)).to.equal(true);
+      expect(await locks.refresh(lock, 600)).to.equal(null);
+      expect(await locks.get(lock.token)).to.equal(undefined);
+    });
+
     it('release drops one lock and reports whether it held it', async () => {
       const { locks, take } = setup();
       const lock = await take('/t/p/1/f', '0');

@@ -31,6 +31,8 @@ export class PgBuildGuard implements BuildGuard {
   readonly shared = true;
   private readonly queue = new KeyedQueue();
   private readonly local = new Map<string, LocalWrite>();
+  /** Rows of writes that ended here but could not be deleted yet (the database was away). */
+  private readonly ended = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private lastRenewal = Date.now();
   private renewing = false;
@@ -40,7 +42,7 @@ export class PgBuildGuard implements BuildGuard {
     private readonly replica: string,
     private readonly leaseMs = WRITE_LEASE_MS,
   ) {
-    this.timer = setInterval(() => void this.renew(), Math.min(RENEW_EVERY_MS, leaseMs / 4));
+    this.timer = setInterval(() => this.tick(), Math.min(RENEW_EVERY_MS, leaseMs / 4));
     this.timer.unref();
   }
 
@@ -64,8 +66,9 @@ export class PgBuildGuard implements BuildGuard {
     this.local.set(id, { scope, abort });
     return async () => {
       this.local.delete(id);
-      // Should the database be away, the row's lease runs out by itself.
-      await this.db.query('DELETE FROM writes WHERE id = $1', [id], 'write-end').catch(() => undefined);
+      // Should the database be away, the row is deleted at a later tick; it is no longer
+      // renewed, so its lease runs out meanwhile.
+      await this.db.query('DELETE FROM writes WHERE id = $1', [id], 'write-end').catch(() => this.ended.add(id));
     };
   }
 
@@ -91,21 +94,33 @@ export class PgBuildGuard implements BuildGuard {
     return false;
   }
 
+  private tick(): void {
+    // Leases not renewed run out: a seal elsewhere may then go ahead, so these writes must
+    // not land. Cut before the lease can end, whether the renewals fail or hang.
+    if (this.local.size > 0 && Date.now() - this.lastRenewal > this.leaseMs - 2 * RENEW_EVERY_MS) for (const write of this.local.values()) write.abort?.();
+    if (!this.renewing) void this.renew();
+  }
+
   private async renew(): Promise<void> {
-    if (this.local.size === 0 || this.renewing) return;
+    if (this.local.size === 0 && this.ended.size === 0) return;
     this.renewing = true;
     try {
+      if (this.ended.size > 0) {
+        const gone = [...this.ended];
+        await this.db.query('DELETE FROM writes WHERE id = ANY($1)', [gone]);
+        for (const id of gone) this.ended.delete(id);
+      }
+      if (this.local.size === 0) return;
+      // Only the writes running here: a row this replica failed to delete is not kept alive.
       const { rows } = await this.db.query<{ id: string; cut: boolean }>(
-        `UPDATE writes SET lease_until = clock_timestamp() + $2 * interval '1 millisecond' WHERE replica = $1 RETURNING id, cut`,
-        [this.replica, this.leaseMs],
+        `UPDATE writes SET lease_until = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = ANY($1) RETURNING id, cut`,
+        [[...this.local.keys()], this.leaseMs],
         'write-renew',
       );
       this.lastRenewal = Date.now();
       for (const row of rows) if (row.cut) this.local.get(row.id)?.abort?.();
     } catch {
-      // Leases not renewed run out: a seal elsewhere may then go ahead, so these writes
-      // must not land. Cut them before the lease can end.
-      if (Date.now() - this.lastRenewal > this.leaseMs - 2 * RENEW_EVERY_MS) for (const write of this.local.values()) write.abort?.();
+      // Tried again at the next tick; tick() cuts the writes before their leases end.
     } finally {
       this.renewing = false;
     }

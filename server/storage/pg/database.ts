@@ -49,7 +49,7 @@ export function isUnreachable(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   if (code && UNREACHABLE.has(code)) return true;
   const message = (err as Error).message ?? '';
-  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/.test(message);
+  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Query read timeout/.test(message);
 }
 
 // Servers hold it shared, migrate exclusive: no server runs while a repository is copied in.
@@ -64,6 +64,7 @@ const LEADER_LOCK = '7021787497453813623';
  */
 export class HeldLock {
   private client: pg.PoolClient | null = null;
+  private taking: Promise<boolean> | null = null;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -75,13 +76,21 @@ export class HeldLock {
     return this.client !== null;
   }
 
-  /** Takes the lock if it is free (true), or says it is not (false). */
-  async take(): Promise<boolean> {
-    if (this.client) return true;
+  /** Takes the lock if it is free (true), or says it is not (false). One attempt at a time. */
+  take(): Promise<boolean> {
+    if (this.client) return Promise.resolve(true);
+    this.taking ??= this.attempt().finally(() => (this.taking = null));
+    return this.taking;
+  }
+
+  private async attempt(): Promise<boolean> {
     const client = await this.pool.connect().catch((err: unknown) => {
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     });
     let ok: boolean;
+    // A checked-out client that loses its server emits 'error': never unheard (it would end the process).
+    const ignore = (): void => undefined;
+    client.on('error', ignore);
     try {
       const { rows } = await client.query<{ ok: boolean }>(`SELECT ${this.shared ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock'}($1) AS ok`, [this.key]);
       ok = rows[0]?.ok === true;
@@ -89,6 +98,7 @@ export class HeldLock {
       client.release(err as Error);
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     }
+    client.off('error', ignore);
     if (!ok) {
       client.release();
       return false;
@@ -103,9 +113,24 @@ export class HeldLock {
     return true;
   }
 
-  /** After the database went away, takes the lock again: false if another process has it now. */
+  /**
+   * Whether the lock is still held, taking it again if the session that held it ended (a
+   * restart of the database): false if another process has it now, or it cannot be asked.
+   */
   async keep(): Promise<boolean> {
-    if (this.client) return true;
+    const client = this.client;
+    if (client) {
+      // A session can end without a word (a failover): asked, not assumed.
+      const alive = await client.query('SELECT 1').then(
+        () => true,
+        () => false,
+      );
+      if (alive) return true;
+      if (this.client === client) {
+        this.client = null;
+        client.release(new Error('session lost'));
+      }
+    }
     try {
       return await this.take();
     } catch {
@@ -138,8 +163,20 @@ export class Database {
   }
 
   static async open(url: string): Promise<Database> {
-    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
-    const lockPool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
+    const options = {
+      connectionString: url,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      // A server that vanished without closing the connection is noticed.
+      keepAlive: true,
+      // The ordering the stores rely on (a write's admission, a seal's wait) is READ
+      // COMMITTED's, whatever the database's default says.
+      options: '-c default_transaction_isolation=read\\ committed',
+    };
+    // A query that does not answer within this fails (well inside a write's lease), rather than hang.
+    const pool = new pg.Pool({ ...options, max: 10, query_timeout: 5_000 });
+    // Lock waits may be long (a seal waits for a build's writes): no query timeout there.
+    const lockPool = new pg.Pool({ ...options, max: 8 });
     // An idle client whose server went away must not crash the process.
     pool.on('error', () => undefined);
     lockPool.on('error', () => undefined);
@@ -167,6 +204,8 @@ export class Database {
     const client = await this.pool.connect().catch((err: unknown) => {
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     });
+    const ignore = (): void => undefined;
+    client.on('error', ignore);
     try {
       await client.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK.toString()]);
       await client.query('CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)');
@@ -184,6 +223,7 @@ export class Database {
       throw err;
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK.toString()]).catch(() => undefined);
+      client.off('error', ignore);
       client.release();
     }
   }
@@ -203,6 +243,9 @@ export class Database {
     const client = await this.pool.connect().catch((err: unknown) => {
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     });
+    let broken: Error | undefined;
+    const lost = (err: Error): void => void (broken = err);
+    client.on('error', lost);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -212,7 +255,8 @@ export class Database {
       await client.query('ROLLBACK').catch(() => undefined);
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     } finally {
-      client.release();
+      client.off('error', lost);
+      client.release(broken);
     }
   }
 
@@ -225,17 +269,23 @@ export class Database {
     const client = await this.lockPool.connect().catch((err: unknown) => {
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     });
+    // Losing the server while `work` runs must not end the process. (The lock then ends
+    // with the session: what `work` writes next fails too, the database being away.)
     let broken: Error | undefined;
+    const lost = (err: Error): void => void (broken = err);
+    client.on('error', lost);
     try {
       await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
     } catch (err) {
+      client.off('error', lost);
       client.release(err as Error);
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     }
     try {
       return await work();
     } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch((err: Error) => (broken = err));
+      if (!broken) await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch((err: Error) => (broken = err));
+      client.off('error', lost);
       client.release(broken);
     }
   }

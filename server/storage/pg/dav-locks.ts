@@ -2,14 +2,25 @@
 // replica. One row per lock, by build; the lock manager judges expiry and owners.
 import type { Lock, LockStore } from '../../webdav/lock-manager.js';
 import { buildKey } from '../../webdav/lock-manager.js';
+import { KeyedQueue } from '../../gate.js';
 import type { Database } from './database.js';
 
 export class PgLocks implements LockStore {
+  // One waiter per build in this process: the others queue here, not on a lock connection.
+  private readonly queue = new KeyedQueue();
+
   constructor(private readonly db: Database) {}
 
-  async read(build: string | null): Promise<Lock[]> {
-    const { rows } = build === null ? await this.db.query<{ lock: Lock }>('SELECT lock FROM dav_locks') : await this.db.query<{ lock: Lock }>('SELECT lock FROM dav_locks WHERE build = $1', [build], 'locks-of-build');
+  async read(build: string, below = false): Promise<Lock[]> {
+    const { rows } = below
+      ? await this.db.query<{ lock: Lock }>('SELECT lock FROM dav_locks WHERE starts_with(build, $1)', [build], 'locks-below')
+      : await this.db.query<{ lock: Lock }>('SELECT lock FROM dav_locks WHERE build = $1', [build], 'locks-of-build');
     return rows.map((r) => r.lock);
+  }
+
+  async replace(lock: Lock): Promise<boolean> {
+    const { rowCount } = await this.db.query('UPDATE dav_locks SET expires_at = to_timestamp($2 / 1000.0), lock = $3 WHERE token = $1', [lock.token, lock.expiresAt, JSON.stringify(lock)]);
+    return (rowCount ?? 0) > 0;
   }
 
   async byToken(token: string): Promise<Lock | undefined> {
@@ -30,6 +41,6 @@ export class PgLocks implements LockStore {
   }
 
   serially<T>(build: string, work: () => Promise<T>): Promise<T> {
-    return this.db.withLock(`locks:${build}`, work);
+    return this.queue.run(build, () => this.db.withLock(`locks:${build}`, work));
   }
 }

@@ -59,6 +59,12 @@ export class PgTokenRecords implements TokenRecords {
     await this.db.query('INSERT INTO tokens (id, scope, expires_at, record) VALUES ($1, $2, $3, $4)', [record.id, record.scope, record.expires_at, JSON.stringify(record)]);
   }
 
+  async tokensById(ids: readonly string[]): Promise<TokenRecord[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.db.query<{ record: TokenRecord }>('SELECT record FROM tokens WHERE id = ANY($1)', [ids]);
+    return rows.map((r) => r.record);
+  }
+
   async token(id: string): Promise<TokenRecord | null> {
     const { rows } = await this.db.query<{ record: TokenRecord }>('SELECT record FROM tokens WHERE id = $1', [id], 'token-by-id');
     return rows[0]?.record ?? null;
