@@ -6,7 +6,7 @@
 // it). Ratios are to one replica in the same run.
 //
 //   npm run build && node bench/replicas-bench.mjs [--rounds N] [--quick]
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -52,9 +52,21 @@ for (const n of [1, 2, 3]) {
   onCleanup(`nginx ${n}`, () => fronts[n].stop());
 }
 
-async function client(script, args) {
+/** Jiffies of the whole machine: busy and total (/proc/stat). */
+async function cpuTimes() {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = fields[3] + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+const busy = {};
+async function client(script, args, key) {
+  const before = await cpuTimes();
   const { stdout, code, stderr } = await run(process.execPath, [path.join(import.meta.dirname, script), ...args], { timeoutMs: 600_000 });
+  const after = await cpuTimes();
   if (code !== 0) throw new Error(`${script}: ${stderr}`);
+  (busy[key] ??= []).push((after.busy - before.busy) / (after.total - before.total));
   return JSON.parse(stdout).rate;
 }
 
@@ -67,9 +79,9 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const n of order) {
     const base = fronts[n].baseUrl;
     const token = await mintWith(base, { type: 'bench', project: 'replicas', build: `${n}-${r}` });
-    rows[`put ${n}`].push(await client('put-client.mjs', [`${base}${token.scope}`, token.username, token.password, String(PUTS), '8', '4096']));
+    rows[`put ${n}`].push(await client('put-client.mjs', [`${base}${token.scope}`, token.username, token.password, String(PUTS), '8', '4096'], `put ${n}`));
     // The build stays open: each GET is described by a replica.
-    rows[`get ${n}`].push(await client('get-client.mjs', [`${base}${token.scope}`, String(GETS), '8', String(GET_FILES)]));
+    rows[`get ${n}`].push(await client('get-client.mjs', [`${base}${token.scope}`, String(GETS), '8', String(GET_FILES)], `get ${n}`));
   }
 }
 const span = (xs) => `${round(Math.min(...xs), 0)}–${round(Math.max(...xs), 0)}`;
@@ -81,7 +93,9 @@ for (const what of ['put', 'get']) {
     const label = what === 'put' ? `4 KiB PUT, 8 connections, ${n} replica${n > 1 ? 's' : ''}` : `4 KiB GET, open build, ${n} replica${n > 1 ? 's' : ''}`;
     const unit = what === 'put' ? 'files/s' : 'req/s';
     const goal = n === 2 ? `   goal >= 1.5x ${rate / one >= 1.5 ? '✓' : '✗'}` : '';
-    console.log(`${label.padEnd(40)} ${String(round(rate, 0)).padStart(6)} ${unit} (${span(rows[`${what} ${n}`])})   ${(rate / one).toFixed(2)}x one replica${goal}`);
+    // How busy the whole machine was (both cores): what more replicas could still use.
+    const cpu = `machine CPU ${Math.round(100 * median(busy[`${what} ${n}`]))} %`;
+    console.log(`${label.padEnd(40)} ${String(round(rate, 0)).padStart(6)} ${unit} (${span(rows[`${what} ${n}`])})   ${(rate / one).toFixed(2)}x one replica   ${cpu}${goal}`);
   }
 }
 await cleanup();
