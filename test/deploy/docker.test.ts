@@ -118,3 +118,62 @@ describe('docker deployment files', function () {
     expect([...imported].filter((p) => !(p in pkg.dependencies))).to.deep.equal([]);
   });
 });
+
+describe('docker deployment files: several replicas (docker-compose.ha.yml)', function () {
+  this.timeout(60_000);
+  let compose: { services: Record<string, ComposeService & { deploy?: { replicas?: number } }>; volumes: Record<string, unknown>; secrets: Record<string, { file: string }> };
+
+  before(async function () {
+    const dockerCompose = requireTool(this, 'docker-compose', 'docker-compose');
+    const result = await run(dockerCompose, ['-f', path.join(REPO_ROOT, 'docker/docker-compose.ha.yml'), 'config'], { env: { ...process.env, PUBLIC_URL: '', HTTP_PORT: '' } });
+    expect(result.code, result.stderr).to.equal(0);
+    compose = parse(result.stdout);
+  });
+
+  it('has PostgreSQL, the app as several replicas sharing the artifacts volume, and nginx in front of them', () => {
+    expect(Object.keys(compose.services).sort()).to.deep.equal(['app', 'nginx', 'postgres']);
+    const { app, nginx, postgres } = compose.services as Record<string, ComposeService & { deploy?: { replicas?: number } }>;
+    expect(app?.deploy?.replicas).to.be.greaterThan(1);
+    expect(app?.volumes).to.deep.equal(['artifacts:/data/artifacts:rw']);
+    expect(nginx?.volumes).to.include('artifacts:/srv/artifacts:ro');
+    expect(postgres?.volumes).to.deep.equal(['database:/var/lib/postgresql/data:rw']);
+    expect(app?.depends_on?.postgres?.condition).to.equal('service_healthy');
+    expect(nginx?.depends_on?.app?.condition).to.equal('service_healthy');
+    expect(postgres?.healthcheck?.test.join(' ')).to.include('pg_isready');
+  });
+
+  it('passes every password as a docker secret: the master, PostgreSQL\'s, and DATABASE_URL through DATABASE_URL_FILE', () => {
+    const { app, postgres } = compose.services as Record<string, ComposeService>;
+    expect(app?.secrets?.map((s) => s.source).sort()).to.deep.equal(['database_url', 'master_password']);
+    expect(app?.environment?.DATABASE_URL_FILE).to.equal('/run/secrets/database_url');
+    expect(app?.environment).to.not.have.property('DATABASE_URL');
+    expect(app?.environment).to.not.have.property('MASTER_PASSWORD');
+    expect(postgres?.environment?.POSTGRES_PASSWORD_FILE).to.equal('/run/secrets/postgres_password');
+    expect(postgres?.environment).to.not.have.property('POSTGRES_PASSWORD');
+    for (const secret of Object.values(compose.secrets)) expect(secret.file).to.match(/docker\/[a-z_]+\.txt$/);
+  });
+
+  it('nginx balances HTTP over every replica by name and the build proxy with stream.conf; the app publishes nothing itself', async () => {
+    const { app, nginx } = compose.services as Record<string, ComposeService>;
+    expect(app?.ports ?? []).to.deep.equal([]);
+    expect(nginx?.environment?.ARTIFACT_REPO_UPSTREAM).to.equal(`app:${app?.environment?.PORT}`);
+    expect(app?.environment?.TRUSTED_PROXIES).to.equal('uniquelocal');
+    const targets = (nginx?.ports ?? []).map((p) => (typeof p === 'string' ? p.split(':').slice(-1)[0] : String(p.target))).sort();
+    expect(targets).to.deep.equal(['80/tcp', '8081/tcp']);
+    const stream = await readFile(path.join(REPO_ROOT, 'nginx/stream.conf'), 'utf8');
+    expect(stream).to.match(/server app:8081;/).and.match(/listen 8081;/);
+    for (const target of ['/etc/nginx/artifact-repo/stream.conf', '/etc/nginx/artifact-repo/mime.types']) {
+      expect((nginx?.volumes ?? []).some((v) => v.endsWith(`:${target}:ro`)), target).to.equal(true);
+    }
+  });
+
+  it('every file both compose files mount from the repository exists', async () => {
+    for (const file of ['docker/docker-compose.yml', 'docker/docker-compose.ha.yml']) {
+      const text = await readFile(path.join(REPO_ROOT, file), 'utf8');
+      for (const m of text.matchAll(/^\s+- \.\.\/(\S+?):\//gm)) {
+        const source = path.join(REPO_ROOT, m[1] as string);
+        expect(await readFile(source).then(() => true, () => readdir(source).then(() => true, () => false)), `${file}: ${m[1]}`).to.equal(true);
+      }
+    }
+  });
+});
