@@ -24,6 +24,8 @@ const LABEL = 'org.artifact-repo.standin-inputs';
 export interface StandinNames {
   node: string;
   nginx: string;
+  /** PostgreSQL of the several-replica deployment (docker-compose.ha.yml). */
+  postgres: string;
 }
 
 /** The base image names the deployment's own files use. */
@@ -33,8 +35,11 @@ export async function baseImageNames(): Promise<StandinNames> {
   const froms = [...new Set([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1] as string))];
   const node = froms.find((f) => f.startsWith('node:'));
   const nginx = /^\s+image: (nginx:\S+)$/m.exec(compose)?.[1];
-  if (froms.length !== 1 || !node || !nginx) throw new Error(`unexpected base images: FROM ${froms.join(', ')}; compose nginx ${nginx}`);
-  return { node, nginx };
+  const ha = await readFile(path.join(REPO_ROOT, 'docker/docker-compose.ha.yml'), 'utf8');
+  const postgres = /^\s+image: (postgres:\S+)$/m.exec(ha)?.[1];
+  const haNginx = /^\s+image: (nginx:\S+)$/m.exec(ha)?.[1];
+  if (froms.length !== 1 || !node || !nginx || !postgres || haNginx !== nginx) throw new Error(`unexpected base images: FROM ${froms.join(', ')}; compose nginx ${nginx}; HA compose nginx ${haNginx}, postgres ${postgres}`);
+  return { node, nginx, postgres };
 }
 
 function hashOf(...parts: (string | Buffer)[]): string {
@@ -116,10 +121,17 @@ async function nginxImage(engine: Engine, tag: string, base: string, log: (line:
   await build(engine, tag, inputs, STANDINS, path.join(STANDINS, 'nginx.Dockerfile'), { BASE: base }, log);
 }
 
-export async function ensureStandins(engine: Engine, log: (line: string) => void): Promise<StandinNames> {
+async function postgresImage(engine: Engine, tag: string, base: string, log: (line: string) => void): Promise<void> {
+  if (tag !== 'postgres:15-bookworm') throw new Error(`no stand-in recipe for ${tag} (postgres.Dockerfile installs Debian's postgresql-15)`);
+  const inputs = hashOf(await readFile(path.join(STANDINS, 'postgres.Dockerfile')), await readFile(path.join(STANDINS, 'postgres-entrypoint.sh')), base);
+  await build(engine, tag, inputs, STANDINS, path.join(STANDINS, 'postgres.Dockerfile'), { BASE: base }, log);
+}
+
+export async function ensureStandins(engine: Engine, log: (line: string) => void, options: { postgres?: boolean } = {}): Promise<StandinNames> {
   const names = await baseImageNames();
   const base = await minbase(engine, log);
   await nodeImage(engine, names.node, base, log);
   await nginxImage(engine, names.nginx, base, log);
+  if (options.postgres) await postgresImage(engine, names.postgres, base, log);
   return names;
 }

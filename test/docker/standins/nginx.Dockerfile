@@ -17,7 +17,9 @@
 #   - the entrypoint implements only the template step; the official image's other
 #     /docker-entrypoint.d scripts (IPv6 listen, worker tuning, local resolvers) are
 #     absent, and none of them changes this deployment's config;
-#   - the base is debootstrap's minbase rather than debian:bookworm-slim.
+#   - the base is debootstrap's minbase rather than debian:bookworm-slim;
+#   - the stream module (nginx/stream.conf, the several-replica deployment) is a package
+#     of its own in Debian, loaded by the command; the official image has it built in.
 ARG BASE
 FROM ${BASE}
 # Debian's postinst would try to start nginx inside the build: policy-rc.d forbids it.
@@ -25,7 +27,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbi
  && groupadd --system --gid 101 nginx \
  && useradd --system --gid nginx --uid 101 --no-create-home --home-dir /nonexistent --shell /bin/false nginx \
  && apt-get update \
- && apt-get install -y --no-install-recommends nginx gettext-base curl ca-certificates \
+ && apt-get install -y --no-install-recommends nginx libnginx-mod-stream gettext-base curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d /etc/nginx/sites-enabled /etc/nginx/sites-available \
  && mkdir -p /var/cache/nginx /etc/nginx/conf.d /docker-entrypoint.d \
  && ln -sf /dev/stdout /var/log/nginx/access.log \
@@ -35,4 +37,4 @@ RUN chmod 755 /docker-entrypoint.sh
 ENTRYPOINT ["/docker-entrypoint.sh"]
 EXPOSE 80
 STOPSIGNAL SIGQUIT
-CMD ["nginx", "-g", "daemon off;"]
+CMD ["nginx", "-g", "load_module /usr/lib/nginx/modules/ngx_stream_module.so; daemon off;"]
