@@ -12,10 +12,10 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { makeTempDir, REPO_ROOT, type MintedToken } from '../helpers/harness.js';
+import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { findTool, run, type RunResult } from '../helpers/tools.js';
-import { engineUnavailable, startEngine, type Engine } from './engine.js';
+import { engineUnavailable, startEngine, userCheckout, type Engine } from './engine.js';
 import { ensureStandins } from './standins.js';
 
 const MASTER_PASSWORD = 'a-long-random-master-password';
@@ -102,13 +102,7 @@ describe('docker deployment on a real engine', function () {
     timings.push(`stand-ins ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     // The repository as a user has it: its files, in a folder of its own.
-    work = await makeTempDir('compose-');
-    const files = await run('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO_ROOT });
-    for (const file of files.stdout.split('\0').filter(Boolean)) {
-      await cp(path.join(REPO_ROOT, file), path.join(work, file), { recursive: true, errorOnExist: false }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err; // deleted but not yet committed
-      });
-    }
+    work = await userCheckout('compose-');
     // README, Deployment: the secret file, as an admin creates it (root, 0600).
     await writeFile(path.join(work, 'docker/master_password.txt'), `${MASTER_PASSWORD}\n`);
     await chmod(path.join(work, 'docker/master_password.txt'), 0o600);

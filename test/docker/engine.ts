@@ -3,10 +3,10 @@
 // leaves its bridge, its iptables chains, the FORWARD policy and ip_forward behind).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { makeTempDir } from '../helpers/harness.js';
+import { makeTempDir, REPO_ROOT } from '../helpers/harness.js';
 import { findTool, run, type RunResult } from '../helpers/tools.js';
 
 export interface Engine {
@@ -134,4 +134,16 @@ export async function startEngine(): Promise<Engine> {
     await new Promise((r) => setTimeout(r, 1000));
   }
   return { env, cacheDir, docker, stop };
+}
+
+/** The repository as a user has it: its files (committed or not), in a new folder of its own. */
+export async function userCheckout(label: string): Promise<string> {
+  const work = await makeTempDir(label);
+  const files = await run('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO_ROOT });
+  for (const file of files.stdout.split('\0').filter(Boolean)) {
+    await cp(path.join(REPO_ROOT, file), path.join(work, file), { recursive: true, errorOnExist: false }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err; // deleted but not yet committed
+    });
+  }
+  return work;
 }

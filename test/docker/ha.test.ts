@@ -8,12 +8,12 @@
 // fails instead.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, chown, cp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempDir, REPO_ROOT, type MintedToken } from '../helpers/harness.js';
+import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { findTool, run, type RunResult } from '../helpers/tools.js';
-import { engineUnavailable, startEngine, type Engine } from './engine.js';
+import { engineUnavailable, startEngine, userCheckout, type Engine } from './engine.js';
 import { ensureStandins } from './standins.js';
 
 const MASTER_PASSWORD = 'another-long-master-password';
@@ -71,13 +71,7 @@ describe('several-replica docker deployment on a real engine', function () {
     engine = await startEngine();
     await ensureStandins(engine, (line) => timings.push(line), { postgres: true });
     timings.push(`engine and stand-ins ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    work = await makeTempDir('compose-ha-');
-    const files = await run('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO_ROOT });
-    for (const file of files.stdout.split('\0').filter(Boolean)) {
-      await cp(path.join(REPO_ROOT, file), path.join(work, file), { recursive: true, errorOnExist: false }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
-    }
+    work = await userCheckout('compose-ha-');
     // The three secret files, as the compose file's header says.
     const secrets = { master_password: MASTER_PASSWORD, postgres_password: POSTGRES_PASSWORD, database_url: `postgres://artifacts:${POSTGRES_PASSWORD}@postgres:5432/artifacts` };
     for (const [name, value] of Object.entries(secrets)) {
