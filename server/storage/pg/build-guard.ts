@@ -51,6 +51,8 @@ export class PgBuildGuard implements BuildGuard {
     return this.queue.run(scope, () => this.db.withLock(`build:${scope}`, work));
   }
 
+  // `isOpen` is not called: the same test (sealed or being sealed, as Builds.whileWriting
+  // asks it) is in the insert, so that admission is one statement. Change both together.
   async beginWrite(scope: string, _isOpen: () => Promise<boolean>, abort?: () => void): Promise<(() => Promise<void>) | null> {
     const { rows } = await this.db.query<{ id: string }>(
       `INSERT INTO writes (scope, replica, lease_until)
