@@ -4,9 +4,10 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { ArtifactStore } from './storage/artifact-store.js';
-import { MetaStore } from './storage/meta-store.js';
+import { ResourceRecordFiles, type ResourceRecords } from './storage/meta-store.js';
+import { PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
 import { Catalog } from './storage/catalog.js';
-import { ChecksumIndex } from './storage/checksum-index.js';
+import { ChecksumIndexFiles, type ChecksumIndex } from './storage/checksum-index.js';
 import { Builds } from './storage/builds.js';
 import { BuildRecordFiles, type BuildRecords } from './storage/build-records.js';
 import { LocalBuildGuard, type BuildGuard } from './storage/build-guard.js';
@@ -57,7 +58,7 @@ export interface RepositoryOptions {
 export interface Repository {
   config: Config;
   store: ArtifactStore;
-  meta: MetaStore;
+  meta: ResourceRecords;
   catalog: Catalog;
   builds: Builds;
   /** Bodies by checksum: what builds downloaded through the build proxy. */
@@ -118,7 +119,9 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const auditFailed = (err: unknown): void => logger.error({ err: errorSummary(err) }, 'audit trail write failed');
   const audit: AuditTrail = db ? new PgAuditTrail(db, auditFailed) : new AuditFile(config.tokensDir, now, auditFailed);
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
-  const meta = new MetaStore(config.artifactsDir, store, { cache: !db });
+  const pgMeta = db && replicas ? new PgResourceRecords(db, replicas.id) : null;
+  const meta: ResourceRecords = pgMeta ?? new ResourceRecordFiles(config.artifactsDir, store);
+  const index: ChecksumIndex = db ? new PgChecksumIndex(db) : new ChecksumIndexFiles(config.artifactsDir, store);
   const buildRecords: BuildRecords = db ? new PgBuildRecords(db) : new BuildRecordFiles(config.artifactsDir, store);
   const guard: BuildGuard = db && replicas ? new PgBuildGuard(db, replicas.id) : new LocalBuildGuard();
   const content = new ContentStore(config.artifactsDir, store);
@@ -126,7 +129,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const mirror = db
     ? await Mirror.open(new PgMirrorEntries(db), emit, now, { alone: (work) => db.withLock('mirror', work) })
     : await Mirror.open(new MirrorEntryFiles(config.artifactsDir, store), emit, now);
-  const catalog = new Catalog(store, meta, new ChecksumIndex(config.artifactsDir, store));
+  const catalog = new Catalog(store, meta, index);
   // The token service and the builds know each other: a token's end may seal its build,
   // and sealing asks whether a live token is left.
   let builds: Builds | null = null;
@@ -214,6 +217,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     if (replicas) {
       store
         .sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS)
+        .then(async () => pgMeta?.sweepDeparted(await replicas.alive()))
         .then(() => replicas.prune())
         .catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of departed replicas failed'));
       // Seals that failed on another replica: recorded as pending, or (should even that

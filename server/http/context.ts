@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
 import type { TreePath } from '../domain/tree-path.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
-import type { MetaStore } from '../storage/meta-store.js';
+import type { ResourceRecords } from '../storage/meta-store.js';
 import type { Catalog } from '../storage/catalog.js';
 import type { Builds } from '../storage/builds.js';
 import type { LockManager } from '../webdav/lock-manager.js';
@@ -16,7 +16,7 @@ import type { InputStore } from '../storage/input-records.js';
 export interface TreeServices {
   config: Config;
   store: ArtifactStore;
-  meta: MetaStore;
+  meta: ResourceRecords;
   locks: LockManager;
   tokens: TokenService;
   catalog: Catalog;

@@ -32,7 +32,7 @@ export function httpErrorOf(err: unknown): { error: HttpError; internal: boolean
   const e = err as { code?: unknown; type?: unknown; status?: unknown };
   // A system call's error (ENOSPC, ENAMETOOLONG, ...); zlib's Z_* codes are a client's bad body.
   if (err instanceof StorageError || (typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code))) {
-    const failure = storageError(err);
+    const failure = storageError(err) as StorageError;
     if (failure.status < 500 || failure.status === 507) return { error: new HttpError(failure.status, failure.message), internal: false };
     return { error: new HttpError(500, 'internal error'), internal: true };
   }

@@ -430,9 +430,14 @@ function isMissing(err: unknown): boolean {
 }
 
 /** Maps filesystem failures to answers; never carries the server's paths. */
-export function storageError(err: unknown): StorageError {
+/**
+ * A file system failure as the StorageError it means to a client. Anything else that ends
+ * a store operation (the database away while a record is written) passes on unchanged.
+ */
+export function storageError(err: unknown): Error {
   if (err instanceof StorageError) return err;
   const code = (err as NodeJS.ErrnoException).code;
+  if (err instanceof Error && !(typeof code === 'string' && /^E[A-Z0-9]+$/.test(code))) return err;
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':

@@ -13,7 +13,7 @@ import type { BuildRecord, BuildRecords, PinState, SealedState } from './build-r
 import type { BuildGuard } from './build-guard.js';
 import type { Catalog } from './catalog.js';
 import type { InputStore } from './input-records.js';
-import type { MetaStore } from './meta-store.js';
+import type { ResourceRecords } from './meta-store.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 
@@ -65,7 +65,7 @@ export class Builds {
 
   constructor(
     private readonly store: ArtifactStore,
-    private readonly meta: MetaStore,
+    private readonly meta: ResourceRecords,
     private readonly records: BuildRecords,
     /** Mints and seals one at a time per build, and the writes in flight (build-guard.ts). */
     private readonly guard: BuildGuard,

@@ -10,7 +10,7 @@ import { parseTreePath, toHref, BUILD_DEPTH } from '../domain/tree-path.js';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore, PutResult } from './artifact-store.js';
 import { MAX_SEARCH_HITS, type ChecksumIndex } from './checksum-index.js';
-import { recordMatches, recordOf, type MetaStore } from './meta-store.js';
+import { recordMatches, recordOf, type ResourceRecords } from './meta-store.js';
 
 export interface SearchHit {
   path: string;
@@ -22,7 +22,7 @@ export interface SearchHit {
 export class Catalog {
   constructor(
     private readonly store: ArtifactStore,
-    private readonly meta: MetaStore,
+    private readonly meta: ResourceRecords,
     private readonly index: ChecksumIndex,
   ) {}
 
@@ -70,14 +70,17 @@ export class Catalog {
   /** The checksum, computed by reading the file when none matches (a file from before). */
   async ensureChecksum(segments: readonly string[], known?: Stats): Promise<string> {
     const stats = known ?? (await lstat(this.store.fsPath(segments)));
-    const recorded = await this.checksumOf(segments, stats);
+    // A record that cannot be read (the database away) counts as none: the download still
+    // gets the checksum of its bytes, computed from them.
+    const recorded = await this.checksumOf(segments, stats).catch(() => null);
     if (recorded) return recorded;
     const hash = createHash('sha256');
     await pipeline(createReadStream(this.store.fsPath(segments)), hash);
     const sha256 = hash.digest('hex');
     // Recorded only if the file did not change while it was read.
     const after = await lstat(this.store.fsPath(segments));
-    if (after.ino === stats.ino && after.size === stats.size && after.mtimeMs === stats.mtimeMs) await this.record(segments, sha256, after);
+    // Recording it only saves the next reader the work: a failure here loses nothing.
+    if (after.ino === stats.ino && after.size === stats.size && after.mtimeMs === stats.mtimeMs) await this.record(segments, sha256, after).catch(() => undefined);
     return sha256;
   }
 

@@ -1,4 +1,4 @@
-// Which paths hold a given SHA-256: ARTIFACTS_DIR/.index/sha256/ab/abcd.../, one small
+// Which paths hold a given SHA-256 (embedded): ARTIFACTS_DIR/.index/sha256/ab/abcd.../, one small
 // entry per path (named by a hash of the path, holding the path), written as files are
 // recorded. Writing the same path again rewrites its one entry: the index never grows by
 // repetition. It survives restarts and answers a search without walking the tree. Entries
@@ -14,7 +14,16 @@ export const INDEX_DIR = '.index';
 /** A search reads at most this many entries: its cost is bounded whatever was stored. */
 export const MAX_SEARCH_HITS = 1000;
 
-export class ChecksumIndex {
+/** Which paths hold a given SHA-256. Entries may be stale: the catalog checks each hit. */
+export interface ChecksumIndex {
+  add(sha256: string, href: string): Promise<void>;
+  /** Up to `limit` paths recorded for this checksum, and whether there were more. */
+  lookup(sha256: string, limit?: number): Promise<{ hrefs: string[]; more: boolean }>;
+  /** Forgets one path for this checksum (a stale entry found by a lookup). */
+  remove(sha256: string, href: string): Promise<void>;
+}
+
+export class ChecksumIndexFiles implements ChecksumIndex {
   readonly dir: string;
 
   constructor(

@@ -1,4 +1,4 @@
-// What the service keeps about each resource of the tree, in a mirror of the tree under
+// What the service keeps about each resource of the tree (embedded), in a mirror of the tree under
 // ARTIFACTS_DIR/.meta, as two separate small files so that no write of one can clobber the
 // other: a file's checksum record (`.m`) and its WebDAV dead properties (`.p`). Writing
 // one resource's metadata never rewrites anything shared, and moving a collection moves
@@ -76,19 +76,41 @@ export interface SetAside {
   drop(): Promise<void>;
 }
 
+/**
+ * What the repository keeps about each resource of the tree: a file's checksum record and
+ * any resource's dead properties. Embedded: files under ARTIFACTS_DIR/.meta (below); with
+ * DATABASE_URL: rows in PostgreSQL (pg/resource-records.ts). Every change returns what
+ * undoes it, so that a write the tree then refuses leaves the metadata as it was.
+ */
+export interface ResourceRecords {
+  fileRecord(segments: readonly string[]): Promise<FileRecord | null>;
+  /** Records a file's checksum; returns what undoes it (the previous record put back). */
+  setFileRecord(segments: readonly string[], record: FileRecord): Promise<SetAside>;
+  properties(segments: readonly string[]): Promise<StoredProperty[]>;
+  setProperties(segments: readonly string[], props: StoredProperty[]): Promise<void>;
+  /** Takes a resource's metadata (and a collection's members') out of the way. */
+  setAside(segments: readonly string[]): Promise<SetAside>;
+  /** Forgets a resource and, for a collection, all of its members. */
+  remove(segments: readonly string[]): Promise<void>;
+  /** Moves metadata to `to`, replacing what was there. */
+  move(from: readonly string[], to: readonly string[]): Promise<SetAside>;
+  /** Copies metadata to `to` (with a collection's members if asked), replacing what was there. */
+  copy(from: readonly string[], to: readonly string[], withMembers: boolean): Promise<SetAside>;
+  /** Every file below a collection that has a checksum record, as [relative segments, record]. */
+  fileRecordsUnder(segments: readonly string[]): Promise<[string[], FileRecord][]>;
+}
+
 type Kind = 'm' | 'p';
 
-export class MetaStore {
+export class ResourceRecordFiles implements ResourceRecords {
   readonly base: string;
   // Read on every download: bounded caches of recently used entries, dropped on change.
   private readonly records = new Map<string, FileRecord | null>();
   private readonly props = new Map<string, StoredProperty[]>();
 
-  /** `cache: false` when other replicas write the same tree: every read goes to the volume. */
   constructor(
     artifactsDir: string,
     private readonly temps: TempFiles,
-    private readonly options: { cache: boolean } = { cache: true },
   ) {
     this.base = path.join(artifactsDir, META_DIR);
   }
@@ -129,7 +151,6 @@ export class MetaStore {
   }
 
   private remember<T>(cache: Map<string, T>, key: string, value: T): T {
-    if (!this.options.cache) return value;
     if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
     cache.set(key, value);
     return value;
@@ -209,7 +230,12 @@ export class MetaStore {
         this.forgetAll();
         for (const [back, where] of moved) {
           await mkdir(path.dirname(back), { recursive: true });
-          await rename(where, back);
+          await rename(where, back).catch(async (err: NodeJS.ErrnoException) => {
+            // Written since (a folder's member): what was set aside goes back over it.
+            if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+            await rm(back, { recursive: true, force: true });
+            await rename(where, back);
+          });
           this.temps.settle(where);
         }
       },
@@ -290,6 +316,35 @@ export class MetaStore {
     };
     await walk(this.folderOf(segments), []);
     return found;
+  }
+
+  /** Every resource with metadata, for `artifact-repo migrate` (a walk of the whole tree). */
+  async *entries(): AsyncGenerator<{ segments: string[]; record: FileRecord | null; props: StoredProperty[] }> {
+    const self = this;
+    async function* walk(folder: string, segments: string[]): AsyncGenerator<{ segments: string[]; record: FileRecord | null; props: StoredProperty[] }> {
+      let names: string[];
+      try {
+        names = (await readdir(folder)).sort();
+      } catch {
+        return;
+      }
+      const resources = new Set<string>();
+      for (const name of names) {
+        if (name.endsWith('.d')) resources.add(name.slice(0, -2));
+        else if (name.endsWith('.m') || name.endsWith('.p')) resources.add(name.slice(0, -2));
+      }
+      for (const name of [...resources].sort()) {
+        if (folder === self.base && name === 'root') continue;
+        const at = [...segments, name];
+        const record = await self.fileRecord(at);
+        const props = await self.properties(at);
+        if (record || props.length > 0) yield { segments: at, record, props };
+        yield* walk(self.folderOf(at), at);
+      }
+    }
+    const rootProps = await this.properties([]);
+    if (rootProps.length > 0) yield { segments: [], record: null, props: rootProps };
+    yield* walk(this.base, []);
   }
 }
 

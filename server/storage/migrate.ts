@@ -9,8 +9,8 @@ import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { META_DIR } from './artifact-store.js';
 import { BuildRecordFiles, type BuildRecord } from './build-records.js';
-import { ChecksumIndex, INDEX_DIR } from './checksum-index.js';
-import { MetaStore, type FileRecord, type StoredProperty, type TempFiles } from './meta-store.js';
+import { ChecksumIndexFiles, INDEX_DIR } from './checksum-index.js';
+import { ResourceRecordFiles, type FileRecord, type StoredProperty, type TempFiles } from './meta-store.js';
 
 export const LAYOUT_VERSION = '2';
 
@@ -36,7 +36,7 @@ export async function migrateLayout(artifactsDir: string, temps: TempFiles): Pro
   const current = (await readFile(marker, 'utf8').catch(() => '')).trim();
   if (current === LAYOUT_VERSION) return null;
   const report: MigrationReport = { from: current || '1', records: 0, properties: 0, builds: 0, indexEntries: 0 };
-  const meta = new MetaStore(artifactsDir, temps);
+  const meta = new ResourceRecordFiles(artifactsDir, temps);
   const builds = new BuildRecordFiles(artifactsDir, temps);
   const walk = async (folder: string, relative: string[]): Promise<void> => {
     for (const name of await readdir(folder).catch(() => [] as string[])) {
@@ -71,7 +71,7 @@ export async function migrateLayout(artifactsDir: string, temps: TempFiles): Pro
   };
   await walk(base, []);
   // The index: a file of lines per checksum becomes a folder of one entry per path.
-  const index = new ChecksumIndex(artifactsDir, temps);
+  const index = new ChecksumIndexFiles(artifactsDir, temps);
   const indexRoot = path.join(artifactsDir, INDEX_DIR, 'sha256');
   for (const prefix of await readdir(indexRoot).catch(() => [] as string[])) {
     for (const sha256 of await readdir(path.join(indexRoot, prefix)).catch(() => [] as string[])) {

@@ -25,6 +25,12 @@ import { LocalBuildGuard, type BuildGuard } from '../../server/storage/build-gua
 import { PgBuildGuard } from '../../server/storage/pg/build-guard.js';
 import { LockManager, MemoryLocks, type LockStore } from '../../server/webdav/lock-manager.js';
 import { PgLocks } from '../../server/storage/pg/dav-locks.js';
+import { ResourceRecordFiles, type FileRecord, type ResourceRecords, type StoredProperty } from '../../server/storage/meta-store.js';
+import { ChecksumIndexFiles } from '../../server/storage/checksum-index.js';
+import { PgChecksumIndex, PgResourceRecords } from '../../server/storage/pg/resource-records.js';
+import { Catalog } from '../../server/storage/catalog.js';
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 
 interface Stores {
   mirror: MirrorEntryStore;
@@ -34,6 +40,10 @@ interface Stores {
   authority: AuthorityKeeper;
   builds: BuildRecords;
   locks: LockStore;
+  resources: ResourceRecords;
+  /** Checksums of real files in a temporary tree, over `resources` and its checksum index. */
+  catalog: Catalog;
+  files: ArtifactStore;
   /** Two guards of one repository: two replicas with DATABASE_URL, one process twice otherwise. */
   guards: [BuildGuard, BuildGuard];
   close(): Promise<void>;
@@ -61,6 +71,9 @@ const embedded: Backend = {
       authority: fileKeeper(path.join(dir, 'tokens')),
       builds: new BuildRecordFiles(dir, store),
       locks: new MemoryLocks(),
+      resources: new ResourceRecordFiles(dir, store),
+      catalog: new Catalog(store, new ResourceRecordFiles(dir, store), new ChecksumIndexFiles(dir, store)),
+      files: store,
       guards: [guard, guard],
       close: () => rm(dir, { recursive: true, force: true }),
     };
@@ -84,6 +97,9 @@ const postgres: Backend = {
     const other = await Database.open(url);
     // Short leases, so that a replica that stops renewing is given up within the test.
     const guards: [BuildGuard, BuildGuard] = [new PgBuildGuard(db, 'r-a', 1_000), new PgBuildGuard(other, 'r-b', 1_000)];
+    const dir = await makeTempDir('stores-');
+    const files = new ArtifactStore(dir, 'r-a');
+    await files.init();
     return {
       mirror: new PgMirrorEntries(db),
       inputs: new PgInputRecords(db),
@@ -92,10 +108,14 @@ const postgres: Backend = {
       authority: pgAuthorityKeeper(db),
       builds: new PgBuildRecords(db),
       locks: new PgLocks(db),
+      resources: new PgResourceRecords(db, 'r-a'),
+      catalog: new Catalog(files, new PgResourceRecords(other, 'r-b'), new PgChecksumIndex(other)),
+      files,
       guards,
       close: async () => {
         for (const guard of guards) await guard.close();
         await Promise.all([db.close(), other.close()]);
+        await rm(dir, { recursive: true, force: true });
       },
     };
   },
@@ -234,6 +254,115 @@ for (const backend of [embedded, postgres]) {
         );
         expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(1);
         expect(await stores.locks.read('t/p/1')).to.have.length(1);
+      });
+    });
+
+    describe('checksum records and dead properties', () => {
+      // Siblings whose names sort next to "b" (".", "-", "0" is the character after "/"),
+      // and characters that mean something to SQL's LIKE.
+      const names = ['b', 'b.x', 'b-c', 'b0', 'bc', '100%_ü'];
+      const at = (...rest: string[]): string[] => ['t', 'p', '1', ...rest];
+      const record = (n: number): FileRecord => ({ sha256: createHash('sha256').update(String(n)).digest('hex'), size: n * 1000 + 7, mtimeMs: 1733000000123.4567 + n, ino: 2 ** 40 + n });
+      const props = (v: string): StoredProperty[] => [
+        { ns: 'urn:x', local: 'z', valueXml: `<z xmlns="urn:x">${v}</z>`, lang: 'fr' },
+        { ns: 'urn:x', local: 'a', valueXml: '<a xmlns="urn:x">ü</a>' },
+      ];
+      async function fill(): Promise<void> {
+        for (const [i, name] of names.entries()) {
+          await stores.resources.setFileRecord(at(name), record(i));
+          await stores.resources.setProperties(at(name), props(name));
+        }
+        await stores.resources.setFileRecord(at('b', 'in', 'deep'), record(50));
+        await stores.resources.setProperties(at('b'), props('collection'));
+      }
+      async function snapshot(): Promise<unknown[]> {
+        const all: unknown[] = [];
+        for (const segs of [...names.map((n) => at(n)), at('b', 'in', 'deep'), at('moved'), at('moved', 'in', 'deep'), at('copy'), at('copy', 'in', 'deep')]) {
+          all.push([segs.join('/'), await stores.resources.fileRecord(segs), await stores.resources.properties(segs)]);
+        }
+        return all;
+      }
+
+      it('none at first; a record and properties are kept exactly, apart, and a record is undone to the one before', async () => {
+        expect(await stores.resources.fileRecord(at('f'))).to.equal(null);
+        expect(await stores.resources.properties(at('f'))).to.deep.equal([]);
+        const first = await stores.resources.setFileRecord(at('f'), record(1));
+        await stores.resources.setProperties(at('f'), props('v'));
+        expect(await stores.resources.fileRecord(at('f'))).to.deep.equal(record(1));
+        expect(await stores.resources.properties(at('f'))).to.deep.equal(props('v'));
+        const second = await stores.resources.setFileRecord(at('f'), record(2));
+        expect(await stores.resources.fileRecord(at('f'))).to.deep.equal(record(2));
+        await second.restore();
+        expect(await stores.resources.fileRecord(at('f'))).to.deep.equal(record(1));
+        expect(await stores.resources.properties(at('f'))).to.deep.equal(props('v'));
+        await first.restore();
+        expect(await stores.resources.fileRecord(at('f'))).to.equal(null);
+        await stores.resources.setProperties(at('f'), []);
+        expect(await stores.resources.properties(at('f'))).to.deep.equal([]);
+        // The root has properties of its own.
+        await stores.resources.setProperties([], props('root'));
+        expect(await stores.resources.properties([])).to.deep.equal(props('root'));
+      });
+
+      it("set aside: a collection's metadata and its members' go, siblings stay; restored over what came since, or dropped", async () => {
+        await fill();
+        const before = await snapshot();
+        const aside = await stores.resources.setAside(at('b'));
+        expect(await stores.resources.fileRecord(at('b'))).to.equal(null);
+        expect(await stores.resources.properties(at('b'))).to.deep.equal([]);
+        expect(await stores.resources.fileRecord(at('b', 'in', 'deep'))).to.equal(null);
+        for (const [i, name] of names.slice(1).entries()) expect(await stores.resources.fileRecord(at(name))).to.deep.equal(record(i + 1));
+        await stores.resources.setFileRecord(at('b', 'in', 'deep'), record(99));
+        await aside.restore();
+        expect(await snapshot()).to.deep.equal(before);
+        await (await stores.resources.setAside(at('b'))).drop();
+        expect(await stores.resources.fileRecord(at('b', 'in', 'deep'))).to.equal(null);
+        expect(await stores.resources.fileRecordsUnder(at())).to.have.length(names.length - 1);
+        await stores.resources.remove(at());
+        expect(await stores.resources.fileRecordsUnder([])).to.deep.equal([]);
+      });
+
+      it('move and copy carry members along, replace the target, and are undone exactly', async () => {
+        await fill();
+        await stores.resources.setFileRecord(at('moved'), record(70));
+        const before = await snapshot();
+        const move = await stores.resources.move(at('b'), at('moved'));
+        expect(await stores.resources.fileRecord(at('moved'))).to.deep.equal(record(0));
+        expect(await stores.resources.properties(at('moved'))).to.deep.equal(props('collection'));
+        expect(await stores.resources.fileRecord(at('moved', 'in', 'deep'))).to.deep.equal(record(50));
+        expect(await stores.resources.fileRecord(at('b'))).to.equal(null);
+        expect(await stores.resources.fileRecord(at('b0'))).to.deep.equal(record(3));
+        await move.restore();
+        expect(await snapshot()).to.deep.equal(before);
+
+        const shallow = await stores.resources.copy(at('b'), at('copy'), false);
+        expect(await stores.resources.fileRecord(at('copy'))).to.deep.equal(record(0));
+        expect(await stores.resources.fileRecord(at('copy', 'in', 'deep'))).to.equal(null);
+        await shallow.restore();
+        expect(await snapshot()).to.deep.equal(before);
+        const deep = await stores.resources.copy(at('b'), at('copy'), true);
+        expect(await stores.resources.fileRecord(at('copy', 'in', 'deep'))).to.deep.equal(record(50));
+        expect(await stores.resources.fileRecord(at('b', 'in', 'deep'))).to.deep.equal(record(50));
+        await deep.drop();
+        const under = (await stores.resources.fileRecordsUnder(at('copy'))).sort((x, y) => x[0].join('/').localeCompare(y[0].join('/')));
+        expect(under).to.deep.equal([[['in', 'deep'], record(50)]]);
+      });
+
+      it('search by checksum finds the files that have it now: not a replaced, moved-away or removed one', async () => {
+        const body = (text: string): Readable => Readable.from([Buffer.from(text)]);
+        const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+        await stores.catalog.storeFile(at('one'), body('same'));
+        await stores.catalog.storeFile(at('two'), body('same'));
+        await stores.catalog.storeFile(at('three'), body('other'));
+        const found = async (text: string): Promise<string[]> => (await stores.catalog.search(sha(text))).hits.map((h) => h.path).sort();
+        expect(await found('same')).to.deep.equal(['/t/p/1/one', '/t/p/1/two']);
+        await stores.catalog.storeFile(at('two'), body('changed'));
+        expect(await found('same')).to.deep.equal(['/t/p/1/one']);
+        expect(await found('changed')).to.deep.equal(['/t/p/1/two']);
+        const stats = await stores.files.stat(at('one'));
+        expect(await stores.catalog.checksumOf(at('one'), stats as NonNullable<typeof stats>)).to.equal(sha('same'));
+        await stores.files.remove(at('three'));
+        expect(await found('other')).to.deep.equal([]);
       });
     });
 
@@ -525,6 +654,27 @@ describe('PostgreSQL: schema and outages', function () {
     } finally {
       await alive.close();
       await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  it("what a replica that died had set aside is swept; a live replica's is kept and goes back", async () => {
+    const db = await Database.open(await freshDatabase(pg));
+    try {
+      const [dead, live] = [new PgResourceRecords(db, 'r-dead'), new PgResourceRecords(db, 'r-live')];
+      const record: FileRecord = { sha256: 'a'.repeat(64), size: 1, mtimeMs: 1, ino: 1 };
+      await dead.setFileRecord(['t', 'p', '1', 'f'], record);
+      await live.setFileRecord(['t', 'p', '2', 'f'], record);
+      await dead.setAside(['t', 'p', '1']);
+      const kept = await live.setAside(['t', 'p', '2']);
+      // Nothing set aside is found by a search, whoever set it aside.
+      expect((await new PgChecksumIndex(db).lookup('a'.repeat(64))).hrefs).to.deep.equal([]);
+      expect(await live.sweepDeparted(new Set(['r-live']))).to.equal(1);
+      await kept.restore();
+      expect(await live.fileRecord(['t', 'p', '2', 'f'])).to.deep.equal(record);
+      const { rows } = await db.query<{ path: string }>('SELECT path FROM resources ORDER BY path');
+      expect(rows.map((r) => r.path)).to.deep.equal(['t/p/2/f']);
+    } finally {
+      await db.close();
     }
   });
 

@@ -36,6 +36,12 @@ describe('artifact-repo migrate --to postgres://', function () {
     originPort = (origin.address() as AddressInfo).port;
   });
 
+  // Closed whatever fails, so that a failing run ends instead of hanging on a live server.
+  const servers: TestServer[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+  });
+
   after(async () => {
     await pg?.remove();
     await new Promise((resolve) => origin?.close(resolve));
@@ -46,6 +52,7 @@ describe('artifact-repo migrate --to postgres://', function () {
     const proxyPort = await freePort();
     const env = { DATA_DIR: dataDir, PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.2/32' };
     const embedded = await startServer(env);
+    servers.push(embedded);
     const live = await mintWith(embedded.baseUrl, { type: 'dpkg', project: 'mig', build: '1' });
     expect((await fetch(`${embedded.baseUrl}/dpkg/mig/1/a.txt`, { method: 'PUT', headers: { Authorization: basic(live.username, live.password) }, body: 'a\n' })).status).to.equal(201);
     // An input, recorded through the build proxy (plain HTTP).
@@ -65,16 +72,27 @@ describe('artifact-repo migrate --to postgres://', function () {
     expect(pinned.status).to.equal(201);
     const declared = await fetch(`${embedded.baseUrl}/-/mirror`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ url: 'https://127.0.0.3/tool.tar.gz', note: 'refused: private' }) });
     expect(declared.status).to.equal(202);
+    // A dead property, and the file's checksum in the index: resources' records, kept in the database from now on.
+    const proppatch = `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop><Z:origin>migré</Z:origin></D:prop></D:set></D:propertyupdate>`;
+    expect((await fetch(`${embedded.baseUrl}/dpkg/mig/1/a.txt`, { method: 'PROPPATCH', headers: { Authorization: basic(live.username, live.password), 'Content-Type': 'application/xml' }, body: proppatch })).status).to.equal(207);
+    const propfind = async (s: TestServer): Promise<string> => {
+      const res = await fetch(`${s.baseUrl}/dpkg/mig/1/a.txt`, { method: 'PROPFIND', headers: { Depth: '0', 'Content-Type': 'application/xml' }, body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:x"><D:prop><Z:origin/></D:prop></D:propfind>' });
+      expect(res.status).to.equal(207);
+      return res.text();
+    };
+    expect(await propfind(embedded)).to.include('migré');
     await new Promise((r) => setTimeout(r, 300));
-    const paths = ['/-/tokens', '/-/audit?build=/dpkg/mig/1/', '/-/audit?build=/dpkg/mig/2/', '/-/inputs?build=/dpkg/mig/1/', '/-/mirror', '/-/pins', '/dpkg/mig/'];
+    const paths = ['/-/search?sha256=87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7', '/-/tokens', '/-/audit?build=/dpkg/mig/1/', '/-/audit?build=/dpkg/mig/2/', '/-/inputs?build=/dpkg/mig/1/', '/-/mirror', '/-/pins', '/dpkg/mig/'];
     const before = await Promise.all(paths.map((p) => json(embedded, p)));
+    expect((before[0] as { results: unknown[] }).results).to.have.length(1);
+    const propsBefore = await propfind(embedded);
     const caBefore = await (await fetch(`${embedded.baseUrl}/-/proxy/ca.pem`)).text();
-    await embedded.close();
+    await (servers.pop() as TestServer).close();
 
     const url = await freshDatabase(pg);
     const moved = await cli(dataDir, ['migrate', '--to', url]);
     expect(moved.code, moved.stderr).to.equal(0);
-    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, 1 build states, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, the build proxy's certificate authority$/m);
+    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, 1 build states, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, \d+ files' checksums and properties, the build proxy's certificate authority$/m);
     expect(moved.stdout + moved.stderr).to.not.include(MASTER_PASSWORD).and.not.include(live.password);
     const again = await cli(dataDir, ['migrate', '--to', url]);
     expect(again.code).to.equal(1);
@@ -88,6 +106,7 @@ describe('artifact-repo migrate --to postgres://', function () {
       for (const replica of [fromDatabase, ...more]) {
         const after = await Promise.all(paths.map((p) => json(replica, p)));
         for (let i = 0; i < paths.length; i++) expect(after[i], paths[i]).to.deep.equal(before[i]);
+        expect(await propfind(replica)).to.equal(propsBefore);
       }
       // The same authority: builds that trust it go on trusting the proxy.
       expect(await (await fetch(`${fromDatabase.baseUrl}/-/proxy/ca.pem`)).text()).to.equal(caBefore);

@@ -26,6 +26,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX dav_locks_build ON dav_locks (build);
    CREATE TABLE mirror_generation (id integer PRIMARY KEY CHECK (id = 1), generation bigint NOT NULL);
    INSERT INTO mirror_generation VALUES (1, 0);`,
+  // Checksum records and dead properties, by tree path; the sha256 column is the checksum
+  // index. Collation "C": a folder's members are the range of paths after 'folder/'.
+  `CREATE TABLE resources (path text COLLATE "C" PRIMARY KEY, sha256 text, size double precision, mtime_ms double precision, ino double precision, props jsonb);
+   CREATE INDEX resources_sha256 ON resources (sha256) WHERE sha256 IS NOT NULL;`,
 ];
 
 /** The version a migrated database is at. */

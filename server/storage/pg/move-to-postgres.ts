@@ -1,9 +1,9 @@
 // `artifact-repo migrate --to postgres://…`: copies what an embedded repository keeps in
 // files and PostgreSQL would keep (masters, tokens, build states and pins, the audit
 // trail, recorded inputs, the mirror's entries, the build proxy's certificate authority)
-// into an empty database, in one transaction: all of it or nothing. The artifacts, their
-// checksum records and the checksum index stay on the artifacts volume, which the
-// replicas share.
+// and the resources' checksum records and dead properties) into an empty database, in one
+// transaction: all of it or nothing. The artifacts stay on the artifacts volume, which
+// the replicas share; the checksum index is the records' checksums.
 import type { Config } from '../../config.js';
 import { AuditFile } from '../../audit/audit-log.js';
 import { TokenFile } from '../../../token-service/store.js';
@@ -12,6 +12,8 @@ import { InputRecordFiles } from '../input-records.js';
 import { BuildRecordFiles } from '../build-records.js';
 import { PgBuildRecords } from './build-records.js';
 import { MirrorEntryFiles } from '../mirror-entries.js';
+import { ResourceRecordFiles } from '../meta-store.js';
+import { PgResourceRecords } from './resource-records.js';
 import { Database } from './database.js';
 import { PgAuditTrail } from './audit-trail.js';
 import { PgInputRecords } from './input-records.js';
@@ -29,6 +31,8 @@ export interface MoveReport {
   buildStates: number;
   inputLines: number;
   mirrorEntries: number;
+  /** Resources with a checksum record or dead properties. */
+  resources: number;
   /** Whether the build proxy's certificate authority was copied. */
   authority: boolean;
 }
@@ -43,16 +47,17 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
   const files = new ArtifactStore(config.artifactsDir);
   const mirror = new MirrorEntryFiles(config.artifactsDir, files);
   const buildStates = new BuildRecordFiles(config.artifactsDir, files);
+  const resources = new ResourceRecordFiles(config.artifactsDir, files);
   const db = await Database.open(url);
   try {
     // No server may use the database while it is filled (nor a second migrate).
     if (!(await db.replicaLock(false).take())) throw new DatabaseNotEmpty('a server (or another migrate) is using this database');
     return await db.atomically(async (tx) => {
       const { rows } = await tx.query<{ n: string }>(
-        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) AS n',
+        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) + (SELECT count(*) FROM resources) AS n',
       );
       if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
-      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, buildStates: 0, inputLines: 0, mirrorEntries: 0, authority: false };
+      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, buildStates: 0, inputLines: 0, mirrorEntries: 0, resources: 0, authority: false };
       const toTokens = new PgTokenRecords(tx);
       for (const master of await tokens.masters()) {
         await toTokens.putMaster(master);
@@ -89,6 +94,12 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
       for (const entry of await mirror.all()) {
         await toMirror.save(entry);
         report.mirrorEntries++;
+      }
+      const toResources = new PgResourceRecords(tx, 'migrate');
+      for await (const { segments, record, props } of resources.entries()) {
+        if (record) await toResources.setFileRecord(segments, record);
+        if (props.length > 0) await toResources.setProperties(segments, props);
+        report.resources++;
       }
       return report;
     });
