@@ -14,9 +14,6 @@ import type { MasterSummary, TokenSummary } from '../token-service/token-service
 import { becomeUser, PrivilegeError } from '../server/privileges.js';
 import { adminCall } from './admin-client.js';
 import { adminSocketPath, isListening, startAdminSocket } from '../server/admin/admin-socket.js';
-import { DatabaseNotEmpty, moveToPostgres } from '../server/storage/pg/move-to-postgres.js';
-import { runUploadCommand } from './upload.js';
-import { runProxyEnvCommand } from './proxy-env.js';
 
 const USAGE = `usage: artifact-repo COMMAND
 
@@ -35,6 +32,13 @@ const USAGE = `usage: artifact-repo COMMAND
                                  mirror a container image by digest
   mirror list [--json]           list the mirror's entries, their state and why
   mirror remove ID               remove an entry (its bytes go once nothing uses them)
+  signing-key list [--json]      the keys sealed builds are signed with, current first
+  signing-key rotate             sign from now on with a new key; the old one stays listed
+                                 at /-/signing-keys, so what it signed still verifies
+  verify URL [--key FILE] [--into DIR] [--trust-server-key]
+                                 download a sealed build and check its signature against the
+                                 pinned key (FILE: a public key or allowed_signers file), every
+                                 file's checksum, and its signed provenance
   migrate [--to postgres://…]    copy masters, tokens, the audit trail, inputs and the mirror
                                  into an empty database (the server stopped; the URL from
                                  DATABASE_URL without --to); then start it with DATABASE_URL
@@ -163,6 +167,23 @@ async function runAdmin(command: string, rest: string[]): Promise<number> {
       if (ok) io.out(`removed mirror entry ${id}`);
       return ok ? 0 : 1;
     }
+    case 'signing-key list': {
+      words(args, 0, 'signing-key list [--json]');
+      const { ok, body } = await admin(config, { method: 'GET', path: '/signing-key' });
+      if (!ok) return 1;
+      const keys = body as Array<{ fingerprint: string; createdAt: string; retiredAt: string | null }>;
+      if (values.json) io.out(JSON.stringify(keys));
+      else for (const line of table([['FINGERPRINT', 'CREATED', 'RETIRED'], ...keys.map((k) => [k.fingerprint, k.createdAt, k.retiredAt ?? 'current'])])) io.out(line);
+      return 0;
+    }
+    case 'signing-key rotate': {
+      words(args, 0, 'signing-key rotate');
+      const { ok, body } = await admin(config, { method: 'POST', path: '/signing-key/rotate' });
+      if (!ok) return 1;
+      const rotated = body as { retired: string; current: string };
+      io.out(`sealed builds are signed with ${rotated.current} from now on; ${rotated.retired} is retired and still listed at /-/signing-keys`);
+      return 0;
+    }
     case 'retention run': {
       words(args, 0, 'retention run [--dry-run] [--json]');
       const dryRun = values['dry-run'] === true;
@@ -198,9 +219,10 @@ async function runMigrate(rest: string[]): Promise<number> {
     return 1;
   }
   const socket = await startAdminSocket(config.tokensDir, 'cli');
+  const { DatabaseNotEmpty, moveToPostgres } = await import('../server/storage/pg/move-to-postgres.js');
   try {
     const report = await moveToPostgres(config, config.databaseUrl);
-    io.out(`copied ${report.masters} masters, ${report.tokens} tokens, ${report.buildStates} build states, ${report.auditEntries} audit entries, ${report.inputLines} recorded inputs of ${report.recordedBuilds} builds, ${report.mirrorEntries} mirror entries, ${report.resources} files' checksums and properties${report.authority ? ', the build proxy\'s certificate authority' : ''}`);
+    io.out(`copied ${report.masters} masters, ${report.tokens} tokens, ${report.buildStates} build states, ${report.auditEntries} audit entries, ${report.inputLines} recorded inputs of ${report.recordedBuilds} builds, ${report.mirrorEntries} mirror entries, ${report.resources} files' checksums and properties, ${report.signingKeys} signing keys${report.authority ? ', the build proxy\'s certificate authority' : ''}`);
     io.err('start the server with DATABASE_URL set to this database; the files it copied are left as they were');
     return 0;
   } catch (err) {
@@ -233,14 +255,17 @@ async function main(argv: string[]): Promise<number> {
         if (rest.length > 0) throw new UsageError('usage: artifact-repo serve (settings come from the environment)');
         return await serve();
       case 'upload':
-        return await runUploadCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
+        return await (await import('./upload.js')).runUploadCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
       case 'proxy-env':
-        return await runProxyEnvCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
+        return await (await import('./proxy-env.js')).runProxyEnvCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
       case 'master':
       case 'token':
       case 'retention':
       case 'mirror':
+      case 'signing-key':
         return await runAdmin(command, rest);
+      case 'verify':
+        return await (await import('./verify.js')).runVerifyCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
       case 'migrate':
         return await runMigrate(rest);
       case 'help':

@@ -23,6 +23,7 @@ import { createBuildProxy, type BuildProxy } from './proxy/build-proxy.js';
 import { networkList } from './proxy/networks.js';
 import { UpstreamClient } from './proxy/upstream.js';
 import { MirrorFetcher } from './mirror/mirror-fetch.js';
+import { openSshPublicKey } from './domain/signing.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -42,6 +43,8 @@ export interface App {
   metrics: Metrics;
   /** Set when no master existed and none was configured: show it once. */
   generatedMasterPassword: string | null;
+  /** The public key sealed builds are signed with (OpenSSH line), and its fingerprint: printed at start for pinning. */
+  signingKey(): Promise<{ line: string; fingerprint: string }>;
   /** Whether this process runs the scheduled work (always, without DATABASE_URL). */
   isLeader(): boolean;
   listen(): Promise<AddressInfo>;
@@ -165,6 +168,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     services,
     metrics,
     generatedMasterPassword: repo.generatedMasterPassword,
+    signingKey: async () => {
+      const current = await repo.signer.current();
+      return { line: openSshPublicKey(current.key), fingerprint: current.fingerprint };
+    },
     isLeader: () => repo.isLeader(),
     listen: async () => {
       const address = await new Promise<AddressInfo>((resolve, reject) => {

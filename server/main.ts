@@ -50,6 +50,9 @@ async function main(): Promise<void> {
         `Set MASTER_PASSWORD or MASTER_PASSWORD_FILE to choose your own.\n\n`,
     );
   }
+  // Public, printed so that it can be pinned from the first start on (docs/provenance.md).
+  const signing = await app.signingKey();
+  process.stderr.write(`sealed builds are signed with ${signing.fingerprint}: ${signing.line}\n`);
   process.stderr.write(`artifact-repo listening on http://${address.address}:${address.port}/\n`);
 }
 

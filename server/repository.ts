@@ -6,6 +6,10 @@ import type { Config } from './config.js';
 import { ArtifactStore } from './storage/artifact-store.js';
 import { ResourceRecordFiles, type ResourceRecords } from './storage/meta-store.js';
 import { PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
+import { SigningKeyFile } from './storage/signing-keys.js';
+import { PgSigningKeys } from './storage/pg/signing-keys.js';
+import { Signer } from './signing/signer.js';
+import { parseSums } from './domain/provenance.js';
 import { Catalog } from './storage/catalog.js';
 import { ChecksumIndexFiles, type ChecksumIndex } from './storage/checksum-index.js';
 import { Builds } from './storage/builds.js';
@@ -36,7 +40,7 @@ import { TokenService } from '../token-service/token-service.js';
 import { AuditFile, type AuditTrail } from './audit/audit-log.js';
 import { fanOut, type EventSink } from './domain/events.js';
 import { Retention } from './retention/retention.js';
-import { scopeSegments } from './domain/tree-path.js';
+import { scopeSegments, scopeString } from './domain/tree-path.js';
 import { Gate } from './gate.js';
 
 export interface RepositoryOptions {
@@ -83,6 +87,8 @@ export interface Repository {
   generatedMasterPassword: string | null;
   /** Where the build proxy's certificate authority is kept: the tokens volume, or the database. */
   authorityKeeper: AuthorityKeeper;
+  /** The key that signs sealed builds (its public halves are served, never the private one). */
+  signer: Signer;
   /** Closes the database connections, if any (after the servers have stopped). */
   close(): Promise<void>;
   /**
@@ -153,7 +159,25 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       clearTimeout(timer);
     },
   });
-  builds = new Builds(store, meta, buildRecords, guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000);
+  const signer = await Signer.open(db ? new PgSigningKeys(db) : new SigningKeyFile(config.tokensDir), now);
+  // What the repository saw of a build, signed at its seal: the outputs it stored, the
+  // masters that minted its tokens, and what it downloaded through the build proxy.
+  const signSeal = async (build: readonly string[], sums: string, sealedAt: string): Promise<Array<{ name: string; body: string }>> => {
+    const scope = scopeString(build);
+    const minted = await tokenStore.tokensOf(scope);
+    const lines = await inputs.read(build);
+    return signer.sealFiles(sums, {
+      publicUrl: config.publicUrl?.href ?? null,
+      build: scope,
+      mintedBy: minted.map((t) => t.created_by),
+      replayOf: minted.flatMap((t) => (t.replay ? [t.replay] : [])),
+      outputs: parseSums(sums),
+      inputs: lines.flatMap((l) => (l.kind === 'exchange' ? [{ url: l.url, sha256: l.sha256, source: l.source }] : [])),
+      startedOn: minted.map((t) => t.created_at).sort()[0] ?? null,
+      finishedOn: sealedAt,
+    });
+  };
+  builds = new Builds(store, meta, buildRecords, guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000, signSeal);
   // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
   // after a restart: they are recorded in the build's record, and builds whose tokens have
   // all ended are in the token store, on the other volume, should that record have failed.
@@ -314,6 +338,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       for (const timer of timers.splice(0)) clearInterval(timer);
     },
     authorityKeeper: db ? pgAuthorityKeeper(db) : fileKeeper(config.tokensDir),
+    signer,
     close: async () => {
       await guard.close();
       await replicas?.leave();

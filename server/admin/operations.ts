@@ -7,7 +7,7 @@ import { parseDeclaration } from '../mirror/mirror.js';
 
 export interface AdminRequest {
   method: string;
-  /** "/masters", "/masters/NAME", "/tokens", "/tokens/ID", "/mirror", "/mirror/ID", "/retention?dry_run=1", "/status" */
+  /** "/masters", "/masters/NAME", "/tokens", "/tokens/ID", "/mirror", "/mirror/ID", "/retention?dry_run=1", "/signing-key", "/signing-key/rotate", "/status" */
   path: string;
   body?: unknown;
 }
@@ -73,6 +73,12 @@ export async function handleAdmin(repo: Repository, request: AdminRequest, role:
       if (!(await repo.mirror.remove(item ?? '', ADMIN))) return fail(404, `no mirror entry ${item}`);
       await repo.sweepContent();
       return { status: 200, body: { removed: item } };
+    }
+    case 'GET signing-key':
+      return { status: 200, body: (await repo.signer.publicKeys()).map((k) => ({ fingerprint: k.fingerprint, createdAt: k.createdAt, retiredAt: k.retiredAt })) };
+    case 'POST signing-key :item': {
+      if (item !== 'rotate') return fail(404, `no admin operation ${request.method} ${url.pathname}`);
+      return { status: 200, body: await repo.signer.rotate() };
     }
     case 'POST retention': {
       if (!repo.retention.policy) return fail(409, 'no retention policy is configured (set RETENTION_POLICY)');

@@ -7,6 +7,13 @@ import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorE
 import { summariseInputs, type InputSummary } from '../storage/input-records.js';
 import type { AuditEntry } from '../audit/audit-log.js';
 import { sortYielding, yieldToLoop } from '../gate.js';
+import { readFile } from 'node:fs/promises';
+import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../storage/builds.js';
+import { dsseVerify, IN_TOTO_PAYLOAD_TYPE } from '../domain/signing.js';
+import { compareProvenance } from '../domain/provenance.js';
+
+// A statement lists every output and input: generous, but a file larger than this is not the repository's.
+const MAX_PROVENANCE_BYTES = 64 * 1024 * 1024;
 
 /** Natural order: build 10 after build 9. */
 export const naturalOrder = new Intl.Collator('en', { numeric: true, sensitivity: 'base' }).compare;
@@ -105,6 +112,7 @@ async function summaryOf(services: TreeServices, build: readonly string[], previ
     bytes: stats.bytes,
     sealed: stats.sealed !== null,
     sealedAt: stats.sealed?.sealedAt ?? null,
+    signed: stats.sealed !== null && (await services.store.stat([...build, SUMS_SIGNATURE_FILE])) !== null,
     previous: previousHref,
     compareHref: previousHref ? `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}` : null,
   };
@@ -244,7 +252,28 @@ export async function comparePage(services: TreeServices, fromParam: string | un
     identical: await listed(identical),
     inputs,
     reproducible: counts.added + counts.removed + counts.changed === 0 && (inputs === null || inputs.counts.added + inputs.counts.removed + inputs.counts.changed === 0),
+    provenance: await compareSignedProvenance(services, from, to),
   };
+}
+
+/** A sealed build's provenance statement, if it has one signed by one of the repository's keys. */
+async function signedStatement(services: TreeServices, build: readonly string[]): Promise<Record<string, unknown> | null> {
+  const line = (await readFile(services.store.fsPath([...build, PROVENANCE_FILE]), 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  if (line === '' || line.length > MAX_PROVENANCE_BYTES) return null;
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const checked = dsseVerify(envelope, (await services.signer.publicKeys()).map((k) => k.key));
+  if (!checked.ok || checked.payloadType !== IN_TOTO_PAYLOAD_TYPE) return null;
+  return JSON.parse(checked.payload.toString()) as Record<string, unknown>;
+}
+
+async function compareSignedProvenance(services: TreeServices, from: readonly string[], to: readonly string[]): Promise<{ inputs: boolean; outputs: boolean } | null> {
+  const [a, b] = [await signedStatement(services, from), await signedStatement(services, to)];
+  return a && b ? compareProvenance(a, b) : null;
 }
 
 function inputView(s: InputSummary): InputView {

@@ -7,7 +7,7 @@ import type { LiveToken, TokenService } from '../../token-service/token-service.
 import { parseBasicAuth } from './credentials.js';
 import { CHALLENGE, HttpError, tooManyAttempts } from './errors.js';
 import { requestLog } from './access-log.js';
-import { SUMS_FILE } from '../storage/builds.js';
+import { SEAL_FILES } from '../storage/builds.js';
 
 export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PROPFIND'] as const;
 export const WRITE_METHODS = ['PUT', 'MKCOL', 'DELETE', 'COPY', 'MOVE', 'PROPPATCH', 'LOCK', 'UNLOCK'] as const;
@@ -34,10 +34,12 @@ export type Authorisation = { kind: 'public' } | { kind: 'token'; token: LiveTok
  */
 export function scopeRefusal(method: TreeMethod, target: readonly string[], destination: readonly string[] | null, scope: readonly string[]): string | null {
   if (!isInsideScope(target, scope)) return `outside this token's scope /${scope.join('/')}/`;
-  // The build's own checksum list: a folder or file of that name would keep it from being sealed.
+  // The seal's own files (the checksum list, its signature, the provenance): a folder or
+  // file of such a name would keep the build from being sealed, or pass for the repository's.
   const created = method === 'COPY' || method === 'MOVE' ? destination : method === 'PUT' || method === 'MKCOL' || method === 'LOCK' ? target : null;
-  if (created !== null && created.length === scope.length + 1 && isInsideScope(created, scope) && created[scope.length] === SUMS_FILE) {
-    return `${SUMS_FILE} at the build root is written by the repository when the build is sealed`;
+  const name = created?.[scope.length];
+  if (created !== null && created.length === scope.length + 1 && isInsideScope(created, scope) && name !== undefined && SEAL_FILES.has(name)) {
+    return `${name} at the build root is written by the repository when the build is sealed`;
   }
   if ((method === 'DELETE' || method === 'MOVE') && sameSegments(target, scope)) return 'the build collection itself cannot be deleted or moved';
   if (method === 'PUT' && sameSegments(target, scope)) return 'cannot PUT onto the build collection';

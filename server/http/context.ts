@@ -12,6 +12,7 @@ import type { Authorisation, TreeMethod } from './authorise.js';
 import type { EventSink } from '../domain/events.js';
 import type { Gate } from '../gate.js';
 import type { InputStore } from '../storage/input-records.js';
+import type { Signer } from '../signing/signer.js';
 
 export interface TreeServices {
   config: Config;
@@ -28,6 +29,8 @@ export interface TreeServices {
   compareGate: Gate;
   /** What each build downloaded through the build proxy. */
   inputs: InputStore;
+  /** The keys sealed builds are signed with (compare checks provenance against them). */
+  signer: Signer;
 }
 
 export interface TreeRequest {

@@ -13,9 +13,10 @@ import { clientAddress, requestBaseUrl } from './client.js';
 import { parseBasicAuth } from './credentials.js';
 import { httpErrorOf, HttpError } from './errors.js';
 import { errorSummary } from '../domain/errors.js';
+import { allowedSignersLine, openSshPublicKey } from '../domain/signing.js';
 import type { RequestLog } from './access-log.js';
 import type { TreeServices } from './context.js';
-import { sendPage } from './listing.js';
+import { sendPage, wantsJson } from './listing.js';
 import { describeFile } from './files.js';
 import { auditPage, comparePage, crumbsOf, inputsPage, mirrorPage, PageError, searchPage } from '../browse/pages.js';
 import { parseDeclaration } from '../mirror/mirror.js';
@@ -187,6 +188,29 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   app.get('/-/proxy/ca.pem', (_req, res) => {
     if (!authorityPem) throw new HttpError(404, 'the build proxy is off (PROXY_PORT=0)');
     res.set('Content-Type', 'application/x-pem-file').set('Cache-Control', 'public, max-age=3600').set('Content-Disposition', 'inline; filename="artifact-repo-proxy-ca.pem"').send(authorityPem);
+  });
+
+  // Public: what sealed builds' signatures verify against (docs/provenance.md). Only the
+  // public halves are ever served; a rotation shows on every replica at once.
+  app.get('/-/signing-key', async (req, res) => {
+    const current = await repo.signer.current();
+    res.set('Cache-Control', 'no-cache').set('X-Key-Fingerprint', current.fingerprint);
+    if (req.accepts(['text/plain', 'application/x-pem-file']) === 'application/x-pem-file') {
+      res.set('Content-Type', 'application/x-pem-file').send(current.key.export({ type: 'spki', format: 'pem' }).toString());
+      return;
+    }
+    res.set('Content-Type', 'text/plain; charset=utf-8').send(`${openSshPublicKey(current.key)}\n`);
+  });
+  app.get('/-/signing-keys', async (req, res) => {
+    const keys = await repo.signer.publicKeys();
+    res.set('Cache-Control', 'no-cache');
+    if (wantsJson(req.headers.accept)) {
+      res.json(keys.map((k) => ({ publicKey: openSshPublicKey(k.key), fingerprint: k.fingerprint, createdAt: k.createdAt, retiredAt: k.retiredAt, current: k.retiredAt === null })));
+      return;
+    }
+    // An allowed_signers file (ssh-keygen(1)): every key that signed a seal still verifies with it.
+    const lines = keys.flatMap((k) => [`# ${k.fingerprint}, made ${k.createdAt}${k.retiredAt ? `, retired ${k.retiredAt}` : ', current'}`, allowedSignersLine(k.key)]);
+    res.set('Content-Type', 'text/plain; charset=utf-8').send(`${lines.join('\n')}\n`);
   });
 
   app.get('/-/search', (req, res) => page(req, res, () => searchPage(pages, queryString(req.query.sha256))));

@@ -16,6 +16,13 @@ import type { InputStore } from './input-records.js';
 import type { ResourceRecords } from './meta-store.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
+export const SUMS_SIGNATURE_FILE = 'SHA256SUMS.sig';
+export const PROVENANCE_FILE = 'provenance.intoto.jsonl';
+/** What sealing writes at a build's root: the repository's, never a build's output. */
+export const SEAL_FILES: ReadonlySet<string> = new Set([SUMS_FILE, SUMS_SIGNATURE_FILE, PROVENANCE_FILE]);
+
+/** The signed files a seal writes beside SHA256SUMS (signer.ts), given the list and the seal's time. */
+export type SealSigner = (build: readonly string[], sums: string, sealedAt: string) => Promise<Array<{ name: string; body: string }>>;
 
 // How long a replica shows an open build's size without walking it again, and for how many builds.
 const SHARED_SUMMARY_MS = 2_000;
@@ -76,6 +83,7 @@ export class Builds {
     private readonly now: () => number = Date.now,
     /** How long sealing waits for the build's writes in flight before it cuts them. */
     private readonly writeGraceMs = 30_000,
+    private readonly signSeal: SealSigner | null = null,
   ) {}
 
   record(build: readonly string[]): Promise<BuildRecord> {
@@ -269,7 +277,7 @@ export class Builds {
     return found;
   }
 
-  /** Every file of a build (SHA256SUMS excluded), in path order. */
+  /** Every file of a build (the seal's own files excluded), in path order. */
   async files(build: readonly string[]): Promise<BuildFile[]> {
     const root = this.store.fsPath(build);
     const found: BuildFile[] = [];
@@ -280,7 +288,7 @@ export class Builds {
         const stats = await lstat(path.join(dir, name)).catch(ignoreVanished);
         if (!stats) continue;
         if (stats.isDirectory()) await walk(path.join(dir, name), [...relative, name]);
-        else if (stats.isFile() && !(relative.length === 0 && name === SUMS_FILE)) found.push({ relative: [...relative, name], size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
+        else if (stats.isFile() && !(relative.length === 0 && SEAL_FILES.has(name))) found.push({ relative: [...relative, name], size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
       }
     };
     await walk(root, []);
@@ -349,19 +357,24 @@ export class Builds {
       const sha256 = (await this.catalog.checksumOf([...build, ...file.relative], file)) ?? (await this.catalog.ensureChecksum([...build, ...file.relative]));
       sums += sha256sumLine(sha256, file.relative.join('/'));
     }
-    // SHA256SUMS appears whole: written beside the tree, then renamed in.
-    const temp = this.store.tempPath('sums');
-    try {
-      await writeFile(temp, sums, { mode: 0o444 });
-      await rename(temp, this.store.fsPath([...build, SUMS_FILE]));
-      this.store.settle(temp);
-    } catch (err) {
-      await this.store.discard(temp);
-      throw err;
+    const sealedAt = new Date(this.now()).toISOString();
+    // Signed before anything is written: a seal that cannot sign leaves the build as it was.
+    const written = [{ name: SUMS_FILE, body: sums }, ...((await this.signSeal?.(build, sums, sealedAt)) ?? [])];
+    for (const { name, body } of written) {
+      // Each appears whole: written beside the tree, then renamed in.
+      const temp = this.store.tempPath('sums');
+      try {
+        await writeFile(temp, body, { mode: 0o444 });
+        await rename(temp, this.store.fsPath([...build, name]));
+        this.store.settle(temp);
+      } catch (err) {
+        await this.store.discard(temp);
+        throw err;
+      }
+      await this.catalog.ensureChecksum([...build, name]);
     }
-    await this.catalog.ensureChecksum([...build, SUMS_FILE]);
     const state: SealedState = {
-      sealedAt: new Date(this.now()).toISOString(),
+      sealedAt,
       files: files.length,
       bytes: files.reduce((n, f) => n + f.size, 0),
     };

@@ -155,6 +155,7 @@ function buildSummary(build: BuildSummary): string {
   ];
   if (build.sealed && build.sealedAt !== null) parts.push(`sealed ${date(build.sealedAt)}`);
   if (build.sealed) parts.push(link(sumsHref(build.href), 'SHA256SUMS'));
+  if (build.signed) parts.push(link('/-/signing-keys', 'signed', ' title="SHA256SUMS and the provenance are signed by the repository: verify with its key"'));
   if (build.compareHref !== null) parts.push(link(build.compareHref, 'compare with previous'));
   // Asks for master credentials: the trail names tokens and masters.
   parts.push(link(auditHref(build.href), 'audit trail', ' rel="nofollow" title="for masters: who minted, used and ended its tokens, what was written"'));
@@ -224,6 +225,10 @@ function renderCompare(view: Extract<PageView, { view: 'compare' }>): string {
   } else {
     const summary = [`${counts.added} added`, `${counts.removed} removed`, `${counts.changed} changed`, `${counts.identical} identical`];
     out.push(`<p class="verdict diff">not reproducible: ${summary.join(', ')}</p>`);
+  }
+  if (view.provenance) {
+    const says = (same: boolean, what: string): string => (same ? `the same ${what}` : `different ${what}`);
+    out.push(`<p class="summary">signed provenance: ${says(view.provenance.outputs, 'outputs')}, ${says(view.provenance.inputs, 'inputs')}</p>`);
   }
   // Each list shows its first files; the heading says when there are more.
   const heading = (title: string, total: number, shown: number): string => `${title} (${total}${shown < total ? `, the first ${shown} shown` : ''})`;

@@ -17,6 +17,8 @@ export interface BuildSummary {
   sealed: boolean;
   /** ISO 8601, or null while open. */
   sealedAt: string | null;
+  /** Sealed with SHA256SUMS.sig and signed provenance. */
+  signed: boolean;
   /** Href of the previous build, for "compare with previous". */
   previous: string | null;
   /** /-/compare?from=...&to=... */
@@ -84,6 +86,8 @@ export type PageView =
       inputs: { counts: { added: number; removed: number; changed: number; identical: number }; added: InputView[]; removed: InputView[]; changed: { url: string; method: string; fromSha256: string; toSha256: string }[] } | null;
       /** Outputs, and inputs where recorded, all the same. */
       reproducible: boolean;
+      /** What the two builds' signed provenance agree on (null unless both have one that verifies). */
+      provenance: { inputs: boolean; outputs: boolean } | null;
     }
   | {
       view: 'audit';

@@ -45,6 +45,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Polls `probe` until it gives a value (the audit trail and seals follow their request). */
+export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 5_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 export async function makeTempDir(label = 'artifact-repo-test-'): Promise<string> {
   return mkdtemp(path.join(tmpdir(), label));
 }

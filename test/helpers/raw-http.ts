@@ -1,7 +1,6 @@
 // Raw HTTP and file-tree helpers for tests whose requests must reach the server
 // byte-for-byte (fetch and URL normalise `..` and some escapes).
-import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
 
@@ -39,12 +38,18 @@ export function send(port: number, method: string, rawPath: string, headers: Out
 /** Writes `bytes` on a fresh socket and reads until the server closes it. */
 
 /** Relative path -> 'dir' | 'file:<sha256>' | 'link:<target>' for everything under root. */
+/**
+ * Everything under `root` as it is now: each entry's kind and, for a file, its inode, size
+ * and modification and change times in nanoseconds, so that any write, replacement or
+ * chmod shows. Synchronous: a few hundred lstat calls, far cheaper than as many trips
+ * through the thread pool, and taken between requests.
+ */
 export async function snapshot(root: string, exclude: readonly string[] = []): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  async function walk(dir: string): Promise<void> {
+  function walk(dir: string): void {
     let names: string[];
     try {
-      names = await readdir(dir);
+      names = readdirSync(dir);
     } catch {
       return;
     }
@@ -52,16 +57,16 @@ export async function snapshot(root: string, exclude: readonly string[] = []): P
       const full = path.join(dir, name);
       const rel = path.relative(root, full);
       if (exclude.includes(rel)) continue;
-      const st = await lstat(full);
-      if (st.isSymbolicLink()) out[rel] = 'link:' + (await readlink(full));
+      const st = lstatSync(full, { bigint: true });
+      if (st.isSymbolicLink()) out[rel] = 'link:' + readlinkSync(full);
       else if (st.isDirectory()) {
-        out[rel] = 'dir';
-        await walk(full);
+        out[rel] = `dir:${st.mode}`;
+        walk(full);
       } else if (st.isSocket()) out[rel] = 'socket';
-      else out[rel] = 'file:' + createHash('sha256').update(await readFile(full)).digest('hex');
+      else out[rel] = `file:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}`;
     }
   }
-  await walk(root);
+  walk(root);
   return out;
 }
 

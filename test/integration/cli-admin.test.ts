@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { run, type RunResult } from '../helpers/tools.js';
-import { basic, makeTempDir, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
+import { basic, makeTempDir, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startChild, type ChildServer, type MintedToken, until } from '../helpers/harness.js';
 
 type CliResult = RunResult;
 
@@ -35,16 +35,6 @@ async function put(baseUrl: string, t: MintedToken, name: string, body: string):
   const res = await fetch(`${baseUrl}${t.scope}${name}`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body });
   await res.arrayBuffer();
   return res.status;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function isSealed(baseUrl: string, scope: string): Promise<boolean> {

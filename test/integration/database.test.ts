@@ -4,7 +4,7 @@
 // resumes without a restart.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { basic, MASTER_AUTH, startServer, type TestServer } from '../helpers/harness.js';
+import { basic, MASTER_AUTH, startServer, until, type TestServer } from '../helpers/harness.js';
 import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 
 describe('DATABASE_URL: state in PostgreSQL', function () {
@@ -48,8 +48,12 @@ describe('DATABASE_URL: state in PostgreSQL', function () {
     const path = await import('node:path');
     expect(existsSync(path.join(s.tokensDir, 'tokens.json'))).to.equal(false);
     expect(existsSync(path.join(s.tokensDir, 'audit.jsonl'))).to.equal(false);
-    const audit = await fetch(`${s.baseUrl}/-/audit?build=/dpkg/db/1/`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
-    const entries = ((await audit.json()) as { entries: { event: string }[] }).entries.map((e) => e.event);
+    // The audit line follows the change it records (written after the answer, never before).
+    const entries = await until('the audit line of the write', async () => {
+      const audit = await fetch(`${s.baseUrl}/-/audit?build=/dpkg/db/1/`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
+      const events = ((await audit.json()) as { entries: { event: string }[] }).entries.map((e) => e.event);
+      return events.includes('file.written') && events;
+    });
     expect(entries).to.include.members(['token.minted', 'file.written']);
   });
 

@@ -86,13 +86,14 @@ describe('artifact-repo migrate --to postgres://', function () {
     const before = await Promise.all(paths.map((p) => json(embedded, p)));
     expect((before[0] as { results: unknown[] }).results).to.have.length(1);
     const propsBefore = await propfind(embedded);
+    const keyBefore = await (await fetch(`${embedded.baseUrl}/-/signing-key`)).text();
     const caBefore = await (await fetch(`${embedded.baseUrl}/-/proxy/ca.pem`)).text();
     await (servers.pop() as TestServer).close();
 
     const url = await freshDatabase(pg);
     const moved = await cli(dataDir, ['migrate', '--to', url]);
     expect(moved.code, moved.stderr).to.equal(0);
-    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, 1 build states, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, \d+ files' checksums and properties, the build proxy's certificate authority$/m);
+    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, 1 build states, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, \d+ files' checksums and properties, 1 signing keys, the build proxy's certificate authority$/m);
     expect(moved.stdout + moved.stderr).to.not.include(MASTER_PASSWORD).and.not.include(live.password);
     const again = await cli(dataDir, ['migrate', '--to', url]);
     expect(again.code).to.equal(1);
@@ -108,6 +109,8 @@ describe('artifact-repo migrate --to postgres://', function () {
         for (let i = 0; i < paths.length; i++) expect(after[i], paths[i]).to.deep.equal(before[i]);
         expect(await propfind(replica)).to.equal(propsBefore);
       }
+      // The same signing key: a pinned key goes on verifying.
+      expect(await (await fetch(`${fromDatabase.baseUrl}/-/signing-key`)).text()).to.equal(keyBefore);
       // The same authority: builds that trust it go on trusting the proxy.
       expect(await (await fetch(`${fromDatabase.baseUrl}/-/proxy/ca.pem`)).text()).to.equal(caBefore);
       // The live token still opens its build; the revoked one does not.

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { basic, makeTempDir, MASTER_AUTH, mintWith, startChild, type ChildServer, type MintedToken, type TestServer } from '../helpers/harness.js';
+import { basic, makeTempDir, MASTER_AUTH, mintWith, startChild, type ChildServer, type MintedToken, type TestServer, until as untilWithin } from '../helpers/harness.js';
 import { requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { startReplicas, type ReplicaSet } from '../helpers/replicas.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -31,15 +31,8 @@ async function auditEvents(base: string, build: string): Promise<string[]> {
   return ((await res.json()) as { entries: { event: string }[] }).entries.map((e) => e.event);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+// Replicas take their time under load (a lease, a takeover): 30 s before a wait gives up.
+const until = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> => untilWithin(what, probe, timeoutMs, 50);
 
 /** Whether some replica is streaming an upload into its `.incoming` folder now. */
 async function uploadInFlight(artifactsDir: string): Promise<boolean> {

@@ -6,7 +6,7 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run, type RunResult } from '../helpers/tools.js';
-import { basic, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
+import { basic, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type MintedToken, type TestServer, until } from '../helpers/harness.js';
 
 const DAY = 24 * 3600 * 1000;
 const NOBODY = 65534;
@@ -44,16 +44,6 @@ async function writePolicy(dir: string, policy: Policy, name = 'retention.json')
   await writeFile(file, JSON.stringify(policy));
   await chmod(file, 0o644);
   return file;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 5_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 async function buildView(baseUrl: string, scope: string): Promise<{ status: number; sealed: boolean | null; sealedAt: string | null }> {

@@ -30,6 +30,7 @@ function build(name: string, sealed: boolean, previous: string | null = null): B
     bytes: 48_500_000,
     sealed,
     sealedAt: sealed ? '2024-05-22T14:12:00.000Z' : null,
+    signed: sealed,
     previous: previousHref,
     compareHref: previousHref === null ? null : `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}`,
   };
@@ -61,6 +62,7 @@ function compare(overrides: Partial<Extract<PageView, { view: 'compare' }>>): Ex
     identical: [file([...BUILD, 'a.deb'], HASH_C, 10, 'a.deb'), file([...BUILD, 'docs', 'b.txt'], HASH_A, 20, 'docs/b.txt')],
     reproducible: true,
     inputs: null,
+    provenance: null,
     ...overrides,
     counts: { added: 0, removed: 0, changed: 0, identical: 2, ...Object.fromEntries((['added', 'removed', 'changed', 'identical'] as const).filter((k) => overrides[k]).map((k) => [k, overrides[k]?.length ?? 0])) },
   };
@@ -320,6 +322,9 @@ describe('ui/render', () => {
       expect(sealed).to.include('<a href="/dpkg/hello/42/SHA256SUMS">SHA256SUMS</a>');
       expect(sealed).to.match(/class="badge sealed"[^>]*>sealed</);
       expect(sealed).to.include('7 files').and.include('46.3 MiB');
+      expect(sealed).to.match(/<a href="\/-\/signing-keys" title="[^"]+">signed<\/a>/);
+      const unsigned = renderPage({ ...directory(true), build: { ...build('42', true), signed: false } });
+      expect(section(unsigned, '<p class="summary">', '</p>')).to.not.include('>signed<');
       expect(sealed).to.include('href="/-/compare?from=%2Fdpkg%2Fhello%2F41%2F&amp;to=%2Fdpkg%2Fhello%2F42%2F">compare with previous</a>');
 
       const open = renderPage(directory(false));
@@ -367,6 +372,12 @@ describe('ui/render', () => {
     it('links both builds', () => {
       const html = renderPage(compare({}));
       expect(html).to.include('<a href="/dpkg/hello/41/">/dpkg/hello/41/</a> → <a href="/dpkg/hello/42/">/dpkg/hello/42/</a>');
+    });
+
+    it('says what the signed provenance agrees on, and nothing when a build has none', () => {
+      expect(renderPage(compare({ provenance: { outputs: true, inputs: false } }))).to.include('signed provenance: the same outputs, different inputs');
+      expect(renderPage(compare({ provenance: { outputs: false, inputs: true } }))).to.include('signed provenance: different outputs, the same inputs');
+      expect(renderPage(compare({}))).to.not.include('signed provenance');
     });
 
     it('declares a reproducible build when every file is identical, listing them collapsed', () => {

@@ -30,6 +30,9 @@ const MIGRATIONS: readonly string[] = [
   // index. Collation "C": a folder's members are the range of paths after 'folder/'.
   `CREATE TABLE resources (path text COLLATE "C" PRIMARY KEY, sha256 text, size double precision, mtime_ms double precision, ino double precision, props jsonb);
    CREATE INDEX resources_sha256 ON resources (sha256) WHERE sha256 IS NOT NULL;`,
+  // The keys that sign sealed builds: one current (with its private half), the retired ones public only.
+  `CREATE TABLE signing_keys (public_key text PRIMARY KEY, private_pem text, created_at timestamptz NOT NULL, retired_at timestamptz);
+   CREATE UNIQUE INDEX signing_keys_current ON signing_keys ((true)) WHERE retired_at IS NULL;`,
 ];
 
 /** The version a migrated database is at. */

@@ -14,6 +14,8 @@ import { PgBuildRecords } from './build-records.js';
 import { MirrorEntryFiles } from '../mirror-entries.js';
 import { ResourceRecordFiles } from '../meta-store.js';
 import { PgResourceRecords } from './resource-records.js';
+import { SigningKeyFile } from '../signing-keys.js';
+import { PgSigningKeys } from './signing-keys.js';
 import { Database } from './database.js';
 import { PgAuditTrail } from './audit-trail.js';
 import { PgInputRecords } from './input-records.js';
@@ -33,6 +35,8 @@ export interface MoveReport {
   mirrorEntries: number;
   /** Resources with a checksum record or dead properties. */
   resources: number;
+  /** The keys sealed builds were signed with (the current one and the retired ones). */
+  signingKeys: number;
   /** Whether the build proxy's certificate authority was copied. */
   authority: boolean;
 }
@@ -54,10 +58,10 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
     if (!(await db.replicaLock(false).take())) throw new DatabaseNotEmpty('a server (or another migrate) is using this database');
     return await db.atomically(async (tx) => {
       const { rows } = await tx.query<{ n: string }>(
-        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) + (SELECT count(*) FROM resources) AS n',
+        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) + (SELECT count(*) FROM resources) + (SELECT count(*) FROM signing_keys) AS n',
       );
       if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
-      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, buildStates: 0, inputLines: 0, mirrorEntries: 0, resources: 0, authority: false };
+      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, buildStates: 0, inputLines: 0, mirrorEntries: 0, resources: 0, signingKeys: 0, authority: false };
       const toTokens = new PgTokenRecords(tx);
       for (const master of await tokens.masters()) {
         await toTokens.putMaster(master);
@@ -94,6 +98,12 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
       for (const entry of await mirror.all()) {
         await toMirror.save(entry);
         report.mirrorEntries++;
+      }
+      // The same signing keys: pinned keys go on verifying old seals and new ones.
+      const toKeys = new PgSigningKeys(tx);
+      for (const key of await new SigningKeyFile(config.tokensDir).list()) {
+        await toKeys.insert(key);
+        report.signingKeys++;
       }
       const toResources = new PgResourceRecords(tx, 'migrate');
       for await (const { segments, record, props } of resources.entries()) {

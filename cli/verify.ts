@@ -1,0 +1,204 @@
+// artifact-repo verify URL-OF-A-BUILD/: checks a sealed build the way a user would by
+// hand (docs/provenance.md), in one command: SHA256SUMS's signature against a pinned key,
+// every file's bytes against SHA256SUMS, and the signed provenance's signature and
+// subjects. Any failure is named (the file, or the signature) and the exit status is 1.
+import { createHash, type KeyObject } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { dsseVerify, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, parsePublicKeys, sshVerify } from '../server/domain/signing.js';
+import { parseSums, SLSA_PROVENANCE_V1, STATEMENT_TYPE } from '../server/domain/provenance.js';
+import { PROVENANCE_FILE, SUMS_FILE, SUMS_SIGNATURE_FILE } from '../server/storage/builds.js';
+import { formatBytes, ProgressLine } from './progress.js';
+
+export const VERIFY_USAGE = 'usage: artifact-repo verify URL-OF-A-BUILD/ [--key FILE] [--into DIR] [--trust-server-key]';
+
+interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+}
+
+class Refused extends Error {}
+
+/** The repository's base URL: the build URL without its last three segments (type/project/build). */
+export function repositoryBase(build: URL): URL {
+  const segments = build.pathname.split('/').filter(Boolean);
+  if (segments.length < 3) throw new Refused('the URL is not a build: it needs /TYPE/PROJECT/BUILD/');
+  return new URL(`/${segments.slice(0, -3).map((s) => `${s}/`).join('')}`, build);
+}
+
+/** Whether two lists of [name, sha256] say the same, and the first difference if not. */
+export function firstDifference(a: ReadonlyArray<{ path: string; sha256: string }>, b: ReadonlyArray<{ path: string; sha256: string }>): string | null {
+  const left = new Map(a.map((x) => [x.path, x.sha256]));
+  const right = new Map(b.map((x) => [x.path, x.sha256]));
+  for (const [name, sha] of left) if (right.get(name) !== sha) return right.has(name) ? `${name} has another digest` : `${name} is missing`;
+  for (const name of right.keys()) if (!left.has(name)) return `${name} is not in ${SUMS_FILE}`;
+  return null;
+}
+
+async function get(url: URL): Promise<Response> {
+  try {
+    return await fetch(url, { redirect: 'follow' });
+  } catch (err) {
+    throw new Refused(`cannot reach ${url.origin}: ${(err as Error).message}`);
+  }
+}
+
+async function text(url: URL, name: string): Promise<Buffer> {
+  const res = await get(url);
+  if (res.status === 404) throw new Refused(`${name}: not found (is the build sealed, by a repository that signs seals?)`);
+  if (!res.ok) throw new Refused(`${name}: HTTP ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+function encodePath(relative: string): string {
+  return relative.split('/').map(encodeURIComponent).join('/');
+}
+
+export async function runVerifyCommand(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { key: { type: 'string' }, into: { type: 'string' }, 'trust-server-key': { type: 'boolean' } } });
+  } catch {
+    io.stderr.write(`${VERIFY_USAGE}\n`);
+    return 2;
+  }
+  const [raw, ...extra] = parsed.positionals;
+  if (!raw || extra.length > 0) {
+    io.stderr.write(`${VERIFY_USAGE}\n`);
+    return 2;
+  }
+  const say = (line: string): void => void io.stdout.write(`${line}\n`);
+  const problems: string[] = [];
+  try {
+    let build: URL;
+    try {
+      build = new URL(raw.endsWith('/') ? raw : `${raw}/`);
+    } catch {
+      throw new Refused(`not a URL: ${raw}`);
+    }
+    if (build.protocol !== 'http:' && build.protocol !== 'https:') throw new Refused('the URL must be http:// or https://');
+    const base = repositoryBase(build);
+
+    // The key: pinned by the user, or (only when asked) whatever the server lists now.
+    let keys: KeyObject[];
+    const keyFile = parsed.values.key ?? env.ARTIFACT_REPO_SIGNING_KEY;
+    if (keyFile) {
+      keys = parsePublicKeys(await readFile(keyFile, 'utf8').catch(() => Promise.reject(new Refused(`cannot read the key file ${keyFile}`))));
+      if (keys.length === 0) throw new Refused(`no ssh-ed25519 public key in ${keyFile}`);
+    } else if (parsed.values['trust-server-key']) {
+      keys = parsePublicKeys((await text(new URL('-/signing-keys', base), '/-/signing-keys')).toString());
+      io.stderr.write(`warning: trusting the keys the server lists now (${keys.map(keyFingerprint).join(', ')}); pin one with --key\n`);
+    } else {
+      throw new Refused(`no key is pinned: save ${new URL('-/signing-key', base).href} once and pass it with --key FILE (or --trust-server-key to trust whatever the server says)`);
+    }
+
+    const sums = await text(new URL(SUMS_FILE, build), SUMS_FILE);
+    const signature = await text(new URL(SUMS_SIGNATURE_FILE, build), SUMS_SIGNATURE_FILE);
+    const verdict = sshVerify(sums, signature.toString(), keys);
+    if (!verdict.ok) throw new Refused(`${SUMS_SIGNATURE_FILE}: ${verdict.reason}`);
+    let listed: Array<{ path: string; sha256: string }>;
+    try {
+      listed = parseSums(sums.toString());
+    } catch (err) {
+      throw new Refused(`${SUMS_FILE}: ${(err as Error).message}`);
+    }
+
+    // Every file, hashed as it arrives (and kept under --into, if given).
+    const into = parsed.values.into ? path.resolve(parsed.values.into) : null;
+    const progress = io.stderr.isTTY ? new ProgressLine((t) => void io.stderr.write(t), { columns: io.stderr.columns ?? 80 }) : null;
+    const totals = { filesDone: 0, filesTotal: listed.length, bytesDone: 0, bytesTotal: 0, failed: 0 };
+    for (const file of listed) {
+      const problem = await checkFile(new URL(encodePath(file.path), build), file, into, (n) => {
+        totals.bytesDone += n;
+        progress?.update(totals);
+      });
+      totals.filesDone++;
+      if (problem) {
+        totals.failed++;
+        problems.push(`${file.path}: ${problem}`);
+      }
+      progress?.update(totals);
+    }
+    progress?.finish(totals);
+
+    // The provenance: signed by a pinned key, about exactly these files.
+    const provenance = await text(new URL(PROVENANCE_FILE, build), PROVENANCE_FILE);
+    let inputs = 0;
+    for (const line of provenance.toString().split('\n').filter((l) => l.trim() !== '')) {
+      let envelope: unknown;
+      try {
+        envelope = JSON.parse(line);
+      } catch {
+        problems.push(`${PROVENANCE_FILE}: not JSON`);
+        continue;
+      }
+      const checked = dsseVerify(envelope, keys);
+      if (!checked.ok) {
+        problems.push(`${PROVENANCE_FILE}: ${checked.reason}`);
+        continue;
+      }
+      if (checked.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+        problems.push(`${PROVENANCE_FILE}: payload type ${checked.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}`);
+        continue;
+      }
+      const statement = JSON.parse(checked.payload.toString()) as { _type?: string; predicateType?: string; subject?: Array<{ name: string; digest?: { sha256?: string } }>; predicate?: { buildDefinition?: { resolvedDependencies?: unknown[] } } };
+      if (statement._type !== STATEMENT_TYPE || statement.predicateType !== SLSA_PROVENANCE_V1) {
+        problems.push(`${PROVENANCE_FILE}: not an in-toto statement of SLSA provenance v1`);
+        continue;
+      }
+      const subjects = (statement.subject ?? []).map((s) => ({ path: s.name, sha256: s.digest?.sha256 ?? '' }));
+      const difference = firstDifference(subjects, listed);
+      if (difference) problems.push(`${PROVENANCE_FILE}: its subjects differ from ${SUMS_FILE}: ${difference}`);
+      inputs = statement.predicate?.buildDefinition?.resolvedDependencies?.length ?? 0;
+    }
+    if (problems.length > 0) {
+      for (const p of problems) io.stderr.write(`FAILED ${p}\n`);
+      io.stderr.write(`${build.href}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
+      return 1;
+    }
+    say(`verified ${build.href}: ${listed.length} files, ${formatBytes(totals.bytesDone)}, signed by ${keyFingerprint(verdict.key)}; provenance signed, ${inputs} recorded inputs${into ? `; saved in ${into}` : ''}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof Refused) {
+      for (const p of problems) io.stderr.write(`FAILED ${p}\n`);
+      io.stderr.write(`FAILED ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** Downloads one file and says what is wrong with it, or null. */
+async function checkFile(url: URL, file: { path: string; sha256: string }, into: string | null, received: (bytes: number) => void): Promise<string | null> {
+  const res = await get(url);
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    return `HTTP ${res.status}`;
+  }
+  const hash = createHash('sha256');
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      received(chunk.length);
+      done(null, chunk);
+    },
+  });
+  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+  if (into) {
+    // SHA256SUMS is signed, but a path is still never allowed out of the target folder.
+    const target = path.resolve(into, ...file.path.split('/'));
+    if (!target.startsWith(into + path.sep)) return 'a path outside the build';
+    await mkdir(path.dirname(target), { recursive: true });
+    await pipeline(body, counter, createWriteStream(target));
+  } else {
+    await pipeline(body, counter, async function* (source) {
+      for await (const _ of source) void _;
+    });
+  }
+  const sha256 = hash.digest('hex');
+  return sha256 === file.sha256 ? null : `its bytes hash to ${sha256}, ${SUMS_FILE} says ${file.sha256}`;
+}

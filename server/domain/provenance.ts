@@ -1,0 +1,104 @@
+// The provenance a sealed build carries: an in-toto Statement v1 whose subjects are the
+// files the repository stored (hashed as they streamed in) and whose predicate is SLSA
+// Provenance v1 with what the repository saw the build download through its proxy. The
+// repository observed both, so this is not a build's report about itself. Pure.
+
+export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
+/** What the build type means: a build that uploaded its outputs to, and fetched its inputs through, this repository. */
+export const BUILD_TYPE = 'https://github.com/artifact-repo/artifact-repo/blob/main/docs/provenance.md#build-type-v1';
+
+export interface ProvenanceSubject {
+  name: string;
+  digest: { sha256: string };
+}
+
+export interface ProvenanceInput {
+  url: string;
+  sha256: string;
+  /** Where its bytes came from: upstream (recorded now), the mirror, or a replay of a recording. */
+  source: 'upstream' | 'mirror' | 'replay';
+}
+
+export interface ProvenanceFacts {
+  /** The repository's public URL, or null when PUBLIC_URL is not set. */
+  publicUrl: string | null;
+  /** `/type/project/build/` */
+  build: string;
+  /** The masters that minted the build's tokens, each once. */
+  mintedBy: readonly string[];
+  /** The sealed build a replaying token answered from, if any. */
+  replayOf: readonly string[];
+  /** Output files, relative to the build, with their checksums (SHA256SUMS's lines). */
+  outputs: ReadonlyArray<{ path: string; sha256: string }>;
+  inputs: readonly ProvenanceInput[];
+  /** The first mint and the seal, ISO 8601. */
+  startedOn: string | null;
+  finishedOn: string;
+}
+
+/** Parses SHA256SUMS (`<hex>  <path>` lines, as sha256sum writes them) into outputs. */
+export function parseSums(text: string): Array<{ path: string; sha256: string }> {
+  const out: Array<{ path: string; sha256: string }> = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (!match) throw new Error(`not a SHA256SUMS line: ${JSON.stringify(line.slice(0, 80))}`);
+    out.push({ sha256: match[1] as string, path: match[2] as string });
+  }
+  return out;
+}
+
+/** Removes credentials from a URL: userinfo never belongs in a statement anyone may read. */
+export function withoutCredentials(raw: string): string {
+  try {
+    const url = new URL(raw);
+    url.username = '';
+    url.password = '';
+    return url.href;
+  } catch {
+    return raw;
+  }
+}
+
+export function provenanceStatement(facts: ProvenanceFacts): Record<string, unknown> {
+  const base = facts.publicUrl ? facts.publicUrl.replace(/\/+$/, '') : null;
+  // One dependency per distinct URL and digest, in a stable order: two builds that fetched
+  // the same things say so in the same words.
+  const seen = new Map<string, ProvenanceInput>();
+  for (const input of facts.inputs) seen.set(`${withoutCredentials(input.url)} ${input.sha256}`, { ...input, url: withoutCredentials(input.url) });
+  const dependencies = [...seen.values()]
+    .sort((a, b) => (a.url === b.url ? a.sha256.localeCompare(b.sha256) : a.url < b.url ? -1 : 1))
+    .map((input) => ({ uri: input.url, digest: { sha256: input.sha256 }, annotations: { source: input.source } }));
+  return {
+    _type: STATEMENT_TYPE,
+    subject: facts.outputs.map((o) => ({ name: o.path, digest: { sha256: o.sha256 } })),
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate: {
+      buildDefinition: {
+        buildType: BUILD_TYPE,
+        externalParameters: {
+          build: base ? `${base}${facts.build}` : facts.build,
+          mintedBy: [...new Set(facts.mintedBy)].sort(),
+          ...(facts.replayOf.length > 0 ? { replayOf: [...new Set(facts.replayOf)].sort() } : {}),
+        },
+        resolvedDependencies: dependencies,
+      },
+      runDetails: {
+        builder: { id: base ? `${base}/` : 'urn:artifact-repo:unnamed' },
+        metadata: { ...(facts.startedOn ? { startedOn: facts.startedOn } : {}), finishedOn: facts.finishedOn },
+      },
+    },
+  };
+}
+
+/** What two statements say in common: the same inputs (URL and digest), the same outputs (path and digest). */
+export function compareProvenance(a: Record<string, unknown>, b: Record<string, unknown>): { inputs: boolean; outputs: boolean } {
+  const outputs = (s: Record<string, unknown>): string =>
+    JSON.stringify(((s.subject as ProvenanceSubject[] | undefined) ?? []).map((x) => [x.name, x.digest?.sha256]).sort());
+  const inputs = (s: Record<string, unknown>): string => {
+    const deps = ((s.predicate as { buildDefinition?: { resolvedDependencies?: Array<{ uri: string; digest?: { sha256?: string } }> } } | undefined)?.buildDefinition?.resolvedDependencies ?? []);
+    return JSON.stringify(deps.map((d) => [d.uri, d.digest?.sha256]).sort());
+  };
+  return { inputs: inputs(a) === inputs(b), outputs: outputs(a) === outputs(b) };
+}

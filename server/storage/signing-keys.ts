@@ -1,0 +1,67 @@
+// The repository's signing keys: the current one (with its private half) and the retired
+// ones (public halves only, so that what they signed still verifies). Embedded: one file
+// on the tokens volume, 0600, written whole; with DATABASE_URL: pg/signing-keys.ts.
+import { randomBytes } from 'node:crypto';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export const SIGNING_KEYS_FILE = 'signing-keys.json';
+
+export interface SigningKeyRecord {
+  /** The OpenSSH public key line, without a comment. */
+  publicKey: string;
+  /** PKCS#8 PEM; null once the key is retired. */
+  privatePem: string | null;
+  createdAt: string;
+  retiredAt: string | null;
+}
+
+export interface SigningKeyStore {
+  /** Every key: the current one first, then the retired ones, newest first. */
+  list(): Promise<SigningKeyRecord[]>;
+  /** Makes `key` the current key unless there is one; returns the current key. */
+  createIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord>;
+  /** Makes `key` current: the current one is retired at `key.createdAt` and its private half dropped. */
+  rotate(key: SigningKeyRecord): Promise<void>;
+}
+
+export function orderKeys(keys: readonly SigningKeyRecord[]): SigningKeyRecord[] {
+  return [...keys].sort((a, b) => (a.retiredAt === null ? -1 : b.retiredAt === null ? 1 : b.createdAt.localeCompare(a.createdAt)));
+}
+
+export class SigningKeyFile implements SigningKeyStore {
+  private readonly file: string;
+
+  constructor(tokensDir: string) {
+    this.file = path.join(tokensDir, SIGNING_KEYS_FILE);
+  }
+
+  async list(): Promise<SigningKeyRecord[]> {
+    try {
+      return orderKeys(JSON.parse(await readFile(this.file, 'utf8')) as SigningKeyRecord[]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  private async write(keys: readonly SigningKeyRecord[]): Promise<void> {
+    const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temp, JSON.stringify(orderKeys(keys), null, 1), { mode: 0o600 });
+    await chmod(temp, 0o600);
+    await rename(temp, this.file);
+  }
+
+  async createIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord> {
+    const keys = await this.list();
+    const current = keys.find((k) => k.retiredAt === null);
+    if (current) return current;
+    await this.write([key, ...keys]);
+    return key;
+  }
+
+  async rotate(key: SigningKeyRecord): Promise<void> {
+    const keys = (await this.list()).map((k) => (k.retiredAt === null ? { ...k, privatePem: null, retiredAt: key.createdAt } : k));
+    await this.write([key, ...keys]);
+  }
+}

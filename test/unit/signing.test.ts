@@ -1,0 +1,100 @@
+// The signature formats and the provenance statement, as pure functions (stock tools check
+// the real files in test/integration/signing.test.ts).
+import { expect } from 'chai';
+import { generateKeyPairSync } from 'node:crypto';
+import { allowedSignersLine, dsseSign, dsseVerify, keyFingerprint, openSshPublicKey, parsePublicKeys, preAuthEncoding, sshSign, sshVerify } from '../../server/domain/signing.js';
+import { compareProvenance, parseSums, provenanceStatement, withoutCredentials, type ProvenanceFacts } from '../../server/domain/provenance.js';
+
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const other = generateKeyPairSync('ed25519');
+
+describe('signing formats', () => {
+  it('DSSE pre-authentication encoding is the one of the specification', () => {
+    // The example of the DSSE protocol document.
+    expect(preAuthEncoding('http://example.com/HelloWorld', Buffer.from('hello world')).toString()).to.equal('DSSEv1 29 http://example.com/HelloWorld 11 hello world');
+    // Lengths are in bytes, not characters.
+    expect(preAuthEncoding('t', Buffer.from('ü')).toString()).to.equal('DSSEv1 1 t 2 ü');
+  });
+
+  it('an SSH signature verifies with its key, over its bytes and namespace only', () => {
+    const message = Buffer.from('abc  file\n');
+    const armored = sshSign(message, privateKey);
+    expect(armored).to.match(/^-----BEGIN SSH SIGNATURE-----\n(?:[A-Za-z0-9+/=]{1,70}\n)+-----END SSH SIGNATURE-----\n$/);
+    const ok = sshVerify(message, armored, [publicKey]);
+    expect(ok.ok).to.equal(true);
+    expect(sshVerify(Buffer.from('abd  file\n'), armored, [publicKey])).to.deep.equal({ ok: false, reason: 'the signature does not match the signed bytes' });
+    expect(sshVerify(message, armored, [publicKey], 'file')).to.deep.include({ ok: false });
+    const unpinned = sshVerify(message, armored, [other.publicKey]);
+    expect(unpinned.ok).to.equal(false);
+    expect((unpinned as { reason: string }).reason).to.equal(`signed by a key that is not pinned (${keyFingerprint(publicKey)})`);
+    expect(sshVerify(message, 'garbage', [publicKey])).to.deep.equal({ ok: false, reason: 'not an SSH signature' });
+    expect(sshVerify(message, '-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----', [publicKey]).ok).to.equal(false);
+  });
+
+  it('reads public keys from a key line, an allowed_signers file or the key list, and ignores the rest', () => {
+    const text = `# a comment\n${allowedSignersLine(publicKey)}\n${openSshPublicKey(other.publicKey, 'someone@host')}\nssh-rsa AAAAB3NzaC1yc2E= rsa\nssh-ed25519 !!notbase64\n`;
+    const keys = parsePublicKeys(text);
+    expect(keys.map(keyFingerprint)).to.deep.equal([keyFingerprint(publicKey), keyFingerprint(other.publicKey)]);
+    expect(keyFingerprint(publicKey)).to.match(/^SHA256:[A-Za-z0-9+/]{43}$/);
+  });
+
+  it('a DSSE envelope verifies with its key and fails when its type, payload or key differ', () => {
+    const envelope = dsseSign('application/vnd.in-toto+json', Buffer.from('{"a":1}'), privateKey);
+    expect(envelope.signatures[0]?.keyid).to.equal(keyFingerprint(publicKey));
+    const ok = dsseVerify(envelope, [publicKey]);
+    expect(ok.ok && ok.payload.toString()).to.equal('{"a":1}');
+    expect(dsseVerify({ ...envelope, payloadType: 'application/json' }, [publicKey]).ok).to.equal(false);
+    expect(dsseVerify({ ...envelope, payload: Buffer.from('{"a":2}').toString('base64') }, [publicKey]).ok).to.equal(false);
+    expect(dsseVerify(envelope, [other.publicKey]).ok).to.equal(false);
+    expect(dsseVerify(null, [publicKey])).to.deep.equal({ ok: false, reason: 'not a DSSE envelope' });
+  });
+});
+
+describe('provenance statement', () => {
+  const facts: ProvenanceFacts = {
+    publicUrl: 'https://artifacts.example.org/',
+    build: '/dpkg/hello/42/',
+    mintedBy: ['ci', 'ci', 'release'],
+    replayOf: [],
+    outputs: [{ path: 'a.deb', sha256: 'a'.repeat(64) }],
+    inputs: [
+      { url: 'https://user:secret@example.org/z.tar.gz', sha256: 'b'.repeat(64), source: 'upstream' },
+      { url: 'https://example.org/a.tar.gz', sha256: 'c'.repeat(64), source: 'mirror' },
+      { url: 'https://example.org/z.tar.gz', sha256: 'b'.repeat(64), source: 'upstream' },
+    ],
+    startedOn: '2026-12-02T00:00:00.000Z',
+    finishedOn: '2026-12-02T00:05:00.000Z',
+  };
+
+  it('names the outputs, the masters once each, and every distinct input without credentials, in order', () => {
+    const statement = provenanceStatement(facts) as { subject: unknown; predicate: { buildDefinition: { externalParameters: unknown; resolvedDependencies: Array<{ uri: string; annotations: unknown }> }; runDetails: unknown } };
+    expect(statement.subject).to.deep.equal([{ name: 'a.deb', digest: { sha256: 'a'.repeat(64) } }]);
+    expect(statement.predicate.buildDefinition.externalParameters).to.deep.equal({ build: 'https://artifacts.example.org/dpkg/hello/42/', mintedBy: ['ci', 'release'] });
+    const deps = statement.predicate.buildDefinition.resolvedDependencies;
+    expect(deps.map((d) => d.uri)).to.deep.equal(['https://example.org/a.tar.gz', 'https://example.org/z.tar.gz']);
+    expect(deps[0]?.annotations).to.deep.equal({ source: 'mirror' });
+    expect(JSON.stringify(statement)).to.not.include('secret');
+    expect(statement.predicate.runDetails).to.deep.equal({ builder: { id: 'https://artifacts.example.org/' }, metadata: { startedOn: facts.startedOn, finishedOn: facts.finishedOn } });
+  });
+
+  it('strips userinfo from URLs and leaves what is not a URL alone', () => {
+    expect(withoutCredentials('https://u:p@h.example/x?y=1')).to.equal('https://h.example/x?y=1');
+    expect(withoutCredentials('not a url')).to.equal('not a url');
+  });
+
+  it('parses SHA256SUMS and refuses a line that is not one', () => {
+    expect(parseSums(`${'a'.repeat(64)}  dir/file name\n${'b'.repeat(64)} *bin\n`)).to.deep.equal([
+      { sha256: 'a'.repeat(64), path: 'dir/file name' },
+      { sha256: 'b'.repeat(64), path: 'bin' },
+    ]);
+    expect(() => parseSums('nonsense\n')).to.throw('not a SHA256SUMS line');
+  });
+
+  it('compares two statements by outputs and inputs, whatever their order', () => {
+    const a = provenanceStatement(facts);
+    const reordered = provenanceStatement({ ...facts, inputs: [...facts.inputs].reverse(), finishedOn: '2026-12-03T00:00:00.000Z' });
+    expect(compareProvenance(a, reordered)).to.deep.equal({ inputs: true, outputs: true });
+    expect(compareProvenance(a, provenanceStatement({ ...facts, inputs: facts.inputs.slice(0, 1) }))).to.deep.equal({ inputs: false, outputs: true });
+    expect(compareProvenance(a, provenanceStatement({ ...facts, outputs: [{ path: 'a.deb', sha256: 'd'.repeat(64) }] }))).to.deep.equal({ inputs: true, outputs: false });
+  });
+});
