@@ -1,8 +1,8 @@
 #!/bin/sh
 # The whole data path with curl: mint a token for one build, upload, download, list,
-# revoke. Usage:
+# revoke, check the signed seal. Usage:
 #   MASTER_PASSWORD=... [BASE=http://127.0.0.1:8080] [MASTER_USER=buildbot] sh examples/walkthrough.sh
-# Needs curl and python3 (only to read the JSON answer).
+# Needs curl, python3 (only to read the JSON answer) and ssh-keygen (openssh-client) for step 6.
 set -eu
 
 BASE=${BASE:-http://127.0.0.1:8080}
@@ -45,3 +45,13 @@ creds | curl -sS --fail-with-body -K - -X DELETE "$BASE/-/tokens/$TOKEN_ID"
 status=$(creds | curl -sS -o /dev/null -w '%{http_code}' -K - -T "$work/README.txt" "${URL}late.txt")
 echo "revoked; a later upload answers $status"
 [ "$status" = 401 ]
+
+# 6. The build is sealed, and its checksum list signed by the repository: OpenSSH checks
+#    the signature against the repository's keys (pin them once in real use: this fetches
+#    them each time), then sha256sum checks the files against the list.
+if command -v ssh-keygen >/dev/null 2>&1; then
+  curl -sS --fail-with-body "$BASE/-/signing-keys" > "$work/allowed_signers"
+  curl -sS --fail-with-body "${URL}SHA256SUMS" > "$work/SHA256SUMS"
+  curl -sS --fail-with-body "${URL}SHA256SUMS.sig" > "$work/SHA256SUMS.sig"
+  ssh-keygen -Y verify -f "$work/allowed_signers" -I artifact-repo -n artifact-repo -s "$work/SHA256SUMS.sig" < "$work/SHA256SUMS"
+fi

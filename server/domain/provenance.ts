@@ -6,7 +6,7 @@
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 /** What the build type means: a build that uploaded its outputs to, and fetched its inputs through, this repository. */
-export const BUILD_TYPE = 'https://github.com/artifact-repo/artifact-repo/blob/main/docs/provenance.md#build-type-v1';
+export const BUILD_TYPE = 'urn:artifact-repo:build-type:observed:v1';
 
 export interface ProvenanceSubject {
   name: string;
@@ -42,9 +42,11 @@ export function parseSums(text: string): Array<{ path: string; sha256: string }>
   const out: Array<{ path: string; sha256: string }> = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;
-    const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    // A line starting with "\\" has its name escaped (a backslash or newline in it), as sha256sum writes it.
+    const match = /^(\\?)([0-9a-f]{64}) [ *](.+)$/.exec(line);
     if (!match) throw new Error(`not a SHA256SUMS line: ${JSON.stringify(line.slice(0, 80))}`);
-    out.push({ sha256: match[1] as string, path: match[2] as string });
+    const name = match[1] ? (match[3] as string).replace(/\\(\\|n)/g, (_m, c: string) => (c === 'n' ? '\n' : '\\')) : (match[3] as string);
+    out.push({ sha256: match[2] as string, path: name });
   }
   return out;
 }

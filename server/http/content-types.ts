@@ -3,8 +3,9 @@
 // generated from the same table (`npm run nginx-types`; a unit test keeps them equal).
 import mime from 'mime-types';
 
-// Checksum lists (SHA256SUMS, MD5SUMS, ...) are text, whatever their missing extension says.
-export const SUMS_RE = /^[A-Z0-9]+SUMS$/;
+// Checksum lists (SHA256SUMS, MD5SUMS, ...) and their SSH signatures (SHA256SUMS.sig, not
+// PGP whatever mime-db says of .sig) are text.
+export const SUMS_RE = /^[A-Z0-9]+SUMS(\.sig)?$/;
 
 /** Types sent with "; charset=utf-8". */
 export function isTextType(type: string): boolean {

@@ -135,6 +135,15 @@ describe('deployment: nginx in front of the app', function () {
     await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb');
     await waitForLog(app, openBefore + 2);
     expect(appRequests(app)).to.equal(openBefore + 2);
+    // The seal's checksum list and its signature are text from nginx as from the app; the
+    // signature verifies against the key served through nginx too (docs/provenance.md).
+    for (const name of ['SHA256SUMS', 'SHA256SUMS.sig']) {
+      const got = await request(nginx.baseUrl).get(`/deb/nginx/sealed/${name}`);
+      expect(got.status, name).to.equal(200);
+      expect(got.headers['content-type'], name).to.equal('text/plain; charset=utf-8');
+      expect(got.headers['x-checksum-sha256'], name).to.match(/^[0-9a-f]{64}$/);
+    }
+    expect((await request(nginx.baseUrl).get('/-/signing-key')).text).to.match(/^ssh-ed25519 /);
   });
 
   it('the internal describe location cannot be reached from outside', async () => {

@@ -19,6 +19,7 @@ describe('examples/walkthrough.sh', function () {
       env: { ...process.env, BASE: s.baseUrl, MASTER_USER, MASTER_PASSWORD },
     });
     expect(run.stdout).to.include('built by the walkthrough').and.include('a later upload answers 401');
+    expect(run.stdout).to.match(/Good "artifact-repo" signature for artifact-repo with ED25519 key SHA256:/);
     expect(run.stdout).to.not.include(MASTER_PASSWORD);
   });
 });

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { requireTool, run } from '../helpers/tools.js';
+import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
+import { existsSync } from 'node:fs';
 
 const SSH_KEYGEN = 'ssh-keygen';
 
@@ -290,5 +292,46 @@ describe('signed seals and provenance', function () {
     expect((await compare('/dpkg/signed/1/', '/dpkg/signed/own/')).provenance).to.deep.equal({ outputs: false, inputs: true });
     // The build page says it is signed and links the keys.
     expect(await (await fetch(`${s.baseUrl}/dpkg/signed/5/`)).text()).to.match(/<a href="\/-\/signing-keys"[^>]*>signed<\/a>/);
+  });
+});
+
+describe('signed seals with DATABASE_URL: one key for every replica', function () {
+  this.timeout(120_000);
+  let pg: Postgres;
+  const servers: TestServer[] = [];
+  let dataDir: string;
+
+  before(async function () {
+    pg = await requirePostgres(this);
+    dataDir = await makeTempDir('signing-pg-');
+    const url = await freshDatabase(pg);
+    // Started together: one key is made, whichever replica gets there first.
+    const [a, b] = await Promise.all([startServer({ DATABASE_URL: url, DATA_DIR: path.join(dataDir, 'a') }), startServer({ DATABASE_URL: url, DATA_DIR: path.join(dataDir, 'b') })]);
+    servers.push(a as TestServer, b as TestServer);
+  });
+  after(async () => {
+    for (const s of servers) await s.close();
+    await pg?.remove();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('both replicas serve and sign with the same key, and a rotation through one shows on the other at once', async () => {
+    const [a, b] = servers as [TestServer, TestServer];
+    const key = async (s: TestServer): Promise<string> => (await fetch(`${s.baseUrl}/-/signing-key`)).text();
+    expect(await key(a)).to.equal(await key(b));
+    const first = await key(a);
+    await writeFile(path.join(dataDir, 'first.pub'), first);
+    const sealedOnB = await sealedBuild(b, 'pg-1');
+    expect((await cli(path.join(dataDir, 'a'), ['verify', sealedOnB, '--key', path.join(dataDir, 'first.pub')])).code).to.equal(0);
+    const rotated = await cli(path.join(dataDir, 'a'), ['signing-key', 'rotate']);
+    expect(rotated.code, rotated.stderr).to.equal(0);
+    expect(await key(b)).to.not.equal(first);
+    expect(await key(b)).to.equal(await key(a));
+    await writeFile(path.join(dataDir, 'second.pub'), await key(b));
+    const sealedAfter = await sealedBuild(b, 'pg-2');
+    expect((await cli(path.join(dataDir, 'a'), ['verify', sealedAfter, '--key', path.join(dataDir, 'second.pub')])).code).to.equal(0);
+    expect((await cli(path.join(dataDir, 'a'), ['verify', sealedOnB, '--key', path.join(dataDir, 'first.pub')])).code).to.equal(0);
+    // No private key on either replica's volume: it is in the database.
+    for (const s of servers) expect(existsSync(path.join(s.tokensDir, 'signing-keys.json'))).to.equal(false);
   });
 });

@@ -10,6 +10,8 @@ describe('http/content-types', () => {
     expect(contentTypeOf('build.log.txt')).to.equal('text/plain; charset=utf-8');
     expect(contentTypeOf('data.json')).to.equal('application/json; charset=utf-8');
     expect(contentTypeOf('SHA256SUMS')).to.equal('text/plain; charset=utf-8');
+    expect(contentTypeOf('SHA256SUMS.sig')).to.equal('text/plain; charset=utf-8');
+    expect(contentTypeOf('hello.sig')).to.equal('application/pgp-signature');
     expect(contentTypeOf('README')).to.equal('application/octet-stream');
   });
 

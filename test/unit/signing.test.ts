@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { generateKeyPairSync } from 'node:crypto';
 import { allowedSignersLine, dsseSign, dsseVerify, keyFingerprint, openSshPublicKey, parsePublicKeys, preAuthEncoding, sshSign, sshVerify } from '../../server/domain/signing.js';
+import { sha256sumLine } from '../../server/domain/checksum.js';
 import { compareProvenance, parseSums, provenanceStatement, withoutCredentials, type ProvenanceFacts } from '../../server/domain/provenance.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -88,6 +89,10 @@ describe('provenance statement', () => {
       { sha256: 'b'.repeat(64), path: 'bin' },
     ]);
     expect(() => parseSums('nonsense\n')).to.throw('not a SHA256SUMS line');
+    // Names with a newline or a backslash, escaped as sha256sum escapes them.
+    const escaped = sha256sumLine('c'.repeat(64), 'a\nb\\c');
+    expect(escaped.startsWith('\\')).to.equal(true);
+    expect(parseSums(escaped)).to.deep.equal([{ sha256: 'c'.repeat(64), path: 'a\nb\\c' }]);
   });
 
   it('compares two statements by outputs and inputs, whatever their order', () => {
