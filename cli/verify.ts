@@ -2,9 +2,9 @@
 // hand (docs/provenance.md), in one command: SHA256SUMS's signature against a pinned key,
 // every file's bytes against SHA256SUMS, and the signed provenance's signature and
 // subjects. Any failure is named (the file, or the signature) and the exit status is 1.
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,6 +30,31 @@ export function repositoryBase(build: URL): URL {
   return new URL(`/${segments.slice(0, -3).map((s) => `${s}/`).join('')}`, build);
 }
 
+/**
+ * Whether the build a statement names is the one at `url`: the same TYPE/PROJECT/BUILD.
+ * The signature covers the list, not where it was found; this is what stops a mirror from
+ * serving one signed build under another's name.
+ */
+export function sameBuild(named: unknown, url: URL): boolean {
+  if (typeof named !== 'string') return false;
+  let path: string;
+  try {
+    path = named.startsWith('/') ? named : new URL(named).pathname;
+  } catch {
+    return false;
+  }
+  const last3 = (p: string): string[] => p.split('/').filter(Boolean).slice(-3);
+  const [theirs, ours] = [last3(path), last3(url.pathname)];
+  try {
+    return theirs.length === 3 && ours.length === 3 && theirs.every((s, i) => decodeURIComponent(s) === decodeURIComponent(ours[i] as string));
+  } catch {
+    return false;
+  }
+}
+
+// A lying server must not fill memory: SHA256SUMS of a million files is under 100 MiB.
+const MAX_META_BYTES = 256 * 1024 * 1024;
+
 /** Whether two lists of [name, sha256] say the same, and the first difference if not. */
 export function firstDifference(a: ReadonlyArray<{ path: string; sha256: string }>, b: ReadonlyArray<{ path: string; sha256: string }>): string | null {
   const left = new Map(a.map((x) => [x.path, x.sha256]));
@@ -50,8 +75,20 @@ async function get(url: URL): Promise<Response> {
 async function text(url: URL, name: string): Promise<Buffer> {
   const res = await get(url);
   if (res.status === 404) throw new Refused(`${name}: not found (is the build sealed, by a repository that signs seals?)`);
-  if (!res.ok) throw new Refused(`${name}: HTTP ${res.status}`);
-  return Buffer.from(await res.arrayBuffer());
+  if (!res.ok || !res.body) throw new Refused(`${name}: HTTP ${res.status}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      size += chunk.length;
+      if (size > MAX_META_BYTES) throw new Refused(`${name}: larger than ${MAX_META_BYTES} bytes`);
+      chunks.push(Buffer.from(chunk));
+    }
+  } catch (err) {
+    if (err instanceof Refused) throw err;
+    throw new Refused(`${name}: the download broke off (${(err as Error).message})`);
+  }
+  return Buffer.concat(chunks);
 }
 
 function encodePath(relative: string): string {
@@ -128,6 +165,7 @@ export async function runVerifyCommand(args: string[], env: NodeJS.ProcessEnv, i
     // The provenance: signed by a pinned key, about exactly these files.
     const provenance = await text(new URL(PROVENANCE_FILE, build), PROVENANCE_FILE);
     let inputs = 0;
+    let statements = 0;
     for (const line of provenance.toString().split('\n').filter((l) => l.trim() !== '')) {
       let envelope: unknown;
       try {
@@ -145,16 +183,33 @@ export async function runVerifyCommand(args: string[], env: NodeJS.ProcessEnv, i
         problems.push(`${PROVENANCE_FILE}: payload type ${checked.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}`);
         continue;
       }
-      const statement = JSON.parse(checked.payload.toString()) as { _type?: string; predicateType?: string; subject?: Array<{ name: string; digest?: { sha256?: string } }>; predicate?: { buildDefinition?: { resolvedDependencies?: unknown[] } } };
-      if (statement._type !== STATEMENT_TYPE || statement.predicateType !== SLSA_PROVENANCE_V1) {
+      type Statement = { _type?: string; predicateType?: string; subject?: unknown; predicate?: { buildDefinition?: { externalParameters?: { build?: unknown }; resolvedDependencies?: unknown[] } } };
+      let statement: Statement;
+      try {
+        statement = JSON.parse(checked.payload.toString()) as Statement;
+      } catch {
+        problems.push(`${PROVENANCE_FILE}: its signed payload is not JSON`);
+        continue;
+      }
+      if (statement?._type !== STATEMENT_TYPE || statement.predicateType !== SLSA_PROVENANCE_V1 || !Array.isArray(statement.subject)) {
         problems.push(`${PROVENANCE_FILE}: not an in-toto statement of SLSA provenance v1`);
         continue;
       }
-      const subjects = (statement.subject ?? []).map((s) => ({ path: s.name, sha256: s.digest?.sha256 ?? '' }));
+      const named = statement.predicate?.buildDefinition?.externalParameters?.build;
+      if (!sameBuild(named, build)) {
+        problems.push(`${PROVENANCE_FILE}: it is the provenance of ${JSON.stringify(named)}, not of ${build.pathname}`);
+        continue;
+      }
+      const subjects = (statement.subject as Array<{ name?: unknown; digest?: { sha256?: unknown } }>).map((s) => ({ path: String(s?.name), sha256: String(s?.digest?.sha256 ?? '') }));
       const difference = firstDifference(subjects, listed);
-      if (difference) problems.push(`${PROVENANCE_FILE}: its subjects differ from ${SUMS_FILE}: ${difference}`);
+      if (difference) {
+        problems.push(`${PROVENANCE_FILE}: its subjects differ from ${SUMS_FILE}: ${difference}`);
+        continue;
+      }
       inputs = statement.predicate?.buildDefinition?.resolvedDependencies?.length ?? 0;
+      statements++;
     }
+    if (statements === 0 && !problems.some((p) => p.startsWith(PROVENANCE_FILE))) problems.push(`${PROVENANCE_FILE}: no signed statement in it`);
     if (problems.length > 0) {
       for (const p of problems) io.stderr.write(`FAILED ${p}\n`);
       io.stderr.write(`${build.href}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
@@ -188,17 +243,34 @@ async function checkFile(url: URL, file: { path: string; sha256: string }, into:
     },
   });
   const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
-  if (into) {
-    // SHA256SUMS is signed, but a path is still never allowed out of the target folder.
-    const target = path.resolve(into, ...file.path.split('/'));
-    if (!target.startsWith(into + path.sep)) return 'a path outside the build';
-    await mkdir(path.dirname(target), { recursive: true });
-    await pipeline(body, counter, createWriteStream(target));
-  } else {
-    await pipeline(body, counter, async function* (source) {
-      for await (const _ of source) void _;
-    });
+  // Kept under --into only once its bytes are right: written beside, renamed on a match.
+  let target: string | null = null;
+  let temp: string | null = null;
+  try {
+    if (into) {
+      // SHA256SUMS is signed, but a path is still never allowed out of the target folder.
+      target = path.resolve(into, ...file.path.split('/'));
+      if (!target.startsWith(into + path.sep)) {
+        await res.body.cancel().catch(() => undefined);
+        return 'a path outside the build';
+      }
+      await mkdir(path.dirname(target), { recursive: true });
+      temp = `${target}.${randomBytes(6).toString('hex')}.part`;
+      await pipeline(body, counter, createWriteStream(temp, { flags: 'wx' }));
+    } else {
+      await pipeline(body, counter, async function* (source) {
+        for await (const _ of source) void _;
+      });
+    }
+  } catch (err) {
+    if (temp) await rm(temp, { force: true });
+    return `the download broke off (${(err as Error).message})`;
   }
   const sha256 = hash.digest('hex');
-  return sha256 === file.sha256 ? null : `its bytes hash to ${sha256}, ${SUMS_FILE} says ${file.sha256}`;
+  if (sha256 !== file.sha256) {
+    if (temp) await rm(temp, { force: true });
+    return `its bytes hash to ${sha256}, ${SUMS_FILE} says ${file.sha256}`;
+  }
+  if (temp && target) await rename(temp, target);
+  return null;
 }

@@ -5,14 +5,14 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { ArtifactStore } from './storage/artifact-store.js';
 import { ResourceRecordFiles, type ResourceRecords } from './storage/meta-store.js';
-import { PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
+import { importVolumeRecords, PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
 import { SigningKeyFile } from './storage/signing-keys.js';
 import { PgSigningKeys } from './storage/pg/signing-keys.js';
 import { Signer } from './signing/signer.js';
 import { parseSums } from './domain/provenance.js';
 import { Catalog } from './storage/catalog.js';
 import { ChecksumIndexFiles, type ChecksumIndex } from './storage/checksum-index.js';
-import { Builds } from './storage/builds.js';
+import { Builds, type SealSigner } from './storage/builds.js';
 import { BuildRecordFiles, type BuildRecords } from './storage/build-records.js';
 import { LocalBuildGuard, type BuildGuard } from './storage/build-guard.js';
 import { PgBuildGuard } from './storage/pg/build-guard.js';
@@ -127,6 +127,10 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
   const pgMeta = db && replicas ? new PgResourceRecords(db, replicas.id) : null;
   const meta: ResourceRecords = pgMeta ?? new ResourceRecordFiles(config.artifactsDir, store);
+  if (db) {
+    const imported = await importVolumeRecords(db, new ResourceRecordFiles(config.artifactsDir, store));
+    if (imported) logger.warn({ resources: imported }, 'checksum records and dead properties copied from the artifacts volume into the database');
+  }
   const index: ChecksumIndex = db ? new PgChecksumIndex(db) : new ChecksumIndexFiles(config.artifactsDir, store);
   const buildRecords: BuildRecords = db ? new PgBuildRecords(db) : new BuildRecordFiles(config.artifactsDir, store);
   const guard: BuildGuard = db && replicas ? new PgBuildGuard(db, replicas.id) : new LocalBuildGuard();
@@ -162,7 +166,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const signer = await Signer.open(db ? new PgSigningKeys(db) : new SigningKeyFile(config.tokensDir), now);
   // What the repository saw of a build, signed at its seal: the outputs it stored, the
   // masters that minted its tokens, and what it downloaded through the build proxy.
-  const signSeal = async (build: readonly string[], sums: string, sealedAt: string): Promise<Array<{ name: string; body: string }>> => {
+  const signSeal: SealSigner = async (build, sums, sealedAt) => {
     const scope = scopeString(build);
     const minted = await tokenStore.tokensOf(scope);
     const lines = await inputs.read(build);
@@ -172,7 +176,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       mintedBy: minted.map((t) => t.created_by),
       replayOf: minted.flatMap((t) => (t.replay ? [t.replay] : [])),
       outputs: parseSums(sums),
-      inputs: lines.flatMap((l) => (l.kind === 'exchange' ? [{ url: l.url, sha256: l.sha256, source: l.source }] : [])),
+      // What the build depended on: bodies it got (a POST's answer or a 404 is not an input).
+      inputs: lines.flatMap((l) => (l.kind === 'exchange' && l.method === 'GET' && l.status >= 200 && l.status < 300 ? [{ url: l.url, sha256: l.sha256, source: l.source }] : [])),
       startedOn: minted.map((t) => t.created_at).sort()[0] ?? null,
       finishedOn: sealedAt,
     });

@@ -8,7 +8,7 @@ import { summariseInputs, type InputSummary } from '../storage/input-records.js'
 import type { AuditEntry } from '../audit/audit-log.js';
 import { sortYielding, yieldToLoop } from '../gate.js';
 import { readFile } from 'node:fs/promises';
-import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../storage/builds.js';
+import { PROVENANCE_FILE } from '../storage/builds.js';
 import { dsseVerify, IN_TOTO_PAYLOAD_TYPE } from '../domain/signing.js';
 import { compareProvenance } from '../domain/provenance.js';
 
@@ -112,7 +112,7 @@ async function summaryOf(services: TreeServices, build: readonly string[], previ
     bytes: stats.bytes,
     sealed: stats.sealed !== null,
     sealedAt: stats.sealed?.sealedAt ?? null,
-    signed: stats.sealed !== null && (await services.store.stat([...build, SUMS_SIGNATURE_FILE])) !== null,
+    signed: Boolean(stats.sealed?.signedBy),
     previous: previousHref,
     compareHref: previousHref ? `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}` : null,
   };

@@ -83,13 +83,23 @@ function keyFromBlob(blob: Buffer): KeyObject | null {
 }
 
 /**
- * Every Ed25519 public key in a text: an OpenSSH public key line, an `allowed_signers`
- * file, or the repository's key list. Anything else in the text is ignored.
+ * The Ed25519 keys trusted for the repository's signatures in a text: OpenSSH public key
+ * lines, or `allowed_signers` lines (ssh-keygen(1)) whose `namespaces` option, if any,
+ * includes the repository's. Comments, certificate authorities and keys for other
+ * namespaces (a team's git signing keys, say) are not trusted.
  */
 export function parsePublicKeys(text: string): KeyObject[] {
   const keys: KeyObject[] = [];
-  for (const match of text.matchAll(/(?:^|\s)ssh-ed25519\s+([A-Za-z0-9+/]+={0,2})(?=\s|$)/g)) {
-    const key = keyFromBlob(Buffer.from(match[1] as string, 'base64'));
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^(?:(\S+)\s+(?:(\S+)\s+)?)?ssh-ed25519\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(line);
+    if (!match) continue;
+    const options = match[1] === undefined ? '' : (match[2] ?? '');
+    if (/(?:^|,)cert-authority(?:,|$)/i.test(options)) continue;
+    const namespaces = /(?:^|,)namespaces="([^"]*)"/i.exec(options)?.[1];
+    if (namespaces !== undefined && !namespaces.split(',').includes(SIGNATURE_NAMESPACE)) continue;
+    const key = keyFromBlob(Buffer.from(match[3] as string, 'base64'));
     if (key) keys.push(key);
   }
   return keys;
@@ -144,6 +154,7 @@ export function sshVerify(message: Buffer, armored: string, trusted: readonly Ke
     const reader = new WireReader(fields.signature);
     if (reader.string().toString() !== KEY_TYPE) return { ok: false, reason: 'signature is not ssh-ed25519' };
     signature = reader.string();
+    if (!reader.done()) return { ok: false, reason: 'malformed SSH signature' };
   } catch {
     return { ok: false, reason: 'malformed SSH signature' };
   }

@@ -20,6 +20,8 @@ function newKey(now: () => number): { publicKey: string; privatePem: string; cre
 }
 
 export class Signer {
+  private rotating: Promise<unknown> = Promise.resolve();
+
   private constructor(
     private readonly store: SigningKeyStore,
     private readonly now: () => number,
@@ -54,21 +56,32 @@ export class Signer {
     return createPrivateKey(record.privatePem);
   }
 
-  /** A new current key; the old one is kept (public half only) so that what it signed still verifies. */
-  async rotate(): Promise<{ retired: string; current: string }> {
-    const retired = await this.current();
-    const key = newKey(this.now);
-    await this.store.rotate(key);
-    return { retired: retired.fingerprint, current: keyFingerprint(createPublicKey(createPrivateKey(key.privatePem))) };
+  /**
+   * A new current key; the old one is kept (public half only) so that what it signed still
+   * verifies. One rotation at a time in this process (the key file is read, changed and
+   * written whole); across replicas the database keeps one current key.
+   */
+  rotate(): Promise<{ retired: string; current: string }> {
+    const run = this.rotating.then(async () => {
+      const retired = await this.current();
+      const key = newKey(this.now);
+      await this.store.rotate(key);
+      return { retired: retired.fingerprint, current: keyFingerprint(createPublicKey(createPrivateKey(key.privatePem))) };
+    });
+    this.rotating = run.catch(() => undefined);
+    return run;
   }
 
   /** The files sealing writes beside SHA256SUMS: its SSH signature and the signed provenance. */
-  async sealFiles(sums: string, facts: ProvenanceFacts): Promise<Array<{ name: string; body: string }>> {
+  async sealFiles(sums: string, facts: ProvenanceFacts): Promise<{ files: Array<{ name: string; body: string }>; signedBy: string }> {
     const key = await this.privateKey();
     const statement = Buffer.from(JSON.stringify(provenanceStatement(facts)));
-    return [
-      { name: SUMS_SIGNATURE_FILE, body: sshSign(Buffer.from(sums), key) },
-      { name: PROVENANCE_FILE, body: `${JSON.stringify(dsseSign(IN_TOTO_PAYLOAD_TYPE, statement, key))}\n` },
-    ];
+    return {
+      files: [
+        { name: SUMS_SIGNATURE_FILE, body: sshSign(Buffer.from(sums), key) },
+        { name: PROVENANCE_FILE, body: `${JSON.stringify(dsseSign(IN_TOTO_PAYLOAD_TYPE, statement, key))}\n` },
+      ],
+      signedBy: keyFingerprint(key),
+    };
   }
 }

@@ -18,6 +18,9 @@ export const INCOMING_DIR = '.incoming';
 // PATH_MAX is 4096 with the terminating NUL.
 const MAX_FS_PATH_BYTES = 4095;
 export const META_DIR = '.meta';
+// PostgreSQL's b-tree takes keys up to 2704 bytes; a change that sets a path aside adds a
+// prefix of about 40 bytes.
+const MAX_DATABASE_KEY_BYTES = 2600;
 
 export class StorageError extends Error {
   constructor(
@@ -73,8 +76,15 @@ export class ArtifactStore {
    */
   storagePathProblem(segments: readonly string[], below = 0, belowSegments = 0): string | null {
     let bytes = Buffer.byteLength(this.root) + `/${META_DIR}`.length + below + 3 * belowSegments + 2;
-    for (const segment of segments) bytes += Buffer.byteLength(segment) + 3;
-    return bytes > MAX_FS_PATH_BYTES ? `path too long for this repository's storage (by ${bytes - MAX_FS_PATH_BYTES} bytes)` : null;
+    let key = below + belowSegments;
+    for (const segment of segments) {
+      bytes += Buffer.byteLength(segment) + 3;
+      key += Buffer.byteLength(segment) + 1;
+    }
+    if (bytes > MAX_FS_PATH_BYTES) return `path too long for this repository's storage (by ${bytes - MAX_FS_PATH_BYTES} bytes)`;
+    // Shared with other replicas, a path is also a key of PostgreSQL's b-tree (pg/resource-records.ts).
+    if (this.replica && key > MAX_DATABASE_KEY_BYTES) return `path too long for this repository's database (by ${key - MAX_DATABASE_KEY_BYTES} bytes)`;
+    return null;
   }
 
   /** Segments were validated by parseTreePath; the check is a second lock on the door. */

@@ -14,6 +14,8 @@ export interface SealedState {
   sealedAt: string;
   files: number;
   bytes: number;
+  /** The fingerprint of the key that signed its SHA256SUMS and provenance (absent: sealed unsigned, before signing). */
+  signedBy?: string;
 }
 
 /** The last token ended; sealing has not completed (a full disk, a crash): retried. */

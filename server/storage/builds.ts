@@ -21,8 +21,8 @@ export const PROVENANCE_FILE = 'provenance.intoto.jsonl';
 /** What sealing writes at a build's root: the repository's, never a build's output. */
 export const SEAL_FILES: ReadonlySet<string> = new Set([SUMS_FILE, SUMS_SIGNATURE_FILE, PROVENANCE_FILE]);
 
-/** The signed files a seal writes beside SHA256SUMS (signer.ts), given the list and the seal's time. */
-export type SealSigner = (build: readonly string[], sums: string, sealedAt: string) => Promise<Array<{ name: string; body: string }>>;
+/** The signed files a seal writes beside SHA256SUMS (signer.ts), given the list and the seal's time, and the key's fingerprint. */
+export type SealSigner = (build: readonly string[], sums: string, sealedAt: string) => Promise<{ files: Array<{ name: string; body: string }>; signedBy: string }>;
 
 // How long a replica shows an open build's size without walking it again, and for how many builds.
 const SHARED_SUMMARY_MS = 2_000;
@@ -359,7 +359,8 @@ export class Builds {
     }
     const sealedAt = new Date(this.now()).toISOString();
     // Signed before anything is written: a seal that cannot sign leaves the build as it was.
-    const written = [{ name: SUMS_FILE, body: sums }, ...((await this.signSeal?.(build, sums, sealedAt)) ?? [])];
+    const signed = (await this.signSeal?.(build, sums, sealedAt)) ?? null;
+    const written = [{ name: SUMS_FILE, body: sums }, ...(signed?.files ?? [])];
     for (const { name, body } of written) {
       // Each appears whole: written beside the tree, then renamed in.
       const temp = this.store.tempPath('sums');
@@ -377,6 +378,7 @@ export class Builds {
       sealedAt,
       files: files.length,
       bytes: files.reduce((n, f) => n + f.size, 0),
+      ...(signed ? { signedBy: signed.signedBy } : {}),
     };
     await makeReadOnly(this.store.fsPath(build));
     await this.records.update(build, (r) => ({ ...r, sealed: state, sealPending: undefined }));

@@ -57,6 +57,29 @@ describe('DATABASE_URL: state in PostgreSQL', function () {
     expect(entries).to.include.members(['token.minted', 'file.written']);
   });
 
+  it("a path longer than the database's index takes is refused with 414 before anything changes; one just shorter works to the end", async () => {
+    const t = await s.mint('dpkg', 'db', 'long');
+    const auth = basic(t.username, t.password);
+    let dir = '/dpkg/db/long';
+    let refused: Response | null = null;
+    for (let i = 0; i < 40 && !refused; i++) {
+      const next = `${dir}/${String(i).padStart(200, 'd')}`;
+      const mk = await fetch(`${s.baseUrl}${next}/`, { method: 'MKCOL', headers: { Authorization: auth } });
+      if (mk.status === 201) dir = next;
+      else refused = mk;
+    }
+    expect(refused?.status).to.equal(414);
+    expect(await refused?.text()).to.include("too long for this repository's database");
+    // The deepest accepted folder holds a file that can be written, moved and deleted (set aside) like any other.
+    const put = await fetch(`${s.baseUrl}${dir}/f.txt`, { method: 'PUT', headers: { Authorization: auth }, body: 'deep\n' });
+    expect(put.status).to.equal(201);
+    const moved = await fetch(`${s.baseUrl}${dir}/f.txt`, { method: 'MOVE', headers: { Authorization: auth, Destination: `${dir}/g.txt` } });
+    expect(moved.status).to.equal(201);
+    expect((await fetch(`${s.baseUrl}${dir}/g.txt`)).headers.get('x-checksum-sha256')).to.equal(createHash('sha256').update('deep\n').digest('hex'));
+    expect((await fetch(`${s.baseUrl}${dir}/g.txt`, { method: 'DELETE', headers: { Authorization: auth } })).status).to.equal(204);
+    expect((await fetch(`${s.baseUrl}/dpkg/db/long/${String(0).padStart(200, 'd')}/`, { method: 'DELETE', headers: { Authorization: auth } })).status).to.equal(204);
+  });
+
   it('with the database gone: downloads work, mints and writes get 503 and change nothing; back, it serves on', async () => {
     const t = await s.mint('dpkg', 'db', '2');
     const auth = basic(t.username, t.password);

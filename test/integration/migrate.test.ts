@@ -48,6 +48,44 @@ describe('artifact-repo migrate --to postgres://', function () {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
+  it("upgrading a DATABASE_URL repository whose records were on the volume: the first start copies them in, once", async () => {
+    // What a version that kept checksum records and dead properties in .meta left behind.
+    const volume = await makeTempDir('upgrade-');
+    try {
+      const old = await startServer({ DATA_DIR: volume });
+      servers.push(old);
+      const t = await mintWith(old.baseUrl, { type: 'dpkg', project: 'up', build: '1' });
+      const auth = basic(t.username, t.password);
+      expect((await fetch(`${old.baseUrl}/dpkg/up/1/a.txt`, { method: 'PUT', headers: { Authorization: auth }, body: 'a\n' })).status).to.equal(201);
+      const set = (value: string): string => `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop><Z:origin>${value}</Z:origin></D:prop></D:set></D:propertyupdate>`;
+      expect((await fetch(`${old.baseUrl}/dpkg/up/1/a.txt`, { method: 'PROPPATCH', headers: { Authorization: auth, 'Content-Type': 'application/xml' }, body: set('from the volume') })).status).to.equal(207);
+      await (servers.pop() as TestServer).close();
+      const url = await freshDatabase(pg);
+      const env = { DATABASE_URL: url, ARTIFACTS_DIR: path.join(volume, 'artifacts'), DATA_DIR: path.join(volume, 'replica') };
+      const origin = async (s: TestServer): Promise<string> =>
+        (await fetch(`${s.baseUrl}/dpkg/up/1/a.txt`, { method: 'PROPFIND', headers: { Depth: '0' }, body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:x"><D:prop><Z:origin/></D:prop></D:propfind>' })).text();
+      const first = await startServer(env);
+      servers.push(first);
+      expect(await origin(first)).to.include('from the volume');
+      const found = (await (await fetch(`${first.baseUrl}/-/search?sha256=87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7`, { headers: { Accept: 'application/json' } })).json()) as { results: unknown[] };
+      expect(found.results).to.have.length(1);
+      // Changed in the database, then a restart: the volume's old value does not come back.
+      const t2 = await mintWith(first.baseUrl, { type: 'dpkg', project: 'up', build: '2' });
+      expect((await fetch(`${first.baseUrl}/dpkg/up/2/b.txt`, { method: 'PUT', headers: { Authorization: basic(t2.username, t2.password) }, body: 'b\n' })).status).to.equal(201);
+      const { Database } = await import('../../server/storage/pg/database.js');
+      const db = await Database.open(url);
+      await db.query(`UPDATE resources SET props = NULL WHERE path = 'dpkg/up/1/a.txt'`);
+      await db.close();
+      await (servers.pop() as TestServer).close();
+      const second = await startServer(env);
+      servers.push(second);
+      expect(await origin(second)).to.not.include('from the volume');
+    } finally {
+      for (const s of servers.splice(0)) await s.close();
+      await rm(volume, { recursive: true, force: true });
+    }
+  });
+
   it('copies everything, refuses a database that is not empty, and the server answers the same from it', async () => {
     const proxyPort = await freePort();
     const env = { DATA_DIR: dataDir, PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.2/32' };

@@ -239,6 +239,11 @@ describe('server process', function () {
     const second = await startChild(dataDir, { MASTER_PASSWORD: '' });
     try {
       expect(second.output()).to.not.include(shown as string);
+      // The signing key's public half is printed at every start, the same key after a restart, for pinning.
+      const printed = (out: string): string | undefined => /sealed builds are signed with (SHA256:\S+): (ssh-ed25519 \S+)/.exec(out)?.[2];
+      expect(printed(first.output())).to.be.a('string');
+      expect(printed(second.output())).to.equal(printed(first.output()));
+      expect(`${(await (await fetch(`${second.baseUrl}/-/signing-key`)).text()).split(' ').slice(0, 2).join(' ')}`).to.equal(printed(second.output()));
       const res = await fetch(`${second.baseUrl}/-/tokens`, { headers: { Authorization: basic('buildbot', shown as string) } });
       expect(res.status).to.equal(200);
     } finally {

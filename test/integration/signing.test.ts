@@ -201,13 +201,43 @@ describe('signed seals and provenance', function () {
       expect(wrong.stderr).to.match(/FAILED SHA256SUMS.sig: signed by a key that is not pinned \(SHA256:/);
     });
 
-    it('a flipped byte in a file fails and names the file', async () => {
+    it('a flipped byte in a file fails and names the file, and the bad file is not kept', async () => {
       await flipped('hello_2.deb', 0, async () => {
-        const bad = await verify('--key', keyFile);
+        const into = file('into-bad');
+        const bad = await verify('--key', keyFile, '--into', into);
         expect(bad.code).to.equal(1);
         expect(bad.stderr).to.match(/FAILED hello_2\.deb: its bytes hash to [0-9a-f]{64}, SHA256SUMS says [0-9a-f]{64}/);
         expect(bad.stderr).to.not.include('read me.txt:');
+        expect(existsSync(path.join(into, 'hello_2.deb'))).to.equal(false);
+        expect(await readFile(path.join(into, 'docs', 'read me.txt'), 'utf8')).to.equal('ünïcode\n');
       });
+    });
+
+    it('a server that serves one signed build under another name, or an empty provenance, fails', async () => {
+      // A lying mirror: /dpkg/signed/fake/ answers with build 2's genuine, signed files.
+      let emptyProvenance = false;
+      const liar = http.createServer(async (req, res) => {
+        const url = (req.url ?? '/').replace('/dpkg/signed/fake/', '/dpkg/signed/2/');
+        if (emptyProvenance && url.endsWith('/provenance.intoto.jsonl')) return void res.end('\n');
+        const real = await fetch(`${s.baseUrl}${url}`);
+        res.writeHead(real.status);
+        res.end(Buffer.from(await real.arrayBuffer()));
+      });
+      await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', () => resolve()));
+      const base = `http://127.0.0.1:${(liar.address() as AddressInfo).port}`;
+      try {
+        const renamed = await cli(dataDir, ['verify', `${base}/dpkg/signed/fake/`, '--key', keyFile]);
+        expect(renamed.code).to.equal(1);
+        expect(renamed.stderr).to.include('FAILED provenance.intoto.jsonl: it is the provenance of "https://artifacts.example.org/dpkg/signed/2/", not of /dpkg/signed/fake/');
+        // The genuine build through the same server passes: only the name was a lie.
+        expect((await cli(dataDir, ['verify', `${base}/dpkg/signed/2/`, '--key', keyFile])).code).to.equal(0);
+        emptyProvenance = true;
+        const empty = await cli(dataDir, ['verify', `${base}/dpkg/signed/2/`, '--key', keyFile]);
+        expect(empty.code).to.equal(1);
+        expect(empty.stderr).to.include('FAILED provenance.intoto.jsonl: no signed statement in it');
+      } finally {
+        await new Promise((resolve) => liar.close(resolve));
+      }
     });
 
     it('a flipped byte in SHA256SUMS or in its signature fails at the signature', async () => {
@@ -278,7 +308,11 @@ describe('signed seals and provenance', function () {
     const envelope = JSON.parse(await (await fetch(`${s.baseUrl}/dpkg/signed/5/provenance.intoto.jsonl`)).text());
     const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString());
     const deps = statement.predicate.buildDefinition.resolvedDependencies as Array<{ uri: string; digest: { sha256: string }; annotations: { source: string } }>;
-    expect(deps.map((d) => [d.uri, d.digest.sha256]).sort()).to.deep.equal(inputs.exchanges.map((e) => [e.url, e.sha256]).sort());
+    // The same requests and digests; a query only as its digest (it may hold credentials).
+    expect(deps.map((d) => [d.uri, d.digest.sha256]).sort()).to.deep.equal(inputs.exchanges.map((e) => [e.url.split('?')[0], e.sha256]).sort());
+    const withQuery = deps.find((d) => d.uri.endsWith('/dep-b.txt')) as { annotations: { querySha256?: string } };
+    expect(withQuery.annotations.querySha256).to.equal(createHash('sha256').update('?version=2').digest('hex'));
+    expect(JSON.stringify(statement)).to.not.include('version=2');
     expect(deps).to.have.length(2);
     expect(deps.every((d) => d.annotations.source === 'upstream')).to.equal(true);
     expect(deps.map((d) => d.digest.sha256)).to.include(createHash('sha256').update('origin bytes of /dep-a.tar.gz\n').digest('hex'));

@@ -1,10 +1,10 @@
 // The signature formats and the provenance statement, as pure functions (stock tools check
 // the real files in test/integration/signing.test.ts).
 import { expect } from 'chai';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { allowedSignersLine, dsseSign, dsseVerify, keyFingerprint, openSshPublicKey, parsePublicKeys, preAuthEncoding, sshSign, sshVerify } from '../../server/domain/signing.js';
 import { sha256sumLine } from '../../server/domain/checksum.js';
-import { compareProvenance, parseSums, provenanceStatement, withoutCredentials, type ProvenanceFacts } from '../../server/domain/provenance.js';
+import { compareProvenance, parseSums, provenanceStatement, publicUri, type ProvenanceFacts } from '../../server/domain/provenance.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const other = generateKeyPairSync('ed25519');
@@ -36,6 +36,10 @@ describe('signing formats', () => {
     const text = `# a comment\n${allowedSignersLine(publicKey)}\n${openSshPublicKey(other.publicKey, 'someone@host')}\nssh-rsa AAAAB3NzaC1yc2E= rsa\nssh-ed25519 !!notbase64\n`;
     const keys = parsePublicKeys(text);
     expect(keys.map(keyFingerprint)).to.deep.equal([keyFingerprint(publicKey), keyFingerprint(other.publicKey)]);
+    // Not trusted: a commented-out key, a key for other namespaces (git signing), a certificate authority.
+    const third = openSshPublicKey(generateKeyPairSync('ed25519').publicKey, '');
+    for (const untrusted of [`# ${third}`, `dev@example.org namespaces="git" ${third}`, `*@example.org cert-authority ${third}`]) expect(parsePublicKeys(untrusted), untrusted).to.deep.equal([]);
+    expect(parsePublicKeys(`ci@example.org namespaces="git,artifact-repo" ${third}`)).to.have.length(1);
     expect(keyFingerprint(publicKey)).to.match(/^SHA256:[A-Za-z0-9+/]{43}$/);
   });
 
@@ -78,9 +82,13 @@ describe('provenance statement', () => {
     expect(statement.predicate.runDetails).to.deep.equal({ builder: { id: 'https://artifacts.example.org/' }, metadata: { startedOn: facts.startedOn, finishedOn: facts.finishedOn } });
   });
 
-  it('strips userinfo from URLs and leaves what is not a URL alone', () => {
-    expect(withoutCredentials('https://u:p@h.example/x?y=1')).to.equal('https://h.example/x?y=1');
-    expect(withoutCredentials('not a url')).to.equal('not a url');
+  it('names a URL without userinfo, fragment or query; a query only as its digest', () => {
+    expect(publicUri('https://u:p@h.example/x?X-Amz-Signature=abc#f')).to.deep.equal({ uri: 'https://h.example/x', querySha256: createHash('sha256').update('?X-Amz-Signature=abc').digest('hex') });
+    expect(publicUri('https://h.example/x')).to.deep.equal({ uri: 'https://h.example/x', querySha256: null });
+    expect(publicUri('not a url').uri).to.equal('urn:artifact-repo:unparsable-url');
+    const statement = JSON.stringify(provenanceStatement({ ...facts, inputs: [{ url: 'https://s3.example/b?token=SECRET', sha256: 'e'.repeat(64), source: 'upstream' }] }));
+    expect(statement).to.not.include('SECRET');
+    expect(statement).to.include('"uri":"https://s3.example/b"').and.include('querySha256');
   });
 
   it('parses SHA256SUMS and refuses a line that is not one', () => {

@@ -29,7 +29,8 @@ const MIGRATIONS: readonly string[] = [
   // Checksum records and dead properties, by tree path; the sha256 column is the checksum
   // index. Collation "C": a folder's members are the range of paths after 'folder/'.
   `CREATE TABLE resources (path text COLLATE "C" PRIMARY KEY, sha256 text, size double precision, mtime_ms double precision, ino double precision, props jsonb);
-   CREATE INDEX resources_sha256 ON resources (sha256) WHERE sha256 IS NOT NULL;`,
+   CREATE INDEX resources_sha256 ON resources (sha256) WHERE sha256 IS NOT NULL;
+   CREATE TABLE resources_imported (id integer PRIMARY KEY CHECK (id = 1), at timestamptz NOT NULL DEFAULT clock_timestamp());`,
   // The keys that sign sealed builds: one current (with its private half), the retired ones public only.
   `CREATE TABLE signing_keys (public_key text PRIMARY KEY, private_pem text, created_at timestamptz NOT NULL, retired_at timestamptz);
    CREATE UNIQUE INDEX signing_keys_current ON signing_keys ((true)) WHERE retired_at IS NULL;`,

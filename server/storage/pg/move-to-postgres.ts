@@ -111,6 +111,8 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
         if (props.length > 0) await toResources.setProperties(segments, props);
         report.resources++;
       }
+      // Copied here: no server imports the volume's records again.
+      await tx.query('INSERT INTO resources_imported (id) VALUES (1)');
       return report;
     });
   } finally {

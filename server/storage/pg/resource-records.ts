@@ -7,7 +7,7 @@
 // it is renamed back or deleted, and a replica that died leaves its own prefix to the sweep.
 import { toHref } from '../../domain/tree-path.js';
 import type { ChecksumIndex } from '../checksum-index.js';
-import type { FileRecord, ResourceRecords, SetAside, StoredProperty } from '../meta-store.js';
+import type { FileRecord, ResourceRecordFiles, ResourceRecords, SetAside, StoredProperty } from '../meta-store.js';
 import type { Database } from './database.js';
 
 const ASIDE = '.aside/';
@@ -106,12 +106,19 @@ export class PgResourceRecords implements ResourceRecords {
     };
   }
 
-  /** Renames what was set aside under `prefix` back, over anything written there since. */
+  /** Puts back what was set aside under `prefix`, over anything written there since. */
   private async bringBack(prefix: string): Promise<void> {
+    // An upsert, not a rename: a row written meanwhile at one of the paths is replaced
+    // instead of making the statement fail.
     await this.db.transaction(async (client) => {
       const range = [prefix, prefixEnd(prefix)];
-      await client.query('DELETE FROM resources WHERE path IN (SELECT substr(path, length($1) + 1) FROM resources WHERE path >= $1 AND path < $2)', range);
-      await client.query('UPDATE resources SET path = substr(path, length($1) + 1) WHERE path >= $1 AND path < $2', range);
+      await client.query(
+        `INSERT INTO resources (path, sha256, size, mtime_ms, ino, props)
+         SELECT substr(path, length($1) + 1), sha256, size, mtime_ms, ino, props FROM resources WHERE path >= $1 AND path < $2
+         ON CONFLICT (path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, mtime_ms = EXCLUDED.mtime_ms, ino = EXCLUDED.ino, props = EXCLUDED.props`,
+        range,
+      );
+      await client.query('DELETE FROM resources WHERE path >= $1 AND path < $2', range);
     });
   }
 
@@ -177,11 +184,34 @@ export class PgResourceRecords implements ResourceRecords {
     return found;
   }
 
-  /** Forgets what replicas that are gone left set aside (their changes ended with them). */
+  /** Forgets what replicas that are gone left set aside (their changes ended with them); never this one's. */
   async sweepDeparted(alive: ReadonlySet<string>): Promise<number> {
-    const { rowCount } = await this.db.query(`DELETE FROM resources WHERE starts_with(path, $1) AND NOT (split_part(substr(path, length($1) + 1), '/', 1) = ANY($2))`, [ASIDE, [...alive]]);
+    const { rowCount } = await this.db.query(`DELETE FROM resources WHERE starts_with(path, $1) AND NOT (split_part(substr(path, length($1) + 1), '/', 1) = ANY($2))`, [ASIDE, [...alive, this.replica]]);
     return rowCount ?? 0;
   }
+}
+
+/**
+ * Once per database: the records and properties a version that kept them on the shared
+ * volume (`.meta`) wrote, copied in, so that an upgraded repository keeps its dead
+ * properties and search. Replicas starting together take turns; only the first copies.
+ */
+export async function importVolumeRecords(db: Database, volume: ResourceRecordFiles): Promise<number | null> {
+  return db.withLock('resources-import', async () => {
+    const { rows } = await db.query<{ done: boolean }>('SELECT EXISTS (SELECT 1 FROM resources_imported) AS done');
+    if (rows[0]?.done) return null;
+    return db.atomically(async (tx) => {
+      const into = new PgResourceRecords(tx, 'import');
+      let copied = 0;
+      for await (const { segments, record, props } of volume.entries()) {
+        if (record) await into.setFileRecord(segments, record);
+        if (props.length > 0) await into.setProperties(segments, props);
+        copied++;
+      }
+      await tx.query('INSERT INTO resources_imported (id) VALUES (1)');
+      return copied;
+    });
+  });
 }
 
 /**
