@@ -1,6 +1,7 @@
 // Where every request is authorised. Reads of the tree are public; writes need a live
 // build token, the request path (and a COPY/MOVE Destination) must lie inside the token's
-// scope, and its build must not be sealed. The token service needs a master's credentials.
+// scope; whether its build is still open is decided where the write is admitted
+// (builds.ts). The token service needs a master's credentials.
 import type { IncomingMessage } from 'node:http';
 import { isBelowScope, isInsideScope, sameSegments, scopeSegments, type TreePath } from '../domain/tree-path.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
@@ -54,7 +55,6 @@ export async function authorise(
   destination: TreePath | null,
   tokens: TokenService,
   clientAddress: string,
-  isSealed: (build: readonly string[]) => Promise<boolean>,
 ): Promise<Authorisation> {
   if (!isWriteMethod(method)) return { kind: 'public' };
   const token = await authenticateBuildToken(req, tokens, clientAddress);
@@ -62,8 +62,9 @@ export async function authorise(
   const scope = scopeSegments(token.scope);
   const refusal = scopeRefusal(method, target.segments, destination?.segments ?? null, scope);
   if (refusal) throw new HttpError(403, refusal);
-  // Target and Destination lie in the token's own build (checked above): one check covers both.
-  if (await isSealed(scope)) throw new HttpError(409, `build /${scope.join('/')}/ is sealed: its files never change`);
+  // Whether the build is sealed is decided once, where the write is admitted
+  // (Builds.whileWriting, 409): in the same step that counts the write, so that a seal
+  // cannot slip between a check here and the write (and, with DATABASE_URL, in one query).
   return { kind: 'token', token, scope };
 }
 

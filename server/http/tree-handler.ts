@@ -71,7 +71,7 @@ export async function handleTreeRequest(req: IncomingMessage, res: ServerRespons
   if (method !== 'PUT') checkDeclaredSize(req, services.config.maxXmlBodyBytes);
   const destination =
     method === 'COPY' || method === 'MOVE' ? parseDestination(headerValue(req, 'destination'), ownHosts(req, services.config.trustedProxies, services.config.publicUrl)) : null;
-  const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies), (build) => services.builds.isSealed(build));
+  const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies));
   if (auth.kind === 'token') checkNewPaths(method, target.segments, destination?.segments ?? null, services);
   const handle = (): Promise<void> => HANDLERS[method]({ req, res, method, target, destination, auth, services });
   // A write still running when its build is sealed is cut after the grace: the socket goes,
