@@ -9,13 +9,13 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { findTool, run, type RunResult } from '../helpers/tools.js';
-import { engineUnavailable, startEngine, userCheckout, type Engine } from './engine.js';
+import { engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
 import { ensureStandins } from './standins.js';
 
 const MASTER_PASSWORD = 'a-long-random-master-password';
@@ -124,14 +124,7 @@ describe('docker deployment on a real engine', function () {
     await writeFile(path.join(work, 'NOTES.txt'), small);
   });
 
-  after(async () => {
-    if (!engine) return;
-    if (work) await compose(['down', '-v', '--remove-orphans']);
-    await engine.docker(['image', 'prune', '--force']);
-    await engine.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-    console.log(timings.map((t) => `      ${t}`).join('\n'));
-  });
+  after(() => tearDownCompose(engine, work, compose, timings));
 
   it('the app starts as root to read the 0600 secret, then runs as node; both services have healthchecks', async () => {
     const id = await containerOf('app');

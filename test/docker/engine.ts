@@ -147,3 +147,16 @@ export async function userCheckout(label: string): Promise<string> {
   }
   return work;
 }
+
+/**
+ * What every compose suite does last: the project down with its volumes, the images it
+ * built pruned, the engine stopped, the work folder gone, and the timings shown.
+ */
+export async function tearDownCompose(engine: Engine | null, work: string | undefined, compose: (args: string[]) => Promise<unknown>, timings: readonly string[]): Promise<void> {
+  if (!engine) return;
+  if (work) await compose(['down', '-v', '--remove-orphans']);
+  await engine.docker(['image', 'prune', '--force']);
+  await engine.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+  console.log(timings.map((t) => `      ${t}`).join('\n'));
+}

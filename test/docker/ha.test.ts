@@ -8,12 +8,12 @@
 // fails instead.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, chown, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { findTool, run, type RunResult } from '../helpers/tools.js';
-import { engineUnavailable, startEngine, userCheckout, type Engine } from './engine.js';
+import { engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
 import { ensureStandins } from './standins.js';
 
 const MASTER_PASSWORD = 'another-long-master-password';
@@ -99,14 +99,7 @@ describe('several-replica docker deployment on a real engine', function () {
     timings.push(`healthy after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
-  after(async () => {
-    if (!engine) return;
-    if (work) await compose(['down', '-v', '--remove-orphans']);
-    await engine.docker(['image', 'prune', '--force']);
-    await engine.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-    console.log(timings.map((t) => `      ${t}`).join('\n'));
-  });
+  after(() => tearDownCompose(engine, work, compose, timings));
 
   it(`runs PostgreSQL, ${REPLICAS} replicas of the app and nginx; the replicas agree on one schema and one master`, async () => {
     expect(await containersOf('app')).to.have.length(REPLICAS);
