@@ -4,7 +4,7 @@
 // service keeps about each resource. Both are on the same filesystem as the tree, so that
 // a finished upload is published with one rename.
 import type { Stats } from 'node:fs';
-import { closeSync, constants as fsConstants, createReadStream, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { chmod, cp, lstat, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 
 import path from 'node:path';
@@ -21,6 +21,12 @@ export const META_DIR = '.meta';
 // PostgreSQL's b-tree takes keys up to 2704 bytes; a change that sets a path aside adds a
 // prefix of about 40 bytes.
 const MAX_DATABASE_KEY_BYTES = 2600;
+/**
+ * A body of at most this many declared bytes is received whole into memory, then written,
+ * hashed and published in a few synchronous calls: no write stream, no thread-pool trips
+ * (each costs more than the write of a page-cached 4 KiB file; docs/performance.md).
+ */
+export const SMALL_BODY_BYTES = 64 * 1024;
 
 export class StorageError extends Error {
   constructor(
@@ -101,15 +107,17 @@ export class ArtifactStore {
    */
   async stat(segments: readonly string[]): Promise<Stats | null> {
     const full = this.fsPath(segments);
+    // Synchronous, like openForReading: a cached inode's lstat beats a thread-pool trip.
+    let stats: Stats | undefined;
     try {
-      const stats = await lstat(full);
-      if (stats.isSymbolicLink()) return null;
-      if (segments.length > 1 && realpathSync.native(path.dirname(full)) !== path.join(this.realRoot, ...segments.slice(0, -1))) return null;
-      return stats;
+      stats = lstatSync(full, { throwIfNoEntry: false });
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
     }
+    if (!stats || stats.isSymbolicLink()) return null;
+    if (segments.length > 1 && realpathSync.native(path.dirname(full)) !== path.join(this.realRoot, ...segments.slice(0, -1))) return null;
+    return stats;
   }
 
   /**
@@ -207,9 +215,14 @@ export class ArtifactStore {
     return deepest;
   }
 
+  // Temporary names: random per process, then counted (16 random bytes per upload cost
+  // more than the rest of the name); files are created exclusively all the same.
+  private readonly tempPrefix = randomBytes(9).toString('base64url');
+  private tempCount = 0;
+
   /** A fresh path in `.incoming`, for work that must appear in the tree all at once. */
   tempPath(label: string): string {
-    const temp = path.join(this.incomingDir, `${label}-${randomBytes(12).toString('hex')}`);
+    const temp = path.join(this.incomingDir, `${label}-${this.tempPrefix}-${(++this.tempCount).toString(36)}`);
     this.inUse.add(temp);
     return temp;
   }
@@ -287,37 +300,23 @@ export class ArtifactStore {
     const { expectedSha256 = null, declaredLength = null, beforePublish, received } = options;
     const target = this.fsPath(segments);
     const temp = this.tempPath('put');
-    let trailing: TrailingHash | null = null;
     let undo: (() => Promise<void>) | null = null;
     try {
-      const handle = await open(temp, 'wx', 0o644);
-      const out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
-      // Hashed as it streams: the file is never read from disk a second time, except from
-      // the page cache by the hashing thread just behind the writer, for large bodies.
-      const hash = declaredLength !== null && declaredLength >= TRAILING_HASH_MIN_BYTES ? null : createHash('sha256');
-      if (!hash) trailing = hashWorker.follow(temp);
-      const follower = trailing;
-      body.on('data', (chunk: Buffer) => {
-        if (hash) hash.update(chunk);
-        else follower?.written(out.bytesWritten);
-        noteStreamedBytes(chunk.length);
-        received?.(chunk.length);
-      });
-      await pipeline(body, out);
-      // Should the hashing thread fail, the file is hashed here after all: slower, never wrong.
-      const sha256 = hash ? hash.digest('hex') : await (follower as TrailingHash).finish(out.bytesWritten).catch(() => hashOfFile(temp));
-      trailing = null;
+      const small = declaredLength !== null && declaredLength <= SMALL_BODY_BYTES;
+      const written = small ? writeWhole(temp, await receiveWhole(body, declaredLength, received)) : await this.writeStreamed(temp, body, declaredLength, received);
+      const { sha256 } = written;
+      let { stats } = written;
       if (expectedSha256 !== null && sha256 !== expectedSha256) {
         throw new StorageError(400, `checksum mismatch: the body's SHA-256 is ${sha256}, not the declared ${expectedSha256}; nothing was stored`);
       }
       // Publishing is a handful of metadata calls on cached inodes: done synchronously, as
       // a trip through the thread pool each costs more than the call (docs/performance.md).
-      if (segments.length > 1) mkdirSync(this.fsPath(segments.slice(0, -1)), { recursive: true });
       const existing = statSyncOrNull(target);
       if (existing?.isDirectory()) throw new StorageError(405, 'a collection exists at this path');
+      // Missing parent collections are created only now, once the body is complete.
+      if (!existing && segments.length > 1) mkdirSync(this.fsPath(segments.slice(0, -1)), { recursive: true });
       // A replacement always gets a new validator: nginx's ETag and Last-Modified count whole
       // seconds, so a same-size file written within the old one's second would share them.
-      let stats = statSync(temp);
       if (existing && Math.floor(existing.mtimeMs / 1000) >= Math.floor(stats.mtimeMs / 1000)) {
         const later = new Date((Math.floor(existing.mtimeMs / 1000) + 1) * 1000);
         utimesSync(temp, later, later);
@@ -328,12 +327,36 @@ export class ArtifactStore {
       renameSync(temp, target);
       undo = null;
       this.settle(temp);
-      return { created: existing === null, replacedSize: existing?.size ?? 0, size: out.bytesWritten, sha256, stats };
+      return { created: existing === null, replacedSize: existing?.size ?? 0, size: stats.size, sha256, stats };
     } catch (err) {
-      (trailing as TrailingHash | null)?.cancel();
       await (undo as (() => Promise<void>) | null)?.().catch(() => undefined);
       await this.discard(temp);
       throw storageError(err);
+    }
+  }
+
+  /** A body of any size streamed into `temp`, hashed as it goes; the file's stats once closed. */
+  private async writeStreamed(temp: string, body: Readable, declaredLength: number | null, received?: (bytes: number) => void): Promise<{ sha256: string; stats: Stats }> {
+    const handle = await open(temp, 'wx', 0o644);
+    const out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
+    // Hashed as it streams: the file is never read from disk a second time, except from
+    // the page cache by the hashing thread just behind the writer, for large bodies.
+    const hash = declaredLength !== null && declaredLength >= TRAILING_HASH_MIN_BYTES ? null : createHash('sha256');
+    const trailing: TrailingHash | null = hash ? null : hashWorker.follow(temp);
+    try {
+      body.on('data', (chunk: Buffer) => {
+        if (hash) hash.update(chunk);
+        else trailing?.written(out.bytesWritten);
+        noteStreamedBytes(chunk.length);
+        received?.(chunk.length);
+      });
+      await pipeline(body, out);
+      // Should the hashing thread fail, the file is hashed here after all: slower, never wrong.
+      const sha256 = hash ? hash.digest('hex') : await (trailing as TrailingHash).finish(out.bytesWritten).catch(() => hashOfFile(temp));
+      return { sha256, stats: statSync(temp) };
+    } catch (err) {
+      trailing?.cancel();
+      throw err;
     }
   }
 
@@ -418,6 +441,48 @@ async function copyTree(source: string, target: string): Promise<void> {
   // COPYFILE_FICLONE: a reflink where the filesystem offers one, a byte copy elsewhere.
   // Timestamps are kept: a file's recorded checksum is valid for its size and mtime.
   await cp(source, target, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true, mode: fsConstants.COPYFILE_FICLONE });
+}
+
+/**
+ * A small body received whole, into one buffer of its declared length. Nothing touches the
+ * disk before its last byte: an aborted upload leaves nothing to clean.
+ */
+async function receiveWhole(body: Readable, length: number, received?: (bytes: number) => void): Promise<Buffer> {
+  const whole = Buffer.allocUnsafe(length);
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size + chunk.length > length) throw new StorageError(400, 'request body longer than its Content-Length');
+    chunk.copy(whole, size);
+    size += chunk.length;
+    received?.(chunk.length);
+  }
+  if (size !== length) throw new StorageError(400, 'request body incomplete: upload aborted');
+  return whole;
+}
+
+/** Writes a whole small body to a new file in one call; its SHA-256 and the file's stats. */
+function writeWhole(temp: string, bytes: Buffer): { sha256: string; stats: Stats } {
+  const fd = openSync(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+  try {
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    return { sha256: createHash('sha256').update(bytes).digest('hex'), stats: fstatSync(fd) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * rename(), creating the target's missing parent folders when it fails for want of them:
+ * the common case (the folder exists) costs the rename alone.
+ */
+export function renameCreatingParents(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(path.dirname(to), { recursive: true });
+    renameSync(from, to);
+  }
 }
 
 function statSyncOrNull(p: string): Stats | null {

@@ -1,18 +1,23 @@
 // Which paths hold a given SHA-256 (embedded): ARTIFACTS_DIR/.index/sha256/ab/abcd.../, one small
-// entry per path (named by a hash of the path, holding the path), written as files are
-// recorded. Writing the same path again rewrites its one entry: the index never grows by
-// repetition. It survives restarts and answers a search without walking the tree. Entries
-// are never trusted blindly: the catalog checks each against the file's record and
-// removes stale ones.
+// entry per path (named by a hash of the path), written as files are recorded. Writing the
+// same path again finds its one entry: the index never grows by repetition. It survives
+// restarts and answers a search without walking the tree. Entries are never trusted
+// blindly: the catalog checks each against the file's record and removes stale ones.
+//
+// An entry is a symbolic link whose target is the path, "href:/t/p/1/a.txt": created in one
+// atomic call, where a file would cost open, write, close and a rename (as Mercurial's and
+// Emacs's lock files keep their data). It is only ever read with readlink, never followed;
+// the prefix keeps it from naming anything on the host. Entries of earlier versions are
+// files holding the path, and are read as such.
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { opendir, readFile, rm } from 'node:fs/promises';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { opendir, readFile, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { TempFiles } from './meta-store.js';
 
 export const INDEX_DIR = '.index';
 /** A search reads at most this many entries: its cost is bounded whatever was stored. */
 export const MAX_SEARCH_HITS = 1000;
+const ENTRY_PREFIX = 'href:';
 
 /** Which paths hold a given SHA-256. Entries may be stale: the catalog checks each hit. */
 export interface ChecksumIndex {
@@ -26,10 +31,7 @@ export interface ChecksumIndex {
 export class ChecksumIndexFiles implements ChecksumIndex {
   readonly dir: string;
 
-  constructor(
-    artifactsDir: string,
-    private readonly temps: TempFiles,
-  ) {
+  constructor(artifactsDir: string) {
     this.dir = path.join(artifactsDir, INDEX_DIR, 'sha256');
   }
 
@@ -43,16 +45,20 @@ export class ChecksumIndexFiles implements ChecksumIndex {
 
   async add(sha256: string, href: string): Promise<void> {
     const entry = this.entryOf(sha256, href);
-    const temp = this.temps.tempPath('index');
+    // Synchronous, like the metadata file: one call on cached inodes. An entry that exists
+    // says the same (same checksum, same path).
     try {
-      // Synchronous, like the metadata file: a few bytes on cached inodes.
-      mkdirSync(path.dirname(entry), { recursive: true });
-      writeFileSync(temp, href);
-      renameSync(temp, entry);
-      this.temps.settle(temp);
+      symlinkSync(ENTRY_PREFIX + href, entry);
     } catch (err) {
-      await this.temps.discard(temp);
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return;
+      if (code !== 'ENOENT') throw err;
+      mkdirSync(path.dirname(entry), { recursive: true });
+      try {
+        symlinkSync(ENTRY_PREFIX + href, entry);
+      } catch (again) {
+        if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+      }
     }
   }
 
@@ -68,18 +74,24 @@ export class ChecksumIndexFiles implements ChecksumIndex {
     let more = false;
     try {
       for await (const entry of dir) {
-        if (!entry.isFile()) continue;
+        if (!entry.isSymbolicLink() && !entry.isFile()) continue;
         if (hrefs.length >= limit) {
           more = true;
           break;
         }
-        const href = await readFile(path.join(this.folderOf(sha256), entry.name), 'utf8').catch(() => null);
+        const href = await this.readEntry(path.join(this.folderOf(sha256), entry.name), entry.isSymbolicLink());
         if (href) hrefs.push(href);
       }
     } finally {
       await dir.close().catch(() => undefined);
     }
     return { hrefs, more };
+  }
+
+  private async readEntry(file: string, link: boolean): Promise<string | null> {
+    if (!link) return readFile(file, 'utf8').catch(() => null);
+    const target = await readlink(file).catch(() => null);
+    return target?.startsWith(ENTRY_PREFIX) ? target.slice(ENTRY_PREFIX.length) : null;
   }
 
   /** Forgets one path for this checksum (a stale entry found by a lookup). */

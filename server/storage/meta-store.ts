@@ -9,10 +9,10 @@
 // collection's folder. Metadata paths are longer than tree paths (two bytes per segment,
 // and the prefix): tree-path limits leave room for that (storagePathProblem).
 import type { Stats } from 'node:fs';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { META_DIR } from './artifact-store.js';
+import { META_DIR, renameCreatingParents } from './artifact-store.js';
 
 export interface StoredProperty {
   ns: string;
@@ -140,9 +140,8 @@ export class ResourceRecordFiles implements ResourceRecords {
     const temp = this.temps.tempPath('meta');
     try {
       // A few hundred bytes: written synchronously, like the read.
-      mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(temp, JSON.stringify(value));
-      renameSync(temp, file);
+      renameCreatingParents(temp, file);
       this.temps.settle(temp);
     } catch (err) {
       void this.temps.discard(temp);
