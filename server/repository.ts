@@ -345,6 +345,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     authorityKeeper: db ? pgAuthorityKeeper(db) : fileKeeper(config.tokensDir),
     signer,
     close: async () => {
+      audit.close();
       await guard.close();
       await replicas?.leave();
       await db?.close();

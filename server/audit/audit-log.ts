@@ -2,12 +2,14 @@
 // rewritten, so "who uploaded this, with which token, when" outlives the token. It lives
 // beside the token store, never in the public tree, and holds names, ids, paths and
 // checksums only: events carry no secret by construction (see domain/events.ts).
-import { appendFileSync, createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { RepoEvent } from '../domain/events.js';
 
 export const AUDIT_FILE = 'audit.jsonl';
+/** How often the open trail is checked against its path (moved away or deleted: reopened). */
+const REOPEN_CHECK_MS = 1000;
 
 export type AuditEntry = { time: string } & RepoEvent;
 
@@ -23,10 +25,14 @@ export interface AuditTrail {
   record(event: RepoEvent): void;
   /** One page of the entries about one build, oldest first, and how many there are. */
   forBuild(build: string, page?: { offset?: number; limit?: number }): Promise<{ entries: AuditEntry[]; total: number }>;
+  /** Lets go of what it holds open (the server stops). */
+  close(): void;
 }
 
 export class AuditFile implements AuditTrail {
   readonly file: string;
+  private fd: number | null = null;
+  private checkedAt = 0;
 
   constructor(
     tokensDir: string,
@@ -39,14 +45,43 @@ export class AuditFile implements AuditTrail {
   /**
    * Appends one line. Synchronous: a single O_APPEND write of a short line, so lines from
    * this process and an admin CLI never interleave, and the order is the order of events.
+   * The file stays open (an upload's line is one write, not open, write and close); should
+   * it be moved away or deleted, it is opened again within a second.
    */
   record(event: RepoEvent): void {
     if (!isAudited(event)) return;
-    const entry = { time: new Date(this.now()).toISOString(), ...event };
+    const line = Buffer.from(JSON.stringify({ time: new Date(this.now()).toISOString(), ...event }) + '\n');
     try {
-      appendFileSync(this.file, JSON.stringify(entry) + '\n', { mode: 0o600 });
+      const fd = this.descriptor();
+      for (let at = 0; at < line.length; ) at += writeSync(fd, line, at, line.length - at);
     } catch (err) {
+      this.close();
       this.onError(err);
+    }
+  }
+
+  private descriptor(): number {
+    const now = Date.now();
+    if (this.fd !== null && now - this.checkedAt < REOPEN_CHECK_MS) return this.fd;
+    this.checkedAt = now;
+    if (this.fd !== null) {
+      const onDisk = statSync(this.file, { throwIfNoEntry: false });
+      const open = fstatSync(this.fd);
+      if (onDisk && onDisk.ino === open.ino && onDisk.dev === open.dev) return this.fd;
+      this.close();
+    }
+    this.fd = openSync(this.file, 'a', 0o600);
+    return this.fd;
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    const fd = this.fd;
+    this.fd = null;
+    try {
+      closeSync(fd);
+    } catch {
+      // Already gone: nothing to let go of.
     }
   }
 

@@ -311,10 +311,9 @@ export class ArtifactStore {
       }
       // Publishing is a handful of metadata calls on cached inodes: done synchronously, as
       // a trip through the thread pool each costs more than the call (docs/performance.md).
+      // (Under a file, this stat fails with ENOTDIR: 409 before anything is recorded.)
       const existing = statSyncOrNull(target);
       if (existing?.isDirectory()) throw new StorageError(405, 'a collection exists at this path');
-      // Missing parent collections are created only now, once the body is complete.
-      if (!existing && segments.length > 1) mkdirSync(this.fsPath(segments.slice(0, -1)), { recursive: true });
       // A replacement always gets a new validator: nginx's ETag and Last-Modified count whole
       // seconds, so a same-size file written within the old one's second would share them.
       if (existing && Math.floor(existing.mtimeMs / 1000) >= Math.floor(stats.mtimeMs / 1000)) {
@@ -324,7 +323,8 @@ export class ArtifactStore {
       }
       // rename() keeps inode, size and mtime: what is recorded for the temporary file holds for the target.
       undo = (await beforePublish?.(sha256, stats)) ?? null;
-      renameSync(temp, target);
+      // Missing parent collections are created only now, once the body is complete.
+      renameCreatingParents(temp, target);
       undo = null;
       this.settle(temp);
       return { created: existing === null, replacedSize: existing?.size ?? 0, size: stats.size, sha256, stats };

@@ -4,12 +4,17 @@
 // one resource's metadata never rewrites anything shared, and moving a collection moves
 // its members' metadata with one rename. (Build states and pins are build-records.ts.)
 //
+// A checksum record is a symbolic link whose target is the record, 'record:{"sha256":...}':
+// written in one atomic call (a file takes open, write, close and a rename: on this kind of
+// volume, the largest part of a small upload's cost), read with one readlink, never
+// followed. Records of earlier versions are files, and are read as such.
+//
 // Layout: resource /a/b/c -> .meta/a.d/b.d/c.m and c.p; the members of /a/b live under
 // .meta/a.d/b.d/. The suffixes differ, so a resource's files never collide with a
 // collection's folder. Metadata paths are longer than tree paths (two bytes per segment,
 // and the prefix): tree-path limits leave room for that (storagePathProblem).
 import type { Stats } from 'node:fs';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { META_DIR, renameCreatingParents } from './artifact-store.js';
@@ -44,6 +49,7 @@ export const MAX_PROPERTIES = 256;
 export const MAX_PROPERTY_BYTES = 64 * 1024;
 
 const CACHE_ENTRIES = 20_000;
+const RECORD_PREFIX = 'record:';
 
 /** The record still describes the file on disk: same inode, size and mtime (within 1 ms). */
 export function recordMatches(record: FileRecord | null | undefined, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): record is FileRecord {
@@ -136,6 +142,41 @@ export class ResourceRecordFiles implements ResourceRecords {
     }
   }
 
+  /** A checksum record: a link holding it, or (earlier versions) a file. */
+  private readRecord(file: string): unknown {
+    try {
+      const stats = lstatSync(file, { throwIfNoEntry: false });
+      if (!stats) return null;
+      if (!stats.isSymbolicLink()) return this.readJson(file);
+      const target = readlinkSync(file);
+      return target.startsWith(RECORD_PREFIX) ? JSON.parse(target.slice(RECORD_PREFIX.length)) : null;
+    } catch {
+      // Unreadable metadata counts as none; the next write replaces it.
+      return null;
+    }
+  }
+
+  /** Writes a checksum record: one symlink call for a new one, a link and a rename to replace one. */
+  private writeRecord(file: string, record: FileRecord): void {
+    const target = RECORD_PREFIX + JSON.stringify(record);
+    try {
+      symlinkSync(target, file);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOENT') throw err;
+    }
+    const temp = this.temps.tempPath('meta');
+    try {
+      symlinkSync(target, temp);
+      renameCreatingParents(temp, file);
+      this.temps.settle(temp);
+    } catch (err) {
+      void this.temps.discard(temp);
+      throw err;
+    }
+  }
+
   private writeJson(file: string, value: unknown): void {
     const temp = this.temps.tempPath('meta');
     try {
@@ -159,7 +200,7 @@ export class ResourceRecordFiles implements ResourceRecords {
     const key = segments.join('/');
     const cached = this.records.get(key);
     if (cached !== undefined) return cached;
-    const parsed = this.readJson(this.fileOf(segments, 'm')) as (Partial<FileRecord> & { file?: FileRecord }) | null;
+    const parsed = this.readRecord(this.fileOf(segments, 'm')) as (Partial<FileRecord> & { file?: FileRecord }) | null;
     // Layout 1 kept the record under `file`, beside the properties (migrate.ts converts).
     const raw = parsed && typeof parsed.sha256 === 'string' ? parsed : (parsed?.file ?? null);
     const record = raw && typeof raw.sha256 === 'string' && typeof raw.size === 'number' && typeof raw.mtimeMs === 'number' ? (raw as FileRecord) : null;
@@ -171,11 +212,11 @@ export class ResourceRecordFiles implements ResourceRecords {
     const key = segments.join('/');
     const previous = await this.fileRecord(segments);
     this.records.delete(key);
-    this.writeJson(this.fileOf(segments, 'm'), record);
+    this.writeRecord(this.fileOf(segments, 'm'), record);
     return {
       restore: async () => {
         this.records.delete(key);
-        if (previous) this.writeJson(this.fileOf(segments, 'm'), previous);
+        if (previous) this.writeRecord(this.fileOf(segments, 'm'), previous);
         else await rm(this.fileOf(segments, 'm'), { force: true });
       },
       drop: async () => undefined,
@@ -285,8 +326,9 @@ export class ResourceRecordFiles implements ResourceRecords {
     };
     try {
       await mkdir(path.dirname(this.fileOf(to, 'm')), { recursive: true });
-      for (const kind of ['m', 'p'] as const) await cp(this.fileOf(from, kind), this.fileOf(to, kind)).catch(ignoreMissing);
-      if (withMembers) await cp(this.folderOf(from), this.folderOf(to), { recursive: true }).catch(ignoreMissing);
+      // verbatimSymlinks: a record is a link whose target is data, not a path to resolve.
+      for (const kind of ['m', 'p'] as const) await cp(this.fileOf(from, kind), this.fileOf(to, kind), { verbatimSymlinks: true }).catch(ignoreMissing);
+      if (withMembers) await cp(this.folderOf(from), this.folderOf(to), { recursive: true, verbatimSymlinks: true }).catch(ignoreMissing);
     } catch (err) {
       await undo();
       throw err;

@@ -2,7 +2,7 @@
 // schedule, and removal of read-only sealed trees by a non-root service user.
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, lstat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run, type RunResult } from '../helpers/tools.js';
@@ -87,8 +87,9 @@ async function getBytes(url: string): Promise<{ status: number; body: Buffer }> 
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 }
 
+/** Anything at the path, a metadata link included (lstat: links are not followed). */
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
+  return lstat(p).then(
     () => true,
     () => false,
   );

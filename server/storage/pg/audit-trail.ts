@@ -13,6 +13,9 @@ export class PgAuditTrail implements AuditTrail {
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
+  /** The pool is the database's, closed with it. */
+  close(): void {}
+
   record(event: RepoEvent): void {
     if (!isAudited(event)) return;
     const build = 'build' in event && typeof event.build === 'string' ? event.build : null;
