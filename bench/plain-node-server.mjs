@@ -2,6 +2,7 @@
 // plainest file server (node:http and fs streams; no authentication, no checksum, no
 // metadata, no listing). PUT writes a temporary file and renames it into place (as the app
 // and nginx's DAV module do), GET and HEAD stream the file, DELETE removes a file or folder.
+// GET /-/memory-4k answers 4 KiB from memory (the HTTP stack alone).
 // Usage: node bench/plain-node-server.mjs ROOT   (prints "listening on PORT" once ready)
 import { createReadStream, mkdirSync, renameSync, statSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
@@ -18,7 +19,12 @@ function target(url) {
   return full.startsWith(root) ? full : null;
 }
 
+// GET /-/memory-4k: 4 KiB from memory, no file system at all. What one Node process's
+// HTTP stack alone answers here: the ceiling for the app's small downloads (one thread).
+const MEMORY_4K = Buffer.alloc(4096, 0x61);
+
 async function handle(req, res) {
+  if (req.url === '/-/memory-4k') return void res.writeHead(200, { 'Content-Length': MEMORY_4K.length, 'Content-Type': 'application/octet-stream' }).end(MEMORY_4K);
   const file = target(req.url);
   if (!file) return void res.writeHead(400).end();
   if (req.method === 'PUT') {

@@ -79,6 +79,23 @@ describe('deployment: nginx in front of the app', function () {
     expect(token.url).to.equal(`${nginx.baseUrl}/deb/nginx/1/`);
   });
 
+  it('a write reaches the app once: no describe subrequest goes with it', async () => {
+    const before = app.output().length;
+    const put = await request(nginx.baseUrl).put('/deb/nginx/1/once.txt').set('Authorization', basic(token.username, token.password)).send('once\n');
+    expect(put.status).to.equal(201);
+    expect(put.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('once\n').digest('hex'));
+    const propfind = await request(nginx.baseUrl).propfind('/deb/nginx/1/once.txt').set('Depth', '0');
+    expect(propfind.status).to.equal(207);
+    await new Promise((r) => setTimeout(r, 200));
+    const seen = app
+      .output()
+      .slice(before)
+      .split('\n')
+      .filter((l) => l.includes('"msg":"request"'))
+      .map((l) => (JSON.parse(l) as { method: string; path: string }).method + ' ' + (JSON.parse(l) as { path: string }).path);
+    expect(seen).to.have.members(['PUT /deb/nginx/1/once.txt', 'PROPFIND /deb/nginx/1/once.txt']);
+  });
+
   it('serves a download from disk: the app only describes the file (checksum headers), nginx sends the bytes', async () => {
     const before = app.output().length;
     const res = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').buffer(true).parse((r, cb) => {

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_AUTH, mintWith, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
@@ -211,3 +212,109 @@ describe('faults: a client that gives up at every stage of a PUT', function () {
     });
   }
 });
+
+// A real crash at each step of publishing a small upload (received whole, written in a
+// few system calls): strace, attached to the server, kills it with SIGKILL on entry to the
+// chosen call, so the steps before it are done and it and those after are not.
+describe('faults: kill -9 at each step of publishing a small upload', function () {
+  this.timeout(120_000);
+  let dataDir: string;
+  before(async function () {
+    if ((await run('strace', ['-V'])).code !== 0) {
+      console.warn('      skipped: strace is not installed');
+      this.skip();
+    }
+    dataDir = await makeTempDir('kill-steps-');
+  });
+  after(async () => {
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const older = Buffer.from('the file as it was before\n');
+  const newer = Buffer.alloc(4096, 0x6e);
+
+  /** Starts the server, lets `prepare` run, then kills it on entry to the `when`-th `call` during a PUT of `newer`. */
+  async function crashDuring(name: string, call: string, when: number, prepare: (app: ChildServer, t: MintedToken) => Promise<void>): Promise<void> {
+    const app = await startChild(dataDir);
+    const t = await mintWith(app.baseUrl, { type: 'crash', project: 'steps', build: '1' });
+    await prepare(app, t);
+    const tracer = spawnTracer(app.child.pid as number, call, when);
+    await tracer.attached;
+    const status = await fetch(`${t.url}${name}`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: newer }).then(
+      (r) => r.status,
+      () => 0,
+    );
+    expect(status, `the server answered the PUT instead of dying at ${call} #${when}`).to.equal(0);
+    expect(await app.stop('SIGKILL')).to.equal(null);
+    await tracer.done;
+  }
+
+  const steps: [string, string, number][] = [
+    ['writing the body to its temporary file', 'write', 1],
+    ['recording its checksum', 'symlink', 1],
+    ['adding it to the checksum index', 'symlink', 2],
+    ['renaming it into the tree', 'rename', 1],
+  ];
+  for (const [step, call, when] of steps) {
+    it(`a new file, killed before ${step}: after a restart it is not there, nothing is left over, and it can be uploaded`, async () => {
+      const name = `new-${call}-${when}.bin`;
+      await crashDuring(name, call, when, async () => undefined);
+      const again = await startChild(dataDir);
+      try {
+        expect(await readdir(path.join(dataDir, 'artifacts', '.incoming'))).to.deep.equal([]);
+        expect((await fetch(`${again.baseUrl}/crash/steps/1/${name}`)).status).to.equal(404);
+        const t = await mintWith(again.baseUrl, { type: 'crash', project: 'steps', build: '1' });
+        const put = await fetch(`${t.url}${name}`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: newer });
+        expect(put.status).to.equal(201);
+        const get = await fetch(`${t.url}${name}`);
+        expect(sha256(Buffer.from(await get.arrayBuffer()))).to.equal(sha256(newer));
+        expect(get.headers.get('x-checksum-sha256')).to.equal(sha256(newer));
+      } finally {
+        await again.stop();
+      }
+    });
+  }
+
+  // Replacing: the old record is set aside by a rename (its link exists), then the file.
+  const replaceSteps: [string, string, number][] = [
+    ['writing the body', 'write', 1],
+    ['replacing the checksum record', 'rename', 1],
+    ['renaming the new file over the old', 'rename', 2],
+  ];
+  for (const [step, call, when] of replaceSteps) {
+    it(`a replaced file, killed before ${step}: after a restart the old bytes are served with their own checksum`, async () => {
+      const name = `old-${call}-${when}.txt`;
+      await crashDuring(name, call, when, async (_app, t) => {
+        expect((await fetch(`${t.url}${name}`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: older })).status).to.equal(201);
+      });
+      const again = await startChild(dataDir);
+      try {
+        expect(await readdir(path.join(dataDir, 'artifacts', '.incoming'))).to.deep.equal([]);
+        const get = await fetch(`${again.baseUrl}/crash/steps/1/${name}`);
+        expect(get.status).to.equal(200);
+        expect(Buffer.from(await get.arrayBuffer()).equals(older)).to.equal(true);
+        expect(get.headers.get('x-checksum-sha256')).to.equal(sha256(older));
+        // The search by the new bytes' checksum finds nothing that holds other bytes.
+        const search = (await (await fetch(`${again.baseUrl}/-/search?sha256=${sha256(newer)}`, { headers: { Accept: 'application/json' } })).json()) as { results: { path: string }[] };
+        expect(search.results.map((r) => r.path)).to.not.include(`/crash/steps/1/${name}`);
+      } finally {
+        await again.stop();
+      }
+    });
+  }
+});
+
+/** strace attached to a process (all its threads), killing it on entry to the `when`-th `call`. */
+function spawnTracer(pid: number, call: string, when: number): { attached: Promise<void>; done: Promise<void> } {
+  const tracer = spawn('strace', ['-f', '-p', String(pid), '-o', '/dev/null', '-e', `trace=${call}`, '-e', `inject=${call}:signal=SIGKILL:when=${when}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const attached = new Promise<void>((resolve, reject) => {
+    tracer.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/attached/.test(stderr)) resolve();
+    });
+    tracer.once('exit', (code) => reject(new Error(`strace exited (${code}) before attaching: ${stderr}`)));
+  });
+  const done = new Promise<void>((resolve) => tracer.once('exit', () => resolve()));
+  return { attached, done };
+}

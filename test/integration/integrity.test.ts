@@ -4,10 +4,13 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { basic, makeTempDir, MASTER_AUTH, mintWith, startChild, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 import { requireTool, run } from '../helpers/tools.js';
+import { SMALL_BODY_BYTES } from '../../server/storage/artifact-store.js';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const as = (t: MintedToken): string => basic(t.username, t.password);
@@ -304,5 +307,73 @@ describe('the checksum index survives a restart', function () {
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+// Bodies of at most SMALL_BODY_BYTES declared bytes are received whole and written in a few
+// synchronous calls; the rest (and every chunked body) stream. Both must store the same thing.
+describe('small and streamed uploads store the same', function () {
+  let s: TestServer;
+  let t: MintedToken;
+  before(async () => {
+    s = await startServer();
+    t = await s.mint('dpkg', 'paths', '1');
+  });
+  after(() => s.close());
+
+  /** PUT with Content-Length (`whole`: received whole when small) or chunked (always streamed). */
+  function put(name: string, body: Buffer, chunked: boolean): Promise<{ status: number; sha: string | null }> {
+    const url = new URL(`${t.url}${name}`);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { Authorization: as(t), ...(chunked ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': body.length }) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, sha: (res.headers['x-checksum-sha256'] as string | undefined) ?? null }));
+      });
+      req.on('error', reject);
+      // Chunked in several pieces, as a client streaming a file sends it.
+      if (chunked) for (let at = 0; at < body.length; at += 1000) req.write(body.subarray(at, at + 1000));
+      req.end(chunked ? undefined : body);
+    });
+  }
+
+  for (const size of [0, 1, 4096, SMALL_BODY_BYTES, SMALL_BODY_BYTES + 1, 300 * 1024]) {
+    it(`${size} bytes: the same bytes, checksum, mode, audit line and search hit with Content-Length as chunked`, async () => {
+      const body = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) body[i] = (i * 31 + size) & 0xff;
+      const a = await put(`len-${size}.bin`, body, false);
+      const b = await put(`chunked-${size}.bin`, body, true);
+      expect([a.status, b.status]).to.deep.equal([201, 201]);
+      expect([a.sha, b.sha]).to.deep.equal([sha256(body), sha256(body)]);
+      for (const name of [`len-${size}.bin`, `chunked-${size}.bin`]) {
+        const get = await fetch(`${t.url}${name}`);
+        expect(Buffer.from(await get.arrayBuffer()).equals(body), name).to.equal(true);
+        expect(get.headers.get('x-checksum-sha256')).to.equal(sha256(body));
+        expect((await stat(path.join(s.artifactsDir, 'dpkg/paths/1', name))).mode & 0o777).to.equal(0o644);
+      }
+      const audit = (await request(s.baseUrl).get('/-/audit').query({ build: '/dpkg/paths/1/' }).set('Authorization', MASTER_AUTH).set('Accept', 'application/json')).body as { entries: { event: string; path?: string; [k: string]: unknown }[] };
+      const line = (name: string): Record<string, unknown> => {
+        const entry: Record<string, unknown> = audit.entries.find((e) => e.event === 'file.written' && e.path === `/dpkg/paths/1/${name}`) ?? {};
+        const { time: _time, path: _path, ...rest } = entry;
+        return rest;
+      };
+      expect(line(`len-${size}.bin`)).to.deep.equal(line(`chunked-${size}.bin`));
+      expect(line(`len-${size}.bin`)).to.include({ size, sha256: sha256(body), token: t.id });
+      // Found by its checksum, both of them.
+      const search = (await (await fetch(`${s.baseUrl}/-/search?sha256=${sha256(body)}`, { headers: { Accept: 'application/json' } })).json()) as { results: { path: string }[] };
+      expect(search.results.map((r) => r.path)).to.include.members([`/dpkg/paths/1/len-${size}.bin`, `/dpkg/paths/1/chunked-${size}.bin`]);
+    });
+  }
+
+  it('a small body that is shorter than its Content-Length stores nothing', async () => {
+    const url = new URL(`${t.url}short.bin`);
+    const socket = net.connect(Number(url.port), url.hostname);
+    await new Promise((r) => socket.once('connect', r));
+    socket.on('error', () => undefined);
+    socket.write(`PUT ${url.pathname} HTTP/1.1\r\nHost: x\r\nAuthorization: ${as(t)}\r\nContent-Length: 4096\r\n\r\n${'a'.repeat(100)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    for (let i = 0; i < 50 && (await readdir(path.join(s.artifactsDir, '.incoming'))).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await readdir(path.join(s.artifactsDir, '.incoming'))).to.deep.equal([]);
+    expect((await fetch(`${t.url}short.bin`)).status).to.equal(404);
   });
 });
