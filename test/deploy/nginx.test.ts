@@ -75,6 +75,17 @@ describe('deployment: nginx in front of the app', function () {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
+  /** The app's access log lines written since `before` (an offset into its output), once they are out. */
+  async function requestsSince(before: number): Promise<{ method: string; path: string; bytes_out: number }[]> {
+    await new Promise((r) => setTimeout(r, 200));
+    return app
+      .output()
+      .slice(before)
+      .split('\n')
+      .filter((l) => l.includes('"msg":"request"'))
+      .map((l) => JSON.parse(l) as { method: string; path: string; bytes_out: number });
+  }
+
   it('mints through nginx, with the URL the client used (X-Forwarded-Host from the trusted proxy)', () => {
     expect(token.url).to.equal(`${nginx.baseUrl}/deb/nginx/1/`);
   });
@@ -86,13 +97,7 @@ describe('deployment: nginx in front of the app', function () {
     expect(put.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('once\n').digest('hex'));
     const propfind = await request(nginx.baseUrl).propfind('/deb/nginx/1/once.txt').set('Depth', '0');
     expect(propfind.status).to.equal(207);
-    await new Promise((r) => setTimeout(r, 200));
-    const seen = app
-      .output()
-      .slice(before)
-      .split('\n')
-      .filter((l) => l.includes('"msg":"request"'))
-      .map((l) => (JSON.parse(l) as { method: string; path: string }).method + ' ' + (JSON.parse(l) as { path: string }).path);
+    const seen = (await requestsSince(before)).map((l) => `${l.method} ${l.path}`);
     expect(seen).to.have.members(['PUT /deb/nginx/1/once.txt', 'PROPFIND /deb/nginx/1/once.txt']);
   });
 
@@ -111,15 +116,8 @@ describe('deployment: nginx in front of the app', function () {
     const sha256 = createHash('sha256').update(body).digest('hex');
     expect(res.headers['x-checksum-sha256']).to.equal(sha256);
     expect(res.headers['repr-digest']).to.equal(`sha-256=:${Buffer.from(sha256, 'hex').toString('base64')}:`);
-    await new Promise((r) => setTimeout(r, 200));
-    const lines = app
-      .output()
-      .slice(before)
-      .split('\n')
-      .filter((l) => l.includes('"msg":"request"'))
-      .map((l) => JSON.parse(l) as { method: string; path: string; bytes_out: number })
-      // The access log is written asynchronously: an earlier request's line may land late.
-      .filter((l) => l.method === 'GET');
+    // The access log is written asynchronously: an earlier request's line may land late.
+    const lines = (await requestsSince(before)).filter((l) => l.method === 'GET');
     expect(lines.map((l) => l.path)).to.deep.equal(['/-/describe/deb/nginx/1/pkg_1.0_amd64.deb']);
     expect(lines[0]?.bytes_out).to.be.lessThan(1024);
     const direct = await request(app.baseUrl).head('/deb/nginx/1/pkg_1.0_amd64.deb');
