@@ -444,20 +444,28 @@ async function copyTree(source: string, target: string): Promise<void> {
 }
 
 /**
- * A small body received whole, into one buffer of its declared length. Nothing touches the
- * disk before its last byte: an aborted upload leaves nothing to clean.
+ * A small body received whole, copied into one buffer that grows (by doubling, up to the
+ * declared length) as bytes arrive: memory follows what was received, not what was
+ * declared (a client that sends only headers holds nothing), and a body trickled in as
+ * one-byte chunks is not kept as thousands of chunks, each pinning its socket read buffer.
+ * Nothing touches the disk before the last byte: an aborted upload leaves nothing to clean.
  */
 async function receiveWhole(body: Readable, length: number, received?: (bytes: number) => void): Promise<Buffer> {
-  const whole = Buffer.allocUnsafe(length);
+  let whole = Buffer.alloc(0);
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
     if (size + chunk.length > length) throw new StorageError(400, 'request body longer than its Content-Length');
+    if (size + chunk.length > whole.length) {
+      const grown = Buffer.allocUnsafe(Math.min(length, Math.max(16 * 1024, whole.length * 2, size + chunk.length)));
+      whole.copy(grown, 0, 0, size);
+      whole = grown;
+    }
     chunk.copy(whole, size);
     size += chunk.length;
     received?.(chunk.length);
   }
   if (size !== length) throw new StorageError(400, 'request body incomplete: upload aborted');
-  return whole;
+  return whole.subarray(0, size);
 }
 
 /** Writes a whole small body to a new file in one call; its SHA-256 and the file's stats. */
