@@ -33,6 +33,8 @@ export class AuditFile implements AuditTrail {
   readonly file: string;
   private fd: number | null = null;
   private checkedAt = 0;
+  /** Closed: a late line (work that outlived the server) is still written, without keeping the file open. */
+  private closed = false;
 
   constructor(
     tokensDir: string,
@@ -54,8 +56,9 @@ export class AuditFile implements AuditTrail {
     try {
       const fd = this.descriptor();
       for (let at = 0; at < line.length; ) at += writeSync(fd, line, at, line.length - at);
+      if (this.closed) this.release();
     } catch (err) {
-      this.close();
+      this.release();
       this.onError(err);
     }
   }
@@ -68,13 +71,18 @@ export class AuditFile implements AuditTrail {
       const onDisk = statSync(this.file, { throwIfNoEntry: false });
       const open = fstatSync(this.fd);
       if (onDisk && onDisk.ino === open.ino && onDisk.dev === open.dev) return this.fd;
-      this.close();
+      this.release();
     }
     this.fd = openSync(this.file, 'a', 0o600);
     return this.fd;
   }
 
   close(): void {
+    this.closed = true;
+    this.release();
+  }
+
+  private release(): void {
     if (this.fd === null) return;
     const fd = this.fd;
     this.fd = null;

@@ -2,11 +2,12 @@
 // are gone, and never a secret.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { appendFile, readFile, stat } from 'node:fs/promises';
+import { appendFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
-import { AUDIT_FILE } from '../../server/audit/audit-log.js';
-import { basic, MASTER_AUTH, MASTER_PASSWORD, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
+import { AUDIT_FILE, AuditFile } from '../../server/audit/audit-log.js';
+import type { RepoEvent } from '../../server/domain/events.js';
+import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 
 interface Entry {
   time: string;
@@ -165,5 +166,33 @@ describe('audit trail', function () {
     expect(view.entries[999]?.path).to.equal(`${flood}f999`);
     const last = await request(s.baseUrl).get('/-/audit').query({ build: flood, offset: '199999' }).set('Authorization', MASTER_AUTH).set('Accept', 'text/html');
     expect(last.text).to.include('entries 200000–200000 of 200000').and.include(`${flood}f199999`);
+  });
+});
+
+describe('audit trail file', function () {
+  const event = (n: number): RepoEvent => ({ event: 'resource.deleted', build: '/t/p/1/', path: `/t/p/1/f${n}`, token: 't1' });
+  const lines = async (file: string): Promise<string[]> => (await readFile(file, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { path: string }).path);
+
+  it('moved away (rotated) or deleted, is written anew at its path within a second', async () => {
+    const dir = await makeTempDir('audit-file-');
+    try {
+      const trail = new AuditFile(dir);
+      trail.record(event(1));
+      await rename(path.join(dir, AUDIT_FILE), path.join(dir, 'audit.1'));
+      await new Promise((r) => setTimeout(r, 1100));
+      trail.record(event(2));
+      await rm(path.join(dir, AUDIT_FILE));
+      await new Promise((r) => setTimeout(r, 1100));
+      trail.record(event(3));
+      expect(await lines(path.join(dir, 'audit.1'))).to.deep.equal(['/t/p/1/f1']);
+      expect(await lines(path.join(dir, AUDIT_FILE))).to.deep.equal(['/t/p/1/f3']);
+      expect((await stat(path.join(dir, AUDIT_FILE))).mode & 0o777).to.equal(0o600);
+      trail.close();
+      // A line from work that outlived the server is still kept.
+      trail.record(event(4));
+      expect(await lines(path.join(dir, AUDIT_FILE))).to.deep.equal(['/t/p/1/f3', '/t/p/1/f4']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

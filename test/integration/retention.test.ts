@@ -411,8 +411,13 @@ describe('retention: the schedule', function () {
     await waitSealed(s.baseUrl, young.scope);
     await until('the scheduled run to delete the old build', async () => (await buildView(s.baseUrl, old.scope)).status === 404, 10_000, 100);
     expect(await exists(path.join(s.artifactsDir, 'dpkg', 'scheduled', '1'))).to.equal(false);
-    const audit = await fetch(`${s.baseUrl}/-/audit?build=${encodeURIComponent(old.scope)}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
-    const deleted = ((await audit.json()) as { entries: { event: string; by?: string }[] }).entries.filter((e) => e.event === 'build.deleted');
+    // The audit line follows the deletion (the tree is gone first): on a loaded machine a moment later.
+    const deletions = async (): Promise<{ event: string; by?: string }[]> => {
+      const audit = await fetch(`${s.baseUrl}/-/audit?build=${encodeURIComponent(old.scope)}`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } });
+      return ((await audit.json()) as { entries: { event: string; by?: string }[] }).entries.filter((e) => e.event === 'build.deleted');
+    };
+    await until('the deletion in the audit trail', async () => (await deletions()).length > 0, 10_000, 100);
+    const deleted = await deletions();
     expect(deleted).to.have.length(1);
     expect(deleted[0]?.by).to.equal('retention schedule');
     // Sealed less than keep_days ago: kept, run after run.
