@@ -131,7 +131,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     const imported = await importVolumeRecords(db, new ResourceRecordFiles(config.artifactsDir, store));
     if (imported) logger.warn({ resources: imported }, 'checksum records and dead properties copied from the artifacts volume into the database');
   }
-  const index: ChecksumIndex = db ? new PgChecksumIndex(db) : new ChecksumIndexFiles(config.artifactsDir);
+  const index: ChecksumIndex = db ? new PgChecksumIndex(db) : new ChecksumIndexFiles(config.artifactsDir, store);
   const buildRecords: BuildRecords = db ? new PgBuildRecords(db) : new BuildRecordFiles(config.artifactsDir, store);
   const guard: BuildGuard = db && replicas ? new PgBuildGuard(db, replicas.id) : new LocalBuildGuard();
   const content = new ContentStore(config.artifactsDir, store);

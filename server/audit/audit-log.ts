@@ -48,7 +48,7 @@ export class AuditFile implements AuditTrail {
    * Appends one line. Synchronous: a single O_APPEND write of a short line, so lines from
    * this process and an admin CLI never interleave, and the order is the order of events.
    * The file stays open (an upload's line is one write, not open, write and close); should
-   * it be moved away or deleted, it is opened again within a second.
+   * it be deleted, it is opened again at the next line; moved away, within a second.
    */
   record(event: RepoEvent): void {
     if (!isAudited(event)) return;
@@ -65,7 +65,8 @@ export class AuditFile implements AuditTrail {
 
   private descriptor(): number {
     const now = Date.now();
-    if (this.fd !== null && now - this.checkedAt < REOPEN_CHECK_MS) return this.fd;
+    // Deleted (no name left): reopened at once, so that no line goes to the unlinked file.
+    if (this.fd !== null && now - this.checkedAt < REOPEN_CHECK_MS && fstatSync(this.fd).nlink > 0) return this.fd;
     this.checkedAt = now;
     if (this.fd !== null) {
       const onDisk = statSync(this.file, { throwIfNoEntry: false });

@@ -116,7 +116,13 @@ export class ArtifactStore {
       throw err;
     }
     if (!stats || stats.isSymbolicLink()) return null;
-    if (segments.length > 1 && realpathSync.native(path.dirname(full)) !== path.join(this.realRoot, ...segments.slice(0, -1))) return null;
+    try {
+      if (segments.length > 1 && realpathSync.native(path.dirname(full)) !== path.join(this.realRoot, ...segments.slice(0, -1))) return null;
+    } catch (err) {
+      // The folder went meanwhile (another process deleted it): missing, not a failure.
+      if (isMissing(err)) return null;
+      throw err;
+    }
     return stats;
   }
 
@@ -491,6 +497,15 @@ export function renameCreatingParents(from: string, to: string): void {
     mkdirSync(path.dirname(to), { recursive: true });
     renameSync(from, to);
   }
+}
+
+/**
+ * A symbolic link this volume or this target cannot hold (a target over the volume's
+ * limit, a file system without links): the caller keeps the same data in a small file.
+ */
+export function symlinkRefused(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENAMETOOLONG' || code === 'EPERM' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EINVAL';
 }
 
 function statSyncOrNull(p: string): Stats | null {

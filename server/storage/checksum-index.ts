@@ -10,9 +10,11 @@
 // the prefix keeps it from naming anything on the host. Entries of earlier versions are
 // files holding the path, and are read as such.
 import { createHash } from 'node:crypto';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { opendir, readFile, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { renameCreatingParents, symlinkRefused } from './artifact-store.js';
+import type { TempFiles } from './meta-store.js';
 
 export const INDEX_DIR = '.index';
 /** A search reads at most this many entries: its cost is bounded whatever was stored. */
@@ -31,7 +33,10 @@ export interface ChecksumIndex {
 export class ChecksumIndexFiles implements ChecksumIndex {
   readonly dir: string;
 
-  constructor(artifactsDir: string) {
+  constructor(
+    artifactsDir: string,
+    private readonly temps: TempFiles,
+  ) {
     this.dir = path.join(artifactsDir, INDEX_DIR, 'sha256');
   }
 
@@ -52,13 +57,29 @@ export class ChecksumIndexFiles implements ChecksumIndex {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return;
+      // A path too long for a link's target (4095 bytes; 1024 on XFS), or a volume without links.
+      if (symlinkRefused(err)) return this.addFile(entry, href);
       if (code !== 'ENOENT') throw err;
       mkdirSync(path.dirname(entry), { recursive: true });
       try {
         symlinkSync(ENTRY_PREFIX + href, entry);
       } catch (again) {
+        if (symlinkRefused(again)) return this.addFile(entry, href);
         if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
       }
+    }
+  }
+
+  /** The entry as a file holding the path (the format of earlier versions, still read). */
+  private async addFile(entry: string, href: string): Promise<void> {
+    const temp = this.temps.tempPath('index');
+    try {
+      writeFileSync(temp, href);
+      renameCreatingParents(temp, entry);
+      this.temps.settle(temp);
+    } catch (err) {
+      await this.temps.discard(temp);
+      throw err;
     }
   }
 

@@ -17,7 +17,7 @@ import type { Stats } from 'node:fs';
 import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { META_DIR, renameCreatingParents } from './artifact-store.js';
+import { META_DIR, renameCreatingParents, symlinkRefused } from './artifact-store.js';
 
 export interface StoredProperty {
   ns: string;
@@ -164,6 +164,8 @@ export class ResourceRecordFiles implements ResourceRecords {
       return;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // A volume without symbolic links: the record is kept as a file (still read).
+      if (symlinkRefused(err)) return this.writeJson(file, record);
       if (code !== 'EEXIST' && code !== 'ENOENT') throw err;
     }
     const temp = this.temps.tempPath('meta');
@@ -173,6 +175,7 @@ export class ResourceRecordFiles implements ResourceRecords {
       this.temps.settle(temp);
     } catch (err) {
       void this.temps.discard(temp);
+      if (symlinkRefused(err)) return this.writeJson(file, record);
       throw err;
     }
   }

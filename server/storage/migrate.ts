@@ -71,7 +71,7 @@ export async function migrateLayout(artifactsDir: string, temps: TempFiles): Pro
   };
   await walk(base, []);
   // The index: a file of lines per checksum becomes a folder of one entry per path.
-  const index = new ChecksumIndexFiles(artifactsDir);
+  const index = new ChecksumIndexFiles(artifactsDir, temps);
   const indexRoot = path.join(artifactsDir, INDEX_DIR, 'sha256');
   for (const prefix of await readdir(indexRoot).catch(() => [] as string[])) {
     for (const sha256 of await readdir(path.join(indexRoot, prefix)).catch(() => [] as string[])) {

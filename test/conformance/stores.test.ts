@@ -72,7 +72,7 @@ const embedded: Backend = {
       builds: new BuildRecordFiles(dir, store),
       locks: new MemoryLocks(),
       resources: new ResourceRecordFiles(dir, store),
-      catalog: new Catalog(store, new ResourceRecordFiles(dir, store), new ChecksumIndexFiles(dir)),
+      catalog: new Catalog(store, new ResourceRecordFiles(dir, store), new ChecksumIndexFiles(dir, store)),
       files: store,
       guards: [guard, guard],
       close: () => rm(dir, { recursive: true, force: true }),

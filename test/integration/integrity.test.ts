@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -363,6 +363,25 @@ describe('small and streamed uploads store the same', function () {
       expect(search.results.map((r) => r.path)).to.include.members([`/dpkg/paths/1/len-${size}.bin`, `/dpkg/paths/1/chunked-${size}.bin`]);
     });
   }
+
+  it('a path whose percent-encoded form is longer than a link can hold is stored and indexed (in a file)', async () => {
+    // Six segments of 240 '+': sent as they are (1.5 KB), but the repository's href encodes
+    // each as %2B, 4.3 KB: over the 4095 bytes a link's target may hold.
+    const deep = Array.from({ length: 6 }, (_, i) => `${i}${'+'.repeat(239)}`);
+    const sent = `/dpkg/paths/1/${deep.join('/')}/f.txt`;
+    const href = `/dpkg/paths/1/${deep.map(encodeURIComponent).join('/')}/f.txt`;
+    expect(href.length).to.be.greaterThan(4095);
+    const put = await fetch(`${s.baseUrl}${sent}`, { method: 'PUT', headers: { Authorization: as(t) }, body: 'deep\n' });
+    expect(put.status).to.equal(201);
+    const get = await fetch(`${s.baseUrl}${sent}`);
+    expect(get.status).to.equal(200);
+    expect(get.headers.get('x-checksum-sha256')).to.equal(sha256('deep\n'));
+    // Its index entry is a file holding the path, where a link could not.
+    const folder = path.join(s.artifactsDir, '.index', 'sha256', sha256('deep\n').slice(0, 2), sha256('deep\n'));
+    const [entry] = await readdir(folder, { withFileTypes: true });
+    expect(entry?.isFile()).to.equal(true);
+    expect(await readFile(path.join(folder, entry?.name ?? ''), 'utf8')).to.equal(href);
+  });
 
   it('a small body that is shorter than its Content-Length stores nothing', async () => {
     const url = new URL(`${t.url}short.bin`);
