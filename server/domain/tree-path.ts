@@ -49,13 +49,15 @@ function decodeSegment(raw: string): string {
 }
 
 /**
- * Parses the path part of a request target (no query) into tree segments.
+ * Parses the path part of a request target (no query) into tree segments. `maxLength`
+ * bounds what a client may send; the repository's own hrefs encode more than a client
+ * must (toHref escapes '+', '@', ...), and are parsed without it.
  * Refuses rather than repairs: empty segments, dot segments, encoded slashes,
  * backslashes, control characters, bad encodings and bad tree names.
  */
-export function parseTreePath(rawPath: string): TreePath {
+export function parseTreePath(rawPath: string, maxLength: number = MAX_PATH_BYTES): TreePath {
   if (!rawPath.startsWith('/')) throw new PathError(400, 'path must start with "/"');
-  if (rawPath.length > MAX_PATH_BYTES) throw new PathError(414, 'path too long');
+  if (rawPath.length > maxLength) throw new PathError(414, 'path too long');
   const parts = rawPath.split('/');
   parts.shift();
   const trailingSlash = parts.length > 0 && parts[parts.length - 1] === '';

@@ -114,7 +114,8 @@ export class Catalog {
     for (const href of hrefs) {
       let segments: readonly string[];
       try {
-        segments = parseTreePath(href).segments;
+        // An href of the repository's own: longer, encoded, than any request target may be.
+        segments = parseTreePath(href, Infinity).segments;
       } catch {
         await this.index.remove(sha256, href);
         continue;

@@ -364,7 +364,7 @@ describe('small and streamed uploads store the same', function () {
     });
   }
 
-  it('a path whose percent-encoded form is longer than a link can hold is stored and indexed (in a file)', async () => {
+  it('a path whose percent-encoded form is longer than a link can hold is stored, indexed (in a file) and found', async () => {
     // Six segments of 240 '+': sent as they are (1.5 KB), but the repository's href encodes
     // each as %2B, 4.3 KB: over the 4095 bytes a link's target may hold.
     const deep = Array.from({ length: 6 }, (_, i) => `${i}${'+'.repeat(239)}`);
@@ -381,6 +381,8 @@ describe('small and streamed uploads store the same', function () {
     const [entry] = await readdir(folder, { withFileTypes: true });
     expect(entry?.isFile()).to.equal(true);
     expect(await readFile(path.join(folder, entry?.name ?? ''), 'utf8')).to.equal(href);
+    const search = (await (await fetch(`${s.baseUrl}/-/search?sha256=${sha256('deep\n')}`, { headers: { Accept: 'application/json' } })).json()) as { results: { path: string }[] };
+    expect(search.results.map((r) => r.path)).to.deep.equal([sent]);
   });
 
   it('a small body that is shorter than its Content-Length stores nothing', async () => {
