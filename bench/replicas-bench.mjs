@@ -48,7 +48,7 @@ for (const n of [1, 2, 3]) {
   const prefix = path.join(root, `nginx-${n}`);
   await mkdir(prefix, { mode: 0o755 });
   const ports = replicas.slice(0, n).map((r) => Number(new URL(r.baseUrl).port));
-  fronts[n] = await startNginx({ prefix, upstream: upstreamServers(ports), artifactsRoot: artifactsDir, mastersAllow: 'allow all;\n' });
+  fronts[n] = await startNginx({ prefix, upstream: upstreamServers(ports), artifactsRoot: artifactsDir, mastersAllow: 'allow all;\n', records: 'database' });
   onCleanup(`nginx ${n}`, () => fronts[n].stop());
 }
 

@@ -4,20 +4,21 @@
 // one resource's metadata never rewrites anything shared, and moving a collection moves
 // its members' metadata with one rename. (Build states and pins are build-records.ts.)
 //
-// A checksum record is a symbolic link whose target is the record, 'record:{"sha256":...}':
-// written in one atomic call (a file takes open, write, close and a rename: on this kind of
-// volume, the largest part of a small upload's cost), read with one readlink, never
-// followed. Records of earlier versions are files, and are read as such.
+// A checksum record is a small JSON file, written to a temporary name and renamed in, so
+// that nginx can read it too (nginx/describe.js: it has no readlink) and send a download
+// without asking the app. Version 0.1 of issue 17 wrote records as symbolic links whose
+// target is the record ('record:{"sha256":...}'); those are still read, never followed,
+// and replaced by a file at their next write.
 //
 // Layout: resource /a/b/c -> .meta/a.d/b.d/c.m and c.p; the members of /a/b live under
 // .meta/a.d/b.d/. The suffixes differ, so a resource's files never collide with a
 // collection's folder. Metadata paths are longer than tree paths (two bytes per segment,
 // and the prefix): tree-path limits leave room for that (storagePathProblem).
 import type { Stats } from 'node:fs';
-import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { META_DIR, renameCreatingParents, symlinkRefused } from './artifact-store.js';
+import { META_DIR, renameCreatingParents } from './artifact-store.js';
 
 export interface StoredProperty {
   ns: string;
@@ -142,7 +143,7 @@ export class ResourceRecordFiles implements ResourceRecords {
     }
   }
 
-  /** A checksum record: a link holding it, or (earlier versions) a file. */
+  /** A checksum record: a file, or (written by 0.1 of issue 17) a link holding it. */
   private readRecord(file: string): unknown {
     try {
       const stats = lstatSync(file, { throwIfNoEntry: false });
@@ -153,30 +154,6 @@ export class ResourceRecordFiles implements ResourceRecords {
     } catch {
       // Unreadable metadata counts as none; the next write replaces it.
       return null;
-    }
-  }
-
-  /** Writes a checksum record: one symlink call for a new one, a link and a rename to replace one. */
-  private writeRecord(file: string, record: FileRecord): void {
-    const target = RECORD_PREFIX + JSON.stringify(record);
-    try {
-      symlinkSync(target, file);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // A volume without symbolic links: the record is kept as a file (still read).
-      if (symlinkRefused(err)) return this.writeJson(file, record);
-      if (code !== 'EEXIST' && code !== 'ENOENT') throw err;
-    }
-    const temp = this.temps.tempPath('meta');
-    try {
-      symlinkSync(target, temp);
-      renameCreatingParents(temp, file);
-      this.temps.settle(temp);
-    } catch (err) {
-      void this.temps.discard(temp);
-      if (symlinkRefused(err)) return this.writeJson(file, record);
-      throw err;
     }
   }
 
@@ -215,11 +192,11 @@ export class ResourceRecordFiles implements ResourceRecords {
     const key = segments.join('/');
     const previous = await this.fileRecord(segments);
     this.records.delete(key);
-    this.writeRecord(this.fileOf(segments, 'm'), record);
+    this.writeJson(this.fileOf(segments, 'm'), record);
     return {
       restore: async () => {
         this.records.delete(key);
-        if (previous) this.writeRecord(this.fileOf(segments, 'm'), previous);
+        if (previous) this.writeJson(this.fileOf(segments, 'm'), previous);
         else await rm(this.fileOf(segments, 'm'), { force: true });
       },
       drop: async () => undefined,

@@ -3,7 +3,7 @@
 // the container's environment, local paths and free ports).
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import request from 'supertest';
@@ -102,7 +102,7 @@ describe('deployment: nginx in front of the app', function () {
     expect(seen).to.have.members(['PUT /deb/nginx/1/once.txt', 'PROPFIND /deb/nginx/1/once.txt']);
   });
 
-  it('serves a download from disk: the app only describes the file (checksum headers), nginx sends the bytes', async () => {
+  it('serves a download from disk with the checksum the app recorded, without asking the app', async () => {
     const before = app.output().length;
     const res = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').buffer(true).parse((r, cb) => {
       const chunks: Buffer[] = [];
@@ -117,16 +117,74 @@ describe('deployment: nginx in front of the app', function () {
     const sha256 = createHash('sha256').update(body).digest('hex');
     expect(res.headers['x-checksum-sha256']).to.equal(sha256);
     expect(res.headers['repr-digest']).to.equal(`sha-256=:${Buffer.from(sha256, 'hex').toString('base64')}:`);
-    // The access log is written asynchronously: an earlier request's line may land late.
-    const lines = (await requestsSince(before)).filter((l) => l.method === 'GET');
-    expect(lines.map((l) => l.path)).to.deep.equal(['/-/describe/deb/nginx/1/pkg_1.0_amd64.deb']);
-    expect(lines[0]?.bytes_out).to.be.lessThan(1024);
+    // nginx read the file's record itself (nginx/describe.js): the app saw nothing.
+    // (The access log is written asynchronously: an earlier request's line may land late.)
+    expect((await requestsSince(before)).filter((l) => l.path.includes('pkg_1.0_amd64.deb'))).to.deep.equal([]);
     const direct = await request(app.baseUrl).head('/deb/nginx/1/pkg_1.0_amd64.deb');
     expect(res.headers.etag).to.equal(direct.headers.etag);
     expect(res.headers['last-modified']).to.equal(direct.headers['last-modified']);
   });
 
-  it('files of a sealed build are then served without asking the app, with their checksum headers', async () => {
+  it("nginx's own description is the app's: checksum, digest, validators, type and caching, open and sealed", async () => {
+    const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: 'same' });
+    const names = ['a.txt', 'dir/b.tar.gz', 'with space.bin', 'empty', 'SHA256SUMS.txt'];
+    for (const name of names) {
+      const href = `/deb/nginx/same/${name.split('/').map(encodeURIComponent).join('/')}`;
+      expect((await request(nginx.baseUrl).put(href).set('Authorization', basic(t.username, t.password)).send(name === 'empty' ? '' : `bytes of ${name}\n`)).status, name).to.equal(201);
+    }
+    const compare = async (state: string): Promise<void> => {
+      for (const name of [...names, ...(state === 'sealed' ? ['SHA256SUMS', 'SHA256SUMS.sig'] : [])]) {
+        const href = `/deb/nginx/same/${name.split('/').map(encodeURIComponent).join('/')}`;
+        const before = app.output().length;
+        const viaNginx = await request(nginx.baseUrl).get(href);
+        const fromApp = await request(app.baseUrl).get(href);
+        const seen = (await requestsSince(before)).filter((l) => l.path.endsWith(href));
+        expect(seen.map((l) => l.path), `${state} ${name}: only the direct request reached the app`).to.deep.equal([href]);
+        for (const header of ['x-checksum-sha256', 'repr-digest', 'cache-control', 'etag', 'last-modified', 'content-type', 'content-length']) {
+          expect(viaNginx.headers[header], `${state} ${name}: ${header}`).to.equal(fromApp.headers[header]);
+        }
+      }
+    };
+    await compare('open');
+    expect((await request(nginx.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).status).to.equal(204);
+    await compare('sealed');
+  });
+
+  it('a replaced file goes out with its new checksum at once, and a file changed behind the app\'s back is described by the app', async () => {
+    const href = '/deb/nginx/1/replaced.txt';
+    for (const content of ['first\n', 'second, longer\n', 'third\n']) {
+      expect((await request(nginx.baseUrl).put(href).set('Authorization', basic(token.username, token.password)).send(content)).status).to.be.oneOf([201, 204]);
+      const got = await request(nginx.baseUrl).get(href);
+      expect(got.text).to.equal(content);
+      expect(got.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(content).digest('hex'));
+    }
+    // The same inode, other bytes and another mtime: the record no longer holds, so nginx
+    // asks the app, which hashes what is on disk now.
+    const file = path.join(root, 'artifacts', 'deb/nginx/1/replaced.txt');
+    await writeFile(file, 'edited on disk\n');
+    await utimes(file, new Date(Date.now() + 5000), new Date(Date.now() + 5000));
+    const before = app.output().length;
+    const edited = await request(nginx.baseUrl).get(href);
+    expect(edited.text).to.equal('edited on disk\n');
+    expect(edited.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('edited on disk\n').digest('hex'));
+    expect((await requestsSince(before)).map((l) => l.path)).to.include(`/-/describe${href}`);
+  });
+
+  it('a record nginx cannot read (an earlier link format, none at all) leaves the download to the app\'s description', async () => {
+    const href = '/deb/nginx/1/linked.txt';
+    expect((await request(nginx.baseUrl).put(href).set('Authorization', basic(token.username, token.password)).send('linked\n')).status).to.equal(201);
+    const recordFile = path.join(root, 'artifacts', '.meta', 'deb.d', 'nginx.d', '1.d', 'linked.txt.m');
+    const record = await readFile(recordFile, 'utf8');
+    // As 0.1 of issue 17 wrote it: a symbolic link holding the record.
+    await rm(recordFile);
+    await symlink(`record:${record}`, recordFile);
+    const before = app.output().length;
+    const got = await request(nginx.baseUrl).get(href);
+    expect(got.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('linked\n').digest('hex'));
+    expect((await requestsSince(before)).map((l) => l.path)).to.include(`/-/describe${href}`);
+  });
+
+  it('files of a sealed build are served with their checksum headers and immutable caching, without asking the app', async () => {
     const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: 'sealed' });
     const body = Buffer.from('sealed content\n');
     await request(nginx.baseUrl).put('/deb/nginx/sealed/notes.txt').set('Authorization', basic(t.username, t.password)).send(body);
@@ -145,12 +203,6 @@ describe('deployment: nginx in front of the app', function () {
     }
     await new Promise((r) => setTimeout(r, 200));
     expect(appRequests(app), 'the app was asked again for a sealed file').to.equal(before);
-    // A file of an open build is always the app's to describe: it may change.
-    const openBefore = appRequests(app);
-    await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb');
-    await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb');
-    await waitForLog(app, openBefore + 2);
-    expect(appRequests(app)).to.equal(openBefore + 2);
     // The seal's checksum list and its signature are text from nginx as from the app; the
     // signature verifies against the key served through nginx too (docs/provenance.md).
     for (const name of ['SHA256SUMS', 'SHA256SUMS.sig']) {
@@ -202,7 +254,7 @@ describe('deployment: nginx in front of the app', function () {
     expect((await request(nginx.baseUrl).get('/-/health')).status).to.equal(200);
     expect((await request(nginx.baseUrl).get('/deb/nginx/1/missing.deb')).status).to.equal(404);
     // Six requests, plus nginx's describe subrequest for the two that looked like files
-    // (the folder without its slash, the missing file) before the app answered them.
+    // but have no record (the folder without its slash, the missing file).
     await waitForLog(app, before + 8);
     expect(appRequests(app) - before).to.equal(8);
   });
@@ -334,9 +386,14 @@ describe('deployment: nginx in front of the app', function () {
   });
 
   // Last: it stops the app.
-  it('with the app stopped, a download answers 502 at once, never the file without its checksum', async () => {
+  it('with the app stopped, recorded files still download with their checksum; nothing else, and never a file without it', async () => {
     await app.stop();
-    for (const p of ['/deb/nginx/1/pkg_1.0_amd64.deb', '/deb/nginx/1/never-seen.deb', '/deb/nginx/1/', '/-/health']) {
+    const recorded = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').timeout(20_000);
+    expect(recorded.status).to.equal(200);
+    expect(recorded.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(Buffer.alloc(100_000, 7)).digest('hex'));
+    // A file with a name nginx leaves to the app, one without a record, what is missing, pages, the service.
+    await rm(path.join(root, 'artifacts', '.meta', 'deb.d', 'nginx.d', '1.d', 'once.txt.m'));
+    for (const p of [`/deb/nginx/1/${encodeURIComponent('ünïcödé.txt')}`, '/deb/nginx/1/once.txt', '/deb/nginx/1/never-seen.deb', '/deb/nginx/1/', '/-/health']) {
       const res = await request(nginx.baseUrl).get(p).timeout(20_000);
       expect(res.status, p).to.equal(502);
       expect(res.headers['x-checksum-sha256'], p).to.equal(undefined);

@@ -19,7 +19,12 @@ export interface NginxOptions {
    * several-replica deployment does; Debian loads the stream module from its own package.
    */
   proxyUpstreams?: string[];
+  /** Where the app keeps checksum records (the template's ARTIFACT_RECORDS): 'volume' unless it has DATABASE_URL. */
+  records?: 'volume' | 'database';
 }
+
+/** The files of nginx/ that the compose files mount into /etc/nginx/artifact-repo/ (here PREFIX/artifact-repo/). */
+const MOUNTED = ['mime.types', 'describe.js', 'download-headers.conf', 'described-by-app.conf'];
 
 /** Debian's nginx has the stream module as a package of its own (libnginx-mod-stream). */
 export const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
@@ -60,27 +65,37 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
   await mkdir(clientBodyTemp, { recursive: true });
   await mkdir(path.join(prefix, 'cache'), { recursive: true });
   await mkdir(path.join(prefix, 'logs'), { recursive: true });
+  // The container's /etc/nginx/artifact-repo/, with every path to it made local.
+  const mounted = path.join(prefix, 'artifact-repo');
+  await mkdir(mounted, { recursive: true });
+  const localPaths = (text: string): string => text.replaceAll('/etc/nginx/artifact-repo/', mounted + '/');
+  for (const name of MOUNTED) await writeFile(path.join(mounted, name), localPaths(await readFile(path.join(REPO_ROOT, 'nginx', name), 'utf8')));
   const mastersFile = path.join(prefix, 'masters-allow.conf');
   await writeFile(mastersFile, options.mastersAllow);
   const template = await readFile(path.join(REPO_ROOT, 'nginx/templates/default.conf.template'), 'utf8');
-  await writeFile(path.join(confD, 'default.conf'), renderTemplate(template, { ARTIFACT_REPO_UPSTREAM: options.upstream, ARTIFACTS_ROOT: options.artifactsRoot, LISTEN_PORT: `127.0.0.1:${port}`, MASTERS_ALLOW: mastersFile }));
+  const rendered = renderTemplate(template, {
+    ARTIFACT_REPO_UPSTREAM: options.upstream,
+    ARTIFACTS_ROOT: options.artifactsRoot,
+    LISTEN_PORT: `127.0.0.1:${port}`,
+    MASTERS_ALLOW: mastersFile,
+    ARTIFACT_RECORDS: options.records ?? 'volume',
+  });
+  await writeFile(path.join(confD, 'default.conf'), localPaths(rendered));
   let proxyPort: number | null = null;
   if (options.proxyUpstreams) {
     proxyPort = await freePort();
     const stream = (await readFile(path.join(REPO_ROOT, 'nginx/stream.conf'), 'utf8'))
       .replace('server app:8081;', options.proxyUpstreams.map((u) => `server ${u};`).join('\n        '))
       .replace('listen 8081;', `listen 127.0.0.1:${proxyPort};`);
-    await writeFile(path.join(prefix, 'stream.conf'), stream);
+    await writeFile(path.join(mounted, 'stream.conf'), stream);
   }
-  const main = (options.proxyUpstreams ? `load_module ${STREAM_MODULE};\n` : '') + (await readFile(path.join(REPO_ROOT, 'nginx/nginx.conf'), 'utf8'))
+  const main = (options.proxyUpstreams ? `load_module ${STREAM_MODULE};\n` : '') + localPaths(await readFile(path.join(REPO_ROOT, 'nginx/nginx.conf'), 'utf8'))
     // Debian names the unprivileged user www-data where the nginx image says nginx.
     .replace('user nginx;', 'user www-data;')
     .replaceAll('/var/run/nginx.pid', path.join(prefix, 'nginx.pid'))
     .replaceAll('/var/log/nginx/', path.join(prefix, 'logs') + '/')
     .replaceAll('/var/cache/nginx/client_temp', clientBodyTemp)
     .replaceAll('/var/cache/nginx/', path.join(prefix, 'cache') + '/')
-    .replaceAll('/etc/nginx/artifact-repo/mime.types', path.join(REPO_ROOT, 'nginx/mime.types'))
-    .replaceAll('/etc/nginx/artifact-repo/stream', path.join(prefix, 'stream'))
     .replaceAll('/etc/nginx/conf.d/', confD + '/');
   const confFile = path.join(prefix, 'nginx.conf');
   await writeFile(confFile, main);

@@ -53,6 +53,7 @@ export async function startReplicas(pg: Postgres, count = 3, env: Record<string,
       upstream: upstreamServers(replicas.map((r) => r.port)),
       artifactsRoot: artifactsDir,
       mastersAllow: 'allow all;\n',
+      records: 'database',
       ...(options.proxy ? { proxyUpstreams: proxyPorts.map((p) => `127.0.0.1:${p}`) } : {}),
     });
   } catch (err) {

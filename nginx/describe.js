@@ -1,0 +1,65 @@
+// nginx's own description of a download (njs, loaded by nginx.conf): the checksum the app
+// recorded for the file, read from the artifacts volume, so that a download does not wait
+// for the app. It answers only when it is sure; anything else ('' ) sends the download to
+// the app's description (GET /-/describe/PATH), as before.
+//
+// What the app writes and this reads (server/storage/meta-store.ts, build-records.ts):
+//   /T/P/B/dir/name  ->  .meta/T.d/P.d/B.d/dir.d/name.m  {"sha256","size","mtimeMs","ino"}
+//   the build T/P/B  ->  .builds/T/P/B.json              {"sealed": {...}, ...}
+// A record holds only while the file on disk is that inode with that size and mtime (a
+// replaced file is always another inode): the same test as recordMatches() in meta-store.ts.
+// The value is "SHA256 REPR-DIGEST ETAG open|sealed", with the ETag of the file this
+// looked at, which nginx compares with its own for the file it sends ($artifact_fresh).
+import fs from 'fs';
+
+const SHA256 = /^[0-9a-f]{64}$/;
+// Printable ASCII only: other names, and anything odd, are the app's to describe.
+const SIMPLE_PATH = /^(\/[\x20-\x2e\x30-\x7e]+)+$/;
+
+function readJson(file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    return null;
+  }
+}
+
+function recordMatches(record, stats) {
+  if (!record || typeof record.sha256 !== 'string' || !SHA256.test(record.sha256)) return false;
+  if (typeof record.size !== 'number' || typeof record.mtimeMs !== 'number') return false;
+  if (record.ino !== undefined && record.ino !== stats.ino) return false;
+  return record.size === stats.size && Math.abs(record.mtimeMs - stats.mtimeMs) < 1;
+}
+
+// nginx's own ETag for a file: seconds of mtime and size, in hex.
+function etagOf(stats) {
+  return '"' + Math.floor(stats.mtimeMs / 1000).toString(16) + '-' + stats.size.toString(16) + '"';
+}
+
+function describe(r) {
+  if (r.variables.artifact_records !== 'volume') return '';
+  if (r.method !== 'GET' && r.method !== 'HEAD') return '';
+  const uri = r.uri;
+  if (!SIMPLE_PATH.test(uri)) return '';
+  const segments = uri.slice(1).split('/');
+  // A file lives in a build: /TYPE/PROJECT/BUILD/...
+  if (segments.length < 4) return '';
+  for (let i = 0; i < segments.length; i++) if (segments[i] === '.' || segments[i] === '..' || segments[i][0] === '.') return '';
+  const root = r.variables.document_root;
+  let stats;
+  try {
+    stats = fs.lstatSync(root + uri);
+  } catch (e) {
+    return '';
+  }
+  if (!stats.isFile()) return '';
+  const name = segments.pop();
+  const record = readJson(root + '/.meta/' + segments.map((s) => s + '.d/').join('') + name + '.m');
+  if (!recordMatches(record, stats)) return '';
+  const build = readJson(root + '/.builds/' + segments[0] + '/' + segments[1] + '/' + segments[2] + '.json');
+  const sealed = build !== null && typeof build.sealed === 'object' && build.sealed !== null;
+  const digest = 'sha-256=:' + Buffer.from(record.sha256, 'hex').toString('base64') + ':';
+  return record.sha256 + ' ' + digest + ' ' + etagOf(stats) + ' ' + (sealed ? 'sealed' : 'open');
+}
+
+export default { describe };
