@@ -16,12 +16,29 @@ const SHA256 = /^[0-9a-f]{64}$/;
 // Printable ASCII only: other names, and anything odd, are the app's to describe.
 const SIMPLE_PATH = /^(\/[\x20-\x2e\x30-\x7e]+)+$/;
 
-function readJson(file) {
+// A small JSON file, or null. (An exception costs far more in njs than a stat: a file that
+// is often missing, a build's state, is looked for first.)
+function readJson(file, oftenMissing) {
+  if (oftenMissing && !fs.lstatSync(file, { throwIfNoEntry: false })) return null;
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     return null;
   }
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+// Repr-Digest's value for a SHA-256 in hex (32 bytes: 10 groups of 3, and 2 left over).
+// By hand: Buffer is costly to bring into each request's VM (it halved the rate).
+function reprDigest(hex) {
+  let out = '';
+  for (let i = 0; i < 60; i += 6) {
+    const n = parseInt(hex.substr(i, 6), 16);
+    out += BASE64[n >> 18] + BASE64[(n >> 12) & 63] + BASE64[(n >> 6) & 63] + BASE64[n & 63];
+  }
+  const n = parseInt(hex.substr(60, 4), 16) << 8;
+  return 'sha-256=:' + out + BASE64[n >> 18] + BASE64[(n >> 12) & 63] + BASE64[(n >> 6) & 63] + '=:';
 }
 
 function recordMatches(record, stats) {
@@ -46,20 +63,14 @@ function describe(r) {
   if (segments.length < 4) return '';
   for (let i = 0; i < segments.length; i++) if (segments[i] === '.' || segments[i] === '..' || segments[i][0] === '.') return '';
   const root = r.variables.document_root;
-  let stats;
-  try {
-    stats = fs.lstatSync(root + uri);
-  } catch (e) {
-    return '';
-  }
-  if (!stats.isFile()) return '';
+  const stats = fs.lstatSync(root + uri, { throwIfNoEntry: false });
+  if (!stats || !stats.isFile()) return '';
   const name = segments.pop();
-  const record = readJson(root + '/.meta/' + segments.map((s) => s + '.d/').join('') + name + '.m');
+  const record = readJson(root + '/.meta/' + segments.map((s) => s + '.d/').join('') + name + '.m', false);
   if (!recordMatches(record, stats)) return '';
-  const build = readJson(root + '/.builds/' + segments[0] + '/' + segments[1] + '/' + segments[2] + '.json');
+  const build = readJson(root + '/.builds/' + segments[0] + '/' + segments[1] + '/' + segments[2] + '.json', true);
   const sealed = build !== null && typeof build.sealed === 'object' && build.sealed !== null;
-  const digest = 'sha-256=:' + Buffer.from(record.sha256, 'hex').toString('base64') + ':';
-  return record.sha256 + ' ' + digest + ' ' + etagOf(stats) + ' ' + (sealed ? 'sealed' : 'open');
+  return record.sha256 + ' ' + reprDigest(record.sha256) + ' ' + etagOf(stats) + ' ' + (sealed ? 'sealed' : 'open');
 }
 
 export default { describe };

@@ -3,7 +3,7 @@
 // the container's environment, local paths and free ports).
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import request from 'supertest';
@@ -168,6 +168,29 @@ describe('deployment: nginx in front of the app', function () {
     expect(edited.text).to.equal('edited on disk\n');
     expect(edited.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('edited on disk\n').digest('hex'));
     expect((await requestsSince(before)).map((l) => l.path)).to.include(`/-/describe${href}`);
+    // Another inode with the same size and mtime (a copy renamed in by hand): not the recorded file.
+    const copy = path.join(root, 'artifacts', 'deb/nginx/1/copy.tmp');
+    await writeFile(copy, 'EDITED ON DISK\n');
+    const { mtime } = await stat(file);
+    await utimes(copy, mtime, mtime);
+    await rename(copy, file);
+    const renamedBefore = app.output().length;
+    const renamed = await request(nginx.baseUrl).get(href);
+    expect(renamed.text).to.equal('EDITED ON DISK\n');
+    expect(renamed.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('EDITED ON DISK\n').digest('hex'));
+    expect((await requestsSince(renamedBefore)).map((l) => l.path)).to.include(`/-/describe${href}`);
+  });
+
+  it('with ARTIFACT_RECORDS=database (replicas), nginx reads nothing from the volume: the app describes every download', async () => {
+    const viaDatabase = await startNginx({ prefix: path.join(root, 'nginx-database'), upstream: `unix:${path.join(root, 'run', 'app.sock')}`, artifactsRoot: path.join(root, 'artifacts'), mastersAllow: 'allow all;\n', records: 'database' });
+    try {
+      const before = app.output().length;
+      const got = await request(viaDatabase.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb');
+      expect(got.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(Buffer.alloc(100_000, 7)).digest('hex'));
+      expect((await requestsSince(before)).map((l) => l.path)).to.include('/-/describe/deb/nginx/1/pkg_1.0_amd64.deb');
+    } finally {
+      await viaDatabase.stop();
+    }
   });
 
   it('a record nginx cannot read (an earlier link format, none at all) leaves the download to the app\'s description', async () => {

@@ -251,9 +251,10 @@ describe('faults: kill -9 at each step of publishing a small upload', function (
 
   const steps: [string, string, number][] = [
     ['writing the body to its temporary file', 'write', 1],
-    ['recording its checksum', 'symlink', 1],
-    ['adding it to the checksum index', 'symlink', 2],
-    ['renaming it into the tree', 'rename', 1],
+    ['writing its checksum record', 'write', 2],
+    ['renaming the record into place', 'rename', 1],
+    ['adding it to the checksum index', 'symlink', 1],
+    ['renaming it into the tree', 'rename', 2],
   ];
   for (const [step, call, when] of steps) {
     it(`a new file, killed before ${step}: after a restart it is not there, nothing is left over, and it can be uploaded`, async () => {
@@ -275,9 +276,10 @@ describe('faults: kill -9 at each step of publishing a small upload', function (
     });
   }
 
-  // Replacing: the old record is set aside by a rename (its link exists), then the file.
+  // Replacing: the new record is written beside the old one and renamed over it, then the file.
   const replaceSteps: [string, string, number][] = [
     ['writing the body', 'write', 1],
+    ['writing the new checksum record', 'write', 2],
     ['replacing the checksum record', 'rename', 1],
     ['renaming the new file over the old', 'rename', 2],
   ];

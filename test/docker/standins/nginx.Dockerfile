@@ -9,7 +9,9 @@
 #   - CMD nginx -g 'daemon off;', STOPSIGNAL SIGQUIT, EXPOSE 80;
 #   - access and error logs go to the container's stdout and stderr;
 #   - user and group `nginx`, uid and gid 101; /var/cache/nginx exists;
-#   - curl and envsubst (gettext-base) are installed.
+#   - curl and envsubst (gettext-base) are installed;
+#   - njs is at /usr/lib/nginx/modules/ngx_http_js_module.so, not loaded until a
+#     load_module names it (nginx-module-njs there, libnginx-mod-http-js here).
 # How it differs:
 #   - nginx is Debian bookworm's package (1.22.1 with Debian's built-in modules), not
 #     nginx.org's build of the tagged version: the shipped config must, and does, work
@@ -27,7 +29,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbi
  && groupadd --system --gid 101 nginx \
  && useradd --system --gid nginx --uid 101 --no-create-home --home-dir /nonexistent --shell /bin/false nginx \
  && apt-get update \
- && apt-get install -y --no-install-recommends nginx libnginx-mod-stream gettext-base curl ca-certificates \
+ && apt-get install -y --no-install-recommends nginx libnginx-mod-stream libnginx-mod-http-js gettext-base curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d /etc/nginx/sites-enabled /etc/nginx/sites-available \
  && mkdir -p /var/cache/nginx /etc/nginx/conf.d /docker-entrypoint.d \
  && ln -sf /dev/stdout /var/log/nginx/access.log \
