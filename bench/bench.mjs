@@ -151,6 +151,10 @@ async function bigGet(target, name) {
 
 /** P.smallPuts PUTs of 4 KiB over 8 keep-alive connections into a fresh folder, then DELETE it. */
 async function smallPuts(target, folder) {
+  // As before a big PUT: what earlier measurements wrote (1 GiB files, the last target's
+  // 2000 small ones and their deletion) is written back first, so that every target starts
+  // from the same clean disk rather than paying for the one measured before it.
+  await run('sync');
   const url = `${target.buildUrl}${folder}/`;
   // The reference has no authentication: nginx ignores the Authorization header put-client sends.
   const [user, password] = target.cred ? [target.cred.username, target.cred.password] : ['reference', 'ignored-no-auth'];

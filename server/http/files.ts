@@ -8,7 +8,7 @@ import { byteRange } from './ranges.js';
 import { contentTypeOf } from './content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum, reprDigest } from '../domain/checksum.js';
-import { StorageError } from '../storage/artifact-store.js';
+import { CACHED_FILE_BYTES, StorageError } from '../storage/artifact-store.js';
 import { buildOf } from '../storage/builds.js';
 import { guardWrite } from '../webdav/preconditions.js';
 import { evaluatePreconditions, etagOf, ifRangeHolds } from './conditional.js';
@@ -64,10 +64,13 @@ export async function describeFile(services: TreeServices, segments: readonly st
 
 export async function getOrHead(request: TreeRequest): Promise<void> {
   const { req, res, target, services } = request;
+  // A small file downloaded before and unchanged since: its bytes are still in memory.
+  const cached = target.trailingSlash ? null : services.store.cachedFile(target.segments);
   // The headers describe exactly the bytes sent: the open file is stat'ed, not the path.
-  const opened = services.store.openForReading(target.segments);
-  if (!opened) throw new HttpError(404, 'not found');
-  const { fd, stats } = opened;
+  const opened = cached ? null : services.store.openForReading(target.segments);
+  if (!cached && !opened) throw new HttpError(404, 'not found');
+  const stats = (cached ?? opened)?.stats as Stats;
+  const fd = opened?.fd ?? null;
   let streaming = false;
   try {
     if (stats.isDirectory()) {
@@ -113,16 +116,25 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       res.end();
       return;
     }
+    if (cached) {
+      res.end(length === stats.size ? cached.bytes : cached.bytes.subarray(start, end + 1));
+      return;
+    }
+    if (fd === null) throw new Error('a file to read has no descriptor');
     if (length <= SMALL_FILE_BYTES) {
-      const buffer = Buffer.allocUnsafe(length);
+      // A whole small file is kept for the next download (in its own allocation: a slice
+      // of Node's shared pool would keep the whole pool alive).
+      const whole = length === stats.size && length <= CACHED_FILE_BYTES;
+      const buffer = whole ? Buffer.allocUnsafeSlow(length) : Buffer.allocUnsafe(length);
       const bytesRead = readSync(fd, buffer, 0, length, start);
+      if (whole && bytesRead === length) services.store.rememberFile(target.segments, stats, buffer);
       res.end(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
       return;
     }
     streaming = true;
     await sendRange(fd, res, start, end).finally(() => close(fd, () => undefined));
   } finally {
-    if (!streaming) closeSync(fd);
+    if (!streaming && fd !== null) closeSync(fd);
   }
 }
 

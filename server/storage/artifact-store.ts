@@ -28,6 +28,20 @@ const MAX_DATABASE_KEY_BYTES = 2600;
  */
 export const SMALL_BODY_BYTES = 64 * 1024;
 
+/** Small files whose bytes are kept after a download (readSmall), and how many bytes in all. */
+export const CACHED_FILE_BYTES = 64 * 1024;
+const FILE_CACHE_BYTES = 16 * 1024 * 1024;
+
+type Identity = Pick<Stats, 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
+
+/**
+ * The same file as when it was read: inode, size, mtime and ctime. Any write to it moves
+ * its ctime (which no one can set), and an upload or a copy is always another inode.
+ */
+export function sameFile(a: Identity, b: Identity): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
 export class StorageError extends Error {
   constructor(
     readonly status: number,
@@ -54,6 +68,9 @@ export class ArtifactStore {
   private realRoot: string;
   /** Temporary paths some operation of this process is still using. */
   private readonly inUse = new Set<string>();
+  /** Bytes of small files read whole, by path, oldest first (cachedFile, rememberFile). */
+  private readonly files = new Map<string, { stats: Stats; bytes: Buffer }>();
+  private filesBytes = 0;
 
   /**
    * `replica`: other processes share this tree (with DATABASE_URL), each with its own
@@ -153,6 +170,44 @@ export class ArtifactStore {
       closeSync(fd);
       throw err;
     }
+  }
+
+  /**
+   * A small file's stats and bytes, kept from an earlier download, when the path still
+   * names that very file (sameFile): one lstat instead of openForReading's open, readlink,
+   * fstat, read and close. The bytes were read through openForReading's check for links;
+   * the same inode reached through a link placed since serves those bytes again, nothing
+   * else. Null: read it from disk.
+   */
+  cachedFile(segments: readonly string[]): { stats: Stats; bytes: Buffer } | null {
+    const key = segments.join('/');
+    const kept = this.files.get(key);
+    if (!kept) return null;
+    const now = lstatSync(this.fsPath(segments), { throwIfNoEntry: false });
+    if (now && now.isFile() && sameFile(now, kept.stats)) return kept;
+    this.forgetFile(key);
+    return null;
+  }
+
+  /** Keeps a small file's bytes, read whole from the file `stats` describes, for cachedFile. */
+  rememberFile(segments: readonly string[], stats: Stats, bytes: Buffer): void {
+    if (bytes.length > CACHED_FILE_BYTES || bytes.length !== stats.size) return;
+    const key = segments.join('/');
+    this.forgetFile(key);
+    this.files.set(key, { stats, bytes });
+    this.filesBytes += bytes.length;
+    for (const [oldest, kept] of this.files) {
+      if (this.filesBytes <= FILE_CACHE_BYTES) break;
+      this.files.delete(oldest);
+      this.filesBytes -= kept.bytes.length;
+    }
+  }
+
+  private forgetFile(key: string): void {
+    const kept = this.files.get(key);
+    if (!kept) return;
+    this.files.delete(key);
+    this.filesBytes -= kept.bytes.length;
   }
 
   /** Why a write to this path is refused because it goes through a symbolic link, or null. */

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -44,6 +44,31 @@ describe('integrity', function () {
       await request(s.baseUrl).put('/dpkg/sums/1/b.txt').set('Authorization', as(t)).send('one');
       await request(s.baseUrl).put('/dpkg/sums/1/b.txt').set('Authorization', as(t)).send('two');
       expect((await request(s.baseUrl).get('/dpkg/sums/1/b.txt')).headers['x-checksum-sha256']).to.equal(sha256('two'));
+    });
+
+    it('a small file kept in memory after a download is never served once it changed on disk', async () => {
+      const href = '/dpkg/sums/1/kept.txt';
+      const file = path.join(s.artifactsDir, 'dpkg/sums/1/kept.txt');
+      await request(s.baseUrl).put(href).set('Authorization', as(t)).send('AAAA\n');
+      // A whole second, which utimes can set again exactly.
+      const second = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+      await utimes(file, second, second);
+      for (let i = 0; i < 2; i++) expect((await request(s.baseUrl).get(href)).text).to.equal('AAAA\n');
+      // Rewritten in place, same size, its mtime put back: only its ctime says so.
+      await writeFile(file, 'BBBB\n');
+      await utimes(file, second, second);
+      expect((await stat(file)).mtimeMs).to.equal(second.getTime());
+      expect((await request(s.baseUrl).get(href)).text).to.equal('BBBB\n');
+      // Replaced by an upload, then a range of it, then deleted.
+      await request(s.baseUrl).put(href).set('Authorization', as(t)).send('CCCC\n');
+      const replaced = await request(s.baseUrl).get(href);
+      expect(replaced.text).to.equal('CCCC\n');
+      expect(replaced.headers['x-checksum-sha256']).to.equal(sha256('CCCC\n'));
+      const range = await request(s.baseUrl).get(href).set('Range', 'bytes=1-2');
+      expect(range.status).to.equal(206);
+      expect(range.text).to.equal('CC');
+      await rm(file);
+      expect((await request(s.baseUrl).get(href)).status).to.equal(404);
     });
 
     it('a matching declared checksum (X-Checksum-Sha256 or Content-Digest) is accepted', async () => {
