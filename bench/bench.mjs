@@ -9,7 +9,7 @@
 //   - growth: the 4 KiB PUT and GET rates of the app with 10 000 live tokens and 10 000 files
 //     in the measured build, against 10 tokens and 10 files.
 // Usage: npm run build && node bench/bench.mjs [--rounds N] [--quick] [--json out.json]
-// Needs curl, wrk, nginx and libnginx-mod-http-dav-ext (Debian); installs nothing. Writes
+// Needs curl, wrk, nginx, libnginx-mod-http-dav-ext and libnginx-mod-http-js (Debian); installs nothing. Writes
 // about 1 GiB plus the uploads to a temporary directory, removed at the end (also on
 // failure or Ctrl-C). Takes 10-15 minutes; --quick (2 rounds, small sizes) about 2.
 import { createHash, randomFillSync } from 'node:crypto';

@@ -12,6 +12,8 @@ import { run, which } from './lib-proc.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '..');
 export const DAV_EXT_MODULE = '/usr/lib/nginx/modules/ngx_http_dav_ext_module.so';
+/** The shipped nginx.conf loads njs (nginx/describe.js). */
+const JS_MODULE = '/usr/lib/nginx/modules/ngx_http_js_module.so';
 
 /**
  * What is missing to run the bench, as one line naming the Debian packages (and the build
@@ -23,6 +25,7 @@ export async function missingPrerequisites() {
     if (!(await which(program))) packages.push(pkg);
   }
   if (!existsSync(DAV_EXT_MODULE)) packages.push('libnginx-mod-http-dav-ext');
+  if (!existsSync(JS_MODULE)) packages.push('libnginx-mod-http-js');
   const problems = [];
   if (packages.length) problems.push(`missing Debian package${packages.length > 1 ? 's' : ''} ${packages.join(', ')} (apt-get install -y ${packages.join(' ')})`);
   for (const file of ['dist/server/main.js', 'dist/test/helpers/harness.js', 'dist/test/helpers/nginx.js']) {

@@ -28,7 +28,7 @@ const MAX_DATABASE_KEY_BYTES = 2600;
  */
 export const SMALL_BODY_BYTES = 64 * 1024;
 
-/** Small files whose bytes are kept after a download (readSmall), and how many bytes in all. */
+/** Small files whose bytes are kept after a download (cachedFile), and how many bytes in all. */
 export const CACHED_FILE_BYTES = 64 * 1024;
 const FILE_CACHE_BYTES = 16 * 1024 * 1024;
 

@@ -6,9 +6,9 @@
 //
 // A checksum record is a small JSON file, written to a temporary name and renamed in, so
 // that nginx can read it too (nginx/describe.js: it has no readlink) and send a download
-// without asking the app. Version 0.1 of issue 17 wrote records as symbolic links whose
-// target is the record ('record:{"sha256":...}'); those are still read, never followed,
-// and replaced by a file at their next write.
+// without asking the app. A version before wrote them as symbolic links whose target is
+// the record ('record:{"sha256":...}'); those are still read, never followed, and
+// replaced by a file at their next write.
 //
 // Layout: resource /a/b/c -> .meta/a.d/b.d/c.m and c.p; the members of /a/b live under
 // .meta/a.d/b.d/. The suffixes differ, so a resource's files never collide with a
@@ -143,7 +143,7 @@ export class ResourceRecordFiles implements ResourceRecords {
     }
   }
 
-  /** A checksum record: a file, or (written by 0.1 of issue 17) a link holding it. */
+  /** A checksum record: a file, or (written by a version before) a link holding it. */
   private readRecord(file: string): unknown {
     try {
       const stats = lstatSync(file, { throwIfNoEntry: false });
