@@ -73,4 +73,5 @@ function describe(r) {
   return record.sha256 + ' ' + reprDigest(record.sha256) + ' ' + etagOf(stats) + ' ' + (sealed ? 'sealed' : 'open');
 }
 
-export default { describe };
+// (The other two are for the tests, test/unit/nginx-describe.test.ts, which run this file in Node.)
+export default { describe, recordMatches, reprDigest };
