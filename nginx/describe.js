@@ -53,7 +53,7 @@ function etagOf(stats) {
   return '"' + Math.floor(stats.mtimeMs / 1000).toString(16) + '-' + stats.size.toString(16) + '"';
 }
 
-function describe(r) {
+function described(r) {
   if (r.variables.artifact_records !== 'volume') return '';
   if (r.method !== 'GET' && r.method !== 'HEAD') return '';
   const uri = r.uri;
@@ -71,6 +71,16 @@ function describe(r) {
   const build = readJson(root + '/.builds/' + segments[0] + '/' + segments[1] + '/' + segments[2] + '.json', true);
   const sealed = build !== null && typeof build.sealed === 'object' && build.sealed !== null;
   return record.sha256 + ' ' + reprDigest(record.sha256) + ' ' + etagOf(stats) + ' ' + (sealed ? 'sealed' : 'open');
+}
+
+// Any failure (a path through a file: ENOTDIR, a name too long, no permission) leaves the
+// download to the app, without an exception in nginx's error log.
+function describe(r) {
+  try {
+    return described(r);
+  } catch (e) {
+    return '';
+  }
 }
 
 // (The other two are for the tests, test/unit/nginx-describe.test.ts, which run this file in Node.)

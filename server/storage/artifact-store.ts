@@ -180,6 +180,9 @@ export class ArtifactStore {
    * else. Null: read it from disk.
    */
   cachedFile(segments: readonly string[]): { stats: Stats; bytes: Buffer } | null {
+    // Not with replicas: on a shared volume (NFS) lstat may answer from a cache of
+    // attributes for seconds after another replica replaced the file; open revalidates.
+    if (this.replica) return null;
     const key = segments.join('/');
     const kept = this.files.get(key);
     if (!kept) return null;
@@ -191,7 +194,7 @@ export class ArtifactStore {
 
   /** Keeps a small file's bytes, read whole from the file `stats` describes, for cachedFile. */
   rememberFile(segments: readonly string[], stats: Stats, bytes: Buffer): void {
-    if (bytes.length > CACHED_FILE_BYTES || bytes.length !== stats.size) return;
+    if (this.replica || bytes.length > CACHED_FILE_BYTES || bytes.length !== stats.size) return;
     const key = segments.join('/');
     this.forgetFile(key);
     this.files.set(key, { stats, bytes });

@@ -255,11 +255,17 @@ describe('deployment: nginx in front of the app', function () {
     }
   });
 
-  it('Range gives 206 and validators give 304, from nginx', async () => {
+  it('Range gives 206 and validators give 304, from nginx, with the checksum nginx read itself', async () => {
+    const before = app.output().length;
+    const sha256 = createHash('sha256').update(Buffer.alloc(100_000, 7)).digest('hex');
     const head = await request(nginx.baseUrl).head('/deb/nginx/1/pkg_1.0_amd64.deb');
+    expect(head.headers['x-checksum-sha256']).to.equal(sha256);
     const range = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').set('Range', 'bytes=0-9');
     expect(range.status).to.equal(206);
     expect(range.headers['content-range']).to.equal('bytes 0-9/100000');
+    // The checksum of the whole representation (Repr-Digest), not of the range.
+    expect(range.headers['x-checksum-sha256']).to.equal(sha256);
+    expect((await requestsSince(before)).filter((l) => l.path.includes('pkg_1.0_amd64.deb'))).to.deep.equal([]);
     expect((await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').set('If-None-Match', head.headers.etag as string)).status).to.equal(304);
     expect((await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').set('If-Modified-Since', head.headers['last-modified'] as string)).status).to.equal(304);
   });

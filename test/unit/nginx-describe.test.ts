@@ -115,6 +115,9 @@ describe('nginx/describe.js: what nginx says of a download without asking the ap
       ['a name that is not ASCII', get('/deb/hello/2/\u00e4.txt')],
       ['a control character', get('/deb/hello/2/a\u0001.txt')],
       ['the metadata folder', get('/.meta/deb.d/hello.d/2.d/a.txt.m')],
+      ['a path through a file (ENOTDIR)', get('/deb/hello/2/a.txt/x')],
+      ['a name too long for the volume', get(`/deb/hello/2/${'n'.repeat(300)}`)],
+      ['a path too long for the kernel', get(`/deb/hello/2/${'d/'.repeat(2100)}f`)],
     ];
     for (const [what, said] of silent) expect(said, what).to.equal('');
     // Replaced behind the app's back (another inode, same size): its record is for the old one.
