@@ -8,7 +8,7 @@
 // that nginx can read it too (nginx/describe.js: it has no readlink) and send a download
 // without asking the app. A version before wrote them as symbolic links whose target is
 // the record ('record:{"sha256":...}'); those are still read, never followed, and
-// replaced by a file at their next write.
+// rewritten as a file the first time they are read.
 //
 // Layout: resource /a/b/c -> .meta/a.d/b.d/c.m and c.p; the members of /a/b live under
 // .meta/a.d/b.d/. The suffixes differ, so a resource's files never collide with a
@@ -150,7 +150,12 @@ export class ResourceRecordFiles implements ResourceRecords {
       if (!stats) return null;
       if (!stats.isSymbolicLink()) return this.readJson(file);
       const target = readlinkSync(file);
-      return target.startsWith(RECORD_PREFIX) ? JSON.parse(target.slice(RECORD_PREFIX.length)) : null;
+      if (!target.startsWith(RECORD_PREFIX)) return null;
+      const record = JSON.parse(target.slice(RECORD_PREFIX.length)) as unknown;
+      // Rewritten as a file, which nginx reads too: once, at its first read. (Synchronous,
+      // like every write of a record here: no other write of it can come in between.)
+      this.writeJson(file, record);
+      return record;
     } catch {
       // Unreadable metadata counts as none; the next write replaces it.
       return null;

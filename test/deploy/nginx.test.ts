@@ -198,7 +198,8 @@ describe('deployment: nginx in front of the app', function () {
     expect((await request(nginx.baseUrl).put(href).set('Authorization', basic(token.username, token.password)).send('linked\n')).status).to.equal(201);
     const recordFile = path.join(root, 'artifacts', '.meta', 'deb.d', 'nginx.d', '1.d', 'linked.txt.m');
     const record = await readFile(recordFile, 'utf8');
-    // As 0.1 of issue 17 wrote it: a symbolic link holding the record.
+    // As the version before wrote it: a symbolic link holding the record. (The app has
+    // the record in memory, so it does not read it again here: unit/nginx-describe.)
     await rm(recordFile);
     await symlink(`record:${record}`, recordFile);
     const before = app.output().length;

@@ -130,6 +130,13 @@ describe('nginx/describe.js: what nginx says of a download without asking the ap
     await rm(recordFile);
     await symlink(`record:${JSON.stringify(recordOf(sha, await lstat(path.join(root, 'deb/hello/2/b.txt'))))}`, recordFile);
     expect(get('/deb/hello/2/b.txt'), 'a record written as a link').to.equal('');
+    // The app reads it (a fresh process: nothing in memory) and rewrites it as a file.
+    const fresh = new ResourceRecordFiles(root, store);
+    expect((await fresh.fileRecord(['deb', 'hello', '2', 'b.txt']))?.sha256).to.equal(sha);
+    expect((await lstat(recordFile)).isFile(), 'the record is a file now').to.equal(true);
+    expect(get('/deb/hello/2/b.txt'), 'then nginx reads it').to.match(new RegExp(`^${sha} `));
+    await rm(recordFile);
+    await symlink(`record:${JSON.stringify(recordOf(sha, await lstat(path.join(root, 'deb/hello/2/b.txt'))))}`, recordFile);
     // A file that is a symbolic link, even to a recorded file of the tree.
     await symlink(path.join(root, 'deb/hello/2/with space.txt'), path.join(root, 'deb/hello/2/link.txt'));
     await records.setFileRecord(['deb', 'hello', '2', 'link.txt'], recordOf(sha, await lstat(path.join(root, 'deb/hello/2/with space.txt'))));
