@@ -1,6 +1,6 @@
 // nginx's own description of a download (njs, loaded by nginx.conf): the checksum the app
 // recorded for the file, read from the artifacts volume, so that a download does not wait
-// for the app. It answers only when it is sure; anything else ('' ) sends the download to
+// for the app. It answers only when it is sure; anything else ('') sends the download to
 // the app's description (GET /-/describe/PATH), as before.
 //
 // What the app writes and this reads (server/storage/meta-store.ts, build-records.ts):

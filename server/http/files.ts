@@ -68,8 +68,9 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
   const cached = target.trailingSlash ? null : services.store.cachedFile(target.segments);
   // The headers describe exactly the bytes sent: the open file is stat'ed, not the path.
   const opened = cached ? null : services.store.openForReading(target.segments);
-  if (!cached && !opened) throw new HttpError(404, 'not found');
-  const stats = (cached ?? opened)?.stats as Stats;
+  const found = cached ?? opened;
+  if (!found) throw new HttpError(404, 'not found');
+  const { stats } = found;
   const fd = opened?.fd ?? null;
   let streaming = false;
   try {

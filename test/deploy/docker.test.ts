@@ -167,6 +167,22 @@ describe('docker deployment files: several replicas (docker-compose.ha.yml)', fu
     }
   });
 
+  it('every file the nginx config reads from /etc/nginx/artifact-repo/ is mounted by both compose files', async () => {
+    const config = await Promise.all(['nginx/nginx.conf', 'nginx/templates/default.conf.template', 'nginx/described-by-app.conf'].map((f) => readFile(path.join(REPO_ROOT, f), 'utf8')));
+    const named = new Set(config.flatMap((text) => [...text.matchAll(/\/etc\/nginx\/artifact-repo\/([\w.*-]+)/g)].map((m) => m[1] as string)));
+    expect([...named]).to.include.members(['describe.js', 'download-headers.conf', 'described-by-app.conf', 'mime.types']);
+    for (const file of ['docker/docker-compose.yml', 'docker/docker-compose.ha.yml']) {
+      const text = await readFile(path.join(REPO_ROOT, file), 'utf8');
+      for (const name of named) {
+        // stream*.conf is included where there is one: only the several-replica deployment mounts it.
+        if (name.includes('*') && file.endsWith('docker-compose.yml')) continue;
+        const pattern = name.replaceAll('.', '\\.').replaceAll('*', '[\\w.-]*');
+        const mounted = new RegExp(`:/etc/nginx/artifact-repo/${pattern}:ro$`, 'm').test(text);
+        expect(mounted, `${file} mounts /etc/nginx/artifact-repo/${name}`).to.equal(true);
+      }
+    }
+  });
+
   it('every file both compose files mount from the repository exists', async () => {
     for (const file of ['docker/docker-compose.yml', 'docker/docker-compose.ha.yml']) {
       const text = await readFile(path.join(REPO_ROOT, file), 'utf8');
