@@ -9,9 +9,9 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { dsseVerify, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, parsePublicKeys, sshVerify } from '../server/domain/signing.js';
+import { dsseVerify, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, parseAllowedSigners, parsePublicKeys, signerTimeProblem, sshVerify } from '../server/domain/signing.js';
 import { parseSums, SLSA_PROVENANCE_V1, STATEMENT_TYPE } from '../server/domain/provenance.js';
-import { PROVENANCE_FILE, SUMS_FILE, SUMS_SIGNATURE_FILE } from '../server/storage/builds.js';
+import { PROVENANCE_FILE, SUMS_FILE, SUMS_SIGNATURE_FILE } from '../server/domain/seal-files.js';
 import { formatBytes, ProgressLine } from './progress.js';
 
 export const VERIFY_USAGE = 'usage: artifact-repo verify URL-OF-A-BUILD/ [--key FILE] [--into DIR] [--trust-server-key]';
@@ -122,10 +122,19 @@ export async function runVerifyCommand(args: string[], env: NodeJS.ProcessEnv, i
 
     // The key: pinned by the user, or (only when asked) whatever the server lists now.
     let keys: KeyObject[];
+    // Keys a line pins only for another time (valid-after, valid-before), as ssh-keygen reads them at the time of the check.
+    let outOfTime: Array<{ key: KeyObject; why: string; line: number }> = [];
     const keyFile = parsed.values.key ?? env.ARTIFACT_REPO_SIGNING_KEY;
     if (keyFile) {
-      keys = parsePublicKeys(await readFile(keyFile, 'utf8').catch(() => Promise.reject(new Refused(`cannot read the key file ${keyFile}`))));
-      if (keys.length === 0) throw new Refused(`no ssh-ed25519 public key in ${keyFile}`);
+      const pinned = parseAllowedSigners(await readFile(keyFile, 'utf8').catch(() => Promise.reject(new Refused(`cannot read the key file ${keyFile}`))));
+      const now = Date.now();
+      keys = pinned.signers.filter((signer) => signerTimeProblem(signer, now) === null).map((signer) => signer.key);
+      outOfTime = pinned.signers.flatMap((signer) => {
+        const why = signerTimeProblem(signer, now);
+        return why ? [{ key: signer.key, why, line: signer.line }] : [];
+      });
+      for (const reason of pinned.skipped) io.stderr.write(`warning: ${keyFile}: ${reason}: not trusted\n`);
+      if (keys.length === 0 && outOfTime.length === 0) throw new Refused(`no usable ssh-ed25519 public key in ${keyFile}`);
     } else if (parsed.values['trust-server-key']) {
       keys = parsePublicKeys((await text(new URL('-/signing-keys', base), '/-/signing-keys')).toString());
       io.stderr.write(`warning: trusting the keys the server lists now (${keys.map(keyFingerprint).join(', ')}); pin one with --key\n`);
@@ -136,7 +145,12 @@ export async function runVerifyCommand(args: string[], env: NodeJS.ProcessEnv, i
     const sums = await text(new URL(SUMS_FILE, build), SUMS_FILE);
     const signature = await text(new URL(SUMS_SIGNATURE_FILE, build), SUMS_SIGNATURE_FILE);
     const verdict = sshVerify(sums, signature.toString(), keys);
-    if (!verdict.ok) throw new Refused(`${SUMS_SIGNATURE_FILE}: ${verdict.reason}`);
+    if (!verdict.ok) {
+      const late = sshVerify(sums, signature.toString(), outOfTime.map((o) => o.key));
+      const retired = late.ok ? outOfTime.find((o) => o.key === late.key) : undefined;
+      if (retired) throw new Refused(`${SUMS_SIGNATURE_FILE}: signed by ${keyFingerprint(retired.key)}, which ${keyFile} line ${retired.line} does not allow now: ${retired.why}`);
+      throw new Refused(`${SUMS_SIGNATURE_FILE}: ${verdict.reason}`);
+    }
     let listed: Array<{ path: string; sha256: string }>;
     try {
       listed = parseSums(sums.toString());

@@ -20,7 +20,7 @@ import { listenOnSocket, type ClaimedSocket } from './unix-socket.js';
 import { networkInterfaces } from 'node:os';
 import { CertificateAuthority } from './proxy/authority.js';
 import { createBuildProxy, type BuildProxy } from './proxy/build-proxy.js';
-import { networkList } from './proxy/networks.js';
+import { networkList, ownAddressSet } from './proxy/networks.js';
 import { UpstreamClient } from './proxy/upstream.js';
 import { MirrorFetcher } from './mirror/mirror-fetch.js';
 import { openSshPublicKey } from './domain/signing.js';
@@ -93,7 +93,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // The build proxy: its own listener and module, authorised by the same token service.
   const authority = config.proxyPort === 0 ? null : await CertificateAuthority.open(repo.authorityKeeper, options.now);
   const ownPorts = new Set<number>([config.port, config.proxyPort].filter((p) => p > 0));
-  const ownAddresses = new Set<string>(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+  const ownAddresses = ownAddressSet(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
   // One upstream client for the build proxy and the mirror: the same TLS and network rules.
   const upstream = new UpstreamClient({ allowed: networkList(config.proxyAllowNetworks), ownPorts, ownAddresses }, config.upstreamCa?.pem ?? null);
   const proxy = authority

@@ -8,7 +8,7 @@ import { summariseInputs, type InputSummary } from '../storage/input-records.js'
 import type { AuditEntry } from '../audit/audit-log.js';
 import { sortYielding, yieldToLoop } from '../gate.js';
 import { readFile } from 'node:fs/promises';
-import { PROVENANCE_FILE } from '../storage/builds.js';
+import { PROVENANCE_FILE } from '../domain/seal-files.js';
 import { dsseVerify, IN_TOTO_PAYLOAD_TYPE } from '../domain/signing.js';
 import { compareProvenance } from '../domain/provenance.js';
 

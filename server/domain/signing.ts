@@ -82,27 +82,141 @@ function keyFromBlob(blob: Buffer): KeyObject | null {
   }
 }
 
-/**
- * The Ed25519 keys trusted for the repository's signatures in a text: OpenSSH public key
- * lines, or `allowed_signers` lines (ssh-keygen(1)) whose `namespaces` option, if any,
- * includes the repository's. Comments, certificate authorities and keys for other
- * namespaces (a team's git signing keys, say) are not trusted.
- */
-export function parsePublicKeys(text: string): KeyObject[] {
-  const keys: KeyObject[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^(?:(\S+)\s+(?:(\S+)\s+)?)?ssh-ed25519\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(line);
-    if (!match) continue;
-    const options = match[1] === undefined ? '' : (match[2] ?? '');
-    if (/(?:^|,)cert-authority(?:,|$)/i.test(options)) continue;
-    const namespaces = /(?:^|,)namespaces="([^"]*)"/i.exec(options)?.[1];
-    if (namespaces !== undefined && !namespaces.split(',').includes(SIGNATURE_NAMESPACE)) continue;
-    const key = keyFromBlob(Buffer.from(match[3] as string, 'base64'));
-    if (key) keys.push(key);
+// A key type and a base64 key: where a line's key starts (what sshkey_read would accept).
+const KEY_FIELDS = /^(?:ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+\s+[A-Za-z0-9+/]+={0,2}(?:\s|$)/;
+
+/** One usable line of an allowed_signers file (or a plain public key line), as ssh-keygen(1) reads it. */
+export interface AllowedSigner {
+  key: KeyObject;
+  /** valid-after / valid-before, in ms since the epoch; null when the line does not say. */
+  validAfter: number | null;
+  validBefore: number | null;
+  /** 1-based line number, for messages. */
+  line: number;
+}
+
+/** A time of an allowed_signers option: YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z], local time unless Z. */
+export function allowedSignersTime(text: string): number | null {
+  const m = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?(Z?)$/.exec(text);
+  if (!m) return null;
+  const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4] ?? '0', m[5] ?? '0', m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
+  const at = m[7] ? Date.UTC(y, mo - 1, d, h, mi, sec) : new Date(y, mo - 1, d, h, mi, sec).getTime();
+  // 20230231 is not a date: it must come back as written.
+  const back = new Date(at);
+  const parts = m[7] ? [back.getUTCFullYear(), back.getUTCMonth() + 1, back.getUTCDate()] : [back.getFullYear(), back.getMonth() + 1, back.getDate()];
+  return parts[0] === y && parts[1] === mo && parts[2] === d && h < 24 && mi < 60 && sec < 60 ? at : null;
+}
+
+/** OpenSSH's pattern lists (match_pattern_list): `*` and `?` wildcards, `!` negates and wins. */
+export function matchesPatternList(name: string, list: string): boolean {
+  let matched = false;
+  for (const raw of list.split(',')) {
+    const negated = raw.startsWith('!');
+    const pattern = negated ? raw.slice(1) : raw;
+    const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+    if (re.test(name)) {
+      if (negated) return false;
+      matched = true;
+    }
   }
-  return keys;
+  return matched;
+}
+
+/** The option string of a line and where it ends: up to the first blank outside quotes. */
+function optionsOf(text: string): { options: string; rest: string } | null {
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\' && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (!quoted && (c === ' ' || c === '\t')) return { options: text.slice(0, i), rest: text.slice(i).trimStart() };
+  }
+  return null;
+}
+
+/** Parses `name="value",flag,…` as sshsig's sigopts_parse does; an error for anything it would refuse. */
+function signerOptions(options: string): { certAuthority: boolean; namespaces?: string; validAfter?: string; validBefore?: string } | string {
+  const out: { certAuthority: boolean; namespaces?: string; validAfter?: string; validBefore?: string } = { certAuthority: false };
+  let rest = options;
+  while (rest !== '') {
+    const m = /^([A-Za-z-]+)/.exec(rest);
+    const name = m?.[1]?.toLowerCase() ?? '';
+    rest = rest.slice(m?.[1]?.length ?? 0);
+    if (name === 'cert-authority') out.certAuthority = true;
+    else if (name === 'namespaces' || name === 'valid-after' || name === 'valid-before') {
+      const field = name === 'namespaces' ? 'namespaces' : name === 'valid-after' ? 'validAfter' : 'validBefore';
+      if (out[field] !== undefined) return `multiple "${name}" clauses`;
+      const q = /^="((?:[^"\\]|\\.)*)"/.exec(rest);
+      if (!q) return `"${name}" needs a quoted value`;
+      out[field] = (q[1] as string).replace(/\\(.)/g, '$1');
+      rest = rest.slice(q[0].length);
+    } else return `unknown option ${JSON.stringify((name || rest).slice(0, 40))}`;
+    if (rest === '') break;
+    if (rest[0] !== ',' || rest.length === 1) return 'malformed options';
+    rest = rest.slice(1);
+  }
+  return out;
+}
+
+/**
+ * Reads an allowed_signers file (ssh-keygen(1), ALLOWED SIGNERS) the way `ssh-keygen -Y
+ * verify` does, for the repository's namespace: `principals [options] ssh-ed25519 KEY`,
+ * options `namespaces` (patterns), `valid-after`, `valid-before` and `cert-authority`. A
+ * line with any other option, a malformed one, a namespace list leaving out the
+ * repository's, or `cert-authority` (certificates are not used here) is not trusted, and
+ * why is said in `skipped`. Plain OpenSSH public key lines are trusted as they are.
+ */
+export function parseAllowedSigners(text: string): { signers: AllowedSigner[]; skipped: string[] } {
+  const signers: AllowedSigner[] = [];
+  const skipped: string[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.trim();
+    const number = index + 1;
+    if (line === '' || line.startsWith('#')) return;
+    // `principals [options] TYPE KEY`, or a plain `TYPE KEY comment` public key line.
+    let keyPart = line;
+    let options = '';
+    if (!KEY_FIELDS.test(line)) {
+      const afterPrincipals = optionsOf(line);
+      if (!afterPrincipals) return void skipped.push(`line ${number}: no key`);
+      keyPart = afterPrincipals.rest;
+      if (!KEY_FIELDS.test(keyPart)) {
+        const split = optionsOf(keyPart);
+        if (!split) return void skipped.push(`line ${number}: no key after the options`);
+        options = split.options;
+        keyPart = split.rest;
+      }
+    }
+    const m = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(keyPart);
+    if (!m) return void skipped.push(`line ${number}: no key`);
+    if (m[1] !== KEY_TYPE) return void skipped.push(`line ${number}: a ${m[1]} key cannot have signed the repository's signatures`);
+    const parsed = signerOptions(options);
+    if (typeof parsed === 'string') return void skipped.push(`line ${number}: ${parsed}`);
+    if (parsed.certAuthority) return void skipped.push(`line ${number}: cert-authority (certificates are not used for the repository's signatures)`);
+    if (parsed.namespaces !== undefined && !matchesPatternList(SIGNATURE_NAMESPACE, parsed.namespaces)) return void skipped.push(`line ${number}: namespaces leave out "${SIGNATURE_NAMESPACE}"`);
+    const validAfter = parsed.validAfter === undefined ? null : allowedSignersTime(parsed.validAfter);
+    const validBefore = parsed.validBefore === undefined ? null : allowedSignersTime(parsed.validBefore);
+    if ((parsed.validAfter !== undefined && validAfter === null) || (parsed.validBefore !== undefined && validBefore === null)) return void skipped.push(`line ${number}: an invalid valid-after or valid-before time`);
+    const key = keyFromBlob(Buffer.from(m[2] as string, 'base64'));
+    if (!key) return void skipped.push(`line ${number}: not an Ed25519 key`);
+    signers.push({ key, validAfter, validBefore, line: number });
+  });
+  return { signers, skipped };
+}
+
+/** Why a signer may not be used at this time (as ssh-keygen says it), or null. */
+export function signerTimeProblem(signer: AllowedSigner, at: number): string | null {
+  if (signer.validAfter !== null && at < signer.validAfter) return `key is not yet valid: verify time ${new Date(at).toISOString()} < valid-after ${new Date(signer.validAfter).toISOString()}`;
+  if (signer.validBefore !== null && at > signer.validBefore) return `key has expired: verify time ${new Date(at).toISOString()} > valid-before ${new Date(signer.validBefore).toISOString()}`;
+  return null;
+}
+
+/**
+ * The Ed25519 keys trusted for the repository's signatures at `at` (now, by default, as
+ * `ssh-keygen -Y verify` checks): see parseAllowedSigners.
+ */
+export function parsePublicKeys(text: string, at: number = Date.now()): KeyObject[] {
+  return parseAllowedSigners(text).signers.filter((s) => signerTimeProblem(s, at) === null).map((s) => s.key);
 }
 
 function signedData(message: Buffer, namespace: string, hashName: 'sha512' | 'sha256'): Buffer {

@@ -8,7 +8,7 @@ import type { LiveToken, TokenService } from '../../token-service/token-service.
 import { parseBasicAuth } from './credentials.js';
 import { CHALLENGE, HttpError, tooManyAttempts } from './errors.js';
 import { requestLog } from './access-log.js';
-import { SEAL_FILES } from '../storage/builds.js';
+import { sealFileLookalike } from '../domain/seal-files.js';
 
 export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PROPFIND'] as const;
 export const WRITE_METHODS = ['PUT', 'MKCOL', 'DELETE', 'COPY', 'MOVE', 'PROPPATCH', 'LOCK', 'UNLOCK'] as const;
@@ -39,8 +39,11 @@ export function scopeRefusal(method: TreeMethod, target: readonly string[], dest
   // file of such a name would keep the build from being sealed, or pass for the repository's.
   const created = method === 'COPY' || method === 'MOVE' ? destination : method === 'PUT' || method === 'MKCOL' || method === 'LOCK' ? target : null;
   const name = created?.[scope.length];
-  if (created !== null && created.length === scope.length + 1 && isInsideScope(created, scope) && name !== undefined && SEAL_FILES.has(name)) {
-    return `${name} at the build root is written by the repository when the build is sealed`;
+  const reserved = created !== null && created.length === scope.length + 1 && isInsideScope(created, scope) && name !== undefined ? sealFileLookalike(name) : null;
+  if (reserved !== null) {
+    return reserved === name
+      ? `${name} at the build root is written by the repository when the build is sealed`
+      : `${JSON.stringify(name)} at the build root would pass for ${reserved}, which the repository writes when the build is sealed`;
   }
   if ((method === 'DELETE' || method === 'MOVE') && sameSegments(target, scope)) return 'the build collection itself cannot be deleted or moved';
   if (method === 'PUT' && sameSegments(target, scope)) return 'cannot PUT onto the build collection';

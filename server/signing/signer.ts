@@ -5,7 +5,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { dsseSign, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openSshPublicKey, parsePublicKeys, sshSign } from '../domain/signing.js';
 import { provenanceStatement, type ProvenanceFacts } from '../domain/provenance.js';
 import type { SigningKeyStore } from '../storage/signing-keys.js';
-import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../storage/builds.js';
+import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../domain/seal-files.js';
 
 export interface PublicSigningKey {
   key: KeyObject;

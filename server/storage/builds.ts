@@ -7,6 +7,7 @@ import { chmod, lstat, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BUILD_DEPTH, scopeSegments, scopeString } from '../domain/tree-path.js';
 import { sha256sumLine } from '../domain/checksum.js';
+import { SEAL_FILES, SUMS_FILE } from '../domain/seal-files.js';
 import { errorSummary } from '../domain/errors.js';
 import { StorageError, type ArtifactStore, type PutResult } from './artifact-store.js';
 import type { BuildRecord, BuildRecords, PinState, SealedState } from './build-records.js';
@@ -15,11 +16,6 @@ import type { Catalog } from './catalog.js';
 import type { InputStore } from './input-records.js';
 import type { ResourceRecords } from './meta-store.js';
 
-export const SUMS_FILE = 'SHA256SUMS';
-export const SUMS_SIGNATURE_FILE = 'SHA256SUMS.sig';
-export const PROVENANCE_FILE = 'provenance.intoto.jsonl';
-/** What sealing writes at a build's root: the repository's, never a build's output. */
-export const SEAL_FILES: ReadonlySet<string> = new Set([SUMS_FILE, SUMS_SIGNATURE_FILE, PROVENANCE_FILE]);
 
 /** The signed files a seal writes beside SHA256SUMS (signer.ts), given the list and the seal's time, and the key's fingerprint. */
 export type SealSigner = (build: readonly string[], sums: string, sealedAt: string) => Promise<{ files: Array<{ name: string; body: string }>; signedBy: string }>;

@@ -14,7 +14,7 @@ import { startOrigin, type Origin } from '../helpers/origin.js';
 import { requireTool } from '../helpers/tools.js';
 import { STREAM_MODULE } from '../helpers/nginx.js';
 import { curlVia, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
-import { SEAL_FILES } from '../../server/storage/builds.js';
+import { SEAL_FILES } from '../../server/domain/seal-files.js';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const HALF = 2 * 1024 * 1024;

@@ -142,6 +142,14 @@ describe('signed seals and provenance', function () {
       expect(res.status, name).to.equal(403);
       expect(await res.text()).to.include('written by the repository when the build is sealed');
     }
+    // Nor a name that would pass for one of them in a listing.
+    for (const name of ['SHA256SUMS ', 'sha256sums', 'Provenance.Intoto.Jsonl', '\u0405HA256SUMS']) {
+      const res = await fetch(`${s.baseUrl}/dpkg/signed/own/${encodeURIComponent(name)}`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: 'forged' });
+      expect(res.status, name).to.equal(403);
+      expect(await res.text()).to.include('would pass for');
+    }
+    const listing = (await (await fetch(`${s.baseUrl}/dpkg/signed/own/`, { headers: { Accept: 'application/json' } })).json()) as { entries: { name: string }[] };
+    expect(listing.entries.map((e) => e.name)).to.deep.equal([]);
     // Below the root they are ordinary names.
     expect(await put(s, '/dpkg/signed/own/sub/SHA256SUMS.sig', basic(t.username, t.password), 'x')).to.equal(201);
     await revoke(s, t.id);
@@ -199,6 +207,36 @@ describe('signed seals and provenance', function () {
       const wrong = await verify('--key', file('other.pub'));
       expect(wrong.code).to.equal(1);
       expect(wrong.stderr).to.match(/FAILED SHA256SUMS.sig: signed by a key that is not pinned \(SHA256:/);
+    });
+
+    it('reads allowed_signers options as ssh-keygen -Y verify does: a retired or not yet valid key fails, an unknown option distrusts the line', async () => {
+      const key = (await readFile(keyFile, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+      const sums = (await download(`${build}SHA256SUMS`, 'sums-for-keygen')).toString();
+      await download(`${build}SHA256SUMS.sig`, 'sums-for-keygen.sig');
+      const lines = [
+        `artifact-repo ${key}`,
+        `artifact-repo valid-before="20200101" ${key}`,
+        `artifact-repo valid-before="20200101Z" ${key}`,
+        `artifact-repo valid-after="20990101" ${key}`,
+        `artifact-repo valid-after="20200101",valid-before="20990101Z" ${key}`,
+        `artifact-repo namespaces="git,artifact-*" ${key}`,
+        `artifact-repo namespaces="git" ${key}`,
+        `artifact-repo bogus-option ${key}`,
+        `artifact-repo valid-before=20990101 ${key}`,
+        `artifact-repo cert-authority ${key}`,
+        `artifact-repo VALID-BEFORE="20990101" ${key}`,
+      ];
+      for (const [i, line] of lines.entries()) {
+        const signers = file(`allowed-${i}`);
+        await writeFile(signers, `${line}\n`);
+        const keygen = await run(SSH_KEYGEN, ['-Y', 'verify', '-f', signers, '-I', 'artifact-repo', '-n', 'artifact-repo', '-s', file('sums-for-keygen.sig')], { input: sums });
+        const ours = await verify('--key', signers);
+        expect(ours.code === 0, `${line}\nssh-keygen: ${keygen.code} ${keygen.stderr}\nverify: ${ours.code} ${ours.stderr}`).to.equal(keygen.code === 0);
+      }
+      await writeFile(file('retired'), `artifact-repo valid-before="20200101Z" ${key}\n`);
+      const retired = await verify('--key', file('retired'));
+      expect(retired.code).to.equal(1);
+      expect(retired.stderr).to.match(/FAILED SHA256SUMS.sig: signed by SHA256:\S+, which .*retired line 1 does not allow now: key has expired: verify time \S+ > valid-before 2020-01-01T00:00:00.000Z/);
     });
 
     it('a flipped byte in a file fails and names the file, and the bad file is not kept', async () => {

@@ -114,4 +114,25 @@ describe('http/authorise scopeRefusal', () => {
       expect(reason).to.be.a('string').and.to.match(/Destination/);
     });
   });
+
+  describe('the seal\'s own files and their lookalikes', () => {
+    const lookalikes = ['SHA256SUMS', 'sha256sums', 'SHA256SUMS ', ' SHA256SUMS', 'SHA256 SUMS', 'Sha256Sums.SIG', 'ＳＨＡ２５６ＳＵＭＳ', '\u0405\u041d\u0410256\u0405UM\u0405', 'SHA256SUMS\u2024sig', 'pr\u043evenance.intoto.jsonl', 'PROVENANCE.INTOTO.JSONL', '𝐒𝐇𝐀𝟐𝟓𝟔𝐒𝐔𝐌𝐒'];
+    for (const name of lookalikes) {
+      it(`refuses ${JSON.stringify(name)} at the build root for PUT, MKCOL, LOCK, COPY and MOVE`, () => {
+        for (const method of ['PUT', 'MKCOL', 'LOCK'] as const) expect(scopeRefusal(method, [...SCOPE, name], null, SCOPE), method).to.be.a('string').and.match(/sealed/);
+        for (const method of ['COPY', 'MOVE'] as const) expect(scopeRefusal(method, [...SCOPE, 'a'], [...SCOPE, name], SCOPE), method).to.be.a('string').and.match(/sealed/);
+      });
+    }
+
+    it('names the file a lookalike would pass for', () => {
+      expect(scopeRefusal('PUT', [...SCOPE, 'SHA256SUMS '], null, SCOPE)).to.equal('"SHA256SUMS " at the build root would pass for SHA256SUMS, which the repository writes when the build is sealed');
+      expect(scopeRefusal('PUT', [...SCOPE, 'SHA256SUMS'], null, SCOPE)).to.equal('SHA256SUMS at the build root is written by the repository when the build is sealed');
+    });
+
+    it('leaves other names alone, and the same names below the root', () => {
+      for (const name of ['SHA256SUMS.txt', 'SHA512SUMS', 'sums', 'provenance.json', 'SHA2S6SUMS', 'MD5SUMS']) expect(scopeRefusal('PUT', [...SCOPE, name], null, SCOPE), name).to.equal(null);
+      for (const name of lookalikes) expect(scopeRefusal('PUT', [...SCOPE, 'sub', name], null, SCOPE), name).to.equal(null);
+      expect(scopeRefusal('GET' as TreeMethod, [...SCOPE, 'SHA256SUMS'], null, SCOPE)).to.equal(null);
+    });
+  });
 });

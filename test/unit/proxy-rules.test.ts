@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { canonicalUrl, notModified, pickRecording, recordedHeaders, requestKey, varyMatches, varyValues } from '../../server/proxy/matching.js';
-import { isPrivateAddress, networkList, targetRefusal, unmapped } from '../../server/proxy/networks.js';
+import { isPrivateAddress, networkList, plainAddress, targetRefusal, unmapped } from '../../server/proxy/networks.js';
 import { forwardedHeaders } from '../../server/proxy/upstream.js';
 import { proxyEnvLines } from '../../cli/proxy-env.js';
 
@@ -13,6 +13,36 @@ describe('server/proxy/networks', () => {
     }
     for (const a of ['93.184.216.34', '172.32.0.1', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) expect(isPrivateAddress(a), a).to.equal(false);
     expect(unmapped('::ffff:1.2.3.4')).to.equal('1.2.3.4');
+  });
+
+  it('judges an IPv4 address written inside IPv6 as that IPv4 address, in every form', () => {
+    // Mapped (dotted and hex, as the URL parser writes it), compatible, translated, NAT64, 6to4.
+    for (const a of ['::ffff:127.0.0.1', '::ffff:7f00:1', '::FFFF:7F00:0001', '0:0:0:0:0:ffff:7f00:1', '::7f00:1', '::127.0.0.1', '::ffff:0:7f00:1', '64:ff9b::7f00:1', '64:ff9b::127.0.0.1', '2002:7f00:1::', '2002:7f00:0001:1234::5']) {
+      expect(plainAddress(a), a).to.equal('127.0.0.1');
+      expect(isPrivateAddress(a), a).to.equal(true);
+    }
+    expect(plainAddress('::ffff:808:808')).to.equal('8.8.8.8');
+    expect(plainAddress('2002:0808:0808::1')).to.equal('8.8.8.8');
+    expect(isPrivateAddress('64:ff9b::808:808')).to.equal(false);
+    expect(isPrivateAddress('64:ff9b::a00:1')).to.equal(true);
+    // :: and ::1 stay themselves; Teredo (2001::/32) hides its IPv4 address: private.
+    expect(plainAddress('::')).to.equal('::');
+    expect(plainAddress('0::1')).to.equal('::1');
+    expect(isPrivateAddress('2001:0:4136:e378:8000:63bf:3fff:fdd2')).to.equal(true);
+    expect(plainAddress('2606:4700:0::1111')).to.equal('2606:4700::1111');
+    expect(plainAddress('not an address')).to.equal(null);
+    expect(plainAddress('fe80::1%eth0')).to.equal('fe80::1');
+  });
+
+  it('refuses the repository\'s own ports however a loopback or own address is written', () => {
+    const allowAll = rules(['127.0.0.0/8', '::/0', '192.0.2.0/24']);
+    for (const a of ['127.0.0.1', '127.1.2.3', '::ffff:7f00:1', '::ffff:127.0.0.1', '::7f00:1', '::ffff:0:7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::', '::1', '0:0:0:0:0:0:0:1', '::', '0.0.0.0', '::ffff:c000:202', '2002:c000:202::']) {
+      expect(targetRefusal(a, 8080, allowAll), a).to.match(/is this repository/);
+      expect(targetRefusal(a, 8081, allowAll), a).to.match(/is this repository/);
+    }
+    expect(targetRefusal('::ffff:7f00:1', 9999, allowAll)).to.equal(null);
+    expect(targetRefusal('::ffff:7f00:1', 9999, rules())).to.equal('target 127.0.0.1 is a private address');
+    expect(targetRefusal('2002:a00:1::', 443, rules())).to.equal('target 10.0.0.1 is a private address');
   });
 
   it('refuses private targets unless allowed, names what it refused', () => {

@@ -2,7 +2,7 @@
 // the real files in test/integration/signing.test.ts).
 import { expect } from 'chai';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { allowedSignersLine, dsseSign, dsseVerify, keyFingerprint, openSshPublicKey, parsePublicKeys, preAuthEncoding, sshSign, sshVerify } from '../../server/domain/signing.js';
+import { allowedSignersLine, allowedSignersTime, dsseSign, dsseVerify, keyFingerprint, matchesPatternList, openSshPublicKey, parseAllowedSigners, parsePublicKeys, preAuthEncoding, signerTimeProblem, sshSign, sshVerify } from '../../server/domain/signing.js';
 import { sha256sumLine } from '../../server/domain/checksum.js';
 import { compareProvenance, parseSums, provenanceStatement, publicUri, type ProvenanceFacts } from '../../server/domain/provenance.js';
 
@@ -41,6 +41,43 @@ describe('signing formats', () => {
     for (const untrusted of [`# ${third}`, `dev@example.org namespaces="git" ${third}`, `*@example.org cert-authority ${third}`]) expect(parsePublicKeys(untrusted), untrusted).to.deep.equal([]);
     expect(parsePublicKeys(`ci@example.org namespaces="git,artifact-repo" ${third}`)).to.have.length(1);
     expect(keyFingerprint(publicKey)).to.match(/^SHA256:[A-Za-z0-9+/]{43}$/);
+  });
+
+  it('honours valid-after and valid-before as ssh-keygen does, and distrusts a line it cannot read whole', () => {
+    const key = openSshPublicKey(publicKey, '');
+    const at = (iso: string): number => Date.parse(iso);
+    const trusted = (line: string, when: string): number => parsePublicKeys(line, at(when)).length;
+    expect(trusted(`x valid-before="20200101Z" ${key}`, '2026-12-06T00:00:00Z')).to.equal(0);
+    expect(trusted(`x valid-before="20200101Z" ${key}`, '2019-12-31T23:59:59Z')).to.equal(1);
+    // The instant itself still passes (ssh-keygen: "verify time > valid-before" fails).
+    expect(trusted(`x valid-before="202001010000Z" ${key}`, '2020-01-01T00:00:00Z')).to.equal(1);
+    expect(trusted(`x valid-after="202001010000Z" ${key}`, '2019-12-31T23:59:59Z')).to.equal(0);
+    expect(trusted(`x valid-after="20200101000000Z" ${key}`, '2020-01-01T00:00:00Z')).to.equal(1);
+    expect(trusted(`x VALID-AFTER="20000101Z",Namespaces="git,artifact-*" ${key}`, '2026-01-01T00:00:00Z')).to.equal(1);
+    expect(trusted(`x namespaces="*,!artifact-repo" ${key}`, '2026-01-01T00:00:00Z')).to.equal(0);
+    expect(trusted(`"ci bot",x valid-before="20300101Z" ${key} a comment`, '2026-01-01T00:00:00Z')).to.equal(1);
+    const { signers, skipped } = parseAllowedSigners(
+      [`x bogus-option ${key}`, `x valid-before=20300101 ${key}`, `x valid-before="2020010100" ${key}`, `x valid-before="20230231Z" ${key}`, `x valid-after="20000101Z",valid-after="20000101Z" ${key}`, `x valid-after="20000101Z", ${key}`, `x cert-authority ${key}`].join('\n'),
+    );
+    expect(signers).to.deep.equal([]);
+    expect(skipped).to.have.length(7);
+    expect(skipped[0]).to.match(/^line 1: unknown option/);
+    expect(skipped[4]).to.equal('line 5: multiple "valid-after" clauses');
+    // Times without Z are local, as ssh-keygen reads them.
+    expect(allowedSignersTime('20200101')).to.equal(new Date(2020, 0, 1).getTime());
+    expect(allowedSignersTime('202001011230')).to.equal(new Date(2020, 0, 1, 12, 30).getTime());
+    expect(allowedSignersTime('20200101123045Z')).to.equal(Date.UTC(2020, 0, 1, 12, 30, 45));
+    for (const bad of ['2020', '202001011', '20201301', '20200101246000Z', 'z20200101']) expect(allowedSignersTime(bad), bad).to.equal(null);
+    expect(signerTimeProblem({ key: publicKey, validAfter: null, validBefore: Date.UTC(2020, 0, 1), line: 1 }, Date.UTC(2021, 0, 1))).to.match(/^key has expired: verify time 2021-01-01T00:00:00.000Z > valid-before 2020-01-01T00:00:00.000Z$/);
+  });
+
+  it('matches namespace patterns as OpenSSH does', () => {
+    expect(matchesPatternList('artifact-repo', 'artifact-repo')).to.equal(true);
+    expect(matchesPatternList('artifact-repo', 'git,artifact-*')).to.equal(true);
+    expect(matchesPatternList('artifact-repo', 'artifact-rep?')).to.equal(true);
+    expect(matchesPatternList('artifact-repo', '*,!artifact-repo')).to.equal(false);
+    expect(matchesPatternList('artifact-repo', 'artifact.repo')).to.equal(false);
+    expect(matchesPatternList('artifact-repo', '')).to.equal(false);
   });
 
   it('a DSSE envelope verifies with its key and fails when its type, payload or key differ', () => {

@@ -1,0 +1,22 @@
+// The files a seal writes at a build's root: the repository's, never a build's output. A
+// token may not create them, nor a name that would pass for one in a listing: the same
+// but for case, spaces, compatibility forms (full-width letters) or Unicode confusables
+// (a Cyrillic "Ѕ" for "S"), mapped to their Latin lookalikes by the confusables library.
+import { remove as removeConfusables } from 'confusables';
+
+export const SUMS_FILE = 'SHA256SUMS';
+export const SUMS_SIGNATURE_FILE = 'SHA256SUMS.sig';
+export const PROVENANCE_FILE = 'provenance.intoto.jsonl';
+export const SEAL_FILES: ReadonlySet<string> = new Set([SUMS_FILE, SUMS_SIGNATURE_FILE, PROVENANCE_FILE]);
+
+/** What a name looks like once case, white space, compatibility forms and confusables are set aside. */
+export function lookalikeKey(name: string): string {
+  return removeConfusables(name.normalize('NFKC')).normalize('NFKC').toLowerCase().replace(/[\s\u00ad]+/gu, '');
+}
+
+const RESERVED = new Map([...SEAL_FILES].map((name) => [lookalikeKey(name), name]));
+
+/** The seal file this build-root name is, or would pass for; null for any other name. */
+export function sealFileLookalike(name: string): string | null {
+  return RESERVED.get(lookalikeKey(name)) ?? null;
+}
