@@ -156,7 +156,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   let claimedSocket: ClaimedSocket | null = null;
 
-  repo.startHousekeeping(new MirrorFetcher(upstream, repo.content).fetch);
+  repo.startHousekeeping(new MirrorFetcher(upstream, repo.content, config.mirrorMaxEntryBytes).fetch);
 
   return {
     server,

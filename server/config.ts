@@ -52,6 +52,8 @@ export interface Config {
   retentionPolicy: RetentionPolicy | null;
   /** Seconds between scheduled retention runs; 0 runs it only on demand. */
   retentionIntervalSeconds: number;
+  /** What one mirror entry (a file, or an image with all its parts) may hold. */
+  mirrorMaxEntryBytes: number;
 }
 
 export class ConfigError extends Error {}
@@ -66,6 +68,19 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** A size in bytes, with an optional binary unit as nginx writes them: 512, 64k, 32M, 20g, 1T. */
+function size(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const m = /^(\d+)([kKmMgGtT]?)$/.exec(raw);
+  if (!m) throw new ConfigError(`${name} must be a size in bytes, optionally with k, M, G or T (as 512, 64k, 32M, 20G), got "${raw}"`);
+  const value = Number(m[1]) * (SIZE_UNITS[(m[2] as string).toLowerCase()] as number);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max} bytes, got ${value}`);
   return value;
 }
 
@@ -264,5 +279,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     proofCache: onOff(env, 'PROOF_CACHE', true),
     retentionPolicy: retentionPolicy(env.RETENTION_POLICY, cwd),
     retentionIntervalSeconds: integer(env, 'RETENTION_INTERVAL', 3600, 0, 30 * 24 * 3600),
+    mirrorMaxEntryBytes: size(env, 'MIRROR_MAX_ENTRY_SIZE', 32 * 1024 ** 3, 1024, 1024 ** 5),
   };
 }

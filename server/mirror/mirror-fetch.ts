@@ -7,7 +7,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ContentStore } from '../storage/content-store.js';
-import { MismatchError } from '../storage/content-store.js';
+import { MismatchError, TooLargeError } from '../storage/content-store.js';
 import type { MirrorEntry, MirroredPart } from '../storage/mirror-entries.js';
 import { UpstreamError, type UpstreamClient } from '../proxy/upstream.js';
 import { blobUrl, manifestReferences, manifestUrl, MANIFEST_TYPES, parseBearerChallenge, parseImageRef, type ImageRef } from './image-ref.js';
@@ -65,6 +65,7 @@ function refused(res: IncomingMessage, what: string): Error {
 /** Why a download failed, as the entry shows it. */
 export function failureReason(err: unknown): string {
   if (err instanceof UpstreamError || err instanceof MismatchError) return err.message;
+  if (err instanceof TooLargeError) return `larger than the mirror's limit of ${err.limit} bytes per entry (MIRROR_MAX_ENTRY_SIZE)`;
   const status = (err as { status?: number }).status;
   if (status === 507) return 'the repository has no room left to store it (insufficient storage)';
   const code = (err as NodeJS.ErrnoException).code;
@@ -73,10 +74,21 @@ export function failureReason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** A declared length past the limit fails at once; a body that grows past it, as soon as it does. */
+function checkDeclaredLength(res: IncomingMessage, room: number): void {
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > room) {
+    res.destroy();
+    throw new TooLargeError(room);
+  }
+}
+
 export class MirrorFetcher {
   constructor(
     private readonly upstream: UpstreamClient,
     private readonly content: ContentStore,
+    /** What one entry (a file, or all of an image's parts) may hold (MIRROR_MAX_ENTRY_BYTES). */
+    private readonly maxEntryBytes: number,
   ) {}
 
   /** The Fetch of mirror.ts: an entry's bodies into the content store. */
@@ -85,7 +97,7 @@ export class MirrorFetcher {
       if (entry.kind === 'file') return await this.file(entry.url as string, entry.declaredSha256, hooks);
       const ref = parseImageRef(entry.image as string);
       if ('error' in ref) throw new Error(ref.error);
-      return await new ImageFetch(this.upstream, this.content, ref, hooks).run();
+      return await new ImageFetch(this.upstream, this.content, ref, hooks, this.maxEntryBytes).run();
     } catch (err) {
       throw new Error(failureReason(err));
     }
@@ -95,7 +107,8 @@ export class MirrorFetcher {
     const { res } = await getFollowing(this.upstream, new URL(url), () => ({ accept: '*/*' }), hooks.signal);
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) throw refused(res, '');
-    const stored = await this.content.put(res, declared, hooks.progress);
+    checkDeclaredLength(res, this.maxEntryBytes);
+    const stored = await this.content.put(res, declared, hooks.progress, this.maxEntryBytes);
     hooks.stored(stored.sha256);
     const contentType = res.headers['content-type'] ?? 'application/octet-stream';
     return { sha256: stored.sha256, size: stored.size, parts: [{ url, sha256: stored.sha256, size: stored.size, contentType, digest: null }] };
@@ -114,6 +127,7 @@ class ImageFetch {
     private readonly content: ContentStore,
     private readonly ref: ImageRef,
     private readonly hooks: FetchHooks,
+    private readonly maxBytes: number,
   ) {}
 
   async run(): Promise<FetchResult> {
@@ -202,7 +216,15 @@ class ImageFetch {
     const url = blobUrl(this.ref, digest);
     const res = await this.get(url, '*/*', `blob ${digest}`);
     const before = this.bytes;
-    const stored = await this.content.put(res, digest.slice('sha256:'.length), (n) => this.hooks.progress(before + n)).catch((err: unknown) => {
+    // The image's parts together, as one entry: what is left of the limit after the parts before.
+    const room = Math.max(0, this.maxBytes - before);
+    try {
+      checkDeclaredLength(res, room);
+    } catch {
+      throw new TooLargeError(this.maxBytes);
+    }
+    const stored = await this.content.put(res, digest.slice('sha256:'.length), (n) => this.hooks.progress(before + n), room).catch((err: unknown) => {
+      if (err instanceof TooLargeError) throw new TooLargeError(this.maxBytes);
       if (err instanceof MismatchError) throw new Error(`digest mismatch: blob ${digest} has sha256:${err.actual}`);
       throw err;
     });
@@ -213,6 +235,7 @@ class ImageFetch {
   private add(part: MirroredPart): void {
     this.parts.push(part);
     this.bytes += part.size;
+    if (this.bytes > this.maxBytes) throw new TooLargeError(this.maxBytes);
     this.hooks.progress(this.bytes);
   }
 }

@@ -12,6 +12,13 @@ import type { TempFiles } from './meta-store.js';
 
 export const CONTENT_DIR = '.content';
 
+/** A body longer than its caller allows: nothing is kept. */
+export class TooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`larger than ${limit} bytes`);
+  }
+}
+
 export class MismatchError extends Error {
   constructor(
     readonly expected: string,
@@ -125,13 +132,20 @@ export class ContentStore {
     }
   }
 
-  /** Stores a whole stream; the checksum, when given, must match (nothing is kept otherwise). */
-  async put(body: Readable, expectedSha256: string | null = null, onBytes?: (total: number) => void): Promise<{ sha256: string; size: number }> {
+  /**
+   * Stores a whole stream; the checksum, when given, must match, and the body may not be
+   * longer than `maxBytes` (nothing is kept otherwise: MismatchError, TooLargeError).
+   */
+  async put(body: Readable, expectedSha256: string | null = null, onBytes?: (total: number) => void, maxBytes = Infinity): Promise<{ sha256: string; size: number }> {
     const writer = await this.open();
     let total = 0;
     try {
       for await (const chunk of body) {
         total += (chunk as Buffer).length;
+        if (total > maxBytes) {
+          body.destroy();
+          throw new TooLargeError(maxBytes);
+        }
         onBytes?.(total);
         if (!writer.write(chunk as Buffer)) await writer.drained();
         if (writer.error) throw storageError(writer.error);

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type TestServer } from '../helpers/harness.js';
@@ -388,6 +388,52 @@ describe('mirror', function () {
         expect(short.reason).to.equal(`sha256 mismatch: declared ${sha256('x'.repeat(50))}, got ${sha256('xxxxx')}`);
       } finally {
         await new Promise((resolve) => liar.close(resolve));
+      }
+    });
+  });
+
+  describe('the size limit per entry (MIRROR_MAX_ENTRY_SIZE)', () => {
+    it('an endless body, a declared length past it, or an image whose parts together pass it: failed with the limit named, nothing stored, the temporary file gone', async () => {
+      const port = await freePort();
+      let served = 0;
+      const endless = net.createServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', (request) => {
+          if (request.toString().startsWith('GET /declared')) return void socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\nxx`);
+          socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+          const chunk = `10000\r\n${'e'.repeat(0x10000)}\r\n`;
+          const more = (): void => {
+            while (!socket.destroyed && served < 1024 ** 3 && socket.write(chunk)) served += 0x10000;
+          };
+          socket.on('drain', more);
+          more();
+        });
+      });
+      await new Promise<void>((resolve) => endless.listen(port, ORIGIN_ADDRESS, () => resolve()));
+      const limited = await startServer({ PROXY_ALLOW_NETWORKS: '127.0.0.2/32', MIRROR_MAX_ENTRY_SIZE: '1M', UPSTREAM_CA_FILE: origin.caFile });
+      try {
+        const reason = "larger than the mirror's limit of 1048576 bytes per entry (MIRROR_MAX_ENTRY_SIZE)";
+        const forever = await settled(limited, (await declare(limited, { url: `http://${ORIGIN_ADDRESS}:${port}/forever` })).entry.id);
+        expect(forever).to.include({ state: 'failed', reason });
+        // Read no further than the limit and a few buffers past it.
+        expect(served).to.be.below(16 * 1024 * 1024);
+        const declared = await settled(limited, (await declare(limited, { url: `http://${ORIGIN_ADDRESS}:${port}/declared` })).entry.id);
+        expect(declared).to.include({ state: 'failed', reason });
+        // Two layers of 700 KiB: each alone fits, together they do not.
+        const big = await pushImage(registry.port, 700 * 1024);
+        const pulled = await settled(limited, (await declare(limited, { image: `${new URL(origin.httpsBase).host}/${big.name}@${big.index}` })).entry.id, undefined, 60_000);
+        expect(pulled).to.include({ state: 'failed', reason });
+        const incoming = await readdir(path.join(limited.artifactsDir, '.incoming')).catch(() => [] as string[]);
+        expect(incoming.filter((n) => !n.startsWith('.'))).to.deep.equal([]);
+        const content = await readdir(path.join(limited.artifactsDir, '.content', 'sha256')).catch(() => [] as string[]);
+        let bytes = 0;
+        for (const prefix of content) for (const name of await readdir(path.join(limited.artifactsDir, '.content', 'sha256', prefix))) bytes += (await stat(path.join(limited.artifactsDir, '.content', 'sha256', prefix, name))).size;
+        expect(bytes).to.be.below(2 * 1024 * 1024);
+        // The other entries' limit is the default: the ordinary file still mirrors.
+        expect((await settled(limited, (await declare(limited, { url: `${origin.httpsBase}/files/hello.txt` })).entry.id)).state).to.equal('ok');
+      } finally {
+        await limited.close();
+        await new Promise((resolve) => endless.close(resolve));
       }
     });
   });
