@@ -54,6 +54,10 @@ export interface Config {
   retentionIntervalSeconds: number;
   /** What one mirror entry (a file, or an image with all its parts) may hold. */
   mirrorMaxEntryBytes: number;
+  /** What one build's recording of inputs may hold, and the longest URL it records. */
+  inputs: { maxLines: number; maxBytes: number; maxUrlLength: number };
+  /** Tunnels one build token may hold open through the build proxy at once. */
+  proxyMaxTunnels: number;
 }
 
 export class ConfigError extends Error {}
@@ -280,5 +284,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     retentionPolicy: retentionPolicy(env.RETENTION_POLICY, cwd),
     retentionIntervalSeconds: integer(env, 'RETENTION_INTERVAL', 3600, 0, 30 * 24 * 3600),
     mirrorMaxEntryBytes: size(env, 'MIRROR_MAX_ENTRY_SIZE', 32 * 1024 ** 3, 1024, 1024 ** 5),
+    inputs: {
+      maxLines: integer(env, 'INPUTS_MAX_LINES', 50_000, 1, 10_000_000),
+      // At least one line of the longest kind (input-records.ts, MAX_LINE_BYTES).
+      maxBytes: size(env, 'INPUTS_MAX_RECORD_SIZE', 32 * 1024 ** 2, 64 * 1024, 4 * 1024 ** 3),
+      maxUrlLength: integer(env, 'INPUTS_MAX_URL', 8192, 256, 16_384),
+    },
+    proxyMaxTunnels: integer(env, 'PROXY_MAX_TUNNELS', 128, 1, 100_000),
   };
 }

@@ -101,3 +101,53 @@ export class KeyedQueue {
     }
   }
 }
+
+/**
+ * Paces one kind of work per key (a build token's new tunnels, say): a burst goes at once,
+ * then `ratePerSecond`; what comes faster waits its turn (a token bucket whose debt is the
+ * queue), and more than `maxWaiting` waiting for one key is refused (Busy). A key that
+ * keeps to the rate never waits.
+ */
+export class Pacer {
+  private readonly buckets = new Map<string, { tokens: number; at: number; waiting: number }>();
+
+  constructor(
+    readonly what: string,
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    readonly maxWaiting: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Resolves when this key may go on (at once, or after its wait); Busy when too many of its wait already. */
+  async pass(key: string): Promise<void> {
+    const now = this.now();
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      if (this.buckets.size >= 10_000) this.forgetIdle(now);
+      bucket = { tokens: this.burst, at: now, waiting: 0 };
+      this.buckets.set(key, bucket);
+    }
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.ratePerSecond);
+    bucket.at = now;
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return;
+    }
+    if (bucket.waiting >= this.maxWaiting) throw new Busy(this.what, Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)));
+    // Taken now, paid for by waiting until the bucket would have held it.
+    bucket.tokens -= 1;
+    const waitMs = (-bucket.tokens / this.ratePerSecond) * 1000;
+    bucket.waiting++;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    } finally {
+      bucket.waiting--;
+    }
+  }
+
+  /** Buckets that are full again and have no one waiting say nothing: forgotten. */
+  private forgetIdle(now: number): void {
+    for (const [key, b] of this.buckets) if (b.waiting === 0 && b.tokens + ((now - b.at) / 1000) * this.ratePerSecond >= this.burst) this.buckets.delete(key);
+  }
+}

@@ -21,7 +21,11 @@ import { PgLocks } from './storage/pg/dav-locks.js';
 import { DEPARTED_AFTER_MS, HEARTBEAT_MS, Replicas } from './storage/pg/replicas.js';
 import type { Fetch } from './mirror/mirror.js';
 import { ContentStore } from './storage/content-store.js';
-import { InputRecordFiles, summariseInputs, type InputStore } from './storage/input-records.js';
+import { InputRecorder, InputRecordFiles, type InputStore, type RecordingLimits } from './storage/input-records.js';
+import { addRecordedBodies, countInputs, dependenciesOf } from './storage/input-reading.js';
+import { newSecret, RepositorySecretFile } from './storage/repository-secrets.js';
+import { PgRepositorySecrets } from './storage/pg/repository-secrets.js';
+import { keyedHash, RECORDING_HASH_SECRET, type KeyedHash } from './domain/keyed-hash.js';
 import { MirrorEntryFiles } from './storage/mirror-entries.js';
 import { Mirror } from './mirror/mirror.js';
 import { migrateLayout } from './storage/migrate.js';
@@ -69,6 +73,12 @@ export interface Repository {
   content: ContentStore;
   /** Each build's recorded inputs. */
   inputs: InputStore;
+  /** How much a build's recording may hold. */
+  inputLimits: RecordingLimits;
+  /** Appends to recordings within their limits (the build proxy). */
+  recorder: InputRecorder;
+  /** The keyed hash recordings and public views keep in place of request values and queries. */
+  recordingHash: KeyedHash;
   /** Declared external files and images, kept for ever (the server fetches them). */
   mirror: Mirror;
   /** Removes from the content store every body no build (and no mirror entry) refers to. */
@@ -136,6 +146,9 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const guard: BuildGuard = db && replicas ? new PgBuildGuard(db, replicas.id) : new LocalBuildGuard();
   const content = new ContentStore(config.artifactsDir, store);
   const inputs: InputStore = db ? new PgInputRecords(db) : new InputRecordFiles(config.artifactsDir);
+  const inputLimits: RecordingLimits = { maxLines: config.inputs.maxLines, maxBytes: config.inputs.maxBytes };
+  const secrets = db ? new PgRepositorySecrets(db) : new RepositorySecretFile(config.tokensDir);
+  const recordingHash = keyedHash(await secrets.getOrCreate(RECORDING_HASH_SECRET, newSecret));
   const mirror = db
     ? await Mirror.open(new PgMirrorEntries(db), emit, now, { alone: (work) => db.withLock('mirror', work) })
     : await Mirror.open(new MirrorEntryFiles(config.artifactsDir, store), emit, now);
@@ -169,18 +182,21 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const signSeal: SealSigner = async (build, sums, sealedAt) => {
     const scope = scopeString(build);
     const minted = await tokenStore.tokensOf(scope);
-    const lines = await inputs.read(build);
-    return signer.sealFiles(sums, {
-      publicUrl: config.publicUrl?.href ?? null,
-      build: scope,
-      mintedBy: minted.map((t) => t.created_by),
-      replayOf: minted.flatMap((t) => (t.replay ? [t.replay] : [])),
-      outputs: parseSums(sums),
-      // What the build depended on: bodies it got (a POST's answer or a 404 is not an input).
-      inputs: lines.flatMap((l) => (l.kind === 'exchange' && l.method === 'GET' && l.status >= 200 && l.status < 300 ? [{ url: l.url, sha256: l.sha256, source: l.source }] : [])),
-      startedOn: minted.map((t) => t.created_at).sort()[0] ?? null,
-      finishedOn: sealedAt,
-    });
+    return signer.sealFiles(
+      sums,
+      {
+        publicUrl: config.publicUrl?.href ?? null,
+        build: scope,
+        mintedBy: minted.map((t) => t.created_by),
+        replayOf: minted.flatMap((t) => (t.replay ? [t.replay] : [])),
+        outputs: parseSums(sums),
+        // What the build depended on: bodies it got (a POST's answer or a 404 is not an input).
+        inputs: await dependenciesOf(inputs, build, inputLimits),
+        startedOn: minted.map((t) => t.created_at).sort()[0] ?? null,
+        finishedOn: sealedAt,
+      },
+      recordingHash,
+    );
   };
   builds = new Builds(store, meta, buildRecords, guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000, signSeal);
   // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
@@ -193,8 +209,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       if (result.outcome === 'sealed' && result.state) {
         logger.info({ scope }, 'build sealed');
         emit({ event: 'build.sealed', build: scope, files: result.state.files, bytes: result.state.bytes });
-        const recorded = summariseInputs(await inputs.read(scopeSegments(scope)));
-        if (recorded.exchanges.length + recorded.misses.length > 0) emit({ event: 'build.inputs', build: scope, exchanges: recorded.exchanges.length, misses: recorded.misses.length });
+        const recorded = await countInputs(inputs, scopeSegments(scope), inputLimits);
+        if (recorded.exchanges + recorded.misses > 0) emit({ event: 'build.inputs', build: scope, exchanges: recorded.exchanges, misses: recorded.misses });
       }
       if (result.outcome === 'pending') {
         sealsToRetry.add(scope);
@@ -217,7 +233,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   async function sweepContent(): Promise<number> {
     const started = now();
     const keep = mirror.keeps();
-    for (const build of await inputs.all()) for (const line of await inputs.read(build)) if (line.kind === 'exchange') keep.add(line.sha256);
+    for (const build of await inputs.all()) await addRecordedBodies(inputs, build, inputLimits, keep);
     return content.sweep(keep, started - 1000);
   }
   const retention = new Retention(builds, config.retentionPolicy, emit, now, sweepContent);
@@ -292,6 +308,9 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     builds,
     content,
     inputs,
+    inputLimits,
+    recorder: new InputRecorder(inputs, inputLimits),
+    recordingHash,
     mirror,
     sweepContent,
     tokens,

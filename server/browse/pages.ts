@@ -4,13 +4,13 @@ import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-pa
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { TreeServices } from '../http/context.js';
 import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging } from '../ui/views.js';
-import { summariseInputs, type InputSummary } from '../storage/input-records.js';
+import { compareRecordings, inputsPageOf, type InputSummary } from '../storage/input-reading.js';
 import type { AuditEntry } from '../audit/audit-log.js';
 import { sortYielding, yieldToLoop } from '../gate.js';
 import { readFile } from 'node:fs/promises';
 import { PROVENANCE_FILE } from '../domain/seal-files.js';
 import { dsseVerify, IN_TOTO_PAYLOAD_TYPE } from '../domain/signing.js';
-import { compareProvenance } from '../domain/provenance.js';
+import { compareProvenance, publicUri } from '../domain/provenance.js';
 
 // A statement lists every output and input: generous, but a file larger than this is not the repository's.
 const MAX_PROVENANCE_BYTES = 64 * 1024 * 1024;
@@ -276,39 +276,38 @@ async function compareSignedProvenance(services: TreeServices, from: readonly st
   return a && b ? compareProvenance(a, b) : null;
 }
 
+/** An input as masters see it (/-/inputs): the whole URL. */
 function inputView(s: InputSummary): InputView {
   return { method: s.method, url: s.url, status: s.status, sha256: s.sha256, size: s.size, time: s.time, source: s.source, changed: s.changed };
 }
 
-const inputKey = (s: InputSummary): string => `${s.method} ${s.url} ${s.requestSha256 ?? ''}`;
+/** An input as anyone sees it (compare): the URL as the signed provenance names it, its query only as a keyed hash. */
+function publicInputView(services: TreeServices, s: InputSummary): InputView {
+  const { uri, queryHash } = publicUri(s.url, services.recordingHash);
+  return { ...inputView(s), url: uri, queryHash };
+}
 
 /** The two builds' recorded inputs by request: added, removed, answered differently, the same. */
 async function compareInputs(services: TreeServices, from: readonly string[], to: readonly string[]): Promise<Extract<PageView, { view: 'compare' }>['inputs']> {
-  const before = new Map(summariseInputs(await services.inputs.read(from)).exchanges.map((s) => [inputKey(s), s]));
-  const after = new Map(summariseInputs(await services.inputs.read(to)).exchanges.map((s) => [inputKey(s), s]));
-  if (before.size === 0 && after.size === 0) return null;
-  const added: InputView[] = [];
-  const removed: InputView[] = [];
-  const changed: { url: string; method: string; fromSha256: string; toSha256: string }[] = [];
-  let identical = 0;
-  for (const [key, s] of after) {
-    const old = before.get(key);
-    if (!old) added.push(inputView(s));
-    else if (old.sha256 !== s.sha256 || old.status !== s.status) changed.push({ url: s.url, method: s.method, fromSha256: old.sha256, toSha256: s.sha256 });
-    else identical++;
-  }
-  for (const [key, s] of before) if (!after.has(key)) removed.push(inputView(s));
+  const compared = await compareRecordings(services.inputs, from, to, services.inputLimits, COMPARE_LISTED);
+  if (!compared) return null;
   return {
-    counts: { added: added.length, removed: removed.length, changed: changed.length, identical },
-    added: added.slice(0, COMPARE_LISTED),
-    removed: removed.slice(0, COMPARE_LISTED),
-    changed: changed.slice(0, COMPARE_LISTED),
+    counts: compared.counts,
+    added: compared.added.map((s) => publicInputView(services, s)),
+    removed: compared.removed.map((s) => publicInputView(services, s)),
+    changed: compared.changed.map(({ from: old, to: now }) => {
+      const { url, queryHash } = publicInputView(services, now);
+      return { url, queryHash: queryHash ?? null, method: now.method, fromSha256: old.sha256, toSha256: now.sha256 };
+    }),
   };
 }
 
-/** A build's recorded inputs, for masters: distinct requests in pages, and every miss. */
+/** Misses listed on a build's inputs page (all are counted). */
+export const MISSES_LISTED = 1000;
+
+/** A build's recorded inputs, for masters: distinct requests in pages, and the first misses. */
 export async function inputsPage(services: TreeServices, build: readonly string[], offset: number): Promise<PageView> {
-  const { exchanges, misses } = summariseInputs(await services.inputs.read(build));
+  const { exchanges, total, misses, missTotal } = await inputsPageOf(services.inputs, build, services.inputLimits, { offset, size: PAGE_ENTRIES, misses: MISSES_LISTED });
   const scope = `/${build.join('/')}/`;
   const path = '/-/inputs';
   const href = (at: number): string => `${path}?build=${encodeURIComponent(scope)}&offset=${at}`;
@@ -318,9 +317,10 @@ export async function inputsPage(services: TreeServices, build: readonly string[
     crumbs: crumbsOf(build),
     build: scope,
     buildHref: toHref(build, true),
-    exchanges: exchanges.slice(offset, offset + PAGE_ENTRIES).map(inputView),
+    exchanges: exchanges.map(inputView),
     misses: misses.map((m) => ({ method: m.method, url: m.url, time: m.time, replayed: m.replayed })),
-    paging: { offset, limit: PAGE_ENTRIES, total: exchanges.length, previousHref: offset > 0 ? href(Math.max(0, offset - PAGE_ENTRIES)) : null, nextHref: offset + PAGE_ENTRIES < exchanges.length ? href(offset + PAGE_ENTRIES) : null },
+    missTotal,
+    paging: { offset, limit: PAGE_ENTRIES, total, previousHref: offset > 0 ? href(Math.max(0, offset - PAGE_ENTRIES)) : null, nextHref: offset + PAGE_ENTRIES < total ? href(offset + PAGE_ENTRIES) : null },
   };
 }
 

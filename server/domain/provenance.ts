@@ -2,7 +2,7 @@
 // files the repository stored (hashed as they streamed in) and whose predicate is SLSA
 // Provenance v1 with what the repository saw the build download through its proxy. The
 // repository observed both, so this is not a build's report about itself. Pure.
-import { createHash } from 'node:crypto';
+import type { KeyedHash } from './keyed-hash.js';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
@@ -53,39 +53,39 @@ export function parseSums(text: string): Array<{ path: string; sha256: string }>
 }
 
 /**
- * A URL as a statement anyone may read can name it: no userinfo, no fragment, and no query
- * (presigned links and `?token=` carry credentials; public listings never show queries
- * either). A query is kept only as its SHA-256, so that two builds that asked for different
- * ones still differ.
+ * A URL as anyone may see it (a statement, a public listing): no userinfo, no fragment,
+ * and no query (presigned links and `?token=` carry credentials). A query is kept only as
+ * a keyed hash, so that two builds that asked for different ones still differ, and nobody
+ * can recover it by hashing guesses.
  */
-export function publicUri(raw: string): { uri: string; querySha256: string | null } {
+export function publicUri(raw: string, hash: KeyedHash): { uri: string; queryHash: string | null } {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    return { uri: 'urn:artifact-repo:unparsable-url', querySha256: createHash('sha256').update(raw).digest('hex') };
+    return { uri: 'urn:artifact-repo:unparsable-url', queryHash: hash(raw) };
   }
   const query = url.search;
   url.username = '';
   url.password = '';
   url.hash = '';
   url.search = '';
-  return { uri: url.href, querySha256: query ? createHash('sha256').update(query).digest('hex') : null };
+  return { uri: url.href, queryHash: query ? hash(query) : null };
 }
 
-export function provenanceStatement(facts: ProvenanceFacts): Record<string, unknown> {
+export function provenanceStatement(facts: ProvenanceFacts, hash: KeyedHash): Record<string, unknown> {
   const base = facts.publicUrl ? facts.publicUrl.replace(/\/+$/, '') : null;
   // One dependency per distinct URL and digest, in a stable order: two builds that fetched
   // the same things say so in the same words.
-  const seen = new Map<string, { uri: string; querySha256: string | null; sha256: string; source: ProvenanceInput['source'] }>();
+  const seen = new Map<string, { uri: string; queryHash: string | null; sha256: string; source: ProvenanceInput['source'] }>();
   for (const input of facts.inputs) {
-    const { uri, querySha256 } = publicUri(input.url);
-    seen.set(`${uri} ${querySha256 ?? ''} ${input.sha256}`, { uri, querySha256, sha256: input.sha256, source: input.source });
+    const { uri, queryHash } = publicUri(input.url, hash);
+    seen.set(`${uri} ${queryHash ?? ''} ${input.sha256}`, { uri, queryHash, sha256: input.sha256, source: input.source });
   }
-  const key = (d: { uri: string; querySha256: string | null; sha256: string }): string => `${d.uri} ${d.querySha256 ?? ''} ${d.sha256}`;
+  const key = (d: { uri: string; queryHash: string | null; sha256: string }): string => `${d.uri} ${d.queryHash ?? ''} ${d.sha256}`;
   const dependencies = [...seen.values()]
     .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
-    .map((d) => ({ uri: d.uri, digest: { sha256: d.sha256 }, annotations: { source: d.source, ...(d.querySha256 ? { querySha256: d.querySha256 } : {}) } }));
+    .map((d) => ({ uri: d.uri, digest: { sha256: d.sha256 }, annotations: { source: d.source, ...(d.queryHash ? { queryHash: d.queryHash } : {}) } }));
   return {
     _type: STATEMENT_TYPE,
     subject: facts.outputs.map((o) => ({ name: o.path, digest: { sha256: o.sha256 } })),
@@ -113,8 +113,9 @@ export function compareProvenance(a: Record<string, unknown>, b: Record<string, 
   const outputs = (s: Record<string, unknown>): string =>
     JSON.stringify(((s.subject as ProvenanceSubject[] | undefined) ?? []).map((x) => [x.name, x.digest?.sha256]).sort());
   const inputs = (s: Record<string, unknown>): string => {
-    const deps = (s.predicate as { buildDefinition?: { resolvedDependencies?: Array<{ uri: string; digest?: { sha256?: string }; annotations?: { querySha256?: string } }> } } | undefined)?.buildDefinition?.resolvedDependencies ?? [];
-    return JSON.stringify(deps.map((d) => [d.uri, d.annotations?.querySha256 ?? null, d.digest?.sha256]).sort());
+    // querySha256: what statements made before keyed hashes said of a query.
+    const deps = (s.predicate as { buildDefinition?: { resolvedDependencies?: Array<{ uri: string; digest?: { sha256?: string }; annotations?: { queryHash?: string; querySha256?: string } }> } } | undefined)?.buildDefinition?.resolvedDependencies ?? [];
+    return JSON.stringify(deps.map((d) => [d.uri, d.annotations?.queryHash ?? d.annotations?.querySha256 ?? null, d.digest?.sha256]).sort());
   };
   return { inputs: inputs(a) === inputs(b), outputs: outputs(a) === outputs(b) };
 }

@@ -11,7 +11,8 @@ import type { TokenService } from '../../token-service/token-service.js';
 import type { Authorisation, TreeMethod } from './authorise.js';
 import type { EventSink } from '../domain/events.js';
 import type { Gate } from '../gate.js';
-import type { InputStore } from '../storage/input-records.js';
+import type { InputStore, RecordingLimits } from '../storage/input-records.js';
+import type { KeyedHash } from '../domain/keyed-hash.js';
 import type { Signer } from '../signing/signer.js';
 
 export interface TreeServices {
@@ -27,8 +28,11 @@ export interface TreeServices {
   /** Listings that may be long, and compares: a few at a time, the rest wait or get 503. */
   pageGate: Gate;
   compareGate: Gate;
-  /** What each build downloaded through the build proxy. */
+  /** What each build downloaded through the build proxy, and how much of it is read. */
   inputs: InputStore;
+  inputLimits: RecordingLimits;
+  /** What public views show of a URL's query (publicUri). */
+  recordingHash: KeyedHash;
   /** The keys sealed builds are signed with (compare checks provenance against them). */
   signer: Signer;
 }

@@ -124,6 +124,12 @@ export class CertificateAuthority {
     return this.leafKeys;
   }
 
+  /** Whether a certificate for `host` is at hand (contextFor costs no signature). */
+  hasContextFor(host: string): boolean {
+    const cached = this.leaves.get(host);
+    return cached !== undefined && cached.renewAt > this.now();
+  }
+
   /** A TLS context presenting a certificate for `host` (a name or an IP address). */
   async contextFor(host: string): Promise<tls.SecureContext> {
     const cached = this.leaves.get(host);

@@ -22,12 +22,14 @@ import { byteRange } from '../http/ranges.js';
 import type { Builds } from '../storage/builds.js';
 import type { ContentStore, ContentWriter } from '../storage/content-store.js';
 import { noteStreamedBytes } from '../storage/buffer-release.js';
-import type { InputSource, InputStore, RecordedExchange } from '../storage/input-records.js';
+import { MAX_LINE_BYTES, RecordingFull, serialiseLine, type InputRecorder, type InputSource, type RecordedExchange, type RecordingTicket } from '../storage/input-records.js';
 import type { MirroredPart } from '../storage/mirror-entries.js';
 import type { Mirror } from '../mirror/mirror.js';
+import { Busy, Gate, Pacer } from '../gate.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
 import type { CertificateAuthority } from './authority.js';
-import { auditUrl, canonicalUrl, notModified, pickRecording, recordedHeaders, requestKey, varyValues, type HeaderList } from './matching.js';
+import { auditUrl, canonicalUrl, notModified, recordedHeaders, varyValues, type HeaderList, type KeyedHash } from './matching.js';
+import { ReplayIndex } from './replay-index.js';
 import { forwardedHeaders, UpstreamError, type UpstreamClient } from './upstream.js';
 
 export const PROXY_REALM = 'artifact-repo';
@@ -37,12 +39,22 @@ export const REPLAY_MISS_HEADER = 'X-Artifact-Repo-Replay';
 // Response headers never passed to the client as they came: the connection's own.
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-authenticate', 'proxy-connection', 'upgrade', 'trailer']);
 
+// A build's misses each get an audit line up to this many (per process); all are in its recording.
+export const AUDITED_MISSES = 100;
+// New tunnels of one token: a burst at once, then this many a second (what comes faster waits).
+const TUNNEL_RATE = { perSecond: 20, burst: 64, waiting: 256 };
+// Certificates for hosts not seen lately, per token: each costs a signature.
+const LEAF_RATE = { perSecond: 4, burst: 64, waiting: 256 };
+
 export interface ProxyServices {
   config: Config;
   tokens: TokenService;
   builds: Builds;
   content: ContentStore;
-  inputs: InputStore;
+  /** Each build's recording, within its limits. */
+  recorder: InputRecorder;
+  /** The keyed hash recordings keep of request header values. */
+  recordingHash: KeyedHash;
   mirror: Mirror;
   emit: EventSink;
   logger: Logger;
@@ -159,33 +171,6 @@ function clientSink(res: ServerResponse): Sink {
   };
 }
 
-/** The recorded inputs of sealed builds, indexed for replay: they never change. */
-class ReplayIndex {
-  private readonly cache = new Map<string, Promise<Map<string, RecordedExchange[]>>>();
-
-  constructor(private readonly inputs: InputStore) {}
-
-  get(build: string): Promise<Map<string, RecordedExchange[]>> {
-    let index = this.cache.get(build);
-    if (!index) {
-      index = this.inputs.read(scopeSegments(build)).then((lines) => {
-        const byKey = new Map<string, RecordedExchange[]>();
-        for (const line of lines) {
-          if (line.kind !== 'exchange') continue;
-          const key = requestKey(line.method, line.url, line.requestSha256);
-          const list = byKey.get(key) ?? [];
-          list.push(line);
-          byKey.set(key, list);
-        }
-        return byKey;
-      });
-      if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(build, index);
-    }
-    return index;
-  }
-}
-
 export interface BuildProxy {
   server: http.Server;
   listen(): Promise<AddressInfo>;
@@ -193,9 +178,18 @@ export interface BuildProxy {
 }
 
 export function createBuildProxy(services: ProxyServices): BuildProxy {
-  const { config, tokens, builds, content, inputs, mirror, emit, logger, authority, upstream } = services;
+  const { config, tokens, builds, content, recorder, recordingHash, mirror, emit, logger, authority, upstream } = services;
   const tunnels = new WeakMap<Duplex, Tunnel>();
-  const replays = new ReplayIndex(inputs);
+  const replays = new ReplayIndex(recorder.store, recorder.limits);
+  const recorderUrlLimit = config.inputs.maxUrlLength;
+  // Open tunnels per token, and the pace of new ones and of new certificates (proxy-hardening).
+  const openTunnels = new Map<string, number>();
+  const tunnelPace = new Pacer('new tunnels for this token', TUNNEL_RATE.perSecond, TUNNEL_RATE.burst, TUNNEL_RATE.waiting);
+  const leafPace = new Pacer('new host names for this token', LEAF_RATE.perSecond, LEAF_RATE.burst, LEAF_RATE.waiting);
+  // Certificates are made a few at a time whoever asks: the rest wait, and past that, 503.
+  const leafGate = new Gate('certificates being made', 2, 512);
+  // Misses audited so far per build (AUDITED_MISSES), for the builds seen lately.
+  const auditedMisses = new Map<string, number>();
   const headersTimeout = config.headersTimeoutSeconds * 1000;
   // Sockets to clients buffer up to TUNNEL_BUFFER before they push back: at the default
   // 16 KiB every TLS record from upstream would pause and resume it (measured: 3x slower).
@@ -249,6 +243,8 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     const started = performance.now();
     let outcome: ProxyOutcome = 'failed';
     try {
+      // Every exchange is recorded, and a recording keeps URLs of a bounded length.
+      if (url.length > recorderUrlLimit) throw new ProxyRefusal(414, `the URL is ${url.length} characters long; the build proxy records URLs of at most ${recorderUrlLimit} (INPUTS_MAX_URL)`);
       const read = (req.method === 'GET' || req.method === 'HEAD') && !hasBody(req);
       const part = read ? mirror.answer(url) : null;
       if (part) outcome = await mirrored(req, res, token, url, part);
@@ -261,9 +257,12 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       } else if (err instanceof UpstreamError) {
         outcome = err.kind === 'forbidden' ? 'refused' : 'failed';
         sendPlain(res, err.status, err.message);
+      } else if (err instanceof RecordingFull) {
+        outcome = 'refused';
+        sendPlain(res, 507, err.message);
       } else {
         const status = (err as { status?: number }).status === 409 ? 409 : 502;
-        if (status === 502) logger.warn({ url: url.slice(0, 200), reason: errorSummary(err) }, 'proxy exchange failed');
+        if (status === 502) logger.warn({ url: auditUrl(url), reason: errorSummary(err) }, 'proxy exchange failed');
         sendPlain(res, status, status === 409 ? 'the build is sealed: its inputs never change' : 'the exchange failed');
       }
       report(token.proxy, outcome);
@@ -294,12 +293,33 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     return builds.whileWriting(
       token.scope,
       async () => {
+        const ticket = await recorder.admit(scopeSegments(token.scope));
+        try {
+          return await recordAdmitted(req, res, url, method, target, headers, body, ticket);
+        } finally {
+          ticket.release();
+        }
+      },
+      () => res.destroy(),
+    );
+  }
+
+  async function recordAdmitted(req: IncomingMessage, res: ServerResponse, url: string, method: string, target: URL, headers: ReturnType<typeof forwardedHeaders>, body: ReturnType<typeof hashedBody>, ticket: RecordingTicket): Promise<ProxyOutcome> {
         const abort = new AbortController();
         res.once('close', () => {
           if (!res.writableFinished) abort.abort();
         });
         const answer = await upstream.request({ method, url: target, headers, body: body.body, signal: abort.signal });
         const status = answer.statusCode ?? 502;
+        const kept = recordedHeaders(answer.rawHeaders);
+        const vary = varyValues(answer.headers.vary, req.headers, recordingHash);
+        // What the line will hold is known now: one too long to record is refused before a byte is sent.
+        try {
+          serialiseLine({ kind: 'exchange', time: new Date(services.now()).toISOString(), method, url, requestSha256: '0'.repeat(64), varyValues: vary, status, headers: kept, sha256: '0'.repeat(64), size: Number.MAX_SAFE_INTEGER, source: 'upstream' });
+        } catch {
+          answer.destroy();
+          throw new ProxyRefusal(502, `the upstream's answer has more headers than a recording keeps (a line of at most ${MAX_LINE_BYTES} bytes)`);
+        }
         let writer: ContentWriter;
         try {
           writer = await content.open();
@@ -307,7 +327,6 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
           answer.destroy();
           throw new ProxyRefusal(507, 'the recording of this download cannot be stored (insufficient storage)');
         }
-        const kept = recordedHeaders(answer.rawHeaders);
         const conditionalHit = notModified(method, status, req.headers, answer.headers);
         const sinks: Sink[] = [writer];
         if (conditionalHit) {
@@ -332,14 +351,14 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
             method,
             url,
             requestSha256,
-            varyValues: varyValues(answer.headers.vary, req.headers),
+            varyValues: vary,
             status,
             headers: kept,
             sha256: stored.sha256,
             size: stored.size,
             source: 'upstream',
           };
-          await inputs.append(scopeSegments(token.scope), line);
+          await ticket.record(line);
         } catch (err) {
           await writer.abort();
           // After the headers, only a cut connection can say it failed.
@@ -349,9 +368,6 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
         if (!conditionalHit) res.end();
         report('record', 'recorded', bytes);
         return 'recorded' as const;
-      },
-      () => res.destroy(),
-    );
   }
 
   /** A mirrored URL, in either mode: answered from the mirror, recorded as an input marked so. */
@@ -378,10 +394,15 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       source: 'mirror',
     };
     return builds.whileWriting(token.scope, async () => {
-      const bytes = await serveRecorded(req, res, exchange);
-      await inputs.append(scopeSegments(token.scope), exchange);
-      report(token.proxy, 'mirrored', bytes);
-      return 'mirrored' as const;
+      const ticket = await recorder.admit(scopeSegments(token.scope));
+      try {
+        const bytes = await serveRecorded(req, res, exchange);
+        await ticket.record(exchange);
+        report(token.proxy, 'mirrored', bytes);
+        return 'mirrored' as const;
+      } finally {
+        ticket.release();
+      }
     });
   }
 
@@ -399,25 +420,36 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     const body = hashedBody(req);
     body.body?.resume();
     const requestSha256 = await body.sha256();
-    const candidates = token.replay ? ((await replays.get(token.replay)).get(requestKey(method, url, requestSha256)) ?? []) : [];
-    const found = pickRecording(candidates, req.headers);
+    const found = token.replay ? await replays.find(token.replay, method, url, requestSha256, req.headers, recordingHash) : null;
     const build = scopeSegments(token.scope);
-    if (!found) {
-      return builds.whileWriting(token.scope, async () => {
-        await inputs.append(build, { kind: 'miss', time: new Date(services.now()).toISOString(), method, url, replayed: token.replay });
-        emit({ event: 'input.missed', build: token.scope, method, url: auditUrl(url), replayed: token.replay, token: token.id });
-        const text = `not recorded: ${method} ${auditUrl(url)} is not in ${token.replay ? `the recording of ${token.replay} nor in the mirror` : 'the mirror'} (offline build proxy)`;
-        sendPlain(res, 404, text, { [REPLAY_MISS_HEADER]: 'miss' });
-        report('offline', 'miss');
-        return 'miss' as const;
-      });
-    }
     return builds.whileWriting(token.scope, async () => {
-      const bytes = await serveRecorded(req, res, found);
-      await inputs.append(build, { ...found, time: new Date(services.now()).toISOString(), source: 'replay' as InputSource });
-      report('offline', 'replayed', bytes);
-      return 'replayed' as const;
+      const ticket = await recorder.admit(build);
+      try {
+        if (!found) {
+          await ticket.record({ kind: 'miss', time: new Date(services.now()).toISOString(), method, url, replayed: token.replay });
+          auditMiss(token, method, url);
+          const text = `not recorded: ${method} ${auditUrl(url)} is not in ${token.replay ? `the recording of ${token.replay} nor in the mirror` : 'the mirror'} (offline build proxy)`;
+          sendPlain(res, 404, text, { [REPLAY_MISS_HEADER]: 'miss' });
+          report('offline', 'miss');
+          return 'miss' as const;
+        }
+        const bytes = await serveRecorded(req, res, found);
+        await ticket.record({ ...found, time: new Date(services.now()).toISOString(), source: 'replay' as InputSource });
+        report('offline', 'replayed', bytes);
+        return 'replayed' as const;
+      } finally {
+        ticket.release();
+      }
     });
+  }
+
+  /** The first AUDITED_MISSES misses of a build each get an audit line; the rest are in its recording (and counted at the seal). */
+  function auditMiss(token: LiveToken, method: string, url: string): void {
+    const seen = auditedMisses.get(token.scope) ?? 0;
+    if (seen >= AUDITED_MISSES) return;
+    if (auditedMisses.size >= 10_000 && seen === 0) auditedMisses.delete(auditedMisses.keys().next().value as string);
+    auditedMisses.set(token.scope, seen + 1);
+    emit({ event: 'input.missed', build: token.scope, method, url: auditUrl(url), replayed: token.replay, token: token.id });
   }
 
   /** A recorded answer: its status, headers and body; Date is now; ranges and 304 from the whole body. */
@@ -520,14 +552,32 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     };
     if (!m || port < 1 || port > 65535) return answer(400, 'Bad Request', 'CONNECT needs host:port');
     const host = (m[1] as string).replace(/^\[|\]$/g, '');
+    let counted: string | null = null;
+    const uncount = (): void => {
+      if (counted === null) return;
+      const left = (openTunnels.get(counted) ?? 1) - 1;
+      if (left <= 0) openTunnels.delete(counted);
+      else openTunnels.set(counted, left);
+      counted = null;
+    };
     authenticate(req)
       .then(async (token) => {
+        // What one token may cost: its tunnels open at once, the pace of new ones and of
+        // certificates for names not seen lately (each a TLS handshake, or a signature).
+        const open = openTunnels.get(token.id) ?? 0;
+        if (open >= config.proxyMaxTunnels) throw new ProxyRefusal(429, `this token holds ${open} tunnels open, the most PROXY_MAX_TUNNELS allows; close one first`, { 'Retry-After': '1' });
+        openTunnels.set(token.id, open + 1);
+        counted = token.id;
+        socket.once('close', uncount);
+        await tunnelPace.pass(token.id);
         // Record mode checks the target now (and connects per request to the checked
         // address), unless the mirror serves that origin (it may be gone upstream: its
         // requests are checked one by one); offline mode does not even look the name up.
         const origin = `https://${host.includes(':') ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
         if (token.proxy === 'record' && !mirror.servesOrigin(origin)) await upstream.address(host, port);
-        const context = await authority.contextFor(host);
+        if (!authority.hasContextFor(host)) await leafPace.pass(token.id);
+        const context = await leafGate.run(() => authority.contextFor(host));
+        if (socket.destroyed) return;
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) socket.unshift(head);
         const options: tls.TLSSocketOptions & { highWaterMark: number } = { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'], highWaterMark: TUNNEL_BUFFER };
@@ -537,8 +587,13 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
         inner.emit('connection', secure);
       })
       .catch((err: unknown) => {
-        if (err instanceof ProxyRefusal) return answer(err.status, err.status === 407 ? 'Proxy Authentication Required' : 'Refused', err.message, err.headers, err.status === 407);
+        uncount();
+        if (err instanceof ProxyRefusal) return answer(err.status, err.status === 407 ? 'Proxy Authentication Required' : err.status === 429 ? 'Too Many Requests' : 'Refused', err.message, err.headers, err.status === 407);
         if (err instanceof UpstreamError) return answer(err.status, err.status === 403 ? 'Forbidden' : 'Bad Gateway', err.message);
+        if (err instanceof Busy) {
+          const overall = err.what === leafGate.what;
+          return answer(overall ? 503 : 429, overall ? 'Service Unavailable' : 'Too Many Requests', err.message, { 'Retry-After': String(err.retryAfterSeconds) });
+        }
         logger.warn({ reason: errorSummary(err) }, 'proxy tunnel failed');
         answer(502, 'Bad Gateway', 'the tunnel could not be opened');
       });

@@ -4,6 +4,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { dsseSign, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openSshPublicKey, parsePublicKeys, sshSign } from '../domain/signing.js';
 import { provenanceStatement, type ProvenanceFacts } from '../domain/provenance.js';
+import type { KeyedHash } from '../domain/keyed-hash.js';
 import type { SigningKeyStore } from '../storage/signing-keys.js';
 import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../domain/seal-files.js';
 
@@ -73,9 +74,9 @@ export class Signer {
   }
 
   /** The files sealing writes beside SHA256SUMS: its SSH signature and the signed provenance. */
-  async sealFiles(sums: string, facts: ProvenanceFacts): Promise<{ files: Array<{ name: string; body: string }>; signedBy: string }> {
+  async sealFiles(sums: string, facts: ProvenanceFacts, queryHash: KeyedHash): Promise<{ files: Array<{ name: string; body: string }>; signedBy: string }> {
     const key = await this.privateKey();
-    const statement = Buffer.from(JSON.stringify(provenanceStatement(facts)));
+    const statement = Buffer.from(JSON.stringify(provenanceStatement(facts, queryHash)));
     return {
       files: [
         { name: SUMS_SIGNATURE_FILE, body: sshSign(Buffer.from(sums), key) },

@@ -2,10 +2,18 @@
 // or replay miss, appended to ARTIFACTS_DIR/.inputs/TYPE/PROJECT/BUILD.jsonl (outside the
 // public tree), bodies kept by checksum in the content store. Frozen once the build is
 // sealed (sealing waits for exchanges in flight, as it waits for uploads).
-import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+//
+// A build's recording is bounded (RecordingLimits: lines and bytes; a line is at most
+// MAX_LINE_BYTES) and always read as a stream, line by line: whatever a build recorded,
+// reading it never holds more than one line, nor reads past the limits.
+import { createReadStream } from 'node:fs';
+import { appendFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export const INPUTS_DIR = '.inputs';
+
+/** The longest line a recording holds (a URL, the headers that describe a body, Vary's values). */
+export const MAX_LINE_BYTES = 64 * 1024;
 
 export type InputSource = 'upstream' | 'mirror' | 'replay';
 
@@ -17,7 +25,7 @@ export interface RecordedExchange {
   url: string;
   /** SHA-256 of the request body, for requests that have one. */
   requestSha256: string | null;
-  /** Values of the request headers the response's Vary names (secrets only as hashes). */
+  /** Values of the request headers the response's Vary names, as keyed hashes (matching.ts). */
   varyValues: Record<string, string | null>;
   status: number;
   /** The response headers that describe the body. */
@@ -38,21 +46,131 @@ export interface RecordedMiss {
 
 export type InputLine = RecordedExchange | RecordedMiss;
 
+/** How much one build's recording may hold (INPUTS_MAX_LINES, INPUTS_MAX_RECORD_SIZE). */
+export interface RecordingLimits {
+  maxLines: number;
+  maxBytes: number;
+}
+
+export interface RecordingTotals {
+  lines: number;
+  bytes: number;
+}
+
+/** A line as a scan finds it: `at` finds it again (readAt), whatever the store. */
+export interface ScannedLine {
+  line: InputLine;
+  at: number;
+}
+
 /** Where each build's recorded inputs are kept: files on the artifacts volume, or PostgreSQL. */
 export interface InputStore {
-  /** Appends one line to the build's recording; lines of one build keep their order. */
-  append(build: readonly string[], line: InputLine): Promise<void>;
-  /** The build's lines in the order they were appended; none for a build without any. */
-  read(build: readonly string[]): Promise<InputLine[]>;
+  /**
+   * Appends one line to the build's recording unless that would take it past `limits`
+   * ('full', nothing written); lines of one build keep their order.
+   */
+  append(build: readonly string[], line: InputLine, limits: RecordingLimits): Promise<'appended' | 'full'>;
+  /** What the build's recording holds now. */
+  totals(build: readonly string[]): Promise<RecordingTotals>;
+  /** The build's lines in the order they were appended, as a stream; never past `limits`. */
+  scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine>;
+  /** The line a scan found at `at`. */
+  readAt(build: readonly string[], at: number): Promise<InputLine | null>;
   remove(build: readonly string[]): Promise<void>;
   /** Every build with a recording, as [type, project, build]. */
   all(): Promise<string[][]>;
 }
 
+/** A recorded line as stored: one line of JSON, refused past MAX_LINE_BYTES. */
+export function serialiseLine(line: InputLine): string {
+  const text = JSON.stringify(line) + '\n';
+  if (Buffer.byteLength(text) > MAX_LINE_BYTES) throw new Error(`a recorded line may hold at most ${MAX_LINE_BYTES} bytes`);
+  return text;
+}
+
+/** Whether one more line of `bytes` keeps a recording of `totals` within `limits`. */
+export function fits(totals: RecordingTotals, bytes: number, limits: RecordingLimits): boolean {
+  return totals.lines + 1 <= limits.maxLines && totals.bytes + bytes <= limits.maxBytes;
+}
+
+function parseLine(text: string): InputLine | null {
+  try {
+    const line = JSON.parse(text) as InputLine;
+    return line && (line.kind === 'exchange' || line.kind === 'miss') ? line : null;
+  } catch {
+    // A line cut by a crash mid-append is not an input.
+    return null;
+  }
+}
+
+/**
+ * The lines of a file from `start`, with the offset of each, split as they stream in: a
+ * line longer than MAX_LINE_BYTES (no writer makes one) is skipped, never held whole.
+ */
+async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator<ScannedLine> {
+  let stream;
+  try {
+    await stat(file);
+    stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let lineStart = 0;
+  let offset = 0;
+  let overlong = false;
+  let lines = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let from = 0;
+      for (;;) {
+        const newline = chunk.indexOf(10, from);
+        if (newline === -1) {
+          if (!overlong) {
+            pending.push(chunk.subarray(from));
+            pendingBytes += chunk.length - from;
+            if (pendingBytes > MAX_LINE_BYTES) {
+              overlong = true;
+              pending = [];
+              pendingBytes = 0;
+            }
+          }
+          offset += chunk.length - from;
+          break;
+        }
+        const end = offset + (newline - from);
+        if (!overlong && end - lineStart > 0) {
+          const text = pending.length === 0 ? chunk.toString('utf8', from, newline) : Buffer.concat([...pending, chunk.subarray(from, newline)]).toString('utf8');
+          const line = parseLine(text);
+          if (line) {
+            if (++lines > limits.maxLines || end + 1 > limits.maxBytes) return;
+            yield { line, at: lineStart };
+          }
+        }
+        pending = [];
+        pendingBytes = 0;
+        overlong = false;
+        offset = end + 1;
+        lineStart = offset;
+        from = newline + 1;
+      }
+      if (offset > limits.maxBytes) return;
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
+const LINE_COUNT_CACHE = 10_000;
+
 export class InputRecordFiles implements InputStore {
   readonly base: string;
   /** Project directories known to exist. */
   private readonly dirs = new Set<string>();
+  /** Each recording's size, counted once per process, then kept as lines are appended here. */
+  private readonly sizes = new Map<string, Promise<RecordingTotals>>();
 
   constructor(artifactsDir: string) {
     this.base = path.join(artifactsDir, INPUTS_DIR);
@@ -63,44 +181,78 @@ export class InputRecordFiles implements InputStore {
     return path.join(this.base, build[0] as string, build[1] as string, `${build[2]}.jsonl`);
   }
 
-  /** Appends one line (O_APPEND: a whole line per write, whoever else appends). */
-  async append(build: readonly string[], line: InputLine): Promise<void> {
-    const file = this.fileOf(build);
-    const dir = path.dirname(file);
-    if (!this.dirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      if (this.dirs.size >= 4096) this.dirs.clear();
-      this.dirs.add(dir);
+  /** The recording's totals object, kept up to date by append (counted from the file the first time). */
+  private liveTotals(file: string): Promise<RecordingTotals> {
+    let totals = this.sizes.get(file);
+    if (!totals) {
+      totals = countLines(file);
+      totals.catch(() => this.sizes.delete(file));
+      if (this.sizes.size >= LINE_COUNT_CACHE) this.sizes.delete(this.sizes.keys().next().value as string);
+      this.sizes.set(file, totals);
     }
-    await appendFile(file, JSON.stringify(line) + '\n', { mode: 0o644 }).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-      await mkdir(dir, { recursive: true });
-      await appendFile(file, JSON.stringify(line) + '\n', { mode: 0o644 });
-    });
+    return totals;
   }
 
-  async read(build: readonly string[]): Promise<InputLine[]> {
-    let text: string;
+  async totals(build: readonly string[]): Promise<RecordingTotals> {
+    return { ...(await this.liveTotals(this.fileOf(build))) };
+  }
+
+  /** Appends one line (O_APPEND: a whole line per write, whoever else appends). */
+  async append(build: readonly string[], line: InputLine, limits: RecordingLimits): Promise<'appended' | 'full'> {
+    const text = serialiseLine(line);
+    const bytes = Buffer.byteLength(text);
+    const file = this.fileOf(build);
+    // Checked and counted in one step (no await between): appends here cannot overtake each other.
+    const totals = await this.liveTotals(file);
+    if (!fits(totals, bytes, limits)) return 'full';
+    totals.lines++;
+    totals.bytes += bytes;
+    const dir = path.dirname(file);
     try {
-      text = await readFile(this.fileOf(build), 'utf8');
+      if (!this.dirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        if (this.dirs.size >= 4096) this.dirs.clear();
+        this.dirs.add(dir);
+      }
+      await appendFile(file, text, { mode: 0o644 }).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        await mkdir(dir, { recursive: true });
+        await appendFile(file, text, { mode: 0o644 });
+      });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      // Not written after all (a full disk): counted again from the file next time.
+      this.sizes.delete(file);
       throw err;
     }
-    const lines: InputLine[] = [];
-    for (const raw of text.split('\n')) {
-      if (!raw) continue;
-      try {
-        lines.push(JSON.parse(raw) as InputLine);
-      } catch {
-        // A line cut by a crash mid-append is not an input.
-      }
+    return 'appended';
+  }
+
+  scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine> {
+    return fileLines(this.fileOf(build), limits);
+  }
+
+  async readAt(build: readonly string[], at: number): Promise<InputLine | null> {
+    let handle;
+    try {
+      handle = await open(this.fileOf(build), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
     }
-    return lines;
+    try {
+      const buffer = Buffer.allocUnsafe(MAX_LINE_BYTES);
+      const { bytesRead } = await handle.read(buffer, 0, MAX_LINE_BYTES, at);
+      const end = buffer.subarray(0, bytesRead).indexOf(10);
+      return end === -1 ? null : parseLine(buffer.toString('utf8', 0, end));
+    } finally {
+      await handle.close();
+    }
   }
 
   async remove(build: readonly string[]): Promise<void> {
-    await rm(this.fileOf(build), { force: true });
+    const file = this.fileOf(build);
+    this.sizes.delete(file);
+    await rm(file, { force: true });
   }
 
   /** Every build with a recording, as [type, project, build]. */
@@ -116,31 +268,84 @@ export class InputRecordFiles implements InputStore {
   }
 }
 
-/** One line per distinct request: its first complete answer, and whether a later one differed. */
-export interface InputSummary {
-  method: string;
-  url: string;
-  requestSha256: string | null;
-  status: number;
-  sha256: string;
-  size: number;
-  time: string;
-  source: InputSource;
-  changed: boolean;
+/** Lines and bytes of a recording file, counted as it streams. */
+async function countLines(file: string): Promise<RecordingTotals> {
+  let lines = 0;
+  let bytes = 0;
+  try {
+    for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return { lines, bytes };
 }
 
-export function summariseInputs(lines: readonly InputLine[]): { exchanges: InputSummary[]; misses: RecordedMiss[] } {
-  const byKey = new Map<string, InputSummary>();
-  const misses: RecordedMiss[] = [];
-  for (const line of lines) {
-    if (line.kind === 'miss') {
-      misses.push(line);
-      continue;
+/** A build's recording has no room for another exchange: the proxy answers 507, naming the limit. */
+export class RecordingFull extends Error {
+  readonly status = 507;
+}
+
+function fullMessage(build: readonly string[], totals: RecordingTotals, limits: RecordingLimits): string {
+  const scope = `/${build.join('/')}/`;
+  return totals.lines >= limits.maxLines
+    ? `the recording of ${scope} is full: it holds ${totals.lines} lines, the most INPUTS_MAX_LINES allows; this exchange is not made`
+    : `the recording of ${scope} is full: it holds ${totals.bytes} of the ${limits.maxBytes} bytes INPUTS_MAX_RECORD_SIZE allows; this exchange is not made`;
+}
+
+/** An exchange admitted to a build's recording: recorded once it is complete, or let go. */
+export interface RecordingTicket {
+  /** Appends the exchange's line; RecordingFull if the recording filled meanwhile (another replica). */
+  record(line: InputLine): Promise<void>;
+  release(): void;
+}
+
+/**
+ * Admits an exchange to a build's recording only while the recording has room for it and
+ * for every exchange already in flight for that build here (each may take a line of
+ * MAX_LINE_BYTES), so that an exchange that is made is never left unrecorded because
+ * others filled the recording meanwhile. The store's own check at append keeps the limit
+ * across replicas.
+ */
+export class InputRecorder {
+  private readonly inFlight = new Map<string, number>();
+
+  constructor(
+    readonly store: InputStore,
+    readonly limits: RecordingLimits,
+  ) {}
+
+  async admit(build: readonly string[]): Promise<RecordingTicket> {
+    const key = build.join('/');
+    // Counted before the totals are read: admissions at the same time see each other.
+    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      const left = (this.inFlight.get(key) ?? 1) - 1;
+      if (left <= 0) this.inFlight.delete(key);
+      else this.inFlight.set(key, left);
+    };
+    try {
+      const totals = await this.store.totals(build);
+      const pending = this.inFlight.get(key) ?? 1;
+      if (totals.lines + pending > this.limits.maxLines || totals.bytes + pending * MAX_LINE_BYTES > this.limits.maxBytes) throw new RecordingFull(fullMessage(build, totals, this.limits));
+    } catch (err) {
+      release();
+      throw err;
     }
-    const key = `${line.method} ${line.url} ${line.requestSha256 ?? ''} ${JSON.stringify(line.varyValues)}`;
-    const first = byKey.get(key);
-    if (!first) byKey.set(key, { method: line.method, url: line.url, requestSha256: line.requestSha256, status: line.status, sha256: line.sha256, size: line.size, time: line.time, source: line.source, changed: false });
-    else if (first.sha256 !== line.sha256 || first.status !== line.status) first.changed = true;
+    return {
+      record: async (line) => {
+        try {
+          if ((await this.store.append(build, line, this.limits)) === 'full') throw new RecordingFull(fullMessage(build, await this.store.totals(build), this.limits));
+        } finally {
+          release();
+        }
+      },
+      release,
+    };
   }
-  return { exchanges: [...byKey.values()], misses };
 }

@@ -266,10 +266,15 @@ function renderAudit(view: Extract<PageView, { view: 'audit' }>): string {
   );
 }
 
+/** A URL as a view gives it: whole for masters; in public views without its query, which shows as `?…` (its keyed hash on hover). */
+function inputUrl(url: string, queryHash: string | null | undefined): string {
+  return queryHash ? `${esc(url)}<span title="${esc(queryHash)}">?…</span>` : esc(url);
+}
+
 function inputRows(inputs: InputView[]): string[] {
   return inputs.map(
     (i) =>
-      `<tr><td>${esc(i.method)}</td><td class="name">${esc(i.url)}</td><td class="num">${i.status}</td><td class="num">${size(i.size)}</td>` +
+      `<tr><td>${esc(i.method)}</td><td class="name">${inputUrl(i.url, i.queryHash)}</td><td class="num">${i.status}</td><td class="num">${size(i.size)}</td>` +
       `<td>${shortSha(i.sha256)}</td><td class="opt">${esc(i.source)}${i.changed ? ' <span class="badge open">changed later</span>' : ''}</td></tr>`,
   );
 }
@@ -282,7 +287,7 @@ function renderInputs(view: Extract<PageView, { view: 'inputs' }>): string {
     `<h1>inputs</h1>\n<p class="summary">what build ${link(view.buildHref, displayPath(view.build))} downloaded through the build proxy</p>\n` +
     table('inputs', INPUT_HEAD, inputRows(view.exchanges), 'nothing was downloaded through the build proxy') +
     pager(view.paging, 'requests') +
-    (misses.length === 0 ? '' : `\n<h2>replay misses (${misses.length})</h2>\n${table('misses', ['<th class="opt">time (UTC)</th>', '<th>method</th>', '<th>URL</th>'], misses, '')}`)
+    (misses.length === 0 ? '' : `\n<h2>replay misses (${view.missTotal}${view.missTotal > misses.length ? `, the first ${misses.length} listed` : ''})</h2>\n${table('misses', ['<th class="opt">time (UTC)</th>', '<th>method</th>', '<th>URL</th>'], misses, '')}`)
   );
 }
 
@@ -292,7 +297,7 @@ function compareInputsSection(inputs: NonNullable<Extract<PageView, { view: 'com
   if (inputs.added.length) out.push('<h3>added inputs</h3>', table('inputs', INPUT_HEAD, inputRows(inputs.added), ''));
   if (inputs.removed.length) out.push('<h3>removed inputs</h3>', table('inputs', INPUT_HEAD, inputRows(inputs.removed), ''));
   if (inputs.changed.length) {
-    const rows = inputs.changed.map((c) => `<tr><td>${esc(c.method)}</td><td class="name">${esc(c.url)}</td><td class="change">${shortSha(c.fromSha256)} → ${shortSha(c.toSha256)}</td></tr>`);
+    const rows = inputs.changed.map((c) => `<tr><td>${esc(c.method)}</td><td class="name">${inputUrl(c.url, c.queryHash)}</td><td class="change">${shortSha(c.fromSha256)} → ${shortSha(c.toSha256)}</td></tr>`);
     out.push('<h3>changed inputs</h3>', table('inputs', ['<th>method</th>', '<th>URL</th>', '<th>SHA-256</th>'], rows, ''));
   }
   return out.join('\n');

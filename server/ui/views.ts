@@ -83,7 +83,7 @@ export type PageView =
       changed: ChangedFile[];
       identical: EntryView[];
       /** The builds' recorded inputs compared by request and checksum (null when neither has any). */
-      inputs: { counts: { added: number; removed: number; changed: number; identical: number }; added: InputView[]; removed: InputView[]; changed: { url: string; method: string; fromSha256: string; toSha256: string }[] } | null;
+      inputs: { counts: { added: number; removed: number; changed: number; identical: number }; added: InputView[]; removed: InputView[]; changed: { url: string; queryHash: string | null; method: string; fromSha256: string; toSha256: string }[] } | null;
       /** Outputs, and inputs where recorded, all the same. */
       reproducible: boolean;
       /** What the two builds' signed provenance agree on (null unless both have one that verifies). */
@@ -110,7 +110,9 @@ export type PageView =
       buildHref: string;
       /** Distinct requests, first complete answer each, in the order they were made. */
       exchanges: InputView[];
+      /** The first misses (MISSES_LISTED), and how many there are. */
       misses: MissView[];
+      missTotal: number;
       paging: Paging;
     }
   | {
@@ -128,7 +130,10 @@ import type { MirrorEntryView } from '../mirror/mirror.js';
 /** One input of a build: a request its build proxy answered. */
 export interface InputView {
   method: string;
+  /** The whole URL for masters (/-/inputs); in public views (compare) without its query, as provenance names it. */
   url: string;
+  /** Public views: the keyed hash of the query the URL had, if any. */
+  queryHash?: string | null;
   status: number;
   sha256: string;
   size: number;

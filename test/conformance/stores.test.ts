@@ -8,7 +8,7 @@ import path from 'node:path';
 import { makeTempDir } from '../helpers/harness.js';
 import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
-import { InputRecordFiles, type InputLine, type InputStore } from '../../server/storage/input-records.js';
+import { InputRecordFiles, serialiseLine, type InputLine, type InputStore, type RecordingLimits } from '../../server/storage/input-records.js';
 import { MirrorEntryFiles, type MirrorEntry, type MirrorEntryStore } from '../../server/storage/mirror-entries.js';
 import { Database, DatabaseUnavailable, SCHEMA_VERSION } from '../../server/storage/pg/database.js';
 import { AuditFile, type AuditTrail } from '../../server/audit/audit-log.js';
@@ -145,6 +145,15 @@ function entry(id: string, overrides: Partial<MirrorEntry> = {}): MirrorEntry {
 
 function miss(n: number, by = 'a'): InputLine {
   return { kind: 'miss', time: `2026-12-01T00:00:${String(n % 60).padStart(2, '0')}.000Z`, method: 'GET', url: `https://example.org/${by}/${n}`, replayed: null };
+}
+
+const ROOMY: RecordingLimits = { maxLines: 1_000_000, maxBytes: 1024 ** 3 };
+
+/** A build's whole recording, read as every reader reads it (a stream). */
+async function readAll(store: InputStore, build: readonly string[], limits: RecordingLimits = ROOMY): Promise<InputLine[]> {
+  const lines: InputLine[] = [];
+  for await (const { line } of store.scan(build, limits)) lines.push(line);
+  return lines;
 }
 
 for (const backend of [embedded, postgres]) {
@@ -561,22 +570,25 @@ for (const backend of [embedded, postgres]) {
       const B = ['dpkg', 'hello', '2'];
 
       it('a build without a recording has no lines; lines come back in the order appended, per build', async () => {
-        expect(await stores.inputs.read(A)).to.deep.equal([]);
-        for (let n = 0; n < 5; n++) await stores.inputs.append(A, miss(n));
-        await stores.inputs.append(B, miss(99));
-        expect(await stores.inputs.read(A)).to.deep.equal([0, 1, 2, 3, 4].map((n) => miss(n)));
-        expect(await stores.inputs.read(B)).to.deep.equal([miss(99)]);
+        expect(await readAll(stores.inputs, A)).to.deep.equal([]);
+        expect(await stores.inputs.totals(A)).to.deep.equal({ lines: 0, bytes: 0 });
+        for (let n = 0; n < 5; n++) expect(await stores.inputs.append(A, miss(n), ROOMY)).to.equal('appended');
+        await stores.inputs.append(B, miss(99), ROOMY);
+        expect(await readAll(stores.inputs, A)).to.deep.equal([0, 1, 2, 3, 4].map((n) => miss(n)));
+        expect(await readAll(stores.inputs, B)).to.deep.equal([miss(99)]);
         expect((await stores.inputs.all()).map((b) => b.join('/')).sort()).to.deep.equal(['dpkg/hello/1', 'dpkg/hello/2']);
+        const bytes = [0, 1, 2, 3, 4].reduce((n, i) => n + Buffer.byteLength(serialiseLine(miss(i))), 0);
+        expect(await stores.inputs.totals(A)).to.deep.equal({ lines: 5, bytes });
       });
 
       it('keeps every line of writers appending at once, each writer\'s in its order', async () => {
         const writers = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
         await Promise.all(
           writers.map(async (w) => {
-            for (let n = 0; n < 25; n++) await stores.inputs.append(A, miss(n, w));
+            for (let n = 0; n < 25; n++) await stores.inputs.append(A, miss(n, w), ROOMY);
           }),
         );
-        const lines = await stores.inputs.read(A);
+        const lines = await readAll(stores.inputs, A);
         expect(lines).to.have.length(writers.length * 25);
         for (const w of writers) {
           const mine = lines.filter((l) => l.url.includes(`/${w}/`)).map((l) => l.url);
@@ -584,13 +596,38 @@ for (const backend of [embedded, postgres]) {
         }
       });
 
-      it('removing a build\'s recording removes it alone', async () => {
-        await stores.inputs.append(A, miss(1));
-        await stores.inputs.append(B, miss(2));
+      it('refuses a line past the limit of lines or of bytes, also to writers racing for the last room, and writes nothing of it', async () => {
+        const lines: RecordingLimits = { maxLines: 10, maxBytes: 1024 ** 2 };
+        const outcomes = await Promise.all([...Array(40).keys()].map((n) => stores.inputs.append(A, miss(n), lines)));
+        expect(outcomes.filter((o) => o === 'appended')).to.have.length(10);
+        expect(await readAll(stores.inputs, A)).to.have.length(10);
+        expect((await stores.inputs.totals(A)).lines).to.equal(10);
+        const one = Buffer.byteLength(serialiseLine(miss(10, 'b')));
+        const bytes: RecordingLimits = { maxLines: 1000, maxBytes: one * 3 + 1 };
+        const byBytes = await Promise.all([...Array(12).keys()].map((n) => stores.inputs.append(B, miss(10 + n, 'b'), bytes)));
+        expect(byBytes.filter((o) => o === 'appended')).to.have.length(3);
+        expect(await stores.inputs.totals(B)).to.deep.equal({ lines: 3, bytes: one * 3 });
+        expect(await stores.inputs.append(B, { ...miss(1), url: `https://example.org/${'x'.repeat(70 * 1024)}` }, ROOMY).catch((e: Error) => e.message)).to.match(/at most 65536 bytes/);
+        expect((await stores.inputs.totals(B)).lines).to.equal(3);
+      });
+
+      it('a scan stops at the limits it is given (a recording made under larger ones), and readAt finds each line it gave', async () => {
+        for (let n = 0; n < 30; n++) await stores.inputs.append(A, miss(n), ROOMY);
+        expect(await readAll(stores.inputs, A, { maxLines: 7, maxBytes: 1024 ** 2 })).to.deep.equal([...Array(7).keys()].map((n) => miss(n)));
+        const first5 = [0, 1, 2, 3, 4].reduce((n, i) => n + Buffer.byteLength(serialiseLine(miss(i))), 0);
+        expect(await readAll(stores.inputs, A, { maxLines: 100, maxBytes: first5 + 10 })).to.have.length(5);
+        for await (const { line, at } of stores.inputs.scan(A, ROOMY)) expect(await stores.inputs.readAt(A, at)).to.deep.equal(line);
+        expect(await stores.inputs.readAt(['dpkg', 'hello', 'none'], 0)).to.equal(null);
+      });
+
+      it('removing a build\'s recording removes it alone, and its totals with it', async () => {
+        await stores.inputs.append(A, miss(1), ROOMY);
+        await stores.inputs.append(B, miss(2), ROOMY);
         await stores.inputs.remove(A);
         await stores.inputs.remove(['dpkg', 'hello', 'none']);
-        expect(await stores.inputs.read(A)).to.deep.equal([]);
-        expect(await stores.inputs.read(B)).to.deep.equal([miss(2)]);
+        expect(await readAll(stores.inputs, A)).to.deep.equal([]);
+        expect(await stores.inputs.totals(A)).to.deep.equal({ lines: 0, bytes: 0 });
+        expect(await readAll(stores.inputs, B)).to.deep.equal([miss(2)]);
         expect((await stores.inputs.all()).map((b) => b.join('/'))).to.deep.equal(['dpkg/hello/2']);
       });
     });
@@ -620,10 +657,10 @@ describe('PostgreSQL: schema and outages', function () {
   it('a stopped server is "unavailable" (503), and the same pool works again once it is back', async () => {
     const db = await Database.open(await freshDatabase(pg));
     const inputs = new PgInputRecords(db);
-    await inputs.append(['dpkg', 'x', '1'], miss(1));
+    await inputs.append(['dpkg', 'x', '1'], miss(1), ROOMY);
     await pg.stop();
     try {
-      const err = await inputs.read(['dpkg', 'x', '1']).then(
+      const err = await readAll(inputs, ['dpkg', 'x', '1']).then(
         () => null,
         (e: unknown) => e,
       );
@@ -633,7 +670,7 @@ describe('PostgreSQL: schema and outages', function () {
     } finally {
       await pg.start();
     }
-    expect(await inputs.read(['dpkg', 'x', '1'])).to.deep.equal([miss(1)]);
+    expect(await readAll(inputs, ['dpkg', 'x', '1'])).to.deep.equal([miss(1)]);
     await db.close();
   });
 

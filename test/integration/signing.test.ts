@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
@@ -348,8 +348,11 @@ describe('signed seals and provenance', function () {
     const deps = statement.predicate.buildDefinition.resolvedDependencies as Array<{ uri: string; digest: { sha256: string }; annotations: { source: string } }>;
     // The same requests and digests; a query only as its digest (it may hold credentials).
     expect(deps.map((d) => [d.uri, d.digest.sha256]).sort()).to.deep.equal(inputs.exchanges.map((e) => [e.url.split('?')[0], e.sha256]).sort());
-    const withQuery = deps.find((d) => d.uri.endsWith('/dep-b.txt')) as { annotations: { querySha256?: string } };
-    expect(withQuery.annotations.querySha256).to.equal(createHash('sha256').update('?version=2').digest('hex'));
+    // A keyed hash, under the repository's own secret: the same query gives the same hash, a dictionary of queries gives nothing.
+    const withQuery = deps.find((d) => d.uri.endsWith('/dep-b.txt')) as { annotations: { queryHash?: string } };
+    const secrets = JSON.parse(await readFile(path.join(dataDir, 'tokens', 'repository-secrets.json'), 'utf8')) as Record<string, string>;
+    expect(withQuery.annotations.queryHash).to.equal(`hmac-sha256:${createHmac('sha256', secrets['recording-hash'] as string).update('?version=2').digest('hex')}`);
+    expect(JSON.stringify(statement)).to.not.include(createHash('sha256').update('?version=2').digest('hex'));
     expect(JSON.stringify(statement)).to.not.include('version=2');
     expect(deps).to.have.length(2);
     expect(deps.every((d) => d.annotations.source === 'upstream')).to.equal(true);

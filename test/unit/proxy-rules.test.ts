@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { canonicalUrl, notModified, pickRecording, recordedHeaders, requestKey, varyMatches, varyValues } from '../../server/proxy/matching.js';
+import { AUDIT_URL_CHARS, auditUrl, canonicalUrl, MAX_VARY_NAMES, notModified, pickRecording, recordedHeaders, requestKey, varyMatches, varyNames, varyValues } from '../../server/proxy/matching.js';
+import { keyedHash } from '../../server/domain/keyed-hash.js';
+import { createHash } from 'node:crypto';
 import { isPrivateAddress, networkList, plainAddress, targetRefusal, unmapped } from '../../server/proxy/networks.js';
 import { forwardedHeaders } from '../../server/proxy/upstream.js';
 import { proxyEnvLines } from '../../cli/proxy-env.js';
@@ -72,21 +74,52 @@ describe('server/proxy/matching', () => {
     expect(requestKey('POST', 'https://e/a', 'ab')).to.equal('POST https://e/a body:ab');
   });
 
+  const hash = keyedHash('a secret of the repository');
+
   it('matches by the request headers the response varies on; Vary: * never matches', () => {
-    const json = { headers: [['vary', 'Accept'] as const], varyValues: varyValues('Accept', { accept: 'application/json' }) };
-    const text = { headers: [['vary', 'Accept'] as const], varyValues: varyValues('Accept', { accept: 'text/plain' }) };
-    expect(pickRecording([text, json], { accept: 'application/json' })).to.equal(json);
-    expect(pickRecording([text, json], { accept: 'text/plain' })).to.equal(text);
-    expect(pickRecording([text, json], { accept: 'image/png' })).to.equal(null);
-    expect(varyMatches({ headers: [['vary', '*']], varyValues: {} }, {})).to.equal(false);
-    expect(varyMatches({ headers: [], varyValues: {} }, { accept: 'x' })).to.equal(true);
+    const json = { headers: [['vary', 'Accept'] as const], varyValues: varyValues('Accept', { accept: 'application/json' }, hash) };
+    const text = { headers: [['vary', 'Accept'] as const], varyValues: varyValues('Accept', { accept: 'text/plain' }, hash) };
+    expect(pickRecording([text, json], { accept: 'application/json' }, hash)).to.equal(json);
+    expect(pickRecording([text, json], { accept: 'text/plain' }, hash)).to.equal(text);
+    expect(pickRecording([text, json], { accept: 'image/png' }, hash)).to.equal(null);
+    expect(varyMatches({ headers: [['vary', '*']], varyValues: {} }, {}, hash)).to.equal(false);
+    expect(varyMatches({ headers: [], varyValues: {} }, { accept: 'x' }, hash)).to.equal(true);
+    // Absent then, absent now: a match; present on one side only: none.
+    const none = { headers: [['vary', 'Accept-Language'] as const], varyValues: varyValues('Accept-Language', {}, hash) };
+    expect(varyMatches(none, {}, hash)).to.equal(true);
+    expect(varyMatches(none, { 'accept-language': 'en' }, hash)).to.equal(false);
   });
 
-  it('keeps only a hash of a secret the response varies on', () => {
-    const kept = varyValues('Authorization, Accept', { authorization: 'Bearer s3cret', accept: 'a' });
-    expect(JSON.stringify(kept)).to.not.include('s3cret');
-    expect(varyMatches({ headers: [['vary', 'Authorization, Accept']], varyValues: kept }, { authorization: 'Bearer s3cret', accept: 'a' })).to.equal(true);
-    expect(varyMatches({ headers: [['vary', 'Authorization, Accept']], varyValues: kept }, { authorization: 'Bearer other', accept: 'a' })).to.equal(false);
+  it('keeps no request value in clear, whatever the response varies on: a keyed hash that only the repository\'s secret reproduces', () => {
+    const kept = varyValues('Authorization, Accept, X-Api-Key, Cookie', { authorization: 'Bearer s3cret', accept: 'a', 'x-api-key': 'k3y-v4lue', cookie: 'c=1' }, hash);
+    const text = JSON.stringify(kept);
+    for (const secret of ['s3cret', 'k3y-v4lue', 'c=1']) expect(text).to.not.include(secret);
+    // Not a plain SHA-256 of the value (a dictionary of values would recover it).
+    expect(text).to.not.include(createHash('sha256').update('Bearer s3cret').digest('hex'));
+    expect(kept['x-api-key']).to.match(/^hmac-sha256:[0-9a-f]{64}$/);
+    const candidate = { headers: [['vary', 'Authorization, Accept, X-Api-Key, Cookie'] as const], varyValues: kept };
+    expect(varyMatches(candidate, { authorization: 'Bearer s3cret', accept: 'a', 'x-api-key': 'k3y-v4lue', cookie: 'c=1' }, hash)).to.equal(true);
+    expect(varyMatches(candidate, { authorization: 'Bearer other', accept: 'a', 'x-api-key': 'k3y-v4lue', cookie: 'c=1' }, hash)).to.equal(false);
+    // Another repository (another secret) cannot match it.
+    expect(varyMatches(candidate, { authorization: 'Bearer s3cret', accept: 'a', 'x-api-key': 'k3y-v4lue', cookie: 'c=1' }, keyedHash('another secret'))).to.equal(false);
+  });
+
+  it('still matches what recordings made before keyed hashes kept: plain SHA-256 of credentials, other values as they were', () => {
+    const legacy = { headers: [['vary', 'Authorization, Accept'] as const], varyValues: { authorization: `sha256:${createHash('sha256').update('Bearer old').digest('hex')}`, accept: 'text/plain' } };
+    expect(varyMatches(legacy, { authorization: 'Bearer old', accept: 'text/plain' }, hash)).to.equal(true);
+    expect(varyMatches(legacy, { authorization: 'Bearer new', accept: 'text/plain' }, hash)).to.equal(false);
+  });
+
+  it('a response that varies on more than MAX_VARY_NAMES headers never matches, and keeps no values', () => {
+    const vary = [...Array(MAX_VARY_NAMES + 1).keys()].map((n) => `X-H${n}`).join(', ');
+    expect(varyValues(vary, { 'x-h1': 'a' }, hash)).to.deep.equal({});
+    expect(varyMatches({ headers: [['vary', vary]], varyValues: {} }, {}, hash)).to.equal(false);
+    expect(varyNames('A, a, B')).to.deep.equal(['a', 'b']);
+  });
+
+  it('an audit URL has no query and at most AUDIT_URL_CHARS characters', () => {
+    expect(auditUrl('https://e/a?token=x')).to.equal('https://e/a?…');
+    expect(auditUrl(`https://e/${'p'.repeat(20_000)}?q`)).to.have.length(AUDIT_URL_CHARS + 3);
   });
 
   it('answers 304 for a matching validator, for GET and HEAD of a 200 only', () => {

@@ -4,9 +4,11 @@ import { expect } from 'chai';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { allowedSignersLine, allowedSignersTime, dsseSign, dsseVerify, keyFingerprint, matchesPatternList, openSshPublicKey, parseAllowedSigners, parsePublicKeys, preAuthEncoding, signerTimeProblem, sshSign, sshVerify } from '../../server/domain/signing.js';
 import { sha256sumLine } from '../../server/domain/checksum.js';
+import { keyedHash } from '../../server/domain/keyed-hash.js';
 import { compareProvenance, parseSums, provenanceStatement, publicUri, type ProvenanceFacts } from '../../server/domain/provenance.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const hash = keyedHash('the repository secret');
 const other = generateKeyPairSync('ed25519');
 
 describe('signing formats', () => {
@@ -109,7 +111,7 @@ describe('provenance statement', () => {
   };
 
   it('names the outputs, the masters once each, and every distinct input without credentials, in order', () => {
-    const statement = provenanceStatement(facts) as { subject: unknown; predicate: { buildDefinition: { externalParameters: unknown; resolvedDependencies: Array<{ uri: string; annotations: unknown }> }; runDetails: unknown } };
+    const statement = provenanceStatement(facts, hash) as { subject: unknown; predicate: { buildDefinition: { externalParameters: unknown; resolvedDependencies: Array<{ uri: string; annotations: unknown }> }; runDetails: unknown } };
     expect(statement.subject).to.deep.equal([{ name: 'a.deb', digest: { sha256: 'a'.repeat(64) } }]);
     expect(statement.predicate.buildDefinition.externalParameters).to.deep.equal({ build: 'https://artifacts.example.org/dpkg/hello/42/', mintedBy: ['ci', 'release'] });
     const deps = statement.predicate.buildDefinition.resolvedDependencies;
@@ -119,13 +121,15 @@ describe('provenance statement', () => {
     expect(statement.predicate.runDetails).to.deep.equal({ builder: { id: 'https://artifacts.example.org/' }, metadata: { startedOn: facts.startedOn, finishedOn: facts.finishedOn } });
   });
 
-  it('names a URL without userinfo, fragment or query; a query only as its digest', () => {
-    expect(publicUri('https://u:p@h.example/x?X-Amz-Signature=abc#f')).to.deep.equal({ uri: 'https://h.example/x', querySha256: createHash('sha256').update('?X-Amz-Signature=abc').digest('hex') });
-    expect(publicUri('https://h.example/x')).to.deep.equal({ uri: 'https://h.example/x', querySha256: null });
-    expect(publicUri('not a url').uri).to.equal('urn:artifact-repo:unparsable-url');
-    const statement = JSON.stringify(provenanceStatement({ ...facts, inputs: [{ url: 'https://s3.example/b?token=SECRET', sha256: 'e'.repeat(64), source: 'upstream' }] }));
+  it('names a URL without userinfo, fragment or query; a query only as its keyed hash', () => {
+    expect(publicUri('https://u:p@h.example/x?X-Amz-Signature=abc#f', hash)).to.deep.equal({ uri: 'https://h.example/x', queryHash: hash('?X-Amz-Signature=abc') });
+    expect(publicUri('https://h.example/x', hash)).to.deep.equal({ uri: 'https://h.example/x', queryHash: null });
+    expect(publicUri('not a url', hash).uri).to.equal('urn:artifact-repo:unparsable-url');
+    const statement = JSON.stringify(provenanceStatement({ ...facts, inputs: [{ url: 'https://s3.example/b?token=SECRET', sha256: 'e'.repeat(64), source: 'upstream' }] }, hash));
     expect(statement).to.not.include('SECRET');
-    expect(statement).to.include('"uri":"https://s3.example/b"').and.include('querySha256');
+    // Not the plain SHA-256 of the query: guessing queries and hashing them recovers nothing.
+    expect(statement).to.not.include(createHash('sha256').update('?token=SECRET').digest('hex'));
+    expect(statement).to.include('"uri":"https://s3.example/b"').and.include(`"queryHash":"${hash('?token=SECRET')}"`);
   });
 
   it('parses SHA256SUMS and refuses a line that is not one', () => {
@@ -141,10 +145,14 @@ describe('provenance statement', () => {
   });
 
   it('compares two statements by outputs and inputs, whatever their order', () => {
-    const a = provenanceStatement(facts);
-    const reordered = provenanceStatement({ ...facts, inputs: [...facts.inputs].reverse(), finishedOn: '2026-12-03T00:00:00.000Z' });
+    const a = provenanceStatement(facts, hash);
+    const reordered = provenanceStatement({ ...facts, inputs: [...facts.inputs].reverse(), finishedOn: '2026-12-03T00:00:00.000Z' }, hash);
     expect(compareProvenance(a, reordered)).to.deep.equal({ inputs: true, outputs: true });
-    expect(compareProvenance(a, provenanceStatement({ ...facts, inputs: facts.inputs.slice(0, 1) }))).to.deep.equal({ inputs: false, outputs: true });
-    expect(compareProvenance(a, provenanceStatement({ ...facts, outputs: [{ path: 'a.deb', sha256: 'd'.repeat(64) }] }))).to.deep.equal({ inputs: true, outputs: false });
+    expect(compareProvenance(a, provenanceStatement({ ...facts, inputs: facts.inputs.slice(0, 1) }, hash))).to.deep.equal({ inputs: false, outputs: true });
+    expect(compareProvenance(a, provenanceStatement({ ...facts, outputs: [{ path: 'a.deb', sha256: 'd'.repeat(64) }] }, hash))).to.deep.equal({ inputs: true, outputs: false });
+    // Two queries differ, by their keyed hash.
+    const query = (q: string): Record<string, unknown> => provenanceStatement({ ...facts, inputs: [{ url: `https://example.org/z.tar.gz?${q}`, sha256: 'b'.repeat(64), source: 'upstream' }] }, hash);
+    expect(compareProvenance(query('v=1'), query('v=2')).inputs).to.equal(false);
+    expect(compareProvenance(query('v=1'), query('v=1')).inputs).to.equal(true);
   });
 });

@@ -115,6 +115,7 @@ const SAMPLES: Record<PageView['view'], PageView> = {
     buildHref: toHref(BUILD, true),
     exchanges: [{ method: 'GET', url: `https://example.org/${HOSTILE}`, status: 200, sha256: HASH_A, size: 10, time: '2024-05-22T14:01:00.000Z', source: 'upstream', changed: true }],
     misses: [{ method: 'GET', url: 'https://example.org/missing', time: '2024-05-22T14:02:00.000Z', replayed: '/dpkg/hello/41/' }],
+    missTotal: 1,
     paging: onePage(1),
   },
   error: { view: 'error', path: '/dpkg/nope/', crumbs: crumbsFor(['dpkg', 'nope']), status: 404, message: 'no such project' },

@@ -34,6 +34,14 @@ const MIGRATIONS: readonly string[] = [
   // The keys that sign sealed builds: one current (with its private half), the retired ones public only.
   `CREATE TABLE signing_keys (public_key text PRIMARY KEY, private_pem text, created_at timestamptz NOT NULL, retired_at timestamptz);
    CREATE UNIQUE INDEX signing_keys_current ON signing_keys ((true)) WHERE retired_at IS NULL;`,
+  // Recordings are bounded: each line's size, and per build its lines and bytes, counted
+  // where a line is appended. Lines recorded before are counted once, here.
+  `ALTER TABLE inputs ADD COLUMN bytes integer NOT NULL DEFAULT 0;
+   UPDATE inputs SET bytes = octet_length(line::text) + 1;
+   CREATE TABLE input_totals (build text PRIMARY KEY, lines integer NOT NULL, bytes bigint NOT NULL);
+   INSERT INTO input_totals (build, lines, bytes) SELECT build, count(*), sum(bytes) FROM inputs GROUP BY build;`,
+  // Secrets of the repository that every replica uses (the key of recordings' keyed hashes).
+  `CREATE TABLE repository_secrets (name text PRIMARY KEY, value text NOT NULL);`,
 ];
 
 /** The version a migrated database is at. */

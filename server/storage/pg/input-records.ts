@@ -1,6 +1,7 @@
 // Each build's recorded inputs in PostgreSQL: one row per line, in the order appended
-// (a sequence), keyed by the build's path.
-import type { InputLine, InputStore } from '../input-records.js';
+// (a sequence), keyed by the build's path; a row per build with its totals, checked and
+// counted in the statement that appends, so that replicas together keep the limits.
+import { fits, serialiseLine, type InputLine, type InputStore, type RecordingLimits, type RecordingTotals, type ScannedLine } from '../input-records.js';
 import type { Database } from './database.js';
 
 const keyOf = (build: readonly string[]): string => {
@@ -8,24 +9,64 @@ const keyOf = (build: readonly string[]): string => {
   return build.join('/');
 };
 
+// Rows fetched per query while a recording is scanned.
+const SCAN_BATCH = 500;
+
 export class PgInputRecords implements InputStore {
   constructor(private readonly db: Database) {}
 
-  async append(build: readonly string[], line: InputLine): Promise<void> {
-    await this.db.query('INSERT INTO inputs (build, line) VALUES ($1, $2)', [keyOf(build), JSON.stringify(line)]);
+  async append(build: readonly string[], line: InputLine, limits: RecordingLimits): Promise<'appended' | 'full'> {
+    const text = serialiseLine(line);
+    const bytes = Buffer.byteLength(text);
+    if (!fits({ lines: 0, bytes: 0 }, bytes, limits)) return 'full';
+    const { rowCount } = await this.db.query(
+      `WITH room AS (
+         INSERT INTO input_totals AS t (build, lines, bytes) VALUES ($1, 1, $3)
+         ON CONFLICT (build) DO UPDATE SET lines = t.lines + 1, bytes = t.bytes + EXCLUDED.bytes
+           WHERE t.lines + 1 <= $4::bigint AND t.bytes + EXCLUDED.bytes <= $5::bigint
+         RETURNING 1)
+       INSERT INTO inputs (build, line, bytes) SELECT $1, $2, $3 FROM room`,
+      [keyOf(build), text, bytes, limits.maxLines, limits.maxBytes],
+      'inputs-append',
+    );
+    return rowCount === 1 ? 'appended' : 'full';
   }
 
-  async read(build: readonly string[]): Promise<InputLine[]> {
-    const { rows } = await this.db.query<{ line: InputLine }>('SELECT line FROM inputs WHERE build = $1 ORDER BY seq', [keyOf(build)]);
-    return rows.map((r) => r.line);
+  async totals(build: readonly string[]): Promise<RecordingTotals> {
+    const { rows } = await this.db.query<{ lines: number; bytes: string }>('SELECT lines, bytes FROM input_totals WHERE build = $1', [keyOf(build)], 'inputs-totals');
+    return { lines: rows[0]?.lines ?? 0, bytes: Number(rows[0]?.bytes ?? 0) };
+  }
+
+  async *scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine> {
+    let after = 0;
+    let lines = 0;
+    let bytes = 0;
+    for (;;) {
+      const { rows } = await this.db.query<{ seq: string; line: InputLine; bytes: number }>('SELECT seq, line, bytes FROM inputs WHERE build = $1 AND seq > $2 ORDER BY seq LIMIT $3', [keyOf(build), after, SCAN_BATCH], 'inputs-scan');
+      for (const row of rows) {
+        bytes += row.bytes;
+        if (++lines > limits.maxLines || bytes > limits.maxBytes) return;
+        yield { line: row.line, at: Number(row.seq) };
+      }
+      if (rows.length < SCAN_BATCH) return;
+      after = Number(rows[rows.length - 1]?.seq);
+    }
+  }
+
+  async readAt(build: readonly string[], at: number): Promise<InputLine | null> {
+    const { rows } = await this.db.query<{ line: InputLine }>('SELECT line FROM inputs WHERE build = $1 AND seq = $2', [keyOf(build), at], 'inputs-read-at');
+    return rows[0]?.line ?? null;
   }
 
   async remove(build: readonly string[]): Promise<void> {
-    await this.db.query('DELETE FROM inputs WHERE build = $1', [keyOf(build)]);
+    await this.db.transaction(async (client) => {
+      await client.query('DELETE FROM inputs WHERE build = $1', [keyOf(build)]);
+      await client.query('DELETE FROM input_totals WHERE build = $1', [keyOf(build)]);
+    });
   }
 
   async all(): Promise<string[][]> {
-    const { rows } = await this.db.query<{ build: string }>('SELECT DISTINCT build FROM inputs ORDER BY build');
+    const { rows } = await this.db.query<{ build: string }>('SELECT build FROM input_totals ORDER BY build');
     return rows.map((r) => r.build.split('/'));
   }
 }

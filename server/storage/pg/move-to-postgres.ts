@@ -19,6 +19,8 @@ import { PgSigningKeys } from './signing-keys.js';
 import { Database } from './database.js';
 import { PgAuditTrail } from './audit-trail.js';
 import { PgInputRecords } from './input-records.js';
+import { PgRepositorySecrets } from './repository-secrets.js';
+import { RepositorySecretFile } from '../repository-secrets.js';
 import { PgMirrorEntries } from './mirror-entries.js';
 import { PgTokenRecords } from './token-records.js';
 import { pgAuthorityKeeper } from './authority-keeper.js';
@@ -58,7 +60,7 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
     if (!(await db.replicaLock(false).take())) throw new DatabaseNotEmpty('a server (or another migrate) is using this database');
     return await db.atomically(async (tx) => {
       const { rows } = await tx.query<{ n: string }>(
-        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) + (SELECT count(*) FROM resources) + (SELECT count(*) FROM signing_keys) AS n',
+        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) + (SELECT count(*) FROM resources) + (SELECT count(*) FROM signing_keys) + (SELECT count(*) FROM repository_secrets) AS n',
       );
       if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
       const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, buildStates: 0, inputLines: 0, mirrorEntries: 0, resources: 0, signingKeys: 0, authority: false };
@@ -83,13 +85,18 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
         report.buildStates++;
       }
       const toInputs = new PgInputRecords(tx);
+      // Every line as it is, whatever the limits of the day: the copy loses nothing.
+      const unbounded = { maxLines: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
       for (const build of await inputs.all()) {
-        for (const line of await inputs.read(build)) {
-          await toInputs.append(build, line);
+        for await (const { line } of inputs.scan(build, unbounded)) {
+          await toInputs.append(build, line, unbounded);
           report.inputLines++;
         }
         report.recordedBuilds++;
       }
+      // The same secrets: recordings go on matching, and provenance keeps its query hashes.
+      const toSecrets = new PgRepositorySecrets(tx);
+      for (const [name, value] of Object.entries(await new RepositorySecretFile(config.tokensDir).all())) await toSecrets.getOrCreate(name, () => value);
       // The same authority, so that builds that trust it keep trusting the proxy.
       const authority = await fileKeeper(config.tokensDir).load();
       if (authority) await pgAuthorityKeeper(tx).saveIfAbsent(authority.keyPem, authority.certPem);

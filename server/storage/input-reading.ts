@@ -1,0 +1,162 @@
+// Everything that reads a build's recording reads it here, as a stream (InputStore.scan),
+// never past the recording limits, keeping per distinct request only a digest of its key
+// and what the answer needs: the seal (counts, provenance), the masters' inputs page,
+// compare, the content store's sweep. Memory is bounded by the limits, not by what a
+// build managed to record; the event loop is let go between batches of lines.
+import { createHash } from 'node:crypto';
+import { yieldToLoop } from '../gate.js';
+import type { InputLine, InputSource, InputStore, RecordedExchange, RecordedMiss, RecordingLimits } from './input-records.js';
+
+// Lines handled between two yields to the event loop.
+const YIELD_EVERY = 500;
+
+/** A digest of a request's identity: what tells two distinct requests apart, in 44 characters. */
+function digestOf(key: string): string {
+  return createHash('sha256').update(key).digest('base64');
+}
+
+/** The identity of a request in a recording's listing: method, URL, body, and what its answer varied on. */
+function summaryKey(line: RecordedExchange): string {
+  return digestOf(`${line.method} ${line.url} ${line.requestSha256 ?? ''} ${JSON.stringify(line.varyValues)}`);
+}
+
+/** The identity of a request in a compare: method, URL and body. */
+function compareKey(line: RecordedExchange): string {
+  return digestOf(`${line.method} ${line.url} ${line.requestSha256 ?? ''}`);
+}
+
+/** Each line of a recording, yielding to the event loop every YIELD_EVERY lines. */
+async function* linesOf(store: InputStore, build: readonly string[], limits: RecordingLimits): AsyncGenerator<InputLine> {
+  let n = 0;
+  for await (const { line } of store.scan(build, limits)) {
+    yield line;
+    if (++n % YIELD_EVERY === 0) await yieldToLoop();
+  }
+}
+
+/** One distinct request of a recording: its first complete answer, and whether a later one differed. */
+export interface InputSummary {
+  method: string;
+  url: string;
+  requestSha256: string | null;
+  status: number;
+  sha256: string;
+  size: number;
+  time: string;
+  source: InputSource;
+  changed: boolean;
+}
+
+function summaryOf(line: RecordedExchange): InputSummary {
+  return { method: line.method, url: line.url, requestSha256: line.requestSha256, status: line.status, sha256: line.sha256, size: line.size, time: line.time, source: line.source, changed: false };
+}
+
+/** How many distinct requests and misses a recording holds. */
+export async function countInputs(store: InputStore, build: readonly string[], limits: RecordingLimits): Promise<{ exchanges: number; misses: number }> {
+  const seen = new Set<string>();
+  let misses = 0;
+  for await (const line of linesOf(store, build, limits)) {
+    if (line.kind === 'miss') misses++;
+    else seen.add(summaryKey(line));
+  }
+  return { exchanges: seen.size, misses };
+}
+
+/** One page of a recording's distinct requests, in the order they were first made, and its first misses. */
+export async function inputsPageOf(
+  store: InputStore,
+  build: readonly string[],
+  limits: RecordingLimits,
+  page: { offset: number; size: number; misses: number },
+): Promise<{ exchanges: InputSummary[]; total: number; misses: RecordedMiss[]; missTotal: number }> {
+  const firsts = new Map<string, { index: number; sha256: string; status: number }>();
+  const shown: InputSummary[] = [];
+  const misses: RecordedMiss[] = [];
+  let missTotal = 0;
+  for await (const line of linesOf(store, build, limits)) {
+    if (line.kind === 'miss') {
+      if (missTotal++ < page.misses) misses.push(line);
+      continue;
+    }
+    const key = summaryKey(line);
+    const first = firsts.get(key);
+    if (!first) {
+      const index = firsts.size;
+      firsts.set(key, { index, sha256: line.sha256, status: line.status });
+      if (index >= page.offset && index < page.offset + page.size) shown.push(summaryOf(line));
+    } else if (first.sha256 !== line.sha256 || first.status !== line.status) {
+      const at = first.index - page.offset;
+      if (at >= 0 && at < shown.length) (shown[at] as InputSummary).changed = true;
+    }
+  }
+  return { exchanges: shown, total: firsts.size, misses, missTotal };
+}
+
+/** The inputs two recordings hold, compared by request (method, URL, body): counts, and the first `listed` of each kind. */
+export interface InputComparison {
+  counts: { added: number; removed: number; changed: number; identical: number };
+  added: InputSummary[];
+  removed: InputSummary[];
+  changed: Array<{ from: InputSummary; to: InputSummary }>;
+}
+
+export async function compareRecordings(store: InputStore, from: readonly string[], to: readonly string[], limits: RecordingLimits, listed: number): Promise<InputComparison | null> {
+  const before = new Map<string, { sha256: string; status: number }>();
+  for await (const line of linesOf(store, from, limits)) {
+    if (line.kind !== 'exchange') continue;
+    const key = compareKey(line);
+    if (!before.has(key)) before.set(key, { sha256: line.sha256, status: line.status });
+  }
+  const result: InputComparison = { counts: { added: 0, removed: 0, changed: 0, identical: 0 }, added: [], removed: [], changed: [] };
+  const after = new Set<string>();
+  // The changed requests listed, with their first answer in `from` (found in a second pass).
+  const changed = new Map<string, { from: InputSummary | null; to: InputSummary }>();
+  for await (const line of linesOf(store, to, limits)) {
+    if (line.kind !== 'exchange') continue;
+    const key = compareKey(line);
+    if (after.has(key)) continue;
+    after.add(key);
+    const old = before.get(key);
+    if (!old) {
+      if (result.counts.added++ < listed) result.added.push(summaryOf(line));
+    } else if (old.sha256 !== line.sha256 || old.status !== line.status) {
+      if (result.counts.changed++ < listed) changed.set(key, { from: null, to: summaryOf(line) });
+    } else result.counts.identical++;
+  }
+  if (before.size === 0 && after.size === 0) return null;
+  result.counts.removed = before.size - result.counts.changed - result.counts.identical;
+  if (result.counts.removed > 0 || changed.size > 0) {
+    const listedRemoved = new Set<string>();
+    for await (const line of linesOf(store, from, limits)) {
+      if (line.kind !== 'exchange') continue;
+      const key = compareKey(line);
+      const change = changed.get(key);
+      if (change) change.from ??= summaryOf(line);
+      else if (!after.has(key) && !listedRemoved.has(key) && listedRemoved.size < listed) {
+        listedRemoved.add(key);
+        result.removed.push(summaryOf(line));
+      }
+    }
+  }
+  result.changed = [...changed.values()].map((c) => ({ from: c.from ?? c.to, to: c.to }));
+  return result;
+}
+
+/** What a build depended on, for its provenance: each distinct URL and body it got (GET, 2xx). */
+export async function dependenciesOf(store: InputStore, build: readonly string[], limits: RecordingLimits): Promise<Array<{ url: string; sha256: string; source: InputSource }>> {
+  const seen = new Set<string>();
+  const out: Array<{ url: string; sha256: string; source: InputSource }> = [];
+  for await (const line of linesOf(store, build, limits)) {
+    if (line.kind !== 'exchange' || line.method !== 'GET' || line.status < 200 || line.status > 299) continue;
+    const key = `${line.sha256} ${line.url}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ url: line.url, sha256: line.sha256, source: line.source });
+  }
+  return out;
+}
+
+/** Adds the checksum of every body the build's recording refers to. */
+export async function addRecordedBodies(store: InputStore, build: readonly string[], limits: RecordingLimits, into: Set<string>): Promise<void> {
+  for await (const line of linesOf(store, build, limits)) if (line.kind === 'exchange') into.add(line.sha256);
+}

@@ -1,0 +1,71 @@
+// Secrets the repository makes once and keeps for ever, by name: the key of the keyed
+// hashes a recording keeps instead of request values (matching.ts). Never served, never
+// logged. Embedded: one file on the tokens volume, 0600, written whole; with DATABASE_URL:
+// pg/repository-secrets.ts, so that every replica uses the same one.
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+export const SECRETS_FILE = 'repository-secrets.json';
+
+export interface RepositorySecrets {
+  /** The secret of this name; made with `make` and kept if there is none yet (the first one made wins). */
+  getOrCreate(name: string, make: () => string): Promise<string>;
+  /** Every secret, for `artifact-repo migrate`. */
+  all(): Promise<Record<string, string>>;
+}
+
+/** A new random secret: 32 bytes, hex. */
+export function newSecret(): string {
+  return randomBytes(32).toString('hex');
+}
+
+export class RepositorySecretFile implements RepositorySecrets {
+  private readonly file: string;
+  private writing: Promise<unknown> = Promise.resolve();
+
+  constructor(tokensDir: string) {
+    this.file = path.join(tokensDir, SECRETS_FILE);
+  }
+
+  async all(): Promise<Record<string, string>> {
+    try {
+      return JSON.parse(await readFile(this.file, 'utf8')) as Record<string, string>;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw err;
+    }
+  }
+
+  getOrCreate(name: string, make: () => string): Promise<string> {
+    // One change at a time in this process: the file is read, changed and written whole.
+    const run = this.writing.then(async () => {
+      const secrets = await this.all();
+      const existing = secrets[name];
+      if (existing) return existing;
+      secrets[name] = make();
+      await this.write(secrets);
+      return secrets[name];
+    });
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(secrets: Record<string, string>): Promise<void> {
+    const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const handle = await open(temp, 'wx', 0o600);
+      try {
+        await handle.writeFile(JSON.stringify(secrets));
+        await handle.chmod(0o600);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, this.file);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  }
+}
