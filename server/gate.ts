@@ -117,6 +117,7 @@ export class Pacer {
     readonly burst: number,
     readonly maxWaiting: number,
     private readonly now: () => number = () => performance.now(),
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   ) {}
 
   /** Resolves when this key may go on (at once, or after its wait); Busy when too many of its wait already. */
@@ -140,7 +141,7 @@ export class Pacer {
     const waitMs = (-bucket.tokens / this.ratePerSecond) * 1000;
     bucket.waiting++;
     try {
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      await this.sleep(waitMs);
     } finally {
       bucket.waiting--;
     }

@@ -62,7 +62,8 @@ function classify(err: NodeJS.ErrnoException, host: string): UpstreamError {
   if (code === 'ECONNREFUSED') return new UpstreamError('connect', `upstream ${host} refused the connection`);
   if (code === 'ETIMEDOUT') return new UpstreamError('timeout', `upstream ${host} did not answer in time`);
   if (code === 'ECONNRESET' || code === 'EPIPE') return new UpstreamError('connect', `upstream ${host} closed the connection`);
-  if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_')) return new UpstreamError('protocol', `upstream ${host} sent a malformed answer`);
+  if (code === 'HPE_HEADER_OVERFLOW') return new UpstreamError('protocol', `upstream ${host} sent more than ${http.maxHeaderSize} bytes of headers`);
+  if (code.startsWith('HPE_')) return new UpstreamError('protocol', `upstream ${host} sent a malformed answer`);
   return new UpstreamError('connect', `upstream ${host} cannot be reached (${code || 'error'})`);
 }
 

@@ -288,59 +288,90 @@ export class RecordingFull extends Error {
   readonly status = 507;
 }
 
-function fullMessage(build: readonly string[], totals: RecordingTotals, limits: RecordingLimits): string {
-  const scope = `/${build.join('/')}/`;
-  return totals.lines >= limits.maxLines
-    ? `the recording of ${scope} is full: it holds ${totals.lines} lines, the most INPUTS_MAX_LINES allows; this exchange is not made`
-    : `the recording of ${scope} is full: it holds ${totals.bytes} of the ${limits.maxBytes} bytes INPUTS_MAX_RECORD_SIZE allows; this exchange is not made`;
+function fullMessage(build: readonly string[], limit: 'lines' | 'bytes', limits: RecordingLimits): string {
+  return limit === 'lines'
+    ? `the recording of /${build.join('/')}/ is full: it may hold ${limits.maxLines} lines (INPUTS_MAX_LINES); this exchange is not made`
+    : `the recording of /${build.join('/')}/ is full: it may hold ${limits.maxBytes} bytes (INPUTS_MAX_RECORD_SIZE); this exchange is not made`;
 }
 
 /** An exchange admitted to a build's recording: recorded once it is complete, or let go. */
 export interface RecordingTicket {
-  /** Appends the exchange's line; RecordingFull if the recording filled meanwhile (another replica). */
+  /** Appends the exchange's line; RecordingFull if the recording filled meanwhile (on another replica). */
   record(line: InputLine): Promise<void>;
   release(): void;
 }
 
+/** What this process knows of a build's recording: its totals, and the exchanges admitted and not yet recorded. */
+interface Room {
+  lines: number;
+  bytes: number;
+  admitted: number;
+}
+
+const ROOMS_KEPT = 10_000;
+
 /**
  * Admits an exchange to a build's recording only while the recording has room for it and
- * for every exchange already in flight for that build here (each may take a line of
- * MAX_LINE_BYTES), so that an exchange that is made is never left unrecorded because
- * others filled the recording meanwhile. The store's own check at append keeps the limit
- * across replicas.
+ * for every exchange already admitted here (each may take a line of MAX_LINE_BYTES), so
+ * that an exchange that is made is recorded, never left out because others filled the
+ * recording meanwhile: the check and the count are one step, on totals this process keeps
+ * (read from the store once per build). The store checks again at append, which is what
+ * holds the limit across replicas: there, an exchange made at the very limit on two
+ * replicas at once may be cut instead of refused.
  */
 export class InputRecorder {
-  private readonly inFlight = new Map<string, number>();
+  private readonly rooms = new Map<string, Promise<Room>>();
 
   constructor(
     readonly store: InputStore,
     readonly limits: RecordingLimits,
   ) {}
 
-  async admit(build: readonly string[]): Promise<RecordingTicket> {
+  private room(build: readonly string[]): Promise<Room> {
     const key = build.join('/');
-    // Counted before the totals are read: admissions at the same time see each other.
-    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    let room = this.rooms.get(key);
+    if (!room) {
+      if (this.rooms.size >= ROOMS_KEPT) this.forgetIdle();
+      room = this.store.totals(build).then((t) => ({ lines: t.lines, bytes: t.bytes, admitted: 0 }));
+      room.catch(() => this.rooms.delete(key));
+      this.rooms.set(key, room);
+    }
+    return room;
+  }
+
+  private forgetIdle(): void {
+    for (const [key, room] of this.rooms) {
+      void room.then((r) => {
+        if (r.admitted === 0 && this.rooms.get(key) === room) this.rooms.delete(key);
+      }, () => undefined);
+    }
+  }
+
+  async admit(build: readonly string[]): Promise<RecordingTicket> {
+    const room = await this.room(build);
+    // Checked and counted in one step: admissions at the same time see each other.
+    if (room.lines + room.admitted + 1 > this.limits.maxLines) throw new RecordingFull(fullMessage(build, 'lines', this.limits));
+    if (room.bytes + (room.admitted + 1) * MAX_LINE_BYTES > this.limits.maxBytes) throw new RecordingFull(fullMessage(build, 'bytes', this.limits));
+    room.admitted++;
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
-      const left = (this.inFlight.get(key) ?? 1) - 1;
-      if (left <= 0) this.inFlight.delete(key);
-      else this.inFlight.set(key, left);
+      room.admitted--;
     };
-    try {
-      const totals = await this.store.totals(build);
-      const pending = this.inFlight.get(key) ?? 1;
-      if (totals.lines + pending > this.limits.maxLines || totals.bytes + pending * MAX_LINE_BYTES > this.limits.maxBytes) throw new RecordingFull(fullMessage(build, totals, this.limits));
-    } catch (err) {
-      release();
-      throw err;
-    }
     return {
       record: async (line) => {
         try {
-          if ((await this.store.append(build, line, this.limits)) === 'full') throw new RecordingFull(fullMessage(build, await this.store.totals(build), this.limits));
+          const outcome = await this.store.append(build, line, this.limits);
+          if (outcome === 'full') {
+            // Filled by another replica: this process's totals were behind.
+            const totals = await this.store.totals(build);
+            room.lines = Math.max(room.lines, totals.lines);
+            room.bytes = Math.max(room.bytes, totals.bytes);
+            throw new RecordingFull(fullMessage(build, totals.lines + 1 > this.limits.maxLines ? 'lines' : 'bytes', this.limits));
+          }
+          room.lines++;
+          room.bytes += Buffer.byteLength(serialiseLine(line));
         } finally {
           release();
         }
