@@ -199,8 +199,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
 
   function logLine(req: IncomingMessage, url: string, status: number, token: string | undefined, outcome: string, started: number): void {
     // The URL without its query (which may carry credentials), as the access log does.
-    const q = url.indexOf('?');
-    logger.info({ method: req.method, url: (q === -1 ? url : url.slice(0, q)).slice(0, 512), status, token, outcome, ms: Math.round(performance.now() - started) }, 'proxy');
+    logger.info({ method: req.method, url: auditUrl(url), status, token, outcome, ms: Math.round(performance.now() - started) }, 'proxy');
   }
 
   async function authenticate(req: IncomingMessage): Promise<LiveToken> {

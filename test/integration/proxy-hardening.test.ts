@@ -160,6 +160,9 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
           expect((e.url as string).length).to.be.at.most(520);
           expect(e.url).to.not.include('SECRET');
         }
+        // Nor in the log: a query may carry credentials.
+        expect(s.logLines.filter((l) => l.includes('"msg":"proxy"'))).to.have.length.greaterThan(100);
+        expect(s.logLines.join('\n')).to.not.include('SECRET');
         expect(await revoke(s, t)).to.equal('sealed');
         const sealed = (await auditOf(s, '/dpkg/misses/1/')).find((e) => e.event === 'build.inputs') as unknown as { misses: number };
         expect(sealed.misses).to.equal(120);
