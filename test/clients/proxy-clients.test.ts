@@ -10,7 +10,7 @@ import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type
 import { freePort } from '../helpers/nginx.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { cleanEnv, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
-import { findTool, requireTool, run, type RunResult } from '../helpers/tools.js';
+import { findTool, requireTool, run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
@@ -134,9 +134,7 @@ describe('real clients through the build proxy: record, then replay offline', fu
     for (const [tool, pkg] of [['nginx', 'nginx'], ['curl', 'curl'], ['openssl', 'openssl'], ['fcgiwrap', 'fcgiwrap'], ['git', 'git'], ['python3', 'python3']] as const) requireTool(this, tool, pkg);
     origin = await startOrigin();
     if (!origin.named) {
-      if (process.env.CI) throw new Error('the origin needs a name in /etc/hosts (run as root)');
-      console.warn('      skipped: the origin needs a name in /etc/hosts (npm checks certificates against names)');
-      return this.skip();
+      skipUnlessCi(this, 'the origin needs a name in /etc/hosts (npm checks certificates against names)', 'run as root, as CI does');
     }
     proxyPort = await freePort();
     s = await startServer({ PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.2/32', UPSTREAM_CA_FILE: origin.caFile });
@@ -179,7 +177,7 @@ describe('real clients through the build proxy: record, then replay offline', fu
   }
 
   it('nothing was missed by any client, and the inputs list what each fetched', async function () {
-    if (!s) return this.skip();
+    if (!s) skipUnlessCi(this, 'the suite did not start', 'see the failure of its before hook');
     const view = (await (await fetch(`${s.baseUrl}/-/inputs?build=/ci/clients/2/`, { headers: { Authorization: MASTER_AUTH, Accept: 'application/json' } })).json()) as { exchanges: { url: string; source: string }[]; misses: unknown[] };
     expect(view.misses).to.deep.equal([]);
     const paths = view.exchanges.map((e) => new URL(e.url).pathname);

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
-import { findTool, run, type RunResult } from '../helpers/tools.js';
+import { findTool, run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
 import { engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
 import { ensureStandins } from './standins.js';
 
@@ -88,11 +88,7 @@ describe('docker deployment on a real engine', function () {
 
   before(async function () {
     const why = engineUnavailable();
-    if (why) {
-      if (process.env.CI) throw new Error(`the Docker engine test cannot run: ${why}`);
-      console.warn(`      skipped: ${why}`);
-      return this.skip();
-    }
+    if (why) skipUnlessCi(this, `the Docker engine test cannot run: ${why}`, 'install docker.io, docker-compose, debootstrap and iptables and run as root, as .ci/run does');
     for (const tool of ['curl', 'sha256sum']) if (!findTool(tool)) throw new Error(`${tool} is not installed`);
     let started = Date.now();
     engine = await startEngine();

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_AUTH, mintWith, startChild, type ChildServer, type MintedToken } from '../helpers/harness.js';
-import { run } from '../helpers/tools.js';
+import { findTool, run, skipUnlessCi } from '../helpers/tools.js';
 import { putGenerated } from '../helpers/raw-http.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -28,8 +28,7 @@ describe('faults: a full disk', function () {
     await mkdir(mountPoint);
     const mount = await run('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mountPoint]);
     if (mount.code !== 0) {
-      console.warn(`      skipped: cannot mount a small tmpfs here: ${mount.stderr.trim()}`);
-      this.skip();
+      skipUnlessCi(this, `cannot mount a small tmpfs here (${mount.stderr.trim()})`, 'run as root, as CI does');
     }
     mounted = true;
     app = await startChild(dataDir, { ARTIFACTS_DIR: mountPoint });
@@ -220,9 +219,8 @@ describe('faults: kill -9 at each step of publishing a small upload', function (
   this.timeout(120_000);
   let dataDir: string;
   before(async function () {
-    if ((await run('strace', ['-V'])).code !== 0) {
-      console.warn('      skipped: strace is not installed');
-      this.skip();
+    if (!findTool('strace')) {
+      skipUnlessCi(this, 'strace is not installed', 'apt-get install strace, as .ci/run does');
     }
     dataDir = await makeTempDir('kill-steps-');
   });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { makeTempDir, useDatabases, type TestServer } from './harness.js';
 import { freePort } from './nginx.js';
-import { findTool, run } from './tools.js';
+import { findTool, run, skipUnlessCi } from './tools.js';
 
 export interface Postgres {
   /** postgres://… for DATABASE_URL. */
@@ -86,9 +86,7 @@ export async function startPostgres(): Promise<Postgres> {
 /** A PostgreSQL server for a suite; skips it (under CI: fails) when PostgreSQL is not installed. */
 export async function requirePostgres(ctx: Mocha.Context): Promise<Postgres> {
   if (!(await postgresInstalled())) {
-    if (process.env.CI) throw new Error('PostgreSQL is not installed: .ci/run must install the Debian package postgresql');
-    console.warn('      skipped: PostgreSQL not installed (apt-get install postgresql)');
-    ctx.skip();
+    skipUnlessCi(ctx, 'PostgreSQL is not installed', 'apt-get install postgresql, as .ci/run does');
   }
   return startPostgres();
 }

@@ -8,6 +8,7 @@ import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'nod
 import path from 'node:path';
 import { basic, makeTempDir, MASTER_PASSWORD, mintWith, REPO_ROOT, startChild } from '../helpers/harness.js';
 import { putGenerated } from '../helpers/raw-http.js';
+import { skipUnlessCi } from '../helpers/tools.js';
 
 describe('server process', function () {
   this.timeout(60_000);
@@ -197,7 +198,7 @@ describe('server process', function () {
   }
 
   it('started as root with RUN_AS_USER, reads a root-only secret, then runs and writes as that user', async function () {
-    if (process.getuid?.() !== 0) return this.skip();
+    if (process.getuid?.() !== 0) skipUnlessCi(this, 'not root', 'this case starts the server as root, as the container does; CI runs as root');
     // The secret as an admin creates it (root, 0600) in a folder only root can enter.
     const secrets = await makeTempDir('secrets-');
     const secret = path.join(secrets, 'master_password');

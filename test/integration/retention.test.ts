@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, lstat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { run, type RunResult } from '../helpers/tools.js';
+import { run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
 import { basic, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type MintedToken, type TestServer, until } from '../helpers/harness.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -477,7 +477,7 @@ describe('retention: a non-root service user removes read-only sealed builds', f
   let server: NobodyServer | null = null;
 
   before(function () {
-    if (!isRoot) this.skip(); // needs root to run the server and the CLI as uid 65534 (nobody); CI runs as root
+    if (!isRoot) skipUnlessCi(this, 'not root', 'this case runs the server and the CLI as uid 65534 (nobody); CI runs as root');
   });
   beforeEach(async () => {
     dir = await openTempDir('artifact-retention-nobody-');
