@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // How long a health probe waits while one client sends the heavy requests that the
-// hardening issue found (#12: findings 1, 4, 6 and 7). A probe asks GET /-/health every
-// 10 ms on its own connection; each scenario reports the heavy request's time and the
-// probe's worst and 99th-percentile latency meanwhile. Nothing here is a pass/fail test:
-// it prints figures (docs/performance.md quotes them).
+// hardening issues found (#12: findings 1, 4, 6 and 7; #26: findings 1 and 4, as r1 and
+// r4). A probe asks GET /-/health every 10 ms on its own connection; each scenario reports
+// the heavy request's time and the probe's worst and 99th-percentile latency meanwhile.
+// Nothing here is a pass/fail test: it prints figures (docs/performance.md quotes them).
 //
-//   node bench/stall-probe.mjs [--app DIR] [--files N] [--only 1,4,6,7]
+//   node bench/stall-probe.mjs [--app DIR] [--files N] [--only 1,4,6,7,r1,r4]
 //
 // --app runs the server from another checkout's build (to measure before a change);
 // --files sets the size of the big build (default 20000); --only picks findings.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,10 +42,20 @@ function request({ port, method = 'GET', path: p, headers = {}, body, localAddre
   });
 }
 
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const PROXY_PORT = await freePort();
+
 async function startServer() {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'stall-probe-'));
   const child = spawn('sh', [path.join(APP, 'docker/entrypoint.sh')], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MASTER_PASSWORD: MASTER, LOG_LEVEL: 'silent', MASTER_FAILURE_LIMIT: '10000', TOKEN_FAILURE_LIMIT: '100000' },
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', PROXY_PORT: String(PROXY_PORT), PROXY_ALLOW_NETWORKS: '127.0.0.0/8', MASTER_PASSWORD: MASTER, LOG_LEVEL: 'silent', MASTER_FAILURE_LIMIT: '10000', TOKEN_FAILURE_LIMIT: '100000' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -98,9 +110,9 @@ async function scenario(name, port, work) {
   process.stdout.write(`${name.padEnd(58)} ${(ms / 1000).toFixed(2).padStart(7)} s   health max ${health.max.toFixed(0).padStart(6)} ms, p99 ${health.p99.toFixed(0).padStart(5)} ms   ${detail ?? ''}\n`);
 }
 
-async function mint(port, build) {
+async function mint(port, build, extra = {}) {
   const res = await new Promise((resolve, reject) => {
-    const body = JSON.stringify({ type: 'dpkg', project: 'probe', build });
+    const body = JSON.stringify({ type: 'dpkg', project: 'probe', build, ...extra });
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/-/tokens', headers: { Authorization: masterAuth, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (r) => {
       let text = '';
       r.on('data', (c) => (text += c));
@@ -124,6 +136,68 @@ async function putMany(port, token, prefix, count) {
   };
   await Promise.all(Array.from({ length: 16 }, worker));
   agent.destroy();
+}
+
+/** Absolute-form GETs through the build proxy, `parallel` at a time, until `urls` runs dry or `stop()` says so; the statuses counted. */
+async function throughProxy(token, urls, parallel, stop = () => false) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: parallel });
+  const statuses = {};
+  let next = 0;
+  const worker = async () => {
+    while (next < urls.length && !stop()) {
+      const url = urls[next++];
+      const status = await new Promise((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port: PROXY_PORT, path: url, agent, headers: { 'Proxy-Authorization': token.auth } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        });
+        req.on('error', () => resolve('error'));
+        req.end();
+      });
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  agent.destroy();
+  return statuses;
+}
+
+/** One CONNECT tunnel to `host`, its TLS handshake with the proxy's certificate, then closed; the CONNECT status. */
+function tunnel(token, host) {
+  return new Promise((resolve) => {
+    const socket = net.connect(PROXY_PORT, '127.0.0.1');
+    socket.on('error', () => resolve('error'));
+    socket.write(`CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\nProxy-Authorization: ${token.auth}\r\n\r\n`);
+    let head = '';
+    const onData = (chunk) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      const status = Number(head.slice(9, 12));
+      if (status !== 200) {
+        socket.destroy();
+        return resolve(status);
+      }
+      const secure = tls.connect({ socket, servername: host, rejectUnauthorized: false });
+      secure.on('error', () => resolve('tls error'));
+      secure.once('secureConnect', () => {
+        secure.destroy();
+        resolve(200);
+      });
+    };
+    socket.on('data', onData);
+  });
+}
+
+/** A plain HTTP origin on 127.0.0.2 answering every GET at once with a few bytes. */
+async function startOrigin() {
+  const origin = http.createServer((req, res) => res.end(`origin ${req.url.length}\n`));
+  await new Promise((resolve) => origin.listen(0, '127.0.0.2', resolve));
+  return { base: `http://127.0.0.2:${origin.address().port}`, close: () => new Promise((resolve) => origin.close(resolve)) };
+}
+
+async function revoke(port, token) {
+  return request({ port, method: 'DELETE', path: `/-/tokens/${token.id}`, headers: { Authorization: masterAuth } });
 }
 
 const server = await startServer();
@@ -176,10 +250,12 @@ try {
     return `answers ${JSON.stringify(statuses)}, public download worst ${worst.toFixed(0)} ms`;
   });
 
-  // The big build: FILES files in one folder.
-  const started = performance.now();
-  await putMany(port, t, '/dpkg/probe/1/many/', FILES);
-  process.stdout.write(`(${FILES} files uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+  // The big build: FILES files in one folder (for findings 6 and 7).
+  if (wanted('6') || wanted('7')) {
+    const started = performance.now();
+    await putMany(port, t, '/dpkg/probe/1/many/', FILES);
+    process.stdout.write(`(${FILES} files uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+  }
 
   // 7. Public pages over the big build.
   if (wanted('7')) await scenario('7. /-/compare of the big build with itself', port, async () => {
@@ -202,6 +278,82 @@ try {
     const r = await request({ port, path: '/dpkg/probe/' });
     return `status ${r.status}, ${r.bytes} B`;
   });
+
+  // Issue 26, finding 1: recordings as large as their limits allow (the defaults: 50 000
+  // lines, 32 MiB, URLs of 8 192 characters), filled through the proxy as a hostile build
+  // would, then sealed, compared (anonymously), listed and replayed.
+  if (wanted('r1')) {
+    const origin = await startOrigin();
+    try {
+      const byBytes = await mint(port, 'r1-bytes');
+      const byLines = await mint(port, 'r1-lines');
+      const long = (i) => `${origin.base}/${String(i).padStart(8, '0')}/${'u'.repeat(8100)}`;
+      await scenario('r1. fill a recording with 8 100-character URLs until 507 (16 at a time)', port, async () => {
+        let full = 0;
+        const statuses = await throughProxy(byBytes, Array.from({ length: 10_000 }, (_, i) => long(i)), 16, () => full > 16);
+        full = statuses[507] ?? 0;
+        return `statuses ${JSON.stringify(statuses)}`;
+      });
+      await scenario('r1. fill a recording with 50 000 short URLs until 507 (16 at a time)', port, async () => {
+        const statuses = await throughProxy(byLines, Array.from({ length: 50_100 }, (_, i) => `${origin.base}/${i}`), 16);
+        return `statuses ${JSON.stringify(statuses)}`;
+      });
+      await scenario('r1. revoke (seal) the build of 50 000 lines', port, async () => {
+        const r = await revoke(port, byLines);
+        return `status ${r.status}`;
+      });
+      await scenario('r1. revoke (seal) the build of 32 MiB', port, async () => {
+        const r = await revoke(port, byBytes);
+        return `status ${r.status}`;
+      });
+      for (let i = 1; i <= 3; i++) {
+        await scenario(`r1. anonymous /-/compare of the two full builds, #${i}`, port, async () => {
+          const r = await request({ port, path: '/-/compare?from=/dpkg/probe/r1-bytes/&to=/dpkg/probe/r1-lines/', headers: { Accept: 'application/json' } });
+          return `status ${r.status}, ${r.bytes} B`;
+        });
+      }
+      await scenario('r1. /-/inputs of the build of 50 000 lines (master)', port, async () => {
+        const r = await request({ port, path: '/-/inputs?build=/dpkg/probe/r1-lines/', headers: { Authorization: masterAuth, Accept: 'application/json' } });
+        return `status ${r.status}, ${r.bytes} B`;
+      });
+      await scenario('r1. /-/inputs of the build of 32 MiB (master)', port, async () => {
+        const r = await request({ port, path: '/-/inputs?build=/dpkg/probe/r1-bytes/', headers: { Authorization: masterAuth, Accept: 'application/json' } });
+        return `status ${r.status}, ${r.bytes} B`;
+      });
+      const replay = await mint(port, 'r1-replay', { replay: '/dpkg/probe/r1-lines/' });
+      await scenario('r1. replay 5 000 of its requests offline (16 at a time; the first reads the recording)', port, async () => {
+        const statuses = await throughProxy(replay, Array.from({ length: 5000 }, (_, i) => `${origin.base}/${i * 10}`), 16);
+        return `statuses ${JSON.stringify(statuses)}`;
+      });
+    } finally {
+      await origin.close();
+    }
+  }
+
+  // Issue 26, finding 4: CONNECT tunnels from one offline token, 32 at a time for 10 s, to
+  // a new host name each (a certificate each), then to one name.
+  if (wanted('r4')) {
+    const offline = await mint(port, 'r4', { proxy: 'offline' });
+    for (const [label, hostOf] of [
+      ['a new name each', (i) => `h${i}-${Math.random().toString(36).slice(2)}.example`],
+      ['one name', () => 'same.example'],
+    ]) {
+      await scenario(`r4. CONNECT + TLS, 32 at a time for 10 s, ${label}`, port, async () => {
+        const until = performance.now() + 10_000;
+        const statuses = {};
+        let i = 0;
+        await Promise.all(
+          Array.from({ length: 32 }, async () => {
+            while (performance.now() < until) {
+              const status = await tunnel(offline, hostOf(i++));
+              statuses[status] = (statuses[status] ?? 0) + 1;
+            }
+          }),
+        );
+        return `tunnels ${JSON.stringify(statuses)}`;
+      });
+    }
+  }
 
   // 6. 32 shared depth-infinity locks with 4 000-byte owners on the folder, then an
   //    anonymous PROPFIND Depth 1 of it.

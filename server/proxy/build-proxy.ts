@@ -41,10 +41,13 @@ const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encod
 
 // A build's misses each get an audit line up to this many (per process); all are in its recording.
 export const AUDITED_MISSES = 100;
-// New tunnels of one token: a burst at once, then this many a second (what comes faster waits).
-const TUNNEL_RATE = { perSecond: 20, burst: 64, waiting: 256 };
-// Certificates for hosts not seen lately, per token: each costs a signature.
-const LEAF_RATE = { perSecond: 4, burst: 64, waiting: 256 };
+// New tunnels of one token: a burst at once, then this many a second (what comes faster
+// waits): each costs a TLS handshake on the main thread (about 1.4 ms here; 700 a second
+// from one token kept a health check within 81 ms, bench/stall-probe.mjs r4).
+const TUNNEL_RATE = { perSecond: 200, burst: 400, waiting: 1024 };
+// Certificates for host names not seen lately, per token: each costs a signature and a
+// TLS context besides the handshake (177 a second kept health within 160 ms).
+const LEAF_RATE = { perSecond: 20, burst: 200, waiting: 1024 };
 
 export interface ProxyServices {
   config: Config;
