@@ -9,6 +9,8 @@ import { importVolumeRecords, PgChecksumIndex, PgResourceRecords } from './stora
 import { SigningKeyFile } from './storage/signing-keys.js';
 import { PgSigningKeys } from './storage/pg/signing-keys.js';
 import { Signer } from './signing/signer.js';
+import { provenanceChecker } from './signing/provenance-check.js';
+import { PROVENANCE_FILE } from './domain/seal-files.js';
 import { parseSums } from './domain/provenance.js';
 import { Catalog } from './storage/catalog.js';
 import { ChecksumIndexFiles, type ChecksumIndex } from './storage/checksum-index.js';
@@ -211,6 +213,11 @@ export async function openRepository(config: Config, options: RepositoryOptions)
         emit({ event: 'build.sealed', build: scope, files: result.state.files, bytes: result.state.bytes });
         const recorded = await countInputs(inputs, scopeSegments(scope), inputLimits);
         if (recorded.exchanges + recorded.misses > 0) emit({ event: 'build.inputs', build: scope, exchanges: recorded.exchanges, misses: recorded.misses });
+        // What its provenance says, read once now in the checking thread: a compare of the new build does not wait for it.
+        void signer
+          .publicKeys()
+          .then((keys) => provenanceChecker.digests(store.fsPath([...scopeSegments(scope), PROVENANCE_FILE]), keys.map((k) => k.key)))
+          .catch(() => undefined);
       }
       if (result.outcome === 'pending') {
         sealsToRetry.add(scope);

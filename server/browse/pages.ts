@@ -7,13 +7,9 @@ import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorE
 import { compareRecordings, inputsPageOf, type InputSummary } from '../storage/input-reading.js';
 import type { AuditEntry } from '../audit/audit-log.js';
 import { sortYielding, yieldToLoop } from '../gate.js';
-import { readFile } from 'node:fs/promises';
 import { PROVENANCE_FILE } from '../domain/seal-files.js';
-import { dsseVerify, IN_TOTO_PAYLOAD_TYPE } from '../domain/signing.js';
-import { compareProvenance, publicUri } from '../domain/provenance.js';
-
-// A statement lists every output and input: generous, but a file larger than this is not the repository's.
-const MAX_PROVENANCE_BYTES = 64 * 1024 * 1024;
+import { publicUri } from '../domain/provenance.js';
+import { provenanceChecker } from '../signing/provenance-check.js';
 
 /** Natural order: build 10 after build 9. */
 export const naturalOrder = new Intl.Collator('en', { numeric: true, sensitivity: 'base' }).compare;
@@ -212,6 +208,8 @@ export async function comparePage(services: TreeServices, fromParam: string | un
   const from = buildParam('from', fromParam);
   const to = buildParam('to', toParam);
   const [before, after] = [await buildContents(services, from, 'from'), await buildContents(services, to, 'to')];
+  // Checked in a worker thread meanwhile: the two statements may run to tens of megabytes.
+  const provenance = compareSignedProvenance(services, from, to);
   const entry = (build: readonly string[], relative: string, facts: FileFacts): EntryView => ({
     name: relative,
     href: toHref([...build, ...relative.split('/')], false),
@@ -252,28 +250,15 @@ export async function comparePage(services: TreeServices, fromParam: string | un
     identical: await listed(identical),
     inputs,
     reproducible: counts.added + counts.removed + counts.changed === 0 && (inputs === null || inputs.counts.added + inputs.counts.removed + inputs.counts.changed === 0),
-    provenance: await compareSignedProvenance(services, from, to),
+    provenance: await provenance,
   };
 }
 
-/** A sealed build's provenance statement, if it has one signed by one of the repository's keys. */
-async function signedStatement(services: TreeServices, build: readonly string[]): Promise<Record<string, unknown> | null> {
-  const line = (await readFile(services.store.fsPath([...build, PROVENANCE_FILE]), 'utf8').catch(() => '')).split('\n')[0] ?? '';
-  if (line === '' || line.length > MAX_PROVENANCE_BYTES) return null;
-  let envelope: unknown;
-  try {
-    envelope = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  const checked = dsseVerify(envelope, (await services.signer.publicKeys()).map((k) => k.key));
-  if (!checked.ok || checked.payloadType !== IN_TOTO_PAYLOAD_TYPE) return null;
-  return JSON.parse(checked.payload.toString()) as Record<string, unknown>;
-}
-
+/** Whether two sealed builds' signed provenance agree on inputs and outputs (null unless both have one that verifies). */
 async function compareSignedProvenance(services: TreeServices, from: readonly string[], to: readonly string[]): Promise<{ inputs: boolean; outputs: boolean } | null> {
-  const [a, b] = [await signedStatement(services, from), await signedStatement(services, to)];
-  return a && b ? compareProvenance(a, b) : null;
+  const keys = (await services.signer.publicKeys()).map((k) => k.key);
+  const [a, b] = await Promise.all([from, to].map((build) => provenanceChecker.digests(services.store.fsPath([...build, PROVENANCE_FILE]), keys)));
+  return a && b ? { inputs: a.inputs === b.inputs, outputs: a.outputs === b.outputs } : null;
 }
 
 /** An input as masters see it (/-/inputs): the whole URL. */

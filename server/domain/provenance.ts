@@ -2,6 +2,7 @@
 // files the repository stored (hashed as they streamed in) and whose predicate is SLSA
 // Provenance v1 with what the repository saw the build download through its proxy. The
 // repository observed both, so this is not a build's report about itself. Pure.
+import { createHash } from 'node:crypto';
 import type { KeyedHash } from './keyed-hash.js';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
@@ -73,22 +74,42 @@ export function publicUri(raw: string, hash: KeyedHash): { uri: string; queryHas
   return { uri: url.href, queryHash: query ? hash(query) : null };
 }
 
+interface Dependency {
+  /** What orders and tells dependencies apart: URI, query hash, digest. */
+  key: string;
+  uri: string;
+  queryHash: string | null;
+  sha256: string;
+  source: ProvenanceInput['source'];
+}
+
+function dependencyOf(input: ProvenanceInput, hash: KeyedHash): Dependency {
+  const { uri, queryHash } = publicUri(input.url, hash);
+  return { key: `${uri} ${queryHash ?? ''} ${input.sha256}`, uri, queryHash, sha256: input.sha256, source: input.source };
+}
+
+const byKey = (a: Dependency, b: Dependency): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+function dependencyEntry(d: Dependency): Record<string, unknown> {
+  return { uri: d.uri, digest: { sha256: d.sha256 }, annotations: { source: d.source, ...(d.queryHash ? { queryHash: d.queryHash } : {}) } };
+}
+
+function subjectEntry(o: { path: string; sha256: string }): Record<string, unknown> {
+  return { name: o.path, digest: { sha256: o.sha256 } };
+}
+
 export function provenanceStatement(facts: ProvenanceFacts, hash: KeyedHash): Record<string, unknown> {
   const base = facts.publicUrl ? facts.publicUrl.replace(/\/+$/, '') : null;
   // One dependency per distinct URL and digest, in a stable order: two builds that fetched
   // the same things say so in the same words.
-  const seen = new Map<string, { uri: string; queryHash: string | null; sha256: string; source: ProvenanceInput['source'] }>();
+  const seen = new Map<string, Dependency>();
   for (const input of facts.inputs) {
-    const { uri, queryHash } = publicUri(input.url, hash);
-    seen.set(`${uri} ${queryHash ?? ''} ${input.sha256}`, { uri, queryHash, sha256: input.sha256, source: input.source });
+    const dependency = dependencyOf(input, hash);
+    seen.set(dependency.key, dependency);
   }
-  const key = (d: { uri: string; queryHash: string | null; sha256: string }): string => `${d.uri} ${d.queryHash ?? ''} ${d.sha256}`;
-  const dependencies = [...seen.values()]
-    .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
-    .map((d) => ({ uri: d.uri, digest: { sha256: d.sha256 }, annotations: { source: d.source, ...(d.queryHash ? { queryHash: d.queryHash } : {}) } }));
   return {
     _type: STATEMENT_TYPE,
-    subject: facts.outputs.map((o) => ({ name: o.path, digest: { sha256: o.sha256 } })),
+    subject: facts.outputs.map(subjectEntry),
     predicateType: SLSA_PROVENANCE_V1,
     predicate: {
       buildDefinition: {
@@ -98,7 +119,7 @@ export function provenanceStatement(facts: ProvenanceFacts, hash: KeyedHash): Re
           mintedBy: [...new Set(facts.mintedBy)].sort(),
           ...(facts.replayOf.length > 0 ? { replayOf: [...new Set(facts.replayOf)].sort() } : {}),
         },
-        resolvedDependencies: dependencies,
+        resolvedDependencies: [...seen.values()].sort(byKey).map(dependencyEntry),
       },
       runDetails: {
         builder: { id: base ? `${base}/` : 'urn:artifact-repo:unnamed' },
@@ -108,14 +129,75 @@ export function provenanceStatement(facts: ProvenanceFacts, hash: KeyedHash): Re
   };
 }
 
+/**
+ * The statement of provenanceStatement as JSON bytes, the very same, made a slice at a
+ * time (`pause` between slices) and never held as one string: a build with 50 000 inputs
+ * or as many outputs must not hold the event loop for the time its statement takes.
+ */
+export async function provenanceStatementBytes(facts: ProvenanceFacts, hash: KeyedHash, pause: () => Promise<void>, sliceItems = 1000, sliceChars = 1 << 20): Promise<Buffer> {
+  /** JSON of each item, joined by commas, as buffers of at most `sliceItems` items or about `sliceChars` characters. */
+  const listed = async <T>(items: readonly T[], json: (item: T) => string): Promise<Buffer[]> => {
+    const out: Buffer[] = [];
+    let part: string[] = [];
+    let chars = 0;
+    const flush = async (): Promise<void> => {
+      out.push(Buffer.from((out.length === 0 ? '' : ',') + part.join(',')));
+      part = [];
+      chars = 0;
+      await pause();
+    };
+    for (const item of items) {
+      const text = json(item);
+      part.push(text);
+      chars += text.length;
+      if (part.length >= sliceItems || chars >= sliceChars) await flush();
+    }
+    if (part.length > 0) await flush();
+    return out;
+  };
+  const subjects = await listed(facts.outputs, (o) => JSON.stringify(subjectEntry(o)));
+  const seen = new Map<string, Dependency>();
+  let chars = 0;
+  for (const [i, input] of facts.inputs.entries()) {
+    const dependency = dependencyOf(input, hash);
+    seen.set(dependency.key, dependency);
+    chars += input.url.length;
+    if (i % sliceItems === sliceItems - 1 || chars >= sliceChars) {
+      chars = 0;
+      await pause();
+    }
+  }
+  const sorted = [...seen.values()].sort(byKey);
+  await pause();
+  const dependencies = await listed(sorted, (d) => JSON.stringify(dependencyEntry(d)));
+  // The rest is small: written whole, the two lists put in where they belong (a key inside
+  // a string is escaped, so these are the statement's own keys).
+  const skeleton = JSON.stringify(provenanceStatement({ ...facts, inputs: [], outputs: [] }, hash));
+  const subjectAt = skeleton.indexOf('"subject":[]') + '"subject":['.length;
+  const dependenciesAt = skeleton.indexOf('"resolvedDependencies":[]') + '"resolvedDependencies":['.length;
+  return Buffer.concat([
+    Buffer.from(skeleton.slice(0, subjectAt)),
+    ...subjects,
+    Buffer.from(skeleton.slice(subjectAt, dependenciesAt)),
+    ...dependencies,
+    Buffer.from(skeleton.slice(dependenciesAt)),
+  ]);
+}
+
+/** What a statement says, as two digests: its inputs (URI, query hash, digest) and its outputs (path, digest), each in any order. */
+export function provenanceDigests(s: Record<string, unknown>): { inputs: string; outputs: string } {
+  const digest = (rows: unknown[][]): string => createHash('sha256').update(rows.map((row) => JSON.stringify(row)).sort().join('\n')).digest('hex');
+  const subjects = (s.subject as ProvenanceSubject[] | undefined) ?? [];
+  // querySha256: what statements made before keyed hashes said of a query.
+  const deps = (s.predicate as { buildDefinition?: { resolvedDependencies?: Array<{ uri: string; digest?: { sha256?: string }; annotations?: { queryHash?: string; querySha256?: string } }> } } | undefined)?.buildDefinition?.resolvedDependencies ?? [];
+  return {
+    inputs: digest(deps.map((d) => [d.uri, d.annotations?.queryHash ?? d.annotations?.querySha256 ?? null, d.digest?.sha256])),
+    outputs: digest(subjects.map((x) => [x.name, x.digest?.sha256])),
+  };
+}
+
 /** What two statements say in common: the same inputs (URL and digest), the same outputs (path and digest). */
 export function compareProvenance(a: Record<string, unknown>, b: Record<string, unknown>): { inputs: boolean; outputs: boolean } {
-  const outputs = (s: Record<string, unknown>): string =>
-    JSON.stringify(((s.subject as ProvenanceSubject[] | undefined) ?? []).map((x) => [x.name, x.digest?.sha256]).sort());
-  const inputs = (s: Record<string, unknown>): string => {
-    // querySha256: what statements made before keyed hashes said of a query.
-    const deps = (s.predicate as { buildDefinition?: { resolvedDependencies?: Array<{ uri: string; digest?: { sha256?: string }; annotations?: { queryHash?: string; querySha256?: string } }> } } | undefined)?.buildDefinition?.resolvedDependencies ?? [];
-    return JSON.stringify(deps.map((d) => [d.uri, d.annotations?.queryHash ?? d.annotations?.querySha256 ?? null, d.digest?.sha256]).sort());
-  };
-  return { inputs: inputs(a) === inputs(b), outputs: outputs(a) === outputs(b) };
+  const [x, y] = [provenanceDigests(a), provenanceDigests(b)];
+  return { inputs: x.inputs === y.inputs, outputs: x.outputs === y.outputs };
 }

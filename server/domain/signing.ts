@@ -293,6 +293,25 @@ export function dsseSign(payloadType: string, payload: Buffer, privateKey: KeyOb
   return { payloadType, payload: payload.toString('base64'), signatures: [{ keyid: keyFingerprint(privateKey), sig: sig.toString('base64') }] };
 }
 
+/**
+ * dsseSign as one line of JSON, the very same bytes as JSON.stringify of its envelope, for
+ * payloads of tens of megabytes: signed in the thread pool, the base64 of the payload
+ * (which JSON never escapes) made a slice at a time (`pause` between slices), and never
+ * held as one string.
+ */
+export async function dsseSignedLine(payloadType: string, payload: Buffer, privateKey: KeyObject, pause: () => Promise<void> = async () => undefined): Promise<Buffer> {
+  const sig = await new Promise<Buffer>((resolve, reject) => sign(null, preAuthEncoding(payloadType, payload), privateKey, (err, signature) => (err ? reject(err) : resolve(signature))));
+  // Slices of a multiple of 3 bytes: their base64 joined is the base64 of the whole.
+  const slice = 3 * 1024 * 1024;
+  const encoded: Buffer[] = [];
+  for (let at = 0; at < payload.length; at += slice) {
+    encoded.push(Buffer.from(payload.subarray(at, at + slice).toString('base64')));
+    await pause();
+  }
+  const signatures = JSON.stringify([{ keyid: keyFingerprint(privateKey), sig: sig.toString('base64') }]);
+  return Buffer.concat([Buffer.from(`{"payloadType":${JSON.stringify(payloadType)},"payload":"`), ...encoded, Buffer.from(`","signatures":${signatures}}`)]);
+}
+
 /** Checks that one of the envelope's signatures is a trusted key's; gives the payload. */
 export function dsseVerify(envelope: unknown, trusted: readonly KeyObject[]): { ok: true; payload: Buffer; payloadType: string } | { ok: false; reason: string } {
   const e = envelope as Partial<DsseEnvelope> | null;

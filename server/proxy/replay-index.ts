@@ -5,7 +5,7 @@
 // VARIANTS_PER_REQUEST answers per request (the first ones: a recording that varies one
 // URL a thousand ways gains nothing), and at most MAX_ENTRIES requests over the builds
 // it holds, the least recently used going first.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { scopeSegments } from '../domain/tree-path.js';
 import { yieldToLoop } from '../gate.js';
 import type { InputStore, RecordedExchange, RecordingLimits } from '../storage/input-records.js';
@@ -17,7 +17,7 @@ const MAX_ENTRIES = 250_000;
 /** Digest of a request key → where its answers are (InputStore.readAt). */
 type Index = Map<string, number[]>;
 
-const digestOf = (key: string): string => createHash('sha256').update(key).digest('base64');
+const digestOf = (key: string): string => hash('sha256', key, 'base64');
 
 export class ReplayIndex {
   private readonly cache = new Map<string, Promise<Index>>();
@@ -45,14 +45,15 @@ export class ReplayIndex {
 
   private async read(build: string): Promise<Index> {
     const answers: Index = new Map();
-    let n = 0;
-    for await (const { line, at } of this.inputs.scan(scopeSegments(build), this.limits)) {
-      if (++n % 500 === 0) await yieldToLoop();
-      if (line.kind !== 'exchange') continue;
-      const key = digestOf(requestKey(line.method, line.url, line.requestSha256));
-      const list = answers.get(key);
-      if (!list) answers.set(key, [at]);
-      else if (list.length < VARIANTS_PER_REQUEST) list.push(at);
+    for await (const batch of this.inputs.scan(scopeSegments(build), this.limits)) {
+      for (const { line, at } of batch) {
+        if (line.kind !== 'exchange') continue;
+        const key = digestOf(requestKey(line.method, line.url, line.requestSha256));
+        const list = answers.get(key);
+        if (!list) answers.set(key, [at]);
+        else if (list.length < VARIANTS_PER_REQUEST) list.push(at);
+      }
+      await yieldToLoop();
     }
     this.entries += answers.size;
     this.sizes.set(build, answers.size);

@@ -2,8 +2,9 @@
 // (tokens volume, or the database), never served. Sealing asks it for the signed files a
 // sealed build carries beside SHA256SUMS.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { dsseSign, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openSshPublicKey, parsePublicKeys, sshSign } from '../domain/signing.js';
-import { provenanceStatement, type ProvenanceFacts } from '../domain/provenance.js';
+import { dsseSignedLine, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openSshPublicKey, parsePublicKeys, sshSign } from '../domain/signing.js';
+import { provenanceStatementBytes, type ProvenanceFacts } from '../domain/provenance.js';
+import { yieldToLoop } from '../gate.js';
 import type { KeyedHash } from '../domain/keyed-hash.js';
 import type { SigningKeyStore } from '../storage/signing-keys.js';
 import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../domain/seal-files.js';
@@ -74,13 +75,20 @@ export class Signer {
   }
 
   /** The files sealing writes beside SHA256SUMS: its SSH signature and the signed provenance. */
-  async sealFiles(sums: string, facts: ProvenanceFacts, queryHash: KeyedHash): Promise<{ files: Array<{ name: string; body: string }>; signedBy: string }> {
+  /**
+   * The files sealing writes beside SHA256SUMS: its SSH signature and the signed provenance.
+   * A build's statement may run to tens of megabytes (as many inputs as its recording may
+   * hold): it is written a slice at a time and signed in the thread pool, so that the
+   * event loop is never held for long.
+   */
+  async sealFiles(sums: string, facts: ProvenanceFacts, queryHash: KeyedHash): Promise<{ files: Array<{ name: string; body: string | Buffer }>; signedBy: string }> {
     const key = await this.privateKey();
-    const statement = Buffer.from(JSON.stringify(provenanceStatement(facts, queryHash)));
+    const statement = await provenanceStatementBytes(facts, queryHash, yieldToLoop);
+    const envelope = await dsseSignedLine(IN_TOTO_PAYLOAD_TYPE, statement, key, yieldToLoop);
     return {
       files: [
         { name: SUMS_SIGNATURE_FILE, body: sshSign(Buffer.from(sums), key) },
-        { name: PROVENANCE_FILE, body: `${JSON.stringify(dsseSign(IN_TOTO_PAYLOAD_TYPE, statement, key))}\n` },
+        { name: PROVENANCE_FILE, body: Buffer.concat([envelope, Buffer.from('\n')]) },
       ],
       signedBy: keyFingerprint(key),
     };

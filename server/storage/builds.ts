@@ -18,7 +18,7 @@ import type { ResourceRecords } from './meta-store.js';
 
 
 /** The signed files a seal writes beside SHA256SUMS (signer.ts), given the list and the seal's time, and the key's fingerprint. */
-export type SealSigner = (build: readonly string[], sums: string, sealedAt: string) => Promise<{ files: Array<{ name: string; body: string }>; signedBy: string }>;
+export type SealSigner = (build: readonly string[], sums: string, sealedAt: string) => Promise<{ files: Array<{ name: string; body: string | Buffer }>; signedBy: string }>;
 
 // How long a replica shows an open build's size without walking it again, and for how many builds.
 const SHARED_SUMMARY_MS = 2_000;

@@ -3,16 +3,13 @@
 // and what the answer needs: the seal (counts, provenance), the masters' inputs page,
 // compare, the content store's sweep. Memory is bounded by the limits, not by what a
 // build managed to record; the event loop is let go between batches of lines.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { yieldToLoop } from '../gate.js';
 import type { InputLine, InputSource, InputStore, RecordedExchange, RecordedMiss, RecordingLimits } from './input-records.js';
 
-// Lines handled between two yields to the event loop.
-const YIELD_EVERY = 500;
-
 /** A digest of a request's identity: what tells two distinct requests apart, in 44 characters. */
 function digestOf(key: string): string {
-  return createHash('sha256').update(key).digest('base64');
+  return hash('sha256', key, 'base64');
 }
 
 /** The identity of a request in a recording's listing: method, URL, body, and what its answer varied on. */
@@ -25,12 +22,11 @@ function compareKey(line: RecordedExchange): string {
   return digestOf(`${line.method} ${line.url} ${line.requestSha256 ?? ''}`);
 }
 
-/** Each line of a recording, yielding to the event loop every YIELD_EVERY lines. */
-async function* linesOf(store: InputStore, build: readonly string[], limits: RecordingLimits): AsyncGenerator<InputLine> {
-  let n = 0;
-  for await (const { line } of store.scan(build, limits)) {
-    yield line;
-    if (++n % YIELD_EVERY === 0) await yieldToLoop();
+/** The lines of a recording a batch at a time, letting the event loop go between batches. */
+async function* linesOf(store: InputStore, build: readonly string[], limits: RecordingLimits): AsyncGenerator<InputLine[]> {
+  for await (const batch of store.scan(build, limits)) {
+    yield batch.map((scanned) => scanned.line);
+    await yieldToLoop();
   }
 }
 
@@ -55,7 +51,7 @@ function summaryOf(line: RecordedExchange): InputSummary {
 export async function countInputs(store: InputStore, build: readonly string[], limits: RecordingLimits): Promise<{ exchanges: number; misses: number }> {
   const seen = new Set<string>();
   let misses = 0;
-  for await (const line of linesOf(store, build, limits)) {
+  for await (const batch of linesOf(store, build, limits)) for (const line of batch) {
     if (line.kind === 'miss') misses++;
     else seen.add(summaryKey(line));
   }
@@ -73,7 +69,7 @@ export async function inputsPageOf(
   const shown: InputSummary[] = [];
   const misses: RecordedMiss[] = [];
   let missTotal = 0;
-  for await (const line of linesOf(store, build, limits)) {
+  for await (const batch of linesOf(store, build, limits)) for (const line of batch) {
     if (line.kind === 'miss') {
       if (missTotal++ < page.misses) misses.push(line);
       continue;
@@ -101,44 +97,46 @@ export interface InputComparison {
 }
 
 export async function compareRecordings(store: InputStore, from: readonly string[], to: readonly string[], limits: RecordingLimits, listed: number): Promise<InputComparison | null> {
-  const before = new Map<string, { sha256: string; status: number }>();
-  for await (const line of linesOf(store, from, limits)) {
-    if (line.kind !== 'exchange') continue;
-    const key = compareKey(line);
-    if (!before.has(key)) before.set(key, { sha256: line.sha256, status: line.status });
+  // The first answer of each request of `from`, and where it is: the few listed are read back from there.
+  const before = new Map<string, { sha256: string; status: number; at: number }>();
+  for await (const batch of store.scan(from, limits)) {
+    for (const { line, at } of batch) {
+      if (line.kind !== 'exchange') continue;
+      const key = compareKey(line);
+      if (!before.has(key)) before.set(key, { sha256: line.sha256, status: line.status, at });
+    }
+    await yieldToLoop();
   }
   const result: InputComparison = { counts: { added: 0, removed: 0, changed: 0, identical: 0 }, added: [], removed: [], changed: [] };
   const after = new Set<string>();
-  // The changed requests listed, with their first answer in `from` (found in a second pass).
-  const changed = new Map<string, { from: InputSummary | null; to: InputSummary }>();
-  for await (const line of linesOf(store, to, limits)) {
-    if (line.kind !== 'exchange') continue;
-    const key = compareKey(line);
-    if (after.has(key)) continue;
-    after.add(key);
-    const old = before.get(key);
-    if (!old) {
-      if (result.counts.added++ < listed) result.added.push(summaryOf(line));
-    } else if (old.sha256 !== line.sha256 || old.status !== line.status) {
-      if (result.counts.changed++ < listed) changed.set(key, { from: null, to: summaryOf(line) });
-    } else result.counts.identical++;
+  const changed: Array<{ at: number; to: InputSummary }> = [];
+  for await (const batch of linesOf(store, to, limits)) {
+    for (const line of batch) {
+      if (line.kind !== 'exchange') continue;
+      const key = compareKey(line);
+      if (after.has(key)) continue;
+      after.add(key);
+      const old = before.get(key);
+      if (!old) {
+        if (result.counts.added++ < listed) result.added.push(summaryOf(line));
+      } else if (old.sha256 !== line.sha256 || old.status !== line.status) {
+        if (result.counts.changed++ < listed) changed.push({ at: old.at, to: summaryOf(line) });
+      } else result.counts.identical++;
+    }
   }
   if (before.size === 0 && after.size === 0) return null;
   result.counts.removed = before.size - result.counts.changed - result.counts.identical;
-  if (result.counts.removed > 0 || changed.size > 0) {
-    const listedRemoved = new Set<string>();
-    for await (const line of linesOf(store, from, limits)) {
-      if (line.kind !== 'exchange') continue;
-      const key = compareKey(line);
-      const change = changed.get(key);
-      if (change) change.from ??= summaryOf(line);
-      else if (!after.has(key) && !listedRemoved.has(key) && listedRemoved.size < listed) {
-        listedRemoved.add(key);
-        result.removed.push(summaryOf(line));
-      }
-    }
+  const fromLine = async (at: number): Promise<InputSummary | null> => {
+    const line = await store.readAt(from, at);
+    return line?.kind === 'exchange' ? summaryOf(line) : null;
+  };
+  for (const [key, { at }] of before) {
+    if (result.removed.length >= listed) break;
+    if (after.has(key)) continue;
+    const summary = await fromLine(at);
+    if (summary) result.removed.push(summary);
   }
-  result.changed = [...changed.values()].map((c) => ({ from: c.from ?? c.to, to: c.to }));
+  for (const { at, to: now } of changed) result.changed.push({ from: (await fromLine(at)) ?? now, to: now });
   return result;
 }
 
@@ -146,7 +144,7 @@ export async function compareRecordings(store: InputStore, from: readonly string
 export async function dependenciesOf(store: InputStore, build: readonly string[], limits: RecordingLimits): Promise<Array<{ url: string; sha256: string; source: InputSource }>> {
   const seen = new Set<string>();
   const out: Array<{ url: string; sha256: string; source: InputSource }> = [];
-  for await (const line of linesOf(store, build, limits)) {
+  for await (const batch of linesOf(store, build, limits)) for (const line of batch) {
     if (line.kind !== 'exchange' || line.method !== 'GET' || line.status < 200 || line.status > 299) continue;
     const key = `${line.sha256} ${line.url}`;
     if (seen.has(key)) continue;
@@ -158,5 +156,5 @@ export async function dependenciesOf(store: InputStore, build: readonly string[]
 
 /** Adds the checksum of every body the build's recording refers to. */
 export async function addRecordedBodies(store: InputStore, build: readonly string[], limits: RecordingLimits, into: Set<string>): Promise<void> {
-  for await (const line of linesOf(store, build, limits)) if (line.kind === 'exchange') into.add(line.sha256);
+  for await (const batch of linesOf(store, build, limits)) for (const line of batch) if (line.kind === 'exchange') into.add(line.sha256);
 }

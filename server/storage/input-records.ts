@@ -72,8 +72,8 @@ export interface InputStore {
   append(build: readonly string[], line: InputLine, limits: RecordingLimits): Promise<'appended' | 'full'>;
   /** What the build's recording holds now. */
   totals(build: readonly string[]): Promise<RecordingTotals>;
-  /** The build's lines in the order they were appended, as a stream; never past `limits`. */
-  scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine>;
+  /** The build's lines in the order they were appended, as a stream of batches; never past `limits`. */
+  scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine[]>;
   /** The line a scan found at `at`. */
   readAt(build: readonly string[], at: number): Promise<InputLine | null>;
   remove(build: readonly string[]): Promise<void>;
@@ -104,10 +104,11 @@ function parseLine(text: string): InputLine | null {
 }
 
 /**
- * The lines of a file from `start`, with the offset of each, split as they stream in: a
- * line longer than MAX_LINE_BYTES (no writer makes one) is skipped, never held whole.
+ * The lines of a file with the offset of each, split as they stream in, a batch per chunk
+ * read: a line longer than MAX_LINE_BYTES (no writer makes one) is skipped, never held
+ * whole.
  */
-async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator<ScannedLine> {
+async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator<ScannedLine[]> {
   let stream;
   try {
     await stat(file);
@@ -124,6 +125,7 @@ async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator
   let lines = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const batch: ScannedLine[] = [];
       let from = 0;
       for (;;) {
         const newline = chunk.indexOf(10, from);
@@ -145,8 +147,11 @@ async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator
           const text = pending.length === 0 ? chunk.toString('utf8', from, newline) : Buffer.concat([...pending, chunk.subarray(from, newline)]).toString('utf8');
           const line = parseLine(text);
           if (line) {
-            if (++lines > limits.maxLines || end + 1 > limits.maxBytes) return;
-            yield { line, at: lineStart };
+            if (++lines > limits.maxLines || end + 1 > limits.maxBytes) {
+              if (batch.length > 0) yield batch;
+              return;
+            }
+            batch.push({ line, at: lineStart });
           }
         }
         pending = [];
@@ -156,6 +161,7 @@ async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator
         lineStart = offset;
         from = newline + 1;
       }
+      if (batch.length > 0) yield batch;
       if (offset > limits.maxBytes) return;
     }
   } finally {
@@ -227,7 +233,7 @@ export class InputRecordFiles implements InputStore {
     return 'appended';
   }
 
-  scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine> {
+  scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine[]> {
     return fileLines(this.fileOf(build), limits);
   }
 

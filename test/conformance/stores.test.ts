@@ -152,7 +152,7 @@ const ROOMY: RecordingLimits = { maxLines: 1_000_000, maxBytes: 1024 ** 3 };
 /** A build's whole recording, read as every reader reads it (a stream). */
 async function readAll(store: InputStore, build: readonly string[], limits: RecordingLimits = ROOMY): Promise<InputLine[]> {
   const lines: InputLine[] = [];
-  for await (const { line } of store.scan(build, limits)) lines.push(line);
+  for await (const batch of store.scan(build, limits)) lines.push(...batch.map((scanned) => scanned.line));
   return lines;
 }
 
@@ -616,7 +616,7 @@ for (const backend of [embedded, postgres]) {
         expect(await readAll(stores.inputs, A, { maxLines: 7, maxBytes: 1024 ** 2 })).to.deep.equal([...Array(7).keys()].map((n) => miss(n)));
         const first5 = [0, 1, 2, 3, 4].reduce((n, i) => n + Buffer.byteLength(serialiseLine(miss(i))), 0);
         expect(await readAll(stores.inputs, A, { maxLines: 100, maxBytes: first5 + 10 })).to.have.length(5);
-        for await (const { line, at } of stores.inputs.scan(A, ROOMY)) expect(await stores.inputs.readAt(A, at)).to.deep.equal(line);
+        for await (const batch of stores.inputs.scan(A, ROOMY)) for (const { line, at } of batch) expect(await stores.inputs.readAt(A, at)).to.deep.equal(line);
         expect(await stores.inputs.readAt(['dpkg', 'hello', 'none'], 0)).to.equal(null);
       });
 

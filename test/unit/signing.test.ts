@@ -2,10 +2,10 @@
 // the real files in test/integration/signing.test.ts).
 import { expect } from 'chai';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { allowedSignersLine, allowedSignersTime, dsseSign, dsseVerify, keyFingerprint, matchesPatternList, openSshPublicKey, parseAllowedSigners, parsePublicKeys, preAuthEncoding, signerTimeProblem, sshSign, sshVerify } from '../../server/domain/signing.js';
+import { allowedSignersLine, allowedSignersTime, dsseSign, dsseSignedLine, dsseVerify, keyFingerprint, matchesPatternList, openSshPublicKey, parseAllowedSigners, parsePublicKeys, preAuthEncoding, signerTimeProblem, sshSign, sshVerify } from '../../server/domain/signing.js';
 import { sha256sumLine } from '../../server/domain/checksum.js';
 import { keyedHash } from '../../server/domain/keyed-hash.js';
-import { compareProvenance, parseSums, provenanceStatement, publicUri, type ProvenanceFacts } from '../../server/domain/provenance.js';
+import { compareProvenance, parseSums, provenanceStatement, provenanceStatementBytes, publicUri, type ProvenanceFacts } from '../../server/domain/provenance.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const hash = keyedHash('the repository secret');
@@ -154,5 +154,34 @@ describe('provenance statement', () => {
     const query = (q: string): Record<string, unknown> => provenanceStatement({ ...facts, inputs: [{ url: `https://example.org/z.tar.gz?${q}`, sha256: 'b'.repeat(64), source: 'upstream' }] }, hash);
     expect(compareProvenance(query('v=1'), query('v=2')).inputs).to.equal(false);
     expect(compareProvenance(query('v=1'), query('v=1')).inputs).to.equal(true);
+  });
+});
+
+describe('provenance at scale', () => {
+  const hash = keyedHash('the repository secret');
+  const { privateKey: key } = generateKeyPairSync('ed25519');
+
+  it('the statement written a slice at a time is the very statement, byte for byte, whatever its strings hold', async () => {
+    const facts: ProvenanceFacts = {
+      publicUrl: 'https://artifacts.example.org/',
+      build: '/dpkg/"subject":[]/$&/',
+      mintedBy: ['m'],
+      replayOf: ['/dpkg/x/1/'],
+      outputs: Array.from({ length: 2500 }, (_, i) => ({ path: i === 7 ? 'a "subject":[] $& $1.txt' : `out/${i}.bin`, sha256: createHash('sha256').update(String(i)).digest('hex') })),
+      inputs: Array.from({ length: 3100 }, (_, i) => ({ url: `https://e.example/${i % 2000}/"resolvedDependencies":[]$&?q=${i % 3}`, sha256: createHash('sha256').update(String(i % 2500)).digest('hex'), source: 'upstream' as const })),
+      startedOn: null,
+      finishedOn: '2026-12-06T00:00:00.000Z',
+    };
+    let pauses = 0;
+    const sliced = await provenanceStatementBytes(facts, hash, async () => void pauses++);
+    expect(sliced.toString()).to.equal(JSON.stringify(provenanceStatement(facts, hash)));
+    expect(pauses).to.be.greaterThan(5);
+  });
+
+  it('the signed line made in the thread pool is the envelope dsseSign makes', async () => {
+    // Longer than one slice of base64 (3 MiB), and not a multiple of 3 bytes.
+    for (const payload of [Buffer.from('{"a":"ünïcode"}'), Buffer.alloc(7 * 1024 * 1024 + 1, 'x')]) {
+      expect((await dsseSignedLine('application/vnd.in-toto+json', payload, key)).toString()).to.equal(JSON.stringify(dsseSign('application/vnd.in-toto+json', payload, key)));
+    }
   });
 });

@@ -37,17 +37,22 @@ export class PgInputRecords implements InputStore {
     return { lines: rows[0]?.lines ?? 0, bytes: Number(rows[0]?.bytes ?? 0) };
   }
 
-  async *scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine> {
+  async *scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine[]> {
     let after = 0;
     let lines = 0;
     let bytes = 0;
     for (;;) {
       const { rows } = await this.db.query<{ seq: string; line: InputLine; bytes: number }>('SELECT seq, line, bytes FROM inputs WHERE build = $1 AND seq > $2 ORDER BY seq LIMIT $3', [keyOf(build), after, SCAN_BATCH], 'inputs-scan');
+      const batch: ScannedLine[] = [];
       for (const row of rows) {
         bytes += row.bytes;
-        if (++lines > limits.maxLines || bytes > limits.maxBytes) return;
-        yield { line: row.line, at: Number(row.seq) };
+        if (++lines > limits.maxLines || bytes > limits.maxBytes) {
+          if (batch.length > 0) yield batch;
+          return;
+        }
+        batch.push({ line: row.line, at: Number(row.seq) });
       }
+      if (batch.length > 0) yield batch;
       if (rows.length < SCAN_BATCH) return;
       after = Number(rows[rows.length - 1]?.seq);
     }

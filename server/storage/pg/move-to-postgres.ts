@@ -88,9 +88,9 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
       // Every line as it is, whatever the limits of the day: the copy loses nothing.
       const unbounded = { maxLines: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
       for (const build of await inputs.all()) {
-        for await (const { line } of inputs.scan(build, unbounded)) {
-          await toInputs.append(build, line, unbounded);
-          report.inputLines++;
+        for await (const batch of inputs.scan(build, unbounded)) {
+          for (const { line } of batch) await toInputs.append(build, line, unbounded);
+          report.inputLines += batch.length;
         }
         report.recordedBuilds++;
       }
