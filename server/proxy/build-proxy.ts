@@ -306,70 +306,80 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     );
   }
 
-  async function recordAdmitted(req: IncomingMessage, res: ServerResponse, url: string, method: string, target: URL, headers: ReturnType<typeof forwardedHeaders>, body: ReturnType<typeof hashedBody>, ticket: RecordingTicket): Promise<ProxyOutcome> {
-        const abort = new AbortController();
-        res.once('close', () => {
-          if (!res.writableFinished) abort.abort();
-        });
-        const answer = await upstream.request({ method, url: target, headers, body: body.body, signal: abort.signal });
-        const status = answer.statusCode ?? 502;
-        const kept = recordedHeaders(answer.rawHeaders);
-        const vary = varyValues(answer.headers.vary, req.headers, recordingHash);
-        // What the line will hold is known now: one too long to record is refused before a byte is sent.
-        try {
-          serialiseLine({ kind: 'exchange', time: new Date(services.now()).toISOString(), method, url, requestSha256: '0'.repeat(64), varyValues: vary, status, headers: kept, sha256: '0'.repeat(64), size: Number.MAX_SAFE_INTEGER, source: 'upstream' });
-        } catch {
-          answer.destroy();
-          throw new ProxyRefusal(502, `the upstream's answer has more headers than a recording keeps (a line of at most ${MAX_LINE_BYTES} bytes)`);
-        }
-        let writer: ContentWriter;
-        try {
-          writer = await content.open();
-        } catch {
-          answer.destroy();
-          throw new ProxyRefusal(507, 'the recording of this download cannot be stored (insufficient storage)');
-        }
-        const conditionalHit = notModified(method, status, req.headers, answer.headers);
-        const sinks: Sink[] = [writer];
-        if (conditionalHit) {
-          res.writeHead(304, passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])));
-          res.end();
-        } else {
-          res.writeHead(status, passedHeaders(answer.rawHeaders));
-          sinks.push(clientSink(res));
-        }
-        let bytes = 0;
-        try {
-          await pump(answer, sinks, (n) => {
-            bytes += n;
-            if (writer.error) answer.destroy(writer.error);
-          });
-          if (!conditionalHit && !res.writableFinished && res.destroyed) throw new Error('the client went away');
-          const stored = await writer.finish();
-          const requestSha256 = await body.sha256();
-          const line: RecordedExchange = {
-            kind: 'exchange',
-            time: new Date(services.now()).toISOString(),
-            method,
-            url,
-            requestSha256,
-            varyValues: vary,
-            status,
-            headers: kept,
-            sha256: stored.sha256,
-            size: stored.size,
-            source: 'upstream',
-          };
-          await ticket.record(line);
-        } catch (err) {
-          await writer.abort();
-          // After the headers, only a cut connection can say it failed.
-          res.destroy();
-          throw err;
-        }
-        if (!conditionalHit) res.end();
-        report('record', 'recorded', bytes);
-        return 'recorded' as const;
+  /** A recording exchange admitted to its build's recording: fetched, streamed to the client and the content store, recorded. */
+  async function recordAdmitted(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: string,
+    method: string,
+    target: URL,
+    headers: ReturnType<typeof forwardedHeaders>,
+    body: ReturnType<typeof hashedBody>,
+    ticket: RecordingTicket,
+  ): Promise<ProxyOutcome> {
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const answer = await upstream.request({ method, url: target, headers, body: body.body, signal: abort.signal });
+    const status = answer.statusCode ?? 502;
+    const kept = recordedHeaders(answer.rawHeaders);
+    const vary = varyValues(answer.headers.vary, req.headers, recordingHash);
+    // What the line will hold is known now: one too long to record is refused before a byte is sent.
+    try {
+      serialiseLine({ kind: 'exchange', time: new Date(services.now()).toISOString(), method, url, requestSha256: '0'.repeat(64), varyValues: vary, status, headers: kept, sha256: '0'.repeat(64), size: Number.MAX_SAFE_INTEGER, source: 'upstream' });
+    } catch {
+      answer.destroy();
+      throw new ProxyRefusal(502, `the upstream's answer has more headers than a recording keeps (a line of at most ${MAX_LINE_BYTES} bytes)`);
+    }
+    let writer: ContentWriter;
+    try {
+      writer = await content.open();
+    } catch {
+      answer.destroy();
+      throw new ProxyRefusal(507, 'the recording of this download cannot be stored (insufficient storage)');
+    }
+    const conditionalHit = notModified(method, status, req.headers, answer.headers);
+    const sinks: Sink[] = [writer];
+    if (conditionalHit) {
+      res.writeHead(304, passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])));
+      res.end();
+    } else {
+      res.writeHead(status, passedHeaders(answer.rawHeaders));
+      sinks.push(clientSink(res));
+    }
+    let bytes = 0;
+    try {
+      await pump(answer, sinks, (n) => {
+        bytes += n;
+        if (writer.error) answer.destroy(writer.error);
+      });
+      if (!conditionalHit && !res.writableFinished && res.destroyed) throw new Error('the client went away');
+      const stored = await writer.finish();
+      const requestSha256 = await body.sha256();
+      const line: RecordedExchange = {
+        kind: 'exchange',
+        time: new Date(services.now()).toISOString(),
+        method,
+        url,
+        requestSha256,
+        varyValues: vary,
+        status,
+        headers: kept,
+        sha256: stored.sha256,
+        size: stored.size,
+        source: 'upstream',
+      };
+      await ticket.record(line);
+    } catch (err) {
+      await writer.abort();
+      // After the headers, only a cut connection can say it failed.
+      res.destroy();
+      throw err;
+    }
+    if (!conditionalHit) res.end();
+    report('record', 'recorded', bytes);
+    return 'recorded' as const;
   }
 
   /** A mirrored URL, in either mode: answered from the mirror, recorded as an input marked so. */

@@ -51,9 +51,11 @@ function summaryOf(line: RecordedExchange): InputSummary {
 export async function countInputs(store: InputStore, build: readonly string[], limits: RecordingLimits): Promise<{ exchanges: number; misses: number }> {
   const seen = new Set<string>();
   let misses = 0;
-  for await (const batch of linesOf(store, build, limits)) for (const line of batch) {
-    if (line.kind === 'miss') misses++;
-    else seen.add(summaryKey(line));
+  for await (const batch of linesOf(store, build, limits)) {
+    for (const line of batch) {
+      if (line.kind === 'miss') misses++;
+      else seen.add(summaryKey(line));
+    }
   }
   return { exchanges: seen.size, misses };
 }
@@ -69,20 +71,22 @@ export async function inputsPageOf(
   const shown: InputSummary[] = [];
   const misses: RecordedMiss[] = [];
   let missTotal = 0;
-  for await (const batch of linesOf(store, build, limits)) for (const line of batch) {
-    if (line.kind === 'miss') {
-      if (missTotal++ < page.misses) misses.push(line);
-      continue;
-    }
-    const key = summaryKey(line);
-    const first = firsts.get(key);
-    if (!first) {
-      const index = firsts.size;
-      firsts.set(key, { index, sha256: line.sha256, status: line.status });
-      if (index >= page.offset && index < page.offset + page.size) shown.push(summaryOf(line));
-    } else if (first.sha256 !== line.sha256 || first.status !== line.status) {
-      const at = first.index - page.offset;
-      if (at >= 0 && at < shown.length) (shown[at] as InputSummary).changed = true;
+  for await (const batch of linesOf(store, build, limits)) {
+    for (const line of batch) {
+      if (line.kind === 'miss') {
+        if (missTotal++ < page.misses) misses.push(line);
+        continue;
+      }
+      const key = summaryKey(line);
+      const first = firsts.get(key);
+      if (!first) {
+        const index = firsts.size;
+        firsts.set(key, { index, sha256: line.sha256, status: line.status });
+        if (index >= page.offset && index < page.offset + page.size) shown.push(summaryOf(line));
+      } else if (first.sha256 !== line.sha256 || first.status !== line.status) {
+        const at = first.index - page.offset;
+        if (at >= 0 && at < shown.length) (shown[at] as InputSummary).changed = true;
+      }
     }
   }
   return { exchanges: shown, total: firsts.size, misses, missTotal };
@@ -144,17 +148,21 @@ export async function compareRecordings(store: InputStore, from: readonly string
 export async function dependenciesOf(store: InputStore, build: readonly string[], limits: RecordingLimits): Promise<Array<{ url: string; sha256: string; source: InputSource }>> {
   const seen = new Set<string>();
   const out: Array<{ url: string; sha256: string; source: InputSource }> = [];
-  for await (const batch of linesOf(store, build, limits)) for (const line of batch) {
-    if (line.kind !== 'exchange' || line.method !== 'GET' || line.status < 200 || line.status > 299) continue;
-    const key = `${line.sha256} ${line.url}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ url: line.url, sha256: line.sha256, source: line.source });
+  for await (const batch of linesOf(store, build, limits)) {
+    for (const line of batch) {
+      if (line.kind !== 'exchange' || line.method !== 'GET' || line.status < 200 || line.status > 299) continue;
+      const key = `${line.sha256} ${line.url}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ url: line.url, sha256: line.sha256, source: line.source });
+    }
   }
   return out;
 }
 
 /** Adds the checksum of every body the build's recording refers to. */
 export async function addRecordedBodies(store: InputStore, build: readonly string[], limits: RecordingLimits, into: Set<string>): Promise<void> {
-  for await (const batch of linesOf(store, build, limits)) for (const line of batch) if (line.kind === 'exchange') into.add(line.sha256);
+  for await (const batch of linesOf(store, build, limits)) {
+    for (const line of batch) if (line.kind === 'exchange') into.add(line.sha256);
+  }
 }

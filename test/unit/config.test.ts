@@ -166,6 +166,25 @@ describe('server/config loadConfig', () => {
         rmSync(dir, { recursive: true, force: true });
       }
     });
+    it('what builds can make it keep: limits with defaults, sizes with binary units, and a clear refusal', () => {
+      const defaults = loadConfig({}, CWD);
+      expect(defaults.inputs).to.deep.equal({ maxLines: 50_000, maxBytes: 32 * 1024 ** 2, maxUrlLength: 8192 });
+      expect(defaults.proxyMaxTunnels).to.equal(128);
+      expect(defaults.mirrorMaxEntryBytes).to.equal(32 * 1024 ** 3);
+      const set = loadConfig({ INPUTS_MAX_LINES: '100', INPUTS_MAX_RECORD_SIZE: '64k', INPUTS_MAX_URL: '2048', PROXY_MAX_TUNNELS: '4', MIRROR_MAX_ENTRY_SIZE: '2G' }, CWD);
+      expect(set.inputs).to.deep.equal({ maxLines: 100, maxBytes: 65536, maxUrlLength: 2048 });
+      expect(set.proxyMaxTunnels).to.equal(4);
+      expect(set.mirrorMaxEntryBytes).to.equal(2 * 1024 ** 3);
+      expect(loadConfig({ MIRROR_MAX_ENTRY_SIZE: '1t' }, CWD).mirrorMaxEntryBytes).to.equal(1024 ** 4);
+      expect(loadConfig({ INPUTS_MAX_RECORD_SIZE: '1048576' }, CWD).inputs.maxBytes).to.equal(1048576);
+      expect(configError({ INPUTS_MAX_RECORD_SIZE: '12 MB' }).message).to.equal('INPUTS_MAX_RECORD_SIZE must be a size in bytes, optionally with k, M, G or T (as 512, 64k, 32M, 20G), got "12 MB"');
+      // Below one line of the longest kind, a recording could hold nothing.
+      expect(configError({ INPUTS_MAX_RECORD_SIZE: '1k' }).message).to.equal('INPUTS_MAX_RECORD_SIZE must be between 65536 and 4294967296 bytes, got 1024');
+      expectRefusalNaming({ INPUTS_MAX_LINES: '0' }, 'INPUTS_MAX_LINES');
+      expectRefusalNaming({ INPUTS_MAX_URL: '100000' }, 'INPUTS_MAX_URL');
+      expectRefusalNaming({ PROXY_MAX_TUNNELS: '-1' }, 'PROXY_MAX_TUNNELS');
+      expectRefusalNaming({ MIRROR_MAX_ENTRY_SIZE: '5x' }, 'MIRROR_MAX_ENTRY_SIZE');
+    });
     it('PORT=abc', () => expectRefusalNaming({ PORT: 'abc' }, 'PORT'));
     it('PORT=70000', () => expectRefusalNaming({ PORT: '70000' }, 'PORT'));
     it('PORT=-1, PORT=80.5 and PORT=" 80"', () => {
