@@ -3,7 +3,8 @@
 // logged. Embedded: one file on the tokens volume, 0600, written whole; with DATABASE_URL:
 // pg/repository-secrets.ts, so that every replica uses the same one.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writePrivateFile } from './private-file.js';
 import path from 'node:path';
 
 export const SECRETS_FILE = 'repository-secrets.json';
@@ -51,21 +52,7 @@ export class RepositorySecretFile implements RepositorySecrets {
     return run;
   }
 
-  private async write(secrets: Record<string, string>): Promise<void> {
-    const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      const handle = await open(temp, 'wx', 0o600);
-      try {
-        await handle.writeFile(JSON.stringify(secrets));
-        await handle.chmod(0o600);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.file);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+  private write(secrets: Record<string, string>): Promise<void> {
+    return writePrivateFile(this.file, JSON.stringify(secrets));
   }
 }

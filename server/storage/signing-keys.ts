@@ -1,8 +1,8 @@
 // The repository's signing keys: the current one (with its private half) and the retired
 // ones (public halves only, so that what they signed still verifies). Embedded: one file
 // on the tokens volume, 0600, written whole; with DATABASE_URL: pg/signing-keys.ts.
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writePrivateFile } from './private-file.js';
 import path from 'node:path';
 
 export const SIGNING_KEYS_FILE = 'signing-keys.json';
@@ -45,24 +45,8 @@ export class SigningKeyFile implements SigningKeyStore {
     }
   }
 
-  private async write(keys: readonly SigningKeyRecord[]): Promise<void> {
-    const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      // On disk before it replaces the old file: a crash leaves one whole file or the other.
-      const handle = await open(temp, 'wx', 0o600);
-      try {
-        await handle.writeFile(JSON.stringify(orderKeys(keys), null, 1));
-        await handle.chmod(0o600);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.file);
-    } catch (err) {
-      // Never a stray copy of a private key.
-      await rm(temp, { force: true });
-      throw err;
-    }
+  private write(keys: readonly SigningKeyRecord[]): Promise<void> {
+    return writePrivateFile(this.file, JSON.stringify(orderKeys(keys), null, 1));
   }
 
   async createIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord> {
