@@ -23,7 +23,7 @@ import { PgLocks } from './storage/pg/dav-locks.js';
 import { DEPARTED_AFTER_MS, HEARTBEAT_MS, Replicas } from './storage/pg/replicas.js';
 import type { Fetch } from './mirror/mirror.js';
 import { ContentStore } from './storage/content-store.js';
-import { InputRecorder, InputRecordFiles, type InputStore, type RecordingLimits } from './storage/input-records.js';
+import { InputRecorder, InputRecordFiles, UNBOUNDED, type InputStore, type RecordingLimits } from './storage/input-records.js';
 import { addRecordedBodies, countInputs, dependenciesOf } from './storage/input-reading.js';
 import { newSecret, RepositorySecretFile } from './storage/repository-secrets.js';
 import { PgRepositorySecrets } from './storage/pg/repository-secrets.js';
@@ -184,6 +184,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const signSeal: SealSigner = async (build, sums, sealedAt) => {
     const scope = scopeString(build);
     const minted = await tokenStore.tokensOf(scope);
+    const depended = await dependenciesOf(inputs, build, inputLimits);
     return signer.sealFiles(
       sums,
       {
@@ -193,7 +194,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
         replayOf: minted.flatMap((t) => (t.replay ? [t.replay] : [])),
         outputs: parseSums(sums),
         // What the build depended on: bodies it got (a POST's answer or a 404 is not an input).
-        inputs: await dependenciesOf(inputs, build, inputLimits),
+        inputs: depended.inputs,
+        inputsTruncated: depended.truncated,
         startedOn: minted.map((t) => t.created_at).sort()[0] ?? null,
         finishedOn: sealedAt,
       },
@@ -212,7 +214,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
         logger.info({ scope }, 'build sealed');
         emit({ event: 'build.sealed', build: scope, files: result.state.files, bytes: result.state.bytes });
         const recorded = await countInputs(inputs, scopeSegments(scope), inputLimits);
-        if (recorded.exchanges + recorded.misses > 0) emit({ event: 'build.inputs', build: scope, exchanges: recorded.exchanges, misses: recorded.misses });
+        if (recorded.exchanges + recorded.misses + recorded.partials > 0) emit({ event: 'build.inputs', build: scope, exchanges: recorded.exchanges, misses: recorded.misses, partials: recorded.partials });
         // What its provenance says, read once now in the checking thread: a compare of the new build does not wait for it.
         void signer
           .publicKeys()
@@ -240,7 +242,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   async function sweepContent(): Promise<number> {
     const started = now();
     const keep = mirror.keeps();
-    for (const build of await inputs.all()) await addRecordedBodies(inputs, build, inputLimits, keep);
+    // Every line of every recording, whatever today's limits: a body any of them names stays.
+    for (const build of await inputs.all()) await addRecordedBodies(inputs, build, UNBOUNDED, keep);
     return content.sweep(keep, started - 1000);
   }
   const retention = new Retention(builds, config.retentionPolicy, emit, now, sweepContent);

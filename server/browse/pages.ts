@@ -3,8 +3,8 @@
 import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { TreeServices } from '../http/context.js';
-import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging } from '../ui/views.js';
-import { compareRecordings, inputsPageOf, type InputSummary } from '../storage/input-reading.js';
+import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, PublicInputView } from '../ui/views.js';
+import { compareRecordings, inputsPageOf, isDependency, type InputSummary } from '../storage/input-reading.js';
 import type { AuditEntry } from '../audit/audit-log.js';
 import { sortYielding, yieldToLoop } from '../gate.js';
 import { PROVENANCE_FILE } from '../domain/seal-files.js';
@@ -266,15 +266,15 @@ function inputView(s: InputSummary): InputView {
   return { method: s.method, url: s.url, status: s.status, sha256: s.sha256, size: s.size, time: s.time, source: s.source, changed: s.changed };
 }
 
-/** An input as anyone sees it (compare): the URL as the signed provenance names it, its query only as a keyed hash. */
-function publicInputView(services: TreeServices, s: InputSummary): InputView {
+/** An input as anyone sees it (compare): as the signed provenance names it, its query only as a keyed hash. */
+function publicInputView(services: TreeServices, s: InputSummary): PublicInputView {
   const { uri, queryHash } = publicUri(s.url, services.recordingHash);
-  return { ...inputView(s), url: uri, queryHash };
+  return { method: s.method, url: uri, queryHash, sha256: s.sha256, source: s.source };
 }
 
 /** The two builds' recorded inputs by request: added, removed, answered differently, the same. */
 async function compareInputs(services: TreeServices, from: readonly string[], to: readonly string[]): Promise<Extract<PageView, { view: 'compare' }>['inputs']> {
-  const compared = await compareRecordings(services.inputs, from, to, services.inputLimits, COMPARE_LISTED);
+  const compared = await compareRecordings(services.inputs, from, to, services.inputLimits, COMPARE_LISTED, isDependency);
   if (!compared) return null;
   return {
     counts: compared.counts,
@@ -282,17 +282,18 @@ async function compareInputs(services: TreeServices, from: readonly string[], to
     removed: compared.removed.map((s) => publicInputView(services, s)),
     changed: compared.changed.map(({ from: old, to: now }) => {
       const { url, queryHash } = publicInputView(services, now);
-      return { url, queryHash: queryHash ?? null, method: now.method, fromSha256: old.sha256, toSha256: now.sha256 };
+      return { url, queryHash, method: now.method, fromSha256: old.sha256, toSha256: now.sha256 };
     }),
+    unlisted: compared.unlisted,
   };
 }
 
-/** Misses listed on a build's inputs page (all are counted). */
+/** Misses (and parts passed through) listed on a build's inputs page (all are counted). */
 export const MISSES_LISTED = 1000;
 
 /** A build's recorded inputs, for masters: distinct requests in pages, and the first misses. */
 export async function inputsPage(services: TreeServices, build: readonly string[], offset: number): Promise<PageView> {
-  const { exchanges, total, misses, missTotal } = await inputsPageOf(services.inputs, build, services.inputLimits, { offset, size: PAGE_ENTRIES, misses: MISSES_LISTED });
+  const { exchanges, total, misses, missTotal, partials, partialTotal } = await inputsPageOf(services.inputs, build, services.inputLimits, { offset, size: PAGE_ENTRIES, misses: MISSES_LISTED });
   const scope = `/${build.join('/')}/`;
   const path = '/-/inputs';
   const href = (at: number): string => `${path}?build=${encodeURIComponent(scope)}&offset=${at}`;
@@ -305,6 +306,8 @@ export async function inputsPage(services: TreeServices, build: readonly string[
     exchanges: exchanges.map(inputView),
     misses: misses.map((m) => ({ method: m.method, url: m.url, time: m.time, replayed: m.replayed })),
     missTotal,
+    partials: partials.map((p) => ({ method: p.method, url: p.url, status: p.status, range: p.range, time: p.time })),
+    partialTotal,
     paging: { offset, limit: PAGE_ENTRIES, total, previousHref: offset > 0 ? href(Math.max(0, offset - PAGE_ENTRIES)) : null, nextHref: offset + PAGE_ENTRIES < total ? href(offset + PAGE_ENTRIES) : null },
   };
 }

@@ -23,7 +23,7 @@ export type BuildEvent =
 export type InputEvent =
   | { event: 'proxy.exchange'; mode: 'record' | 'offline'; outcome: ProxyOutcome; bytes: number }
   | { event: 'input.missed'; build: string; method: string; url: string; replayed: string | null; token: string }
-  | { event: 'build.inputs'; build: string; exchanges: number; misses: number };
+  | { event: 'build.inputs'; build: string; exchanges: number; misses: number; partials: number };
 
 /** The mirror's entries: declared, fetched, failed (with why and how many tries), removed. */
 export type MirrorEvent =

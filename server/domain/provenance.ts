@@ -17,9 +17,12 @@ export interface ProvenanceSubject {
 
 export interface ProvenanceInput {
   url: string;
-  sha256: string;
+  /** Null for a part of a body passed through unrecorded (`partial`). */
+  sha256: string | null;
   /** Where its bytes came from: upstream (recorded now), the mirror, or a replay of a recording. */
   source: 'upstream' | 'mirror' | 'replay';
+  /** Only part of it was asked for (a Range), passed through and not recorded. */
+  partial?: boolean;
 }
 
 export interface ProvenanceFacts {
@@ -34,6 +37,8 @@ export interface ProvenanceFacts {
   /** Output files, relative to the build, with their checksums (SHA256SUMS's lines). */
   outputs: ReadonlyArray<{ path: string; sha256: string }>;
   inputs: readonly ProvenanceInput[];
+  /** The recording holds more than its limits let be read: the inputs stop there. */
+  inputsTruncated?: boolean;
   /** The first mint and the seal, ISO 8601. */
   startedOn: string | null;
   finishedOn: string;
@@ -79,19 +84,24 @@ interface Dependency {
   key: string;
   uri: string;
   queryHash: string | null;
-  sha256: string;
+  sha256: string | null;
   source: ProvenanceInput['source'];
+  partial: boolean;
 }
 
 function dependencyOf(input: ProvenanceInput, hash: KeyedHash): Dependency {
   const { uri, queryHash } = publicUri(input.url, hash);
-  return { key: `${uri} ${queryHash ?? ''} ${input.sha256}`, uri, queryHash, sha256: input.sha256, source: input.source };
+  return { key: `${uri} ${queryHash ?? ''} ${input.sha256 ?? 'partial'}`, uri, queryHash, sha256: input.sha256, source: input.source, partial: input.partial === true };
 }
 
 const byKey = (a: Dependency, b: Dependency): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 function dependencyEntry(d: Dependency): Record<string, unknown> {
-  return { uri: d.uri, digest: { sha256: d.sha256 }, annotations: { source: d.source, ...(d.queryHash ? { queryHash: d.queryHash } : {}) } };
+  return {
+    uri: d.uri,
+    ...(d.sha256 ? { digest: { sha256: d.sha256 } } : {}),
+    annotations: { source: d.source, ...(d.queryHash ? { queryHash: d.queryHash } : {}), ...(d.partial ? { partial: true } : {}) },
+  };
 }
 
 function subjectEntry(o: { path: string; sha256: string }): Record<string, unknown> {
@@ -119,6 +129,7 @@ export function provenanceStatement(facts: ProvenanceFacts, hash: KeyedHash): Re
           mintedBy: [...new Set(facts.mintedBy)].sort(),
           ...(facts.replayOf.length > 0 ? { replayOf: [...new Set(facts.replayOf)].sort() } : {}),
         },
+        ...(facts.inputsTruncated ? { internalParameters: { inputsTruncated: 'the recording holds more than the repository reads of it (INPUTS_MAX_LINES, INPUTS_MAX_RECORD_SIZE): the inputs listed stop there' } } : {}),
         resolvedDependencies: [...seen.values()].sort(byKey).map(dependencyEntry),
       },
       runDetails: {

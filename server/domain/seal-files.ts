@@ -9,9 +9,21 @@ export const SUMS_SIGNATURE_FILE = 'SHA256SUMS.sig';
 export const PROVENANCE_FILE = 'provenance.intoto.jsonl';
 export const SEAL_FILES: ReadonlySet<string> = new Set([SUMS_FILE, SUMS_SIGNATURE_FILE, PROVENANCE_FILE]);
 
+// Latin letters and digits that pass for one another in most fonts (Unicode's confusables
+// list maps them so): i, l, a capital I, the digit 1, | and a dotless ı as one; the digit 0
+// as o; "rn" as m; "vv" as w. Applied to both sides, after the case is set aside.
+const ASCII_LOOKALIKES: ReadonlyArray<[RegExp, string]> = [
+  [/[il1|ı]/g, 'l'],
+  [/0/g, 'o'],
+  [/rn/g, 'm'],
+  [/vv/g, 'w'],
+];
+
 /** What a name looks like once case, white space, compatibility forms and confusables are set aside. */
 export function lookalikeKey(name: string): string {
-  return removeConfusables(name.normalize('NFKC')).normalize('NFKC').toLowerCase().replace(/[\s\u00ad]+/gu, '');
+  let key = removeConfusables(name.normalize('NFKC')).normalize('NFKC').toLowerCase().replace(/[\s\u00ad]+/gu, '');
+  for (const [pattern, replacement] of ASCII_LOOKALIKES) key = key.replace(pattern, replacement);
+  return key;
 }
 
 const RESERVED = new Map([...SEAL_FILES].map((name) => [lookalikeKey(name), name]));

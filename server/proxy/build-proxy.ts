@@ -278,19 +278,14 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     const method = req.method ?? 'GET';
     const target = new URL(url);
     const headers = forwardedHeaders(req.rawHeaders);
-    // A Range is passed through, not recorded: replay answers it from a whole body.
-    if (req.headers.range !== undefined) {
-      const answer = await upstream.request({ method, url: target, headers, body: hasBody(req) ? req : null });
-      res.writeHead(answer.statusCode ?? 502, passedHeaders(answer.rawHeaders));
-      let bytes = 0;
-      await pump(answer, [clientSink(res)], (n) => (bytes += n)).catch(() => res.destroy());
-      res.end();
-      report('record', 'passed', bytes);
-      return 'passed' as const;
+    // A conditional request is fetched whole and recorded; the 304 is the proxy's. (A Range
+    // goes as it came: a partial answer is passed through, not recorded, as the contract
+    // says; replay answers ranges from a whole body.)
+    const ranged = req.headers.range !== undefined;
+    if (!ranged) {
+      delete headers['if-none-match'];
+      delete headers['if-modified-since'];
     }
-    // A conditional request is fetched whole and recorded; the 304 is the proxy's.
-    delete headers['if-none-match'];
-    delete headers['if-modified-since'];
     const body = hashedBody(req);
     return builds.whileWriting(
       token.scope,
@@ -323,6 +318,17 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     });
     const answer = await upstream.request({ method, url: target, headers, body: body.body, signal: abort.signal });
     const status = answer.statusCode ?? 502;
+    // A part of a body (206, or 416 for a range it does not have) is not the resource: it
+    // goes to the client, and the recording says only that it was asked for.
+    if (req.headers.range !== undefined && (status === 206 || status === 416)) {
+      res.writeHead(status, passedHeaders(answer.rawHeaders));
+      let bytes = 0;
+      await pump(answer, [clientSink(res)], (n) => (bytes += n)).catch(() => res.destroy());
+      if (!res.destroyed) await ticket.record({ kind: 'partial', time: new Date(services.now()).toISOString(), method, url, status, range: String(req.headers.range).slice(0, 256) });
+      res.end();
+      report('record', 'passed', bytes);
+      return 'passed' as const;
+    }
     const kept = recordedHeaders(answer.rawHeaders);
     const vary = varyValues(answer.headers.vary, req.headers, recordingHash);
     // What the line will hold is known now: one too long to record is refused before a byte is sent.
@@ -528,7 +534,18 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
   });
 
   // Requests inside CONNECT tunnels, for the tunnel's origin.
+  // The server inside tunnels is never listen()ed, so Node does not check its headers
+  // timeout: a request's headers must arrive within it of the tunnel opening, or of the
+  // end of the answer before, or the tunnel is closed. So a tunnel can be held open only
+  // by requests, each of which checks that its token is still live.
+  const headerDeadlines = new WeakMap<Duplex, NodeJS.Timeout>();
+  const awaitHeaders = (socket: Duplex): void => {
+    clearTimeout(headerDeadlines.get(socket));
+    headerDeadlines.set(socket, setTimeout(() => socket.destroy(), headersTimeout).unref());
+  };
   const inner = http.createServer(serverOptions, (req, res) => {
+    clearTimeout(headerDeadlines.get(req.socket));
+    res.once('finish', () => awaitHeaders(req.socket));
     const tunnel = tunnels.get(req.socket);
     const target = req.url ?? '/';
     const url = tunnel && target.startsWith('/') ? canonicalUrl(`${tunnel.origin}${target}`) : null;
@@ -596,6 +613,8 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
         const secure = new tls.TLSSocket(socket as net.Socket, options);
         secure.on('error', () => secure.destroy());
         tunnels.set(secure, { tokenId: token.id, origin });
+        secure.once('close', () => clearTimeout(headerDeadlines.get(secure)));
+        awaitHeaders(secure);
         inner.emit('connection', secure);
       })
       .catch((err: unknown) => {

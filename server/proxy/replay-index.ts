@@ -30,17 +30,34 @@ export class ReplayIndex {
   ) {}
 
   private index(build: string): Promise<Index> {
-    let index = this.cache.get(build);
+    const index = this.cache.get(build);
     if (index) {
       // Most recently used last: the oldest is the first to go.
       this.cache.delete(build);
       this.cache.set(build, index);
       return index;
     }
-    index = this.read(build);
-    index.catch(() => this.cache.delete(build));
-    this.cache.set(build, index);
-    return index;
+    const reading = this.read(build);
+    reading.then(
+      (answers) => this.counted(build, reading, answers.size),
+      () => this.cache.delete(build),
+    );
+    this.cache.set(build, reading);
+    return reading;
+  }
+
+  /** Counts a build's entries once it is read, if it is still cached; the least recently used go past MAX_ENTRIES. */
+  private counted(build: string, reading: Promise<Index>, entries: number): void {
+    if (this.cache.get(build) !== reading) return;
+    this.entries += entries;
+    this.sizes.set(build, entries);
+    while (this.entries > MAX_ENTRIES && this.cache.size > 1) {
+      const oldest = this.cache.keys().next().value as string;
+      if (oldest === build) break;
+      this.cache.delete(oldest);
+      this.entries -= this.sizes.get(oldest) ?? 0;
+      this.sizes.delete(oldest);
+    }
   }
 
   private async read(build: string): Promise<Index> {
@@ -54,15 +71,6 @@ export class ReplayIndex {
         else if (list.length < VARIANTS_PER_REQUEST) list.push(at);
       }
       await yieldToLoop();
-    }
-    this.entries += answers.size;
-    this.sizes.set(build, answers.size);
-    while (this.entries > MAX_ENTRIES && this.cache.size > 1) {
-      const oldest = this.cache.keys().next().value as string;
-      if (oldest === build) break;
-      this.cache.delete(oldest);
-      this.entries -= this.sizes.get(oldest) ?? 0;
-      this.sizes.delete(oldest);
     }
     return answers;
   }

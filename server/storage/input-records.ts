@@ -44,13 +44,27 @@ export interface RecordedMiss {
   replayed: string | null;
 }
 
-export type InputLine = RecordedExchange | RecordedMiss;
+/** A part of a body (206, 416) passed through in record mode: asked for, not kept, not replayable. */
+export interface RecordedPartial {
+  kind: 'partial';
+  time: string;
+  method: string;
+  url: string;
+  status: number;
+  /** The Range the request named (at most 256 characters of it). */
+  range: string;
+}
+
+export type InputLine = RecordedExchange | RecordedMiss | RecordedPartial;
 
 /** How much one build's recording may hold (INPUTS_MAX_LINES, INPUTS_MAX_RECORD_SIZE). */
 export interface RecordingLimits {
   maxLines: number;
   maxBytes: number;
 }
+
+/** No limit: what must read all of every recording (the sweep: a body a recording names is never removed). */
+export const UNBOUNDED: RecordingLimits = { maxLines: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
 
 export interface RecordingTotals {
   lines: number;
@@ -65,6 +79,16 @@ export interface ScannedLine {
 
 /** Where each build's recorded inputs are kept: files on the artifacts volume, or PostgreSQL. */
 export interface InputStore {
+  /**
+   * Holds room in the build's recording for one more line, for an exchange about to be
+   * made: null, or the limit that leaves no room for it and for the lines already held
+   * (each held at the largest a line may be, MAX_LINE_BYTES). Across replicas too.
+   */
+  reserve(build: readonly string[], limits: RecordingLimits): Promise<null | 'lines' | 'bytes'>;
+  /** Gives back room held by reserve() that took no line. */
+  unreserve(build: readonly string[]): Promise<void>;
+  /** Appends a line into room held by reserve(). */
+  appendReserved(build: readonly string[], line: InputLine): Promise<void>;
   /**
    * Appends one line to the build's recording unless that would take it past `limits`
    * ('full', nothing written); lines of one build keep their order.
@@ -93,10 +117,17 @@ export function fits(totals: RecordingTotals, bytes: number, limits: RecordingLi
   return totals.lines + 1 <= limits.maxLines && totals.bytes + bytes <= limits.maxBytes;
 }
 
+/** Which limit leaves no room for one more held line beside `reserved` others, or null (room). */
+export function roomRefusal(totals: RecordingTotals, reserved: number, limits: RecordingLimits): null | 'lines' | 'bytes' {
+  if (totals.lines + reserved + 1 > limits.maxLines) return 'lines';
+  if (totals.bytes + (reserved + 1) * MAX_LINE_BYTES > limits.maxBytes) return 'bytes';
+  return null;
+}
+
 function parseLine(text: string): InputLine | null {
   try {
     const line = JSON.parse(text) as InputLine;
-    return line && (line.kind === 'exchange' || line.kind === 'miss') ? line : null;
+    return line && (line.kind === 'exchange' || line.kind === 'miss' || line.kind === 'partial') ? line : null;
   } catch {
     // A line cut by a crash mid-append is not an input.
     return null;
@@ -143,6 +174,7 @@ async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator
           break;
         }
         const end = offset + (newline - from);
+        if (end - lineStart > MAX_LINE_BYTES) overlong = true;
         if (!overlong && end - lineStart > 0) {
           const text = pending.length === 0 ? chunk.toString('utf8', from, newline) : Buffer.concat([...pending, chunk.subarray(from, newline)]).toString('utf8');
           const line = parseLine(text);
@@ -169,14 +201,19 @@ async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator
   }
 }
 
-const LINE_COUNT_CACHE = 10_000;
+const ROOMS_KEPT = 10_000;
+
+/** A recording file as this process knows it: its lines and bytes, and the lines held for exchanges in flight. */
+interface Room extends RecordingTotals {
+  reserved: number;
+}
 
 export class InputRecordFiles implements InputStore {
   readonly base: string;
   /** Project directories known to exist. */
   private readonly dirs = new Set<string>();
-  /** Each recording's size, counted once per process, then kept as lines are appended here. */
-  private readonly sizes = new Map<string, Promise<RecordingTotals>>();
+  /** Each recording's totals, counted from its file once per process, then kept as lines are appended here. */
+  private readonly rooms = new Map<string, Promise<Room>>();
 
   constructor(artifactsDir: string) {
     this.base = path.join(artifactsDir, INPUTS_DIR);
@@ -187,32 +224,69 @@ export class InputRecordFiles implements InputStore {
     return path.join(this.base, build[0] as string, build[1] as string, `${build[2]}.jsonl`);
   }
 
-  /** The recording's totals object, kept up to date by append (counted from the file the first time). */
-  private liveTotals(file: string): Promise<RecordingTotals> {
-    let totals = this.sizes.get(file);
-    if (!totals) {
-      totals = countLines(file);
-      totals.catch(() => this.sizes.delete(file));
-      if (this.sizes.size >= LINE_COUNT_CACHE) this.sizes.delete(this.sizes.keys().next().value as string);
-      this.sizes.set(file, totals);
+  private room(file: string): Promise<Room> {
+    let room = this.rooms.get(file);
+    if (!room) {
+      if (this.rooms.size >= ROOMS_KEPT) this.forgetIdle();
+      room = countLines(file).then((t) => ({ ...t, reserved: 0 }));
+      room.catch(() => this.rooms.delete(file));
+      this.rooms.set(file, room);
     }
-    return totals;
+    return room;
+  }
+
+  /** Rooms with nothing held are counted again from their file when next needed. */
+  private forgetIdle(): void {
+    for (const [file, room] of this.rooms) {
+      void room.then(
+        (r) => {
+          if (r.reserved === 0 && this.rooms.get(file) === room) this.rooms.delete(file);
+        },
+        () => undefined,
+      );
+    }
   }
 
   async totals(build: readonly string[]): Promise<RecordingTotals> {
-    return { ...(await this.liveTotals(this.fileOf(build))) };
+    const { lines, bytes } = await this.room(this.fileOf(build));
+    return { lines, bytes };
+  }
+
+  async reserve(build: readonly string[], limits: RecordingLimits): Promise<null | 'lines' | 'bytes'> {
+    const room = await this.room(this.fileOf(build));
+    // Checked and counted in one step (no await between): reservations here see each other.
+    const refusal = roomRefusal(room, room.reserved, limits);
+    if (refusal === null) room.reserved++;
+    return refusal;
+  }
+
+  async unreserve(build: readonly string[]): Promise<void> {
+    const room = await this.room(this.fileOf(build));
+    room.reserved = Math.max(0, room.reserved - 1);
+  }
+
+  async appendReserved(build: readonly string[], line: InputLine): Promise<void> {
+    const text = serialiseLine(line);
+    const room = await this.room(this.fileOf(build));
+    room.reserved = Math.max(0, room.reserved - 1);
+    await this.write(build, room, text);
   }
 
   /** Appends one line (O_APPEND: a whole line per write, whoever else appends). */
   async append(build: readonly string[], line: InputLine, limits: RecordingLimits): Promise<'appended' | 'full'> {
     const text = serialiseLine(line);
-    const bytes = Buffer.byteLength(text);
+    const room = await this.room(this.fileOf(build));
+    // Checked and counted in one step, beside the lines held for exchanges in flight.
+    const held = { lines: room.lines + room.reserved, bytes: room.bytes + room.reserved * MAX_LINE_BYTES };
+    if (!fits(held, Buffer.byteLength(text), limits)) return 'full';
+    await this.write(build, room, text);
+    return 'appended';
+  }
+
+  private async write(build: readonly string[], room: Room, text: string): Promise<void> {
     const file = this.fileOf(build);
-    // Checked and counted in one step (no await between): appends here cannot overtake each other.
-    const totals = await this.liveTotals(file);
-    if (!fits(totals, bytes, limits)) return 'full';
-    totals.lines++;
-    totals.bytes += bytes;
+    room.lines++;
+    room.bytes += Buffer.byteLength(text);
     const dir = path.dirname(file);
     try {
       if (!this.dirs.has(dir)) {
@@ -226,11 +300,11 @@ export class InputRecordFiles implements InputStore {
         await appendFile(file, text, { mode: 0o644 });
       });
     } catch (err) {
-      // Not written after all (a full disk): counted again from the file next time.
-      this.sizes.delete(file);
+      // Not written after all (a full disk).
+      room.lines--;
+      room.bytes -= Buffer.byteLength(text);
       throw err;
     }
-    return 'appended';
   }
 
   scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine[]> {
@@ -257,7 +331,7 @@ export class InputRecordFiles implements InputStore {
 
   async remove(build: readonly string[]): Promise<void> {
     const file = this.fileOf(build);
-    this.sizes.delete(file);
+    this.rooms.delete(file);
     await rm(file, { force: true });
   }
 
@@ -302,87 +376,38 @@ function fullMessage(build: readonly string[], limit: 'lines' | 'bytes', limits:
 
 /** An exchange admitted to a build's recording: recorded once it is complete, or let go. */
 export interface RecordingTicket {
-  /** Appends the exchange's line; RecordingFull if the recording filled meanwhile (on another replica). */
+  /** Appends the exchange's line, in the room held for it. */
   record(line: InputLine): Promise<void>;
+  /** Gives the room back, unless the line was recorded. */
   release(): void;
 }
 
-/** What this process knows of a build's recording: its totals, and the exchanges admitted and not yet recorded. */
-interface Room {
-  lines: number;
-  bytes: number;
-  admitted: number;
-}
-
-const ROOMS_KEPT = 10_000;
-
 /**
- * Admits an exchange to a build's recording only while the recording has room for it and
- * for every exchange already admitted here (each may take a line of MAX_LINE_BYTES), so
- * that an exchange that is made is recorded, never left out because others filled the
- * recording meanwhile: the check and the count are one step, on totals this process keeps
- * (read from the store once per build). The store checks again at append, which is what
- * holds the limit across replicas: there, an exchange made at the very limit on two
- * replicas at once may be cut instead of refused.
+ * Admits an exchange to a build's recording only while the recording has room for it (the
+ * store holds a line for it, across replicas), so that an exchange that is made is
+ * recorded, never left out because others filled the recording meanwhile.
  */
 export class InputRecorder {
-  private readonly rooms = new Map<string, Promise<Room>>();
-
   constructor(
     readonly store: InputStore,
     readonly limits: RecordingLimits,
   ) {}
 
-  private room(build: readonly string[]): Promise<Room> {
-    const key = build.join('/');
-    let room = this.rooms.get(key);
-    if (!room) {
-      if (this.rooms.size >= ROOMS_KEPT) this.forgetIdle();
-      room = this.store.totals(build).then((t) => ({ lines: t.lines, bytes: t.bytes, admitted: 0 }));
-      room.catch(() => this.rooms.delete(key));
-      this.rooms.set(key, room);
-    }
-    return room;
-  }
-
-  private forgetIdle(): void {
-    for (const [key, room] of this.rooms) {
-      void room.then((r) => {
-        if (r.admitted === 0 && this.rooms.get(key) === room) this.rooms.delete(key);
-      }, () => undefined);
-    }
-  }
-
   async admit(build: readonly string[]): Promise<RecordingTicket> {
-    const room = await this.room(build);
-    // Checked and counted in one step: admissions at the same time see each other.
-    if (room.lines + room.admitted + 1 > this.limits.maxLines) throw new RecordingFull(fullMessage(build, 'lines', this.limits));
-    if (room.bytes + (room.admitted + 1) * MAX_LINE_BYTES > this.limits.maxBytes) throw new RecordingFull(fullMessage(build, 'bytes', this.limits));
-    room.admitted++;
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      room.admitted--;
-    };
+    const refusal = await this.store.reserve(build, this.limits);
+    if (refusal !== null) throw new RecordingFull(fullMessage(build, refusal, this.limits));
+    let held = true;
     return {
       record: async (line) => {
-        try {
-          const outcome = await this.store.append(build, line, this.limits);
-          if (outcome === 'full') {
-            // Filled by another replica: this process's totals were behind.
-            const totals = await this.store.totals(build);
-            room.lines = Math.max(room.lines, totals.lines);
-            room.bytes = Math.max(room.bytes, totals.bytes);
-            throw new RecordingFull(fullMessage(build, totals.lines + 1 > this.limits.maxLines ? 'lines' : 'bytes', this.limits));
-          }
-          room.lines++;
-          room.bytes += Buffer.byteLength(serialiseLine(line));
-        } finally {
-          release();
-        }
+        if (!held) throw new Error('this exchange was let go');
+        held = false;
+        await this.store.appendReserved(build, line);
       },
-      release,
+      release: () => {
+        if (!held) return;
+        held = false;
+        void this.store.unreserve(build).catch(() => undefined);
+      },
     };
   }
 }

@@ -3,7 +3,7 @@
 // Names come from uploaders and queries from anyone, so every interpolation goes through
 // esc() and every href through anchor(), which also refuses anything but a same-site path.
 import { STATUS_CODES } from 'node:http';
-import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, SearchResult } from './views.js';
+import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, PublicInputView, SearchResult } from './views.js';
 import { STYLE } from './style.js';
 
 const SITE_NAME = 'artifacts';
@@ -274,31 +274,45 @@ function inputUrl(url: string, queryHash: string | null | undefined): string {
 function inputRows(inputs: InputView[]): string[] {
   return inputs.map(
     (i) =>
-      `<tr><td>${esc(i.method)}</td><td class="name">${inputUrl(i.url, i.queryHash)}</td><td class="num">${i.status}</td><td class="num">${size(i.size)}</td>` +
+      `<tr><td>${esc(i.method)}</td><td class="name">${esc(i.url)}</td><td class="num">${i.status}</td><td class="num">${size(i.size)}</td>` +
       `<td>${shortSha(i.sha256)}</td><td class="opt">${esc(i.source)}${i.changed ? ' <span class="badge open">changed later</span>' : ''}</td></tr>`,
   );
 }
 
 const INPUT_HEAD = ['<th>method</th>', '<th>URL</th>', '<th class="num">status</th>', '<th class="num">size</th>', '<th>SHA-256</th>', '<th class="opt">source</th>'];
 
+function publicInputRows(inputs: PublicInputView[]): string[] {
+  return inputs.map((i) => `<tr><td>${esc(i.method)}</td><td class="name">${inputUrl(i.url, i.queryHash)}</td><td>${shortSha(i.sha256)}</td><td class="opt">${esc(i.source)}</td></tr>`);
+}
+
+const PUBLIC_INPUT_HEAD = ['<th>method</th>', '<th>URL</th>', '<th>SHA-256</th>', '<th class="opt">source</th>'];
+
 function renderInputs(view: Extract<PageView, { view: 'inputs' }>): string {
   const misses = view.misses.map((m) => `<tr><td class="opt">${date(m.time)}</td><td>${esc(m.method)}</td><td class="name">${esc(m.url)}</td></tr>`);
+  const partials = view.partials.map((p) => `<tr><td class="opt">${date(p.time)}</td><td>${esc(p.method)}</td><td class="name">${esc(p.url)}</td><td class="num">${p.status}</td><td>${esc(p.range)}</td></tr>`);
   return (
     `<h1>inputs</h1>\n<p class="summary">what build ${link(view.buildHref, displayPath(view.build))} downloaded through the build proxy</p>\n` +
     table('inputs', INPUT_HEAD, inputRows(view.exchanges), 'nothing was downloaded through the build proxy') +
     pager(view.paging, 'requests') +
-    (misses.length === 0 ? '' : `\n<h2>replay misses (${view.missTotal}${view.missTotal > misses.length ? `, the first ${misses.length} listed` : ''})</h2>\n${table('misses', ['<th class="opt">time (UTC)</th>', '<th>method</th>', '<th>URL</th>'], misses, '')}`)
+    (misses.length === 0 ? '' : `\n<h2>replay misses (${view.missTotal}${view.missTotal > misses.length ? `, the first ${misses.length} listed` : ''})</h2>\n${table('misses', ['<th class="opt">time (UTC)</th>', '<th>method</th>', '<th>URL</th>'], misses, '')}`) +
+    (partials.length === 0
+      ? ''
+      : `\n<h2>parts passed through, not recorded (${view.partialTotal}${view.partialTotal > partials.length ? `, the first ${partials.length} listed` : ''})</h2>\n${table('partials', ['<th class="opt">time (UTC)</th>', '<th>method</th>', '<th>URL</th>', '<th class="num">status</th>', '<th>range</th>'], partials, '')}`)
   );
 }
 
 function compareInputsSection(inputs: NonNullable<Extract<PageView, { view: 'compare' }>['inputs']>): string {
   const { counts } = inputs;
   const out = [`<h2>inputs: ${counts.added} added, ${counts.removed} removed, ${counts.changed} changed, ${counts.identical} identical</h2>`];
-  if (inputs.added.length) out.push('<h3>added inputs</h3>', table('inputs', INPUT_HEAD, inputRows(inputs.added), ''));
-  if (inputs.removed.length) out.push('<h3>removed inputs</h3>', table('inputs', INPUT_HEAD, inputRows(inputs.removed), ''));
+  if (inputs.added.length) out.push('<h3>added inputs</h3>', table('inputs', PUBLIC_INPUT_HEAD, publicInputRows(inputs.added), ''));
+  if (inputs.removed.length) out.push('<h3>removed inputs</h3>', table('inputs', PUBLIC_INPUT_HEAD, publicInputRows(inputs.removed), ''));
   if (inputs.changed.length) {
     const rows = inputs.changed.map((c) => `<tr><td>${esc(c.method)}</td><td class="name">${inputUrl(c.url, c.queryHash)}</td><td class="change">${shortSha(c.fromSha256)} → ${shortSha(c.toSha256)}</td></tr>`);
     out.push('<h3>changed inputs</h3>', table('inputs', ['<th>method</th>', '<th>URL</th>', '<th>SHA-256</th>'], rows, ''));
+  }
+  const { unlisted } = inputs;
+  if (unlisted.added + unlisted.removed + unlisted.changed > 0) {
+    out.push(`<p class="summary">not listed here (requests other than GET, answers other than 2xx: what provenance leaves out): ${unlisted.added} added, ${unlisted.removed} removed, ${unlisted.changed} changed; masters see them on each build's inputs page</p>`);
   }
   return out.join('\n');
 }

@@ -83,7 +83,14 @@ export type PageView =
       changed: ChangedFile[];
       identical: EntryView[];
       /** The builds' recorded inputs compared by request and checksum (null when neither has any). */
-      inputs: { counts: { added: number; removed: number; changed: number; identical: number }; added: InputView[]; removed: InputView[]; changed: { url: string; queryHash: string | null; method: string; fromSha256: string; toSha256: string }[] } | null;
+      inputs: {
+        counts: { added: number; removed: number; changed: number; identical: number };
+        /** Only what provenance lists (bodies got by GET, 2xx), as it names them; the rest counted in `unlisted`. */
+        added: PublicInputView[];
+        removed: PublicInputView[];
+        changed: { url: string; queryHash: string | null; method: string; fromSha256: string; toSha256: string }[];
+        unlisted: { added: number; removed: number; changed: number };
+      } | null;
       /** Outputs, and inputs where recorded, all the same. */
       reproducible: boolean;
       /** What the two builds' signed provenance agree on (null unless both have one that verifies). */
@@ -113,6 +120,9 @@ export type PageView =
       /** The first misses (MISSES_LISTED), and how many there are. */
       misses: MissView[];
       missTotal: number;
+      /** The first parts of bodies passed through unrecorded (a Range), and how many there are. */
+      partials: PartialView[];
+      partialTotal: number;
       paging: Paging;
     }
   | {
@@ -127,13 +137,23 @@ export type PageView =
 export type { MirrorEntryView } from '../mirror/mirror.js';
 import type { MirrorEntryView } from '../mirror/mirror.js';
 
-/** One input of a build: a request its build proxy answered. */
+/** One input of a build, as anyone may see it: what its signed provenance says of it. */
+export interface PublicInputView {
+  method: string;
+  /** Without userinfo and query, as provenance names it. */
+  url: string;
+  /** The keyed hash of the query the URL had, if any. */
+  queryHash: string | null;
+  sha256: string;
+  /** upstream (recorded), replay (from the build replayed) or mirror. */
+  source: string;
+}
+
+/** One input of a build, for masters (/-/inputs): a request its build proxy answered. */
 export interface InputView {
   method: string;
-  /** The whole URL for masters (/-/inputs); in public views (compare) without its query, as provenance names it. */
+  /** The whole URL. */
   url: string;
-  /** Public views: the keyed hash of the query the URL had, if any. */
-  queryHash?: string | null;
   status: number;
   sha256: string;
   size: number;
@@ -143,6 +163,14 @@ export interface InputView {
   source: string;
   /** A later answer to the same request differed (the first is kept). */
   changed: boolean;
+}
+
+export interface PartialView {
+  method: string;
+  url: string;
+  status: number;
+  range: string;
+  time: string;
 }
 
 export interface MissView {

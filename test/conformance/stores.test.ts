@@ -8,7 +8,7 @@ import path from 'node:path';
 import { makeTempDir } from '../helpers/harness.js';
 import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
-import { InputRecordFiles, serialiseLine, type InputLine, type InputStore, type RecordingLimits } from '../../server/storage/input-records.js';
+import { InputRecordFiles, MAX_LINE_BYTES, serialiseLine, type InputLine, type InputStore, type RecordingLimits } from '../../server/storage/input-records.js';
 import { MirrorEntryFiles, type MirrorEntry, type MirrorEntryStore } from '../../server/storage/mirror-entries.js';
 import { Database, DatabaseUnavailable, SCHEMA_VERSION } from '../../server/storage/pg/database.js';
 import { AuditFile, type AuditTrail } from '../../server/audit/audit-log.js';
@@ -35,6 +35,8 @@ import { createHash } from 'node:crypto';
 interface Stores {
   mirror: MirrorEntryStore;
   inputs: InputStore;
+  /** The recordings as two replicas see them (one process twice, embedded). */
+  inputReplicas: [InputStore, InputStore];
   audit: AuditTrail;
   tokens: TokenRecords;
   authority: AuthorityKeeper;
@@ -63,9 +65,11 @@ const embedded: Backend = {
     const store = new ArtifactStore(dir);
     await store.init();
     const guard = new LocalBuildGuard();
+    const inputs = new InputRecordFiles(dir);
     return {
       mirror: new MirrorEntryFiles(dir, store),
-      inputs: new InputRecordFiles(dir),
+      inputs,
+      inputReplicas: [inputs, inputs],
       audit: new AuditFile(dir),
       tokens: await TokenFile.open(path.join(dir, 'tokens')),
       authority: fileKeeper(path.join(dir, 'tokens')),
@@ -103,6 +107,7 @@ const postgres: Backend = {
     return {
       mirror: new PgMirrorEntries(db),
       inputs: new PgInputRecords(db),
+      inputReplicas: [new PgInputRecords(db), new PgInputRecords(other)],
       audit: new PgAuditTrail(db),
       tokens: new PgTokenRecords(db),
       authority: pgAuthorityKeeper(db),
@@ -609,6 +614,29 @@ for (const backend of [embedded, postgres]) {
         expect(await stores.inputs.totals(B)).to.deep.equal({ lines: 3, bytes: one * 3 });
         expect(await stores.inputs.append(B, { ...miss(1), url: `https://example.org/${'x'.repeat(70 * 1024)}` }, ROOMY).catch((e: Error) => e.message)).to.match(/at most 65536 bytes/);
         expect((await stores.inputs.totals(B)).lines).to.equal(3);
+      });
+
+      it('holds room for exchanges in flight: reservations racing on two replicas never pass a limit, and every held line lands', async () => {
+        const [one, two] = stores.inputReplicas;
+        const limits: RecordingLimits = { maxLines: 20, maxBytes: 1024 ** 3 };
+        const outcomes = await Promise.all([...Array(60).keys()].map((n) => (n % 2 ? one : two).reserve(A, limits)));
+        expect(outcomes.filter((o) => o === null)).to.have.length(20);
+        expect(outcomes.filter((o) => o !== null)).to.deep.equal(Array(40).fill('lines'));
+        // Nothing is written yet, and nothing else fits beside what is held.
+        expect((await one.totals(A)).lines).to.equal(0);
+        expect(await one.append(A, miss(99), limits)).to.equal('full');
+        // One is given back: room for one more.
+        await two.unreserve(A);
+        expect(await one.reserve(A, limits)).to.equal(null);
+        await Promise.all([...Array(20).keys()].map((n) => (n % 2 ? one : two).appendReserved(A, miss(n))));
+        expect(await one.totals(A)).to.deep.include({ lines: 20 });
+        expect(await readAll(stores.inputs, A)).to.have.length(20);
+        expect(await two.reserve(A, limits)).to.equal('lines');
+        // Bytes: each held line counts as the largest a line may be.
+        const bytes: RecordingLimits = { maxLines: 1000, maxBytes: 3 * MAX_LINE_BYTES };
+        const byBytes = await Promise.all([...Array(10).keys()].map((n) => (n % 2 ? one : two).reserve(B, bytes)));
+        expect(byBytes.filter((o) => o === null)).to.have.length(3);
+        expect(byBytes.filter((o) => o === 'bytes')).to.have.length(7);
       });
 
       it('a scan stops at the limits it is given (a recording made under larger ones), and readAt finds each line it gave', async () => {

@@ -39,7 +39,7 @@ export async function curlVia(proxy: string, url: string, caFile: string, home: 
 }
 
 /** A CONNECT tunnel to `host:port`, TLS inside, for several requests on one connection. */
-export async function openTunnel(proxyPort: number, authority: string, servername: string, credentials: string | null, ca: string): Promise<{ request(raw: string): Promise<string>; close(): void; connectAnswer: string }> {
+export async function openTunnel(proxyPort: number, authority: string, servername: string, credentials: string | null, ca: string): Promise<{ request(raw: string): Promise<string>; close(): void; connectAnswer: string; socket: net.Socket }> {
   const socket = net.connect(proxyPort, '127.0.0.1');
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${credentials ? `Proxy-Authorization: Basic ${Buffer.from(credentials).toString('base64')}\r\n` : ''}\r\n`);
@@ -55,11 +55,14 @@ export async function openTunnel(proxyPort: number, authority: string, servernam
     socket.on('data', onData);
     socket.once('error', reject);
   });
-  if (!connectAnswer.startsWith('HTTP/1.1 200')) return { request: async () => '', close: () => socket.destroy(), connectAnswer };
+  if (!connectAnswer.startsWith('HTTP/1.1 200')) return { request: async () => '', close: () => socket.destroy(), connectAnswer, socket };
   const secure = tls.connect({ socket, servername, ca });
   await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+  // Read, as a client does: a paused socket would not see the proxy close it.
+  secure.on('error', () => undefined).resume();
   return {
     connectAnswer,
+    socket: secure,
     request: (raw) =>
       new Promise((resolve, reject) => {
         let text = '';

@@ -8,12 +8,14 @@
 // health probe waits meanwhile.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
-import { basic, MASTER_AUTH, mintWith, startServer, until, type MintedToken, type TestServer } from '../helpers/harness.js';
+import { basic, makeTempDir, MASTER_AUTH, mintWith, REPO_ROOT, startServer, until, type MintedToken, type TestServer } from '../helpers/harness.js';
+import { run } from '../helpers/tools.js';
 import { freePort } from '../helpers/nginx.js';
 import { databaseMode } from '../helpers/postgres.js';
 import { openTunnel } from '../helpers/proxy.js';
@@ -94,15 +96,26 @@ interface InputsView {
 }
 
 /** A plain HTTP origin on 127.0.0.2 for what nginx will not send: answers that vary in odd ways, oversized headers. */
-async function startOrigin(): Promise<{ base: string; port: number; close(): Promise<void> }> {
+async function startOrigin(): Promise<{ base: string; port: number; seen(): number; close(): Promise<void> }> {
   let variant = 0;
+  let seen = 0;
   const server = http.createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
+    seen++;
     const url = new URL(req.url ?? '/', 'http://origin');
     if (url.pathname.startsWith('/missing/')) return void res.writeHead(404, { 'Content-Type': 'text/plain' }).end('no\n');
     if (url.pathname === '/keyed') {
       // Varies on credentials: the recording must not keep them.
       return void res.writeHead(200, { Vary: 'X-Api-Key, Authorization, Cookie', 'Content-Type': 'text/plain' }).end(`for ${createHash('sha256').update(String(req.headers['x-api-key'])).digest('hex').slice(0, 8)}\n`);
     }
+    if (url.pathname === '/ranged') {
+      // Honours a Range: a part of the body, 206.
+      const body = 'the whole ranged body\n';
+      const m = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''));
+      if (!m) return void res.writeHead(200, { 'Content-Length': body.length }).end(body);
+      const end = m[2] ? Number(m[2]) : body.length - 1;
+      return void res.writeHead(206, { 'Content-Range': `bytes ${m[1]}-${end}/${body.length}` }).end(body.slice(Number(m[1]), end + 1));
+    }
+    if (url.pathname === '/ignores-range') return void res.writeHead(200, { 'Content-Type': 'text/plain' }).end('all of it, whatever was asked\n');
     if (url.pathname === '/variant') return void res.writeHead(200, { Vary: 'X-Variant' }).end(`variant ${req.headers['x-variant'] ?? 'none'} #${variant++}\n`);
     if (url.pathname === '/wide-vary') return void res.writeHead(200, { Vary: Array.from({ length: 40 }, (_, i) => `X-H${i}`).join(', ') }).end('wide\n');
     if (url.pathname === '/huge-headers') {
@@ -114,7 +127,7 @@ async function startOrigin(): Promise<{ base: string; port: number; close(): Pro
   });
   await new Promise<void>((resolve) => server.listen(0, ORIGIN, () => resolve()));
   const port = (server.address() as AddressInfo).port;
-  return { base: `http://${ORIGIN}:${port}`, port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return { base: `http://${ORIGIN}:${port}`, port, seen: () => seen, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 for (const mode of ['embedded', 'PostgreSQL'] as const) {
@@ -216,7 +229,56 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
         expect(view.paging.total).to.equal(200);
       });
 
+      if (mode === 'PostgreSQL') {
+        it('two replicas recording one build keep its limit together, and make no exchange they do not record', async () => {
+          const a = await server({ INPUTS_MAX_LINES: '10' });
+          const b = await server({ INPUTS_MAX_LINES: '10', DATABASE_URL: a.s.databaseUrl as string, ARTIFACTS_DIR: a.s.artifactsDir });
+          const t = await mintWith(a.s.baseUrl, { type: 'dpkg', project: 'replicas', build: '1' });
+          const before = origin.seen();
+          // One through A (its totals read), nine through B, then more through both at once.
+          expect((await viaProxy(a.proxyPort, t, `${origin.base}/ok/r0`)).status).to.equal(200);
+          const nine = await many(b.proxyPort, t, Array.from({ length: 9 }, (_, i) => `${origin.base}/ok/r${i + 1}`), 3);
+          expect(countOf(nine, 200)).to.equal(9);
+          const more = await Promise.all([...Array(8).keys()].map((i) => viaProxy(i % 2 ? a.proxyPort : b.proxyPort, t, `${origin.base}/ok/late${i}`)));
+          expect(more.map((m) => m.status)).to.deep.equal(Array(8).fill(507));
+          // Refused before they were made: the origin saw ten requests, all of them recorded.
+          expect(origin.seen() - before).to.equal(10);
+          expect((await recordingText(a.s, ['dpkg', 'replicas', '1'])).split('\n').filter(Boolean)).to.have.length(10);
+        });
+      }
+
       if (mode === 'embedded') {
+        it('the content store\'s sweep keeps every body any recording names, whatever today\'s limits', async () => {
+          const dataDir = await makeTempDir('sweep-');
+          const first = await server({ DATA_DIR: dataDir });
+          const t = await mintWith(first.s.baseUrl, { type: 'dpkg', project: 'sweep', build: '1' });
+          const bodies = await many(first.proxyPort, t, Array.from({ length: 10 }, (_, i) => `${origin.base}/ok/sweep${i}`), 2);
+          expect(countOf(bodies, 200)).to.equal(10);
+          await revoke(first.s, t);
+          await first.s.close();
+          servers.splice(servers.indexOf(first.s), 1);
+          // An hour old: the sweep spares only what was written or used while it ran.
+          const content = path.join(dataDir, 'artifacts', '.content', 'sha256');
+          const hourAgo = new Date(Date.now() - 3600_000);
+          for (const prefix of await readdir(content)) for (const name of await readdir(path.join(content, prefix))) await utimes(path.join(content, prefix, name), hourAgo, hourAgo);
+          // Lower limits: the recording holds more than they let be read.
+          const second = await server({ DATA_DIR: dataDir, INPUTS_MAX_LINES: '3' });
+          const cli = (args: string[]): ReturnType<typeof run> => run(process.execPath, ['dist/cli/main.js', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', DATA_DIR: dataDir } });
+          const added = await cli(['mirror', 'add', `${origin.base}/ok/mirrored`, '--json']);
+          expect(added.code, added.stderr).to.equal(0);
+          const { id } = JSON.parse(added.stdout) as { id: string };
+          // Removing an entry sweeps the content store, and the command waits for the sweep.
+          const removed = await cli(['mirror', 'remove', id]);
+          expect(removed.code, removed.stderr).to.equal(0);
+          for (let i = 0; i < 10; i++) {
+            const sha256 = createHash('sha256').update(`ok /ok/sweep${i}\n`).digest('hex');
+            expect(existsSync(path.join(dataDir, 'artifacts', '.content', 'sha256', sha256.slice(0, 2), sha256)), `body ${i}`).to.equal(true);
+          }
+          await second.s.close();
+          servers.splice(servers.indexOf(second.s), 1);
+          await rm(dataDir, { recursive: true, force: true });
+        });
+
         it('a recording larger than the limits (made before them) is read only up to them: inputs, compare, seal and replay', async () => {
           const { s } = await server({ INPUTS_MAX_LINES: '300' });
           const t = await mintWith(s.baseUrl, { type: 'dpkg', project: 'legacy', build: '1' });
@@ -234,6 +296,9 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
           const envelope = JSON.parse(await (await fetch(`${s.baseUrl}/dpkg/legacy/1/provenance.intoto.jsonl`)).text()) as { payload: string };
           const deps = (JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as { predicate: { buildDefinition: { resolvedDependencies: unknown[] } } }).predicate.buildDefinition.resolvedDependencies;
           expect(deps.length).to.be.at.most(300).and.at.least(290);
+          // And the statement says that it stops there.
+          const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as { predicate: { buildDefinition: { internalParameters?: { inputsTruncated?: string } } } };
+          expect(statement.predicate.buildDefinition.internalParameters?.inputsTruncated).to.match(/INPUTS_MAX_LINES/);
           const view = (await json<InputsView>(s, '/-/inputs?build=/dpkg/legacy/1/', true)).body;
           expect(view.paging.total).to.be.at.most(300);
           const compared = (await json<{ inputs: { counts: Record<string, number> } }>(s, '/-/compare?from=/dpkg/legacy/1/&to=/dpkg/legacy/1/')).body;
@@ -247,18 +312,55 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
       const a = await mintWith(s.baseUrl, { type: 'dpkg', project: 'query', build: '1' });
       const b = await mintWith(s.baseUrl, { type: 'dpkg', project: 'query', build: '2' });
       expect((await viaProxy(proxyPort, b, `${origin.base}/echo?token=SECRETQUERY`)).status).to.equal(200);
+      // What provenance leaves out (a POST, an answer other than 2xx) is counted, never listed.
+      expect(await new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: proxyPort, method: 'POST', path: `${origin.base}/private/post/alice@example.org`, headers: { 'Proxy-Authorization': basic(b.username, b.password), 'Content-Length': 2 } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end('{}');
+      })).to.equal(200);
+      expect((await viaProxy(proxyPort, b, `${origin.base}/missing/private-repo-name.tar.gz`)).status).to.equal(404);
       await revoke(s, a);
       await revoke(s, b);
       const res = await fetch(`${s.baseUrl}/-/compare?from=/dpkg/query/1/&to=/dpkg/query/2/`, { headers: { Accept: 'application/json' } });
       const text = await res.text();
       expect(text).to.not.include('SECRETQUERY');
-      const compared = JSON.parse(text) as { inputs: { added: Array<{ url: string; queryHash: string }> } };
+      expect(text).to.not.include('alice@example.org').and.not.include('private-repo-name');
+      const compared = JSON.parse(text) as { inputs: { counts: Record<string, number>; added: Array<{ url: string; queryHash: string }>; unlisted: Record<string, number> } };
+      expect(compared.inputs.counts.added).to.equal(3);
+      expect(compared.inputs.unlisted).to.deep.equal({ added: 2, removed: 0, changed: 0 });
       expect(compared.inputs.added).to.have.length(1);
+      expect(Object.keys(compared.inputs.added[0] as object).sort()).to.deep.equal(['method', 'queryHash', 'sha256', 'source', 'url']);
       expect(compared.inputs.added[0]?.url).to.equal(`${origin.base}/echo`);
       expect(compared.inputs.added[0]?.queryHash).to.match(/^hmac-sha256:[0-9a-f]{64}$/);
       expect(await (await fetch(`${s.baseUrl}/-/compare?from=/dpkg/query/1/&to=/dpkg/query/2/`)).text()).to.not.include('SECRETQUERY');
       const master = (await json<InputsView>(s, '/-/inputs?build=/dpkg/query/2/', true)).body;
       expect(master.exchanges[0]?.url).to.equal(`${origin.base}/echo?token=SECRETQUERY`);
+    });
+
+    it('a Range answered in part (206) is passed through and listed as such, not recorded; one answered whole (200) is recorded, and provenance names both', async () => {
+      const { s, proxyPort } = await server();
+      const t = await mintWith(s.baseUrl, { type: 'dpkg', project: 'range', build: '1' });
+      const part = await viaProxy(proxyPort, t, `${origin.base}/ranged`, { Range: 'bytes=4-8' });
+      expect(part.status).to.equal(206);
+      expect(part.body).to.equal('whole');
+      const whole = await viaProxy(proxyPort, t, `${origin.base}/ignores-range`, { Range: 'bytes=0-3' });
+      expect(whole.status).to.equal(200);
+      const view = (await json<InputsView & { partials: Array<{ url: string; status: number; range: string }>; partialTotal: number }>(s, '/-/inputs?build=/dpkg/range/1/', true)).body;
+      expect(view.exchanges.map((e) => e.url)).to.deep.equal([`${origin.base}/ignores-range`]);
+      expect(view.partials.map(({ url, status, range }) => ({ url, status, range }))).to.deep.equal([{ url: `${origin.base}/ranged`, status: 206, range: 'bytes=4-8' }]);
+      expect(view.partialTotal).to.equal(1);
+      await revoke(s, t);
+      const envelope = JSON.parse(await (await fetch(`${s.baseUrl}/dpkg/range/1/provenance.intoto.jsonl`)).text()) as { payload: string };
+      const deps = (JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as { predicate: { buildDefinition: { resolvedDependencies: Array<{ uri: string; digest?: unknown; annotations: Record<string, unknown> }> } } }).predicate.buildDefinition.resolvedDependencies;
+      expect(deps.find((d) => d.uri.endsWith('/ranged'))).to.deep.equal({ uri: `${origin.base}/ranged`, annotations: { source: 'upstream', partial: true } });
+      expect(deps.find((d) => d.uri.endsWith('/ignores-range'))?.digest).to.deep.equal({ sha256: createHash('sha256').update('all of it, whatever was asked\n').digest('hex') });
+      // Replayed: the whole one answers (its range too), the part does not.
+      const replay = await mintWith(s.baseUrl, { type: 'dpkg', project: 'range', build: '2', replay: '/dpkg/range/1/' });
+      expect((await viaProxy(proxyPort, replay, `${origin.base}/ignores-range`, { Range: 'bytes=0-2' })).body).to.equal('all');
+      expect((await viaProxy(proxyPort, replay, `${origin.base}/ranged`, { Range: 'bytes=4-8' })).status).to.equal(404);
     });
 
     it('the repository\'s own ports are refused in every way an address can be written, with loopback allowed (finding 3)', async () => {
@@ -365,6 +467,20 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
       expect(at).to.be.below(request.length);
       await idleClosed;
       expect((await viaProxy(proxyPort, t, `${origin.base}/ok/after`)).status).to.equal(200);
+      // Inside a tunnel too: no handshake, a request trickled after it, or silence after an answer.
+      const ca = await (await fetch(`${s.baseUrl}/-/proxy/ca.pem`)).text();
+      const offline = await mintWith(s.baseUrl, { type: 'dpkg', project: 'slow', build: '2', proxy: 'offline' });
+      const credentials = `${offline.username}:${offline.password}`;
+      const silent = await openTunnel(proxyPort, 'silent.example:443', 'silent.example', credentials, ca);
+      const trickled = await openTunnel(proxyPort, 'trickle.example:443', 'trickle.example', credentials, ca);
+      const answered = await openTunnel(proxyPort, 'answered.example:443', 'answered.example', credentials, ca);
+      expect(await answered.request('GET /x HTTP/1.1\r\nHost: answered.example\r\n\r\n')).to.match(/^HTTP\/1\.1 404/);
+      const inside = 'GET /y HTTP/1.1\r\nHost: trickle.example\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n';
+      let sent = 0;
+      const dripping = setInterval(() => (sent < inside.length && !trickled.socket.destroyed ? trickled.socket.write(inside[sent++] as string) : clearInterval(dripping)), 200);
+      await Promise.all([silent, trickled, answered].map((tunnel) => (tunnel.socket.destroyed ? undefined : new Promise((resolve) => tunnel.socket.once('close', resolve)))));
+      clearInterval(dripping);
+      expect(sent).to.be.below(inside.length);
     });
   });
 }

@@ -1,7 +1,8 @@
 // Whether a token is live is asked of the store at every request (issue 26, finding 10):
-// two token services over one store (two replicas), one of which has the credential's
-// proof cached. When the other revokes it, or when it expires, the proof and the hash
-// are no help: only that check stands between the token and the next request.
+// two token services over one store, as two replicas share one database, one of which has
+// the credential's proof cached. When the other revokes it, or when it expires, the proof
+// and the hash are no help: only that check stands between the token and the next
+// request. (Real replicas on PostgreSQL: test/integration/replicas.test.ts.)
 import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
 import { makeTempDir } from '../helpers/harness.js';

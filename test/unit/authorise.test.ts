@@ -116,7 +116,7 @@ describe('http/authorise scopeRefusal', () => {
   });
 
   describe('the seal\'s own files and their lookalikes', () => {
-    const lookalikes = ['SHA256SUMS', 'sha256sums', 'SHA256SUMS ', ' SHA256SUMS', 'SHA256 SUMS', 'Sha256Sums.SIG', 'ＳＨＡ２５６ＳＵＭＳ', '\u0405\u041d\u0410256\u0405UM\u0405', 'SHA256SUMS\u2024sig', 'pr\u043evenance.intoto.jsonl', 'PROVENANCE.INTOTO.JSONL', '𝐒𝐇𝐀𝟐𝟓𝟔𝐒𝐔𝐌𝐒'];
+    const lookalikes = ['SHA256SUMS', 'sha256sums', 'SHA256SUMS ', ' SHA256SUMS', 'SHA256 SUMS', 'Sha256Sums.SIG', 'ＳＨＡ２５６ＳＵＭＳ', '\u0405\u041d\u0410256\u0405UM\u0405', 'SHA256SUMS\u2024sig', 'pr\u043evenance.intoto.jsonl', 'PROVENANCE.INTOTO.JSONL', '𝐒𝐇𝐀𝟐𝟓𝟔𝐒𝐔𝐌𝐒', 'provenance.\u0131ntoto.jsonl', 'provenance.intoto.jsonI', 'provenance.intoto.json1', 'pr0venance.intoto.jsonl', 'SHA256SUrnS'];
     for (const name of lookalikes) {
       it(`refuses ${JSON.stringify(name)} at the build root for PUT, MKCOL, LOCK, COPY and MOVE`, () => {
         for (const method of ['PUT', 'MKCOL', 'LOCK'] as const) expect(scopeRefusal(method, [...SCOPE, name], null, SCOPE), method).to.be.a('string').and.match(/sealed/);

@@ -116,6 +116,8 @@ const SAMPLES: Record<PageView['view'], PageView> = {
     exchanges: [{ method: 'GET', url: `https://example.org/${HOSTILE}`, status: 200, sha256: HASH_A, size: 10, time: '2024-05-22T14:01:00.000Z', source: 'upstream', changed: true }],
     misses: [{ method: 'GET', url: 'https://example.org/missing', time: '2024-05-22T14:02:00.000Z', replayed: '/dpkg/hello/41/' }],
     missTotal: 1,
+    partials: [{ method: 'GET', url: `https://example.org/${HOSTILE}`, status: 206, range: `bytes=0-${HOSTILE}`, time: '2024-05-22T14:03:00.000Z' }],
+    partialTotal: 1,
     paging: onePage(1),
   },
   error: { view: 'error', path: '/dpkg/nope/', crumbs: crumbsFor(['dpkg', 'nope']), status: 404, message: 'no such project' },
@@ -414,6 +416,25 @@ describe('ui/render', () => {
     it('shows a missing hash in a changed file as "none"', () => {
       const html = renderPage(compare({ reproducible: false, identical: [], changed: [{ path: 'x', href: '/dpkg/hello/42/x', fromSha256: null, toSha256: HASH_A, fromSize: 1, toSize: 2 }] }));
       expect(section(html, '<h2>changed (1)</h2>', '</table>')).to.include('<span class="muted">none</span> → <code');
+    });
+
+    it('lists inputs as provenance names them: a query only as ?… with its keyed hash, the rest counted and sent to masters', () => {
+      const html = renderPage(
+        compare({
+          reproducible: false,
+          inputs: {
+            counts: { added: 3, removed: 0, changed: 0, identical: 0 },
+            added: [{ method: 'GET', url: `https://example.org/${HOSTILE}`, queryHash: `hmac-sha256:${'e'.repeat(64)}`, sha256: HASH_A, source: 'upstream' }],
+            removed: [],
+            changed: [],
+            unlisted: { added: 2, removed: 0, changed: 0 },
+          },
+        }),
+      );
+      const added = section(html, '<h3>added inputs</h3>', '</table>');
+      expect(added).to.include(`<span title="hmac-sha256:${'e'.repeat(64)}">?…</span>`);
+      expect(added).to.not.include(HOSTILE);
+      expect(html).to.include('not listed here (requests other than GET, answers other than 2xx: what provenance leaves out): 2 added, 0 removed, 0 changed');
     });
 
     it('shows the error and no verdict when the comparison failed', () => {

@@ -38,7 +38,7 @@ const MIGRATIONS: readonly string[] = [
   // where a line is appended. Lines recorded before are counted once, here.
   `ALTER TABLE inputs ADD COLUMN bytes integer NOT NULL DEFAULT 0;
    UPDATE inputs SET bytes = octet_length(line::text) + 1;
-   CREATE TABLE input_totals (build text PRIMARY KEY, lines integer NOT NULL, bytes bigint NOT NULL);
+   CREATE TABLE input_totals (build text PRIMARY KEY, lines integer NOT NULL, bytes bigint NOT NULL, reserved integer NOT NULL DEFAULT 0);
    INSERT INTO input_totals (build, lines, bytes) SELECT build, count(*), sum(bytes) FROM inputs GROUP BY build;`,
   // Secrets of the repository that every replica uses (the key of recordings' keyed hashes).
   `CREATE TABLE repository_secrets (name text PRIMARY KEY, value text NOT NULL);`,

@@ -8,7 +8,7 @@ import type { Config } from '../../config.js';
 import { AuditFile } from '../../audit/audit-log.js';
 import { TokenFile } from '../../../token-service/store.js';
 import { ArtifactStore } from '../artifact-store.js';
-import { InputRecordFiles } from '../input-records.js';
+import { InputRecordFiles, UNBOUNDED } from '../input-records.js';
 import { BuildRecordFiles } from '../build-records.js';
 import { PgBuildRecords } from './build-records.js';
 import { MirrorEntryFiles } from '../mirror-entries.js';
@@ -86,10 +86,9 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
       }
       const toInputs = new PgInputRecords(tx);
       // Every line as it is, whatever the limits of the day: the copy loses nothing.
-      const unbounded = { maxLines: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
       for (const build of await inputs.all()) {
-        for await (const batch of inputs.scan(build, unbounded)) {
-          for (const { line } of batch) await toInputs.append(build, line, unbounded);
+        for await (const batch of inputs.scan(build, UNBOUNDED)) {
+          for (const { line } of batch) await toInputs.append(build, line, UNBOUNDED);
           report.inputLines += batch.length;
         }
         report.recordedBuilds++;
