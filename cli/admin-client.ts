@@ -3,7 +3,7 @@
 // started meanwhile refuses to start instead of becoming a second writer).
 import http from 'node:http';
 import pino from 'pino';
-import type { Config } from '../server/config.js';
+import type { Config } from '../server/config/config.js';
 import type { AdminRequest, AdminResponse } from '../server/admin/operations.js';
 import { adminSocketPath, DataDirInUse, isListening, startAdminSocket } from '../server/admin/admin-socket.js';
 

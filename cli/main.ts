@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '../server/config.js';
+import { ConfigError, loadConfig, type Config } from '../server/config/config.js';
 import type { AdminRequest } from '../server/admin/operations.js';
 import type { RetentionReport } from '../server/retention/retention.js';
 import type { MirrorEntryView } from '../server/mirror/mirror.js';

@@ -1,5 +1,5 @@
 // `npm start`: read the configuration, start serving, stop cleanly on SIGTERM.
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { createApp } from './app.js';
 import { StoreError } from '../token-service/store.js';
 import { DataDirInUse } from './admin/admin-socket.js';

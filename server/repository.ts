@@ -2,7 +2,7 @@
 // and housekeeping, wired once. The server (app.ts) puts HTTP in front of it; the admin
 // CLI opens it directly when no server is running.
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import type { Config } from './config/config.js';
 import { ArtifactStore } from './storage/artifact-store.js';
 import { ResourceRecordFiles, type ResourceRecords } from './storage/meta-store.js';
 import { importVolumeRecords, PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
@@ -14,7 +14,7 @@ import { PROVENANCE_FILE } from './domain/seal-files.js';
 import { parseSums } from './domain/provenance.js';
 import { Catalog } from './storage/catalog.js';
 import { ChecksumIndexFiles, type ChecksumIndex } from './storage/checksum-index.js';
-import { Builds, type SealSigner } from './storage/builds.js';
+import { Builds, type SealSigner } from './builds/builds.js';
 import { BuildRecordFiles, type BuildRecords } from './storage/build-records.js';
 import { LocalBuildGuard, type BuildGuard } from './storage/build-guard.js';
 import { PgBuildGuard } from './storage/pg/build-guard.js';
@@ -24,7 +24,7 @@ import { DEPARTED_AFTER_MS, HEARTBEAT_MS, Replicas } from './storage/pg/replicas
 import type { Fetch } from './mirror/mirror.js';
 import { ContentStore } from './storage/content-store.js';
 import { InputRecorder, InputRecordFiles, UNBOUNDED, type InputStore, type RecordingLimits } from './storage/input-records.js';
-import { addRecordedBodies, countInputs, dependenciesOf } from './storage/input-reading.js';
+import { addRecordedBodies, countInputs, dependenciesOf } from './recordings/input-reading.js';
 import { newSecret, RepositorySecretFile } from './storage/repository-secrets.js';
 import { PgRepositorySecrets } from './storage/pg/repository-secrets.js';
 import { keyedHash, RECORDING_HASH_SECRET, type KeyedHash } from './domain/keyed-hash.js';
@@ -47,7 +47,7 @@ import { AuditFile, type AuditTrail } from './audit/audit-log.js';
 import { fanOut, type EventSink } from './domain/events.js';
 import { Retention } from './retention/retention.js';
 import { scopeSegments, scopeString } from './domain/tree-path.js';
-import { Gate } from './gate.js';
+import { Gate } from './support/gate.js';
 
 export interface RepositoryOptions {
   logger: Logger;

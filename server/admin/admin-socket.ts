@@ -15,7 +15,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Repository } from '../repository.js';
-import { isListening, listenOnSocket, SocketPathTooLong } from '../unix-socket.js';
+import { isListening, listenOnSocket, SocketPathTooLong } from '../support/unix-socket.js';
 import { handleAdmin } from './operations.js';
 
 export { isListening };

@@ -2,11 +2,11 @@
 // server/ui renders them as HTML, and the JSON answers are the same objects.
 import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
-import type { TreeServices } from '../http/context.js';
+import type { TreeServices } from '../webdav/context.js';
 import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, PublicInputView } from '../ui/views.js';
-import { compareRecordings, inputsPageOf, isDependency, type InputSummary } from '../storage/input-reading.js';
+import { compareRecordings, inputsPageOf, isDependency, type InputSummary } from '../recordings/input-reading.js';
 import type { AuditEntry } from '../audit/audit-log.js';
-import { sortYielding, yieldToLoop } from '../gate.js';
+import { sortYielding, yieldToLoop } from '../support/gate.js';
 import { PROVENANCE_FILE } from '../domain/seal-files.js';
 import { publicUri } from '../domain/provenance.js';
 import { provenanceChecker } from '../signing/provenance-check.js';

@@ -1,7 +1,7 @@
 // Error answers: short and clear, plain text in the tree, JSON under /-/. Never a stack
 // trace, a server path or a secret.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Busy } from '../gate.js';
+import { Busy } from '../support/gate.js';
 import { DatabaseUnavailable } from '../storage/pg/database.js';
 import { StorageError, storageError } from '../storage/artifact-store.js';
 

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import type { ContentStore } from '../storage/content-store.js';
 import { MismatchError, TooLargeError } from '../storage/content-store.js';
 import type { MirrorEntry, MirroredPart } from '../storage/mirror-entries.js';
-import { UpstreamError, type UpstreamClient } from '../proxy/upstream.js';
+import { UpstreamError, type UpstreamClient } from '../upstream/upstream.js';
 import { blobUrl, manifestReferences, manifestUrl, MANIFEST_TYPES, parseBearerChallenge, parseImageRef, type ImageRef } from './image-ref.js';
 import type { FetchHooks, FetchResult } from './mirror.js';
 

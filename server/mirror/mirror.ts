@@ -7,7 +7,7 @@ import { customAlphabet } from 'nanoid';
 import type { EventSink } from '../domain/events.js';
 import { errorSummary } from '../domain/errors.js';
 import type { MirrorEntry, MirrorEntryStore, MirroredPart, MirrorState } from '../storage/mirror-entries.js';
-import { auditUrl, canonicalUrl } from '../proxy/matching.js';
+import { auditUrl, canonicalUrl } from '../recordings/matching.js';
 import { imageRefString, parseImageRef, type ImageRef } from './image-ref.js';
 
 export const MAX_NOTE = 1000;

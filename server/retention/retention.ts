@@ -2,9 +2,9 @@
 // only lists. Each removal is one build, whole (Builds.deleteSealed), and audited.
 import { scopeString } from '../domain/tree-path.js';
 import type { EventSink } from '../domain/events.js';
-import type { Builds } from '../storage/builds.js';
+import type { Builds } from '../builds/builds.js';
 import type { SealedState as BuildState } from '../storage/build-records.js';
-import { buildsToDelete, ruleFor, type BuildCandidate, type RetentionPolicy, type RetentionRule } from './policy.js';
+import { buildsToDelete, ruleFor, type BuildCandidate, type RetentionPolicy, type RetentionRule } from '../domain/retention-policy.js';
 
 export interface RetiredBuild {
   build: string;

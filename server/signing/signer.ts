@@ -4,7 +4,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { dsseSignedLine, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openSshPublicKey, parsePublicKeys, sshSign } from '../domain/signing.js';
 import { provenanceStatementBytes, type ProvenanceFacts } from '../domain/provenance.js';
-import { yieldToLoop } from '../gate.js';
+import { yieldToLoop } from '../support/gate.js';
 import type { KeyedHash } from '../domain/keyed-hash.js';
 import type { SigningKeyStore } from '../storage/signing-keys.js';
 import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../domain/seal-files.js';

@@ -2,7 +2,7 @@
 // waits for the build's writes in flight (cutting them after a grace). In one process
 // (LocalBuildGuard) that is memory; across replicas it is PostgreSQL (pg/build-guard.ts):
 // an advisory lock per build, and a row with a lease per write in flight.
-import { KeyedQueue } from '../gate.js';
+import { KeyedQueue } from '../support/gate.js';
 
 export interface BuildGuard {
   /** True when other processes share the repository: nothing about a build may be cached here. */

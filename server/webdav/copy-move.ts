@@ -2,7 +2,7 @@
 // assembled outside the tree and appears whole; a move is a rename.
 import { headerValue } from '../http/headers.js';
 import { isInsideScope, sameSegments } from '../domain/tree-path.js';
-import type { TreeRequest } from '../http/context.js';
+import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { StorageError } from '../storage/artifact-store.js';
 import { parseDepth } from './depth.js';

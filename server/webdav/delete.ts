@@ -1,6 +1,6 @@
 // DELETE (RFC 4918 section 9.6): a file, or a collection with everything in it, at once.
 import { headerValue } from '../http/headers.js';
-import type { TreeRequest } from '../http/context.js';
+import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { parseDepth } from './depth.js';
 import { guardWrite } from './preconditions.js';

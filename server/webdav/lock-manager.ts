@@ -6,7 +6,7 @@
 // the live locks of one build, read once per request.
 import { randomUUID } from 'node:crypto';
 import { isInsideScope, sameSegments } from '../domain/tree-path.js';
-import { KeyedQueue } from '../gate.js';
+import { KeyedQueue } from '../support/gate.js';
 
 export type LockScope = 'exclusive' | 'shared';
 export type LockDepth = '0' | 'infinity';

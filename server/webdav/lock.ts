@@ -3,7 +3,7 @@
 import { headerValue } from '../http/headers.js';
 import { Readable } from 'node:stream';
 import { isInsideScope, sameSegments } from '../domain/tree-path.js';
-import { principalOf, type TreeRequest } from '../http/context.js';
+import { principalOf, type TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
 import { StorageError } from '../storage/artifact-store.js';

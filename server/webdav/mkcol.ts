@@ -1,6 +1,6 @@
 // MKCOL (RFC 4918 section 9.3): 201, 405 when it exists, 409 when the parent is missing,
 // 415 with a body.
-import type { TreeRequest } from '../http/context.js';
+import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
 import { StorageError } from '../storage/artifact-store.js';

@@ -3,8 +3,8 @@
 import { headerValue } from '../http/headers.js';
 import { etagOf } from '../http/conditional.js';
 import { ownHosts } from '../http/client.js';
-import { principalOf, type TreeRequest } from '../http/context.js';
-import { parseDestination } from '../http/destination.js';
+import { principalOf, type TreeRequest } from './context.js';
+import { parseDestination } from './destination.js';
 import { HttpError } from '../http/errors.js';
 import { toHref } from '../domain/tree-path.js';
 import { evaluateIf, IfHeaderError, parseIfHeader, submittedLockTokens, taggedResources, type IfResourceState } from './if-header.js';

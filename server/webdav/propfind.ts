@@ -4,7 +4,7 @@ import { headerValue } from '../http/headers.js';
 import type { Stats } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { toHref } from '../domain/tree-path.js';
-import type { TreeRequest } from '../http/context.js';
+import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
 import type { Lock, LockView } from './lock-manager.js';

@@ -1,6 +1,6 @@
 // PROPPATCH (RFC 4918 section 9.2): all instructions succeed or none is applied.
 import { toHref } from '../domain/tree-path.js';
-import type { TreeRequest } from '../http/context.js';
+import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
 import { MAX_PROPERTIES, propertiesProblem, type StoredProperty } from '../storage/meta-store.js';

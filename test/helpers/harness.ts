@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createApp, type App } from '../../server/app.js';
-import { loadConfig } from '../../server/config.js';
+import { loadConfig } from '../../server/config/config.js';
 
 export const MASTER_USER = 'buildbot';
 export const MASTER_PASSWORD = 'correct-horse-battery-staple';

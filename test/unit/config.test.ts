@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../server/config.js';
+import { ConfigError, loadConfig } from '../../server/config/config.js';
 
 const CWD = path.resolve('/srv/artifact-repo');
 const GOOD_PASSWORD = 'correct-horse-battery-staple';

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { AUDIT_URL_CHARS, auditUrl, canonicalUrl, MAX_VARY_NAMES, notModified, pickRecording, recordedHeaders, requestKey, varyMatches, varyNames, varyValues } from '../../server/proxy/matching.js';
+import { AUDIT_URL_CHARS, auditUrl, canonicalUrl, MAX_VARY_NAMES, notModified, pickRecording, recordedHeaders, requestKey, varyMatches, varyNames, varyValues } from '../../server/recordings/matching.js';
 import { keyedHash } from '../../server/domain/keyed-hash.js';
 import { createHash } from 'node:crypto';
-import { isPrivateAddress, networkList, plainAddress, targetRefusal, unmapped } from '../../server/proxy/networks.js';
-import { forwardedHeaders } from '../../server/proxy/upstream.js';
+import { isPrivateAddress, networkList, plainAddress, targetRefusal, unmapped } from '../../server/upstream/networks.js';
+import { forwardedHeaders } from '../../server/upstream/upstream.js';
 import { proxyEnvLines } from '../../cli/proxy-env.js';
 
 describe('server/proxy/networks', () => {

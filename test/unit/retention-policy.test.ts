@@ -1,6 +1,6 @@
 // The retention policy file and the pure decision of which sealed builds a rule removes.
 import { expect } from 'chai';
-import { buildsToDelete, parseRetentionPolicy, PolicyError, ruleFor, type BuildCandidate, type RetentionPolicy } from '../../server/retention/policy.js';
+import { buildsToDelete, parseRetentionPolicy, PolicyError, ruleFor, type BuildCandidate, type RetentionPolicy } from '../../server/domain/retention-policy.js';
 
 const DAY = 24 * 3600 * 1000;
 const NOW = Date.parse('2030-06-15T12:00:00.000Z');

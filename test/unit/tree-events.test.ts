@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { auditPath, treeEvent, type WriteOutcome } from '../../server/http/tree-events.js';
+import { auditPath, treeEvent, type WriteOutcome } from '../../server/webdav/tree-events.js';
 
 const base: WriteOutcome = {
   method: 'PUT',

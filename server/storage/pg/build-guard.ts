@@ -8,7 +8,7 @@
 // not close it. A state that closes a build is written under a SHARE lock on `writes`
 // (pg/build-records.ts), which waits for the inserts running and holds off new ones until
 // it commits; an insert takes its snapshot after its table lock, so it sees that state.
-import { KeyedQueue } from '../../gate.js';
+import { KeyedQueue } from '../../support/gate.js';
 import type { BuildGuard } from '../build-guard.js';
 import type { Database } from './database.js';
 

@@ -2,7 +2,7 @@
 // replica. One row per lock, by build; the lock manager judges expiry and owners.
 import type { Lock, LockStore } from '../../webdav/lock-manager.js';
 import { buildKey } from '../../webdav/lock-manager.js';
-import { KeyedQueue } from '../../gate.js';
+import { KeyedQueue } from '../../support/gate.js';
 import type { Database } from './database.js';
 
 export class PgLocks implements LockStore {

@@ -4,7 +4,7 @@
 // and the resources' checksum records and dead properties) into an empty database, in one
 // transaction: all of it or nothing. The artifacts stay on the artifacts volume, which
 // the replicas share; the checksum index is the records' checksums.
-import type { Config } from '../../config.js';
+import type { Config } from '../../config/config.js';
 import { AuditFile } from '../../audit/audit-log.js';
 import { TokenFile } from '../../../token-service/store.js';
 import { ArtifactStore } from '../artifact-store.js';

@@ -3,26 +3,26 @@
 // retention); metrics for Prometheus.
 import { access, constants } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Config } from '../config.js';
+import type { Config } from '../config/config.js';
 import { NAME_RE, parseTreePath, scopeString, splitTarget } from '../domain/tree-path.js';
 import type { Repository } from '../repository.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProxySettings, TokenSummary } from '../../token-service/token-service.js';
 import { checkTtl } from '../../token-service/token-rules.js';
-import { clientAddress, requestBaseUrl } from './client.js';
-import { parseBasicAuth } from './credentials.js';
-import { httpErrorOf, HttpError } from './errors.js';
+import { clientAddress, requestBaseUrl } from '../http/client.js';
+import { parseBasicAuth } from '../auth/credentials.js';
+import { httpErrorOf, HttpError } from '../http/errors.js';
 import { errorSummary } from '../domain/errors.js';
 import { allowedSignersLine, openSshPublicKey } from '../domain/signing.js';
-import type { RequestLog } from './access-log.js';
-import type { TreeServices } from './context.js';
-import { sendPage, wantsJson } from './listing.js';
-import { describeFile } from './files.js';
+import type { RequestLog } from '../http/access-log.js';
+import type { TreeServices } from '../webdav/context.js';
+import { sendPage, wantsJson } from '../webdav/listing.js';
+import { describeFile } from '../webdav/files.js';
 import { auditPage, comparePage, crumbsOf, inputsPage, mirrorPage, PageError, searchPage } from '../browse/pages.js';
 import { parseDeclaration } from '../mirror/mirror.js';
 import { sendMirrored } from './mirror-download.js';
 import type { PageView } from '../ui/views.js';
-import { authenticateBuildToken, authenticateMaster } from './authorise.js';
+import { authenticateBuildToken, authenticateMaster } from '../auth/authorise.js';
 
 export interface ServiceApiDeps {
   config: Config;

@@ -1,22 +1,22 @@
 // GET and HEAD of files, served from disk with validators, ranges and conditional answers;
 // PUT streamed into a temporary file and renamed into place.
-import { headerValue } from './headers.js';
+import { headerValue } from '../http/headers.js';
 import { close, closeSync, read, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ServerResponse } from 'node:http';
-import { byteRange } from './ranges.js';
-import { contentTypeOf } from './content-types.js';
+import { byteRange } from '../http/ranges.js';
+import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum, reprDigest } from '../domain/checksum.js';
 import { CACHED_FILE_BYTES, StorageError } from '../storage/artifact-store.js';
-import { buildOf } from '../storage/builds.js';
-import { guardWrite } from '../webdav/preconditions.js';
-import { evaluatePreconditions, etagOf, ifRangeHolds } from './conditional.js';
+import { buildOf } from '../builds/builds.js';
+import { guardWrite } from './preconditions.js';
+import { evaluatePreconditions, etagOf, ifRangeHolds } from '../http/conditional.js';
 import type { TreeRequest, TreeServices } from './context.js';
-import { HttpError } from './errors.js';
+import { HttpError } from '../http/errors.js';
 import { sendListing } from './listing.js';
-import { requestLog } from './access-log.js';
-import { declaredLength } from './request-body.js';
+import { requestLog } from '../http/access-log.js';
+import { declaredLength } from '../http/request-body.js';
 
 // Small files are read in one call; larger ones are streamed with bounded buffers.
 const SMALL_FILE_BYTES = 128 * 1024;

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { masterNameProblem } from '../token-service/token-rules.js';
-import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from './retention/policy.js';
-import { socketPathProblem } from './unix-socket.js';
+import { masterNameProblem } from '../../token-service/token-rules.js';
+import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from '../domain/retention-policy.js';
+import { socketPathProblem } from '../support/unix-socket.js';
 
 export interface Config {
   port: number;

@@ -4,9 +4,9 @@
 // compare, the content store's sweep. Memory is bounded by the limits, not by what a
 // build managed to record; the event loop is let go between batches of lines.
 import { hash } from 'node:crypto';
-import { yieldToLoop } from '../gate.js';
+import { yieldToLoop } from '../support/gate.js';
 import type { ProvenanceInput } from '../domain/provenance.js';
-import type { InputLine, InputSource, InputStore, RecordedExchange, RecordedMiss, RecordedPartial, RecordingLimits } from './input-records.js';
+import type { InputLine, InputSource, InputStore, RecordedExchange, RecordedMiss, RecordedPartial, RecordingLimits } from '../storage/input-records.js';
 
 /** A digest of a request's identity: what tells two distinct requests apart, in 44 characters. */
 function digestOf(key: string): string {

@@ -7,7 +7,7 @@
 // it holds, the least recently used going first.
 import { hash } from 'node:crypto';
 import { scopeSegments } from '../domain/tree-path.js';
-import { yieldToLoop } from '../gate.js';
+import { yieldToLoop } from '../support/gate.js';
 import type { InputStore, RecordedExchange, RecordingLimits } from '../storage/input-records.js';
 import { pickRecording, requestKey, type HeaderList, type KeyedHash } from './matching.js';
 

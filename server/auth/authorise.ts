@@ -6,8 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import { isBelowScope, isInsideScope, sameSegments, scopeSegments, type TreePath } from '../domain/tree-path.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
 import { parseBasicAuth } from './credentials.js';
-import { CHALLENGE, HttpError, tooManyAttempts } from './errors.js';
-import { requestLog } from './access-log.js';
+import { CHALLENGE, HttpError, tooManyAttempts } from '../http/errors.js';
+import { requestLog } from '../http/access-log.js';
 import { sealFileLookalike } from '../domain/seal-files.js';
 
 export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PROPFIND'] as const;

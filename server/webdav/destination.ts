@@ -1,7 +1,7 @@
 // The Destination header of COPY and MOVE: an absolute URL on this server or an absolute
 // path, parsed with the same rules as a request path.
 import { parseTreePath, PathError, type TreePath } from '../domain/tree-path.js';
-import { HttpError } from './errors.js';
+import { HttpError } from '../http/errors.js';
 
 const ABSOLUTE_URL_RE = /^(https?):\/\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?(#.*)?$/i;
 

@@ -4,7 +4,7 @@
 // most specific one applies, and a project no rule covers keeps everything. A rule keeps
 // the newest `keep_newest` sealed builds and every build sealed less than `keep_days` ago.
 // Open builds and pinned builds are never removed.
-import { NAME_RE } from '../domain/tree-path.js';
+import { NAME_RE } from './tree-path.js';
 
 export interface RetentionRule {
   keepNewest: number;

@@ -9,12 +9,12 @@ import { BUILD_DEPTH, scopeSegments, scopeString } from '../domain/tree-path.js'
 import { sha256sumLine } from '../domain/checksum.js';
 import { SEAL_FILES, SUMS_FILE } from '../domain/seal-files.js';
 import { errorSummary } from '../domain/errors.js';
-import { StorageError, type ArtifactStore, type PutResult } from './artifact-store.js';
-import type { BuildRecord, BuildRecords, PinState, SealedState } from './build-records.js';
-import type { BuildGuard } from './build-guard.js';
-import type { Catalog } from './catalog.js';
-import type { InputStore } from './input-records.js';
-import type { ResourceRecords } from './meta-store.js';
+import { StorageError, type ArtifactStore, type PutResult } from '../storage/artifact-store.js';
+import type { BuildRecord, BuildRecords, PinState, SealedState } from '../storage/build-records.js';
+import type { BuildGuard } from '../storage/build-guard.js';
+import type { Catalog } from '../storage/catalog.js';
+import type { InputStore } from '../storage/input-records.js';
+import type { ResourceRecords } from '../storage/meta-store.js';
 
 
 /** The signed files a seal writes beside SHA256SUMS (signer.ts), given the list and the seal's time, and the key's fingerprint. */

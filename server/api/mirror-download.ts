@@ -5,10 +5,10 @@ import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from '../storage/content-store.js';
 import type { MirroredPart } from '../storage/mirror-entries.js';
-import { checksumHeaders } from './files.js';
-import { noneMatch } from './conditional.js';
-import { HttpError } from './errors.js';
-import { byteRange } from './ranges.js';
+import { checksumHeaders } from '../webdav/files.js';
+import { noneMatch } from '../http/conditional.js';
+import { HttpError } from '../http/errors.js';
+import { byteRange } from '../http/ranges.js';
 
 /** `attachment; filename="…"`, with the UTF-8 form for names that are not plain ASCII (RFC 6266). */
 export function contentDisposition(name: string): string {

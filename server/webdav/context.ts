@@ -1,16 +1,16 @@
 // What a tree request handler is given: the parsed request and the services behind it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Config } from '../config.js';
+import type { Config } from '../config/config.js';
 import type { TreePath } from '../domain/tree-path.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
 import type { ResourceRecords } from '../storage/meta-store.js';
 import type { Catalog } from '../storage/catalog.js';
-import type { Builds } from '../storage/builds.js';
-import type { LockManager } from '../webdav/lock-manager.js';
+import type { Builds } from '../builds/builds.js';
+import type { LockManager } from './lock-manager.js';
 import type { TokenService } from '../../token-service/token-service.js';
-import type { Authorisation, TreeMethod } from './authorise.js';
+import type { Authorisation, TreeMethod } from '../auth/authorise.js';
 import type { EventSink } from '../domain/events.js';
-import type { Gate } from '../gate.js';
+import type { Gate } from '../support/gate.js';
 import type { InputStore, RecordingLimits } from '../storage/input-records.js';
 import type { KeyedHash } from '../domain/keyed-hash.js';
 import type { Signer } from '../signing/signer.js';

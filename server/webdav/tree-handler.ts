@@ -1,23 +1,23 @@
 // Entry for every request to the artifact tree: path rules, method allow-list, body caps,
 // authorisation, then the method's handler. Nothing reaches a handler unchecked.
-import { headerValue } from './headers.js';
+import { headerValue } from '../http/headers.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { newNameProblem, parseTreePath, PathError, splitTarget } from '../domain/tree-path.js';
-import { copyOrMove } from '../webdav/copy-move.js';
-import { deleteResource } from '../webdav/delete.js';
-import { lock, unlock } from '../webdav/lock.js';
-import { mkcol } from '../webdav/mkcol.js';
-import { DAV_HEADERS, options } from '../webdav/options.js';
-import { propfind } from '../webdav/propfind.js';
-import { proppatch } from '../webdav/proppatch.js';
-import { ALLOW_HEADER, authorise, isTreeMethod, type TreeMethod } from './authorise.js';
-import { clientAddress, ownHosts } from './client.js';
+import { copyOrMove } from './copy-move.js';
+import { deleteResource } from './delete.js';
+import { lock, unlock } from './lock.js';
+import { mkcol } from './mkcol.js';
+import { DAV_HEADERS, options } from './options.js';
+import { propfind } from './propfind.js';
+import { proppatch } from './proppatch.js';
+import { ALLOW_HEADER, authorise, isTreeMethod, type TreeMethod } from '../auth/authorise.js';
+import { clientAddress, ownHosts } from '../http/client.js';
 import type { TreeRequest, TreeServices } from './context.js';
 import { parseDestination } from './destination.js';
-import { HttpError } from './errors.js';
+import { HttpError } from '../http/errors.js';
 import { getOrHead, put } from './files.js';
-import { checkDeclaredSize } from './request-body.js';
-import { requestLog } from './access-log.js';
+import { checkDeclaredSize } from '../http/request-body.js';
+import { requestLog } from '../http/access-log.js';
 import { treeEvent } from './tree-events.js';
 
 const HANDLERS: Record<TreeMethod, (request: TreeRequest) => Promise<void>> = {
