@@ -21,6 +21,7 @@ const LAYERS = [
   ['mirror', '^server/mirror/'],
   ['recordings', '^server/recordings/'],
   ['builds', '^server/builds/'],
+  ['locks', '^server/locks/'],
   ['auth', '^server/auth/'],
   ['token-service', '^token-service/'],
   // Infrastructure: where state is kept, and the one client of upstream servers.

@@ -9,7 +9,7 @@ import { answerClientError, httpErrorOf, sendHttpError } from './http/errors.js'
 import { errorSummary } from './domain/errors.js';
 import { createServiceApi } from './api/service-api.js';
 import { handleTreeRequest } from './webdav/tree-handler.js';
-import type { TreeServices } from './webdav/context.js';
+import type { Services } from './services/services.js';
 import { openRepository } from './repository.js';
 import { hashWorker } from './storage/trailing-hasher.js';
 import { Metrics } from './metrics/metrics.js';
@@ -39,7 +39,7 @@ export interface App {
   /** Where the proxy listens, once listen() is done. */
   proxyAddress: AddressInfo | null;
   tokens: TokenService;
-  services: TreeServices;
+  services: Services;
   metrics: Metrics;
   /** Set when no master existed and none was configured: show it once. */
   generatedMasterPassword: string | null;
@@ -89,7 +89,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   mirrorEntries = () => repo.mirror.counts();
   leader = () => repo.isLeader();
   const { tokens } = repo;
-  const services: TreeServices = repo;
+  const services: Services = repo;
   // The build proxy: its own listener and module, authorised by the same token service.
   const authority = config.proxyPort === 0 ? null : await CertificateAuthority.open(repo.authorityKeeper, options.now);
   const ownPorts = new Set<number>([config.port, config.proxyPort].filter((p) => p > 0));

@@ -4,36 +4,45 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { ArtifactStore } from './storage/artifact-store.js';
-import { ResourceRecordFiles, type ResourceRecords } from './storage/meta-store.js';
+import { ResourceRecordFiles } from './storage/embedded/resource-records.js';
+import { type ResourceRecords } from './storage/stores.js';
 import { importVolumeRecords, PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
-import { SigningKeyFile } from './storage/signing-keys.js';
+import { SigningKeyFile } from './storage/embedded/signing-keys.js';
 import { PgSigningKeys } from './storage/pg/signing-keys.js';
 import { Signer } from './signing/signer.js';
 import { provenanceChecker } from './signing/provenance-check.js';
 import { PROVENANCE_FILE } from './domain/seal-files.js';
 import { parseSums } from './domain/provenance.js';
 import { Catalog } from './storage/catalog.js';
-import { ChecksumIndexFiles, type ChecksumIndex } from './storage/checksum-index.js';
+import { ChecksumIndexFiles } from './storage/embedded/checksum-index.js';
+import { type ChecksumIndex } from './storage/stores.js';
 import { Builds, type SealSigner } from './builds/builds.js';
-import { BuildRecordFiles, type BuildRecords } from './storage/build-records.js';
-import { LocalBuildGuard, type BuildGuard } from './storage/build-guard.js';
+import { BuildRecordFiles } from './storage/embedded/build-records.js';
+import { type BuildRecords } from './storage/stores.js';
+import { LocalBuildGuard } from './storage/embedded/build-guard.js';
+import { type BuildGuard } from './storage/stores.js';
 import { PgBuildGuard } from './storage/pg/build-guard.js';
 import { PgBuildRecords } from './storage/pg/build-records.js';
 import { PgLocks } from './storage/pg/dav-locks.js';
 import { DEPARTED_AFTER_MS, HEARTBEAT_MS, Replicas } from './storage/pg/replicas.js';
 import type { Fetch } from './mirror/mirror.js';
 import { ContentStore } from './storage/content-store.js';
-import { InputRecorder, InputRecordFiles, UNBOUNDED, type InputStore, type RecordingLimits } from './storage/input-records.js';
+import { InputRecordFiles } from './storage/embedded/input-records.js';
+import { InputRecorder } from './recordings/recorder.js';
+import { UNBOUNDED } from './storage/recording-lines.js';
+import { type InputStore, type RecordingLimits } from './storage/stores.js';
 import { addRecordedBodies, countInputs, dependenciesOf } from './recordings/input-reading.js';
-import { newSecret, RepositorySecretFile } from './storage/repository-secrets.js';
+import { newSecret, RepositorySecretFile } from './storage/embedded/repository-secrets.js';
 import { PgRepositorySecrets } from './storage/pg/repository-secrets.js';
-import { keyedHash, RECORDING_HASH_SECRET, type KeyedHash } from './domain/keyed-hash.js';
-import { MirrorEntryFiles } from './storage/mirror-entries.js';
+import { keyedHash, RECORDING_HASH_SECRET } from './domain/keyed-hash.js';
+import { MirrorEntryFiles } from './storage/embedded/mirror-entries.js';
 import { Mirror } from './mirror/mirror.js';
 import { migrateLayout } from './storage/migrate.js';
 import { errorSummary } from './domain/errors.js';
-import { LockManager, MemoryLocks } from './webdav/lock-manager.js';
-import { TokenFile, type TokenRecords } from '../token-service/store.js';
+import { LockManager } from './locks/lock-manager.js';
+import { MemoryLocks } from './storage/embedded/dav-locks.js';
+import { TokenFile } from './storage/embedded/token-records.js';
+import { type TokenRecords } from './storage/stores.js';
 import { Database, type HeldLock } from './storage/pg/database.js';
 import { randomBytes } from 'node:crypto';
 import { PgTokenRecords } from './storage/pg/token-records.js';
@@ -41,13 +50,15 @@ import { PgAuditTrail } from './storage/pg/audit-trail.js';
 import { PgInputRecords } from './storage/pg/input-records.js';
 import { PgMirrorEntries } from './storage/pg/mirror-entries.js';
 import { pgAuthorityKeeper } from './storage/pg/authority-keeper.js';
-import { fileKeeper, type AuthorityKeeper } from './proxy/authority.js';
+import { fileKeeper } from './storage/embedded/proxy-authority.js';
 import { TokenService } from '../token-service/token-service.js';
-import { AuditFile, type AuditTrail } from './audit/audit-log.js';
+import { AuditFile } from './storage/embedded/audit-trail.js';
+import { type AuditTrail } from './storage/stores.js';
 import { fanOut, type EventSink } from './domain/events.js';
 import { Retention } from './retention/retention.js';
 import { scopeSegments, scopeString } from './domain/tree-path.js';
 import { Gate } from './support/gate.js';
+import type { Services } from './services/services.js';
 
 export interface RepositoryOptions {
   logger: Logger;
@@ -65,63 +76,13 @@ export interface RepositoryOptions {
   provisionMaster?: boolean;
 }
 
-export interface Repository {
-  config: Config;
-  store: ArtifactStore;
-  meta: ResourceRecords;
-  catalog: Catalog;
-  builds: Builds;
-  /** Bodies by checksum: what builds downloaded through the build proxy. */
-  content: ContentStore;
-  /** Each build's recorded inputs. */
-  inputs: InputStore;
-  /** How much a build's recording may hold. */
-  inputLimits: RecordingLimits;
-  /** Appends to recordings within their limits (the build proxy). */
-  recorder: InputRecorder;
-  /** The keyed hash recordings and public views keep in place of request values and queries. */
-  recordingHash: KeyedHash;
-  /** Declared external files and images, kept for ever (the server fetches them). */
-  mirror: Mirror;
-  /** Removes from the content store every body no build (and no mirror entry) refers to. */
-  sweepContent(): Promise<number>;
-  tokens: TokenService;
-  locks: LockManager;
-  audit: AuditTrail;
-  retention: Retention;
-  /** Where every event goes: the audit trail and whoever else asked. */
-  emit: EventSink;
-  pageGate: Gate;
-  compareGate: Gate;
-  /** After a revoke: whether the build is sealed now, still being sealed, or still open. */
-  sealStatus(scope: string): Promise<'sealed' | 'pending' | 'open'>;
-  /** Set when no master existed and none was configured: show it once. */
-  generatedMasterPassword: string | null;
-  /** Where the build proxy's certificate authority is kept: the tokens volume, or the database. */
-  authorityKeeper: AuthorityKeeper;
-  /** The key that signs sealed builds (its public halves are served, never the private one). */
-  signer: Signer;
-  /** Closes the database connections, if any (after the servers have stopped). */
-  close(): Promise<void>;
-  /**
-   * Starts the timers (token purge, .incoming sweep, failed seals, retention) and the
-   * mirror's downloads: with DATABASE_URL, on the one replica that holds the leader lock.
-   */
-  startHousekeeping(mirrorFetch: Fetch): void;
-  /** This process's replica id with DATABASE_URL (null: embedded). */
-  replicaId: string | null;
-  /** Whether this process runs the scheduled work now. */
-  isLeader(): boolean;
-  stopHousekeeping(): void;
-}
-
 const PURGE_EVERY_MS = 60_000;
 // How soon another replica takes over the scheduled work of one that died.
 const LEADER_CHECK_MS = 5_000;
 // A revoke answers once its build is sealed, or after this long with the seal still going.
 const SEAL_WAIT_MS = 5_000;
 
-export async function openRepository(config: Config, options: RepositoryOptions): Promise<Repository> {
+export async function openRepository(config: Config, options: RepositoryOptions): Promise<Services> {
   const { logger } = options;
   const now = options.now ?? Date.now;
   const opened = config.databaseUrl ? await openDatabase(config.databaseUrl) : null;

@@ -14,7 +14,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Repository } from '../repository.js';
+import type { Services } from '../services/services.js';
 import { isListening, listenOnSocket, SocketPathTooLong } from '../support/unix-socket.js';
 import { handleAdmin } from './operations.js';
 
@@ -28,7 +28,7 @@ export class DataDirInUse extends Error {}
 export interface AdminSocket {
   readonly path: string;
   /** Starts answering with this repository (until then every request gets 503). */
-  serve(repo: Repository): void;
+  serve(repo: Services): void;
   close(): Promise<void>;
 }
 
@@ -43,7 +43,7 @@ export async function startAdminSocket(tokensDir: string, role: 'server' | 'cli'
   const inUse = (): DataDirInUse =>
     new DataDirInUse(`${tokensDir} is in use by another artifact-repo process (a server, or an admin command): ${ADMIN_SOCKET} answers`);
 
-  let repo: Repository | null = null;
+  let repo: Services | null = null;
   const server = http.createServer((req, res) => {
     const answer = (status: number, body: unknown): void => {
       const text = JSON.stringify(body);

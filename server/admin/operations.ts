@@ -1,8 +1,8 @@
 // What the admin CLI can ask of a repository: manage masters, tokens and the mirror, run retention.
 // One function for both ways in: over the admin socket of a running server, or directly
 // by the CLI when no server runs. Requests and answers are plain JSON values.
-import type { Repository } from '../repository.js';
-import { masterNameProblem } from '../../token-service/token-rules.js';
+import type { Services } from '../services/services.js';
+import { masterNameProblem } from '../domain/token-rules.js';
 import { parseDeclaration } from '../mirror/mirror.js';
 
 export interface AdminRequest {
@@ -23,7 +23,7 @@ function fail(status: number, error: string): AdminResponse {
   return { status, body: { error } };
 }
 
-export async function handleAdmin(repo: Repository, request: AdminRequest, role: 'server' | 'cli'): Promise<AdminResponse> {
+export async function handleAdmin(repo: Services, request: AdminRequest, role: 'server' | 'cli'): Promise<AdminResponse> {
   const url = new URL(request.path, 'http://admin');
   let parts: string[];
   try {

@@ -4,7 +4,7 @@
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from '../storage/content-store.js';
-import type { MirroredPart } from '../storage/mirror-entries.js';
+import type { MirroredPart } from '../storage/stores.js';
 import { checksumHeaders } from '../webdav/files.js';
 import { noneMatch } from '../http/conditional.js';
 import { HttpError } from '../http/errors.js';

@@ -5,17 +5,16 @@ import { access, constants } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config/config.js';
 import { NAME_RE, parseTreePath, scopeString, splitTarget } from '../domain/tree-path.js';
-import type { Repository } from '../repository.js';
+import type { Services } from '../services/services.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProxySettings, TokenSummary } from '../../token-service/token-service.js';
-import { checkTtl } from '../../token-service/token-rules.js';
+import { checkTtl } from '../domain/token-rules.js';
 import { clientAddress, requestBaseUrl } from '../http/client.js';
 import { parseBasicAuth } from '../auth/credentials.js';
 import { httpErrorOf, HttpError } from '../http/errors.js';
 import { errorSummary } from '../domain/errors.js';
 import { allowedSignersLine, openSshPublicKey } from '../domain/signing.js';
 import type { RequestLog } from '../http/access-log.js';
-import type { TreeServices } from '../webdav/context.js';
 import { sendPage, wantsJson } from '../webdav/listing.js';
 import { describeFile } from '../webdav/files.js';
 import { auditPage, comparePage, crumbsOf, inputsPage, mirrorPage, PageError, searchPage } from '../browse/pages.js';
@@ -26,7 +25,7 @@ import { authenticateBuildToken, authenticateMaster } from '../auth/authorise.js
 
 export interface ServiceApiDeps {
   config: Config;
-  repo: Repository;
+  repo: Services;
   metrics: Metrics;
   requestLog: (req: Request) => RequestLog;
   /** The build proxy's certificate authority (PEM), or null with the proxy off. */
@@ -41,7 +40,7 @@ function contractToken({ id, username, scope, created_at, expires_at }: TokenSum
 export function createServiceApi({ config, repo, metrics, requestLog, authorityPem }: ServiceApiDeps): express.Express {
   const { tokens, store, builds } = repo;
   /** What the browsing pages read: the tree, checksums, builds. */
-  const pages: TreeServices = repo;
+  const pages: Services = repo;
   const app = express();
   app.disable('x-powered-by');
   // nginx matches /-/tokens and /-/metrics exactly (masters' networks only): /-/TOKENS must

@@ -2,10 +2,10 @@
 // server/ui renders them as HTML, and the JSON answers are the same objects.
 import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
-import type { TreeServices } from '../webdav/context.js';
+import type { Services } from '../services/services.js';
 import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, PublicInputView } from '../ui/views.js';
 import { compareRecordings, inputsPageOf, isDependency, type InputSummary } from '../recordings/input-reading.js';
-import type { AuditEntry } from '../audit/audit-log.js';
+import type { AuditEntry } from '../storage/stores.js';
 import { sortYielding, yieldToLoop } from '../support/gate.js';
 import { PROVENANCE_FILE } from '../domain/seal-files.js';
 import { publicUri } from '../domain/provenance.js';
@@ -44,7 +44,7 @@ const newestFirst = (a: Named, b: Named): number => naturalOrder(b.name, a.name)
 const sortedCache = new Map<string, { version: string; names: Named[] }>();
 const SORTED_CACHE_ENTRIES = 64;
 
-async function sortedNames(services: TreeServices, segments: readonly string[], order: (a: Named, b: Named) => number): Promise<Named[]> {
+async function sortedNames(services: Services, segments: readonly string[], order: (a: Named, b: Named) => number): Promise<Named[]> {
   const stats = await services.store.stat(segments);
   if (!stats?.isDirectory()) return [];
   const key = `${order === entryOrder ? 'e' : 'n'}:${segments.join('/')}`;
@@ -69,7 +69,7 @@ function pagingOf(path: string, offset: number, limit: number, total: number): P
   };
 }
 
-async function entryOf(services: TreeServices, segments: readonly string[], name: string): Promise<EntryView | null> {
+async function entryOf(services: Services, segments: readonly string[], name: string): Promise<EntryView | null> {
   const child = [...segments, name];
   const stats = await services.store.stat(child);
   if (!stats || (!stats.isFile() && !stats.isDirectory())) return null;
@@ -85,7 +85,7 @@ async function entryOf(services: TreeServices, segments: readonly string[], name
 }
 
 /** One page of a collection's entries: collections first, then files, in natural order. */
-async function entriesOf(services: TreeServices, segments: readonly string[], offset: number, limit: number): Promise<{ entries: EntryView[]; total: number }> {
+async function entriesOf(services: Services, segments: readonly string[], offset: number, limit: number): Promise<{ entries: EntryView[]; total: number }> {
   const names = await sortedNames(services, segments, entryOrder);
   const entries: EntryView[] = [];
   for (const { name } of names.slice(offset, offset + limit)) {
@@ -96,7 +96,7 @@ async function entriesOf(services: TreeServices, segments: readonly string[], of
   return { entries, total: names.length };
 }
 
-async function summaryOf(services: TreeServices, build: readonly string[], previous: readonly string[] | null): Promise<BuildSummary> {
+async function summaryOf(services: Services, build: readonly string[], previous: readonly string[] | null): Promise<BuildSummary> {
   const stats = await services.builds.stats(build);
   const href = toHref(build, true);
   const previousHref = previous ? toHref(previous, true) : null;
@@ -115,13 +115,13 @@ async function summaryOf(services: TreeServices, build: readonly string[], previ
 }
 
 /** The builds of a project, newest (highest in natural order) first. */
-async function buildNames(services: TreeServices, project: readonly string[]): Promise<string[]> {
+async function buildNames(services: Services, project: readonly string[]): Promise<string[]> {
   const names = await sortedNames(services, project, newestFirst);
   return names.filter((e) => e.collection).map((e) => e.name);
 }
 
 /** The page for a collection of the tree; long ones come in pages (`offset`). */
-export async function treePage(services: TreeServices, segments: readonly string[], offset = 0): Promise<PageView> {
+export async function treePage(services: Services, segments: readonly string[], offset = 0): Promise<PageView> {
   const path = toHref(segments, true);
   const crumbs = crumbsOf(segments);
   if (segments.length === 2) {
@@ -147,7 +147,7 @@ export async function treePage(services: TreeServices, segments: readonly string
   return { view: 'directory', path, crumbs, build: await summaryOf(services, build, older !== undefined ? [...build.slice(0, 2), older] : null), entries, paging };
 }
 
-export async function searchPage(services: TreeServices, query: string | undefined): Promise<PageView> {
+export async function searchPage(services: Services, query: string | undefined): Promise<PageView> {
   const crumbs: Crumb[] = [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }];
   if (query === undefined || query.trim() === '') return { view: 'search', path: '/-/search', crumbs, sha256: null, error: null, more: false, results: [] };
   const sha256 = query.trim().toLowerCase();
@@ -184,7 +184,7 @@ interface FileFacts {
   modified: string;
 }
 
-async function buildContents(services: TreeServices, build: readonly string[], name: string): Promise<Map<string, FileFacts>> {
+async function buildContents(services: Services, build: readonly string[], name: string): Promise<Map<string, FileFacts>> {
   if (!(await services.store.stat(build))?.isDirectory()) throw new PageError(404, `${name}: no such build ${toHref(build, true)}`);
   const contents = new Map<string, FileFacts>();
   let count = 0;
@@ -204,7 +204,7 @@ async function buildContents(services: TreeServices, build: readonly string[], n
 }
 
 /** Files added, removed, changed and identical by checksum between two builds. */
-export async function comparePage(services: TreeServices, fromParam: string | undefined, toParam: string | undefined): Promise<PageView> {
+export async function comparePage(services: Services, fromParam: string | undefined, toParam: string | undefined): Promise<PageView> {
   const from = buildParam('from', fromParam);
   const to = buildParam('to', toParam);
   const [before, after] = [await buildContents(services, from, 'from'), await buildContents(services, to, 'to')];
@@ -255,7 +255,7 @@ export async function comparePage(services: TreeServices, fromParam: string | un
 }
 
 /** Whether two sealed builds' signed provenance agree on inputs and outputs (null unless both have one that verifies). */
-async function compareSignedProvenance(services: TreeServices, from: readonly string[], to: readonly string[]): Promise<{ inputs: boolean; outputs: boolean } | null> {
+async function compareSignedProvenance(services: Services, from: readonly string[], to: readonly string[]): Promise<{ inputs: boolean; outputs: boolean } | null> {
   const keys = (await services.signer.publicKeys()).map((k) => k.key);
   const [a, b] = await Promise.all([from, to].map((build) => provenanceChecker.digests(services.store.fsPath([...build, PROVENANCE_FILE]), keys)));
   return a && b ? { inputs: a.inputs === b.inputs, outputs: a.outputs === b.outputs } : null;
@@ -267,13 +267,13 @@ function inputView(s: InputSummary): InputView {
 }
 
 /** An input as anyone sees it (compare): as the signed provenance names it, its query only as a keyed hash. */
-function publicInputView(services: TreeServices, s: InputSummary): PublicInputView {
+function publicInputView(services: Services, s: InputSummary): PublicInputView {
   const { uri, queryHash } = publicUri(s.url, services.recordingHash);
   return { method: s.method, url: uri, queryHash, sha256: s.sha256, source: s.source };
 }
 
 /** The two builds' recorded inputs by request: added, removed, answered differently, the same. */
-async function compareInputs(services: TreeServices, from: readonly string[], to: readonly string[]): Promise<Extract<PageView, { view: 'compare' }>['inputs']> {
+async function compareInputs(services: Services, from: readonly string[], to: readonly string[]): Promise<Extract<PageView, { view: 'compare' }>['inputs']> {
   const compared = await compareRecordings(services.inputs, from, to, services.inputLimits, COMPARE_LISTED, isDependency);
   if (!compared) return null;
   return {
@@ -292,7 +292,7 @@ async function compareInputs(services: TreeServices, from: readonly string[], to
 export const MISSES_LISTED = 1000;
 
 /** A build's recorded inputs, for masters: distinct requests in pages, and the first misses. */
-export async function inputsPage(services: TreeServices, build: readonly string[], offset: number): Promise<PageView> {
+export async function inputsPage(services: Services, build: readonly string[], offset: number): Promise<PageView> {
   const { exchanges, total, misses, missTotal, partials, partialTotal } = await inputsPageOf(services.inputs, build, services.inputLimits, { offset, size: PAGE_ENTRIES, misses: MISSES_LISTED });
   const scope = `/${build.join('/')}/`;
   const path = '/-/inputs';

@@ -10,11 +10,11 @@ import { sha256sumLine } from '../domain/checksum.js';
 import { SEAL_FILES, SUMS_FILE } from '../domain/seal-files.js';
 import { errorSummary } from '../domain/errors.js';
 import { StorageError, type ArtifactStore, type PutResult } from '../storage/artifact-store.js';
-import type { BuildRecord, BuildRecords, PinState, SealedState } from '../storage/build-records.js';
-import type { BuildGuard } from '../storage/build-guard.js';
+import type { BuildRecord, BuildRecords, PinState, SealedState } from '../storage/stores.js';
+import type { BuildGuard } from '../storage/stores.js';
 import type { Catalog } from '../storage/catalog.js';
-import type { InputStore } from '../storage/input-records.js';
-import type { ResourceRecords } from '../storage/meta-store.js';
+import type { InputStore } from '../storage/stores.js';
+import type { ResourceRecords } from '../storage/stores.js';
 
 
 /** The signed files a seal writes beside SHA256SUMS (signer.ts), given the list and the seal's time, and the key's fingerprint. */

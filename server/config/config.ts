@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { masterNameProblem } from '../../token-service/token-rules.js';
+import { masterNameProblem } from '../domain/token-rules.js';
 import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from '../domain/retention-policy.js';
 import { socketPathProblem } from '../support/unix-socket.js';
 

@@ -1,8 +1,8 @@
 // Everything worth an audit line or a metric, as one union. Builds are named by their
 // scope ("/dpkg/hello/42/"), tree paths by their href; never a secret.
-import type { TokenEvent } from '../../token-service/token-events.js';
+import type { TokenEvent } from './token-events.js';
 
-export type { TokenEvent } from '../../token-service/token-events.js';
+export type { TokenEvent } from './token-events.js';
 
 /** A change made in the tree with a build token. */
 export type TreeEvent =

@@ -8,7 +8,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ContentStore } from '../storage/content-store.js';
 import { MismatchError, TooLargeError } from '../storage/content-store.js';
-import type { MirrorEntry, MirroredPart } from '../storage/mirror-entries.js';
+import type { MirrorEntry, MirroredPart } from '../storage/stores.js';
 import { UpstreamError, type UpstreamClient } from '../upstream/upstream.js';
 import { blobUrl, manifestReferences, manifestUrl, MANIFEST_TYPES, parseBearerChallenge, parseImageRef, type ImageRef } from './image-ref.js';
 import type { FetchHooks, FetchResult } from './mirror.js';

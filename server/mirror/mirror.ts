@@ -6,7 +6,7 @@
 import { customAlphabet } from 'nanoid';
 import type { EventSink } from '../domain/events.js';
 import { errorSummary } from '../domain/errors.js';
-import type { MirrorEntry, MirrorEntryStore, MirroredPart, MirrorState } from '../storage/mirror-entries.js';
+import type { MirrorEntry, MirrorEntryStore, MirroredPart, MirrorState } from '../storage/stores.js';
 import { auditUrl, canonicalUrl } from '../recordings/matching.js';
 import { imageRefString, parseImageRef, type ImageRef } from './image-ref.js';
 

@@ -8,10 +8,9 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { createPrivateKey } from 'node:crypto';
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import path from 'node:path';
 import tls from 'node:tls';
+import type { AuthorityKeeper } from '../storage/stores.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -21,9 +20,6 @@ const LEAF_DAYS = 7;
 // A cached certificate is made again once it has less than this left.
 const RENEW_BEFORE_MS = 24 * 3600 * 1000;
 const LEAF_CACHE = 1000;
-export const CA_KEY_FILE = 'proxy-ca.key';
-export const CA_CERT_FILE = 'proxy-ca.pem';
-
 function serial(): string {
   // Positive, 128 random bits.
   const bytes = randomBytes(16);
@@ -34,42 +30,6 @@ function serial(): string {
 function pemOfKey(der: ArrayBuffer): string {
   const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
   return `-----BEGIN PRIVATE KEY-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END PRIVATE KEY-----\n`;
-}
-
-/** Where the authority's key and certificate are kept: files on the tokens volume, or (with replicas) the database. */
-export interface AuthorityKeeper {
-  load(): Promise<{ keyPem: string; certPem: string } | null>;
-  /** Saves a new authority unless one exists already; returns the one that is kept. */
-  saveIfAbsent(keyPem: string, certPem: string): Promise<{ keyPem: string; certPem: string }>;
-}
-
-/** The tokens volume: proxy-ca.key (0600) and proxy-ca.pem, written whole (temporary file, rename). */
-export function fileKeeper(tokensDir: string): AuthorityKeeper {
-  const keyFile = path.join(tokensDir, CA_KEY_FILE);
-  const certFile = path.join(tokensDir, CA_CERT_FILE);
-  const load = async (): Promise<{ keyPem: string; certPem: string } | null> => {
-    try {
-      return { keyPem: await readFile(keyFile, 'utf8'), certPem: await readFile(certFile, 'utf8') };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
-  };
-  return {
-    load,
-    async saveIfAbsent(keyPem, certPem) {
-      const existing = await load();
-      if (existing) return existing;
-      // The certificate first: a key without its certificate is never left alone.
-      for (const [file, text, mode] of [[certFile, certPem, 0o644], [keyFile, keyPem, 0o600]] as const) {
-        const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-        await writeFile(temp, text, { mode });
-        await chmod(temp, mode);
-        await rename(temp, file);
-      }
-      return { keyPem, certPem };
-    },
-  };
 }
 
 interface Leaf {

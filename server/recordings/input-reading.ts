@@ -6,7 +6,7 @@
 import { hash } from 'node:crypto';
 import { yieldToLoop } from '../support/gate.js';
 import type { ProvenanceInput } from '../domain/provenance.js';
-import type { InputLine, InputSource, InputStore, RecordedExchange, RecordedMiss, RecordedPartial, RecordingLimits } from '../storage/input-records.js';
+import type { InputLine, InputSource, InputStore, RecordedExchange, RecordedMiss, RecordedPartial, RecordingLimits } from '../storage/stores.js';
 
 /** A digest of a request's identity: what tells two distinct requests apart, in 44 characters. */
 function digestOf(key: string): string {

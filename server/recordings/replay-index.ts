@@ -8,7 +8,7 @@
 import { hash } from 'node:crypto';
 import { scopeSegments } from '../domain/tree-path.js';
 import { yieldToLoop } from '../support/gate.js';
-import type { InputStore, RecordedExchange, RecordingLimits } from '../storage/input-records.js';
+import type { InputStore, RecordedExchange, RecordingLimits } from '../storage/stores.js';
 import { pickRecording, requestKey, type HeaderList, type KeyedHash } from './matching.js';
 
 export const VARIANTS_PER_REQUEST = 32;

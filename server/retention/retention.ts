@@ -3,7 +3,7 @@
 import { scopeString } from '../domain/tree-path.js';
 import type { EventSink } from '../domain/events.js';
 import type { Builds } from '../builds/builds.js';
-import type { SealedState as BuildState } from '../storage/build-records.js';
+import type { SealedState as BuildState } from '../storage/stores.js';
 import { buildsToDelete, ruleFor, type BuildCandidate, type RetentionPolicy, type RetentionRule } from '../domain/retention-policy.js';
 
 export interface RetiredBuild {

@@ -6,7 +6,7 @@ import { dsseSignedLine, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openSshPublicKey,
 import { provenanceStatementBytes, type ProvenanceFacts } from '../domain/provenance.js';
 import { yieldToLoop } from '../support/gate.js';
 import type { KeyedHash } from '../domain/keyed-hash.js';
-import type { SigningKeyStore } from '../storage/signing-keys.js';
+import type { SigningKeyStore } from '../storage/stores.js';
 import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../domain/seal-files.js';
 
 export interface PublicSigningKey {

@@ -9,8 +9,10 @@ import { pipeline } from 'node:stream/promises';
 import { parseTreePath, toHref, BUILD_DEPTH } from '../domain/tree-path.js';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore, PutResult } from './artifact-store.js';
-import { MAX_SEARCH_HITS, type ChecksumIndex } from './checksum-index.js';
-import { recordMatches, recordOf, type ResourceRecords } from './meta-store.js';
+import { MAX_SEARCH_HITS } from './embedded/checksum-index.js';
+import { type ChecksumIndex } from './stores.js';
+import { recordMatches, recordOf } from './embedded/resource-records.js';
+import { type ResourceRecords } from './stores.js';
 
 export interface SearchHit {
   path: string;

@@ -8,7 +8,7 @@ import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageError } from './artifact-store.js';
-import type { TempFiles } from './meta-store.js';
+import type { TempFiles } from './stores.js';
 
 export const CONTENT_DIR = '.content';
 

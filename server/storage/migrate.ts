@@ -8,9 +8,11 @@
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { META_DIR } from './artifact-store.js';
-import { BuildRecordFiles, type BuildRecord } from './build-records.js';
-import { ChecksumIndexFiles, INDEX_DIR } from './checksum-index.js';
-import { ResourceRecordFiles, type FileRecord, type StoredProperty, type TempFiles } from './meta-store.js';
+import { BuildRecordFiles } from './embedded/build-records.js';
+import { type BuildRecord } from './stores.js';
+import { ChecksumIndexFiles, INDEX_DIR } from './embedded/checksum-index.js';
+import { ResourceRecordFiles } from './embedded/resource-records.js';
+import { type FileRecord, type StoredProperty, type TempFiles } from './stores.js';
 
 export const LAYOUT_VERSION = '2';
 

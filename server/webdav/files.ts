@@ -12,7 +12,8 @@ import { CACHED_FILE_BYTES, StorageError } from '../storage/artifact-store.js';
 import { buildOf } from '../builds/builds.js';
 import { guardWrite } from './preconditions.js';
 import { evaluatePreconditions, etagOf, ifRangeHolds } from '../http/conditional.js';
-import type { TreeRequest, TreeServices } from './context.js';
+import type { TreeRequest } from './context.js';
+import type { Services } from '../services/services.js';
 import { HttpError } from '../http/errors.js';
 import { sendListing } from './listing.js';
 import { requestLog } from '../http/access-log.js';
@@ -45,7 +46,7 @@ export const SEALED_MAX_AGE_SECONDS = 24 * 3600;
  * What nginx adds to a download it sends from disk (GET /-/describe/PATH, a bodiless
  * subrequest): the checksum headers, and for a sealed build leave to keep the answer.
  */
-export async function describeFile(services: TreeServices, segments: readonly string[]): Promise<Record<string, string | number>> {
+export async function describeFile(services: Services, segments: readonly string[]): Promise<Record<string, string | number>> {
   const opened = services.store.openForReading(segments);
   if (!opened) return { 'X-Accel-Expires': 0 };
   const { fd, stats } = opened;

@@ -8,8 +8,8 @@ import { parseDestination } from './destination.js';
 import { HttpError } from '../http/errors.js';
 import { toHref } from '../domain/tree-path.js';
 import { evaluateIf, IfHeaderError, parseIfHeader, submittedLockTokens, taggedResources, type IfResourceState } from './if-header.js';
-import type { Lock } from './lock-manager.js';
 import { xmlEscape } from './xml.js';
+import type { Lock } from '../storage/stores.js';
 
 const submittedCache = new WeakMap<TreeRequest, string[]>();
 

@@ -12,7 +12,8 @@ import { propfind } from './propfind.js';
 import { proppatch } from './proppatch.js';
 import { ALLOW_HEADER, authorise, isTreeMethod, type TreeMethod } from '../auth/authorise.js';
 import { clientAddress, ownHosts } from '../http/client.js';
-import type { TreeRequest, TreeServices } from './context.js';
+import type { TreeRequest } from './context.js';
+import type { Services } from '../services/services.js';
 import { parseDestination } from './destination.js';
 import { HttpError } from '../http/errors.js';
 import { getOrHead, put } from './files.js';
@@ -39,7 +40,7 @@ const HANDLERS: Record<TreeMethod, (request: TreeRequest) => Promise<void>> = {
  * Names a write would create must be NFC, every path must fit the volume's limits, and no
  * write goes through a symbolic link someone placed on disk.
  */
-function checkNewPaths(method: string, target: readonly string[], destination: readonly string[] | null, services: TreeServices): void {
+function checkNewPaths(method: string, target: readonly string[], destination: readonly string[] | null, services: Services): void {
   const created = method === 'COPY' || method === 'MOVE' ? destination : method === 'PUT' || method === 'MKCOL' || method === 'LOCK' ? target : null;
   const nameProblem = created ? newNameProblem(created) : null;
   if (nameProblem) throw new HttpError(400, nameProblem);
@@ -52,7 +53,7 @@ function checkNewPaths(method: string, target: readonly string[], destination: r
   }
 }
 
-export async function handleTreeRequest(req: IncomingMessage, res: ServerResponse, services: TreeServices): Promise<void> {
+export async function handleTreeRequest(req: IncomingMessage, res: ServerResponse, services: Services): Promise<void> {
   const method = req.method ?? '';
   if (!isTreeMethod(method)) throw new HttpError(405, `method ${method.slice(0, 32)} not allowed`, { Allow: ALLOW_HEADER });
   if (req.url === '*' && method === 'OPTIONS') {

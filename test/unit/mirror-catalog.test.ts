@@ -3,7 +3,7 @@
 // a removal racing the end of a download leaves.
 import { expect } from 'chai';
 import { Mirror, parseDeclaration, type Declaration, type FetchHooks, type FetchResult } from '../../server/mirror/mirror.js';
-import type { MirrorEntry, MirrorEntryStore } from '../../server/storage/mirror-entries.js';
+import type { MirrorEntry, MirrorEntryStore } from '../../server/storage/stores.js';
 import type { RepoEvent } from '../../server/domain/events.js';
 
 class MemoryEntries implements MirrorEntryStore {

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { makeTempDir, REPO_ROOT } from '../helpers/harness.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
-import { BuildRecordFiles } from '../../server/storage/build-records.js';
-import { ResourceRecordFiles, recordMatches, recordOf, type FileRecord } from '../../server/storage/meta-store.js';
+import { BuildRecordFiles } from '../../server/storage/embedded/build-records.js';
+import { ResourceRecordFiles, recordMatches, recordOf } from '../../server/storage/embedded/resource-records.js';
+import { type FileRecord } from '../../server/storage/stores.js';
 import { reprDigest } from '../../server/domain/checksum.js';
 import { etagOf } from '../../server/http/conditional.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { checkTtl, isTokenLive, isoSeconds } from '../../token-service/token-rules.js';
+import { checkTtl, isTokenLive, isoSeconds } from '../../server/domain/token-rules.js';
 
 const EXPIRES = '2024-06-01T12:00:00Z';
 const EXPIRES_MS = Date.UTC(2024, 5, 1, 12, 0, 0);

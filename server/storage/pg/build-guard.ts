@@ -9,7 +9,7 @@
 // (pg/build-records.ts), which waits for the inserts running and holds off new ones until
 // it commits; an insert takes its snapshot after its table lock, so it sees that state.
 import { KeyedQueue } from '../../support/gate.js';
-import type { BuildGuard } from '../build-guard.js';
+import type { BuildGuard } from '../stores.js';
 import type { Database } from './database.js';
 
 /** How long a write in flight counts without its replica renewing it. */

@@ -5,26 +5,27 @@
 // transaction: all of it or nothing. The artifacts stay on the artifacts volume, which
 // the replicas share; the checksum index is the records' checksums.
 import type { Config } from '../../config/config.js';
-import { AuditFile } from '../../audit/audit-log.js';
-import { TokenFile } from '../../../token-service/store.js';
+import { AuditFile } from '../embedded/audit-trail.js';
+import { TokenFile } from '../embedded/token-records.js';
 import { ArtifactStore } from '../artifact-store.js';
-import { InputRecordFiles, UNBOUNDED } from '../input-records.js';
-import { BuildRecordFiles } from '../build-records.js';
+import { InputRecordFiles } from '../embedded/input-records.js';
+import { UNBOUNDED } from '../recording-lines.js';
+import { BuildRecordFiles } from '../embedded/build-records.js';
 import { PgBuildRecords } from './build-records.js';
-import { MirrorEntryFiles } from '../mirror-entries.js';
-import { ResourceRecordFiles } from '../meta-store.js';
+import { MirrorEntryFiles } from '../embedded/mirror-entries.js';
+import { ResourceRecordFiles } from '../embedded/resource-records.js';
 import { PgResourceRecords } from './resource-records.js';
-import { SigningKeyFile } from '../signing-keys.js';
+import { SigningKeyFile } from '../embedded/signing-keys.js';
 import { PgSigningKeys } from './signing-keys.js';
 import { Database } from './database.js';
 import { PgAuditTrail } from './audit-trail.js';
 import { PgInputRecords } from './input-records.js';
 import { PgRepositorySecrets } from './repository-secrets.js';
-import { RepositorySecretFile } from '../repository-secrets.js';
+import { RepositorySecretFile } from '../embedded/repository-secrets.js';
 import { PgMirrorEntries } from './mirror-entries.js';
 import { PgTokenRecords } from './token-records.js';
 import { pgAuthorityKeeper } from './authority-keeper.js';
-import { fileKeeper } from '../../proxy/authority.js';
+import { fileKeeper } from '../embedded/proxy-authority.js';
 
 export interface MoveReport {
   masters: number;

@@ -6,8 +6,9 @@
 // renamed to `.aside/REPLICA/N/...`: no tree path starts with a dot, so no lookup sees it;
 // it is renamed back or deleted, and a replica that died leaves its own prefix to the sweep.
 import { toHref } from '../../domain/tree-path.js';
-import type { ChecksumIndex } from '../checksum-index.js';
-import type { FileRecord, ResourceRecordFiles, ResourceRecords, SetAside, StoredProperty } from '../meta-store.js';
+import type { ChecksumIndex } from '../stores.js';
+import type { ResourceRecordFiles } from '../embedded/resource-records.js';
+import type { FileRecord, ResourceRecords, SetAside, StoredProperty } from '../stores.js';
 import type { Database } from './database.js';
 
 const ASIDE = '.aside/';

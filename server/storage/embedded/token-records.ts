@@ -5,31 +5,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
-
-export interface TokenRecord {
-  id: string;
-  username: string;
-  /** argon2 hash of the password; null once the token is revoked or expired. */
-  hash: string | null;
-  scope: string;
-  created_by: string;
-  created_at: string;
-  expires_at: string;
-  revoked_at: string | null;
-  revoked_by: string | null;
-  /** The build proxy's mode for this token: upstream and recorded, or offline (absent: record). */
-  proxy?: ProxyMode;
-  /** Offline: the sealed build whose recorded inputs answer (absent: the mirror only). */
-  replay?: string | null;
-}
-
-export type ProxyMode = 'record' | 'offline';
-
-export interface MasterRecord {
-  name: string;
-  hash: string;
-  created_at: string;
-}
+import type { MasterRecord, TokenRecord, TokenRecords } from '../stores.js';
 
 export interface StoreData {
   version: 1;
@@ -42,39 +18,6 @@ export interface StoreData {
 export const STORE_FILE = 'tokens.json';
 
 export class StoreError extends Error {}
-
-/**
- * Where tokens and masters are kept: the lowdb file in TOKENS_DIR, or PostgreSQL. Every
- * change that two replicas could race on is one atomic operation here (one winner).
- */
-export interface TokenRecords {
-  masters(): Promise<MasterRecord[]>;
-  master(name: string): Promise<MasterRecord | null>;
-  /** Whether an admin removed this master (MASTER_USER does not bring it back). */
-  wasRemoved(name: string): Promise<boolean>;
-  /** Adds a master unless one of that name exists (false then); clears a removal mark. */
-  addMaster(record: MasterRecord): Promise<boolean>;
-  /** Adds or replaces a master (its password set from the configuration). */
-  putMaster(record: MasterRecord): Promise<void>;
-  /** Removes a master, unless it is the last one, and marks it removed at `at`. */
-  removeMaster(name: string, at: string): Promise<'removed' | 'unknown' | 'last'>;
-  insertToken(record: TokenRecord): Promise<void>;
-  token(id: string): Promise<TokenRecord | null>;
-  /** The records of these tokens that exist, in one read. */
-  tokensById(ids: readonly string[]): Promise<TokenRecord[]>;
-  /** Every token known: live ones and tombstones. */
-  tokens(): Promise<TokenRecord[]>;
-  /** The tokens of one build (live and tombstones): what a mint or a seal asks, without reading them all. */
-  tokensOf(scope: string): Promise<TokenRecord[]>;
-  /**
-   * Ends a token: revoked (`revoked` given) if it is live at `now`, or expired if its time
-   * is past and its hash still there. Its hash goes. The record as it is now (no hash), or
-   * null if there was nothing to end (one caller wins).
-   */
-  endToken(id: string, now: number, revoked: { at: string; by: string } | null): Promise<TokenRecord | null>;
-  /** Forgets these tombstones. */
-  forget(ids: readonly string[]): Promise<void>;
-}
 
 /** The embedded token store: one JSON file kept by lowdb, its state in memory. */
 export class TokenFile implements TokenRecords {

@@ -3,58 +3,10 @@
 // Their bodies are in the content store, by checksum. Retention never looks here.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { TempFiles } from './meta-store.js';
+import type { TempFiles } from '../stores.js';
+import type { MirrorEntry, MirrorEntryStore } from '../stores.js';
 
 export const MIRROR_DIR = '.mirror';
-
-export type MirrorState = 'pending' | 'ok' | 'failed';
-
-/** One body the mirror serves: a file's URL, or an image's manifest or blob URL. */
-export interface MirroredPart {
-  url: string;
-  sha256: string;
-  size: number;
-  contentType: string;
-  /** For an image's manifests and blobs: the digest the registry API names it by. */
-  digest: string | null;
-}
-
-export interface MirrorEntry {
-  id: string;
-  kind: 'file' | 'image';
-  /** The canonical URL of a file; null for an image. */
-  url: string | null;
-  /** registry/name@sha256:… of an image; null for a file. */
-  image: string | null;
-  /** The checksum the master declared, if any (a file's). */
-  declaredSha256: string | null;
-  note: string;
-  declaredBy: string;
-  declaredAt: string;
-  state: MirrorState;
-  /** Why the last try failed, in words a person can act on. */
-  reason: string | null;
-  /** When a failed entry is tried again. */
-  nextTryAt: string | null;
-  attempts: number;
-  /** A file's checksum, or an image's digest (hex). */
-  sha256: string | null;
-  /** Bytes kept: a file's, or every manifest and blob of an image. */
-  size: number | null;
-  fetchedAt: string | null;
-  /** What is served, once ok. */
-  parts: MirroredPart[];
-}
-
-/** Where the mirror's entries are kept: files on the artifacts volume, or PostgreSQL. */
-export interface MirrorEntryStore {
-  all(): Promise<MirrorEntry[]>;
-  /** Adds the entry or replaces the one with its id, whole. */
-  save(entry: MirrorEntry): Promise<void>;
-  remove(id: string): Promise<void>;
-  /** Changes with every save and removal by anyone: whether what was read is still current. */
-  generation(): Promise<number>;
-}
 
 export class MirrorEntryFiles implements MirrorEntryStore {
   readonly dir: string;

@@ -4,26 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import { writePrivateFile } from './private-file.js';
 import path from 'node:path';
+import type { SigningKeyRecord, SigningKeyStore } from '../stores.js';
 
 export const SIGNING_KEYS_FILE = 'signing-keys.json';
-
-export interface SigningKeyRecord {
-  /** The OpenSSH public key line, without a comment. */
-  publicKey: string;
-  /** PKCS#8 PEM; null once the key is retired. */
-  privatePem: string | null;
-  createdAt: string;
-  retiredAt: string | null;
-}
-
-export interface SigningKeyStore {
-  /** Every key: the current one first, then the retired ones, newest first. */
-  list(): Promise<SigningKeyRecord[]>;
-  /** Makes `key` the current key unless there is one; returns the current key. */
-  createIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord>;
-  /** Makes `key` current: the current one is retired at `key.createdAt` and its private half dropped. */
-  rotate(key: SigningKeyRecord): Promise<void>;
-}
 
 export function orderKeys(keys: readonly SigningKeyRecord[]): SigningKeyRecord[] {
   return [...keys].sort((a, b) => (a.retiredAt === null ? -1 : b.retiredAt === null ? 1 : b.createdAt.localeCompare(a.createdAt)));

@@ -2,26 +2,8 @@
 // waits for the build's writes in flight (cutting them after a grace). In one process
 // (LocalBuildGuard) that is memory; across replicas it is PostgreSQL (pg/build-guard.ts):
 // an advisory lock per build, and a row with a lease per write in flight.
-import { KeyedQueue } from '../support/gate.js';
-
-export interface BuildGuard {
-  /** True when other processes share the repository: nothing about a build may be cached here. */
-  readonly shared: boolean;
-  /** Runs `work` alone for this build (on every replica). */
-  exclusive<T>(scope: string, work: () => Promise<T>): Promise<T>;
-  /**
-   * Counts a write in flight for this build if the build is still open (`isOpen` asks the
-   * build's state), and returns its end; null if it is not open. A seal that begins after
-   * the count waits for the write; one that began before it refuses the write. `abort`
-   * cuts the write once a seal's grace is over.
-   */
-  beginWrite(scope: string, isOpen: () => Promise<boolean>, abort?: () => void): Promise<(() => Promise<void>) | null>;
-  /** Waits until no write is in flight for this build on any replica; cuts them after `graceMs`. */
-  drainWrites(scope: string, graceMs: number): Promise<void>;
-  /** Whether a write is in flight for this build in this process. */
-  writingHere(scope: string): boolean;
-  close(): Promise<void>;
-}
+import { KeyedQueue } from '../../support/gate.js';
+import type { BuildGuard } from '../stores.js';
 
 interface Writing {
   count: number;

@@ -5,28 +5,17 @@
 import { closeSync, createReadStream, fstatSync, openSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { RepoEvent } from '../domain/events.js';
+import type { RepoEvent } from '../../domain/events.js';
+import type { AuditEntry, AuditTrail } from '../stores.js';
 
 export const AUDIT_FILE = 'audit.jsonl';
 /** How often the open trail is checked against its path (moved away or deleted: reopened). */
 const REOPEN_CHECK_MS = 1000;
 
-export type AuditEntry = { time: string } & RepoEvent;
-
 /** Failed logins are counted by the metrics, not written here: a guessing attack would fill the disk. */
 export function isAudited(event: RepoEvent): boolean {
   // Failed logins could fill the disk; each proxied exchange is in the build's inputs.
   return event.event !== 'auth.failed' && event.event !== 'proxy.exchange';
-}
-
-/** Where the audit trail is kept: a file beside the token store, or PostgreSQL. */
-export interface AuditTrail {
-  /** Records one event; never throws (reporting must not fail what caused it). */
-  record(event: RepoEvent): void;
-  /** One page of the entries about one build, oldest first, and how many there are. */
-  forBuild(build: string, page?: { offset?: number; limit?: number }): Promise<{ entries: AuditEntry[]; total: number }>;
-  /** Lets go of what it holds open (the server stops). */
-  close(): void;
 }
 
 export class AuditFile implements AuditTrail {

@@ -6,15 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { writePrivateFile } from './private-file.js';
 import path from 'node:path';
+import type { RepositorySecrets } from '../stores.js';
 
 export const SECRETS_FILE = 'repository-secrets.json';
-
-export interface RepositorySecrets {
-  /** The secret of this name; made with `make` and kept if there is none yet (the first one made wins). */
-  getOrCreate(name: string, make: () => string): Promise<string>;
-  /** Every secret, for `artifact-repo migrate`. */
-  all(): Promise<Record<string, string>>;
-}
 
 /** A new random secret: 32 bytes, hex. */
 export function newSecret(): string {

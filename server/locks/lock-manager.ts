@@ -6,23 +6,8 @@
 // the live locks of one build, read once per request.
 import { randomUUID } from 'node:crypto';
 import { isInsideScope, sameSegments } from '../domain/tree-path.js';
-import { KeyedQueue } from '../support/gate.js';
-
-export type LockScope = 'exclusive' | 'shared';
-export type LockDepth = '0' | 'infinity';
-
-export interface Lock {
-  token: string;
-  root: readonly string[];
-  rootIsCollection: boolean;
-  depth: LockDepth;
-  scope: LockScope;
-  ownerXml: string | null;
-  /** Build token id that took the lock: only it may use the lock token. */
-  principal: string;
-  timeoutSeconds: number;
-  expiresAt: number;
-}
+import { type Lock, type LockDepth, type LockScope, type LockStore, buildKey } from '../storage/stores.js';
+import { MemoryLocks } from '../storage/embedded/dav-locks.js';
 
 export const DEFAULT_LOCK_SECONDS = 600;
 export const MAX_LOCK_SECONDS = 3600;
@@ -35,76 +20,6 @@ export const MAX_LOCKS_PER_BUILD = 64;
 export const MAX_DEPTH_LOCKS_PER_BUILD = 8;
 
 const BUILD_LEVEL = 3;
-
-/** The build a lock lies in, as "type/project/build". */
-export function buildKey(segments: readonly string[]): string {
-  return segments.slice(0, BUILD_LEVEL).join('/');
-}
-
-/** Where locks are kept. Expiry and the owner's liveness are the manager's to judge. */
-export interface LockStore {
-  /**
-   * The locks of the builds at or below a path: one build ("type/project/build"), or,
-   * for a path above build level given as a prefix ("type/project/", "" for all), the
-   * builds under it.
-   */
-  read(build: string, below?: boolean): Promise<Lock[]>;
-  byToken(token: string): Promise<Lock | undefined>;
-  put(lock: Lock): Promise<void>;
-  /** Replaces a lock that is still there (a refresh); false if it is gone. */
-  replace(lock: Lock): Promise<boolean>;
-  remove(tokens: readonly string[]): Promise<void>;
-  /** Runs `work` alone among the lock changes of this build (check, then create). */
-  serially<T>(build: string, work: () => Promise<T>): Promise<T>;
-}
-
-/** Locks in this process's memory: the embedded store. */
-export class MemoryLocks implements LockStore {
-  private readonly locks = new Map<string, Lock>();
-  private readonly byBuild = new Map<string, Map<string, Lock>>();
-  private readonly queue = new KeyedQueue();
-
-  async read(build: string, below = false): Promise<Lock[]> {
-    if (!below) return [...(this.byBuild.get(build)?.values() ?? [])];
-    const found: Lock[] = [];
-    for (const [key, locks] of this.byBuild) if (key.startsWith(build)) found.push(...locks.values());
-    return found;
-  }
-
-  async replace(lock: Lock): Promise<boolean> {
-    if (!this.locks.has(lock.token)) return false;
-    await this.put(lock);
-    return true;
-  }
-
-  async byToken(token: string): Promise<Lock | undefined> {
-    return this.locks.get(token);
-  }
-
-  async put(lock: Lock): Promise<void> {
-    this.locks.set(lock.token, lock);
-    const key = buildKey(lock.root);
-    let set = this.byBuild.get(key);
-    if (!set) this.byBuild.set(key, (set = new Map()));
-    set.set(lock.token, lock);
-  }
-
-  async remove(tokens: readonly string[]): Promise<void> {
-    for (const token of tokens) {
-      const lock = this.locks.get(token);
-      if (!lock) continue;
-      this.locks.delete(token);
-      const key = buildKey(lock.root);
-      const set = this.byBuild.get(key);
-      set?.delete(token);
-      if (set?.size === 0) this.byBuild.delete(key);
-    }
-  }
-
-  serially<T>(build: string, work: () => Promise<T>): Promise<T> {
-    return this.queue.run(build, work);
-  }
-}
 
 /** The live locks that may concern one path, and what they say about it. Pure. */
 export class LockView {

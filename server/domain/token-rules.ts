@@ -1,8 +1,7 @@
 // Pure decisions about tokens, tested directly.
-import type { TokenRecord } from './store.js';
 
 /** Live: neither revoked nor past its expiry, at the instant `nowMs`. */
-export function isTokenLive(token: Pick<TokenRecord, 'revoked_at' | 'expires_at' | 'hash'>, nowMs: number): boolean {
+export function isTokenLive(token: { revoked_at: string | null; expires_at: string; hash: string | null }, nowMs: number): boolean {
   return token.revoked_at === null && token.hash !== null && Date.parse(token.expires_at) > nowMs;
 }
 

@@ -18,32 +18,8 @@ import type { Stats } from 'node:fs';
 import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { META_DIR, renameCreatingParents } from './artifact-store.js';
-
-export interface StoredProperty {
-  ns: string;
-  local: string;
-  valueXml: string;
-  lang?: string;
-}
-
-/**
- * A file's checksum, valid while the file on disk is still that inode with this size and
- * modification time: a replaced file is always another inode (uploads are renamed in).
- */
-export interface FileRecord {
-  sha256: string;
-  size: number;
-  mtimeMs: number;
-  /** Absent in records written before inodes were recorded. */
-  ino?: number;
-}
-
-export interface TempFiles {
-  tempPath(label: string): string;
-  settle(temp: string): void;
-  discard(temp: string): Promise<void>;
-}
+import { META_DIR, renameCreatingParents } from '../artifact-store.js';
+import type { FileRecord, ResourceRecords, SetAside, StoredProperty, TempFiles } from '../stores.js';
 
 /** Dead properties one resource may carry, and their total size: PROPFIND repeats them. */
 export const MAX_PROPERTIES = 256;
@@ -75,36 +51,6 @@ export function propertiesProblem(props: readonly StoredProperty[]): string | nu
   if (props.length > MAX_PROPERTIES) return `at most ${MAX_PROPERTIES} dead properties per resource`;
   if (propertiesBytes(props) > MAX_PROPERTY_BYTES) return `at most ${MAX_PROPERTY_BYTES} bytes of dead properties per resource`;
   return null;
-}
-
-/** Set aside by a change that may still be undone: put back with restore(), or dropped. */
-export interface SetAside {
-  restore(): Promise<void>;
-  drop(): Promise<void>;
-}
-
-/**
- * What the repository keeps about each resource of the tree: a file's checksum record and
- * any resource's dead properties. Embedded: files under ARTIFACTS_DIR/.meta (below); with
- * DATABASE_URL: rows in PostgreSQL (pg/resource-records.ts). Every change returns what
- * undoes it, so that a write the tree then refuses leaves the metadata as it was.
- */
-export interface ResourceRecords {
-  fileRecord(segments: readonly string[]): Promise<FileRecord | null>;
-  /** Records a file's checksum; returns what undoes it (the previous record put back). */
-  setFileRecord(segments: readonly string[], record: FileRecord): Promise<SetAside>;
-  properties(segments: readonly string[]): Promise<StoredProperty[]>;
-  setProperties(segments: readonly string[], props: StoredProperty[]): Promise<void>;
-  /** Takes a resource's metadata (and a collection's members') out of the way. */
-  setAside(segments: readonly string[]): Promise<SetAside>;
-  /** Forgets a resource and, for a collection, all of its members. */
-  remove(segments: readonly string[]): Promise<void>;
-  /** Moves metadata to `to`, replacing what was there. */
-  move(from: readonly string[], to: readonly string[]): Promise<SetAside>;
-  /** Copies metadata to `to` (with a collection's members if asked), replacing what was there. */
-  copy(from: readonly string[], to: readonly string[], withMembers: boolean): Promise<SetAside>;
-  /** Every file below a collection that has a checksum record, as [relative segments, record]. */
-  fileRecordsUnder(segments: readonly string[]): Promise<[string[], FileRecord][]>;
 }
 
 type Kind = 'm' | 'p';

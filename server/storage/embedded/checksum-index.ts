@@ -13,22 +13,14 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { opendir, readFile, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { renameCreatingParents, symlinkRefused } from './artifact-store.js';
-import type { TempFiles } from './meta-store.js';
+import { renameCreatingParents, symlinkRefused } from '../artifact-store.js';
+import type { TempFiles } from '../stores.js';
+import type { ChecksumIndex } from '../stores.js';
 
 export const INDEX_DIR = '.index';
 /** A search reads at most this many entries: its cost is bounded whatever was stored. */
 export const MAX_SEARCH_HITS = 1000;
 const ENTRY_PREFIX = 'href:';
-
-/** Which paths hold a given SHA-256. Entries may be stale: the catalog checks each hit. */
-export interface ChecksumIndex {
-  add(sha256: string, href: string): Promise<void>;
-  /** Up to `limit` paths recorded for this checksum, and whether there were more. */
-  lookup(sha256: string, limit?: number): Promise<{ hrefs: string[]; more: boolean }>;
-  /** Forgets one path for this checksum (a stale entry found by a lookup). */
-  remove(sha256: string, href: string): Promise<void>;
-}
 
 export class ChecksumIndexFiles implements ChecksumIndex {
   readonly dir: string;

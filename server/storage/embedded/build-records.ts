@@ -6,55 +6,10 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { TempFiles } from './meta-store.js';
+import type { TempFiles } from '../stores.js';
+import type { BuildRecord, BuildRecords } from '../stores.js';
 
 export const BUILDS_DIR = '.builds';
-
-export interface SealedState {
-  sealedAt: string;
-  files: number;
-  bytes: number;
-  /** The fingerprint of the key that signed its SHA256SUMS and provenance (absent: sealed unsigned, before signing). */
-  signedBy?: string;
-}
-
-/** The last token ended; sealing has not completed (a full disk, a crash): retried. */
-export interface PendingSeal {
-  since: string;
-  /** Why the last attempt failed, without any server path. */
-  reason: string | null;
-}
-
-/** A build kept from retention, by whom and since when. */
-export interface PinState {
-  by: string;
-  at: string;
-}
-
-/** A build deleted by retention: its name is never used again. */
-export interface RetiredState {
-  at: string;
-  by: string;
-}
-
-export interface BuildRecord {
-  sealed?: SealedState;
-  sealPending?: PendingSeal;
-  pin?: PinState;
-  retired?: RetiredState;
-}
-
-/** Where build states are kept. */
-export interface BuildRecords {
-  get(build: readonly string[]): Promise<BuildRecord>;
-  /** Replaces the build's record atomically (an empty record removes it). Callers hold the build's lock. */
-  put(build: readonly string[], record: BuildRecord): Promise<void>;
-  update(build: readonly string[], change: (record: BuildRecord) => BuildRecord): Promise<void>;
-  /** Every build that has a record, as [type, project, build]. */
-  all(): Promise<string[][]>;
-  /** Every build that has a record, with it. */
-  entries(): Promise<Array<{ build: string[]; record: BuildRecord }>>;
-}
 
 /** A record with only the fields a build record has (what was stored may carry others). */
 export function cleanRecord(parsed: BuildRecord): BuildRecord {

@@ -1,0 +1,67 @@
+// The repository as its edges see it (the tree, the /-/ API, the build proxy, the admin
+// socket): its stores and services, wired once by the composition root (server/repository.ts).
+import type { Config } from '../config/config.js';
+import type { KeyedHash } from '../domain/keyed-hash.js';
+import type { EventSink } from '../domain/events.js';
+import type { Gate } from '../support/gate.js';
+import type { ArtifactStore } from '../storage/artifact-store.js';
+import type { Catalog } from '../storage/catalog.js';
+import type { ContentStore } from '../storage/content-store.js';
+import type { AuditTrail, AuthorityKeeper, InputStore, RecordingLimits, ResourceRecords } from '../storage/stores.js';
+import type { Builds } from '../builds/builds.js';
+import type { InputRecorder } from '../recordings/recorder.js';
+import type { Fetch, Mirror } from '../mirror/mirror.js';
+import type { Retention } from '../retention/retention.js';
+import type { Signer } from '../signing/signer.js';
+import type { TokenService } from '../../token-service/token-service.js';
+import type { LockManager } from '../locks/lock-manager.js';
+
+export interface Services {
+  config: Config;
+  store: ArtifactStore;
+  meta: ResourceRecords;
+  catalog: Catalog;
+  builds: Builds;
+  /** Bodies by checksum: what builds downloaded through the build proxy. */
+  content: ContentStore;
+  /** Each build's recorded inputs. */
+  inputs: InputStore;
+  /** How much a build's recording may hold. */
+  inputLimits: RecordingLimits;
+  /** Appends to recordings within their limits (the build proxy). */
+  recorder: InputRecorder;
+  /** The keyed hash recordings and public views keep in place of request values and queries. */
+  recordingHash: KeyedHash;
+  /** Declared external files and images, kept for ever (the server fetches them). */
+  mirror: Mirror;
+  /** Removes from the content store every body no build (and no mirror entry) refers to. */
+  sweepContent(): Promise<number>;
+  tokens: TokenService;
+  locks: LockManager;
+  audit: AuditTrail;
+  retention: Retention;
+  /** Where every event goes: the audit trail and whoever else asked. */
+  emit: EventSink;
+  pageGate: Gate;
+  compareGate: Gate;
+  /** After a revoke: whether the build is sealed now, still being sealed, or still open. */
+  sealStatus(scope: string): Promise<'sealed' | 'pending' | 'open'>;
+  /** Set when no master existed and none was configured: show it once. */
+  generatedMasterPassword: string | null;
+  /** Where the build proxy's certificate authority is kept: the tokens volume, or the database. */
+  authorityKeeper: AuthorityKeeper;
+  /** The key that signs sealed builds (its public halves are served, never the private one). */
+  signer: Signer;
+  /** Closes the database connections, if any (after the servers have stopped). */
+  close(): Promise<void>;
+  /**
+   * Starts the timers (token purge, .incoming sweep, failed seals, retention) and the
+   * mirror's downloads: with DATABASE_URL, on the one replica that holds the leader lock.
+   */
+  startHousekeeping(mirrorFetch: Fetch): void;
+  /** This process's replica id with DATABASE_URL (null: embedded). */
+  replicaId: string | null;
+  /** Whether this process runs the scheduled work now. */
+  isLeader(): boolean;
+  stopHousekeeping(): void;
+}
