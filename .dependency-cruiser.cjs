@@ -27,13 +27,14 @@ const LAYERS = [
   // Infrastructure: where state is kept, and the one client of upstream servers.
   ['stores', '^server/stores/'],
   ['storage/pg', '^server/storage/pg/'],
-  ['storage/files', '^server/storage/files/'],
+  ['storage/embedded', '^server/storage/embedded/'],
   ['storage', '^server/storage/[^/]+$'],
   ['upstream', '^server/upstream/'],
-  // Below everything: the settings, the pure rules, generic helpers.
+  // Below everything: the settings, generic helpers, and the pure rules with the kinds of
+  // failure every layer raises.
   ['config', '^server/config/'],
-  ['domain', '^server/domain/'],
   ['support', '^server/support/'],
+  ['domain', '^server/domain/'],
 ];
 
 const above = (index) => LAYERS.slice(0, index).map(([, path]) => `(?:${path})`).join('|');

@@ -2,13 +2,11 @@
 // so a Bazel `urls = [...]` with `sha256`, or any script, can use the mirror without the
 // build proxy. Like every download: its checksum in the headers, ranges, validators.
 import type { Request, Response } from 'express';
-import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from '../storage/content-store.js';
 import type { MirroredPart } from '../storage/stores.js';
 import { checksumHeaders } from '../webdav/files.js';
-import { noneMatch } from '../http/conditional.js';
-import { HttpError } from '../http/errors.js';
-import { byteRange } from '../http/ranges.js';
+import { evaluateValidators } from '../http/conditional.js';
+import { sendStoredBody, storedAnswer } from '../http/stored.js';
 
 /** `attachment; filename="…"`, with the UTF-8 form for names that are not plain ASCII (RFC 6266). */
 export function contentDisposition(name: string): string {
@@ -29,29 +27,13 @@ export async function sendMirrored(req: Request, res: Response, content: Content
     'Content-Security-Policy': 'sandbox',
     ...checksumHeaders(part.sha256),
   };
-  const ifNoneMatch = req.headers['if-none-match'];
-  if (ifNoneMatch !== undefined && !noneMatch(ifNoneMatch, etag)) {
+  const precondition = evaluateValidators({ 'if-none-match': req.headers['if-none-match'] }, { etag, modifiedMs: null }, true);
+  const answer = storedAnswer(part.size, precondition, req.headers.range);
+  if (answer.kind === 'not-modified') {
     res.writeHead(304, { ETag: etag, 'Cache-Control': headers['Cache-Control'] as string });
     res.end();
     return;
   }
-  let start = 0;
-  let end = part.size - 1;
-  let status = 200;
-  const range = part.size > 0 ? byteRange(part.size, req.headers.range) : null;
-  if (range === 'unsatisfiable') throw new HttpError(416, 'range not satisfiable', { 'Content-Range': `bytes */${part.size}` });
-  if (range) {
-    ({ start, end } = range);
-    status = 206;
-    headers['Content-Range'] = `bytes ${start}-${end}/${part.size}`;
-  }
-  const length = part.size === 0 ? 0 : end - start + 1;
-  headers['Content-Length'] = length;
-  res.writeHead(status, headers);
-  if (req.method === 'HEAD' || length === 0) {
-    res.end();
-    return;
-  }
-  // A body gone from the store (removed by hand) cuts the connection: never a short file.
-  await pipeline(content.read(part.sha256, { start, end }), res).catch(() => res.destroy());
+  res.writeHead(answer.status, { ...headers, ...answer.headers });
+  await sendStoredBody(req, res, answer, (range) => content.read(part.sha256, range));
 }

@@ -165,7 +165,8 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
       sendPage(res, await build(), req.headers.accept, headOnly);
     } catch (err) {
       if (!(err instanceof PageError)) throw err;
-      sendPage(res, { view: 'error', path: req.path, crumbs: crumbsOf([]), status: err.status, message: err.message }, req.headers.accept, headOnly, err.status);
+      const { status, message } = httpErrorOf(err).error;
+      sendPage(res, { view: 'error', path: req.path, crumbs: crumbsOf([]), status, message }, req.headers.accept, headOnly, status);
     }
   }
 

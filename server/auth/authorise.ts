@@ -1,13 +1,15 @@
-// Where every request is authorised. Reads of the tree are public; writes need a live
-// build token, the request path (and a COPY/MOVE Destination) must lie inside the token's
-// scope; whether its build is still open is decided where the write is admitted
-// (builds.ts). The token service needs a master's credentials.
+// Where every request is authorised, for every edge (the tree, the /-/ API, the build
+// proxy). Reads of the tree are public; writes need a live build token, the request path
+// (and a COPY/MOVE Destination) must lie inside the token's scope; whether its build is
+// still open is decided where the write is admitted (builds.ts). The token service needs a
+// master's credentials; the build proxy a build token in Proxy-Authorization. Refusals are
+// failures of a kind (unauthenticated, forbidden, throttled): each edge answers them
+// through http/errors.ts, the proxy with 407 where the others say 401.
 import type { IncomingMessage } from 'node:http';
 import { isBelowScope, isInsideScope, sameSegments, scopeSegments, type TreePath } from '../domain/tree-path.js';
 import type { LiveToken, TokenService } from '../../token-service/token-service.js';
 import { parseBasicAuth } from './credentials.js';
-import { CHALLENGE, HttpError, tooManyAttempts } from '../http/errors.js';
-import { requestLog } from '../http/access-log.js';
+import { Failure } from '../domain/errors.js';
 import { sealFileLookalike } from '../domain/seal-files.js';
 
 export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PROPFIND'] as const;
@@ -51,42 +53,53 @@ export function scopeRefusal(method: TreeMethod, target: readonly string[], dest
   return null;
 }
 
-export async function authorise(
-  req: IncomingMessage,
-  method: TreeMethod,
-  target: TreePath,
-  destination: TreePath | null,
-  tokens: TokenService,
-  clientAddress: string,
-): Promise<Authorisation> {
+/**
+ * Whether a tree request may go on: reads are public; a write needs the build token the
+ * request authenticated with (`token`, null when it is a read) and a target inside its
+ * scope. `forbidden` otherwise.
+ */
+export function authorise(method: TreeMethod, target: TreePath, destination: TreePath | null, token: LiveToken | null): Authorisation {
   if (!isWriteMethod(method)) return { kind: 'public' };
-  const token = await authenticateBuildToken(req, tokens, clientAddress);
-  requestLog(req).tokenId = token.id;
+  if (!token) throw new Failure('unauthenticated', 'authentication required: use the build token as Basic credentials');
   const scope = scopeSegments(token.scope);
   const refusal = scopeRefusal(method, target.segments, destination?.segments ?? null, scope);
-  if (refusal) throw new HttpError(403, refusal);
+  if (refusal) throw new Failure('forbidden', refusal);
   // Whether the build is sealed is decided once, where the write is admitted
   // (Builds.whileWriting, 409): in the same step that counts the write, so that a seal
   // cannot slip between a check here and the write (and, with DATABASE_URL, in one query).
   return { kind: 'token', token, scope };
 }
 
-/** The live build token of the request's Basic credentials; 401 or 429 otherwise. */
-export async function authenticateBuildToken(req: IncomingMessage, tokens: TokenService, clientAddress: string): Promise<LiveToken> {
-  const credentials = parseBasicAuth(req.headers.authorization);
-  if (!credentials) throw new HttpError(401, 'authentication required: use the build token as Basic credentials', CHALLENGE);
+/** Which header carries the credentials: the server's, or the build proxy's (answered 407 when missing). */
+export type CredentialsHeader = 'authorization' | 'proxy-authorization';
+
+const throttled = (retryAfterSeconds: number): Failure => new Failure('throttled', 'too many failed attempts; retry later', retryAfterSeconds);
+
+/** The live build token of the request's Basic credentials; `unauthenticated` or `throttled` otherwise. */
+export async function authenticateBuildToken(req: IncomingMessage, tokens: TokenService, clientAddress: string, header: CredentialsHeader = 'authorization'): Promise<LiveToken> {
+  const credentials = parseBasicAuth(req.headers[header]);
+  if (!credentials) {
+    throw new Failure('unauthenticated', header === 'authorization' ? 'authentication required: use the build token as Basic credentials' : 'proxy authentication required: the build token as Basic credentials');
+  }
   const result = await tokens.authenticateToken(credentials.username, credentials.password, clientAddress);
   if (result.ok) return result.token;
-  if (result.reason === 'throttled') throw tooManyAttempts(result.retryAfterSeconds);
-  throw new HttpError(401, 'invalid, revoked or expired credentials', CHALLENGE);
+  if (result.reason === 'throttled') throw throttled(result.retryAfterSeconds);
+  throw new Failure('unauthenticated', 'invalid, revoked or expired credentials');
 }
 
-/** The master named by the request's Basic credentials; 401 or 429 otherwise. */
+/** A token authenticated earlier (when a proxy tunnel opened), if it is still live; revoked or expired since, `unauthenticated`. */
+export async function stillLive(tokens: TokenService, tokenId: string): Promise<LiveToken> {
+  const token = await tokens.liveToken(tokenId);
+  if (!token) throw new Failure('unauthenticated', 'the token of this tunnel was revoked or expired');
+  return token;
+}
+
+/** The master named by the request's Basic credentials; `unauthenticated` or `throttled` otherwise. */
 export async function authenticateMaster(req: IncomingMessage, tokens: TokenService, clientAddress: string): Promise<string> {
   const credentials = parseBasicAuth(req.headers.authorization);
-  if (!credentials) throw new HttpError(401, 'master credentials required', CHALLENGE);
+  if (!credentials) throw new Failure('unauthenticated', 'master credentials required');
   const result = await tokens.authenticateMaster(credentials.username, credentials.password, clientAddress);
   if (result.ok) return result.master;
-  if (result.reason === 'throttled') throw tooManyAttempts(result.retryAfterSeconds);
-  throw new HttpError(401, 'invalid master credentials', CHALLENGE);
+  if (result.reason === 'throttled') throw throttled(result.retryAfterSeconds);
+  throw new Failure('unauthenticated', 'invalid master credentials');
 }

@@ -1,6 +1,7 @@
 // The browsing views (tree pages, search by checksum, compare two builds) as view models;
 // server/ui renders them as HTML, and the JSON answers are the same objects.
 import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
+import { Failure } from '../domain/errors.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { Services } from '../services/services.js';
 import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, PublicInputView } from '../ui/views.js';
@@ -22,12 +23,10 @@ export const COMPARE_LISTED = 1000;
 // Loops over many files let other requests in every so many steps.
 const YIELD_EVERY = 200;
 
-export class PageError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
+/** A page's query that names nothing it can show: answered with an error page. */
+export class PageError extends Failure {
+  constructor(kind: 'invalid' | 'not-found', message: string) {
+    super(kind, message);
   }
 }
 
@@ -151,7 +150,7 @@ export async function searchPage(services: Services, query: string | undefined):
   const crumbs: Crumb[] = [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }];
   if (query === undefined || query.trim() === '') return { view: 'search', path: '/-/search', crumbs, sha256: null, error: null, more: false, results: [] };
   const sha256 = query.trim().toLowerCase();
-  if (!SHA256_HEX_RE.test(sha256)) throw new PageError(400, 'sha256 must be 64 hexadecimal digits');
+  if (!SHA256_HEX_RE.test(sha256)) throw new PageError('invalid', 'sha256 must be 64 hexadecimal digits');
   const { hits, more } = await services.catalog.search(sha256);
   return {
     view: 'search',
@@ -167,14 +166,14 @@ export async function searchPage(services: Services, query: string | undefined):
 }
 
 function buildParam(name: string, value: string | undefined): string[] {
-  if (!value) throw new PageError(400, `${name} must name a build, like /dpkg/hello/42/`);
+  if (!value) throw new PageError('invalid', `${name} must name a build, like /dpkg/hello/42/`);
   let segments: readonly string[];
   try {
     segments = parseTreePath(value.startsWith('/') ? value : `/${value}`).segments;
   } catch (err) {
-    throw new PageError(400, `${name}: ${err instanceof PathError ? err.message : 'not a path'}`);
+    throw new PageError('invalid', `${name}: ${err instanceof PathError ? err.message : 'not a path'}`);
   }
-  if (segments.length !== BUILD_DEPTH) throw new PageError(400, `${name} must name a build, like /dpkg/hello/42/`);
+  if (segments.length !== BUILD_DEPTH) throw new PageError('invalid', `${name} must name a build, like /dpkg/hello/42/`);
   return [...segments];
 }
 
@@ -185,7 +184,7 @@ interface FileFacts {
 }
 
 async function buildContents(services: Services, build: readonly string[], name: string): Promise<Map<string, FileFacts>> {
-  if (!(await services.store.stat(build))?.isDirectory()) throw new PageError(404, `${name}: no such build ${toHref(build, true)}`);
+  if (!(await services.store.stat(build))?.isDirectory()) throw new PageError('not-found', `${name}: no such build ${toHref(build, true)}`);
   const contents = new Map<string, FileFacts>();
   let count = 0;
   for (const file of await services.builds.files(build)) {

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { BUILD_DEPTH, scopeSegments, scopeString } from '../domain/tree-path.js';
 import { sha256sumLine } from '../domain/checksum.js';
 import { SEAL_FILES, SUMS_FILE } from '../domain/seal-files.js';
-import { errorSummary } from '../domain/errors.js';
-import { StorageError, type ArtifactStore, type PutResult } from '../storage/artifact-store.js';
+import { errorSummary, Failure } from '../domain/errors.js';
+import { type ArtifactStore, type PutResult } from '../storage/artifact-store.js';
 import type { BuildRecord, BuildRecords, PinState, SealedState } from '../storage/stores.js';
 import type { BuildGuard } from '../storage/stores.js';
 import type { Catalog } from '../storage/catalog.js';
@@ -103,7 +103,7 @@ export class Builds {
     try {
       return await this.isSealed(build);
     } catch (err) {
-      if ((err as { status?: unknown }).status === 503) return false;
+      if (err instanceof Failure && err.kind === 'unavailable') return false;
       throw err;
     }
   }
@@ -120,7 +120,7 @@ export class Builds {
     };
     const end = await this.guard.beginWrite(scope, isOpen, abort);
     try {
-      if (!end || this.closing.has(scope)) throw new StorageError(409, `build ${scope} is sealed: its files never change`);
+      if (!end || this.closing.has(scope)) throw new Failure('conflict', `build ${scope} is sealed: its files never change`);
       return await work();
     } finally {
       await end?.();

@@ -1,6 +1,7 @@
 // The artifact tree's addressing rules: /{type}/{project}/{build}/{path below}.
 // Pure functions; every request path and Destination goes through parseTreePath before
 // anything touches the disk.
+import { Failure } from './errors.js';
 
 /** type, project and build: one segment each. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
@@ -17,12 +18,9 @@ export interface TreePath {
   readonly trailingSlash: boolean;
 }
 
-export class PathError extends Error {
-  constructor(
-    readonly status: 400 | 414,
-    message: string,
-  ) {
-    super(message);
+export class PathError extends Failure {
+  constructor(kind: 'invalid' | 'too-long', message: string) {
+    super(kind, message);
   }
 }
 
@@ -38,13 +36,13 @@ function decodeSegment(raw: string): string {
   try {
     segment = decodeURIComponent(raw);
   } catch {
-    throw new PathError(400, 'malformed percent-encoding or invalid UTF-8 in path');
+    throw new PathError('invalid', 'malformed percent-encoding or invalid UTF-8 in path');
   }
-  if (segment.includes('/')) throw new PathError(400, 'encoded slash in path');
-  if (FORBIDDEN_CHAR_RE.test(segment)) throw new PathError(400, 'control character or backslash in path');
-  if (INVISIBLE_CHAR_RE.test(segment)) throw new PathError(400, 'invisible or direction-changing character (bidi control, zero-width, format character or unusual space) in path');
-  if (segment === '.' || segment === '..') throw new PathError(400, 'dot segments are not allowed in paths');
-  if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw new PathError(400, 'path segment longer than 250 bytes');
+  if (segment.includes('/')) throw new PathError('invalid', 'encoded slash in path');
+  if (FORBIDDEN_CHAR_RE.test(segment)) throw new PathError('invalid', 'control character or backslash in path');
+  if (INVISIBLE_CHAR_RE.test(segment)) throw new PathError('invalid', 'invisible or direction-changing character (bidi control, zero-width, format character or unusual space) in path');
+  if (segment === '.' || segment === '..') throw new PathError('invalid', 'dot segments are not allowed in paths');
+  if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw new PathError('invalid', 'path segment longer than 250 bytes');
   return segment;
 }
 
@@ -56,19 +54,19 @@ function decodeSegment(raw: string): string {
  * backslashes, control characters, bad encodings and bad tree names.
  */
 export function parseTreePath(rawPath: string, maxLength: number = MAX_PATH_BYTES): TreePath {
-  if (!rawPath.startsWith('/')) throw new PathError(400, 'path must start with "/"');
-  if (rawPath.length > maxLength) throw new PathError(414, 'path too long');
+  if (!rawPath.startsWith('/')) throw new PathError('invalid', 'path must start with "/"');
+  if (rawPath.length > maxLength) throw new PathError('too-long', 'path too long');
   const parts = rawPath.split('/');
   parts.shift();
   const trailingSlash = parts.length > 0 && parts[parts.length - 1] === '';
   if (trailingSlash) parts.pop();
   const segments = parts.map((raw) => {
-    if (raw === '') throw new PathError(400, 'empty segment ("//") in path');
+    if (raw === '') throw new PathError('invalid', 'empty segment ("//") in path');
     return decodeSegment(raw);
   });
   for (let i = 0; i < Math.min(segments.length, BUILD_DEPTH); i++) {
     if (!NAME_RE.test(segments[i] as string)) {
-      throw new PathError(400, `invalid ${LEVEL_NAMES[i]} name: must match ${NAME_RE.source}`);
+      throw new PathError('invalid', `invalid ${LEVEL_NAMES[i]} name: must match ${NAME_RE.source}`);
     }
   }
   return { segments, trailingSlash };

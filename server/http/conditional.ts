@@ -41,25 +41,40 @@ export interface ConditionalHeaders {
   'if-unmodified-since'?: string;
 }
 
+/** What a stored answer is validated by: its entity tag, and when it was last modified. */
+export interface Validators {
+  etag: string | null;
+  modifiedMs: number | null;
+}
+
 /**
- * Evaluates the conditional headers in RFC 9110's order. `stats` null means the resource
- * does not exist. For GET and HEAD a failed If-None-Match means 304, for others 412.
+ * Evaluates the conditional headers in RFC 9110's order against a resource's validators;
+ * `validators` null means the resource does not exist. For GET and HEAD a failed
+ * If-None-Match means 304, for others 412.
  */
-export function evaluatePreconditions(h: ConditionalHeaders, stats: Pick<Stats, 'mtimeMs' | 'size'> | null, readOnly: boolean): Precondition {
-  const etag = stats ? etagOf(stats) : null;
+export function evaluateValidators(h: ConditionalHeaders, validators: Validators | null, readOnly: boolean): Precondition {
+  const etag = validators?.etag ?? null;
+  const modified = validators?.modifiedMs ?? null;
+  // "*" asks whether the resource exists, whether or not it has an entity tag.
+  const exists = validators !== null;
   if (h['if-match'] !== undefined) {
-    if (!matches(h['if-match'], etag)) return 'failed';
-  } else if (h['if-unmodified-since'] !== undefined && stats) {
+    if (h['if-match'].trim() === '*' ? !exists : !matches(h['if-match'], etag)) return 'failed';
+  } else if (h['if-unmodified-since'] !== undefined && modified !== null) {
     const since = Date.parse(h['if-unmodified-since']);
-    if (!Number.isNaN(since) && seconds(stats.mtimeMs) > seconds(since)) return 'failed';
+    if (!Number.isNaN(since) && seconds(modified) > seconds(since)) return 'failed';
   }
   if (h['if-none-match'] !== undefined) {
-    if (!noneMatch(h['if-none-match'], etag)) return readOnly ? 'not-modified' : 'failed';
-  } else if (readOnly && h['if-modified-since'] !== undefined && stats) {
+    if (h['if-none-match'].trim() === '*' ? exists : !noneMatch(h['if-none-match'], etag)) return readOnly ? 'not-modified' : 'failed';
+  } else if (readOnly && h['if-modified-since'] !== undefined && modified !== null) {
     const since = Date.parse(h['if-modified-since']);
-    if (!Number.isNaN(since) && seconds(stats.mtimeMs) <= seconds(since)) return 'not-modified';
+    if (!Number.isNaN(since) && seconds(modified) <= seconds(since)) return 'not-modified';
   }
   return 'ok';
+}
+
+/** evaluateValidators for a file in the tree (`stats` null: no such file). */
+export function evaluatePreconditions(h: ConditionalHeaders, stats: Pick<Stats, 'mtimeMs' | 'size'> | null, readOnly: boolean): Precondition {
+  return evaluateValidators(h, stats ? { etag: etagOf(stats), modifiedMs: stats.mtimeMs } : null, readOnly);
 }
 
 /** If-Range: the Range applies only while the validator still names the current file. */

@@ -1,9 +1,7 @@
 // Error answers: short and clear, plain text in the tree, JSON under /-/. Never a stack
 // trace, a server path or a secret.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Busy } from '../support/gate.js';
-import { DatabaseUnavailable } from '../storage/pg/database.js';
-import { StorageError, storageError } from '../storage/artifact-store.js';
+import { Failure, isSystemError, systemFailure, type FailureKind } from '../domain/errors.js';
 
 export class HttpError extends Error {
   constructor(
@@ -18,24 +16,55 @@ export class HttpError extends Error {
 }
 
 export const AUTH_REALM = 'artifact-repo';
+export const CHALLENGE = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}", charset="UTF-8"` };
+export const PROXY_CHALLENGE = { 'Proxy-Authenticate': `Basic realm="${AUTH_REALM}", charset="UTF-8"` };
+
+/** Who asks for credentials: the server (401, WWW-Authenticate) or the build proxy (407, Proxy-Authenticate). */
+export type Challenger = 'server' | 'proxy';
+
+const STATUS_OF: Record<FailureKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  'not-found': 404,
+  'not-allowed': 405,
+  conflict: 409,
+  'too-large': 413,
+  'too-long': 414,
+  throttled: 429,
+  internal: 500,
+  'upstream-failed': 502,
+  unavailable: 503,
+  'upstream-timeout': 504,
+  'insufficient-storage': 507,
+};
+
+/** The answer to a failure of a kind: its status, and the headers that kind calls for. Pure. */
+export function answerOf(failure: Failure, challenger: Challenger = 'server'): HttpError {
+  const headers: Record<string, string> = {};
+  if (failure.retryAfterSeconds !== undefined) headers['Retry-After'] = String(failure.retryAfterSeconds);
+  if (failure.kind === 'unauthenticated') {
+    if (challenger === 'proxy') return new HttpError(407, failure.message, { ...headers, ...PROXY_CHALLENGE });
+    Object.assign(headers, CHALLENGE);
+  }
+  return new HttpError(STATUS_OF[failure.kind], failure.message, headers);
+}
 
 /**
- * The one mapping from whatever a handler threw to the answer a client gets: the
- * service's own errors as they are, a full disk as 507, a file system refusal by its
- * kind, too much work at once as 503 with Retry-After; anything else is a 500 whose
- * details go to the log only (`internal` is true).
+ * The one mapping from whatever a handler threw to the answer a client gets, for every
+ * edge: the edges' own HttpErrors as they are; a failure by its kind (answerOf); a system
+ * call's error by what it means (a full disk is 507); express's body errors; anything
+ * else is a 500 whose details go to the log only (`internal` is true).
  */
-export function httpErrorOf(err: unknown): { error: HttpError; internal: boolean } {
+export function httpErrorOf(err: unknown, challenger: Challenger = 'server'): { error: HttpError; internal: boolean } {
   if (err instanceof HttpError) return { error: err, internal: false };
-  if (err instanceof Busy) return { error: new HttpError(503, err.message, { 'Retry-After': String(err.retryAfterSeconds) }), internal: false };
-  if (err instanceof DatabaseUnavailable) return { error: new HttpError(503, err.message, { 'Retry-After': '5' }), internal: false };
-  const e = err as { code?: unknown; type?: unknown; status?: unknown };
-  // A system call's error (ENOSPC, ENAMETOOLONG, ...); zlib's Z_* codes are a client's bad body.
-  if (err instanceof StorageError || (typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code))) {
-    const failure = storageError(err) as StorageError;
-    if (failure.status < 500 || failure.status === 507) return { error: new HttpError(failure.status, failure.message), internal: false };
-    return { error: new HttpError(500, 'internal error'), internal: true };
+  // zlib's Z_* codes are a client's bad body, not a system call's.
+  const failure = err instanceof Failure ? err : isSystemError(err) ? systemFailure(err) : null;
+  if (failure) {
+    if (failure.kind === 'internal') return { error: new HttpError(500, 'internal error'), internal: true };
+    return { error: answerOf(failure, challenger), internal: false };
   }
+  const e = err as { type?: unknown; status?: unknown };
   // express's body parser, and a path it could not decode.
   if (e.type === 'entity.parse.failed') return { error: new HttpError(400, 'malformed JSON body'), internal: false };
   if (e.type === 'entity.too.large') return { error: new HttpError(413, 'request body too large'), internal: false };
@@ -44,12 +73,6 @@ export function httpErrorOf(err: unknown): { error: HttpError; internal: boolean
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { error: new HttpError(e.status, 'bad request'), internal: false };
   return { error: new HttpError(500, 'internal error'), internal: true };
 }
-
-/** 429 for an address that failed too often; Retry-After says when to come back. */
-export function tooManyAttempts(retryAfterSeconds: number): HttpError {
-  return new HttpError(429, 'too many failed attempts; retry later', { 'Retry-After': String(retryAfterSeconds) });
-}
-export const CHALLENGE = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}", charset="UTF-8"` };
 
 /** A body the client declared but we did not read: do not wait for it on this connection. */
 // A refused request's unread body up to this size is read and dropped by Node after the

@@ -10,6 +10,7 @@ import type { ContentStore } from '../storage/content-store.js';
 import { MismatchError, TooLargeError } from '../storage/content-store.js';
 import type { MirrorEntry, MirroredPart } from '../storage/stores.js';
 import { UpstreamError, type UpstreamClient } from '../upstream/upstream.js';
+import { Failure } from '../domain/errors.js';
 import { blobUrl, manifestReferences, manifestUrl, MANIFEST_TYPES, parseBearerChallenge, parseImageRef, type ImageRef } from './image-ref.js';
 import type { FetchHooks, FetchResult } from './mirror.js';
 
@@ -66,8 +67,7 @@ function refused(res: IncomingMessage, what: string): Error {
 export function failureReason(err: unknown): string {
   if (err instanceof UpstreamError || err instanceof MismatchError) return err.message;
   if (err instanceof TooLargeError) return `larger than the mirror's limit of ${err.limit} bytes per entry (MIRROR_MAX_ENTRY_SIZE)`;
-  const status = (err as { status?: number }).status;
-  if (status === 507) return 'the repository has no room left to store it (insufficient storage)';
+  if (err instanceof Failure && err.kind === 'insufficient-storage') return 'the repository has no room left to store it (insufficient storage)';
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error).message === 'aborted') return 'upstream closed the connection mid-body';
   if (code === 'ABORT_ERR' || (err as Error).name === 'AbortError') return 'stopped (the entry was removed or the server stopped)';

@@ -137,31 +137,6 @@ export function pickRecording<T extends Candidate>(candidates: readonly T[], req
   return null;
 }
 
-function opaqueTags(list: string): string[] {
-  return list.split(',').map((t) => t.trim().replace(/^W\//, '')).filter(Boolean);
-}
-
-/**
- * Whether a conditional request is answered 304 by a recorded response with these
- * headers: If-None-Match against its ETag (weak comparison), else If-Modified-Since
- * against its Last-Modified. Only for GET and HEAD, and only a 200 is "not modified".
- */
-export function notModified(method: string, status: number, requestHeaders: HeaderList, recorded: HeaderList): boolean {
-  if ((method !== 'GET' && method !== 'HEAD') || status !== 200) return false;
-  const inm = headerValue(requestHeaders, 'if-none-match');
-  const etag = headerValue(recorded, 'etag');
-  if (inm !== undefined) {
-    if (inm.trim() === '*') return true;
-    return etag !== undefined && opaqueTags(inm).includes(etag.replace(/^W\//, ''));
-  }
-  const ims = headerValue(requestHeaders, 'if-modified-since');
-  const lastModified = headerValue(recorded, 'last-modified');
-  if (ims === undefined || lastModified === undefined) return false;
-  const since = Date.parse(ims);
-  const modified = Date.parse(lastModified);
-  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
-}
-
 /** The response headers a recording keeps, in order; never Set-Cookie. */
 export function recordedHeaders(raw: readonly string[]): [string, string][] {
   const kept: [string, string][] = [];

@@ -1,11 +1,14 @@
 // Admission to a build's recording: the build proxy asks for room before it makes an
 // exchange (the store holds a line for it, across replicas), then records the exchange in
 // that room or gives the room back.
+import { Failure } from '../domain/errors.js';
 import type { InputLine, InputStore, RecordingLimits } from '../storage/stores.js';
 
 /** A build's recording has no room for another exchange: the proxy answers 507, naming the limit. */
-export class RecordingFull extends Error {
-  readonly status = 507;
+export class RecordingFull extends Failure {
+  constructor(message: string) {
+    super('insufficient-storage', message);
+  }
 }
 
 function fullMessage(build: readonly string[], limit: 'lines' | 'bytes', limits: RecordingLimits): string {

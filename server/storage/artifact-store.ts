@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { noteStreamedBytes } from './buffer-release.js';
 import { hashWorker, TRAILING_HASH_MIN_BYTES, type TrailingHash } from './trailing-hasher.js';
+import { Failure, storageFailure } from '../domain/errors.js';
 
 export const INCOMING_DIR = '.incoming';
 // PATH_MAX is 4096 with the terminating NUL.
@@ -42,14 +43,6 @@ export function sameFile(a: Identity, b: Identity): boolean {
   return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
-export class StorageError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface PutResult {
   created: boolean;
@@ -113,7 +106,7 @@ export class ArtifactStore {
   /** Segments were validated by parseTreePath; the check is a second lock on the door. */
   fsPath(segments: readonly string[]): string {
     const full = path.join(this.root, ...segments);
-    if (full !== this.root && !full.startsWith(this.root + path.sep)) throw new StorageError(400, 'path outside the tree');
+    if (full !== this.root && !full.startsWith(this.root + path.sep)) throw new Failure('invalid', 'path outside the tree');
     return full;
   }
 
@@ -229,7 +222,7 @@ export class ArtifactStore {
     try {
       await mkdir(this.fsPath(segments), { recursive: true });
     } catch (err) {
-      throw storageError(err);
+      throw storageFailure(err);
     }
   }
 
@@ -371,13 +364,13 @@ export class ArtifactStore {
       const { sha256 } = written;
       let { stats } = written;
       if (expectedSha256 !== null && sha256 !== expectedSha256) {
-        throw new StorageError(400, `checksum mismatch: the body's SHA-256 is ${sha256}, not the declared ${expectedSha256}; nothing was stored`);
+        throw new Failure('invalid', `checksum mismatch: the body's SHA-256 is ${sha256}, not the declared ${expectedSha256}; nothing was stored`);
       }
       // Publishing is a handful of metadata calls on cached inodes: done synchronously, as
       // a trip through the thread pool each costs more than the call (docs/performance.md).
       // (Under a file, this stat fails with ENOTDIR: 409 before anything is recorded.)
       const existing = statSyncOrNull(target);
-      if (existing?.isDirectory()) throw new StorageError(405, 'a collection exists at this path');
+      if (existing?.isDirectory()) throw new Failure('not-allowed', 'a collection exists at this path');
       // A replacement always gets a new validator: nginx's ETag and Last-Modified count whole
       // seconds, so a same-size file written within the old one's second would share them.
       if (existing && Math.floor(existing.mtimeMs / 1000) >= Math.floor(stats.mtimeMs / 1000)) {
@@ -395,7 +388,7 @@ export class ArtifactStore {
     } catch (err) {
       await (undo as (() => Promise<void>) | null)?.().catch(() => undefined);
       await this.discard(temp);
-      throw storageError(err);
+      throw storageFailure(err);
     }
   }
 
@@ -429,9 +422,9 @@ export class ArtifactStore {
       await mkdir(this.fsPath(segments));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw new StorageError(405, 'the collection already exists');
-      if (code === 'ENOENT' || code === 'ENOTDIR') throw new StorageError(409, 'the parent collection does not exist');
-      throw storageError(err);
+      if (code === 'EEXIST') throw new Failure('not-allowed', 'the collection already exists');
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new Failure('conflict', 'the parent collection does not exist');
+      throw storageFailure(err);
     }
   }
 
@@ -445,7 +438,7 @@ export class ArtifactStore {
       await rename(this.fsPath(segments), trash);
     } catch (err) {
       this.settle(trash);
-      throw storageError(err);
+      throw storageFailure(err);
     }
     await this.discard(trash);
   }
@@ -455,7 +448,7 @@ export class ArtifactStore {
     try {
       await this.replaceWith(this.fsPath(from), this.fsPath(to));
     } catch (err) {
-      throw storageError(err);
+      throw storageFailure(err);
     }
   }
 
@@ -473,7 +466,7 @@ export class ArtifactStore {
       this.settle(temp);
     } catch (err) {
       await this.discard(temp);
-      throw storageError(err);
+      throw storageFailure(err);
     }
   }
 
@@ -518,7 +511,7 @@ async function receiveWhole(body: Readable, length: number, received?: (bytes: n
   let whole = Buffer.alloc(0);
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (size + chunk.length > length) throw new StorageError(400, 'request body longer than its Content-Length');
+    if (size + chunk.length > length) throw new Failure('invalid', 'request body longer than its Content-Length');
     if (size + chunk.length > whole.length) {
       const grown = Buffer.allocUnsafe(Math.min(length, Math.max(16 * 1024, whole.length * 2, size + chunk.length)));
       whole.copy(grown, 0, 0, size);
@@ -528,7 +521,7 @@ async function receiveWhole(body: Readable, length: number, received?: (bytes: n
     size += chunk.length;
     received?.(chunk.length);
   }
-  if (size !== length) throw new StorageError(400, 'request body incomplete: upload aborted');
+  if (size !== length) throw new Failure('invalid', 'request body incomplete: upload aborted');
   return whole.subarray(0, size);
 }
 
@@ -585,38 +578,6 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-/** Maps filesystem failures to answers; never carries the server's paths. */
-/**
- * A file system failure as the StorageError it means to a client. Anything else that ends
- * a store operation (the database away while a record is written) passes on unchanged.
- */
-export function storageError(err: unknown): Error {
-  if (err instanceof StorageError) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  if (err instanceof Error && !(typeof code === 'string' && /^E[A-Z0-9]+$/.test(code))) return err;
-  switch (code) {
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return new StorageError(507, 'insufficient storage');
-    case 'ENOENT':
-      return new StorageError(404, 'not found');
-    case 'ENOTDIR':
-      return new StorageError(409, 'a parent of this path is a file');
-    case 'EISDIR':
-      return new StorageError(405, 'a collection exists at this path');
-    case 'EEXIST':
-    case 'ENOTEMPTY':
-      return new StorageError(409, 'the destination exists');
-    case 'ENAMETOOLONG':
-      return new StorageError(400, 'name too long');
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return new StorageError(403, 'the storage refused this write');
-    default:
-      return new StorageError(500, 'storage error');
-  }
-}
 
 async function hashOfFile(file: string): Promise<string> {
   const hash = createHash('sha256');

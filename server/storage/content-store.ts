@@ -7,7 +7,7 @@ import { createReadStream, type WriteStream } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { storageError } from './artifact-store.js';
+import { storageFailure } from '../domain/errors.js';
 import type { TempFiles } from './stores.js';
 
 export const CONTENT_DIR = '.content';
@@ -84,7 +84,7 @@ export class ContentWriter {
       this.out.end((err?: Error | null) => (err ? reject(err) : resolve()));
     }).catch(async (err: unknown) => {
       await this.store.temps.discard(this.temp);
-      throw storageError(err);
+      throw storageFailure(err);
     });
     const sha256 = this.hash.digest('hex');
     if (expectedSha256 !== null && sha256 !== expectedSha256) {
@@ -128,7 +128,7 @@ export class ContentStore {
       return new ContentWriter(this, temp, await open(temp, 'wx', 0o444));
     } catch (err) {
       await this.temps.discard(temp);
-      throw storageError(err);
+      throw storageFailure(err);
     }
   }
 
@@ -148,7 +148,7 @@ export class ContentStore {
         }
         onBytes?.(total);
         if (!writer.write(chunk as Buffer)) await writer.drained();
-        if (writer.error) throw storageError(writer.error);
+        if (writer.error) throw storageFailure(writer.error);
       }
     } catch (err) {
       await writer.abort();
@@ -178,7 +178,7 @@ export class ContentStore {
       this.temps.settle(temp);
     } catch (err) {
       await this.temps.discard(temp);
-      throw storageError(err);
+      throw storageFailure(err);
     }
   }
 

@@ -1,12 +1,18 @@
 // Bounds how much of one kind of expensive work runs at once (argon2 checks, compares,
 // long listings): a few at a time, a bounded queue behind them, and a clear refusal
 // beyond it, so that a flood of such requests sheds load instead of stalling everyone.
-export class Busy extends Error {
+import { Failure } from '../domain/errors.js';
+/**
+ * Too much at once: for the whole server (a Gate: `unavailable`, 503) or for one client
+ * (a Pacer: `throttled`, 429).
+ */
+export class Busy extends Failure {
   constructor(
     readonly what: string,
-    readonly retryAfterSeconds: number,
+    retryAfterSeconds: number,
+    kind: 'unavailable' | 'throttled' = 'unavailable',
   ) {
-    super(`too many ${what} at once; try again in ${retryAfterSeconds} s`);
+    super(kind, `too many ${what} at once; try again in ${retryAfterSeconds} s`, retryAfterSeconds);
   }
 }
 
@@ -135,7 +141,7 @@ export class Pacer {
       bucket.tokens -= 1;
       return;
     }
-    if (bucket.waiting >= this.maxWaiting) throw new Busy(this.what, Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)));
+    if (bucket.waiting >= this.maxWaiting) throw new Busy(this.what, Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)), 'throttled');
     // Taken now, paid for by waiting until the bucket would have held it.
     bucket.tokens -= 1;
     const waitMs = (-bucket.tokens / this.ratePerSecond) * 1000;

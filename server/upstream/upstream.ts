@@ -11,6 +11,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
+import { Failure } from '../domain/errors.js';
 import { targetRefusal, type TargetRules } from './networks.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -22,17 +23,13 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authorization', '
 
 export type UpstreamFailure = 'forbidden' | 'dns' | 'tls' | 'connect' | 'timeout' | 'protocol';
 
-export class UpstreamError extends Error {
+/** An upstream server that cannot be used: a refused target is `forbidden`, silence `upstream-timeout`, the rest `upstream-failed`. */
+export class UpstreamError extends Failure {
   constructor(
-    readonly kind: UpstreamFailure,
+    readonly reason: UpstreamFailure,
     message: string,
   ) {
-    super(message);
-  }
-
-  /** The status a proxy answers with: 403 for a refused target, 504 for silence, else 502. */
-  get status(): number {
-    return this.kind === 'forbidden' ? 403 : this.kind === 'timeout' ? 504 : 502;
+    super(reason === 'forbidden' ? 'forbidden' : reason === 'timeout' ? 'upstream-timeout' : 'upstream-failed', message);
   }
 }
 

@@ -4,7 +4,6 @@ import { headerValue } from '../http/headers.js';
 import { isInsideScope, sameSegments } from '../domain/tree-path.js';
 import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
-import { StorageError } from '../storage/artifact-store.js';
 import { parseDepth } from './depth.js';
 import { guardWrite } from './preconditions.js';
 
@@ -48,7 +47,6 @@ export async function copyOrMove(request: TreeRequest): Promise<void> {
     else await services.store.copy(from, to, depth === '0');
   } catch (err) {
     await metaChange.restore().catch(() => undefined);
-    if (err instanceof StorageError) throw new HttpError(err.status, err.message);
     throw err;
   }
   await metaChange.drop();

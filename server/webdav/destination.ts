@@ -21,7 +21,7 @@ export function parseDestination(header: string | undefined, ownHosts: Set<strin
   try {
     return parseTreePath(rawPath);
   } catch (err) {
-    if (err instanceof PathError) throw new HttpError(err.status, `Destination: ${err.message}`);
+    if (err instanceof PathError) throw new PathError(err.kind as 'invalid' | 'too-long', `Destination: ${err.message}`);
     throw err;
   }
 }

@@ -4,11 +4,12 @@ import { headerValue } from '../http/headers.js';
 import { close, closeSync, read, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ServerResponse } from 'node:http';
-import { byteRange } from '../http/ranges.js';
+import { storedAnswer } from '../http/stored.js';
 import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum, reprDigest } from '../domain/checksum.js';
-import { CACHED_FILE_BYTES, StorageError } from '../storage/artifact-store.js';
+import { CACHED_FILE_BYTES } from '../storage/artifact-store.js';
+import { Failure } from '../domain/errors.js';
 import { buildOf } from '../builds/builds.js';
 import { guardWrite } from './preconditions.js';
 import { evaluatePreconditions, etagOf, ifRangeHolds } from '../http/conditional.js';
@@ -94,26 +95,15 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
     const build = buildOf(target.segments);
     const sealed = build !== null && (await services.builds.sealedForServing(build));
     if (sealed) headers['Cache-Control'] = `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`;
-    const verdict = evaluatePreconditions(req.headers, stats, true);
-    if (verdict === 'not-modified') {
+    const range = ifRangeHolds(headerValue(req, 'if-range'), stats) ? req.headers.range : undefined;
+    const answer = storedAnswer(stats.size, evaluatePreconditions(req.headers, stats, true), range);
+    if (answer.kind === 'not-modified') {
       res.writeHead(304, { ETag: headers.ETag as string, 'Last-Modified': headers['Last-Modified'] as string });
       res.end();
       return;
     }
-    if (verdict === 'failed') throw new HttpError(412, 'precondition failed');
-    let start = 0;
-    let end = stats.size - 1;
-    let status = 200;
-    const range = req.headers.range !== undefined && ifRangeHolds(headerValue(req, 'if-range'), stats) ? byteRange(stats.size, req.headers.range) : null;
-    if (range === 'unsatisfiable') throw new HttpError(416, 'range not satisfiable', { 'Content-Range': `bytes */${stats.size}` });
-    if (range) {
-      ({ start, end } = range);
-      status = 206;
-      headers['Content-Range'] = `bytes ${start}-${end}/${stats.size}`;
-    }
-    const length = stats.size === 0 ? 0 : end - start + 1;
-    headers['Content-Length'] = length;
-    res.writeHead(status, headers);
+    const { start, end, length } = answer;
+    res.writeHead(answer.status, { ...headers, ...answer.headers });
     if (req.method === 'HEAD' || length === 0) {
       res.end();
       return;
@@ -190,7 +180,7 @@ export async function put(request: TreeRequest): Promise<void> {
   } catch (err) {
     // A known storage failure (507 for a full disk) first; otherwise a client that went
     // away mid-body is a client error, whatever the stream reported.
-    if (err instanceof StorageError && err.status !== 500) throw new HttpError(err.status, err.message);
+    if (err instanceof Failure && err.kind !== 'internal') throw err;
     if (!req.complete) throw new HttpError(400, 'request body incomplete: upload aborted');
     throw err;
   }

@@ -6,7 +6,6 @@ import { isInsideScope, sameSegments } from '../domain/tree-path.js';
 import { principalOf, type TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
-import { StorageError } from '../storage/artifact-store.js';
 import { parseDepth } from './depth.js';
 import { lockTimeout, MAX_LOCKS_PER_OWNER, MAX_OWNER_XML_BYTES, type LockView } from '../locks/lock-manager.js';
 import { type Lock } from '../storage/stores.js';
@@ -62,12 +61,7 @@ export async function lock(request: TreeRequest): Promise<void> {
     if (target.trailingSlash) throw new HttpError(409, 'cannot lock a missing collection');
     const parent = await services.store.stat(target.segments.slice(0, -1));
     if (!parent?.isDirectory()) throw new HttpError(409, 'the parent collection does not exist');
-    try {
-      await services.catalog.storeFile(target.segments, Readable.from([]));
-    } catch (err) {
-      if (err instanceof StorageError) throw new HttpError(err.status, err.message);
-      throw err;
-    }
+    await services.catalog.storeFile(target.segments, Readable.from([]));
   }
   // Checked again as the lock is taken: a concurrent LOCK (on any replica) may have won meanwhile.
   const created = await services.locks.create(

@@ -3,7 +3,6 @@
 import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
-import { StorageError } from '../storage/artifact-store.js';
 import { guardWrite } from './preconditions.js';
 
 export async function mkcol(request: TreeRequest): Promise<void> {
@@ -12,12 +11,7 @@ export async function mkcol(request: TreeRequest): Promise<void> {
   if (body.length > 0) throw new HttpError(415, 'MKCOL with a body is not supported');
   if (await services.store.stat(target.segments)) throw new HttpError(405, 'the resource already exists');
   await guardWrite(request, target.segments, { parentMembership: true });
-  try {
-    await services.store.makeCollection(target.segments);
-  } catch (err) {
-    if (err instanceof StorageError) throw new HttpError(err.status, err.message);
-    throw err;
-  }
+  await services.store.makeCollection(target.segments);
   res.writeHead(201, { 'Content-Length': 0 });
   res.end();
 }

@@ -2,7 +2,7 @@
 // authorisation, then the method's handler. Nothing reaches a handler unchecked.
 import { headerValue } from '../http/headers.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { newNameProblem, parseTreePath, PathError, splitTarget } from '../domain/tree-path.js';
+import { newNameProblem, parseTreePath, splitTarget } from '../domain/tree-path.js';
 import { copyOrMove } from './copy-move.js';
 import { deleteResource } from './delete.js';
 import { lock, unlock } from './lock.js';
@@ -10,7 +10,7 @@ import { mkcol } from './mkcol.js';
 import { DAV_HEADERS, options } from './options.js';
 import { propfind } from './propfind.js';
 import { proppatch } from './proppatch.js';
-import { ALLOW_HEADER, authorise, isTreeMethod, type TreeMethod } from '../auth/authorise.js';
+import { ALLOW_HEADER, authenticateBuildToken, authorise, isTreeMethod, isWriteMethod, type TreeMethod } from '../auth/authorise.js';
 import { clientAddress, ownHosts } from '../http/client.js';
 import type { TreeRequest } from './context.js';
 import type { Services } from '../services/services.js';
@@ -61,18 +61,14 @@ export async function handleTreeRequest(req: IncomingMessage, res: ServerRespons
     res.end();
     return;
   }
-  let target;
-  try {
-    target = parseTreePath(splitTarget(req.url ?? '/'));
-  } catch (err) {
-    if (err instanceof PathError) throw new HttpError(err.status, err.message);
-    throw err;
-  }
+  const target = parseTreePath(splitTarget(req.url ?? '/'));
   // Only PUT carries large bodies; the rest are refused before a byte is read.
   if (method !== 'PUT') checkDeclaredSize(req, services.config.maxXmlBodyBytes);
   const destination =
     method === 'COPY' || method === 'MOVE' ? parseDestination(headerValue(req, 'destination'), ownHosts(req, services.config.trustedProxies, services.config.publicUrl)) : null;
-  const auth = await authorise(req, method, target, destination, services.tokens, clientAddress(req, services.config.trustedProxies));
+  const token = isWriteMethod(method) ? await authenticateBuildToken(req, services.tokens, clientAddress(req, services.config.trustedProxies)) : null;
+  if (token) requestLog(req).tokenId = token.id;
+  const auth = authorise(method, target, destination, token);
   if (auth.kind === 'token') checkNewPaths(method, target.segments, destination?.segments ?? null, services);
   const handle = (): Promise<void> => HANDLERS[method]({ req, res, method, target, destination, auth, services });
   // A write still running when its build is sealed is cut after the grace: the socket goes,

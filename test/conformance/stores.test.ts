@@ -1,4 +1,5 @@
 // One suite over every implementation of the store interfaces (the way distribution runs
+import { httpErrorOf } from '../../server/http/errors.js';
 // one suite over each storage driver): the embedded default (files on the artifacts volume)
 // and PostgreSQL (a real server from Debian's package, started by the test). What one does,
 // the other does.
@@ -704,7 +705,8 @@ describe('PostgreSQL: schema and outages', function () {
         (e: unknown) => e,
       );
       expect(err).to.be.instanceOf(DatabaseUnavailable);
-      expect((err as DatabaseUnavailable).status).to.equal(503);
+      expect(httpErrorOf(err).error.status).to.equal(503);
+      expect(httpErrorOf(err).error.headers['Retry-After']).to.equal('5');
       expect((err as Error).message).to.equal('the database is unreachable; try again shortly');
     } finally {
       await pg.start();

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { AUDIT_URL_CHARS, auditUrl, canonicalUrl, MAX_VARY_NAMES, notModified, pickRecording, recordedHeaders, requestKey, varyMatches, varyNames, varyValues } from '../../server/recordings/matching.js';
+import { AUDIT_URL_CHARS, auditUrl, canonicalUrl, MAX_VARY_NAMES, pickRecording, recordedHeaders, requestKey, varyMatches, varyNames, varyValues } from '../../server/recordings/matching.js';
+import { notModified } from '../../server/proxy/bodies.js';
 import { keyedHash } from '../../server/domain/keyed-hash.js';
 import { createHash } from 'node:crypto';
 import { isPrivateAddress, networkList, plainAddress, targetRefusal, unmapped } from '../../server/upstream/networks.js';
@@ -130,6 +131,9 @@ describe('server/proxy/matching', () => {
     expect(notModified('GET', 200, { 'if-modified-since': 'Tue, 01 Dec 2026 09:00:00 GMT' }, recorded)).to.equal(false);
     expect(notModified('POST', 200, { 'if-none-match': '"v1"' }, recorded)).to.equal(false);
     expect(notModified('GET', 404, { 'if-none-match': '"v1"' }, recorded)).to.equal(false);
+    // "*" matches any answer there is, with or without an ETag.
+    expect(notModified('GET', 200, { 'if-none-match': '*' }, { 'content-type': 'text/plain' })).to.equal(true);
+    expect(notModified('GET', 200, { 'if-none-match': '"v1"' }, { 'content-type': 'text/plain' })).to.equal(false);
   });
 
   it('records the headers that describe a body, never Set-Cookie', () => {

@@ -2,6 +2,7 @@
 // at start under an advisory lock (replicas starting together take turns), and one error
 // for "the database cannot be reached" that the HTTP edge answers with 503.
 import pg from 'pg';
+import { Failure } from '../../domain/errors.js';
 
 /** Schema steps, applied in order once each; a replica never runs one twice. */
 const MIGRATIONS: readonly string[] = [
@@ -50,10 +51,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 // pg_advisory_lock takes a bigint: this one is "artifact-repo schema".
 const SCHEMA_LOCK = 0x61727469_66616374n;
 
-export class DatabaseUnavailable extends Error {
-  readonly status = 503;
+export class DatabaseUnavailable extends Failure {
   constructor(cause: unknown) {
-    super('the database is unreachable; try again shortly');
+    super('unavailable', 'the database is unreachable; try again shortly', 5);
     this.cause = cause;
   }
 }

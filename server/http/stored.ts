@@ -1,0 +1,52 @@
+// How every download of stored bytes is answered: the tree's files, the mirror's files by
+// checksum, and the build proxy's replays. The validators decide 304 or 412; a single
+// Range gives 206 or 416; otherwise the whole body. The callers keep only what differs:
+// their headers, and where the bytes come from.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Precondition } from './conditional.js';
+import { HttpError } from './errors.js';
+import { byteRange } from './ranges.js';
+
+/** What to send: a 304, or these bytes of the body (none when it is empty) with this status. */
+export type StoredAnswer =
+  | { kind: 'not-modified' }
+  | { kind: 'body'; status: number; start: number; end: number; length: number; headers: { 'Content-Length': number; 'Content-Range'?: string } };
+
+/**
+ * The answer to a GET or HEAD of a stored body of `size` bytes, given how its validators
+ * judged the request's conditions. `range` is the Range header when it applies (If-Range
+ * held, the stored answer is a 200); several ranges or a malformed one get the whole body.
+ * 412 and 416 are thrown, as every edge answers them. Pure.
+ */
+export function storedAnswer(size: number, precondition: Precondition, range: string | undefined, status = 200): StoredAnswer {
+  if (precondition === 'not-modified') return { kind: 'not-modified' };
+  if (precondition === 'failed') throw new HttpError(412, 'precondition failed');
+  const asked = status === 200 && size > 0 ? byteRange(size, range) : null;
+  if (asked === 'unsatisfiable') throw new HttpError(416, 'range not satisfiable', { 'Content-Range': `bytes */${size}` });
+  if (asked) {
+    const length = asked.end - asked.start + 1;
+    return { kind: 'body', status: 206, ...asked, length, headers: { 'Content-Length': length, 'Content-Range': `bytes ${asked.start}-${asked.end}/${size}` } };
+  }
+  return { kind: 'body', status, start: 0, end: size - 1, length: size, headers: { 'Content-Length': size } };
+}
+
+/**
+ * Sends the body of an answer whose head is written: nothing for HEAD or an empty body,
+ * else the bytes `read` gives for its range. A body that fails on the way (gone from the
+ * store) cuts the connection: never a short file. Resolves to the bytes sent.
+ */
+export async function sendStoredBody(req: IncomingMessage, res: ServerResponse, answer: StoredAnswer, read: (range: { start: number; end: number }) => Readable): Promise<number> {
+  if (answer.kind === 'not-modified' || req.method === 'HEAD' || answer.length === 0) {
+    res.end();
+    return 0;
+  }
+  try {
+    await pipeline(read(answer), res);
+    return answer.length;
+  } catch {
+    res.destroy();
+    return 0;
+  }
+}

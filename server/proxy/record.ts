@@ -1,0 +1,125 @@
+// Record mode: an exchange is made upstream and streamed to the client and to the content
+// store at once, then recorded as an input of the token's build, in room its recording
+// held for it. A conditional request is fetched whole and recorded (the 304 is the
+// proxy's); a Range answered in part is passed through and listed, not recorded.
+import type { ProxyOutcome } from '../domain/events.js';
+import { Failure } from '../domain/errors.js';
+import { scopeSegments } from '../domain/tree-path.js';
+import type { ContentWriter } from '../storage/content-store.js';
+import { MAX_LINE_BYTES, serialiseLine } from '../storage/recording-lines.js';
+import type { RecordedExchange } from '../storage/stores.js';
+import type { RecordingTicket } from '../recordings/recorder.js';
+import { recordedHeaders, varyValues } from '../recordings/matching.js';
+import { forwardedHeaders } from '../upstream/upstream.js';
+import { clientSink, hashedBody, notModified, passedHeaders, pump, type Sink } from './bodies.js';
+import { isoNow, reportExchange, type Exchange, type ProxyServices } from './context.js';
+
+export async function record(services: ProxyServices, exchange: Exchange): Promise<ProxyOutcome> {
+  const { req, res, token } = exchange;
+  const headers = forwardedHeaders(req.rawHeaders);
+  // A conditional request is fetched whole and recorded; the 304 is the proxy's. (A Range
+  // goes as it came: a partial answer is passed through, not recorded; replay answers
+  // ranges from a whole body.)
+  if (req.headers.range === undefined) {
+    delete headers['if-none-match'];
+    delete headers['if-modified-since'];
+  }
+  const body = hashedBody(req);
+  return services.builds.whileWriting(
+    token.scope,
+    async () => {
+      const ticket = await services.recorder.admit(scopeSegments(token.scope));
+      try {
+        return await recordAdmitted(services, exchange, headers, body, ticket);
+      } finally {
+        ticket.release();
+      }
+    },
+    () => res.destroy(),
+  );
+}
+
+/** An exchange admitted to its build's recording: fetched, streamed to the client and the content store, recorded. */
+async function recordAdmitted(
+  services: ProxyServices,
+  { req, res, url }: Exchange,
+  headers: ReturnType<typeof forwardedHeaders>,
+  body: ReturnType<typeof hashedBody>,
+  ticket: RecordingTicket,
+): Promise<ProxyOutcome> {
+  const method = req.method ?? 'GET';
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  const answer = await services.upstream.request({ method, url: new URL(url), headers, body: body.body, signal: abort.signal });
+  const status = answer.statusCode ?? 502;
+  // A part of a body (206, or 416 for a range it does not have) is not the resource: it
+  // goes to the client, and the recording says only that it was asked for.
+  if (req.headers.range !== undefined && (status === 206 || status === 416)) {
+    res.writeHead(status, passedHeaders(answer.rawHeaders));
+    let bytes = 0;
+    await pump(answer, [clientSink(res)], (n) => (bytes += n)).catch(() => res.destroy());
+    if (!res.destroyed) await ticket.record({ kind: 'partial', time: isoNow(services), method, url, status, range: String(req.headers.range).slice(0, 256) });
+    res.end();
+    reportExchange(services, 'record', 'passed', bytes);
+    return 'passed';
+  }
+  const kept = recordedHeaders(answer.rawHeaders);
+  const vary = varyValues(answer.headers.vary, req.headers, services.recordingHash);
+  // What the line will hold is known now: one too long to record is refused before a byte is sent.
+  try {
+    serialiseLine({ kind: 'exchange', time: isoNow(services), method, url, requestSha256: '0'.repeat(64), varyValues: vary, status, headers: kept, sha256: '0'.repeat(64), size: Number.MAX_SAFE_INTEGER, source: 'upstream' });
+  } catch {
+    answer.destroy();
+    throw new Failure('upstream-failed', `the upstream's answer has more headers than a recording keeps (a line of at most ${MAX_LINE_BYTES} bytes)`);
+  }
+  let writer: ContentWriter;
+  try {
+    writer = await services.content.open();
+  } catch {
+    answer.destroy();
+    throw new Failure('insufficient-storage', 'the recording of this download cannot be stored (insufficient storage)');
+  }
+  const conditionalHit = notModified(method, status, req.headers, answer.headers);
+  const sinks: Sink[] = [writer];
+  if (conditionalHit) {
+    res.writeHead(304, passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])));
+    res.end();
+  } else {
+    res.writeHead(status, passedHeaders(answer.rawHeaders));
+    sinks.push(clientSink(res));
+  }
+  let bytes = 0;
+  try {
+    await pump(answer, sinks, (n) => {
+      bytes += n;
+      if (writer.error) answer.destroy(writer.error);
+    });
+    if (!conditionalHit && !res.writableFinished && res.destroyed) throw new Error('the client went away');
+    const stored = await writer.finish();
+    const requestSha256 = await body.sha256();
+    const line: RecordedExchange = {
+      kind: 'exchange',
+      time: isoNow(services),
+      method,
+      url,
+      requestSha256,
+      varyValues: vary,
+      status,
+      headers: kept,
+      sha256: stored.sha256,
+      size: stored.size,
+      source: 'upstream',
+    };
+    await ticket.record(line);
+  } catch (err) {
+    await writer.abort();
+    // After the headers, only a cut connection can say it failed.
+    res.destroy();
+    throw err;
+  }
+  if (!conditionalHit) res.end();
+  reportExchange(services, 'record', 'recorded', bytes);
+  return 'recorded';
+}
