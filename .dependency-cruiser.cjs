@@ -1,9 +1,10 @@
 // The layers of the code, top to bottom: a module may import its own folder and the folders
-// below its own, never one above. CI runs this (npm test, before the tests): a folder that
-// imports a folder above it, or a cycle, fails the run. docs/design.md says what each layer is.
+// below its own, never one above. `npm test` runs this first (npm run lint:architecture):
+// an import against the order, a cycle, a module in no layer, or the two store sets
+// importing each other fails the run. docs/design.md says what each layer is.
 const LAYERS = [
   // The composition root and the entry points: they wire everything; nothing imports them.
-  ['root', '^(?:server/[^/]+\\.ts|cli/)'],
+  ['root', '^(?:server/[^/]+\\.ts$|cli/)'],
   // Edges: what speaks to clients.
   ['admin', '^server/admin/'],
   ['api', '^server/api/'],
@@ -24,7 +25,9 @@ const LAYERS = [
   ['locks', '^server/locks/'],
   ['auth', '^server/auth/'],
   ['token-service', '^token-service/'],
-  // Infrastructure: where state is kept, and the one client of upstream servers.
+  // Storage: the set of stores opened from the configuration, the two implementations of
+  // the store interfaces (siblings: neither imports the other), the interfaces and the
+  // byte stores; and the one client of upstream servers.
   ['stores', '^server/stores/'],
   ['storage/pg', '^server/storage/pg/'],
   ['storage/embedded', '^server/storage/embedded/'],
@@ -37,7 +40,10 @@ const LAYERS = [
   ['domain', '^server/domain/'],
 ];
 
-const above = (index) => LAYERS.slice(0, index).map(([, path]) => `(?:${path})`).join('|');
+const CODE = '^(?:server|cli|token-service)/';
+const any = (paths) => paths.map((p) => `(?:${p})`).join('|');
+const above = (index) => any(LAYERS.slice(0, index).map(([, path]) => path));
+const placed = any(LAYERS.map(([, path]) => path));
 
 module.exports = {
   forbidden: [
@@ -52,8 +58,29 @@ module.exports = {
       name: 'no-circular',
       comment: 'a cycle of imports',
       severity: 'error',
-      from: { path: '^(?:server|cli|token-service)/' },
+      from: { path: CODE },
       to: { circular: true },
+    },
+    {
+      name: 'store-sets-apart',
+      comment: 'the PostgreSQL and the embedded stores implement the same interfaces (storage/stores.ts) and share only what is below them',
+      severity: 'error',
+      from: { path: '^server/storage/(pg|embedded)/' },
+      to: { path: '^server/storage/(pg|embedded)/', pathNot: '^server/storage/$1/' },
+    },
+    {
+      name: 'unplaced-module',
+      comment: 'a module in no layer: add its folder to LAYERS in .dependency-cruiser.cjs (and to the layout in docs/design.md)',
+      severity: 'error',
+      from: { path: CODE, pathNot: placed },
+      to: {},
+    },
+    {
+      name: 'unplaced-dependency',
+      comment: 'an import of a module in no layer: add its folder to LAYERS in .dependency-cruiser.cjs (and to the layout in docs/design.md)',
+      severity: 'error',
+      from: { path: CODE },
+      to: { path: CODE, pathNot: placed },
     },
   ],
   options: {

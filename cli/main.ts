@@ -219,7 +219,7 @@ async function runMigrate(rest: string[]): Promise<number> {
     return 1;
   }
   const socket = await startAdminSocket(config.tokensDir, 'cli');
-  const { DatabaseNotEmpty, moveToPostgres } = await import('../server/storage/pg/move-to-postgres.js');
+  const { DatabaseNotEmpty, moveToPostgres } = await import('../server/stores/move-to-postgres.js');
   try {
     const report = await moveToPostgres(config, config.databaseUrl);
     io.out(`copied ${report.masters} masters, ${report.tokens} tokens, ${report.buildStates} build states, ${report.auditEntries} audit entries, ${report.inputLines} recorded inputs of ${report.recordedBuilds} builds, ${report.mirrorEntries} mirror entries, ${report.resources} files' checksums and properties, ${report.signingKeys} signing keys${report.authority ? ', the build proxy\'s certificate authority' : ''}`);

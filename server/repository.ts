@@ -3,57 +3,23 @@
 // CLI opens it directly when no server is running.
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
-import { ArtifactStore } from './storage/artifact-store.js';
-import { ResourceRecordFiles } from './storage/embedded/resource-records.js';
-import { type ResourceRecords } from './storage/stores.js';
-import { importVolumeRecords, PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
-import { SigningKeyFile } from './storage/embedded/signing-keys.js';
-import { PgSigningKeys } from './storage/pg/signing-keys.js';
 import { Signer } from './signing/signer.js';
 import { provenanceChecker } from './signing/provenance-check.js';
 import { PROVENANCE_FILE } from './domain/seal-files.js';
 import { parseSums } from './domain/provenance.js';
-import { Catalog } from './storage/catalog.js';
-import { ChecksumIndexFiles } from './storage/embedded/checksum-index.js';
-import { type ChecksumIndex } from './storage/stores.js';
+import { Catalog } from './stores/catalog.js';
 import { Builds, type SealSigner } from './builds/builds.js';
-import { BuildRecordFiles } from './storage/embedded/build-records.js';
-import { type BuildRecords } from './storage/stores.js';
-import { LocalBuildGuard } from './storage/embedded/build-guard.js';
-import { type BuildGuard } from './storage/stores.js';
-import { PgBuildGuard } from './storage/pg/build-guard.js';
-import { PgBuildRecords } from './storage/pg/build-records.js';
-import { PgLocks } from './storage/pg/dav-locks.js';
-import { DEPARTED_AFTER_MS, HEARTBEAT_MS, Replicas } from './storage/pg/replicas.js';
 import type { Fetch } from './mirror/mirror.js';
-import { ContentStore } from './storage/content-store.js';
-import { InputRecordFiles } from './storage/embedded/input-records.js';
 import { InputRecorder } from './recordings/recorder.js';
 import { UNBOUNDED } from './storage/recording-lines.js';
-import { type InputStore, type RecordingLimits } from './storage/stores.js';
+import { type RecordingLimits } from './storage/stores.js';
 import { addRecordedBodies, countInputs, dependenciesOf } from './recordings/input-reading.js';
-import { newSecret, RepositorySecretFile } from './storage/embedded/repository-secrets.js';
-import { PgRepositorySecrets } from './storage/pg/repository-secrets.js';
-import { keyedHash, RECORDING_HASH_SECRET } from './domain/keyed-hash.js';
-import { MirrorEntryFiles } from './storage/embedded/mirror-entries.js';
+import { HEARTBEAT_MS, openStores, type HeldLock } from './stores/open.js';
+import { keyedHash, newSecret, RECORDING_HASH_SECRET } from './domain/keyed-hash.js';
 import { Mirror } from './mirror/mirror.js';
-import { migrateLayout } from './storage/migrate.js';
 import { errorSummary } from './domain/errors.js';
 import { LockManager } from './locks/lock-manager.js';
-import { MemoryLocks } from './storage/embedded/dav-locks.js';
-import { TokenFile } from './storage/embedded/token-records.js';
-import { type TokenRecords } from './storage/stores.js';
-import { Database, type HeldLock } from './storage/pg/database.js';
-import { randomBytes } from 'node:crypto';
-import { PgTokenRecords } from './storage/pg/token-records.js';
-import { PgAuditTrail } from './storage/pg/audit-trail.js';
-import { PgInputRecords } from './storage/pg/input-records.js';
-import { PgMirrorEntries } from './storage/pg/mirror-entries.js';
-import { pgAuthorityKeeper } from './storage/pg/authority-keeper.js';
-import { fileKeeper } from './storage/embedded/proxy-authority.js';
 import { TokenService } from '../token-service/token-service.js';
-import { AuditFile } from './storage/embedded/audit-trail.js';
-import { type AuditTrail } from './storage/stores.js';
 import { fanOut, type EventSink } from './domain/events.js';
 import { Retention } from './retention/retention.js';
 import { scopeSegments, scopeString } from './domain/tree-path.js';
@@ -85,37 +51,14 @@ const SEAL_WAIT_MS = 5_000;
 export async function openRepository(config: Config, options: RepositoryOptions): Promise<Services> {
   const { logger } = options;
   const now = options.now ?? Date.now;
-  const opened = config.databaseUrl ? await openDatabase(config.databaseUrl) : null;
-  const db = opened?.db ?? null;
-  const replicas = db ? new Replicas(db, `r-${randomBytes(6).toString('hex')}`) : null;
-  await replicas?.register();
-  const store = new ArtifactStore(config.artifactsDir, replicas?.id ?? null);
-  const { staleRemoved } = await store.init();
-  if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
-  const migrated = await migrateLayout(config.artifactsDir, store);
-  if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
-  const tokenStore: TokenRecords = db ? new PgTokenRecords(db) : await TokenFile.open(config.tokensDir);
-  const auditFailed = (err: unknown): void => logger.error({ err: errorSummary(err) }, 'audit trail write failed');
-  const audit: AuditTrail = db ? new PgAuditTrail(db, auditFailed) : new AuditFile(config.tokensDir, now, auditFailed);
+  const stores = await openStores(config, { logger, now });
+  const { files: store, content, resources: meta, inputs, audit, cluster } = stores;
+  const tokenStore = stores.tokens;
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
-  const pgMeta = db && replicas ? new PgResourceRecords(db, replicas.id) : null;
-  const meta: ResourceRecords = pgMeta ?? new ResourceRecordFiles(config.artifactsDir, store);
-  if (db) {
-    const imported = await importVolumeRecords(db, new ResourceRecordFiles(config.artifactsDir, store));
-    if (imported) logger.warn({ resources: imported }, 'checksum records and dead properties copied from the artifacts volume into the database');
-  }
-  const index: ChecksumIndex = db ? new PgChecksumIndex(db) : new ChecksumIndexFiles(config.artifactsDir, store);
-  const buildRecords: BuildRecords = db ? new PgBuildRecords(db) : new BuildRecordFiles(config.artifactsDir, store);
-  const guard: BuildGuard = db && replicas ? new PgBuildGuard(db, replicas.id) : new LocalBuildGuard();
-  const content = new ContentStore(config.artifactsDir, store);
-  const inputs: InputStore = db ? new PgInputRecords(db) : new InputRecordFiles(config.artifactsDir);
   const inputLimits: RecordingLimits = { maxLines: config.inputs.maxLines, maxBytes: config.inputs.maxBytes };
-  const secrets = db ? new PgRepositorySecrets(db) : new RepositorySecretFile(config.tokensDir);
-  const recordingHash = keyedHash(await secrets.getOrCreate(RECORDING_HASH_SECRET, newSecret));
-  const mirror = db
-    ? await Mirror.open(new PgMirrorEntries(db), emit, now, { alone: (work) => db.withLock('mirror', work) })
-    : await Mirror.open(new MirrorEntryFiles(config.artifactsDir, store), emit, now);
-  const catalog = new Catalog(store, meta, index);
+  const recordingHash = keyedHash(await stores.secrets.getOrCreate(RECORDING_HASH_SECRET, newSecret));
+  const mirror = await Mirror.open(stores.mirror, emit, now, cluster ? { alone: (work) => cluster.alone('mirror', work) } : undefined);
+  const catalog = new Catalog(store, meta, stores.checksums);
   // The token service and the builds know each other: a token's end may seal its build,
   // and sealing asks whether a live token is left.
   let builds: Builds | null = null;
@@ -139,7 +82,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       clearTimeout(timer);
     },
   });
-  const signer = await Signer.open(db ? new PgSigningKeys(db) : new SigningKeyFile(config.tokensDir), now);
+  const signer = await Signer.open(stores.signingKeys, now);
   // What the repository saw of a build, signed at its seal: the outputs it stored, the
   // masters that minted its tokens, and what it downloaded through the build proxy.
   const signSeal: SealSigner = async (build, sums, sealedAt) => {
@@ -163,7 +106,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       recordingHash,
     );
   };
-  builds = new Builds(store, meta, buildRecords, guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000, signSeal);
+  builds = new Builds(store, meta, stores.builds, stores.guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000, signSeal);
   // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
   // after a restart: they are recorded in the build's record, and builds whose tokens have
   // all ended are in the token store, on the other volume, should that record have failed.
@@ -211,7 +154,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
 
   const timers: NodeJS.Timeout[] = [];
   // Embedded: this process is the only one. With a database: whoever holds the leader lock.
-  const leadership: HeldLock | null = db?.leaderLock() ?? null;
+  const leadership: HeldLock | null = cluster?.leaderLock() ?? null;
   let leading = leadership === null;
   let fetchMirror: Fetch | null = null;
   let retrying = false;
@@ -230,12 +173,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   async function scheduledWork(takingOver = false): Promise<void> {
     options.onJob?.('expiry');
     tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
-    if (replicas) {
-      store
-        .sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS)
-        .then(async () => pgMeta?.sweepDeparted(await replicas.alive()))
-        .then(() => replicas.prune())
-        .catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of departed replicas failed'));
+    if (cluster) {
+      cluster.sweepDeparted().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of departed replicas failed'));
       // Seals that failed on another replica: recorded as pending, or (should even that
       // have failed) builds whose tokens have all ended.
       for (const scope of await (builds as Builds).pendingSeals().catch(() => [] as string[])) sealsToRetry.add(scope);
@@ -254,11 +193,11 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     if (now === leading) return;
     leading = now;
     if (now) {
-      logger.info({ replica: replicas?.id }, 'this replica runs the scheduled work now');
+      logger.info({ replica: cluster?.replicaId }, 'this replica runs the scheduled work now');
       if (fetchMirror) mirror.start(fetchMirror);
       await scheduledWork(true);
     } else {
-      logger.warn({ replica: replicas?.id }, 'another replica runs the scheduled work now');
+      logger.warn({ replica: cluster?.replicaId }, 'another replica runs the scheduled work now');
       await mirror.pause();
     }
   }
@@ -285,7 +224,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     mirror,
     sweepContent,
     tokens,
-    locks: new LockManager(db ? new PgLocks(db) : new MemoryLocks(), now, (ids) => tokens.liveAmong(ids)),
+    locks: new LockManager(stores.locks, now, (ids) => tokens.liveAmong(ids)),
     audit,
     retention,
     emit,
@@ -297,7 +236,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       return record.sealPending || sealsToRetry.has(scope) ? 'pending' : 'open';
     },
     generatedMasterPassword: generatedPassword,
-    replicaId: replicas?.id ?? null,
+    replicaId: cluster?.replicaId ?? null,
     isLeader: () => leading,
     startHousekeeping(mirrorFetch) {
       fetchMirror = mirrorFetch;
@@ -309,14 +248,12 @@ export async function openRepository(config: Config, options: RepositoryOptions)
           if (leading) void scheduledWork();
         }, PURGE_EVERY_MS),
       );
-      if (opened && replicas && leadership) {
+      if (cluster && leadership) {
         timers.push(
           setInterval(() => {
-            replicas.beat().catch(() => undefined);
+            void cluster.heartbeat().catch(() => undefined);
             // The leader clears the folders of replicas it has not heard of: this one's, if cut off long enough.
             store.ensureIncoming().catch(() => undefined);
-            // A restart of the database ended the session that held it.
-            void opened.membership.keep();
             checkLeadership().catch((err: unknown) => logger.error({ err: String(err) }, 'leader check failed'));
           }, Math.min(LEADER_CHECK_MS, HEARTBEAT_MS)),
         );
@@ -332,29 +269,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     stopHousekeeping() {
       for (const timer of timers.splice(0)) clearInterval(timer);
     },
-    authorityKeeper: db ? pgAuthorityKeeper(db) : fileKeeper(config.tokensDir),
+    authorityKeeper: stores.authority,
     signer,
-    close: async () => {
-      audit.close();
-      await guard.close();
-      await replicas?.leave();
-      await db?.close();
-    },
+    close: () => stores.close(),
   };
-}
-
-/** The database of DATABASE_URL, migrated; refused while `artifact-repo migrate` fills it. */
-async function openDatabase(url: string): Promise<{ db: Database; membership: HeldLock }> {
-  let db: Database;
-  try {
-    db = await Database.open(url);
-  } catch (err) {
-    throw new Error(`DATABASE_URL: the database cannot be opened (${errorSummary(err)})`);
-  }
-  const membership = db.replicaLock(true);
-  if (!(await membership.take())) {
-    await db.close();
-    throw new Error('DATABASE_URL: artifact-repo migrate is copying a repository into this database; start the server once it is done');
-  }
-  return { db, membership };
 }

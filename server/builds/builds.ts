@@ -12,7 +12,7 @@ import { errorSummary, Failure } from '../domain/errors.js';
 import { type ArtifactStore, type PutResult } from '../storage/artifact-store.js';
 import type { BuildRecord, BuildRecords, PinState, SealedState } from '../storage/stores.js';
 import type { BuildGuard } from '../storage/stores.js';
-import type { Catalog } from '../storage/catalog.js';
+import type { Catalog } from '../stores/catalog.js';
 import type { InputStore } from '../storage/stores.js';
 import type { ResourceRecords } from '../storage/stores.js';
 

@@ -3,7 +3,7 @@
 // the repository. The same value always gives the same hash, so recordings still match
 // and two builds that asked different queries still differ; without the secret, trying a
 // dictionary of values recovers nothing. Pure.
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 
 /** A value as the repository keeps it: `hmac-sha256:<hex>`. */
 export type KeyedHash = (value: string) => string;
@@ -15,4 +15,9 @@ export const RECORDING_HASH_SECRET = 'recording-hash';
 
 export function keyedHash(secret: string): KeyedHash {
   return (value) => `${KEYED_HASH_PREFIX}${createHmac('sha256', secret).update(value).digest('hex')}`;
+}
+
+/** A new random secret: 32 bytes, hex. */
+export function newSecret(): string {
+  return randomBytes(32).toString('hex');
 }

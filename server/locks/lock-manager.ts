@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { isInsideScope, sameSegments } from '../domain/tree-path.js';
 import { type Lock, type LockDepth, type LockScope, type LockStore, buildKey } from '../storage/stores.js';
-import { MemoryLocks } from '../storage/embedded/dav-locks.js';
 
 export const DEFAULT_LOCK_SECONDS = 600;
 export const MAX_LOCK_SECONDS = 3600;
@@ -70,7 +69,7 @@ export function lockTimeout(header: string | undefined): number {
 
 export class LockManager {
   constructor(
-    private readonly store: LockStore = new MemoryLocks(),
+    private readonly store: LockStore,
     private readonly now: () => number = Date.now,
     /** A lock dies with the token that took it (revoked or expired): which of these live. */
     private readonly liveOwners: (principals: readonly string[]) => Promise<ReadonlySet<string>> = async (p) => new Set(p),

@@ -5,7 +5,7 @@ import type { KeyedHash } from '../domain/keyed-hash.js';
 import type { EventSink } from '../domain/events.js';
 import type { Gate } from '../support/gate.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
-import type { Catalog } from '../storage/catalog.js';
+import type { Catalog } from '../stores/catalog.js';
 import type { ContentStore } from '../storage/content-store.js';
 import type { AuditTrail, AuthorityKeeper, InputStore, RecordingLimits, ResourceRecords } from '../storage/stores.js';
 import type { Builds } from '../builds/builds.js';

@@ -410,3 +410,5 @@ export interface LockStore {
 export function buildKey(segments: readonly string[]): string {
   return segments.slice(0, BUILD_DEPTH).join('/');
 }
+
+export class StoreError extends Error {}

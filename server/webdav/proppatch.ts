@@ -3,7 +3,7 @@ import { toHref } from '../domain/tree-path.js';
 import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
-import { MAX_PROPERTIES, propertiesProblem } from '../storage/embedded/resource-records.js';
+import { MAX_PROPERTIES, propertiesProblem } from '../storage/record-rules.js';
 import { type StoredProperty } from '../storage/stores.js';
 import { guardWrite } from './preconditions.js';
 import { isProtected } from './properties.js';

@@ -1,5 +1,4 @@
 // One suite over every implementation of the store interfaces (the way distribution runs
-import { httpErrorOf } from '../../server/http/errors.js';
 // one suite over each storage driver): the embedded default (files on the artifacts volume)
 // and PostgreSQL (a real server from Debian's package, started by the test). What one does,
 // the other does.
@@ -9,40 +8,18 @@ import path from 'node:path';
 import { makeTempDir } from '../helpers/harness.js';
 import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
-import { InputRecordFiles } from '../../server/storage/embedded/input-records.js';
 import { MAX_LINE_BYTES, serialiseLine } from '../../server/storage/recording-lines.js';
-import { type InputLine, type InputStore, type RecordingLimits } from '../../server/storage/stores.js';
-import { MirrorEntryFiles } from '../../server/storage/embedded/mirror-entries.js';
-import { type MirrorEntry, type MirrorEntryStore } from '../../server/storage/stores.js';
+import type { AuditTrail, AuthorityKeeper, BuildGuard, BuildRecords, FileRecord, InputLine, InputStore, LockStore, MirrorEntry, MirrorEntryStore, RecordingLimits, ResourceRecords, StoredProperty, TokenRecord, TokenRecords } from '../../server/storage/stores.js';
 import { Database, DatabaseUnavailable, SCHEMA_VERSION } from '../../server/storage/pg/database.js';
-import { AuditFile } from '../../server/storage/embedded/audit-trail.js';
-import { type AuditTrail } from '../../server/storage/stores.js';
-import { PgAuditTrail } from '../../server/storage/pg/audit-trail.js';
-import { PgTokenRecords } from '../../server/storage/pg/token-records.js';
-import { pgAuthorityKeeper } from '../../server/storage/pg/authority-keeper.js';
-import { fileKeeper } from '../../server/storage/embedded/proxy-authority.js';
-import { type AuthorityKeeper } from '../../server/storage/stores.js';
-import { TokenFile } from '../../server/storage/embedded/token-records.js';
-import { type TokenRecord, type TokenRecords } from '../../server/storage/stores.js';
 import { PgInputRecords } from '../../server/storage/pg/input-records.js';
-import { PgMirrorEntries } from '../../server/storage/pg/mirror-entries.js';
-import { BuildRecordFiles } from '../../server/storage/embedded/build-records.js';
-import { type BuildRecords } from '../../server/storage/stores.js';
-import { PgBuildRecords } from '../../server/storage/pg/build-records.js';
-import { LocalBuildGuard } from '../../server/storage/embedded/build-guard.js';
-import { type BuildGuard } from '../../server/storage/stores.js';
 import { PgBuildGuard } from '../../server/storage/pg/build-guard.js';
 import { LockManager } from '../../server/locks/lock-manager.js';
-import { MemoryLocks } from '../../server/storage/embedded/dav-locks.js';
-import { type LockStore } from '../../server/storage/stores.js';
-import { PgLocks } from '../../server/storage/pg/dav-locks.js';
-import { ResourceRecordFiles } from '../../server/storage/embedded/resource-records.js';
-import { type FileRecord, type ResourceRecords, type StoredProperty } from '../../server/storage/stores.js';
-import { ChecksumIndexFiles } from '../../server/storage/embedded/checksum-index.js';
 import { PgChecksumIndex, PgResourceRecords } from '../../server/storage/pg/resource-records.js';
-import { Catalog } from '../../server/storage/catalog.js';
+import { Catalog } from '../../server/stores/catalog.js';
+import { openStores, type Stores as OpenedStores } from '../../server/stores/open.js';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
+import { httpErrorOf } from '../../server/http/errors.js';
 
 interface Stores {
   mirror: MirrorEntryStore;
@@ -70,29 +47,39 @@ interface Backend {
   open(): Promise<Stores>;
 }
 
+// Quiet: what opening the stores would log (nothing, for fresh directories) is not under test here.
+const quiet = { warn: () => undefined, error: () => undefined };
+
+/** The suite's view of an opened set: `files` and the catalog over them, the rest as opened. */
+function suiteStores(a: OpenedStores, b: OpenedStores, close: () => Promise<void>): Stores {
+  return {
+    mirror: a.mirror,
+    inputs: a.inputs,
+    inputReplicas: [a.inputs, b.inputs],
+    audit: a.audit,
+    tokens: a.tokens,
+    authority: a.authority,
+    builds: a.builds,
+    locks: a.locks,
+    resources: a.resources,
+    // Another replica's view of the records, over this one's files (the same one, embedded).
+    catalog: new Catalog(a.files, b.resources, b.checksums),
+    files: a.files,
+    guards: [a.guard, b.guard],
+    close,
+  };
+}
+
+// Both sets are opened as the server opens them (stores/open.ts), from where they are.
 const embedded: Backend = {
   name: 'embedded (files)',
   async open() {
     const dir = await makeTempDir('stores-');
-    const store = new ArtifactStore(dir);
-    await store.init();
-    const guard = new LocalBuildGuard();
-    const inputs = new InputRecordFiles(dir);
-    return {
-      mirror: new MirrorEntryFiles(dir, store),
-      inputs,
-      inputReplicas: [inputs, inputs],
-      audit: new AuditFile(dir),
-      tokens: await TokenFile.open(path.join(dir, 'tokens')),
-      authority: fileKeeper(path.join(dir, 'tokens')),
-      builds: new BuildRecordFiles(dir, store),
-      locks: new MemoryLocks(),
-      resources: new ResourceRecordFiles(dir, store),
-      catalog: new Catalog(store, new ResourceRecordFiles(dir, store), new ChecksumIndexFiles(dir, store)),
-      files: store,
-      guards: [guard, guard],
-      close: () => rm(dir, { recursive: true, force: true }),
-    };
+    const opened = await openStores({ artifactsDir: dir, tokensDir: path.join(dir, 'tokens'), databaseUrl: null }, { logger: quiet });
+    return suiteStores(opened, opened, async () => {
+      await opened.close();
+      await rm(dir, { recursive: true, force: true });
+    });
   },
 };
 
@@ -108,33 +95,17 @@ const postgres: Backend = {
     server = null;
   },
   async open() {
-    const url = await freshDatabase(server as Postgres);
-    const db = await Database.open(url);
-    const other = await Database.open(url);
-    // Short leases, so that a replica that stops renewing is given up within the test.
-    const guards: [BuildGuard, BuildGuard] = [new PgBuildGuard(db, 'r-a', 1_000), new PgBuildGuard(other, 'r-b', 1_000)];
     const dir = await makeTempDir('stores-');
-    const files = new ArtifactStore(dir, 'r-a');
-    await files.init();
-    return {
-      mirror: new PgMirrorEntries(db),
-      inputs: new PgInputRecords(db),
-      inputReplicas: [new PgInputRecords(db), new PgInputRecords(other)],
-      audit: new PgAuditTrail(db),
-      tokens: new PgTokenRecords(db),
-      authority: pgAuthorityKeeper(db),
-      builds: new PgBuildRecords(db),
-      locks: new PgLocks(db),
-      resources: new PgResourceRecords(db, 'r-a'),
-      catalog: new Catalog(files, new PgResourceRecords(other, 'r-b'), new PgChecksumIndex(other)),
-      files,
-      guards,
-      close: async () => {
-        for (const guard of guards) await guard.close();
-        await Promise.all([db.close(), other.close()]);
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
+    const location = { artifactsDir: dir, tokensDir: path.join(dir, 'tokens'), databaseUrl: await freshDatabase(server as Postgres) };
+    // Two replicas of one repository, with short leases, so that a replica that stops
+    // renewing is given up within the test.
+    const a = await openStores(location, { logger: quiet, writeLeaseMs: 1_000 });
+    const b = await openStores(location, { logger: quiet, writeLeaseMs: 1_000 });
+    return suiteStores(a, b, async () => {
+      await b.close();
+      await a.close();
+      await rm(dir, { recursive: true, force: true });
+    });
   },
 };
 

@@ -7,16 +7,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { RepoEvent } from '../../domain/events.js';
 import type { AuditEntry, AuditTrail } from '../stores.js';
+import { isAudited } from '../record-rules.js';
 
 export const AUDIT_FILE = 'audit.jsonl';
 /** How often the open trail is checked against its path (moved away or deleted: reopened). */
 const REOPEN_CHECK_MS = 1000;
-
-/** Failed logins are counted by the metrics, not written here: a guessing attack would fill the disk. */
-export function isAudited(event: RepoEvent): boolean {
-  // Failed logins could fill the disk; each proxied exchange is in the build's inputs.
-  return event.event !== 'auth.failed' && event.event !== 'proxy.exchange';
-}
 
 export class AuditFile implements AuditTrail {
   readonly file: string;

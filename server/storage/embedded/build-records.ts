@@ -8,22 +8,9 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { TempFiles } from '../stores.js';
 import type { BuildRecord, BuildRecords } from '../stores.js';
+import { cleanRecord, isEmptyRecord } from '../record-rules.js';
 
 export const BUILDS_DIR = '.builds';
-
-/** A record with only the fields a build record has (what was stored may carry others). */
-export function cleanRecord(parsed: BuildRecord): BuildRecord {
-  const record: BuildRecord = {};
-  if (parsed.sealed) record.sealed = parsed.sealed;
-  if (parsed.sealPending) record.sealPending = parsed.sealPending;
-  if (parsed.pin) record.pin = parsed.pin;
-  if (parsed.retired) record.retired = parsed.retired;
-  return record;
-}
-
-export function isEmptyRecord(record: BuildRecord): boolean {
-  return !record.sealed && !record.sealPending && !record.pin && !record.retired;
-}
 
 const CACHE_ENTRIES = 20_000;
 

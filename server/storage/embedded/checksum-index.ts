@@ -16,10 +16,9 @@ import path from 'node:path';
 import { renameCreatingParents, symlinkRefused } from '../artifact-store.js';
 import type { TempFiles } from '../stores.js';
 import type { ChecksumIndex } from '../stores.js';
+import { MAX_SEARCH_HITS } from '../record-rules.js';
 
 export const INDEX_DIR = '.index';
-/** A search reads at most this many entries: its cost is bounded whatever was stored. */
-export const MAX_SEARCH_HITS = 1000;
 const ENTRY_PREFIX = 'href:';
 
 export class ChecksumIndexFiles implements ChecksumIndex {

@@ -2,18 +2,12 @@
 // hashes a recording keeps instead of request values (matching.ts). Never served, never
 // logged. Embedded: one file on the tokens volume, 0600, written whole; with DATABASE_URL:
 // pg/repository-secrets.ts, so that every replica uses the same one.
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { writePrivateFile } from './private-file.js';
 import path from 'node:path';
 import type { RepositorySecrets } from '../stores.js';
 
 export const SECRETS_FILE = 'repository-secrets.json';
-
-/** A new random secret: 32 bytes, hex. */
-export function newSecret(): string {
-  return randomBytes(32).toString('hex');
-}
 
 export class RepositorySecretFile implements RepositorySecrets {
   private readonly file: string;

@@ -14,44 +14,14 @@
 // .meta/a.d/b.d/. The suffixes differ, so a resource's files never collide with a
 // collection's folder. Metadata paths are longer than tree paths (two bytes per segment,
 // and the prefix): tree-path limits leave room for that (storagePathProblem).
-import type { Stats } from 'node:fs';
 import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { META_DIR, renameCreatingParents } from '../artifact-store.js';
 import type { FileRecord, ResourceRecords, SetAside, StoredProperty, TempFiles } from '../stores.js';
 
-/** Dead properties one resource may carry, and their total size: PROPFIND repeats them. */
-export const MAX_PROPERTIES = 256;
-export const MAX_PROPERTY_BYTES = 64 * 1024;
-
 const CACHE_ENTRIES = 20_000;
 const RECORD_PREFIX = 'record:';
-
-/** The record still describes the file on disk: same inode, size and mtime (within 1 ms). */
-export function recordMatches(record: FileRecord | null | undefined, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): record is FileRecord {
-  if (!record) return false;
-  if (record.ino !== undefined && record.ino !== stats.ino) return false;
-  // Within a millisecond: a copy keeps its source's mtime only that precisely.
-  return record.size === stats.size && Math.abs(record.mtimeMs - stats.mtimeMs) < 1;
-}
-
-export function recordOf(sha256: string, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): FileRecord {
-  return { sha256, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
-}
-
-function propertiesBytes(props: readonly StoredProperty[]): number {
-  let bytes = 0;
-  for (const p of props) bytes += Buffer.byteLength(p.ns) + Buffer.byteLength(p.local) + Buffer.byteLength(p.valueXml) + (p.lang ? Buffer.byteLength(p.lang) : 0);
-  return bytes;
-}
-
-/** Why this set of dead properties may not be stored, or null. */
-export function propertiesProblem(props: readonly StoredProperty[]): string | null {
-  if (props.length > MAX_PROPERTIES) return `at most ${MAX_PROPERTIES} dead properties per resource`;
-  if (propertiesBytes(props) > MAX_PROPERTY_BYTES) return `at most ${MAX_PROPERTY_BYTES} bytes of dead properties per resource`;
-  return null;
-}
 
 type Kind = 'm' | 'p';
 

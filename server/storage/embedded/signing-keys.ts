@@ -5,12 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { writePrivateFile } from './private-file.js';
 import path from 'node:path';
 import type { SigningKeyRecord, SigningKeyStore } from '../stores.js';
+import { orderKeys } from '../record-rules.js';
 
 export const SIGNING_KEYS_FILE = 'signing-keys.json';
-
-export function orderKeys(keys: readonly SigningKeyRecord[]): SigningKeyRecord[] {
-  return [...keys].sort((a, b) => (a.retiredAt === null ? -1 : b.retiredAt === null ? 1 : b.createdAt.localeCompare(a.createdAt)));
-}
 
 export class SigningKeyFile implements SigningKeyStore {
   private readonly file: string;

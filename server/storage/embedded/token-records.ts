@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import type { MasterRecord, TokenRecord, TokenRecords } from '../stores.js';
+import { StoreError } from '../stores.js';
 
 export interface StoreData {
   version: 1;
@@ -16,8 +17,6 @@ export interface StoreData {
 }
 
 export const STORE_FILE = 'tokens.json';
-
-export class StoreError extends Error {}
 
 /** The embedded token store: one JSON file kept by lowdb, its state in memory. */
 export class TokenFile implements TokenRecords {

@@ -1,6 +1,6 @@
 // Build states in PostgreSQL: one row per build that has a state, the record as jsonb. No
 // cache: a seal or a pin made through any replica is what the next request sees.
-import { cleanRecord, isEmptyRecord } from '../embedded/build-records.js';
+import { cleanRecord, isEmptyRecord } from '../record-rules.js';
 import { type BuildRecord, type BuildRecords } from '../stores.js';
 import type { Database } from './database.js';
 

@@ -7,7 +7,6 @@
 // it is renamed back or deleted, and a replica that died leaves its own prefix to the sweep.
 import { toHref } from '../../domain/tree-path.js';
 import type { ChecksumIndex } from '../stores.js';
-import type { ResourceRecordFiles } from '../embedded/resource-records.js';
 import type { FileRecord, ResourceRecords, SetAside, StoredProperty } from '../stores.js';
 import type { Database } from './database.js';
 
@@ -197,7 +196,12 @@ export class PgResourceRecords implements ResourceRecords {
  * volume (`.meta`) wrote, copied in, so that an upgraded repository keeps its dead
  * properties and search. Replicas starting together take turns; only the first copies.
  */
-export async function importVolumeRecords(db: Database, volume: ResourceRecordFiles): Promise<number | null> {
+/** What a volume's records are read through (the embedded store's entries). */
+export interface VolumeRecords {
+  entries(): AsyncIterable<{ segments: string[]; record: FileRecord | null; props: StoredProperty[] }>;
+}
+
+export async function importVolumeRecords(db: Database, volume: VolumeRecords): Promise<number | null> {
   return db.withLock('resources-import', async () => {
     const { rows } = await db.query<{ done: boolean }>('SELECT EXISTS (SELECT 1 FROM resources_imported) AS done');
     if (rows[0]?.done) return null;

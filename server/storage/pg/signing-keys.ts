@@ -1,7 +1,7 @@
 // The signing keys in PostgreSQL, so that every replica signs with the same key. At most
 // one current key (a unique index on the rows not retired): replicas starting together
 // make one, and a rotation is one transaction.
-import { orderKeys } from '../embedded/signing-keys.js';
+import { orderKeys } from '../record-rules.js';
 import { type SigningKeyRecord, type SigningKeyStore } from '../stores.js';
 import type { Database } from './database.js';
 

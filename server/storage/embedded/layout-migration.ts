@@ -7,12 +7,12 @@
 // checksum-index.ts). `.meta/LAYOUT` says which one a volume has.
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { META_DIR } from './artifact-store.js';
-import { BuildRecordFiles } from './embedded/build-records.js';
-import { type BuildRecord } from './stores.js';
-import { ChecksumIndexFiles, INDEX_DIR } from './embedded/checksum-index.js';
-import { ResourceRecordFiles } from './embedded/resource-records.js';
-import { type FileRecord, type StoredProperty, type TempFiles } from './stores.js';
+import { META_DIR } from '../artifact-store.js';
+import { BuildRecordFiles } from './build-records.js';
+import { type BuildRecord } from '../stores.js';
+import { ChecksumIndexFiles, INDEX_DIR } from './checksum-index.js';
+import { ResourceRecordFiles } from './resource-records.js';
+import { type FileRecord, type StoredProperty, type TempFiles } from '../stores.js';
 
 export const LAYOUT_VERSION = '2';
 

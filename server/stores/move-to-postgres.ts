@@ -4,28 +4,28 @@
 // and the resources' checksum records and dead properties) into an empty database, in one
 // transaction: all of it or nothing. The artifacts stay on the artifacts volume, which
 // the replicas share; the checksum index is the records' checksums.
-import type { Config } from '../../config/config.js';
-import { AuditFile } from '../embedded/audit-trail.js';
-import { TokenFile } from '../embedded/token-records.js';
-import { ArtifactStore } from '../artifact-store.js';
-import { InputRecordFiles } from '../embedded/input-records.js';
-import { UNBOUNDED } from '../recording-lines.js';
-import { BuildRecordFiles } from '../embedded/build-records.js';
-import { PgBuildRecords } from './build-records.js';
-import { MirrorEntryFiles } from '../embedded/mirror-entries.js';
-import { ResourceRecordFiles } from '../embedded/resource-records.js';
-import { PgResourceRecords } from './resource-records.js';
-import { SigningKeyFile } from '../embedded/signing-keys.js';
-import { PgSigningKeys } from './signing-keys.js';
-import { Database } from './database.js';
-import { PgAuditTrail } from './audit-trail.js';
-import { PgInputRecords } from './input-records.js';
-import { PgRepositorySecrets } from './repository-secrets.js';
-import { RepositorySecretFile } from '../embedded/repository-secrets.js';
-import { PgMirrorEntries } from './mirror-entries.js';
-import { PgTokenRecords } from './token-records.js';
-import { pgAuthorityKeeper } from './authority-keeper.js';
-import { fileKeeper } from '../embedded/proxy-authority.js';
+import type { StoreLocation } from './open.js';
+import { AuditFile } from '../storage/embedded/audit-trail.js';
+import { TokenFile } from '../storage/embedded/token-records.js';
+import { ArtifactStore } from '../storage/artifact-store.js';
+import { InputRecordFiles } from '../storage/embedded/input-records.js';
+import { UNBOUNDED } from '../storage/recording-lines.js';
+import { BuildRecordFiles } from '../storage/embedded/build-records.js';
+import { PgBuildRecords } from '../storage/pg/build-records.js';
+import { MirrorEntryFiles } from '../storage/embedded/mirror-entries.js';
+import { ResourceRecordFiles } from '../storage/embedded/resource-records.js';
+import { PgResourceRecords } from '../storage/pg/resource-records.js';
+import { SigningKeyFile } from '../storage/embedded/signing-keys.js';
+import { PgSigningKeys } from '../storage/pg/signing-keys.js';
+import { Database } from '../storage/pg/database.js';
+import { PgAuditTrail } from '../storage/pg/audit-trail.js';
+import { PgInputRecords } from '../storage/pg/input-records.js';
+import { PgRepositorySecrets } from '../storage/pg/repository-secrets.js';
+import { RepositorySecretFile } from '../storage/embedded/repository-secrets.js';
+import { PgMirrorEntries } from '../storage/pg/mirror-entries.js';
+import { PgTokenRecords } from '../storage/pg/token-records.js';
+import { pgAuthorityKeeper } from '../storage/pg/authority-keeper.js';
+import { fileKeeper } from '../storage/embedded/proxy-authority.js';
 
 export interface MoveReport {
   masters: number;
@@ -47,14 +47,15 @@ export interface MoveReport {
 /** The target cannot take the copy: it holds data, or something else uses it. */
 export class DatabaseNotEmpty extends Error {}
 
-export async function moveToPostgres(config: Config, url: string): Promise<MoveReport> {
-  const tokens = await TokenFile.open(config.tokensDir);
-  const audit = new AuditFile(config.tokensDir);
-  const inputs = new InputRecordFiles(config.artifactsDir);
-  const files = new ArtifactStore(config.artifactsDir);
-  const mirror = new MirrorEntryFiles(config.artifactsDir, files);
-  const buildStates = new BuildRecordFiles(config.artifactsDir, files);
-  const resources = new ResourceRecordFiles(config.artifactsDir, files);
+/** Copies the embedded stores found where `from` says into the empty database at `url`. */
+export async function moveToPostgres(from: Pick<StoreLocation, 'artifactsDir' | 'tokensDir'>, url: string): Promise<MoveReport> {
+  const tokens = await TokenFile.open(from.tokensDir);
+  const audit = new AuditFile(from.tokensDir);
+  const inputs = new InputRecordFiles(from.artifactsDir);
+  const files = new ArtifactStore(from.artifactsDir);
+  const mirror = new MirrorEntryFiles(from.artifactsDir, files);
+  const buildStates = new BuildRecordFiles(from.artifactsDir, files);
+  const resources = new ResourceRecordFiles(from.artifactsDir, files);
   const db = await Database.open(url);
   try {
     // No server may use the database while it is filled (nor a second migrate).
@@ -96,9 +97,9 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
       }
       // The same secrets: recordings go on matching, and provenance keeps its query hashes.
       const toSecrets = new PgRepositorySecrets(tx);
-      for (const [name, value] of Object.entries(await new RepositorySecretFile(config.tokensDir).all())) await toSecrets.getOrCreate(name, () => value);
+      for (const [name, value] of Object.entries(await new RepositorySecretFile(from.tokensDir).all())) await toSecrets.getOrCreate(name, () => value);
       // The same authority, so that builds that trust it keep trusting the proxy.
-      const authority = await fileKeeper(config.tokensDir).load();
+      const authority = await fileKeeper(from.tokensDir).load();
       if (authority) await pgAuthorityKeeper(tx).saveIfAbsent(authority.keyPem, authority.certPem);
       report.authority = authority !== null;
       const toMirror = new PgMirrorEntries(tx);
@@ -108,7 +109,7 @@ export async function moveToPostgres(config: Config, url: string): Promise<MoveR
       }
       // The same signing keys: pinned keys go on verifying old seals and new ones.
       const toKeys = new PgSigningKeys(tx);
-      for (const key of await new SigningKeyFile(config.tokensDir).list()) {
+      for (const key of await new SigningKeyFile(from.tokensDir).list()) {
         await toKeys.insert(key);
         report.signingKeys++;
       }

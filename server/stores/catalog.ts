@@ -8,11 +8,9 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { parseTreePath, toHref, BUILD_DEPTH } from '../domain/tree-path.js';
 import type { Readable } from 'node:stream';
-import type { ArtifactStore, PutResult } from './artifact-store.js';
-import { MAX_SEARCH_HITS } from './embedded/checksum-index.js';
-import { type ChecksumIndex } from './stores.js';
-import { recordMatches, recordOf } from './embedded/resource-records.js';
-import { type ResourceRecords } from './stores.js';
+import type { ArtifactStore, PutResult } from '../storage/artifact-store.js';
+import { MAX_SEARCH_HITS } from '../storage/record-rules.js';
+import type { ChecksumIndex, FileRecord, ResourceRecords } from '../storage/stores.js';
 
 export interface SearchHit {
   path: string;
@@ -131,4 +129,16 @@ export class Catalog {
     }
     return { hits, more };
   }
+}
+
+/** The record still describes the file on disk: same inode, size and mtime (within 1 ms). */
+export function recordMatches(record: FileRecord | null | undefined, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): record is FileRecord {
+  if (!record) return false;
+  if (record.ino !== undefined && record.ino !== stats.ino) return false;
+  // Within a millisecond: a copy keeps its source's mtime only that precisely.
+  return record.size === stats.size && Math.abs(record.mtimeMs - stats.mtimeMs) < 1;
+}
+
+export function recordOf(sha256: string, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): FileRecord {
+  return { sha256, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
 }
