@@ -244,7 +244,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       // a crash or a bug left behind); the leader ends expired tokens and retries seals.
       timers.push(
         setInterval(() => {
-          store.sweepIncoming().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
+          store.incoming.sweep().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
           if (leading) void scheduledWork();
         }, PURGE_EVERY_MS),
       );
@@ -253,7 +253,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
           setInterval(() => {
             void cluster.heartbeat().catch(() => undefined);
             // The leader clears the folders of replicas it has not heard of: this one's, if cut off long enough.
-            store.ensureIncoming().catch(() => undefined);
+            store.incoming.ensure().catch(() => undefined);
             checkLeadership().catch((err: unknown) => logger.error({ err: String(err) }, 'leader check failed'));
           }, Math.min(LEADER_CHECK_MS, HEARTBEAT_MS)),
         );

@@ -52,7 +52,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
 
   app.get('/-/health', async (_req, res) => {
     try {
-      await access(store.incomingDir, constants.W_OK);
+      await access(store.incoming.dir, constants.W_OK);
       await access(config.tokensDir, constants.W_OK);
     } catch {
       throw new HttpError(503, 'storage not writable');

@@ -237,13 +237,13 @@ export class Builds {
         // The tombstone first: the name is never minted again, so a URL never changes what it serves.
         await this.records.put(build, { ...record, retired: { at: new Date(this.now()).toISOString(), by } });
         const root = this.store.fsPath(build);
-        const trash = this.store.tempPath('retired');
+        const trash = this.store.incoming.tempPath('retired');
         try {
           // Moving a folder to another parent rewrites its "..": it must be writable.
           await chmod(root, 0o755);
           await rename(root, trash);
         } catch (err) {
-          this.store.settle(trash);
+          this.store.incoming.settle(trash);
           await chmod(root, 0o555).catch(() => undefined);
           await this.records.put(build, record).catch(() => undefined);
           throw err;
@@ -252,7 +252,7 @@ export class Builds {
         await this.meta.remove(build);
         // Its recorded inputs go with it; their bodies, once nothing else refers to them.
         await this.inputs.remove(build);
-        await this.store.discard(trash);
+        await this.store.incoming.discard(trash);
         return record.sealed;
       }),
     );
@@ -359,13 +359,13 @@ export class Builds {
     const written = [{ name: SUMS_FILE, body: sums }, ...(signed?.files ?? [])];
     for (const { name, body } of written) {
       // Each appears whole: written beside the tree, then renamed in.
-      const temp = this.store.tempPath('sums');
+      const temp = this.store.incoming.tempPath('sums');
       try {
         await writeFile(temp, body, { mode: 0o444 });
         await rename(temp, this.store.fsPath([...build, name]));
-        this.store.settle(temp);
+        this.store.incoming.settle(temp);
       } catch (err) {
-        await this.store.discard(temp);
+        await this.store.incoming.discard(temp);
         throw err;
       }
       await this.catalog.ensureChecksum([...build, name]);

@@ -53,9 +53,9 @@ export async function moveToPostgres(from: Pick<StoreLocation, 'artifactsDir' | 
   const audit = new AuditFile(from.tokensDir);
   const inputs = new InputRecordFiles(from.artifactsDir);
   const files = new ArtifactStore(from.artifactsDir);
-  const mirror = new MirrorEntryFiles(from.artifactsDir, files);
-  const buildStates = new BuildRecordFiles(from.artifactsDir, files);
-  const resources = new ResourceRecordFiles(from.artifactsDir, files);
+  const mirror = new MirrorEntryFiles(from.artifactsDir, files.incoming);
+  const buildStates = new BuildRecordFiles(from.artifactsDir, files.incoming);
+  const resources = new ResourceRecordFiles(from.artifactsDir, files.incoming);
   const db = await Database.open(url);
   try {
     // No server may use the database while it is filled (nor a second migrate).

@@ -112,23 +112,23 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
   const files = new ArtifactStore(location.artifactsDir, replicas?.id ?? null);
   const { staleRemoved } = await files.init();
   if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
-  const migrated = await migrateLayout(location.artifactsDir, files);
+  const migrated = await migrateLayout(location.artifactsDir, files.incoming);
   if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
-  const content = new ContentStore(location.artifactsDir, files);
+  const content = new ContentStore(location.artifactsDir, files.incoming);
   if (!db || !replicas || !opened) {
     const guard = new LocalBuildGuard();
     const audit = new AuditFile(location.tokensDir, now, auditFailed);
     return {
       files,
       content,
-      resources: new ResourceRecordFiles(location.artifactsDir, files),
-      checksums: new ChecksumIndexFiles(location.artifactsDir, files),
-      builds: new BuildRecordFiles(location.artifactsDir, files),
+      resources: new ResourceRecordFiles(location.artifactsDir, files.incoming),
+      checksums: new ChecksumIndexFiles(location.artifactsDir, files.incoming),
+      builds: new BuildRecordFiles(location.artifactsDir, files.incoming),
       guard,
       tokens: await TokenFile.open(location.tokensDir),
       audit,
       inputs: new InputRecordFiles(location.artifactsDir),
-      mirror: new MirrorEntryFiles(location.artifactsDir, files),
+      mirror: new MirrorEntryFiles(location.artifactsDir, files.incoming),
       secrets: new RepositorySecretFile(location.tokensDir),
       signingKeys: new SigningKeyFile(location.tokensDir),
       locks: new MemoryLocks(),
@@ -141,7 +141,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
     };
   }
   // Records an older version kept on the volume are copied in, once per database.
-  const imported = await importVolumeRecords(db, new ResourceRecordFiles(location.artifactsDir, files));
+  const imported = await importVolumeRecords(db, new ResourceRecordFiles(location.artifactsDir, files.incoming));
   if (imported) logger.warn({ resources: imported }, 'checksum records and dead properties copied from the artifacts volume into the database');
   const resources = new PgResourceRecords(db, replicas.id);
   const guard = new PgBuildGuard(db, replicas.id, options.writeLeaseMs);
@@ -170,7 +170,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
       leaderLock: () => db.leaderLock(),
       alone: (name, work) => db.withLock(name, work),
       async sweepDeparted() {
-        await files.sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS);
+        await files.incoming.sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS);
         await resources.sweepDeparted(await replicas.alive());
         await replicas.prune();
       },

@@ -8,7 +8,7 @@ import { storedAnswer } from '../http/stored.js';
 import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum, reprDigest } from '../domain/checksum.js';
-import { CACHED_FILE_BYTES } from '../storage/artifact-store.js';
+import { CACHED_FILE_BYTES } from '../storage/served-files.js';
 import { Failure } from '../domain/errors.js';
 import { buildOf } from '../builds/builds.js';
 import { guardWrite } from './preconditions.js';

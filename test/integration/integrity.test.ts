@@ -10,7 +10,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { basic, makeTempDir, MASTER_AUTH, mintWith, startChild, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 import { requireTool, run } from '../helpers/tools.js';
-import { SMALL_BODY_BYTES } from '../../server/storage/artifact-store.js';
+import { SMALL_BODY_BYTES } from '../../server/storage/body-files.js';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const as = (t: MintedToken): string => basic(t.username, t.password);

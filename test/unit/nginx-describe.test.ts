@@ -40,8 +40,8 @@ describe('nginx/describe.js: what nginx says of a download without asking the ap
     root = path.join(await makeTempDir('describe-js-'), 'artifacts');
     store = new ArtifactStore(root);
     await store.init();
-    records = new ResourceRecordFiles(root, store);
-    builds = new BuildRecordFiles(root, store);
+    records = new ResourceRecordFiles(root, store.incoming);
+    builds = new BuildRecordFiles(root, store.incoming);
   });
   after(async () => {
     await rm(path.dirname(root), { recursive: true, force: true });
@@ -133,7 +133,7 @@ describe('nginx/describe.js: what nginx says of a download without asking the ap
     await symlink(`record:${JSON.stringify(recordOf(sha, await lstat(path.join(root, 'deb/hello/2/b.txt'))))}`, recordFile);
     expect(get('/deb/hello/2/b.txt'), 'a record written as a link').to.equal('');
     // The app reads it (a fresh process: nothing in memory) and rewrites it as a file.
-    const fresh = new ResourceRecordFiles(root, store);
+    const fresh = new ResourceRecordFiles(root, store.incoming);
     expect((await fresh.fileRecord(['deb', 'hello', '2', 'b.txt']))?.sha256).to.equal(sha);
     expect((await lstat(recordFile)).isFile(), 'the record is a file now').to.equal(true);
     expect(get('/deb/hello/2/b.txt'), 'then nginx reads it').to.match(new RegExp(`^${sha} `));

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { sameFile } from '../../server/storage/artifact-store.js';
+import { sameFile } from '../../server/storage/file-system.js';
 
 describe('sameFile: whether kept bytes still are the file on disk', () => {
   const read = { ino: 42, size: 5, mtimeMs: 1_700_000_000_123.25, ctimeMs: 1_700_000_000_123.25 };

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { opendir, readFile, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { renameCreatingParents, symlinkRefused } from '../artifact-store.js';
+import { renameCreatingParents, symlinkRefused } from '../file-system.js';
 import type { TempFiles } from '../stores.js';
 import type { ChecksumIndex } from '../stores.js';
 import { MAX_SEARCH_HITS } from '../record-rules.js';

@@ -17,7 +17,8 @@
 import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { META_DIR, renameCreatingParents } from '../artifact-store.js';
+import { META_DIR } from '../artifact-store.js';
+import { renameCreatingParents } from '../file-system.js';
 import type { FileRecord, ResourceRecords, SetAside, StoredProperty, TempFiles } from '../stores.js';
 
 const CACHE_ENTRIES = 20_000;
