@@ -3,40 +3,31 @@
 // an import against the order, a cycle, a module in no layer, or the two store sets
 // importing each other fails the run. docs/design.md says what each layer is.
 const LAYERS = [
-  // The composition root and the entry points: they wire everything; nothing imports them.
+  // The composition root and the entry points: they open the stores, make the services and
+  // start the servers; nothing imports them.
   ['root', '^(?:server/[^/]+\\.ts$|cli/)'],
-  // Edges: what speaks to clients.
+  // Edges: what speaks to clients, each its own protocol.
   ['admin', '^server/admin/'],
   ['api', '^server/api/'],
   ['webdav', '^server/webdav/'],
   ['proxy', '^server/proxy/'],
-  // What edges share: the browsing views, their rendering, HTTP helpers, metrics.
-  ['browse', '^server/browse/'],
-  ['ui', '^server/ui/'],
+  // What edges share: the browsing pages, then HTTP helpers (errors, validators, stored
+  // bytes, the access log and metrics).
+  ['pages', '^server/pages/'],
   ['http', '^server/http/'],
-  ['metrics', '^server/metrics/'],
-  // Services: what the repository does, whoever asks.
+  // The domain's services: builds, recordings, the mirror, signing, retention, locks.
   ['services', '^server/services/'],
-  ['retention', '^server/retention/'],
-  ['signing', '^server/signing/'],
-  ['mirror', '^server/mirror/'],
-  ['recordings', '^server/recordings/'],
-  ['builds', '^server/builds/'],
-  ['locks', '^server/locks/'],
-  ['auth', '^server/auth/'],
+  // Credentials, and the one place a request is authorised.
   ['token-service', '^token-service/'],
-  // Storage: the set of stores opened from the configuration, the two implementations of
-  // the store interfaces (siblings: neither imports the other), the interfaces and the
-  // byte stores; and the one client of upstream servers.
-  ['stores', '^server/stores/'],
+  // Storage: the records in PostgreSQL, and the volume (the tree's bytes, bodies, the
+  // embedded records); siblings, neither imports the other. Then the one client of
+  // upstream servers.
   ['storage/pg', '^server/storage/pg/'],
-  ['storage/embedded', '^server/storage/embedded/'],
   ['storage', '^server/storage/[^/]+$'],
   ['upstream', '^server/upstream/'],
-  // Below everything: the settings, generic helpers, and the pure rules with the kinds of
-  // failure every layer raises.
+  // Below everything: the settings, then the domain's rules and vocabulary (pure: paths,
+  // scopes, matching, the kinds of failure, events, the interfaces of the stores).
   ['config', '^server/config/'],
-  ['support', '^server/support/'],
   ['domain', '^server/domain/'],
 ];
 
@@ -63,10 +54,10 @@ module.exports = {
     },
     {
       name: 'store-sets-apart',
-      comment: 'the PostgreSQL and the embedded stores implement the same interfaces (storage/stores.ts) and share only what is below them',
+      comment: 'the PostgreSQL stores and the volume\'s (embedded) stores implement the same interfaces (domain/stores.ts) and share only what is below them',
       severity: 'error',
-      from: { path: '^server/storage/(pg|embedded)/' },
-      to: { path: '^server/storage/(pg|embedded)/', pathNot: '^server/storage/$1/' },
+      from: { path: '^server/storage/pg/' },
+      to: { path: '^server/storage/[^/]+$' },
     },
     {
       name: 'unplaced-module',

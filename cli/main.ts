@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../server/config/config.js';
 import type { AdminRequest } from '../server/admin/operations.js';
-import type { RetentionReport } from '../server/retention/retention.js';
-import type { MirrorEntryView } from '../server/mirror/mirror.js';
+import type { RetentionReport } from '../server/services/retention.js';
+import type { MirrorEntryView } from '../server/services/mirror.js';
 import type { MasterSummary, TokenSummary } from '../token-service/token-service.js';
 import { becomeUser, PrivilegeError } from '../server/privileges.js';
 import { adminCall } from './admin-client.js';
@@ -219,7 +219,7 @@ async function runMigrate(rest: string[]): Promise<number> {
     return 1;
   }
   const socket = await startAdminSocket(config.tokensDir, 'cli');
-  const { DatabaseNotEmpty, moveToPostgres } = await import('../server/stores/move-to-postgres.js');
+  const { DatabaseNotEmpty, moveToPostgres } = await import('../server/admin/move-to-postgres.js');
   try {
     const report = await moveToPostgres(config, config.databaseUrl);
     io.out(`copied ${report.masters} masters, ${report.tokens} tokens, ${report.buildStates} build states, ${report.auditEntries} audit entries, ${report.inputLines} recorded inputs of ${report.recordedBuilds} builds, ${report.mirrorEntries} mirror entries, ${report.resources} files' checksums and properties, ${report.signingKeys} signing keys${report.authority ? ', the build proxy\'s certificate authority' : ''}`);

@@ -12,17 +12,17 @@ import { handleTreeRequest } from './webdav/tree-handler.js';
 import type { Services } from './services/services.js';
 import { openRepository } from './repository.js';
 import { hashWorker } from './storage/trailing-hasher.js';
-import { Metrics } from './metrics/metrics.js';
+import { Metrics } from './http/metrics.js';
 import { startAdminSocket, type AdminSocket } from './admin/admin-socket.js';
 import type { TokenService } from '../token-service/token-service.js';
 import { markProxySocket } from './http/client.js';
-import { listenOnSocket, type ClaimedSocket } from './support/unix-socket.js';
+import { listenOnSocket, type ClaimedSocket } from './http/unix-socket.js';
 import { networkInterfaces } from 'node:os';
 import { CertificateAuthority } from './proxy/authority.js';
 import { createBuildProxy, type BuildProxy } from './proxy/build-proxy.js';
 import { networkList, ownAddressSet } from './upstream/networks.js';
 import { UpstreamClient } from './upstream/upstream.js';
-import { MirrorFetcher } from './mirror/mirror-fetch.js';
+import { MirrorFetcher } from './services/mirror-fetch.js';
 import { openSshPublicKey } from './domain/signing.js';
 
 export interface AppOptions {

@@ -1,7 +1,7 @@
 // `npm start`: read the configuration, start serving, stop cleanly on SIGTERM.
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { createApp } from './app.js';
-import { StoreError } from './storage/stores.js';
+import { StoreError } from './domain/stores.js';
 import { DataDirInUse } from './admin/admin-socket.js';
 import { becomeUser, PrivilegeError } from './privileges.js';
 

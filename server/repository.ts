@@ -3,27 +3,27 @@
 // CLI opens it directly when no server is running.
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
-import { Signer } from './signing/signer.js';
-import { provenanceChecker } from './signing/provenance-check.js';
+import { Signer } from './services/signer.js';
+import { provenanceChecker } from './services/provenance-check.js';
 import { PROVENANCE_FILE } from './domain/seal-files.js';
 import { parseSums } from './domain/provenance.js';
-import { Catalog } from './stores/catalog.js';
-import { Builds, type SealSigner } from './builds/builds.js';
-import type { Fetch } from './mirror/mirror.js';
-import { InputRecorder } from './recordings/recorder.js';
-import { UNBOUNDED } from './storage/recording-lines.js';
-import { type RecordingLimits } from './storage/stores.js';
-import { addRecordedBodies, countInputs, dependenciesOf } from './recordings/input-reading.js';
-import { HEARTBEAT_MS, openStores, type HeldLock } from './stores/open.js';
+import { Catalog } from './services/catalog.js';
+import { Builds, type SealSigner } from './services/builds.js';
+import type { Fetch } from './services/mirror.js';
+import { InputRecorder } from './services/recorder.js';
+import { UNBOUNDED } from './domain/recording-lines.js';
+import { type RecordingLimits } from './domain/stores.js';
+import { addRecordedBodies, countInputs, dependenciesOf } from './services/input-reading.js';
+import { HEARTBEAT_MS, openStores, type HeldLock } from './open-stores.js';
 import { keyedHash, newSecret, RECORDING_HASH_SECRET } from './domain/keyed-hash.js';
-import { Mirror } from './mirror/mirror.js';
+import { Mirror } from './services/mirror.js';
 import { errorSummary } from './domain/errors.js';
-import { LockManager } from './locks/lock-manager.js';
+import { LockManager } from './services/lock-manager.js';
 import { TokenService } from '../token-service/token-service.js';
 import { fanOut, type EventSink } from './domain/events.js';
-import { Retention } from './retention/retention.js';
+import { Retention } from './services/retention.js';
 import { scopeSegments, scopeString } from './domain/tree-path.js';
-import { Gate } from './support/gate.js';
+import { Gate } from './domain/gate.js';
 import type { Services } from './services/services.js';
 
 export interface RepositoryOptions {

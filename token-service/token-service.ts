@@ -3,7 +3,7 @@
 import { FailureThrottle, type ThrottleVerdict } from './failure-throttle.js';
 import { ProofCache } from './proof-cache.js';
 import { hashMasterPassword, hashTokenPassword, newMasterPassword, newTokenId, newTokenPassword, verifyPassword } from './secrets.js';
-import type { ProxyMode, TokenRecord, TokenRecords } from '../server/storage/stores.js';
+import type { ProxyMode, TokenRecord, TokenRecords } from '../server/domain/stores.js';
 import type { TokenEvent, TokenUsage } from '../server/domain/token-events.js';
 import { TOMBSTONE_MS, isTokenLive, isoSeconds } from '../server/domain/token-rules.js';
 

@@ -15,7 +15,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Services } from '../services/services.js';
-import { isListening, listenOnSocket, SocketPathTooLong } from '../support/unix-socket.js';
+import { isListening, listenOnSocket, SocketPathTooLong } from '../http/unix-socket.js';
 import { handleAdmin } from './operations.js';
 
 export { isListening };

@@ -3,7 +3,7 @@
 // by the CLI when no server runs. Requests and answers are plain JSON values.
 import type { Services } from '../services/services.js';
 import { masterNameProblem } from '../domain/token-rules.js';
-import { parseDeclaration } from '../mirror/mirror.js';
+import { parseDeclaration } from '../services/mirror.js';
 
 export interface AdminRequest {
   method: string;

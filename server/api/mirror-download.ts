@@ -3,7 +3,7 @@
 // build proxy. Like every download: its checksum in the headers, ranges, validators.
 import type { Request, Response } from 'express';
 import type { ContentStore } from '../storage/content-store.js';
-import type { MirroredPart } from '../storage/stores.js';
+import type { MirroredPart } from '../domain/stores.js';
 import { checksumHeaders } from '../webdav/files.js';
 import { evaluateValidators } from '../http/conditional.js';
 import { sendStoredBody, storedAnswer } from '../http/stored.js';

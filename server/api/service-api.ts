@@ -6,22 +6,22 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Config } from '../config/config.js';
 import { NAME_RE, parseTreePath, scopeString, splitTarget } from '../domain/tree-path.js';
 import type { Services } from '../services/services.js';
-import type { Metrics } from '../metrics/metrics.js';
+import type { Metrics } from '../http/metrics.js';
 import type { ProxySettings, TokenSummary } from '../../token-service/token-service.js';
 import { checkTtl } from '../domain/token-rules.js';
 import { clientAddress, requestBaseUrl } from '../http/client.js';
-import { parseBasicAuth } from '../auth/credentials.js';
+import { parseBasicAuth } from '../../token-service/credentials.js';
 import { httpErrorOf, HttpError } from '../http/errors.js';
 import { errorSummary } from '../domain/errors.js';
 import { allowedSignersLine, openSshPublicKey } from '../domain/signing.js';
 import type { RequestLog } from '../http/access-log.js';
 import { sendPage, wantsJson } from '../webdav/listing.js';
 import { describeFile } from '../webdav/files.js';
-import { auditPage, comparePage, crumbsOf, inputsPage, mirrorPage, PageError, searchPage } from '../browse/pages.js';
-import { parseDeclaration } from '../mirror/mirror.js';
+import { auditPage, comparePage, crumbsOf, inputsPage, mirrorPage, PageError, searchPage } from '../pages/browse.js';
+import { parseDeclaration } from '../services/mirror.js';
 import { sendMirrored } from './mirror-download.js';
-import type { PageView } from '../ui/views.js';
-import { authenticateBuildToken, authenticateMaster } from '../auth/authorise.js';
+import type { PageView } from '../pages/views.js';
+import { authenticateBuildToken, authenticateMaster } from '../../token-service/authorise.js';
 
 export interface ServiceApiDeps {
   config: Config;

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { masterNameProblem } from '../domain/token-rules.js';
 import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from '../domain/retention-policy.js';
-import { socketPathProblem } from '../support/unix-socket.js';
+import { socketPathProblem } from '../domain/path-limits.js';
 
 export interface Config {
   port: number;

@@ -1,6 +1,7 @@
 // How long a tree path may be where it is kept: the kernel takes paths of 4095 bytes, and
 // the records of the embedded store mirror each path under `.meta` with a few bytes more
-// per segment; with replicas, a path is also a key of PostgreSQL's b-tree. Pure.
+// per segment; with replicas, a path is also a key of PostgreSQL's b-tree; a Unix socket's
+// path has its own, shorter limit. Pure.
 
 // PATH_MAX is 4096 with the terminating NUL.
 const MAX_FS_PATH_BYTES = 4095;
@@ -32,4 +33,15 @@ export function storagePathProblem(volume: Volume, segments: readonly string[], 
   if (bytes > MAX_FS_PATH_BYTES) return `path too long for this repository's storage (by ${bytes - MAX_FS_PATH_BYTES} bytes)`;
   if (volume.databaseKeys && key > MAX_DATABASE_KEY_BYTES) return `path too long for this repository's database (by ${key - MAX_DATABASE_KEY_BYTES} bytes)`;
   return null;
+}
+
+// sockaddr_un.sun_path is 108 bytes on Linux, with the terminating NUL.
+const MAX_SOCKET_PATH = 107;
+// The private name (`.NAME-` and 12 hex digits) is this much longer than the wanted one.
+const PRIVATE_EXTRA_BYTES = 14;
+
+/** Why a path cannot name a Unix socket the server listens on (http/unix-socket.ts), or null. */
+export function socketPathProblem(socketPath: string): string | null {
+  const limit = MAX_SOCKET_PATH - PRIVATE_EXTRA_BYTES;
+  return Buffer.byteLength(socketPath) > limit ? `${socketPath} is too long for a Unix socket (at most ${limit} bytes)` : null;
 }

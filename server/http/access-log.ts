@@ -3,7 +3,7 @@
 // uses). Never a header, a query string, a password or a hash.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { RequestSample } from '../metrics/metrics.js';
+import type { RequestSample } from './metrics.js';
 import { clientAddress } from './client.js';
 
 /** nginx's status for a request whose client went away before it was answered. */

@@ -10,7 +10,7 @@ import { randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import type { AuthorityKeeper } from '../storage/stores.js';
+import type { AuthorityKeeper } from '../domain/stores.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

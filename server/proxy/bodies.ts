@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { Transform, type Readable } from 'node:stream';
 import { noteStreamedBytes } from '../storage/buffer-release.js';
 import { evaluateValidators } from '../http/conditional.js';
-import type { HeaderList } from '../recordings/matching.js';
+import type { HeaderList } from '../domain/matching.js';
 
 // Sockets to clients buffer up to this before they push back: at the default 16 KiB every
 // TLS record from upstream would pause and resume it (measured: 3x slower).

@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ProxyOutcome } from '../domain/events.js';
 import { scopeSegments } from '../domain/tree-path.js';
-import type { MirroredPart, RecordedExchange } from '../storage/stores.js';
+import type { MirroredPart, RecordedExchange } from '../domain/stores.js';
 import { isoNow, reportExchange, type Exchange, type ProxyServices } from './context.js';
 import { serveRecorded } from './replay.js';
 

@@ -10,10 +10,10 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { Failure, errorSummary } from '../domain/errors.js';
-import { authenticateBuildToken } from '../auth/authorise.js';
+import { authenticateBuildToken } from '../../token-service/authorise.js';
 import { clientAddress } from '../http/client.js';
 import { httpErrorOf } from '../http/errors.js';
-import { Gate, Pacer } from '../support/gate.js';
+import { Gate, Pacer } from '../domain/gate.js';
 import { TUNNEL_BUFFER } from './bodies.js';
 import type { ProxyServices } from './context.js';
 

@@ -3,18 +3,18 @@
 import type { Config } from '../config/config.js';
 import type { KeyedHash } from '../domain/keyed-hash.js';
 import type { EventSink } from '../domain/events.js';
-import type { Gate } from '../support/gate.js';
+import type { Gate } from '../domain/gate.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
-import type { Catalog } from '../stores/catalog.js';
+import type { Catalog } from './catalog.js';
 import type { ContentStore } from '../storage/content-store.js';
-import type { AuditTrail, AuthorityKeeper, InputStore, RecordingLimits, ResourceRecords } from '../storage/stores.js';
-import type { Builds } from '../builds/builds.js';
-import type { InputRecorder } from '../recordings/recorder.js';
-import type { Fetch, Mirror } from '../mirror/mirror.js';
-import type { Retention } from '../retention/retention.js';
-import type { Signer } from '../signing/signer.js';
+import type { AuditTrail, AuthorityKeeper, InputStore, RecordingLimits, ResourceRecords } from '../domain/stores.js';
+import type { Builds } from './builds.js';
+import type { InputRecorder } from './recorder.js';
+import type { Fetch, Mirror } from './mirror.js';
+import type { Retention } from './retention.js';
+import type { Signer } from './signer.js';
 import type { TokenService } from '../../token-service/token-service.js';
-import type { LockManager } from '../locks/lock-manager.js';
+import type { LockManager } from './lock-manager.js';
 
 export interface Services {
   config: Config;

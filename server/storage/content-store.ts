@@ -8,7 +8,7 @@ import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageFailure } from '../domain/errors.js';
-import type { TempFiles } from './stores.js';
+import type { TempFiles } from '../domain/stores.js';
 
 export const CONTENT_DIR = '.content';
 

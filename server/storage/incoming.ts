@@ -5,7 +5,7 @@
 import { mkdir, lstat, readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import type { TempFiles } from './stores.js';
+import type { TempFiles } from '../domain/stores.js';
 import { removeTree } from './file-system.js';
 
 export const INCOMING_DIR = '.incoming';

@@ -1,7 +1,7 @@
 // What a tree request handler is given: the parsed request and the services behind it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TreePath } from '../domain/tree-path.js';
-import type { Authorisation, TreeMethod } from '../auth/authorise.js';
+import type { Authorisation, TreeMethod } from '../../token-service/authorise.js';
 import type { Services } from '../services/services.js';
 
 export interface TreeRequest {

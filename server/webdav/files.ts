@@ -10,7 +10,7 @@ import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum, reprDigest } from '../domain/checksum.js';
 import { CACHED_FILE_BYTES } from '../storage/served-files.js';
 import { Failure } from '../domain/errors.js';
-import { buildOf } from '../builds/builds.js';
+import { buildOf } from '../services/builds.js';
 import { guardWrite } from './preconditions.js';
 import { evaluatePreconditions, etagOf, ifRangeHolds } from '../http/conditional.js';
 import type { TreeRequest } from './context.js';

@@ -2,10 +2,10 @@
 // `Accept: application/json`.
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { treePage } from '../browse/pages.js';
-import { renderPage } from '../ui/render.js';
-import { STYLE } from '../ui/style.js';
-import type { PageView } from '../ui/views.js';
+import { treePage } from '../pages/browse.js';
+import { renderPage } from '../pages/render.js';
+import { STYLE } from '../pages/style.js';
+import type { PageView } from '../pages/views.js';
 import type { TreeRequest } from './context.js';
 
 export function wantsJson(accept: string | undefined): boolean {

@@ -1,5 +1,5 @@
 // OPTIONS: what clients probe before they lock or write (davfs2, Finder, Explorer).
-import { ALLOW_HEADER } from '../auth/authorise.js';
+import { ALLOW_HEADER } from '../../token-service/authorise.js';
 import type { TreeRequest } from './context.js';
 
 export const DAV_HEADERS = { DAV: '1, 2', 'MS-Author-Via': 'DAV', Allow: ALLOW_HEADER };

@@ -9,7 +9,7 @@ import { HttpError } from '../http/errors.js';
 import { toHref } from '../domain/tree-path.js';
 import { evaluateIf, IfHeaderError, parseIfHeader, submittedLockTokens, taggedResources, type IfResourceState } from './if-header.js';
 import { xmlEscape } from './xml.js';
-import type { Lock } from '../storage/stores.js';
+import type { Lock } from '../domain/stores.js';
 
 const submittedCache = new WeakMap<TreeRequest, string[]>();
 

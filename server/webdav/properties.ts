@@ -4,9 +4,9 @@ import type { Stats } from 'node:fs';
 import { etagOf } from '../http/conditional.js';
 import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
-import type { LockView } from '../locks/lock-manager.js';
+import type { LockView } from '../services/lock-manager.js';
 import { DAV_NS, xmlEscape, type PropValue, type XmlName } from './xml.js';
-import type { Lock } from '../storage/stores.js';
+import type { Lock } from '../domain/stores.js';
 
 export const LIVE_PROPERTIES = ['resourcetype', 'getcontentlength', 'getcontenttype', 'getetag', 'getlastmodified', 'creationdate', 'supportedlock', 'lockdiscovery'] as const;
 const LIVE_SET = new Set<string>(LIVE_PROPERTIES);

@@ -7,8 +7,8 @@ import { toHref } from '../domain/tree-path.js';
 import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
-import type { LockView } from '../locks/lock-manager.js';
-import type { Lock } from '../storage/stores.js';
+import type { LockView } from '../services/lock-manager.js';
+import type { Lock } from '../domain/stores.js';
 import { davName, liveProperty, livePropertyValues } from './properties.js';
 import { MULTISTATUS_CLOSE, MULTISTATUS_OPEN, parsePropfind, renderErrorBody, renderMultistatusEntry, XmlBodyError, type MultistatusEntry, type PropfindRequest, type PropStat, type PropValue } from './xml.js';
 

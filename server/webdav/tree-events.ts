@@ -1,7 +1,7 @@
 // What a successful write in the tree tells the audit trail. Pure: the request's outcome in,
 // at most one event out.
 import type { TreeEvent } from '../domain/events.js';
-import type { TreeMethod } from '../auth/authorise.js';
+import type { TreeMethod } from '../../token-service/authorise.js';
 
 export interface WriteOutcome {
   method: TreeMethod;

@@ -10,7 +10,7 @@ import { mkcol } from './mkcol.js';
 import { DAV_HEADERS, options } from './options.js';
 import { propfind } from './propfind.js';
 import { proppatch } from './proppatch.js';
-import { ALLOW_HEADER, authenticateBuildToken, authorise, isTreeMethod, isWriteMethod, type TreeMethod } from '../auth/authorise.js';
+import { ALLOW_HEADER, authenticateBuildToken, authorise, isTreeMethod, isWriteMethod, type TreeMethod } from '../../token-service/authorise.js';
 import { clientAddress, ownHosts } from '../http/client.js';
 import type { TreeRequest } from './context.js';
 import type { Services } from '../services/services.js';

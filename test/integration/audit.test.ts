@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
-import { AUDIT_FILE, AuditFile } from '../../server/storage/embedded/audit-trail.js';
+import { AUDIT_FILE, AuditFile } from '../../server/storage/audit-trail.js';
 import type { RepoEvent } from '../../server/domain/events.js';
 import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 

@@ -15,7 +15,7 @@ import { ORIGIN_ADDRESS, startOrigin, type Origin } from '../helpers/origin.js';
 import { cleanEnv, countingListener, curlVia, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
 import { pushImage, startRegistry, type PushedImage, type Registry } from '../helpers/registry.js';
 import { findTool, requireTool, run } from '../helpers/tools.js';
-import type { MirrorEntryView } from '../../server/mirror/mirror.js';
+import type { MirrorEntryView } from '../../server/services/mirror.js';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const HELLO = 'hello from the origin\n';

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
 import { makeTempDir } from '../helpers/harness.js';
-import { TokenFile } from '../../server/storage/embedded/token-records.js';
+import { TokenFile } from '../../server/storage/token-records.js';
 import { TokenService } from '../../token-service/token-service.js';
 
 describe('token liveness, asked at every request', () => {

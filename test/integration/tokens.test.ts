@@ -115,7 +115,7 @@ describe('token lifecycle', function () {
   it('a second reader of the store file sees every minted token', async function () {
     const t = await s.mint('dpkg', 'reload', '1');
     expect(await put(s, t, 'kept.txt')).to.equal(201);
-    const { TokenFile } = await import('../../server/storage/embedded/token-records.js');
+    const { TokenFile } = await import('../../server/storage/token-records.js');
     const reopened = await TokenFile.open(s.tokensDir);
     expect(reopened.data.tokens[t.id]?.scope).to.equal('/dpkg/reload/1/');
   });

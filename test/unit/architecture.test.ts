@@ -60,8 +60,8 @@ describe('architecture check (dependency-cruiser)', function () {
     // Two pure modules importing each other.
     await add('server/domain/checksum.ts', "import { toHref } from './tree-path.js';\nexport const loop = toHref;");
     await add('server/domain/tree-path.ts', "import { SHA256_HEX_RE } from './checksum.js';\nexport const loopBack = SHA256_HEX_RE;");
-    // The embedded stores using a PostgreSQL one.
-    await add('server/storage/embedded/build-guard.ts', "import type { PgBuildGuard } from '../pg/build-guard.js';\nexport type Crossing = PgBuildGuard;");
+    // The PostgreSQL stores using one of the volume's.
+    await add('server/storage/pg/build-guard.ts', "import type { LocalBuildGuard } from '../build-guard.js';\nexport type Crossing = LocalBuildGuard;");
     // A new folder nobody placed in the order.
     await mkdir(path.join(dir, 'server/elsewhere'));
     await writeFile(path.join(dir, 'server/elsewhere/thing.ts'), "import { Failure } from '../domain/errors.js';\nexport const thing = Failure;\n");
@@ -72,7 +72,7 @@ describe('architecture check (dependency-cruiser)', function () {
     const found = (rule: string, from: string, to: string): boolean => verdict.violations.some((v) => v.rule === rule && v.from === from && v.to === to);
     expect(found('layer-storage', 'server/storage/artifact-store.ts', 'server/http/errors.ts'), JSON.stringify(verdict.violations)).to.equal(true);
     expect(verdict.violations.some((v) => v.rule === 'no-circular' && v.from === 'server/domain/checksum.ts')).to.equal(true);
-    expect(found('store-sets-apart', 'server/storage/embedded/build-guard.ts', 'server/storage/pg/build-guard.ts')).to.equal(true);
+    expect(found('store-sets-apart', 'server/storage/pg/build-guard.ts', 'server/storage/build-guard.ts')).to.equal(true);
     expect(found('unplaced-module', 'server/elsewhere/thing.ts', 'server/domain/errors.ts')).to.equal(true);
     expect(found('unplaced-dependency', 'server/webdav/depth.ts', 'server/elsewhere/thing.ts')).to.equal(true);
   });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { WRITE_METHODS, scopeRefusal, type TreeMethod } from '../../server/auth/authorise.js';
+import { WRITE_METHODS, scopeRefusal, type TreeMethod } from '../../token-service/authorise.js';
 
 const SCOPE = ['rpm', 'widget', '1'] as const;
 const seg = (path: string): string[] => path.split('/').filter(Boolean);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseBasicAuth } from '../../server/auth/credentials.js';
+import { parseBasicAuth } from '../../token-service/credentials.js';
 
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { DEFAULT_LOCK_SECONDS, LockManager, MAX_LOCK_SECONDS, lockTimeout } from '../../server/locks/lock-manager.js';
-import { MemoryLocks } from '../../server/storage/embedded/dav-locks.js';
-import { type Lock, type LockDepth, type LockScope } from '../../server/storage/stores.js';
+import { DEFAULT_LOCK_SECONDS, LockManager, MAX_LOCK_SECONDS, lockTimeout } from '../../server/services/lock-manager.js';
+import { MemoryLocks } from '../../server/storage/dav-locks.js';
+import { type Lock, type LockDepth, type LockScope } from '../../server/domain/stores.js';
 
 const seg = (p: string): string[] => p.split('/').filter(Boolean);
 

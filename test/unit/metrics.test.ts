@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RepoEvent } from '../../server/domain/events.js';
-import { Metrics, requestKind, type MetricsSources, type RequestSample } from '../../server/metrics/metrics.js';
+import { Metrics, requestKind, type MetricsSources, type RequestSample } from '../../server/http/metrics.js';
 import { metricValue } from '../helpers/metrics-text.js';
 
 

@@ -2,8 +2,8 @@
 // fetch the test controls: what is served while entries share URLs and bodies, and what
 // a removal racing the end of a download leaves.
 import { expect } from 'chai';
-import { Mirror, parseDeclaration, type Declaration, type FetchHooks, type FetchResult } from '../../server/mirror/mirror.js';
-import type { MirrorEntry, MirrorEntryStore } from '../../server/storage/stores.js';
+import { Mirror, parseDeclaration, type Declaration, type FetchHooks, type FetchResult } from '../../server/services/mirror.js';
+import type { MirrorEntry, MirrorEntryStore } from '../../server/domain/stores.js';
 import type { RepoEvent } from '../../server/domain/events.js';
 
 class MemoryEntries implements MirrorEntryStore {

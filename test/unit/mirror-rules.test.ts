@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { blobUrl, imageRefString, manifestReferences, manifestUrl, parseBearerChallenge, parseImageRef } from '../../server/mirror/image-ref.js';
-import { fileNameOf, parseDeclaration, retryDelayMs } from '../../server/mirror/mirror.js';
+import { blobUrl, imageRefString, manifestReferences, manifestUrl, parseBearerChallenge, parseImageRef } from '../../server/domain/image-ref.js';
+import { fileNameOf, parseDeclaration, retryDelayMs } from '../../server/services/mirror.js';
 import { contentDisposition } from '../../server/api/mirror-download.js';
 
 const D = `sha256:${'a'.repeat(64)}`;

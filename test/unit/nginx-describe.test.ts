@@ -8,10 +8,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { makeTempDir, REPO_ROOT } from '../helpers/harness.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
-import { BuildRecordFiles } from '../../server/storage/embedded/build-records.js';
-import { ResourceRecordFiles } from '../../server/storage/embedded/resource-records.js';
-import { recordMatches, recordOf } from '../../server/stores/catalog.js';
-import { type FileRecord } from '../../server/storage/stores.js';
+import { BuildRecordFiles } from '../../server/storage/build-records.js';
+import { ResourceRecordFiles } from '../../server/storage/resource-records.js';
+import { recordMatches, recordOf } from '../../server/services/catalog.js';
+import { type FileRecord } from '../../server/domain/stores.js';
 import { reprDigest } from '../../server/domain/checksum.js';
 import { etagOf } from '../../server/http/conditional.js';
 

@@ -2,7 +2,7 @@
 // faster comers wait their turn, too many waiting are refused. The test holds the clock
 // and sees every wait the pacer asks for.
 import { expect } from 'chai';
-import { Busy, Pacer } from '../../server/support/gate.js';
+import { Busy, Pacer } from '../../server/domain/gate.js';
 
 function paced(rate: number, burst: number, maxWaiting: number): { pacer: Pacer; waits: number[]; clock: { now: number }; wake(): void } {
   const clock = { now: 0 };

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AUDIT_URL_CHARS, auditUrl, canonicalUrl, MAX_VARY_NAMES, pickRecording, recordedHeaders, requestKey, varyMatches, varyNames, varyValues } from '../../server/recordings/matching.js';
+import { AUDIT_URL_CHARS, auditUrl, canonicalUrl, MAX_VARY_NAMES, pickRecording, recordedHeaders, requestKey, varyMatches, varyNames, varyValues } from '../../server/domain/matching.js';
 import { notModified } from '../../server/proxy/bodies.js';
 import { keyedHash } from '../../server/domain/keyed-hash.js';
 import { createHash } from 'node:crypto';

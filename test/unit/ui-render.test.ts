@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { toHref } from '../../server/domain/tree-path.js';
-import { humanSize, renderPage } from '../../server/ui/render.js';
-import { STYLE } from '../../server/ui/style.js';
-import type { BuildSummary, Crumb, EntryView, PageView, Paging } from '../../server/ui/views.js';
+import { humanSize, renderPage } from '../../server/pages/render.js';
+import { STYLE } from '../../server/pages/style.js';
+import type { BuildSummary, Crumb, EntryView, PageView, Paging } from '../../server/pages/views.js';
 
 const HASH_A = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const HASH_B = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';

@@ -1,8 +1,8 @@
 // The audit trail in PostgreSQL: one row per event, its time from the database's clock (so
 // the order of events is one order across replicas), appended in the order this replica
 // saw them (one write at a time), read a page at a time by build.
-import { isAudited } from '../record-rules.js';
-import { type AuditEntry, type AuditTrail } from '../stores.js';
+import { isAudited } from '../../domain/record-rules.js';
+import { type AuditEntry, type AuditTrail } from '../../domain/stores.js';
 import type { RepoEvent } from '../../domain/events.js';
 import type { Database } from './database.js';
 

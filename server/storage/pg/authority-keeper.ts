@@ -1,6 +1,6 @@
 // The build proxy's certificate authority in PostgreSQL: one row, written once (the first
 // server to start makes it; every other one, and every restart, loads the same).
-import type { AuthorityKeeper } from '../stores.js';
+import type { AuthorityKeeper } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 export function pgAuthorityKeeper(db: Database): AuthorityKeeper {

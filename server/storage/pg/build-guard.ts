@@ -8,8 +8,8 @@
 // not close it. A state that closes a build is written under a SHARE lock on `writes`
 // (pg/build-records.ts), which waits for the inserts running and holds off new ones until
 // it commits; an insert takes its snapshot after its table lock, so it sees that state.
-import { KeyedQueue } from '../../support/gate.js';
-import type { BuildGuard } from '../stores.js';
+import { KeyedQueue } from '../../domain/gate.js';
+import type { BuildGuard } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 /** How long a write in flight counts without its replica renewing it. */

@@ -1,7 +1,7 @@
 // Build states in PostgreSQL: one row per build that has a state, the record as jsonb. No
 // cache: a seal or a pin made through any replica is what the next request sees.
-import { cleanRecord, isEmptyRecord } from '../record-rules.js';
-import { type BuildRecord, type BuildRecords } from '../stores.js';
+import { cleanRecord, isEmptyRecord } from '../../domain/record-rules.js';
+import { type BuildRecord, type BuildRecords } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 export class PgBuildRecords implements BuildRecords {

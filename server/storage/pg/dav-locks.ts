@@ -1,8 +1,8 @@
 // WebDAV locks in PostgreSQL, so that a lock taken through one replica holds on every
 // replica. One row per lock, by build; the lock manager judges expiry and owners.
-import type { Lock, LockStore } from '../stores.js';
-import { buildKey } from '../stores.js';
-import { KeyedQueue } from '../../support/gate.js';
+import type { Lock, LockStore } from '../../domain/stores.js';
+import { buildKey } from '../../domain/stores.js';
+import { KeyedQueue } from '../../domain/gate.js';
 import type { Database } from './database.js';
 
 export class PgLocks implements LockStore {

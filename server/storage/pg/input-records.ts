@@ -2,8 +2,8 @@
 // (a sequence), keyed by the build's path; a row per build with its totals and the room
 // held for exchanges in flight, checked and counted in the statements that hold room and
 // append, so that replicas together keep the limits.
-import { fits, MAX_LINE_BYTES, serialiseLine } from '../recording-lines.js';
-import { type InputLine, type InputStore, type RecordingLimits, type RecordingTotals, type ScannedLine } from '../stores.js';
+import { fits, MAX_LINE_BYTES, serialiseLine } from '../../domain/recording-lines.js';
+import { type InputLine, type InputStore, type RecordingLimits, type RecordingTotals, type ScannedLine } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 const keyOf = (build: readonly string[]): string => {

@@ -1,5 +1,5 @@
 // The mirror's entries in PostgreSQL: one row per entry, the entry whole as jsonb.
-import type { MirrorEntry, MirrorEntryStore } from '../stores.js';
+import type { MirrorEntry, MirrorEntryStore } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 export class PgMirrorEntries implements MirrorEntryStore {

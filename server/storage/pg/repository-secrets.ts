@@ -1,6 +1,6 @@
 // The repository's secrets in PostgreSQL: one row per name, written once (the first replica
 // to make one wins; every other one, and every restart, reads the same).
-import type { RepositorySecrets } from '../stores.js';
+import type { RepositorySecrets } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 export class PgRepositorySecrets implements RepositorySecrets {

@@ -6,8 +6,8 @@
 // renamed to `.aside/REPLICA/N/...`: no tree path starts with a dot, so no lookup sees it;
 // it is renamed back or deleted, and a replica that died leaves its own prefix to the sweep.
 import { toHref } from '../../domain/tree-path.js';
-import type { ChecksumIndex } from '../stores.js';
-import type { FileRecord, ResourceRecords, SetAside, StoredProperty } from '../stores.js';
+import type { ChecksumIndex } from '../../domain/stores.js';
+import type { FileRecord, ResourceRecords, SetAside, StoredProperty } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 const ASIDE = '.aside/';

@@ -1,8 +1,8 @@
 // The signing keys in PostgreSQL, so that every replica signs with the same key. At most
 // one current key (a unique index on the rows not retired): replicas starting together
 // make one, and a rotation is one transaction.
-import { orderKeys } from '../record-rules.js';
-import { type SigningKeyRecord, type SigningKeyStore } from '../stores.js';
+import { orderKeys } from '../../domain/record-rules.js';
+import { type SigningKeyRecord, type SigningKeyStore } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 interface Row {

@@ -1,7 +1,7 @@
 // Tokens and masters in PostgreSQL. Each record is kept whole (jsonb) beside the columns
 // that decide (scope, expiry); every change two replicas could race on is one statement
 // or one transaction, so exactly one of them wins.
-import type { MasterRecord, TokenRecord, TokenRecords } from '../stores.js';
+import type { MasterRecord, TokenRecord, TokenRecords } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 // Serialises removals of masters: "unless it is the last" must hold across replicas.

@@ -1,0 +1,422 @@
+// Every store of the repository, in one place: what each keeps and what it promises. Each
+// has an embedded implementation (storage/embedded/: files on the volumes, or memory) and
+// a PostgreSQL one (storage/pg/, with DATABASE_URL); stores/open.ts opens one set or the
+// other from the configuration, and test/conformance runs one suite over both.
+import type { RepoEvent } from './events.js';
+import { BUILD_DEPTH } from './tree-path.js';
+
+export interface SealedState {
+  sealedAt: string;
+  files: number;
+  bytes: number;
+  /** The fingerprint of the key that signed its SHA256SUMS and provenance (absent: sealed unsigned, before signing). */
+  signedBy?: string;
+}
+
+/** The last token ended; sealing has not completed (a full disk, a crash): retried. */
+export interface PendingSeal {
+  since: string;
+  /** Why the last attempt failed, without any server path. */
+  reason: string | null;
+}
+
+/** A build kept from retention, by whom and since when. */
+export interface PinState {
+  by: string;
+  at: string;
+}
+
+/** A build deleted by retention: its name is never used again. */
+export interface RetiredState {
+  at: string;
+  by: string;
+}
+
+export interface BuildRecord {
+  sealed?: SealedState;
+  sealPending?: PendingSeal;
+  pin?: PinState;
+  retired?: RetiredState;
+}
+
+/** Where build states are kept. */
+export interface BuildRecords {
+  get(build: readonly string[]): Promise<BuildRecord>;
+  /** Replaces the build's record atomically (an empty record removes it). Callers hold the build's lock. */
+  put(build: readonly string[], record: BuildRecord): Promise<void>;
+  update(build: readonly string[], change: (record: BuildRecord) => BuildRecord): Promise<void>;
+  /** Every build that has a record, as [type, project, build]. */
+  all(): Promise<string[][]>;
+  /** Every build that has a record, with it. */
+  entries(): Promise<Array<{ build: string[]; record: BuildRecord }>>;
+}
+
+export interface TokenRecord {
+  id: string;
+  username: string;
+  /** argon2 hash of the password; null once the token is revoked or expired. */
+  hash: string | null;
+  scope: string;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+  /** The build proxy's mode for this token: upstream and recorded, or offline (absent: record). */
+  proxy?: ProxyMode;
+  /** Offline: the sealed build whose recorded inputs answer (absent: the mirror only). */
+  replay?: string | null;
+}
+
+export type ProxyMode = 'record' | 'offline';
+
+export interface MasterRecord {
+  name: string;
+  hash: string;
+  created_at: string;
+}
+
+/**
+ * Where tokens and masters are kept: the lowdb file in TOKENS_DIR, or PostgreSQL. Every
+ * change that two replicas could race on is one atomic operation here (one winner).
+ */
+export interface TokenRecords {
+  masters(): Promise<MasterRecord[]>;
+  master(name: string): Promise<MasterRecord | null>;
+  /** Whether an admin removed this master (MASTER_USER does not bring it back). */
+  wasRemoved(name: string): Promise<boolean>;
+  /** Adds a master unless one of that name exists (false then); clears a removal mark. */
+  addMaster(record: MasterRecord): Promise<boolean>;
+  /** Adds or replaces a master (its password set from the configuration). */
+  putMaster(record: MasterRecord): Promise<void>;
+  /** Removes a master, unless it is the last one, and marks it removed at `at`. */
+  removeMaster(name: string, at: string): Promise<'removed' | 'unknown' | 'last'>;
+  insertToken(record: TokenRecord): Promise<void>;
+  token(id: string): Promise<TokenRecord | null>;
+  /** The records of these tokens that exist, in one read. */
+  tokensById(ids: readonly string[]): Promise<TokenRecord[]>;
+  /** Every token known: live ones and tombstones. */
+  tokens(): Promise<TokenRecord[]>;
+  /** The tokens of one build (live and tombstones): what a mint or a seal asks, without reading them all. */
+  tokensOf(scope: string): Promise<TokenRecord[]>;
+  /**
+   * Ends a token: revoked (`revoked` given) if it is live at `now`, or expired if its time
+   * is past and its hash still there. Its hash goes. The record as it is now (no hash), or
+   * null if there was nothing to end (one caller wins).
+   */
+  endToken(id: string, now: number, revoked: { at: string; by: string } | null): Promise<TokenRecord | null>;
+  /** Forgets these tombstones. */
+  forget(ids: readonly string[]): Promise<void>;
+}
+
+export interface BuildGuard {
+  /** True when other processes share the repository: nothing about a build may be cached here. */
+  readonly shared: boolean;
+  /** Runs `work` alone for this build (on every replica). */
+  exclusive<T>(scope: string, work: () => Promise<T>): Promise<T>;
+  /**
+   * Counts a write in flight for this build if the build is still open (`isOpen` asks the
+   * build's state), and returns its end; null if it is not open. A seal that begins after
+   * the count waits for the write; one that began before it refuses the write. `abort`
+   * cuts the write once a seal's grace is over.
+   */
+  beginWrite(scope: string, isOpen: () => Promise<boolean>, abort?: () => void): Promise<(() => Promise<void>) | null>;
+  /** Waits until no write is in flight for this build on any replica; cuts them after `graceMs`. */
+  drainWrites(scope: string, graceMs: number): Promise<void>;
+  /** Whether a write is in flight for this build in this process. */
+  writingHere(scope: string): boolean;
+  close(): Promise<void>;
+}
+
+export interface StoredProperty {
+  ns: string;
+  local: string;
+  valueXml: string;
+  lang?: string;
+}
+
+/**
+ * A file's checksum, valid while the file on disk is still that inode with this size and
+ * modification time: a replaced file is always another inode (uploads are renamed in).
+ */
+export interface FileRecord {
+  sha256: string;
+  size: number;
+  mtimeMs: number;
+  /** Absent in records written before inodes were recorded. */
+  ino?: number;
+}
+
+export interface TempFiles {
+  tempPath(label: string): string;
+  settle(temp: string): void;
+  discard(temp: string): Promise<void>;
+}
+
+/** Set aside by a change that may still be undone: put back with restore(), or dropped. */
+export interface SetAside {
+  restore(): Promise<void>;
+  drop(): Promise<void>;
+}
+
+/**
+ * What the repository keeps about each resource of the tree: a file's checksum record and
+ * any resource's dead properties. Embedded: files under ARTIFACTS_DIR/.meta (below); with
+ * DATABASE_URL: rows in PostgreSQL (pg/resource-records.ts). Every change returns what
+ * undoes it, so that a write the tree then refuses leaves the metadata as it was.
+ */
+export interface ResourceRecords {
+  fileRecord(segments: readonly string[]): Promise<FileRecord | null>;
+  /** Records a file's checksum; returns what undoes it (the previous record put back). */
+  setFileRecord(segments: readonly string[], record: FileRecord): Promise<SetAside>;
+  properties(segments: readonly string[]): Promise<StoredProperty[]>;
+  setProperties(segments: readonly string[], props: StoredProperty[]): Promise<void>;
+  /** Takes a resource's metadata (and a collection's members') out of the way. */
+  setAside(segments: readonly string[]): Promise<SetAside>;
+  /** Forgets a resource and, for a collection, all of its members. */
+  remove(segments: readonly string[]): Promise<void>;
+  /** Moves metadata to `to`, replacing what was there. */
+  move(from: readonly string[], to: readonly string[]): Promise<SetAside>;
+  /** Copies metadata to `to` (with a collection's members if asked), replacing what was there. */
+  copy(from: readonly string[], to: readonly string[], withMembers: boolean): Promise<SetAside>;
+  /** Every file below a collection that has a checksum record, as [relative segments, record]. */
+  fileRecordsUnder(segments: readonly string[]): Promise<[string[], FileRecord][]>;
+}
+
+/** Which paths hold a given SHA-256. Entries may be stale: the catalog checks each hit. */
+export interface ChecksumIndex {
+  add(sha256: string, href: string): Promise<void>;
+  /** Up to `limit` paths recorded for this checksum, and whether there were more. */
+  lookup(sha256: string, limit?: number): Promise<{ hrefs: string[]; more: boolean }>;
+  /** Forgets one path for this checksum (a stale entry found by a lookup). */
+  remove(sha256: string, href: string): Promise<void>;
+}
+
+export type AuditEntry = { time: string } & RepoEvent;
+
+/** Where the audit trail is kept: a file beside the token store, or PostgreSQL. */
+export interface AuditTrail {
+  /** Records one event; never throws (reporting must not fail what caused it). */
+  record(event: RepoEvent): void;
+  /** One page of the entries about one build, oldest first, and how many there are. */
+  forBuild(build: string, page?: { offset?: number; limit?: number }): Promise<{ entries: AuditEntry[]; total: number }>;
+  /** Lets go of what it holds open (the server stops). */
+  close(): void;
+}
+
+export type MirrorState = 'pending' | 'ok' | 'failed';
+
+/** One body the mirror serves: a file's URL, or an image's manifest or blob URL. */
+export interface MirroredPart {
+  url: string;
+  sha256: string;
+  size: number;
+  contentType: string;
+  /** For an image's manifests and blobs: the digest the registry API names it by. */
+  digest: string | null;
+}
+
+export interface MirrorEntry {
+  id: string;
+  kind: 'file' | 'image';
+  /** The canonical URL of a file; null for an image. */
+  url: string | null;
+  /** registry/name@sha256:… of an image; null for a file. */
+  image: string | null;
+  /** The checksum the master declared, if any (a file's). */
+  declaredSha256: string | null;
+  note: string;
+  declaredBy: string;
+  declaredAt: string;
+  state: MirrorState;
+  /** Why the last try failed, in words a person can act on. */
+  reason: string | null;
+  /** When a failed entry is tried again. */
+  nextTryAt: string | null;
+  attempts: number;
+  /** A file's checksum, or an image's digest (hex). */
+  sha256: string | null;
+  /** Bytes kept: a file's, or every manifest and blob of an image. */
+  size: number | null;
+  fetchedAt: string | null;
+  /** What is served, once ok. */
+  parts: MirroredPart[];
+}
+
+/** Where the mirror's entries are kept: files on the artifacts volume, or PostgreSQL. */
+export interface MirrorEntryStore {
+  all(): Promise<MirrorEntry[]>;
+  /** Adds the entry or replaces the one with its id, whole. */
+  save(entry: MirrorEntry): Promise<void>;
+  remove(id: string): Promise<void>;
+  /** Changes with every save and removal by anyone: whether what was read is still current. */
+  generation(): Promise<number>;
+}
+
+export interface SigningKeyRecord {
+  /** The OpenSSH public key line, without a comment. */
+  publicKey: string;
+  /** PKCS#8 PEM; null once the key is retired. */
+  privatePem: string | null;
+  createdAt: string;
+  retiredAt: string | null;
+}
+
+export interface SigningKeyStore {
+  /** Every key: the current one first, then the retired ones, newest first. */
+  list(): Promise<SigningKeyRecord[]>;
+  /** Makes `key` the current key unless there is one; returns the current key. */
+  createIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord>;
+  /** Makes `key` current: the current one is retired at `key.createdAt` and its private half dropped. */
+  rotate(key: SigningKeyRecord): Promise<void>;
+}
+
+export interface RepositorySecrets {
+  /** The secret of this name; made with `make` and kept if there is none yet (the first one made wins). */
+  getOrCreate(name: string, make: () => string): Promise<string>;
+  /** Every secret, for `artifact-repo migrate`. */
+  all(): Promise<Record<string, string>>;
+}
+
+export type InputSource = 'upstream' | 'mirror' | 'replay';
+
+export interface RecordedExchange {
+  kind: 'exchange';
+  time: string;
+  method: string;
+  /** Canonical URL (matching.ts): no credentials. */
+  url: string;
+  /** SHA-256 of the request body, for requests that have one. */
+  requestSha256: string | null;
+  /** Values of the request headers the response's Vary names, as keyed hashes (matching.ts). */
+  varyValues: Record<string, string | null>;
+  status: number;
+  /** The response headers that describe the body. */
+  headers: [string, string][];
+  sha256: string;
+  size: number;
+  source: InputSource;
+}
+
+export interface RecordedMiss {
+  kind: 'miss';
+  time: string;
+  method: string;
+  url: string;
+  /** The build replayed, if any. */
+  replayed: string | null;
+}
+
+/** A part of a body (206, 416) passed through in record mode: asked for, not kept, not replayable. */
+export interface RecordedPartial {
+  kind: 'partial';
+  time: string;
+  method: string;
+  url: string;
+  status: number;
+  /** The Range the request named (at most 256 characters of it). */
+  range: string;
+}
+
+export type InputLine = RecordedExchange | RecordedMiss | RecordedPartial;
+
+/** How much one build's recording may hold (INPUTS_MAX_LINES, INPUTS_MAX_RECORD_SIZE). */
+export interface RecordingLimits {
+  maxLines: number;
+  maxBytes: number;
+}
+
+export interface RecordingTotals {
+  lines: number;
+  bytes: number;
+}
+
+/** A line as a scan finds it: `at` finds it again (readAt), whatever the store. */
+export interface ScannedLine {
+  line: InputLine;
+  at: number;
+}
+
+/** Where each build's recorded inputs are kept: files on the artifacts volume, or PostgreSQL. */
+export interface InputStore {
+  /**
+   * Holds room in the build's recording for one more line, for an exchange about to be
+   * made: null, or the limit that leaves no room for it and for the lines already held
+   * (each held at the largest a line may be, MAX_LINE_BYTES). Across replicas too.
+   */
+  reserve(build: readonly string[], limits: RecordingLimits): Promise<null | 'lines' | 'bytes'>;
+  /** Gives back room held by reserve() that took no line. */
+  unreserve(build: readonly string[]): Promise<void>;
+  /** Appends a line into room held by reserve(). */
+  appendReserved(build: readonly string[], line: InputLine): Promise<void>;
+  /**
+   * Appends one line to the build's recording unless that would take it past `limits`
+   * ('full', nothing written); lines of one build keep their order.
+   */
+  append(build: readonly string[], line: InputLine, limits: RecordingLimits): Promise<'appended' | 'full'>;
+  /** What the build's recording holds now. */
+  totals(build: readonly string[]): Promise<RecordingTotals>;
+  /** The build's lines in the order they were appended, as a stream of batches; never past `limits`. */
+  scan(build: readonly string[], limits: RecordingLimits): AsyncIterable<ScannedLine[]>;
+  /** The line a scan found at `at`. */
+  readAt(build: readonly string[], at: number): Promise<InputLine | null>;
+  remove(build: readonly string[]): Promise<void>;
+  /** Every build with a recording, as [type, project, build]. */
+  all(): Promise<string[][]>;
+}
+
+/** Where the authority's key and certificate are kept: files on the tokens volume, or (with replicas) the database. */
+export interface AuthorityKeeper {
+  load(): Promise<{ keyPem: string; certPem: string } | null>;
+  /** Saves a new authority unless one exists already; returns the one that is kept. */
+  saveIfAbsent(keyPem: string, certPem: string): Promise<{ keyPem: string; certPem: string }>;
+}
+
+export type LockScope = 'exclusive' | 'shared';
+
+export type LockDepth = '0' | 'infinity';
+
+export interface Lock {
+  token: string;
+  root: readonly string[];
+  rootIsCollection: boolean;
+  depth: LockDepth;
+  scope: LockScope;
+  ownerXml: string | null;
+  /** Build token id that took the lock: only it may use the lock token. */
+  principal: string;
+  timeoutSeconds: number;
+  expiresAt: number;
+}
+
+/** Where locks are kept. Expiry and the owner's liveness are the manager's to judge. */
+export interface LockStore {
+  /**
+   * The locks of the builds at or below a path: one build ("type/project/build"), or,
+   * for a path above build level given as a prefix ("type/project/", "" for all), the
+   * builds under it.
+   */
+  read(build: string, below?: boolean): Promise<Lock[]>;
+  byToken(token: string): Promise<Lock | undefined>;
+  put(lock: Lock): Promise<void>;
+  /** Replaces a lock that is still there (a refresh); false if it is gone. */
+  replace(lock: Lock): Promise<boolean>;
+  remove(tokens: readonly string[]): Promise<void>;
+  /** Runs `work` alone among the lock changes of this build (check, then create). */
+  serially<T>(build: string, work: () => Promise<T>): Promise<T>;
+}
+
+/** The build a lock lies in, as "type/project/build". */
+export function buildKey(segments: readonly string[]): string {
+  return segments.slice(0, BUILD_DEPTH).join('/');
+}
+
+/** A store kept on the volume cannot be read (not valid JSON, a layout it does not know): the server does not start. */
+export class StoreError extends Error {}
+
+/** Where the stores are: the settings they are opened from. */
+export interface StoreLocation {
+  artifactsDir: string;
+  tokensDir: string;
+  databaseUrl: string | null;
+}

@@ -1,0 +1,195 @@
+// Where everything the repository keeps is opened: the embedded set (files in
+// ARTIFACTS_DIR and TOKENS_DIR, one process) or, with DATABASE_URL, the PostgreSQL set
+// (records in the database, replicas sharing the artifacts volume). Nothing else picks an
+// implementation: the server, the admin CLI and the conformance suite all open stores here.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { errorSummary } from './domain/errors.js';
+import { ArtifactStore } from './storage/artifact-store.js';
+import { ContentStore } from './storage/content-store.js';
+import type {
+  AuditTrail,
+  AuthorityKeeper,
+  BuildGuard,
+  BuildRecords,
+  ChecksumIndex,
+  InputStore,
+  LockStore,
+  MirrorEntryStore,
+  RepositorySecrets,
+  ResourceRecords,
+  SigningKeyStore,
+  StoreLocation,
+  TokenRecords,
+} from './domain/stores.js';
+import { AuditFile } from './storage/audit-trail.js';
+import { LocalBuildGuard } from './storage/build-guard.js';
+import { BuildRecordFiles } from './storage/build-records.js';
+import { ChecksumIndexFiles } from './storage/checksum-index.js';
+import { MemoryLocks } from './storage/dav-locks.js';
+import { InputRecordFiles } from './storage/input-records.js';
+import { migrateLayout } from './storage/layout-migration.js';
+import { MirrorEntryFiles } from './storage/mirror-entries.js';
+import { fileKeeper } from './storage/proxy-authority.js';
+import { RepositorySecretFile } from './storage/repository-secrets.js';
+import { ResourceRecordFiles } from './storage/resource-records.js';
+import { SigningKeyFile } from './storage/signing-keys.js';
+import { TokenFile } from './storage/token-records.js';
+import { PgAuditTrail } from './storage/pg/audit-trail.js';
+import { pgAuthorityKeeper } from './storage/pg/authority-keeper.js';
+import { PgBuildGuard } from './storage/pg/build-guard.js';
+import { PgBuildRecords } from './storage/pg/build-records.js';
+import { Database, type HeldLock } from './storage/pg/database.js';
+import { PgLocks } from './storage/pg/dav-locks.js';
+import { PgInputRecords } from './storage/pg/input-records.js';
+import { PgMirrorEntries } from './storage/pg/mirror-entries.js';
+import { DEPARTED_AFTER_MS, Replicas } from './storage/pg/replicas.js';
+import { PgRepositorySecrets } from './storage/pg/repository-secrets.js';
+import { importVolumeRecords, PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
+import { PgSigningKeys } from './storage/pg/signing-keys.js';
+import { PgTokenRecords } from './storage/pg/token-records.js';
+
+export interface StoreOptions {
+  logger: Pick<Logger, 'warn' | 'error'>;
+  now?: () => number;
+  /** How long a replica's hold on a build's writes lasts unrenewed (the conformance suite shortens it). */
+  writeLeaseMs?: number;
+}
+
+export type { HeldLock } from './storage/pg/database.js';
+/** How often a replica says it is alive. */
+export { HEARTBEAT_MS } from './storage/pg/replicas.js';
+
+/** With DATABASE_URL: this process among the replicas that share the database. */
+export interface Cluster {
+  replicaId: string;
+  /** Says this replica is alive, and keeps its membership (a restart of the database ended the session that held it). */
+  heartbeat(): Promise<void>;
+  /** The lock whoever runs the scheduled work holds. */
+  leaderLock(): HeldLock;
+  /** Runs work while no other replica runs work under the same name. */
+  alone<T>(name: string, work: () => Promise<T>): Promise<T>;
+  /** Clears what replicas gone for good left: their temporary files and set-aside records. */
+  sweepDeparted(): Promise<void>;
+}
+
+/** Everything the repository keeps, each behind the interface named for what it keeps (storage/stores.ts). */
+export interface Stores {
+  /** The artifact tree's bytes, and the temporary files every store writes through. */
+  files: ArtifactStore;
+  /** Bodies named by their SHA-256: what recordings and the mirror refer to. */
+  content: ContentStore;
+  resources: ResourceRecords;
+  checksums: ChecksumIndex;
+  builds: BuildRecords;
+  guard: BuildGuard;
+  tokens: TokenRecords;
+  audit: AuditTrail;
+  inputs: InputStore;
+  mirror: MirrorEntryStore;
+  secrets: RepositorySecrets;
+  signingKeys: SigningKeyStore;
+  locks: LockStore;
+  authority: AuthorityKeeper;
+  cluster: Cluster | null;
+  close(): Promise<void>;
+}
+
+export async function openStores(location: StoreLocation, options: StoreOptions): Promise<Stores> {
+  const { logger } = options;
+  const now = options.now ?? Date.now;
+  const auditFailed = (err: unknown): void => logger.error({ err: errorSummary(err) }, 'audit trail write failed');
+  const opened = location.databaseUrl ? await openDatabase(location.databaseUrl) : null;
+  const db = opened?.db ?? null;
+  const replicas = db ? new Replicas(db, `r-${randomBytes(6).toString('hex')}`) : null;
+  await replicas?.register();
+  const files = new ArtifactStore(location.artifactsDir, replicas?.id ?? null);
+  const { staleRemoved } = await files.init();
+  if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
+  const migrated = await migrateLayout(location.artifactsDir, files.incoming);
+  if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
+  const content = new ContentStore(location.artifactsDir, files.incoming);
+  if (!db || !replicas || !opened) {
+    const guard = new LocalBuildGuard();
+    const audit = new AuditFile(location.tokensDir, now, auditFailed);
+    return {
+      files,
+      content,
+      resources: new ResourceRecordFiles(location.artifactsDir, files.incoming),
+      checksums: new ChecksumIndexFiles(location.artifactsDir, files.incoming),
+      builds: new BuildRecordFiles(location.artifactsDir, files.incoming),
+      guard,
+      tokens: await TokenFile.open(location.tokensDir),
+      audit,
+      inputs: new InputRecordFiles(location.artifactsDir),
+      mirror: new MirrorEntryFiles(location.artifactsDir, files.incoming),
+      secrets: new RepositorySecretFile(location.tokensDir),
+      signingKeys: new SigningKeyFile(location.tokensDir),
+      locks: new MemoryLocks(),
+      authority: fileKeeper(location.tokensDir),
+      cluster: null,
+      close: async () => {
+        audit.close();
+        await guard.close();
+      },
+    };
+  }
+  // Records an older version kept on the volume are copied in, once per database.
+  const imported = await importVolumeRecords(db, new ResourceRecordFiles(location.artifactsDir, files.incoming));
+  if (imported) logger.warn({ resources: imported }, 'checksum records and dead properties copied from the artifacts volume into the database');
+  const resources = new PgResourceRecords(db, replicas.id);
+  const guard = new PgBuildGuard(db, replicas.id, options.writeLeaseMs);
+  const audit = new PgAuditTrail(db, auditFailed);
+  return {
+    files,
+    content,
+    resources,
+    checksums: new PgChecksumIndex(db),
+    builds: new PgBuildRecords(db),
+    guard,
+    tokens: new PgTokenRecords(db),
+    audit,
+    inputs: new PgInputRecords(db),
+    mirror: new PgMirrorEntries(db),
+    secrets: new PgRepositorySecrets(db),
+    signingKeys: new PgSigningKeys(db),
+    locks: new PgLocks(db),
+    authority: pgAuthorityKeeper(db),
+    cluster: {
+      replicaId: replicas.id,
+      async heartbeat() {
+        await replicas.beat().catch(() => undefined);
+        await opened.membership.keep();
+      },
+      leaderLock: () => db.leaderLock(),
+      alone: (name, work) => db.withLock(name, work),
+      async sweepDeparted() {
+        await files.incoming.sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS);
+        await resources.sweepDeparted(await replicas.alive());
+        await replicas.prune();
+      },
+    },
+    close: async () => {
+      audit.close();
+      await guard.close();
+      await replicas.leave();
+      await db.close();
+    },
+  };
+}
+
+/** The database of DATABASE_URL, migrated; refused while `artifact-repo migrate` fills it. */
+async function openDatabase(url: string): Promise<{ db: Database; membership: HeldLock }> {
+  let db: Database;
+  try {
+    db = await Database.open(url);
+  } catch (err) {
+    throw new Error(`DATABASE_URL: the database cannot be opened (${errorSummary(err)})`);
+  }
+  const membership = db.replicaLock(true);
+  if (!(await membership.take())) {
+    await db.close();
+    throw new Error('DATABASE_URL: artifact-repo migrate is copying a repository into this database; start the server once it is done');
+  }
+  return { db, membership };
+}

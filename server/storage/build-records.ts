@@ -1,0 +1,92 @@
+// The state of each build, apart from its files' metadata: sealed (and its size), a seal
+// that is due but not done yet, a master's pin, and the tombstone of a build deleted by
+// retention. Written only under the build's lock (builds.ts), and never by a tree request:
+// no PROPPATCH or upload can touch it. Embedded: one small JSON file per build,
+// ARTIFACTS_DIR/.builds/TYPE/PROJECT/BUILD.json; with DATABASE_URL: pg/build-records.ts.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { TempFiles } from '../domain/stores.js';
+import type { BuildRecord, BuildRecords } from '../domain/stores.js';
+import { cleanRecord, isEmptyRecord } from '../domain/record-rules.js';
+
+export const BUILDS_DIR = '.builds';
+
+const CACHE_ENTRIES = 20_000;
+
+export class BuildRecordFiles implements BuildRecords {
+  readonly base: string;
+  private readonly cache = new Map<string, BuildRecord>();
+
+  constructor(
+    artifactsDir: string,
+    private readonly temps: TempFiles,
+  ) {
+    this.base = path.join(artifactsDir, BUILDS_DIR);
+  }
+
+  private fileOf(build: readonly string[]): string {
+    if (build.length !== 3) throw new Error('a build is type/project/build');
+    return path.join(this.base, build[0] as string, build[1] as string, `${build[2]}.json`);
+  }
+
+  async get(build: readonly string[]): Promise<BuildRecord> {
+    const key = build.join('/');
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+    const file = this.fileOf(build);
+    let record: BuildRecord = {};
+    if (existsSync(file)) {
+      try {
+        record = cleanRecord(JSON.parse(readFileSync(file, 'utf8')) as BuildRecord);
+      } catch {
+        // An unreadable record counts as none; the next write replaces it.
+      }
+    }
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, record);
+    return record;
+  }
+
+  async put(build: readonly string[], record: BuildRecord): Promise<void> {
+    const file = this.fileOf(build);
+    this.cache.delete(build.join('/'));
+    if (isEmptyRecord(record)) {
+      await rm(file, { force: true });
+      return;
+    }
+    const temp = this.temps.tempPath('build');
+    try {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(temp, JSON.stringify(record));
+      renameSync(temp, file);
+      this.temps.settle(temp);
+    } catch (err) {
+      await this.temps.discard(temp);
+      throw err;
+    }
+  }
+
+  async update(build: readonly string[], change: (record: BuildRecord) => BuildRecord): Promise<void> {
+    await this.put(build, change({ ...(await this.get(build)) }));
+  }
+
+  async entries(): Promise<Array<{ build: string[]; record: BuildRecord }>> {
+    const found: Array<{ build: string[]; record: BuildRecord }> = [];
+    for (const build of await this.all()) found.push({ build, record: await this.get(build) });
+    return found;
+  }
+
+  async all(): Promise<string[][]> {
+    const found: string[][] = [];
+    const names = (dir: string): Promise<string[]> => readdir(dir).catch(() => [] as string[]);
+    for (const type of await names(this.base)) {
+      for (const project of await names(path.join(this.base, type))) {
+        for (const file of await names(path.join(this.base, type, project))) {
+          if (file.endsWith('.json')) found.push([type, project, file.slice(0, -5)]);
+        }
+      }
+    }
+    return found;
+  }
+}
