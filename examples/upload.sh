@@ -40,7 +40,7 @@ fi
 
 # Writes a curl config line with credentials, for `curl -K -`.
 credentials() { printf 'user = "%s:%s"\n' "$1" "$2"; }
-# A field of the mint answer; the contract keeps these values free of quotes and escapes.
+# A field of the mint answer; docs/interface.md keeps these values free of quotes and escapes.
 field() { printf '%s' "$answer" | sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
 
 # 1. Mint a token for this build.

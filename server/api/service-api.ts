@@ -32,8 +32,8 @@ export interface ServiceApiDeps {
   authorityPem: string | null;
 }
 
-/** A live token as the contract lists it (who minted it is for the admin CLI). */
-function contractToken({ id, username, scope, created_at, expires_at }: TokenSummary): Omit<TokenSummary, 'created_by'> {
+/** A live token as GET /-/tokens lists it (who minted it is for the admin CLI). */
+function listedToken({ id, username, scope, created_at, expires_at }: TokenSummary): Omit<TokenSummary, 'created_by'> {
   return { id, username, scope, created_at, expires_at };
 }
 
@@ -77,7 +77,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     await mintFromBody(req, res, master);
   });
 
-  /** The build proxy's mode from a mint request: "proxy" and "replay" (inputs contract). */
+  /** The build proxy's mode from a mint request: "proxy" and "replay" (docs/inputs.md). */
   async function proxySettings(fields: Record<string, unknown>): Promise<ProxySettings> {
     const { proxy, replay } = fields;
     if (proxy !== undefined && proxy !== 'record' && proxy !== 'offline') throw new HttpError(400, 'proxy must be "record" or "offline"');
@@ -125,7 +125,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   app.get('/-/tokens', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
-    res.set('Cache-Control', 'no-store').json((await tokens.listLive()).map(contractToken));
+    res.set('Cache-Control', 'no-store').json((await tokens.listLive()).map(listedToken));
   });
 
   app.delete('/-/tokens/:id', async (req, res) => {
@@ -250,7 +250,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     await page(req, res, async () => inputsPage(pages, segments, offset));
   });
 
-  // The mirror (inputs contract, "The mirror"): declared by masters, listed and downloaded by everyone.
+  // The mirror (docs/mirror.md): declared by masters, listed and downloaded by everyone.
   app.post('/-/mirror', async (req, res) => {
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;

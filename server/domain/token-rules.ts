@@ -28,7 +28,7 @@ export function masterNameProblem(name: string): string | null {
   return null;
 }
 
-/** ISO 8601 without milliseconds, as in the contract's example. */
+/** ISO 8601 without milliseconds, as the mint answer's expires_at shows it (docs/interface.md). */
 export function isoSeconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }

@@ -1,8 +1,8 @@
 // The mirror: external files and container images that masters declare, fetched once in
 // the background, kept for ever (retention never looks here), served by the build proxy
 // under their own URLs and by checksum at /-/mirror/sha256/<hex>. This module keeps the
-// entries and decides what to fetch when; fetching itself is mirror-fetch.ts. See the
-// inputs contract, "The mirror".
+// entries and decides what to fetch when; fetching itself is mirror-fetch.ts. See
+// docs/mirror.md.
 import { customAlphabet } from 'nanoid';
 import type { EventSink } from '../domain/events.js';
 import { errorSummary } from '../domain/errors.js';

@@ -1,4 +1,4 @@
-// Every row of ../shared/design/http-contract.md, over real sockets.
+// The tree and the tokens as docs/interface.md describes them, over real sockets.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Several replicas, one repository (inputs-contract.md, "Several replicas"): real
+// Several replicas, one repository (docs/interface.md, "Several replicas"): real
 // PostgreSQL, one shared ARTIFACTS_DIR, Debian's nginx with the shipped configuration in
 // front. What a client of any replica sees is what a client of one server sees.
 import { expect } from 'chai';

@@ -456,7 +456,7 @@ for (const via of ['app', 'nginx', 'replicas'] as const) describe(`path traversa
   });
 
   describe('names that only look like traversal are decoded exactly once', () => {
-    // Below the build level any name may be stored (the contract constrains only type, project
+    // Below the build level any name may be stored (the interface constrains only type, project
     // and build). These are refused with a 4xx, or stored literally inside the scope, with
     // exactly one round of percent-decoding: never interpreted as dot-dot or a separator.
     const LITERALS: { label: string; raw: string; segments: string[] }[] = [

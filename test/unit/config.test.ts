@@ -42,7 +42,7 @@ describe('server/config loadConfig', () => {
     return file;
   };
 
-  describe('defaults (the HTTP contract)', () => {
+  describe('defaults (docs/operations.md)', () => {
     it('listens on 127.0.0.1:8080', () => {
       const config = loadConfig({}, CWD);
       expect(config.port).to.equal(8080);
