@@ -1,10 +1,11 @@
-// Servers and process memory for bench/bench.mjs: the reference nginx (Debian's nginx with
-// the DAV modules, bench/reference-nginx.conf.template), the app's access log sent to a
-// file, and resident memory read from /proc.
+// Servers and process memory for the benchmarks: the reference nginx (Debian's nginx with
+// the DAV modules, bench/reference-nginx.conf.template), the app started as `npm start`
+// does (startApp), its access log sent to a file, and resident memory read from /proc.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, which } from './lib-proc.mjs';
@@ -188,4 +189,35 @@ export async function writeRandomFile(file, bytes) {
     out.on('error', reject);
     pump();
   });
+}
+
+/**
+ * Starts the app as `npm start` does (docker/entrypoint.sh) from the checkout `appDir`
+ * (another one's build, to measure before a change), on a free port with its data in a
+ * temporary folder; `env` adds settings. stop() ends it with SIGTERM (so that it writes
+ * what it writes at exit) and removes its data.
+ */
+export async function startApp(appDir, env = {}) {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'bench-app-'));
+  const child = spawn('sh', [path.join(appDir, 'docker/entrypoint.sh')], {
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  const port = await new Promise((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on http:\/\/[^:]+:(\d+)\//.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
+  });
+  return {
+    port,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -4,13 +4,13 @@
 // request is made, against a run that starts, mints a token and stops without it.
 //   node bench/request-path.mjs [--app DIR]
 // --app measures another checkout's build (before a change).
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startApp } from './lib-servers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const appArg = process.argv.indexOf('--app');
@@ -39,22 +39,10 @@ function send(options, body) {
 
 /** Starts the app with coverage on, runs `work`, stops it; the app's functions and their call counts. */
 async function covered(work) {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'request-path-'));
   const coverage = await mkdtemp(path.join(tmpdir(), 'request-path-v8-'));
   const proxyPort = await freePort();
-  const child = spawn('node', [path.join(APP, 'dist/server/main.js')], {
-    env: { ...process.env, NODE_V8_COVERAGE: coverage, DATA_DIR: dataDir, PORT: '0', PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.0/8', MASTER_PASSWORD: MASTER, LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  const port = await new Promise((resolve, reject) => {
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)\//.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
-  });
+  const app = await startApp(APP, { NODE_V8_COVERAGE: coverage, PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.0/8', MASTER_PASSWORD: MASTER });
+  const { port } = app;
   const auth = (user, password) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
   const minted = await send(
     { host: '127.0.0.1', port, method: 'POST', path: '/-/tokens', headers: { Authorization: auth('buildbot', MASTER), 'Content-Type': 'application/json' } },
@@ -62,8 +50,7 @@ async function covered(work) {
   );
   const token = JSON.parse(minted.body);
   await work({ port, proxyPort, authorization: auth(token.username, token.password) });
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await app.stop();
   const counts = new Map();
   for (const name of await readdir(coverage)) {
     const { result } = JSON.parse(await readFile(path.join(coverage, name), 'utf8'));
@@ -73,7 +60,6 @@ async function covered(work) {
       for (const fn of script.functions) counts.set(`${file}#${fn.ranges[0].startOffset}`, (counts.get(`${file}#${fn.ranges[0].startOffset}`) ?? 0) + fn.ranges[0].count);
     }
   }
-  await rm(dataDir, { recursive: true, force: true });
   await rm(coverage, { recursive: true, force: true });
   return counts;
 }

@@ -13,12 +13,10 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startApp } from './lib-servers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({ options: { app: { type: 'string' }, files: { type: 'string' }, only: { type: 'string' } } });
@@ -52,29 +50,8 @@ async function freePort() {
 
 const PROXY_PORT = await freePort();
 
-async function startServer() {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'stall-probe-'));
-  const child = spawn('sh', [path.join(APP, 'docker/entrypoint.sh')], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', PROXY_PORT: String(PROXY_PORT), PROXY_ALLOW_NETWORKS: '127.0.0.0/8', MASTER_PASSWORD: MASTER, LOG_LEVEL: 'silent', MASTER_FAILURE_LIMIT: '10000', TOKEN_FAILURE_LIMIT: '100000' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  const port = await new Promise((resolve, reject) => {
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)\//.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
-  });
-  return {
-    port,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+function startServer() {
+  return startApp(APP, { PROXY_PORT: String(PROXY_PORT), PROXY_ALLOW_NETWORKS: '127.0.0.0/8', MASTER_PASSWORD: MASTER, MASTER_FAILURE_LIMIT: '10000', TOKEN_FAILURE_LIMIT: '100000' });
 }
 
 /** Probes /-/health every 10 ms until stopped; returns the latencies. */
