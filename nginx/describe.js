@@ -3,11 +3,12 @@
 // for the app. It answers only when it is sure; anything else ('') sends the download to
 // the app's description (GET /-/describe/PATH), as before.
 //
-// What the app writes and this reads (server/storage/meta-store.ts, build-records.ts):
+// What the app writes and this reads (server/storage/resource-records.ts, build-records.ts):
 //   /T/P/B/dir/name  ->  .meta/T.d/P.d/B.d/dir.d/name.m  {"sha256","size","mtimeMs","ino"}
 //   the build T/P/B  ->  .builds/T/P/B.json              {"sealed": {...}, ...}
 // A record holds only while the file on disk is that inode with that size and mtime (a
-// replaced file is always another inode): the same test as recordMatches() in meta-store.ts.
+// replaced file is always another inode): the same test as recordMatches() in
+// server/services/catalog.ts.
 // The value is "SHA256 REPR-DIGEST ETAG open|sealed", with the ETag of the file this
 // looked at, which nginx compares with its own for the file it sends ($artifact_fresh).
 import fs from 'fs';

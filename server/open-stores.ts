@@ -73,7 +73,7 @@ export interface Cluster {
   sweepDeparted(): Promise<void>;
 }
 
-/** Everything the repository keeps, each behind the interface named for what it keeps (storage/stores.ts). */
+/** Everything the repository keeps, each behind the interface named for what it keeps (domain/stores.ts). */
 export interface Stores {
   /** The artifact tree's bytes, and the temporary files every store writes through. */
   files: ArtifactStore;

@@ -1,6 +1,6 @@
 // Every store of the repository, in one place: what each keeps and what it promises. Each
-// has an embedded implementation (storage/embedded/: files on the volumes, or memory) and
-// a PostgreSQL one (storage/pg/, with DATABASE_URL); stores/open.ts opens one set or the
+// has an embedded implementation (storage/: files on the volumes, or memory) and a
+// PostgreSQL one (storage/pg/, with DATABASE_URL); open-stores.ts opens one set or the
 // other from the configuration, and test/conformance runs one suite over both.
 import type { RepoEvent } from './events.js';
 import { BUILD_DEPTH } from './tree-path.js';

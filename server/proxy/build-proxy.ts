@@ -1,7 +1,7 @@
 // The build proxy's edge: a forward HTTP proxy on PROXY_PORT for the build tokens. It
 // takes absolute-form requests (`GET http://host/path`) and CONNECT tunnels (tunnels.ts),
 // inside which it terminates TLS with a certificate of its own authority (authority.ts).
-// Each request is authenticated (auth/authorise.ts: the build token in
+// Each request is authenticated (token-service/authorise.ts: the build token in
 // Proxy-Authorization), then answered by the mirror (mirrored.ts) or, by the token's mode,
 // fetched upstream and recorded as an input of its build (record.ts) or answered from a
 // sealed build's recording with no network at all (replay.ts). Failures are answered as

@@ -3,7 +3,7 @@
 // Layout 1 kept one record per resource in .meta (checksum, dead properties and, for a
 // build, its sealed state, pin and tombstone together) and one file of lines per checksum
 // in .index. Layout 2 keeps checksum records (.m) and properties (.p) apart, build states
-// in .builds, and one index entry per path (see meta-store.ts, build-records.ts,
+// in .builds, and one index entry per path (see resource-records.ts, build-records.ts,
 // checksum-index.ts). `.meta/LAYOUT` says which one a volume has.
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -70,7 +70,7 @@ function suiteStores(a: OpenedStores, b: OpenedStores, close: () => Promise<void
   };
 }
 
-// Both sets are opened as the server opens them (stores/open.ts), from where they are.
+// Both sets are opened as the server opens them (open-stores.ts), from where they are.
 const embedded: Backend = {
   name: 'embedded (files)',
   async open() {

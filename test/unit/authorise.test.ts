@@ -7,7 +7,7 @@ const seg = (path: string): string[] => path.split('/').filter(Boolean);
 const refuses = (method: TreeMethod, target: string, destination: string | null = null): boolean =>
   scopeRefusal(method, seg(target), destination === null ? null : seg(destination), SCOPE) !== null;
 
-describe('http/authorise scopeRefusal', () => {
+describe('token-service/authorise scopeRefusal', () => {
   describe('targets inside the build', () => {
     for (const method of WRITE_METHODS) {
       if (method === 'COPY' || method === 'MOVE') continue;

@@ -3,7 +3,7 @@ import { parseBasicAuth } from '../../token-service/credentials.js';
 
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
-describe('http/credentials parseBasicAuth', () => {
+describe('token-service/credentials parseBasicAuth', () => {
   it('reads user and password from a valid Basic header', () => {
     expect(parseBasicAuth(`Basic ${b64('tok_abc:s3cret')}`)).to.deep.equal({ username: 'tok_abc', password: 's3cret' });
   });

@@ -23,7 +23,7 @@ function setup() {
 
 const tokens = (list: Lock[]): string[] => list.map((l) => l.token).sort();
 
-describe('webdav/lock-manager', () => {
+describe('services/lock-manager', () => {
   describe('create and get', () => {
     it('hands out distinct urn:uuid lock tokens', async () => {
       const { take } = setup();

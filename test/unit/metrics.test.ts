@@ -19,7 +19,7 @@ function sample(overrides: Partial<RequestSample>): RequestSample {
 const token = { token: 'tok1', build: '/dpkg/hello/42/' };
 const usage = { first_used_at: null, last_used_at: null, uses: 0 };
 
-describe('server/metrics', () => {
+describe('http/metrics', () => {
   describe('requestKind', () => {
     const cases: [string, string, number, 'upload' | 'download' | 'other'][] = [
       ['PUT', '/dpkg/hello/42/a.deb', 201, 'upload'],

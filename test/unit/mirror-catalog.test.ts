@@ -1,4 +1,4 @@
-// The mirror's bookkeeping (server/mirror/mirror.ts) with an in-memory entry store and a
+// The mirror's bookkeeping (server/services/mirror.ts) with an in-memory entry store and a
 // fetch the test controls: what is served while entries share URLs and bodies, and what
 // a removal racing the end of a download leaves.
 import { expect } from 'chai';
@@ -36,7 +36,7 @@ const until = async (probe: () => boolean): Promise<void> => {
   expect(probe()).to.equal(true);
 };
 
-describe('server/mirror/mirror (bookkeeping)', () => {
+describe('server/services/mirror (bookkeeping)', () => {
   const events: RepoEvent[] = [];
   const emit = (e: RepoEvent): void => void events.push(e);
 

@@ -5,7 +5,7 @@ import { contentDisposition } from '../../server/api/mirror-download.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
-describe('server/mirror/image-ref', () => {
+describe('domain/image-ref', () => {
   it('reads references by digest, with Docker Hub names filled in', () => {
     expect(parseImageRef(`registry.example.org/library/alpine@${D}`)).to.deep.equal({ registry: 'registry.example.org', name: 'library/alpine', digest: D });
     expect(parseImageRef(`alpine@${D}`)).to.deep.equal({ registry: 'registry-1.docker.io', name: 'library/alpine', digest: D });
@@ -54,7 +54,7 @@ describe('server/mirror/image-ref', () => {
   });
 });
 
-describe('server/mirror/mirror', () => {
+describe('server/services/mirror', () => {
   it('reads a file declaration: canonical URL, checksum lower-cased, note', () => {
     expect(parseDeclaration({ url: 'https://Example.org:443/a/b.tar.gz#frag', sha256: 'AB'.repeat(32), note: 'compiler' })).to.deep.equal({
       kind: 'file',

@@ -1,4 +1,4 @@
-// The pace of one kind of work per key (gate.ts Pacer): a burst at once, then the rate;
+// The pace of one kind of work per key (domain/gate.ts Pacer): a burst at once, then the rate;
 // faster comers wait their turn, too many waiting are refused. The test holds the clock
 // and sees every wait the pacer asks for.
 import { expect } from 'chai';

@@ -7,7 +7,7 @@ import { isPrivateAddress, networkList, plainAddress, targetRefusal, unmapped } 
 import { forwardedHeaders } from '../../server/upstream/upstream.js';
 import { proxyEnvLines } from '../../cli/proxy-env.js';
 
-describe('server/proxy/networks', () => {
+describe('server/upstream/networks', () => {
   const rules = (allow: string[] = []) => ({ allowed: networkList(allow), ownPorts: new Set([8080, 8081]), ownAddresses: new Set(['192.0.2.2']) });
 
   it('knows the private ranges, IPv4-mapped ones included', () => {
@@ -62,7 +62,7 @@ describe('server/proxy/networks', () => {
   });
 });
 
-describe('server/proxy/matching', () => {
+describe('server/domain/matching', () => {
   it('canonical URLs drop credentials, fragments and default ports, and refuse other schemes', () => {
     expect(canonicalUrl('https://user:pw@Example.ORG:443/a/b?x=1#frag')).to.equal('https://example.org/a/b?x=1');
     expect(canonicalUrl('http://example.org:8080/')).to.equal('http://example.org:8080/');
@@ -141,7 +141,7 @@ describe('server/proxy/matching', () => {
   });
 });
 
-describe('server/proxy/upstream forwardedHeaders', () => {
+describe('server/upstream/upstream forwardedHeaders', () => {
   it('drops hop-by-hop headers, those Connection names, Host and the proxy credentials', () => {
     const out = forwardedHeaders(['Host', 'x', 'Proxy-Authorization', 'Basic abc', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'Accept', 'a', 'Authorization', 'Bearer t', 'TE', 'trailers']);
     expect(out).to.deep.equal({ accept: 'a', authorization: 'Bearer t' });

@@ -172,7 +172,7 @@ function tableRows(html: string): string[] {
   return [...html.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => m[1] as string).filter((row) => !row.includes('<th'));
 }
 
-describe('ui/render', () => {
+describe('pages/render', () => {
   describe('every view', () => {
     for (const [name, view] of Object.entries(SAMPLES)) {
       it(`renders ${name} as a complete, well-formed HTML5 document with the inline stylesheet`, () => {
