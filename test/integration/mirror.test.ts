@@ -116,6 +116,12 @@ describe('mirror', function () {
       const range = await fetch(`${s.baseUrl}${good.download}`, { headers: { Range: 'bytes=6-9' } });
       expect(range.status).to.equal(206);
       expect(await range.text()).to.equal('from');
+      // Its checksum is its ETag: a client that has it gets 304; a range past its end, 416.
+      const again = await fetch(`${s.baseUrl}${good.download}`, { headers: { 'If-None-Match': res.headers.get('etag') as string } });
+      expect(again.status).to.equal(304);
+      const past = await fetch(`${s.baseUrl}${good.download}`, { headers: { Range: 'bytes=1000-2000' } });
+      expect(past.status).to.equal(416);
+      expect(past.headers.get('content-range')).to.equal(`bytes */${HELLO.length}`);
       expect((await fetch(`${s.baseUrl}/-/mirror/sha256/${'1'.repeat(64)}`)).status).to.equal(404);
     });
 

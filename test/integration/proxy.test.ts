@@ -187,6 +187,10 @@ describe('build proxy', function () {
       const range = await curlVia(via, `${origin.httpsBase}/files/hello.txt`, ca, home, ['-r', '6-9']);
       expect(range.status).to.equal(206);
       expect(range.body).to.equal((sent.hello as string).slice(6, 10));
+      // A range past the recorded body: 416 naming its size, as a download from the tree says it.
+      const past = await curlVia(via, `${origin.httpsBase}/files/hello.txt`, ca, home, ['-r', '100000-100010', '-D', '-']);
+      expect(past.status).to.equal(416);
+      expect(past.body).to.match(new RegExp(`content-range: bytes \\*/${Buffer.byteLength(sent.hello as string)}\r?\n`, 'i'));
     });
 
     it('a miss gets 404 with X-Artifact-Repo-Replay: miss, and is listed and audited', async () => {

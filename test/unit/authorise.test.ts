@@ -1,5 +1,8 @@
 import { expect } from 'chai';
-import { WRITE_METHODS, scopeRefusal, type TreeMethod } from '../../token-service/authorise.js';
+import { authorise, READ_METHODS, WRITE_METHODS, scopeRefusal, type TreeMethod } from '../../token-service/authorise.js';
+import type { LiveToken } from '../../token-service/token-service.js';
+import { Failure } from '../../server/domain/errors.js';
+import { parseTreePath, type TreePath } from '../../server/domain/tree-path.js';
 
 const SCOPE = ['rpm', 'widget', '1'] as const;
 const seg = (path: string): string[] => path.split('/').filter(Boolean);
@@ -134,5 +137,29 @@ describe('token-service/authorise scopeRefusal', () => {
       for (const name of lookalikes) expect(scopeRefusal('PUT', [...SCOPE, 'sub', name], null, SCOPE), name).to.equal(null);
       expect(scopeRefusal('GET' as TreeMethod, [...SCOPE, 'SHA256SUMS'], null, SCOPE)).to.equal(null);
     });
+  });
+});
+
+describe('token-service/authorise authorise', () => {
+  const token = { id: 't1', scope: '/rpm/widget/1/' } as unknown as LiveToken;
+  const path = (raw: string): TreePath => parseTreePath(raw);
+  const kindOf = (f: () => unknown): string | null => {
+    try {
+      f();
+      return null;
+    } catch (err) {
+      return err instanceof Failure ? err.kind : 'not a Failure';
+    }
+  };
+
+  it('lets every read through without a token', () => {
+    for (const method of READ_METHODS) expect(authorise(method, path('/rpm/widget/1/a'), null, null)).to.deep.equal({ kind: 'public' });
+  });
+
+  it('a write without a token is unauthenticated; outside the scope, forbidden; inside, the token and its scope', () => {
+    expect(kindOf(() => authorise('PUT', path('/rpm/widget/1/a'), null, null))).to.equal('unauthenticated');
+    expect(kindOf(() => authorise('PUT', path('/rpm/widget/2/a'), null, token))).to.equal('forbidden');
+    expect(kindOf(() => authorise('MOVE', path('/rpm/widget/1/a'), path('/rpm/other/1/a'), token))).to.equal('forbidden');
+    expect(authorise('PUT', path('/rpm/widget/1/a'), null, token)).to.deep.equal({ kind: 'token', token, scope: ['rpm', 'widget', '1'] });
   });
 });
