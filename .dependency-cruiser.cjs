@@ -25,8 +25,9 @@ const LAYERS = [
   ['storage/pg', '^server/storage/pg/'],
   ['storage', '^server/storage/[^/]+$'],
   ['upstream', '^server/upstream/'],
-  // Below everything: the settings, then the domain's rules and vocabulary (pure: paths,
-  // scopes, matching, the kinds of failure, events, the interfaces of the stores).
+  // Below everything: the settings, then the domain's rules and vocabulary (no I/O: paths,
+  // scopes, matching, the kinds of failure, events, the interfaces of the stores, the
+  // bounds on work).
   ['config', '^server/config/'],
   ['domain', '^server/domain/'],
 ];
@@ -51,6 +52,13 @@ module.exports = {
       severity: 'error',
       from: { path: CODE },
       to: { circular: true },
+    },
+    {
+      name: 'edges-apart',
+      comment: 'an edge imports another edge: what two edges share belongs in pages/ or http/ (or below)',
+      severity: 'error',
+      from: { path: '^server/(admin|api|webdav|proxy)/' },
+      to: { path: '^server/(admin|api|webdav|proxy)/', pathNot: '^server/$1/' },
     },
     {
       name: 'store-sets-apart',

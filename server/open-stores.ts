@@ -1,7 +1,8 @@
 // Where everything the repository keeps is opened: the embedded set (files in
 // ARTIFACTS_DIR and TOKENS_DIR, one process) or, with DATABASE_URL, the PostgreSQL set
-// (records in the database, replicas sharing the artifacts volume). Nothing else picks an
-// implementation: the server, the admin CLI and the conformance suite all open stores here.
+// (records in the database, replicas sharing the artifacts volume). The server, the admin
+// CLI and the conformance suite all open stores here; only `artifact-repo migrate`
+// (admin/move-to-postgres.ts) names both sets, to copy the one into the other.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorSummary } from './domain/errors.js';

@@ -48,7 +48,25 @@ const LEADER_CHECK_MS = 5_000;
 // A revoke answers once its build is sealed, or after this long with the seal still going.
 const SEAL_WAIT_MS = 5_000;
 
-export async function openRepository(config: Config, options: RepositoryOptions): Promise<Services> {
+/** The repository as the composition root holds it: the services, and their life. */
+export interface Repository extends Services {
+  /** Set when no master existed and none was configured: show it once. */
+  generatedMasterPassword: string | null;
+  /** Closes the database connections, if any (after the servers have stopped). */
+  close(): Promise<void>;
+  /**
+   * Starts the timers (token purge, .incoming sweep, failed seals, retention) and the
+   * mirror's downloads: with DATABASE_URL, on the one replica that holds the leader lock.
+   */
+  startHousekeeping(mirrorFetch: Fetch): void;
+  /** This process's replica id with DATABASE_URL (null: embedded). */
+  replicaId: string | null;
+  /** Whether this process runs the scheduled work now. */
+  isLeader(): boolean;
+  stopHousekeeping(): void;
+}
+
+export async function openRepository(config: Config, options: RepositoryOptions): Promise<Repository> {
   const { logger } = options;
   const now = options.now ?? Date.now;
   const stores = await openStores(config, { logger, now });

@@ -4,7 +4,7 @@
 import type { Request, Response } from 'express';
 import type { ContentStore } from '../storage/content-store.js';
 import type { MirroredPart } from '../domain/stores.js';
-import { checksumHeaders } from '../webdav/files.js';
+import { checksumHeaders } from '../http/headers.js';
 import { evaluateValidators } from '../http/conditional.js';
 import { sendStoredBody, storedAnswer } from '../http/stored.js';
 

@@ -66,7 +66,8 @@ export function requestKey(method: string, url: string, bodySha256: string | nul
   return `${method.toUpperCase()} ${url}${bodySha256 ? ` body:${bodySha256}` : ''}`;
 }
 
-function headerValue(headers: HeaderList, name: string): string | undefined {
+/** A header of a list (request or recorded), several values joined as one. */
+export function headerValue(headers: HeaderList, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }

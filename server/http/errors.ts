@@ -15,9 +15,9 @@ export class HttpError extends Error {
   }
 }
 
-export const AUTH_REALM = 'artifact-repo';
-export const CHALLENGE = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}", charset="UTF-8"` };
-export const PROXY_CHALLENGE = { 'Proxy-Authenticate': `Basic realm="${AUTH_REALM}", charset="UTF-8"` };
+const AUTH_REALM = 'artifact-repo';
+const CHALLENGE = { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}", charset="UTF-8"` };
+const PROXY_CHALLENGE = { 'Proxy-Authenticate': `Basic realm="${AUTH_REALM}", charset="UTF-8"` };
 
 /** Who asks for credentials: the server (401, WWW-Authenticate) or the build proxy (407, Proxy-Authenticate). */
 export type Challenger = 'server' | 'proxy';
@@ -40,7 +40,7 @@ const STATUS_OF: Record<FailureKind, number> = {
 };
 
 /** The answer to a failure of a kind: its status, and the headers that kind calls for. Pure. */
-export function answerOf(failure: Failure, challenger: Challenger = 'server'): HttpError {
+function answerOf(failure: Failure, challenger: Challenger = 'server'): HttpError {
   const headers: Record<string, string> = {};
   if (failure.retryAfterSeconds !== undefined) headers['Retry-After'] = String(failure.retryAfterSeconds);
   if (failure.kind === 'unauthenticated') {
@@ -106,7 +106,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: import('no
   socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
-export function sendError(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, json = false, xmlBody?: string): void {
+function sendError(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, json = false, xmlBody?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Precondition } from './conditional.js';
 import { HttpError } from './errors.js';
 import { byteRange } from './ranges.js';
+import { noteStreamedBytes } from '../storage/buffer-release.js';
 
 /** What to send: a 304, or these bytes of the body (none when it is empty) with this status. */
 export type StoredAnswer =
@@ -42,11 +43,13 @@ export async function sendStoredBody(req: IncomingMessage, res: ServerResponse, 
     res.end();
     return 0;
   }
-  try {
-    await pipeline(read(answer), res);
-    return answer.length;
-  } catch {
-    res.destroy();
-    return 0;
-  }
+  const source = read(answer);
+  let sent = 0;
+  // Each chunk read is a fresh buffer: counted, and the collector told (buffer-release.ts).
+  source.on('data', (chunk: Buffer) => {
+    sent += chunk.length;
+    noteStreamedBytes(chunk.length);
+  });
+  await pipeline(source, res).catch(() => res.destroy());
+  return sent;
 }

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { Transform, type Readable } from 'node:stream';
 import { noteStreamedBytes } from '../storage/buffer-release.js';
 import { evaluateValidators } from '../http/conditional.js';
-import type { HeaderList } from '../domain/matching.js';
+import { headerValue, type HeaderList } from '../domain/matching.js';
 
 // Sockets to clients buffer up to this before they push back: at the default 16 KiB every
 // TLS record from upstream would pause and resume it (measured: 3x slower).
@@ -31,11 +31,6 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-const joined = (headers: HeaderList, name: string): string | undefined => {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-};
-
 /**
  * Whether a conditional request is answered 304 by a stored (or upstream) 200 with these
  * headers: If-None-Match against its ETag, else If-Modified-Since against its
@@ -43,9 +38,9 @@ const joined = (headers: HeaderList, name: string): string | undefined => {
  */
 export function notModified(method: string, status: number, requestHeaders: IncomingHttpHeaders | HeaderList, answer: HeaderList): boolean {
   if ((method !== 'GET' && method !== 'HEAD') || status !== 200) return false;
-  const lastModified = Date.parse(joined(answer, 'last-modified') ?? '');
-  const conditions = { 'if-none-match': joined(requestHeaders, 'if-none-match'), 'if-modified-since': joined(requestHeaders, 'if-modified-since') };
-  return evaluateValidators(conditions, { etag: joined(answer, 'etag') ?? null, modifiedMs: Number.isFinite(lastModified) ? lastModified : null }, true) === 'not-modified';
+  const lastModified = Date.parse(headerValue(answer, 'last-modified') ?? '');
+  const conditions = { 'if-none-match': headerValue(requestHeaders, 'if-none-match'), 'if-modified-since': headerValue(requestHeaders, 'if-modified-since') };
+  return evaluateValidators(conditions, { etag: headerValue(answer, 'etag') ?? null, modifiedMs: Number.isFinite(lastModified) ? lastModified : null }, true) === 'not-modified';
 }
 
 /** Hashes a request body on its way upstream (or nowhere, offline), losing no byte. */

@@ -9,7 +9,8 @@ import type { ContentStore } from '../storage/content-store.js';
 import type { InputSource, RecordedExchange } from '../domain/stores.js';
 import { auditUrl, type HeaderList } from '../domain/matching.js';
 import { ReplayIndex } from '../services/replay-index.js';
-import { sendStoredBody, storedAnswer } from '../http/stored.js';
+import { sendStoredBody, storedAnswer, type StoredAnswer } from '../http/stored.js';
+import { HttpError, sendHttpError } from '../http/errors.js';
 import type { LiveToken } from '../../token-service/token-service.js';
 import { hashedBody, notModified } from './bodies.js';
 import { isoNow, reportExchange, type Exchange, type ProxyServices } from './context.js';
@@ -83,7 +84,15 @@ export async function serveRecorded(
   const out: string[] = ['Date', new Date(now()).toUTCString()];
   for (const [name, value] of base) out.push(name, value);
   const precondition = notModified(req.method ?? 'GET', found.status, req.headers, recorded) ? 'not-modified' : 'ok';
-  const answer = storedAnswer(found.size, precondition, req.headers.range, found.status);
+  let answer: StoredAnswer;
+  try {
+    answer = storedAnswer(found.size, precondition, req.headers.range, found.status);
+  } catch (err) {
+    // A range past the body (416): answered here, so that the exchange is still recorded.
+    if (!(err instanceof HttpError)) throw err;
+    sendHttpError(req, res, err);
+    return 0;
+  }
   if (answer.kind === 'not-modified') {
     const validators = ['Date', out[1] as string];
     for (const [name, value] of base) if (name !== 'content-type' && name !== 'content-encoding') validators.push(name, value);

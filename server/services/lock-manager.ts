@@ -5,7 +5,7 @@
 // through one replica holds on all of them. Which locks apply is decided by LockView over
 // the live locks of one build, read once per request.
 import { randomUUID } from 'node:crypto';
-import { isInsideScope, sameSegments } from '../domain/tree-path.js';
+import { BUILD_DEPTH, isInsideScope, sameSegments } from '../domain/tree-path.js';
 import { type Lock, type LockDepth, type LockScope, type LockStore, buildKey } from '../domain/stores.js';
 
 export const DEFAULT_LOCK_SECONDS = 600;
@@ -17,8 +17,6 @@ export const MAX_OWNER_XML_BYTES = 4096;
 /** Locks in one build, by all its tokens, and of those how many may cover a whole subtree. */
 export const MAX_LOCKS_PER_BUILD = 64;
 export const MAX_DEPTH_LOCKS_PER_BUILD = 8;
-
-const BUILD_LEVEL = 3;
 
 /** The live locks that may concern one path, and what they say about it. Pure. */
 export class LockView {
@@ -91,7 +89,7 @@ export class LockManager {
 
   /** The live locks that may concern a path: its build's, or above build level, those of the builds below it. */
   async view(segments: readonly string[]): Promise<LockView> {
-    const locks = segments.length >= BUILD_LEVEL ? await this.store.read(buildKey(segments)) : await this.store.read(segments.map((s) => `${s}/`).join(''), true);
+    const locks = segments.length >= BUILD_DEPTH ? await this.store.read(buildKey(segments)) : await this.store.read(segments.map((s) => `${s}/`).join(''), true);
     return new LockView(await this.alive(locks));
   }
 

@@ -10,7 +10,7 @@ import type { ContentStore } from '../storage/content-store.js';
 import type { AuditTrail, AuthorityKeeper, InputStore, RecordingLimits, ResourceRecords } from '../domain/stores.js';
 import type { Builds } from './builds.js';
 import type { InputRecorder } from './recorder.js';
-import type { Fetch, Mirror } from './mirror.js';
+import type { Mirror } from './mirror.js';
 import type { Retention } from './retention.js';
 import type { Signer } from './signer.js';
 import type { TokenService } from '../../token-service/token-service.js';
@@ -46,22 +46,8 @@ export interface Services {
   compareGate: Gate;
   /** After a revoke: whether the build is sealed now, still being sealed, or still open. */
   sealStatus(scope: string): Promise<'sealed' | 'pending' | 'open'>;
-  /** Set when no master existed and none was configured: show it once. */
-  generatedMasterPassword: string | null;
   /** Where the build proxy's certificate authority is kept: the tokens volume, or the database. */
   authorityKeeper: AuthorityKeeper;
   /** The key that signs sealed builds (its public halves are served, never the private one). */
   signer: Signer;
-  /** Closes the database connections, if any (after the servers have stopped). */
-  close(): Promise<void>;
-  /**
-   * Starts the timers (token purge, .incoming sweep, failed seals, retention) and the
-   * mirror's downloads: with DATABASE_URL, on the one replica that holds the leader lock.
-   */
-  startHousekeeping(mirrorFetch: Fetch): void;
-  /** This process's replica id with DATABASE_URL (null: embedded). */
-  replicaId: string | null;
-  /** Whether this process runs the scheduled work now. */
-  isLeader(): boolean;
-  stopHousekeeping(): void;
 }

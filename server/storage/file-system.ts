@@ -3,7 +3,8 @@
 // a file that changed from one that did not. System errors pass on as they are.
 import type { Stats } from 'node:fs';
 import { constants as fsConstants, createReadStream, mkdirSync, renameSync, statSync } from 'node:fs';
-import { chmod, cp, lstat, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, cp, lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -93,5 +94,29 @@ export async function makeFoldersWritable(dir: string): Promise<void> {
   await chmod(dir, 0o755);
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) await makeFoldersWritable(path.join(dir, entry.name));
+  }
+}
+
+/**
+ * Replaces a small file whole (keys, secrets, the proxy's certificate): written to a
+ * temporary name with `mode` (only the service's user by default), on disk before it
+ * replaces the old one, so a crash leaves one whole file or the other, and never a stray
+ * copy left behind.
+ */
+export async function replaceFile(file: string, contents: string, mode = 0o600): Promise<void> {
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(contents);
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
   }
 }

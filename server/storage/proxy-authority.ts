@@ -1,7 +1,7 @@
 // The build proxy's certificate authority on the tokens volume: proxy-ca.key (0600) and
 // proxy-ca.pem, written whole (temporary file, rename).
-import { randomBytes } from 'node:crypto';
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { replaceFile } from './file-system.js';
 import path from 'node:path';
 import type { AuthorityKeeper } from '../domain/stores.js';
 
@@ -25,12 +25,8 @@ export function fileKeeper(tokensDir: string): AuthorityKeeper {
       const existing = await load();
       if (existing) return existing;
       // The certificate first: a key without its certificate is never left alone.
-      for (const [file, text, mode] of [[certFile, certPem, 0o644], [keyFile, keyPem, 0o600]] as const) {
-        const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-        await writeFile(temp, text, { mode });
-        await chmod(temp, mode);
-        await rename(temp, file);
-      }
+      await replaceFile(certFile, certPem, 0o644);
+      await replaceFile(keyFile, keyPem);
       return { keyPem, certPem };
     },
   };

@@ -3,7 +3,7 @@
 // logged. Embedded: one file on the tokens volume, 0600, written whole; with DATABASE_URL:
 // pg/repository-secrets.ts, so that every replica uses the same one.
 import { readFile } from 'node:fs/promises';
-import { writePrivateFile } from './private-file.js';
+import { replaceFile } from './file-system.js';
 import path from 'node:path';
 import type { RepositorySecrets } from '../domain/stores.js';
 
@@ -41,6 +41,6 @@ export class RepositorySecretFile implements RepositorySecrets {
   }
 
   private write(secrets: Record<string, string>): Promise<void> {
-    return writePrivateFile(this.file, JSON.stringify(secrets));
+    return replaceFile(this.file, JSON.stringify(secrets));
   }
 }

@@ -2,7 +2,7 @@
 // ones (public halves only, so that what they signed still verifies). Embedded: one file
 // on the tokens volume, 0600, written whole; with DATABASE_URL: pg/signing-keys.ts.
 import { readFile } from 'node:fs/promises';
-import { writePrivateFile } from './private-file.js';
+import { replaceFile } from './file-system.js';
 import path from 'node:path';
 import type { SigningKeyRecord, SigningKeyStore } from '../domain/stores.js';
 import { orderKeys } from '../domain/record-rules.js';
@@ -26,7 +26,7 @@ export class SigningKeyFile implements SigningKeyStore {
   }
 
   private write(keys: readonly SigningKeyRecord[]): Promise<void> {
-    return writePrivateFile(this.file, JSON.stringify(orderKeys(keys), null, 1));
+    return replaceFile(this.file, JSON.stringify(orderKeys(keys), null, 1));
   }
 
   async createIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord> {

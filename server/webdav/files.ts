@@ -1,32 +1,27 @@
 // GET and HEAD of files, served from disk with validators, ranges and conditional answers;
 // PUT streamed into a temporary file and renamed into place.
-import { headerValue } from '../http/headers.js';
 import { close, closeSync, read, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ServerResponse } from 'node:http';
 import { storedAnswer } from '../http/stored.js';
 import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
-import { declaredChecksum, reprDigest } from '../domain/checksum.js';
+import { declaredChecksum } from '../domain/checksum.js';
 import { CACHED_FILE_BYTES } from '../storage/served-files.js';
 import { Failure } from '../domain/errors.js';
 import { buildOf } from '../services/builds.js';
 import { guardWrite } from './preconditions.js';
 import { evaluatePreconditions, etagOf, ifRangeHolds } from '../http/conditional.js';
 import type { TreeRequest } from './context.js';
-import type { Services } from '../services/services.js';
 import { HttpError } from '../http/errors.js';
 import { sendListing } from './listing.js';
 import { requestLog } from '../http/access-log.js';
 import { declaredLength } from '../http/request-body.js';
+import { checksumHeaders, headerValue, SEALED_MAX_AGE_SECONDS } from '../http/headers.js';
 
 // Small files are read in one call; larger ones are streamed with bounded buffers.
 const SMALL_FILE_BYTES = 128 * 1024;
 const STREAM_CHUNK_BYTES = 256 * 1024;
-
-export function checksumHeaders(sha256: string): Record<string, string> {
-  return { 'X-Checksum-Sha256': sha256, 'Repr-Digest': reprDigest(sha256) };
-}
 
 function fileHeaders(stats: Stats, name: string): Record<string, string | number> {
   return {
@@ -38,30 +33,6 @@ function fileHeaders(stats: Stats, name: string): Record<string, string | number
     // Artifacts are whatever a build produced: never let them script this origin.
     'Content-Security-Policy': 'sandbox',
   };
-}
-
-// A sealed build never changes: browsers and nginx's cache of descriptions may keep its files.
-export const SEALED_MAX_AGE_SECONDS = 24 * 3600;
-
-/**
- * What nginx adds to a download it sends from disk (GET /-/describe/PATH, a bodiless
- * subrequest): the checksum headers, and for a sealed build leave to keep the answer.
- */
-export async function describeFile(services: Services, segments: readonly string[]): Promise<Record<string, string | number>> {
-  const opened = services.store.openForReading(segments);
-  if (!opened) return { 'X-Accel-Expires': 0 };
-  const { fd, stats } = opened;
-  closeSync(fd);
-  if (!stats.isFile()) return { 'X-Accel-Expires': 0 };
-  // The validator the checksum belongs to: nginx sends the checksum only with these bytes.
-  const headers: Record<string, string | number> = { 'X-Accel-Expires': 0, ETag: etagOf(stats) };
-  Object.assign(headers, checksumHeaders(await services.catalog.ensureChecksum(segments, stats)));
-  const build = buildOf(segments);
-  if (build !== null && (await services.builds.sealedForServing(build))) {
-    headers['Cache-Control'] = `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`;
-    headers['X-Accel-Expires'] = SEALED_MAX_AGE_SECONDS;
-  }
-  return headers;
 }
 
 export async function getOrHead(request: TreeRequest): Promise<void> {

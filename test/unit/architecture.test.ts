@@ -1,8 +1,8 @@
 // The layer order (.dependency-cruiser.cjs, docs/design.md) is checked before every test
 // run (npm run lint:architecture). This shows the check fails when it should: on a copy of
-// the code with an import against the order, a cycle, the two store sets crossing and a
-// folder in no layer, each is reported and the check exits non-zero; the code as it is
-// passes.
+// the code with an import against the order, a cycle, an edge importing another, the two
+// store sets crossing and a folder in no layer, each is reported and the check exits
+// non-zero; the code as it is passes.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { appendFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -53,7 +53,7 @@ describe('architecture check (dependency-cruiser)', function () {
     expect(verdict.exitCode).to.equal(0);
   });
 
-  it('fails on an import against the order, a cycle, the store sets crossing and a module in no layer', async () => {
+  it('fails on an import against the order, a cycle, one edge importing another, the store sets crossing and a module in no layer', async () => {
     const add = (file: string, line: string): Promise<void> => appendFile(path.join(dir, file), `\n${line}\n`);
     // Storage reaching up to an edge's helper.
     await add('server/storage/artifact-store.ts', "import type { HttpError } from '../http/errors.js';\nexport type Upward = HttpError;");
@@ -62,6 +62,8 @@ describe('architecture check (dependency-cruiser)', function () {
     await add('server/domain/tree-path.ts', "import { SHA256_HEX_RE } from './checksum.js';\nexport const loopBack = SHA256_HEX_RE;");
     // The PostgreSQL stores using one of the volume's.
     await add('server/storage/pg/build-guard.ts', "import type { LocalBuildGuard } from '../build-guard.js';\nexport type Crossing = LocalBuildGuard;");
+    // One edge using another's module.
+    await add('server/api/describe.ts', "import { sendListing } from '../webdav/listing.js';\nexport const across = sendListing;");
     // A new folder nobody placed in the order.
     await mkdir(path.join(dir, 'server/elsewhere'));
     await writeFile(path.join(dir, 'server/elsewhere/thing.ts'), "import { Failure } from '../domain/errors.js';\nexport const thing = Failure;\n");
@@ -73,6 +75,7 @@ describe('architecture check (dependency-cruiser)', function () {
     expect(found('layer-storage', 'server/storage/artifact-store.ts', 'server/http/errors.ts'), JSON.stringify(verdict.violations)).to.equal(true);
     expect(verdict.violations.some((v) => v.rule === 'no-circular' && v.from === 'server/domain/checksum.ts')).to.equal(true);
     expect(found('store-sets-apart', 'server/storage/pg/build-guard.ts', 'server/storage/build-guard.ts')).to.equal(true);
+    expect(found('edges-apart', 'server/api/describe.ts', 'server/webdav/listing.ts')).to.equal(true);
     expect(found('unplaced-module', 'server/elsewhere/thing.ts', 'server/domain/errors.ts')).to.equal(true);
     expect(found('unplaced-dependency', 'server/webdav/depth.ts', 'server/elsewhere/thing.ts')).to.equal(true);
   });

@@ -1,0 +1,41 @@
+// Sending a page: HTML for browsers, the same view as JSON on `Accept: application/json`,
+// with the headers every page carries.
+import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { renderPage } from './render.js';
+import { STYLE } from './style.js';
+import type { PageView } from './views.js';
+
+export function wantsJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const json = accept.indexOf('application/json');
+  const html = accept.indexOf('text/html');
+  return json !== -1 && (html === -1 || json < html);
+}
+
+/**
+ * Every page: no script runs on it and no other site may frame it (artifacts have their
+ * own, stricter sandbox: webdav/files.ts).
+ */
+export const PAGE_SECURITY_HEADERS = {
+  // The one inline stylesheet, by its hash; nothing else loads or runs.
+  'Content-Security-Policy': `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+} as const;
+
+/** Sends a page as HTML or JSON, as the client asked. */
+export function sendPage(res: ServerResponse, view: PageView, accept: string | undefined, headOnly: boolean, status = 200): void {
+  const json = wantsJson(accept);
+  const body = json ? JSON.stringify(view) + '\n' : renderPage(view);
+  res.writeHead(status, {
+    'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    // The audit trail and the inputs are for masters only: no cache keeps a copy.
+    'Cache-Control': view.view === 'audit' || view.view === 'inputs' ? 'no-store' : 'no-cache',
+    ...PAGE_SECURITY_HEADERS,
+    Vary: 'Accept',
+  });
+  res.end(headOnly ? undefined : body);
+}
+
