@@ -214,6 +214,8 @@ export async function startApp(appDir, env = {}) {
   });
   return {
     port,
+    // The app's own (the entrypoint execs node).
+    pid: child.pid,
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
