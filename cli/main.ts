@@ -3,6 +3,7 @@
 // workers' upload helper. Admin commands work on the data directory of a running server
 // (through its admin socket) or a stopped one (directly); see cli/admin-client.ts.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -13,44 +14,48 @@ import type { MirrorEntryView } from '../server/services/mirror.js';
 import type { MasterSummary, TokenSummary } from '../token-service/token-service.js';
 import { becomeUser, PrivilegeError } from '../server/privileges.js';
 import { adminCall } from './admin-client.js';
+import { asksForHelp, CLIENT_COMMANDS, clientCommandList, runClientCommand } from './client.js';
 import { adminSocketPath, isListening, startAdminSocket } from '../server/admin/admin-socket.js';
 
-const USAGE = `usage: artifact-repo COMMAND
-
-  serve                          start the server (the same as npm start)
-  master add NAME                add a build master; prints its password once
-  master list                    list the masters
-  master remove NAME             remove a master
-  token list [--json]            list live build tokens
-  token revoke ID                revoke a token (its build is sealed if no other is live)
-  retention run [--dry-run] [--json]
-                                 delete the sealed builds the policy lets go
-                                 (--dry-run: only list them)
-  mirror add URL [--sha256 HEX] [--note TEXT]
+// Each admin command's usage, shown by `artifact-repo COMMAND --help` and after a mistake.
+const ADMIN_USAGE: Record<string, string> = {
+  serve: `usage: artifact-repo serve
+  start the server (the same as npm start); settings come from the environment
+  (docs/operations.md): HOST, PORT (8080), PROXY_PORT (8081), DATA_DIR (./data), ...`,
+  master: `usage: artifact-repo master add NAME      add a build master; prints its password once
+       artifact-repo master list [--json]  list the masters
+       artifact-repo master remove NAME   remove a master`,
+  token: `usage: artifact-repo token list [--json]  list live build tokens
+       artifact-repo token revoke ID      revoke a token (its build is sealed if no other is live)`,
+  retention: `usage: artifact-repo retention run [--dry-run] [--json]
+  delete the sealed builds the policy lets go (--dry-run: only list them)`,
+  mirror: `usage: artifact-repo mirror add URL [--sha256 HEX] [--note TEXT]
                                  mirror an external file (fetched once, kept for ever)
-  mirror add-image REGISTRY/NAME@sha256:HEX [--note TEXT]
+       artifact-repo mirror add-image REGISTRY/NAME@sha256:HEX [--note TEXT]
                                  mirror a container image by digest
-  mirror list [--json]           list the mirror's entries, their state and why
-  mirror remove ID               remove an entry (its bytes go once nothing uses them)
-  signing-key list [--json]      the keys sealed builds are signed with, current first
-  signing-key rotate             sign from now on with a new key; the old one stays listed
-                                 at /-/signing-keys, so what it signed still verifies
-  verify URL [--key FILE] [--into DIR] [--trust-server-key]
-                                 download a sealed build and check its signature against the
-                                 pinned key (FILE: a public key or allowed_signers file), every
-                                 file's checksum, and its signed provenance
-  migrate [--to postgres://…]    copy masters, tokens, the audit trail, inputs and the mirror
-                                 into an empty database (the server stopped; the URL from
-                                 DATABASE_URL without --to); then start it with DATABASE_URL
-  upload [--parallel N] [--retries N] DIR URL
-                                 upload a directory with the build token in
-                                 ARTIFACT_USER / ARTIFACT_PASSWORD
-  proxy-env [--proxy http://HOST:PORT] [--ca-bundle FILE] URL
-                                 print the shell lines that point a build's tools
-                                 at the build proxy: eval "$(artifact-repo proxy-env URL)"
+       artifact-repo mirror list [--json]  list the mirror's entries, their state and why
+       artifact-repo mirror remove ID      remove an entry (its bytes go once nothing uses them)`,
+  'signing-key': `usage: artifact-repo signing-key list [--json]
+                                 the keys sealed builds are signed with, current first
+       artifact-repo signing-key rotate
+                                 sign from now on with a new key; the old one stays listed
+                                 at /-/signing-keys, so what it signed still verifies`,
+  migrate: `usage: artifact-repo migrate [--to postgres://user:password@host:5432/database]
+  copy masters, tokens, the audit trail, inputs and the mirror into an empty database (the
+  server stopped; the URL from DATABASE_URL without --to); then start it with DATABASE_URL`,
+};
+
+const USAGE = `usage: artifact-repo COMMAND [--help]
+
+On the repository's machine (DATA_DIR, or ./data, holds the repository):
+${Object.keys(ADMIN_USAGE).map((name) => `  ${name}`).join('\n')}
+
+Anywhere, over HTTP (also served as one file at /-/client/artifact-repo):
+${clientCommandList()}
 
 Admin commands read the server's settings from the environment (DATA_DIR, TOKENS_DIR,
-ARTIFACTS_DIR, RETENTION_POLICY) and work whether the server runs or not.`;
+ARTIFACTS_DIR, RETENTION_POLICY) and work whether the server runs or not.
+artifact-repo COMMAND --help says more.`;
 
 class UsageError extends Error {}
 
@@ -87,6 +92,20 @@ async function admin(config: Config, request: AdminRequest): Promise<{ ok: boole
   return { ok, body: response.body };
 }
 
+const ADMIN_SUBCOMMANDS = new Set(['master add', 'master list', 'master remove', 'token list', 'token revoke', 'mirror add', 'mirror add-image', 'mirror list', 'mirror remove', 'signing-key list', 'signing-key rotate', 'retention run']);
+
+/**
+ * An admin command run with no DATA_DIR where ./data holds no repository would make an
+ * empty one there and answer from it (an empty mirror, no tokens) while the server runs
+ * elsewhere: say so. With DATA_DIR (or TOKENS_DIR) named, making it is what was asked
+ * (adding the first master before the first start, say).
+ */
+async function requireRepository(config: Config, env: NodeJS.ProcessEnv): Promise<void> {
+  if (env.DATA_DIR || env.TOKENS_DIR) return;
+  if (existsSync(config.tokensDir) || (await isListening(adminSocketPath(config.tokensDir)))) return;
+  throw new UsageError(`artifact-repo: no repository in ${config.tokensDir}: set DATA_DIR to the server's data directory (DATA_DIR=./data makes a new one here)`);
+}
+
 function words(args: string[], count: number, usage: string): string[] {
   if (args.length !== count) throw new UsageError(`usage: artifact-repo ${usage}`);
   return args;
@@ -94,11 +113,13 @@ function words(args: string[], count: number, usage: string): string[] {
 
 async function runAdmin(command: string, rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, sha256: { type: 'string' }, note: { type: 'string' } } });
+  const sub = `${command} ${positionals[0] ?? ''}`.trim();
+  const args = positionals.slice(1);
+  if (!ADMIN_SUBCOMMANDS.has(sub)) throw new UsageError(`artifact-repo: unknown ${command} command "${positionals[0] ?? ''}"\n${ADMIN_USAGE[command] ?? USAGE}`);
   const config = loadConfig();
   // As root (docker compose exec/run), files it creates must still belong to the server's user.
   becomeUser(config.runAsUser);
-  const sub = `${command} ${positionals[0] ?? ''}`.trim();
-  const args = positionals.slice(1);
+  await requireRepository(config, process.env);
   switch (sub) {
     case 'master add': {
       const [name] = words(args, 1, 'master add NAME');
@@ -199,7 +220,7 @@ async function runAdmin(command: string, rest: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(USAGE);
+      throw new UsageError(`artifact-repo: unknown ${command} command "${positionals[0] ?? ''}"\n${ADMIN_USAGE[command] ?? USAGE}`);
   }
 }
 
@@ -208,7 +229,7 @@ async function runMigrate(rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { to: { type: 'string' } } });
   // The URL may carry a password: DATABASE_URL keeps it off the command line (ps, history).
   const target = values.to ?? process.env.DATABASE_URL;
-  if (positionals.length > 0 || !target) throw new UsageError('usage: artifact-repo migrate [--to postgres://user:password@host:5432/database] (or DATABASE_URL)');
+  if (positionals.length > 0 || !target) throw new UsageError(ADMIN_USAGE.migrate ?? '');
   const config = loadConfig({ ...process.env, DATABASE_URL: target });
   if (config.databaseUrl === null) throw new UsageError('usage: artifact-repo migrate --to postgres://…');
   becomeUser(config.runAsUser);
@@ -249,32 +270,34 @@ function serve(): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.err(USAGE);
+    return 2;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    io.out(USAGE);
+    return 0;
+  }
+  const client = CLIENT_COMMANDS[command];
+  const adminUsage = ADMIN_USAGE[command];
+  if (!client && !adminUsage) {
+    io.err(`artifact-repo: unknown command "${command}"\n${USAGE}`);
+    return 2;
+  }
+  if (adminUsage && asksForHelp(rest)) {
+    io.out(adminUsage);
+    return 0;
+  }
   try {
+    if (client) return await runClientCommand(client, rest, process.env, { stdout: process.stdout, stderr: process.stderr });
     switch (command) {
       case 'serve':
-        if (rest.length > 0) throw new UsageError('usage: artifact-repo serve (settings come from the environment)');
+        if (rest.length > 0) throw new UsageError(ADMIN_USAGE.serve ?? '');
         return await serve();
-      case 'upload':
-        return await (await import('./upload.js')).runUploadCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
-      case 'proxy-env':
-        return await (await import('./proxy-env.js')).runProxyEnvCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
-      case 'master':
-      case 'token':
-      case 'retention':
-      case 'mirror':
-      case 'signing-key':
-        return await runAdmin(command, rest);
-      case 'verify':
-        return await (await import('./verify.js')).runVerifyCommand(rest, process.env, { stdout: process.stdout, stderr: process.stderr });
       case 'migrate':
         return await runMigrate(rest);
-      case 'help':
-      case '--help':
-      case '-h':
-        io.out(USAGE);
-        return 0;
       default:
-        throw new UsageError(USAGE);
+        return await runAdmin(command, rest);
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -286,7 +309,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) {
-      io.err(`artifact-repo: ${(err as Error).message}\n${USAGE}`);
+      io.err(`artifact-repo ${command}: ${(err as Error).message}\n${client?.usage ?? adminUsage}`);
       return 2;
     }
     io.err(`artifact-repo: ${err instanceof Error ? err.message : String(err)}`);

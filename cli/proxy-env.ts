@@ -5,10 +5,12 @@
 // and ARTIFACT_PASSWORD, and the lines name those variables rather than their values, so
 // the password never appears in what is printed (a terminal, a CI log).
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
+import { reach, shellQuote } from './http-client.js';
 
 const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
@@ -17,8 +19,18 @@ export const CA_VARIABLES = ['SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUN
 
 export const PROXY_ENV_USAGE = 'usage: artifact-repo proxy-env [--proxy http://HOST:PORT] [--ca-bundle FILE] URL';
 
-function shellQuote(value: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+/** The repository's host as NO_PROXY lists it: a name or an address, never anything a shell expands. */
+function noProxyEntry(repository: URL): string {
+  return repository.hostname.replace(/^\[|\]$/g, '').replace(/[^A-Za-z0-9.:-]/g, '');
+}
+
+/**
+ * Where the CA bundle goes when --ca-bundle names no file: the user's cache, one per
+ * repository, never the working directory (a later `upload .` would upload it).
+ */
+export function defaultBundlePath(repository: URL, env: NodeJS.ProcessEnv): string {
+  const cache = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(env.HOME || os.homedir(), '.cache');
+  return path.join(cache, 'artifact-repo', `ca-bundle-${repository.host.replace(/[^A-Za-z0-9.-]/g, '_')}.pem`);
 }
 
 /** The lines to evaluate, given the proxy's URL (no credentials) and the bundle's path. */
@@ -28,8 +40,9 @@ export function proxyEnvLines(proxy: URL, bundle: string, repository: URL): stri
     `export HTTP_PROXY="${withCredentials}"`,
     'export HTTPS_PROXY="$HTTP_PROXY" http_proxy="$HTTP_PROXY" https_proxy="$HTTP_PROXY"',
     'export npm_config_proxy="$HTTP_PROXY" npm_config_https_proxy="$HTTP_PROXY"',
-    // Uploads to the repository itself go straight to it.
-    `export NO_PROXY=${shellQuote(repository.hostname)} no_proxy=${shellQuote(repository.hostname)}`,
+    // Uploads to the repository itself go straight to it; what the build's own setting
+    // already bypasses stays bypassed (appended, not replaced).
+    `export NO_PROXY="\${NO_PROXY:+$NO_PROXY,}${noProxyEntry(repository)}" no_proxy="\${no_proxy:+$no_proxy,}${noProxyEntry(repository)}"`,
   ];
   lines.push(`export ${CA_VARIABLES.map((name) => `${name}=${shellQuote(bundle)}`).join(' ')}`);
   return lines;
@@ -61,10 +74,10 @@ export async function runProxyEnvCommand(args: string[], env: NodeJS.ProcessEnv,
     out.stderr.write(`${PROXY_ENV_USAGE}\n  URL is the repository's base URL; --proxy its build proxy (default: the same host, port 8081), without credentials\n`);
     return 2;
   }
-  const bundle = path.resolve(parsed.values['ca-bundle'] ?? 'artifact-repo-ca-bundle.pem');
+  const bundle = path.resolve(parsed.values['ca-bundle'] ?? defaultBundlePath(repository, env));
   let ca: string;
   try {
-    const res = await fetch(new URL('-/proxy/ca.pem', repository));
+    const res = await reach(new URL('-/proxy/ca.pem', repository));
     if (!res.ok) throw new Error(`${res.status} ${(await res.text()).trim().slice(0, 200)}`);
     ca = await res.text();
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('the answer is not a PEM certificate');
@@ -72,7 +85,9 @@ export async function runProxyEnvCommand(args: string[], env: NodeJS.ProcessEnv,
     out.stderr.write(`artifact-repo: cannot fetch the build proxy's CA from ${new URL('-/proxy/ca.pem', repository).href}: ${(err as Error).message}\n`);
     return 1;
   }
+  await mkdir(path.dirname(bundle), { recursive: true });
   await writeFile(bundle, `${systemRoots().trimEnd()}\n${ca.trim()}\n`, { mode: 0o644 });
+  out.stderr.write(`artifact-repo: the system's CAs and the build proxy's are in ${bundle}\n`);
   if (!env.ARTIFACT_USER || !env.ARTIFACT_PASSWORD) out.stderr.write('artifact-repo: note: ARTIFACT_USER and ARTIFACT_PASSWORD (the build token) must be set when these lines are evaluated\n');
   for (const line of proxyEnvLines(proxy, bundle, repository)) out.stdout.write(`${line}\n`);
   return 0;

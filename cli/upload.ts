@@ -521,6 +521,16 @@ export function parseUploadArgs(args: string[]): ParsedArgs {
   return { ok: true, dir, url, parallel, retries };
 }
 
+/**
+ * Why the upload stopped early, told apart: a 401 is the credentials (wrong, expired,
+ * revoked), a 403 is where they were used (outside the token's scope), with the server's words.
+ */
+export function refusalLine(failed: readonly FailedFile[]): string {
+  const forbidden = failed.find((f) => f.status === 403);
+  if (forbidden) return `stopped: the token may not write there (${forbidden.error})`;
+  return 'stopped: the server refused the credentials (token wrong, expired or revoked)';
+}
+
 /** `artifact-repo upload [--parallel N] [--retries N] DIR URL`; returns the process exit code. `args` are the words after `upload`. */
 export async function runUploadCommand(args: string[], env: NodeJS.ProcessEnv, io: UploadIo): Promise<number> {
   const out = (line: string): void => void io.stdout.write(line + '\n');
@@ -614,7 +624,7 @@ export async function runUploadCommand(args: string[], env: NodeJS.ProcessEnv, i
   }
   if (ticker) clearInterval(ticker);
   progress?.finish(totals);
-  if (result.authRefused) err('stopped: the server refused the credentials (token wrong, expired or revoked)');
+  if (result.authRefused) err(refusalLine(result.failed));
   out(redact(summaryLine(result), ...secretsOf(username, password)));
   return result.failed.length + result.notAttempted.length === 0 ? 0 : 1;
 }

@@ -13,6 +13,7 @@ import { dsseVerify, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, parseAllowedSigners, 
 import { parseSums, SLSA_PROVENANCE_V1, STATEMENT_TYPE } from '../server/domain/provenance.js';
 import { PROVENANCE_FILE, SUMS_FILE, SUMS_SIGNATURE_FILE } from '../server/domain/seal-files.js';
 import { formatBytes, ProgressLine } from './progress.js';
+import { reach } from './http-client.js';
 
 export const VERIFY_USAGE = 'usage: artifact-repo verify URL-OF-A-BUILD/ [--key FILE] [--into DIR] [--trust-server-key]';
 
@@ -66,15 +67,27 @@ export function firstDifference(a: ReadonlyArray<{ path: string; sha256: string 
 
 async function get(url: URL): Promise<Response> {
   try {
-    return await fetch(url, { redirect: 'follow' });
+    return await reach(url);
   } catch (err) {
-    throw new Refused(`cannot reach ${url.origin}: ${(err as Error).message}`);
+    throw new Refused((err as Error).message);
   }
 }
 
-async function text(url: URL, name: string): Promise<Buffer> {
+/** Why a build has no SHA256SUMS: there is no such build, or it is not sealed yet. */
+async function whyNoSums(build: URL): Promise<string> {
+  const res = await get(build);
+  await res.body?.cancel();
+  if (res.status === 404) return `no build at ${build.href} (404)`;
+  if (res.ok) return `${build.href} is not sealed yet: a build is sealed, and signed, when its last token is revoked or expires`;
+  return `${SUMS_FILE}: not found, and the build answers ${res.status}`;
+}
+
+async function text(url: URL, name: string, whyMissing?: () => Promise<string>): Promise<Buffer> {
   const res = await get(url);
-  if (res.status === 404) throw new Refused(`${name}: not found (is the build sealed, by a repository that signs seals?)`);
+  if (res.status === 404) {
+    await res.body?.cancel();
+    throw new Refused(whyMissing ? await whyMissing() : `${name}: not found (is the build sealed, by a repository that signs seals?)`);
+  }
   if (!res.ok || !res.body) throw new Refused(`${name}: HTTP ${res.status}`);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -142,7 +155,7 @@ export async function runVerifyCommand(args: string[], env: NodeJS.ProcessEnv, i
       throw new Refused(`no key is pinned: save ${new URL('-/signing-key', base).href} once and pass it with --key FILE (or --trust-server-key to trust whatever the server says)`);
     }
 
-    const sums = await text(new URL(SUMS_FILE, build), SUMS_FILE);
+    const sums = await text(new URL(SUMS_FILE, build), SUMS_FILE, () => whyNoSums(build));
     const signature = await text(new URL(SUMS_SIGNATURE_FILE, build), SUMS_SIGNATURE_FILE);
     const verdict = sshVerify(sums, signature.toString(), keys);
     if (!verdict.ok) {

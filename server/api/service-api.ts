@@ -1,6 +1,7 @@
 // The service's own endpoints under /-/: health, the token service, browsing (search,
 // compare), nginx's describe subrequest, and the masters' operations (audit, pins,
 // retention); metrics for Prometheus.
+import { mountClientDownload } from './client-download.js';
 import { access, constants } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config/config.js';
@@ -8,7 +9,7 @@ import { NAME_RE, parseTreePath, scopeString, splitTarget } from '../domain/tree
 import type { Services } from '../services/services.js';
 import type { Metrics } from '../http/metrics.js';
 import type { ProxySettings, TokenSummary } from '../../token-service/token-service.js';
-import { checkTtl } from '../domain/token-rules.js';
+import { checkTtl, mintFieldsProblem } from '../domain/token-rules.js';
 import { clientAddress, requestBaseUrl } from '../http/client.js';
 import { parseBasicAuth } from '../../token-service/credentials.js';
 import { httpErrorOf, HttpError } from '../http/errors.js';
@@ -93,6 +94,8 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     const body: unknown = req.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
     const fields = body as Record<string, unknown>;
+    const fieldsProblem = mintFieldsProblem(fields);
+    if (fieldsProblem) throw new HttpError(400, fieldsProblem);
     const segments: string[] = [];
     for (const field of ['type', 'project', 'build'] as const) {
       const value = fields[field];
@@ -192,6 +195,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
 
   // Public: what sealed builds' signatures verify against (docs/provenance.md). Only the
   // public halves are ever served; a rotation shows on every replica at once.
+  mountClientDownload(app);
   app.get('/-/signing-key', async (req, res) => {
     const current = await repo.signer.current();
     res.set('Cache-Control', 'no-cache').set('X-Key-Fingerprint', current.fingerprint);

@@ -17,6 +17,21 @@ export function checkTtl(value: unknown, defaultSeconds: number, maxSeconds: num
   return { ok: true, seconds: value };
 }
 
+/** The fields a mint request may carry (docs/interface.md); anything else is a typo to report, not ignore. */
+export const MINT_FIELDS: readonly string[] = ['type', 'project', 'build', 'ttl', 'proxy', 'replay'];
+
+/**
+ * Why a mint request's field names are refused, or null: an unknown field (`tll`,
+ * `replay_of`) would otherwise mint a build other than the one meant, silently.
+ */
+export function mintFieldsProblem(fields: Record<string, unknown>): string | null {
+  const unknown = Object.keys(fields).find((name) => !MINT_FIELDS.includes(name));
+  if (unknown !== undefined) return `unknown field ${JSON.stringify(unknown.slice(0, 64))} (a mint takes ${MINT_FIELDS.join(', ')})`;
+  const missing = ['type', 'project', 'build'].find((name) => fields[name] === undefined || fields[name] === null);
+  if (missing !== undefined) return `${missing} is required`;
+  return null;
+}
+
 const MASTER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 // Names the store's plain JSON objects would take for their prototype, not a key.
 const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype']);

@@ -5,7 +5,8 @@ import { keyedHash } from '../../server/domain/keyed-hash.js';
 import { createHash } from 'node:crypto';
 import { isPrivateAddress, networkList, plainAddress, targetRefusal, unmapped } from '../../server/upstream/networks.js';
 import { forwardedHeaders } from '../../server/upstream/upstream.js';
-import { proxyEnvLines } from '../../cli/proxy-env.js';
+import { defaultBundlePath, proxyEnvLines } from '../../cli/proxy-env.js';
+import { execFileSync } from 'node:child_process';
 
 describe('server/upstream/networks', () => {
   const rules = (allow: string[] = []) => ({ allowed: networkList(allow), ownPorts: new Set([8080, 8081]), ownAddresses: new Set(['192.0.2.2']) });
@@ -153,6 +154,20 @@ describe('cli/proxy-env lines', () => {
     const lines = proxyEnvLines(new URL('http://artifacts.example.org:8081'), '/tmp/ca bundle.pem', new URL('https://artifacts.example.org/')).join('\n');
     expect(lines).to.include('export HTTP_PROXY="http://${ARTIFACT_USER}:${ARTIFACT_PASSWORD}@artifacts.example.org:8081"');
     for (const name of ['SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'GIT_SSL_CAINFO', 'NODE_EXTRA_CA_CERTS', 'npm_config_cafile']) expect(lines).to.include(`${name}='/tmp/ca bundle.pem'`);
-    expect(lines).to.include('NO_PROXY=artifacts.example.org');
+  });
+
+  it('append the repository to NO_PROXY and no_proxy, keeping what the build already bypasses (evaluated by sh)', () => {
+    const lines = proxyEnvLines(new URL('http://artifacts.example.org:8081'), '/tmp/b.pem', new URL('https://artifacts.example.org/')).join('\n');
+    const evaluate = (env: Record<string, string>): string => execFileSync('sh', ['-c', `${lines}\nprintf '%s|%s' "$NO_PROXY" "$no_proxy"`], { env: { PATH: process.env.PATH, ...env } }).toString();
+    expect(evaluate({ NO_PROXY: 'internal.example,.corp', no_proxy: 'internal.example' })).to.equal('internal.example,.corp,artifacts.example.org|internal.example,artifacts.example.org');
+    expect(evaluate({})).to.equal('artifacts.example.org|artifacts.example.org');
+  });
+
+  it('keep the CA bundle in the user\'s cache, one per repository, never in the working directory', () => {
+    const repo = new URL('http://127.0.0.1:8080/');
+    expect(defaultBundlePath(repo, { HOME: '/home/ci' })).to.equal('/home/ci/.cache/artifact-repo/ca-bundle-127.0.0.1_8080.pem');
+    expect(defaultBundlePath(repo, { HOME: '/home/ci', XDG_CACHE_HOME: '/var/cache/ci' })).to.equal('/var/cache/ci/artifact-repo/ca-bundle-127.0.0.1_8080.pem');
+    // A relative XDG_CACHE_HOME is ignored, as the XDG spec says.
+    expect(defaultBundlePath(repo, { HOME: '/home/ci', XDG_CACHE_HOME: 'cache' })).to.equal('/home/ci/.cache/artifact-repo/ca-bundle-127.0.0.1_8080.pem');
   });
 });

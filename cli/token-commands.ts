@@ -1,0 +1,111 @@
+// artifact-repo mint / revoke: a build token from the master's credentials, as shell lines
+// to evaluate, and its revocation by the build. The walkthrough's first and last steps, and
+// what a CI job without buildbot runs around its build.
+import { parseArgs } from 'node:util';
+import { ClientError, reach, serverMessage, shellQuote } from './http-client.js';
+
+export const MINT_USAGE = `usage: artifact-repo mint URL TYPE/PROJECT/BUILD [--ttl SECONDS] [--offline] [--replay /TYPE/PROJECT/BUILD/]
+  Mints a token for one build with the master's credentials (MASTER_USER, default
+  buildbot, and MASTER_PASSWORD) and prints the lines that set ARTIFACT_USER,
+  ARTIFACT_PASSWORD, ARTIFACT_TOKEN_ID and ARTIFACT_URL for the build:
+    eval "$(artifact-repo mint http://127.0.0.1:8080/ dpkg/hello/42)"
+  --offline   the build proxy answers only from the mirror (records misses)
+  --replay    the build proxy answers from that sealed build's recording (implies offline)`;
+
+export const REVOKE_USAGE = `usage: artifact-repo revoke URL
+  Revokes the build token in ARTIFACT_TOKEN_ID (with ARTIFACT_USER and ARTIFACT_PASSWORD):
+  the build is sealed once its last token ends.`;
+
+interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+class UsageProblem extends Error {}
+
+function baseUrl(raw: string | undefined): URL {
+  if (!raw) throw new UsageProblem('the repository\'s URL is missing');
+  let url: URL;
+  try {
+    url = new URL(raw.endsWith('/') ? raw : `${raw}/`);
+  } catch {
+    throw new UsageProblem(`not a URL: ${raw}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageProblem('the URL must be http:// or https://');
+  return url;
+}
+
+function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** The JSON body of a mint request from the command's words; throws UsageProblem. */
+export function mintRequest(build: string | undefined, options: { ttl?: string; offline?: boolean; replay?: string }): Record<string, unknown> {
+  const parts = (build ?? '').replace(/^\/+|\/+$/g, '').split('/');
+  if (parts.length !== 3 || parts.some((p) => p === '')) throw new UsageProblem('name the build as TYPE/PROJECT/BUILD, dpkg/hello/42 say');
+  const [type, project, name] = parts;
+  const body: Record<string, unknown> = { type, project, build: name };
+  if (options.ttl !== undefined) {
+    if (!/^\d{1,9}$/.test(options.ttl)) throw new UsageProblem('--ttl takes a whole number of seconds');
+    body.ttl = Number(options.ttl);
+  }
+  if (options.replay !== undefined) body.replay = options.replay;
+  if (options.offline || options.replay !== undefined) body.proxy = 'offline';
+  return body;
+}
+
+async function run(io: Io, usage: string, work: () => Promise<number>): Promise<number> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof UsageProblem) {
+      io.stderr.write(`artifact-repo: ${err.message}\n${usage}\n`);
+      return 2;
+    }
+    if (err instanceof ClientError) {
+      io.stderr.write(`artifact-repo: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+export function runMintCommand(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  return run(io, MINT_USAGE, async () => {
+    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ttl: { type: 'string' }, offline: { type: 'boolean' }, replay: { type: 'string' } } });
+    if (positionals.length !== 2) throw new UsageProblem('mint takes the repository\'s URL and the build');
+    const base = baseUrl(positionals[0]);
+    const body = mintRequest(positionals[1], values);
+    const password = env.MASTER_PASSWORD ?? '';
+    if (password === '') throw new UsageProblem('set MASTER_PASSWORD (and MASTER_USER if not buildbot) to the master\'s credentials');
+    const res = await reach(new URL('-/tokens', base), {
+      method: 'POST',
+      headers: { authorization: basic(env.MASTER_USER || 'buildbot', password), 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (res.status !== 201) throw new ClientError(`the mint was refused (${res.status}): ${await serverMessage(res)}`);
+    const minted = (await res.json()) as { id: string; username: string; password: string; scope: string; url: string; expires_at: string };
+    const mode = body.replay !== undefined ? `replaying ${String(body.replay)}` : body.proxy === 'offline' ? 'offline' : 'recording';
+    io.stderr.write(`minted token ${minted.id} for ${minted.scope} (build proxy ${mode}), expires ${minted.expires_at}\n`);
+    // For eval: the password goes into the shell's variables, not onto a screen in plain words.
+    io.stdout.write(`export ARTIFACT_USER=${shellQuote(minted.username)} ARTIFACT_PASSWORD=${shellQuote(minted.password)} ARTIFACT_TOKEN_ID=${shellQuote(minted.id)} ARTIFACT_URL=${shellQuote(minted.url)}\n`);
+    return 0;
+  });
+}
+
+export function runRevokeCommand(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  return run(io, REVOKE_USAGE, async () => {
+    const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+    if (positionals.length !== 1) throw new UsageProblem('revoke takes the repository\'s URL');
+    const base = baseUrl(positionals[0]);
+    const id = env.ARTIFACT_TOKEN_ID ?? '';
+    if (id === '' || !env.ARTIFACT_USER || !env.ARTIFACT_PASSWORD) throw new UsageProblem('set ARTIFACT_TOKEN_ID, ARTIFACT_USER and ARTIFACT_PASSWORD (what mint printed)');
+    const res = await reach(new URL(`-/tokens/${encodeURIComponent(id)}`, base), { method: 'DELETE', headers: { authorization: basic(env.ARTIFACT_USER, env.ARTIFACT_PASSWORD) } });
+    if (res.status === 401) throw new ClientError('the server refused the credentials: the token is wrong, expired or already revoked');
+    if (res.status !== 204 && res.status !== 200) throw new ClientError(`the revoke was refused (${res.status}): ${await serverMessage(res)}`);
+    const seal = res.headers.get('x-artifact-repo-seal');
+    const state = seal === 'sealed' ? 'the build is sealed' : seal === 'pending' ? 'the build is sealed once its uploads in flight end' : 'another token of the build is still live, so it stays open';
+    io.stdout.write(`revoked token ${id}: ${state}\n`);
+    return 0;
+  });
+}
