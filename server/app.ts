@@ -5,7 +5,8 @@ import net, { type AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { logRequest, requestLog } from './http/access-log.js';
-import { answerClientError, httpErrorOf, sendHttpError } from './http/errors.js';
+import { answerClientError, httpErrorOf } from './http/errors.js';
+import { sendErrorAnswer } from './pages/send.js';
 import { errorSummary } from './domain/errors.js';
 import { createServiceApi } from './api/service-api.js';
 import { handleTreeRequest } from './webdav/tree-handler.js';
@@ -128,7 +129,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     handleTreeRequest(req, res, services).catch((err: unknown) => {
       const { error, internal } = httpErrorOf(err);
       if (internal) requestLog(req).error = errorSummary(err);
-      sendHttpError(req, res, error);
+      sendErrorAnswer(req, res, error);
     });
   }
 

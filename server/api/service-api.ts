@@ -16,7 +16,7 @@ import { httpErrorOf, HttpError } from '../http/errors.js';
 import { errorSummary } from '../domain/errors.js';
 import { allowedSignersLine, openSshPublicKey } from '../domain/signing.js';
 import type { RequestLog } from '../http/access-log.js';
-import { sendPage, wantsJson } from '../pages/send.js';
+import { sendErrorAnswer, sendPage, wantsJson, wantsPage } from '../pages/send.js';
 import { describeFile } from './describe.js';
 import { auditPage, comparePage, crumbsOf, inputsPage, mirrorPage, PageError, searchPage } from '../pages/browse.js';
 import { parseDeclaration } from '../services/mirror.js';
@@ -365,6 +365,8 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { error, internal } = httpErrorOf(err);
     if (internal) requestLog(req).error = errorSummary(err);
+    // JSON for programs, a page for a browser (a master-only page asking for credentials, say).
+    if (wantsPage(req)) return sendErrorAnswer(req, res, error);
     res.status(error.status).set(error.headers).set('Cache-Control', 'no-store').json({ error: error.message });
   });
   return app;

@@ -318,7 +318,18 @@ export interface RecordedPartial {
   range: string;
 }
 
-export type InputLine = RecordedExchange | RecordedMiss | RecordedPartial;
+/** A request the build proxy refused after it knew the build (a private address, a name that does not resolve, ...): nothing went upstream. */
+export interface RecordedRefusal {
+  kind: 'refused';
+  time: string;
+  method: string;
+  url: string;
+  status: number;
+  /** Why, as the answer said (at most 300 characters). */
+  reason: string;
+}
+
+export type InputLine = RecordedExchange | RecordedMiss | RecordedPartial | RecordedRefusal;
 
 /** How much one build's recording may hold (INPUTS_MAX_LINES, INPUTS_MAX_RECORD_SIZE). */
 export interface RecordingLimits {

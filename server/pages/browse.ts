@@ -1,6 +1,6 @@
 // The browsing views (tree pages, search by checksum, compare two builds) as view models;
 // server/ui renders them as HTML, and the JSON answers are the same objects.
-import { BUILD_DEPTH, parseTreePath, PathError, toHref } from '../domain/tree-path.js';
+import { BUILD_DEPTH, parseTreePath, PathError, scopeString, toHref } from '../domain/tree-path.js';
 import { Failure } from '../domain/errors.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { Services } from '../services/services.js';
@@ -95,7 +95,8 @@ async function entriesOf(services: Services, segments: readonly string[], offset
   return { entries, total: names.length };
 }
 
-async function summaryOf(services: Services, build: readonly string[], previous: readonly string[] | null): Promise<BuildSummary> {
+// withLive: the build's own page only (a scan of the live tokens, not one per build of a list).
+async function summaryOf(services: Services, build: readonly string[], previous: readonly string[] | null, withLive = false): Promise<BuildSummary> {
   const stats = await services.builds.stats(build);
   const href = toHref(build, true);
   const previousHref = previous ? toHref(previous, true) : null;
@@ -108,6 +109,7 @@ async function summaryOf(services: Services, build: readonly string[], previous:
     sealed: stats.sealed !== null,
     sealedAt: stats.sealed?.sealedAt ?? null,
     signed: Boolean(stats.sealed?.signedBy),
+    live: stats.sealed !== null || !withLive ? [] : (await services.tokens.liveModesOf(scopeString(build))).map((t) => ({ proxy: t.proxy, replay: t.replay, expiresAt: t.expires_at })),
     previous: previousHref,
     compareHref: previousHref ? `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}` : null,
   };
@@ -143,7 +145,7 @@ export async function treePage(services: Services, segments: readonly string[], 
   const build = segments.slice(0, BUILD_DEPTH);
   const siblings = await buildNames(services, build.slice(0, 2));
   const older = siblings[siblings.indexOf(build[2] as string) + 1];
-  return { view: 'directory', path, crumbs, build: await summaryOf(services, build, older !== undefined ? [...build.slice(0, 2), older] : null), entries, paging };
+  return { view: 'directory', path, crumbs, build: await summaryOf(services, build, older !== undefined ? [...build.slice(0, 2), older] : null, true), entries, paging };
 }
 
 export async function searchPage(services: Services, query: string | undefined): Promise<PageView> {
@@ -292,7 +294,7 @@ export const MISSES_LISTED = 1000;
 
 /** A build's recorded inputs, for masters: distinct requests in pages, and the first misses. */
 export async function inputsPage(services: Services, build: readonly string[], offset: number): Promise<PageView> {
-  const { exchanges, total, misses, missTotal, partials, partialTotal } = await inputsPageOf(services.inputs, build, services.inputLimits, { offset, size: PAGE_ENTRIES, misses: MISSES_LISTED });
+  const { exchanges, total, misses, missTotal, partials, partialTotal, refusals, refusalTotal } = await inputsPageOf(services.inputs, build, services.inputLimits, { offset, size: PAGE_ENTRIES, misses: MISSES_LISTED });
   const scope = `/${build.join('/')}/`;
   const path = '/-/inputs';
   const href = (at: number): string => `${path}?build=${encodeURIComponent(scope)}&offset=${at}`;
@@ -307,6 +309,8 @@ export async function inputsPage(services: Services, build: readonly string[], o
     missTotal,
     partials: partials.map((p) => ({ method: p.method, url: p.url, status: p.status, range: p.range, time: p.time })),
     partialTotal,
+    refusals: refusals.map((r) => ({ method: r.method, url: r.url, status: r.status, reason: r.reason, time: r.time })),
+    refusalTotal,
     paging: { offset, limit: PAGE_ENTRIES, total, previousHref: offset > 0 ? href(Math.max(0, offset - PAGE_ENTRIES)) : null, nextHref: offset + PAGE_ENTRIES < total ? href(offset + PAGE_ENTRIES) : null },
   };
 }

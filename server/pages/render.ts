@@ -155,11 +155,15 @@ function buildSummary(build: BuildSummary): string {
   ];
   if (build.sealed && build.sealedAt !== null) parts.push(`sealed ${date(build.sealedAt)}`);
   if (build.sealed) parts.push(link(sumsHref(build.href), 'SHA256SUMS'));
-  if (build.signed) parts.push(link('/-/signing-keys', 'signed', ' title="SHA256SUMS and the provenance are signed by the repository: verify with its key"'));
+  if (build.signed) parts.push(link(`${build.href}#verify`, 'signed', ' title="SHA256SUMS and the provenance are signed by the repository: how to verify"'));
+  // An open build: what its tokens let the build proxy do, and when the last one ends.
+  for (const t of build.live) parts.push(`open: build proxy ${t.replay !== null ? `replaying ${esc(t.replay)}` : t.proxy === 'offline' ? 'offline' : 'recording'}, token until ${date(t.expiresAt)}`);
   if (build.compareHref !== null) parts.push(link(build.compareHref, 'compare with previous'));
-  // Asks for master credentials: the trail names tokens and masters.
-  parts.push(link(auditHref(build.href), 'audit trail', ' rel="nofollow" title="for masters: who minted, used and ended its tokens, what was written"'));
-  parts.push(link(auditHref(build.href).replace('/-/audit?', '/-/inputs?'), 'inputs', ' rel="nofollow" title="for masters: what the build downloaded through the build proxy"'));
+  // They ask for master credentials (the trail names tokens and masters): said before the click.
+  parts.push(
+    `<span class="masters">for build masters: ${link(auditHref(build.href), 'audit trail', ' rel="nofollow" title="who minted, used and ended its tokens, what was written (asks for a master\'s credentials)"')}, ` +
+      `${link(auditHref(build.href).replace('/-/audit?', '/-/inputs?'), 'inputs', ' rel="nofollow" title="what the build downloaded through the build proxy (asks for a master\'s credentials)"')}</span>`,
+  );
   return `<p class="summary">${parts.join('<span class="sep" aria-hidden="true"> · </span>')}</p>`;
 }
 
@@ -173,7 +177,17 @@ function renderDirectory(view: Extract<PageView, { view: 'directory' }>): string
     );
   });
   const head = ['<th>name</th>', '<th class="num">size</th>', '<th class="opt">modified (UTC)</th>', '<th>SHA-256</th>', '<th><span class="vh">download</span></th>'];
-  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}`;
+  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}${view.build.signed && view.path === view.build.href ? verifySection(view.build.href) : ''}`;
+}
+
+/** What "signed" means for this build, and the two ways to check it. */
+function verifySection(href: string): string {
+  return (
+    `\n<h2 id="verify">verifying this build</h2>\n<p>The repository signed <code>SHA256SUMS</code> (every file's SHA-256) and the provenance (what the build stored and downloaded) with its key when the build was sealed. Pin the key once (<a href="/-/signing-key">/-/signing-key</a>, all keys at <a href="/-/signing-keys">/-/signing-keys</a>), then either:</p>\n` +
+    `<pre>artifact-repo verify $BASE${esc(href)} --key artifact-repo.pub    # BASE: this repository's address</pre>\n` +
+    `<p>which checks the signature, every file and the provenance (the client is at <a href="/-/client/artifact-repo">/-/client/artifact-repo</a>), or, with OpenSSH alone, with the keys in an allowed_signers file:</p>\n` +
+    `<pre>ssh-keygen -Y verify -f allowed_signers -I artifact-repo -n artifact-repo -s SHA256SUMS.sig &lt; SHA256SUMS\nsha256sum -c SHA256SUMS</pre>`
+  );
 }
 
 function renderSearch(view: Extract<PageView, { view: 'search' }>): string {
@@ -289,11 +303,13 @@ const PUBLIC_INPUT_HEAD = ['<th>method</th>', '<th>URL</th>', '<th>SHA-256</th>'
 
 function renderInputs(view: Extract<PageView, { view: 'inputs' }>): string {
   const misses = view.misses.map((m) => `<tr><td class="opt">${date(m.time)}</td><td>${esc(m.method)}</td><td class="name">${esc(m.url)}</td></tr>`);
+  const refusals = view.refusals.map((r) => `<tr><td class="opt">${date(r.time)}</td><td>${esc(r.method)}</td><td class="name">${esc(r.url)}</td><td class="num">${r.status}</td><td>${esc(r.reason)}</td></tr>`);
   const partials = view.partials.map((p) => `<tr><td class="opt">${date(p.time)}</td><td>${esc(p.method)}</td><td class="name">${esc(p.url)}</td><td class="num">${p.status}</td><td>${esc(p.range)}</td></tr>`);
   return (
     `<h1>inputs</h1>\n<p class="summary">what build ${link(view.buildHref, displayPath(view.build))} downloaded through the build proxy</p>\n` +
     table('inputs', INPUT_HEAD, inputRows(view.exchanges), 'nothing was downloaded through the build proxy') +
     pager(view.paging, 'requests') +
+    (refusals.length === 0 ? '' : `\n<h2>refused by the build proxy (${view.refusalTotal}${view.refusalTotal > refusals.length ? `, the first ${refusals.length} listed` : ''})</h2>\n${table('refusals', ['<th class="opt">time (UTC)</th>', '<th>method</th>', '<th>URL</th>', '<th class="num">status</th>', '<th>why</th>'], refusals, '')}`) +
     (misses.length === 0 ? '' : `\n<h2>replay misses (${view.missTotal}${view.missTotal > misses.length ? `, the first ${misses.length} listed` : ''})</h2>\n${table('misses', ['<th class="opt">time (UTC)</th>', '<th>method</th>', '<th>URL</th>'], misses, '')}`) +
     (partials.length === 0
       ? ''
@@ -343,7 +359,9 @@ function renderMirror(view: Extract<PageView, { view: 'mirror' }>): string {
 
 function renderError(view: Extract<PageView, { view: 'error' }>): string {
   const reason = STATUS_CODES[view.status];
-  return `<h1>${view.status}${reason === undefined ? '' : ` ${esc(reason)}`}</h1>\n<p class="error" role="alert">${esc(view.message)}</p>\n<p><a href="/">back to all artifacts</a></p>`;
+  // A master-only page: the browser asks for the name and password once this is answered.
+  const why = view.status === 401 ? '\n<p>This page is for build masters: sign in with a master\'s name and password (the server\'s MASTER_USER, buildbot by default). Builds, their files, search and compare need no sign-in.</p>' : '';
+  return `<h1>${view.status}${reason === undefined ? '' : ` ${esc(reason)}`}</h1>\n<p class="error" role="alert">${esc(view.message)}</p>${why}\n<p><a href="/">back to all artifacts</a></p>`;
 }
 
 function renderBody(view: PageView): string {

@@ -19,6 +19,8 @@ export interface BuildSummary {
   sealedAt: string | null;
   /** Sealed with SHA256SUMS.sig and signed provenance. */
   signed: boolean;
+  /** While open: what its live tokens let the build proxy do, and until when. */
+  live: Array<{ proxy: 'record' | 'offline'; replay: string | null; expiresAt: string }>;
   /** Href of the previous build, for "compare with previous". */
   previous: string | null;
   /** /-/compare?from=...&to=... */
@@ -123,6 +125,9 @@ export type PageView =
       /** The first parts of bodies passed through unrecorded (a Range), and how many there are. */
       partials: PartialView[];
       partialTotal: number;
+      /** The first requests the build proxy refused (a private address, say), and how many there are. */
+      refusals: RefusalView[];
+      refusalTotal: number;
       paging: Paging;
     }
   | {
@@ -163,6 +168,14 @@ export interface InputView {
   source: string;
   /** A later answer to the same request differed (the first is kept). */
   changed: boolean;
+}
+
+export interface RefusalView {
+  method: string;
+  url: string;
+  status: number;
+  reason: string;
+  time: string;
 }
 
 export interface PartialView {

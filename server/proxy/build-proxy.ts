@@ -23,6 +23,7 @@ import { mirrored, registryRoot } from './mirrored.js';
 import { record } from './record.js';
 import { Replayer } from './replay.js';
 import { Tunnels } from './tunnels.js';
+import { proxyStatus, recordRefusal } from './refusals.js';
 
 export type { ProxyServices } from './context.js';
 export { REPLAY_MISS_HEADER } from './replay.js';
@@ -40,21 +41,29 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
   const tunnels = new Tunnels(services, headersTimeout);
   const serverOptions = { requestTimeout: 0, headersTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(headersTimeout, 5000), highWaterMark: TUNNEL_BUFFER };
 
-  /** Answers a failure as every edge does (407 for credentials); says whether it was refused or failed. */
-  function answerFailure(res: ServerResponse, err: unknown, url: string | null): ProxyOutcome {
+  /**
+   * Answers a failure as every edge does (407 for credentials), with the reason in a
+   * Proxy-Status header; for a known build (`token`) it is kept in its inputs too. Says
+   * whether it was refused or failed, and why.
+   */
+  function answerFailure(res: ServerResponse, err: unknown, url: string | null, token: LiveToken | null): { outcome: ProxyOutcome; reason: string } {
     let { error, internal } = httpErrorOf(err, 'proxy');
     if (internal) {
       logger.warn({ url: url === null ? undefined : auditUrl(url), reason: errorSummary(err) }, 'proxy exchange failed');
       error = new HttpError(502, 'the exchange failed');
     }
+    if (error.status !== 407 && !res.headersSent) res.setHeader('Proxy-Status', proxyStatus(err, error.status, error.message));
     sendHttpError(res.req, res, error);
-    return err instanceof RecordingFull || error.status < 500 ? 'refused' : 'failed';
+    // A full recording keeps nothing more, not even this.
+    if (token && url !== null && !(err instanceof RecordingFull)) void recordRefusal(services, token, res.req.method ?? 'GET', url, error.status, error.message);
+    return { outcome: err instanceof RecordingFull || error.status < 500 ? 'refused' : 'failed', reason: error.message };
   }
 
   async function handle(exchange: Exchange): Promise<void> {
     const { req, res, token, url } = exchange;
     const started = performance.now();
     let outcome: ProxyOutcome = 'failed';
+    let reason: string | undefined;
     try {
       // Every exchange is recorded, and a recording keeps URLs of a bounded length.
       if (url.length > config.inputs.maxUrlLength) throw new HttpError(414, `the URL is ${url.length} characters long; the build proxy records URLs of at most ${config.inputs.maxUrlLength} (INPUTS_MAX_URL)`);
@@ -64,11 +73,11 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       else if (read && token.proxy === 'offline' && mirror.isRegistryRoot(url)) outcome = registryRoot(services, res);
       else outcome = token.proxy === 'offline' ? await replayer.offline(exchange) : await record(services, exchange);
     } catch (err) {
-      outcome = answerFailure(res, err, url);
+      ({ outcome, reason } = answerFailure(res, err, url, token));
       reportExchange(services, token.proxy, outcome);
     } finally {
       // The URL without its query (which may carry credentials), as the access log does.
-      logger.info({ method: req.method, url: auditUrl(url), status: res.statusCode, token: token.id, outcome, ms: Math.round(performance.now() - started) }, 'proxy');
+      logger.info({ method: req.method, url: auditUrl(url), status: res.statusCode, token: token.id, outcome, reason, ms: Math.round(performance.now() - started) }, 'proxy');
     }
   }
 
@@ -81,7 +90,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       sendHttpError(req, res, new HttpError(400, 'this is a forward proxy: send absolute http:// or https:// URLs, or CONNECT host:port'));
       return;
     }
-    authenticateBuildToken(req, tokens, clientAddress(req, []), 'proxy-authorization').then(serve(req, res, url), (err: unknown) => answerFailure(res, err, null));
+    authenticateBuildToken(req, tokens, clientAddress(req, []), 'proxy-authorization').then(serve(req, res, url), (err: unknown) => void answerFailure(res, err, null, null));
   });
 
   // Requests inside CONNECT tunnels, for the tunnel's origin, each for a token still live.
@@ -97,7 +106,7 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
     }
     stillLive(tokens, tunnel.tokenId).then(serve(req, res, url), (err: unknown) => {
       res.shouldKeepAlive = false;
-      answerFailure(res, err, null);
+      answerFailure(res, err, null, null);
     });
   });
 

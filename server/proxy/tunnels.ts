@@ -12,7 +12,9 @@ import tls from 'node:tls';
 import { Failure, errorSummary } from '../domain/errors.js';
 import { authenticateBuildToken } from '../../token-service/authorise.js';
 import { clientAddress } from '../http/client.js';
-import { httpErrorOf } from '../http/errors.js';
+import { HttpError, httpErrorOf } from '../http/errors.js';
+import type { LiveToken } from '../../token-service/token-service.js';
+import { proxyStatus, recordRefusal } from './refusals.js';
 import { Gate, Pacer } from '../domain/gate.js';
 import { TUNNEL_BUFFER } from './bodies.js';
 import type { ProxyServices } from './context.js';
@@ -96,8 +98,10 @@ export class Tunnels {
       else this.openPerToken.set(counted, left);
       counted = null;
     };
+    let known: LiveToken | null = null;
     authenticateBuildToken(req, tokens, clientAddress(req, []), 'proxy-authorization')
       .then(async (token) => {
+        known = token;
         const open = this.openPerToken.get(token.id) ?? 0;
         if (open >= config.proxyMaxTunnels) throw new Failure('throttled', `this token holds ${open} tunnels open, the most PROXY_MAX_TUNNELS allows; close one first`, 1);
         this.openPerToken.set(token.id, open + 1);
@@ -124,10 +128,16 @@ export class Tunnels {
       })
       .catch((err: unknown) => {
         uncount();
-        const { error, internal } = httpErrorOf(err, 'proxy');
-        if (!internal) return answer(error.status, error.message, error.headers);
-        logger.warn({ reason: errorSummary(err) }, 'proxy tunnel failed');
-        answer(502, 'the tunnel could not be opened');
+        let { error, internal } = httpErrorOf(err, 'proxy');
+        if (internal) {
+          logger.warn({ reason: errorSummary(err) }, 'proxy tunnel failed');
+          error = new HttpError(502, 'the tunnel could not be opened');
+        }
+        if (error.status === 407) return answer(error.status, error.message, error.headers);
+        const target = `https://${req.url ?? ''}`;
+        logger.info({ method: 'CONNECT', url: target, status: error.status, token: known?.id, reason: error.message }, 'proxy tunnel refused');
+        answer(error.status, error.message, { ...error.headers, 'Proxy-Status': proxyStatus(err, error.status, error.message) });
+        if (known && m) void recordRefusal(this.services, known, 'CONNECT', target, error.status, error.message);
       });
   }
 }

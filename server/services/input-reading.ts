@@ -6,7 +6,7 @@
 import { hash } from 'node:crypto';
 import { yieldToLoop } from '../domain/gate.js';
 import type { ProvenanceInput } from '../domain/provenance.js';
-import type { InputLine, InputSource, InputStore, RecordedExchange, RecordedMiss, RecordedPartial, RecordingLimits } from '../domain/stores.js';
+import type { InputLine, InputSource, InputStore, RecordedExchange, RecordedMiss, RecordedPartial, RecordedRefusal, RecordingLimits } from '../domain/stores.js';
 
 /** A digest of a request's identity: what tells two distinct requests apart, in 44 characters. */
 function digestOf(key: string): string {
@@ -57,7 +57,7 @@ export async function countInputs(store: InputStore, build: readonly string[], l
     for (const line of batch) {
       if (line.kind === 'miss') misses++;
       else if (line.kind === 'partial') partials++;
-      else seen.add(summaryKey(line));
+      else if (line.kind === 'exchange') seen.add(summaryKey(line));
     }
   }
   return { exchanges: seen.size, misses, partials };
@@ -69,13 +69,15 @@ export async function inputsPageOf(
   build: readonly string[],
   limits: RecordingLimits,
   page: { offset: number; size: number; misses: number },
-): Promise<{ exchanges: InputSummary[]; total: number; misses: RecordedMiss[]; missTotal: number; partials: RecordedPartial[]; partialTotal: number }> {
+): Promise<{ exchanges: InputSummary[]; total: number; misses: RecordedMiss[]; missTotal: number; partials: RecordedPartial[]; partialTotal: number; refusals: RecordedRefusal[]; refusalTotal: number }> {
   const firsts = new Map<string, { index: number; sha256: string; status: number }>();
   const shown: InputSummary[] = [];
   const misses: RecordedMiss[] = [];
   const partials: RecordedPartial[] = [];
   let missTotal = 0;
   let partialTotal = 0;
+  const refusals: RecordedRefusal[] = [];
+  let refusalTotal = 0;
   for await (const batch of linesOf(store, build, limits)) {
     for (const line of batch) {
       if (line.kind === 'miss') {
@@ -84,6 +86,10 @@ export async function inputsPageOf(
       }
       if (line.kind === 'partial') {
         if (partialTotal++ < page.misses) partials.push(line);
+        continue;
+      }
+      if (line.kind === 'refused') {
+        if (refusalTotal++ < page.misses) refusals.push(line);
         continue;
       }
       const key = summaryKey(line);
@@ -98,7 +104,7 @@ export async function inputsPageOf(
       }
     }
   }
-  return { exchanges: shown, total: firsts.size, misses, missTotal, partials, partialTotal };
+  return { exchanges: shown, total: firsts.size, misses, missTotal, partials, partialTotal, refusals, refusalTotal };
 }
 
 /**

@@ -17,7 +17,7 @@ export const INPUTS_DIR = '.inputs';
 function parseLine(text: string): InputLine | null {
   try {
     const line = JSON.parse(text) as InputLine;
-    return line && (line.kind === 'exchange' || line.kind === 'miss' || line.kind === 'partial') ? line : null;
+    return line && (line.kind === 'exchange' || line.kind === 'miss' || line.kind === 'partial' || line.kind === 'refused') ? line : null;
   } catch {
     // A line cut by a crash mid-append is not an input.
     return null;

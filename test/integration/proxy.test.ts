@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type TestServer } from '../helpers/harness.js';
+import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type TestServer, until } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { countingListener, curlVia, fetchProxyCa, openTunnel, proxyUrl } from '../helpers/proxy.js';
@@ -17,6 +17,8 @@ async function revoke(s: TestServer, t: MintedToken): Promise<Response> {
 interface InputsView {
   exchanges: { method: string; url: string; status: number; sha256: string; size: number; source: string; changed: boolean }[];
   misses: { method: string; url: string; replayed: string | null }[];
+  refusals: { method: string; url: string; status: number; reason: string }[];
+  refusalTotal: number;
 }
 
 async function inputsOf(s: TestServer, build: string): Promise<InputsView> {
@@ -118,6 +120,29 @@ describe('build proxy', function () {
       } finally {
         await listener.close();
       }
+    });
+
+    it('a refusal says why where people look: a Proxy-Status header curl -v shows, a log line and the build\'s inputs', async () => {
+      const refused = await mintWith(s.baseUrl, { type: 'dpkg', project: 'refusals', build: '1' });
+      const port = await freePort();
+      const tunnel = await curlVia(proxyUrl(proxyPort, refused), `https://127.0.0.3:${port}/tool.tar.gz`, ca, home, ['-v']);
+      expect(tunnel.stderr).to.match(/< HTTP\/1\.1 403/).and.include(`< Proxy-Status: artifact-repo; error=destination_ip_prohibited; details="target 127.0.0.3 is a private address"`);
+      const plain = await curlVia(proxyUrl(proxyPort, refused), `http://127.0.0.3:${port}/plain?secret=1`, ca, home, ['-v']);
+      expect(plain.stderr).to.include('< Proxy-Status: artifact-repo; error=destination_ip_prohibited');
+      const logged = s.logLines.filter((l) => l.includes('127.0.0.3') && l.includes('private address'));
+      expect(logged.some((l) => l.includes('"proxy tunnel refused"')), logged.join('\n')).to.equal(true);
+      expect(logged.some((l) => l.includes('"msg":"proxy"') && l.includes('"outcome":"refused"'))).to.equal(true);
+      const view = await until('the refusals to be recorded', async () => {
+        const v = await inputsOf(s, '/dpkg/refusals/1/');
+        return v.refusalTotal === 2 ? v : undefined;
+      });
+      expect(view.refusals.map((r) => [r.method, r.url, r.status, r.reason])).to.deep.equal([
+        ['CONNECT', `https://127.0.0.3:${port}`, 403, 'target 127.0.0.3 is a private address'],
+        ['GET', `http://127.0.0.3:${port}/plain?…`, 403, 'target 127.0.0.3 is a private address'],
+      ]);
+      expect(view.exchanges).to.deep.equal([]);
+      const page = await (await fetch(`${s.baseUrl}/-/inputs?build=/dpkg/refusals/1/`, { headers: { Authorization: MASTER_AUTH } })).text();
+      expect(page).to.include('refused by the build proxy (2)').and.include('target 127.0.0.3 is a private address');
     });
   });
 

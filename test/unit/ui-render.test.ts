@@ -31,6 +31,7 @@ function build(name: string, sealed: boolean, previous: string | null = null): B
     sealed,
     sealedAt: sealed ? '2024-05-22T14:12:00.000Z' : null,
     signed: sealed,
+    live: sealed ? [] : [{ proxy: 'offline', replay: '/dpkg/hello/<41>/', expiresAt: '2024-05-22T20:02:00.000Z' }],
     previous: previousHref,
     compareHref: previousHref === null ? null : `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}`,
   };
@@ -118,6 +119,8 @@ const SAMPLES: Record<PageView['view'], PageView> = {
     missTotal: 1,
     partials: [{ method: 'GET', url: `https://example.org/${HOSTILE}`, status: 206, range: `bytes=0-${HOSTILE}`, time: '2024-05-22T14:03:00.000Z' }],
     partialTotal: 1,
+    refusals: [{ method: 'CONNECT', url: `https://10.0.0.1:443`, status: 403, reason: `target 10.0.0.1 is a private address ${HOSTILE}`, time: '2024-05-22T14:04:00.000Z' }],
+    refusalTotal: 1,
     paging: onePage(1),
   },
   error: { view: 'error', path: '/dpkg/nope/', crumbs: crumbsFor(['dpkg', 'nope']), status: 404, message: 'no such project' },
@@ -325,7 +328,10 @@ describe('pages/render', () => {
       expect(sealed).to.include('<a href="/dpkg/hello/42/SHA256SUMS">SHA256SUMS</a>');
       expect(sealed).to.match(/class="badge sealed"[^>]*>sealed</);
       expect(sealed).to.include('7 files').and.include('46.3 MiB');
-      expect(sealed).to.match(/<a href="\/-\/signing-keys" title="[^"]+">signed<\/a>/);
+      // "signed" says what was signed and how to check it, on the page, rather than downloading a key.
+      expect(sealed).to.match(/<a href="\/dpkg\/hello\/42\/#verify" title="[^"]+">signed<\/a>/);
+      const page = renderPage(directory(true));
+      expect(page).to.include('<h2 id="verify">verifying this build</h2>').and.include('artifact-repo verify $BASE/dpkg/hello/42/ --key artifact-repo.pub').and.include('ssh-keygen -Y verify');
       const unsigned = renderPage({ ...directory(true), build: { ...build('42', true), signed: false } });
       expect(section(unsigned, '<p class="summary">', '</p>')).to.not.include('>signed<');
       expect(sealed).to.include('href="/-/compare?from=%2Fdpkg%2Fhello%2F41%2F&amp;to=%2Fdpkg%2Fhello%2F42%2F">compare with previous</a>');
@@ -334,6 +340,14 @@ describe('pages/render', () => {
       expect(open).to.not.include('SHA256SUMS');
       expect(open).to.not.include('compare with previous');
       expect(section(open, '<p class="summary">', '</p>')).to.match(/class="badge open"[^>]*>open</);
+      // An open build says what its token lets the build proxy do, and until when.
+      expect(section(open, '<p class="summary">', '</p>')).to.match(/open: build proxy replaying \/dpkg\/hello\/&lt;41&gt;\/, token until <time [^>]+>2024-05-22 20:02<\/time>/);
+      expect(open).to.not.include('id="verify"');
+    });
+
+    it('names the master-only links as such, before the click', () => {
+      const summary = section(renderPage(directory(true)), '<p class="summary">', '</p>');
+      expect(summary).to.match(/<span class="masters">for build masters: <a href="\/-\/audit\?[^"]+"[^>]*>audit trail<\/a>, <a href="\/-\/inputs\?[^"]+"[^>]*>inputs<\/a><\/span>/);
     });
 
     it('says so when the directory is empty', () => {
