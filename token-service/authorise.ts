@@ -103,3 +103,26 @@ export async function authenticateMaster(req: IncomingMessage, tokens: TokenServ
   if (result.reason === 'throttled') throw throttled(result.retryAfterSeconds);
   throw new Failure('unauthenticated', 'invalid master credentials');
 }
+
+/**
+ * Why a browser's form post is refused as cross-site, or null. A browser that holds a
+ * master's Basic credentials sends them with any site's form, so a form that changes
+ * something (the mirror page's) is taken only from this site's own pages: Sec-Fetch-Site
+ * says same-origin, or else Origin names the host the request was sent to. With neither
+ * header (no browser sends a form post without both today), it is refused too: programs
+ * use the JSON interface, which no cross-site form can produce.
+ */
+export function crossSiteProblem(headers: { origin?: string; host?: string; 'sec-fetch-site'?: string }, publicUrl: URL | null): string | null {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin' ? null : `a form from another site (Sec-Fetch-Site: ${site.slice(0, 32)}) may not change anything here`;
+  const origin = headers.origin;
+  if (origin === undefined || origin === 'null') return 'a form post without its Origin is not taken: use the JSON interface';
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return 'a form post with a malformed Origin is not taken';
+  }
+  const ours = [headers.host, publicUrl?.host].filter((h): h is string => h !== undefined);
+  return ours.includes(host) ? null : `a form from ${origin.slice(0, 100)} may not change anything here`;
+}

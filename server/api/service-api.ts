@@ -18,11 +18,11 @@ import { allowedSignersLine, openSshPublicKey } from '../domain/signing.js';
 import type { RequestLog } from '../http/access-log.js';
 import { sendErrorAnswer, sendPage, wantsJson, wantsPage } from '../pages/send.js';
 import { describeFile } from './describe.js';
-import { auditPage, comparePage, crumbsOf, inputsPage, mirrorPage, PageError, searchPage } from '../pages/browse.js';
+import { auditPage, comparePage, crumbsOf, inputsPage, mirrorEntryPage, mirrorPage, PageError, searchPage } from '../pages/browse.js';
 import { parseDeclaration } from '../services/mirror.js';
 import { sendMirrored } from './mirror-download.js';
 import type { PageView } from '../pages/views.js';
-import { authenticateBuildToken, authenticateMaster } from '../../token-service/authorise.js';
+import { authenticateBuildToken, authenticateMaster, crossSiteProblem } from '../../token-service/authorise.js';
 
 export interface ServiceApiDeps {
   config: Config;
@@ -62,6 +62,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   });
 
   const parseJson = express.json({ limit: '16kb', strict: true });
+  const parseForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 16 });
   /** A master's JSON body (415 for anything else: no cross-site form can send JSON). */
   async function jsonBody(req: Request, res: Response): Promise<unknown> {
     if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
@@ -217,8 +218,12 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     res.set('Content-Type', 'text/plain; charset=utf-8').send(`${lines.join('\n')}\n`);
   });
 
-  app.get('/-/search', (req, res) => page(req, res, () => searchPage(pages, queryString(req.query.sha256))));
-  app.get('/-/compare', (req, res) => page(req, res, () => repo.compareGate.run(() => comparePage(pages, queryString(req.query.from), queryString(req.query.to)))));
+  // ?q= is the search box (a checksum or a name), ?sha256= the checksum alone (the interface since v1).
+  app.get('/-/search', (req, res) => {
+    const q = queryString(req.query.q);
+    return page(req, res, () => searchPage(pages, q ?? queryString(req.query.sha256), q === undefined));
+  });
+  app.get('/-/compare', (req, res) => page(req, res, () => repo.compareGate.run(() => comparePage(pages, queryString(req.query.from), queryString(req.query.to), wantsPage(req)))));
 
   app.get('/-/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.contentType).set('Cache-Control', 'no-store').send(await metrics.render());
@@ -255,7 +260,38 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   });
 
   // The mirror (docs/mirror.md): declared by masters, listed and downloaded by everyone.
+  /**
+   * The mirror page's forms: a master, from this site's own pages only (Origin or
+   * Sec-Fetch-Site), the fields as a browser posts them. A refusal is a page; success
+   * answers 303 to the page that shows the result.
+   */
+  async function fromForm(req: Request, res: Response, act: (master: string, fields: Record<string, string>) => Promise<string>): Promise<void> {
+    try {
+      const crossSite = crossSiteProblem(req.headers, config.publicUrl);
+      if (crossSite) throw new HttpError(403, crossSite);
+      const master = await requireMaster(req);
+      requestLog(req).principal = `master:${master}`;
+      await new Promise<void>((resolve, reject) => parseForm(req, res, (err?: unknown) => (err ? reject(new HttpError(400, 'the form could not be read')) : resolve())));
+      const fields: Record<string, string> = {};
+      for (const [name, value] of Object.entries((req.body ?? {}) as Record<string, unknown>)) if (typeof value === 'string' && value.trim() !== '') fields[name] = value.trim();
+      res.status(303).set('Location', await act(master, fields)).set('Cache-Control', 'no-store').end();
+    } catch (err) {
+      const { error, internal } = httpErrorOf(err);
+      if (internal) requestLog(req).error = errorSummary(err);
+      sendPage(res, { view: 'error', path: req.path, crumbs: crumbsOf([]), status: error.status, message: error.message }, 'text/html', false, error.status, error.headers);
+    }
+  }
+
   app.post('/-/mirror', async (req, res) => {
+    // A browser's form (it names its origin); a program's form is refused as not JSON (415).
+    if (req.is('application/x-www-form-urlencoded') && (req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined)) {
+      return fromForm(req, res, async (master, fields) => {
+        const declaration = parseDeclaration({ url: fields.url, sha256: fields.sha256, image: fields.image, note: fields.note });
+        if ('error' in declaration) throw new HttpError(400, declaration.error);
+        const { entry } = await repo.mirror.declare(declaration, `master:${master}`);
+        return `/-/mirror/${encodeURIComponent(entry.id)}`;
+      });
+    }
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
     const declaration = parseDeclaration(await jsonBody(req, res));
@@ -285,8 +321,20 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     await repo.mirror.refresh();
     const entry = repo.mirror.get(String(req.params.id));
     if (!entry) throw new HttpError(404, 'no such mirror entry');
+    // A browser gets the entry's page; a program the entry, as it always did.
+    if (wantsPage(req)) return sendPage(res, mirrorEntryPage(entry), req.headers.accept, req.method === 'HEAD');
     res.set('Cache-Control', 'no-cache').json(entry);
   });
+
+  // The entry page's "remove" button (an HTML form cannot send DELETE).
+  app.post('/-/mirror/:id', (req, res) =>
+    fromForm(req, res, async (master, fields) => {
+      if (fields.action !== 'remove') throw new HttpError(400, 'the form asks for nothing this page does');
+      if (!(await repo.mirror.remove(String(req.params.id), `master:${master}`))) throw new HttpError(404, 'no such mirror entry');
+      repo.sweepContent().catch(() => undefined);
+      return '/-/mirror';
+    }),
+  );
 
   app.delete('/-/mirror/:id', async (req, res) => {
     const master = await requireMaster(req);
@@ -353,7 +401,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     throw new HttpError(405, 'use GET to list or POST to declare', { Allow: 'GET, HEAD, POST' });
   });
   app.all('/-/mirror/:id', () => {
-    throw new HttpError(405, 'use GET to see an entry or DELETE to remove it', { Allow: 'GET, HEAD, DELETE' });
+    throw new HttpError(405, 'use GET to see an entry or DELETE to remove it', { Allow: 'GET, HEAD, POST, DELETE' });
   });
   app.all('/-/retention', () => {
     throw new HttpError(405, 'use POST (with ?dry_run=1 to only list)', { Allow: 'POST' });

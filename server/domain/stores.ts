@@ -241,6 +241,22 @@ export interface MirrorEntry {
   fetchedAt: string | null;
   /** What is served, once ok. */
   parts: MirroredPart[];
+  /** The builds it answered lately, newest first (at most MIRROR_USED_BY); absent before the first. */
+  usedBy?: MirrorUse[];
+}
+
+/** A build the mirror answered for, and when it first did. */
+export interface MirrorUse {
+  build: string;
+  at: string;
+}
+
+/** How many builds an entry remembers having answered. */
+export const MIRROR_USED_BY = 20;
+
+/** The uses an entry keeps once `use` is added: newest first, each build once, at most MIRROR_USED_BY. */
+export function withUse(usedBy: readonly MirrorUse[] | undefined, use: MirrorUse): MirrorUse[] {
+  return [use, ...(usedBy ?? []).filter((u) => u.build !== use.build)].slice(0, MIRROR_USED_BY);
 }
 
 /** Where the mirror's entries are kept: files on the artifacts volume, or PostgreSQL. */
@@ -249,6 +265,8 @@ export interface MirrorEntryStore {
   /** Adds the entry or replaces the one with its id, whole. */
   save(entry: MirrorEntry): Promise<void>;
   remove(id: string): Promise<void>;
+  /** Adds a build to an existing entry's usedBy (withUse); an entry removed meanwhile stays removed. */
+  recordUse(id: string, use: MirrorUse): Promise<void>;
   /** Changes with every save and removal by anyone: whether what was read is still current. */
   generation(): Promise<number>;
 }

@@ -1,10 +1,10 @@
 // The browsing views (tree pages, search by checksum, compare two builds) as view models;
 // server/ui renders them as HTML, and the JSON answers are the same objects.
-import { BUILD_DEPTH, parseTreePath, PathError, scopeString, toHref } from '../domain/tree-path.js';
+import { BUILD_DEPTH, NAME_RE, parseTreePath, PathError, scopeString, toHref } from '../domain/tree-path.js';
 import { Failure } from '../domain/errors.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { Services } from '../services/services.js';
-import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, PublicInputView } from './views.js';
+import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, NameHit, PageView, Paging, PublicInputView } from './views.js';
 import { compareRecordings, inputsPageOf, isDependency, type InputSummary } from '../services/input-reading.js';
 import type { AuditEntry } from '../domain/stores.js';
 import { sortYielding, yieldToLoop } from '../domain/gate.js';
@@ -148,16 +148,72 @@ export async function treePage(services: Services, segments: readonly string[], 
   return { view: 'directory', path, crumbs, build: await summaryOf(services, build, older !== undefined ? [...build.slice(0, 2), older] : null, true), entries, paging };
 }
 
-export async function searchPage(services: Services, query: string | undefined): Promise<PageView> {
+/** Names a name search lists at most. */
+export const NAME_HITS = 100;
+const NAME_QUERY_CHARS = 200;
+
+/** What the search box asked for: a file's checksum, or (part of) a project's or build's name. */
+export function searchQuery(q: string): { sha256: string } | { parts: string[] } | { error: string } {
+  const text = q.trim();
+  if (SHA256_HEX_RE.test(text.toLowerCase())) return { sha256: text.toLowerCase() };
+  if (text.length > NAME_QUERY_CHARS) return { error: `a name to search for has at most ${NAME_QUERY_CHARS} characters` };
+  const parts = text.split('/').filter((p) => p !== '');
+  if (parts.length === 0 || parts.length > 3) return { error: 'search for a SHA-256, a project name (hello), PROJECT/BUILD or TYPE/PROJECT/BUILD' };
+  return { parts };
+}
+
+/**
+ * Projects whose name holds the word (any case), or the builds PROJECT/BUILD and
+ * TYPE/PROJECT/BUILD name, at most NAME_HITS: folder listings only (no file names, which
+ * are found by their checksum), so its cost is that of listing the types and their projects.
+ */
+async function nameSearch(services: Services, parts: readonly string[]): Promise<{ names: NameHit[]; more: boolean }> {
+  const names: NameHit[] = [];
+  const add = (kind: NameHit['kind'], segments: string[]): boolean => {
+    names.push({ kind, path: `/${segments.join('/')}/`, href: toHref(segments, true) });
+    return names.length > NAME_HITS;
+  };
+  const isBuild = async (segments: string[]): Promise<boolean> => segments.every((s) => NAME_RE.test(s)) && Boolean((await services.store.stat(segments))?.isDirectory());
+  const types = (await sortedNames(services, [], entryOrder)).filter((e) => e.collection).map((e) => e.name);
+  if (parts.length === 3) {
+    if (await isBuild([...parts])) add('build', [...parts]);
+  } else {
+    let seen = 0;
+    for (const type of types) {
+      if (parts.length === 2) {
+        if ((await isBuild([type, parts[0] as string, parts[1] as string])) && add('build', [type, parts[0] as string, parts[1] as string])) break;
+        continue;
+      }
+      const needle = (parts[0] as string).toLowerCase();
+      let full = false;
+      for (const project of await sortedNames(services, [type], entryOrder)) {
+        if (++seen % YIELD_EVERY === 0) await yieldToLoop();
+        if (project.collection && project.name.toLowerCase().includes(needle) && (full = add('project', [type, project.name]))) break;
+      }
+      if (full) break;
+    }
+  }
+  return { names: names.slice(0, NAME_HITS), more: names.length > NAME_HITS };
+}
+
+export async function searchPage(services: Services, query: string | undefined, checksumOnly = false): Promise<PageView> {
   const crumbs: Crumb[] = [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }];
-  if (query === undefined || query.trim() === '') return { view: 'search', path: '/-/search', crumbs, sha256: null, error: null, more: false, results: [] };
-  const sha256 = query.trim().toLowerCase();
-  if (!SHA256_HEX_RE.test(sha256)) throw new PageError('invalid', 'sha256 must be 64 hexadecimal digits');
+  if (query === undefined || query.trim() === '') return { view: 'search', path: '/-/search', crumbs, query: null, sha256: null, error: null, more: false, results: [], names: [] };
+  const asked = searchQuery(query);
+  if ('error' in asked) throw new PageError('invalid', asked.error);
+  if (checksumOnly && !('sha256' in asked)) throw new PageError('invalid', 'sha256 must be 64 hexadecimal digits');
+  if ('parts' in asked) {
+    const { names, more } = await nameSearch(services, asked.parts);
+    return { view: 'search', path: '/-/search', crumbs, query: query.trim(), sha256: null, error: null, more, results: [], names };
+  }
+  const { sha256 } = asked;
   const { hits, more } = await services.catalog.search(sha256);
   return {
     view: 'search',
     path: '/-/search',
     crumbs,
+    query: sha256,
+    names: [],
     sha256,
     error: null,
     more,
@@ -205,7 +261,9 @@ async function buildContents(services: Services, build: readonly string[], name:
 }
 
 /** Files added, removed, changed and identical by checksum between two builds. */
-export async function comparePage(services: Services, fromParam: string | undefined, toParam: string | undefined): Promise<PageView> {
+export async function comparePage(services: Services, fromParam: string | undefined, toParam: string | undefined, form = false): Promise<PageView> {
+  // A browser with nothing to compare yet gets the form to pick two builds.
+  if (form && fromParam === undefined && toParam === undefined) return { view: 'compare-form', path: '/-/compare', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'compare', href: '/-/compare' }] };
   const from = buildParam('from', fromParam);
   const to = buildParam('to', toParam);
   const [before, after] = [await buildContents(services, from, 'from'), await buildContents(services, to, 'to')];
@@ -335,5 +393,11 @@ export function auditPage(build: string, entries: readonly AuditEntry[], offset:
 
 /** The mirror's entries (public: URLs of public artifacts, notes, states). */
 export function mirrorPage(entries: MirrorEntryView[]): PageView {
-  return { view: 'mirror', path: '/-/mirror', crumbs: crumbsOf([]), entries };
+  return { view: 'mirror', path: '/-/mirror', crumbs: [...crumbsOf([]), { name: 'mirror', href: '/-/mirror' }], entries };
+}
+
+/** One mirror entry's page: what it is, its state and why, and the builds it served. */
+export function mirrorEntryPage(entry: MirrorEntryView): PageView {
+  const path = `/-/mirror/${encodeURIComponent(entry.id)}`;
+  return { view: 'mirror-entry', path, crumbs: [...crumbsOf([]), { name: 'mirror', href: '/-/mirror' }, { name: entry.id, href: path }], entry };
 }

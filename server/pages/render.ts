@@ -180,6 +180,17 @@ function renderDirectory(view: Extract<PageView, { view: 'directory' }>): string
   return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}${view.build.signed && view.path === view.build.href ? verifySection(view.build.href) : ''}`;
 }
 
+/** Two builds to compare, named by their paths; each project page also links "compare with previous". */
+function renderCompareForm(): string {
+  return (
+    '<h1>compare builds</h1>\n<p class="summary">files and inputs added, removed and changed between two builds, and whether they are identical (reproducible)</p>\n' +
+    '<form class="compare" method="get" action="/-/compare">' +
+    '<p><label for="from">from</label> <input id="from" name="from" required placeholder="/dpkg/hello/41/" pattern="/?[^/]+/[^/]+/[^/]+/?" title="a build: /TYPE/PROJECT/BUILD/" autocomplete="off" spellcheck="false"></p>' +
+    '<p><label for="to">to</label> <input id="to" name="to" required placeholder="/dpkg/hello/42/" pattern="/?[^/]+/[^/]+/[^/]+/?" title="a build: /TYPE/PROJECT/BUILD/" autocomplete="off" spellcheck="false"></p>' +
+    '<p><button type="submit">compare</button></p></form>'
+  );
+}
+
 /** What "signed" means for this build, and the two ways to check it. */
 function verifySection(href: string): string {
   return (
@@ -191,11 +202,16 @@ function verifySection(href: string): string {
 }
 
 function renderSearch(view: Extract<PageView, { view: 'search' }>): string {
-  const out = ['<h1>search by checksum</h1>'];
+  const out = ['<h1>search</h1>'];
   if (view.sha256 !== null) out.push(`<p>SHA-256 ${fullSha(view.sha256)}</p>`);
   if (view.error !== null) out.push(`<p class="error" role="alert">${esc(view.error)}</p>`);
-  else if (view.sha256 === null) out.push('<p class="empty">Enter a SHA-256 above to find every stored file with that content.</p>');
-  else {
+  else if (view.query === null) out.push('<p class="empty">Enter a SHA-256 above to find every stored file with that content, or a name: a project (hello), PROJECT/BUILD or TYPE/PROJECT/BUILD.</p>');
+  else if (view.sha256 === null) {
+    out.push(`<p class="summary">projects and builds named like “${esc(view.query)}” (files are found by their SHA-256)</p>`);
+    const rows = view.names.map((n) => `<tr><td class="name">${nameLink(n.href, n.path)}</td><td>${n.kind}</td></tr>`);
+    out.push(table('results', ['<th>path</th>', '<th>what</th>'], rows, 'no project or build has this name'));
+    if (view.more) out.push(`<p class="summary">more names match than one page shows (${view.names.length}): say more of the name</p>`);
+  } else {
     const rows = view.results.map(
       (r: SearchResult) =>
         `<tr><td class="name">${nameLink(r.href, r.path)}</td><td class="name">${nameLink(r.buildHref, r.build)}</td>` +
@@ -342,7 +358,8 @@ function mirrorState(e: MirrorEntryView): string {
 function renderMirror(view: Extract<PageView, { view: 'mirror' }>): string {
   const rows = view.entries.map((e) => {
     const what = e.url ?? e.image ?? '';
-    const name = e.download ? nameLink(e.download, what) : esc(what);
+    // The entry's own page says everything about it, the download link included.
+    const name = nameLink(`/-/mirror/${encodeURIComponent(e.id)}`, what);
     return (
       `<tr><td class="name">${name}${e.note ? `<br><span class="muted">${esc(e.note)}</span>` : ''}</td><td>${mirrorState(e)}</td>` +
       `<td class="num">${e.size === null ? '' : size(e.size)}</td><td>${shortSha(e.sha256)}</td><td class="opt">${esc(e.declared_by)}<br>${date(e.declared_at)}</td><td class="opt">${e.fetched_at ? date(e.fetched_at) : ''}</td></tr>`
@@ -350,10 +367,38 @@ function renderMirror(view: Extract<PageView, { view: 'mirror' }>): string {
   });
   const how =
     '<p class="summary">external files and container images (by digest) that builds depend on: fetched once, kept for ever, served by the build proxy under their own URLs. ' +
-    'Masters declare them: <code>curl -u MASTER -H \'Content-Type: application/json\' -d \'{"url": "https://…", "sha256": "…", "note": "what it is for"}\' …/-/mirror</code> or <code>artifact-repo mirror add URL</code>.</p>';
+    'Masters declare them with the form below (it asks for a master\'s name and password), <code>artifact-repo mirror add URL</code>, or a POST of JSON to <code>/-/mirror</code>.</p>';
   return (
     `<h1>mirror</h1>\n${how}\n` +
-    table('mirror', ['<th>URL or image</th>', '<th>state</th>', '<th class="num">size</th>', '<th>SHA-256</th>', '<th class="opt">declared</th>', '<th class="opt">fetched</th>'], rows, 'nothing is mirrored yet')
+    table('mirror', ['<th>URL or image</th>', '<th>state</th>', '<th class="num">size</th>', '<th>SHA-256</th>', '<th class="opt">declared</th>', '<th class="opt">fetched</th>'], rows, 'nothing is mirrored yet') +
+    '\n<h2 id="declare">declare a file or an image</h2>\n' +
+    '<form class="declare" method="post" action="/-/mirror">' +
+    '<p><label for="url">file URL</label> <input id="url" name="url" type="url" placeholder="https://example.org/tool-1.2.tar.gz" autocomplete="off" spellcheck="false"></p>' +
+    '<p><label for="sha256">its SHA-256, if known</label> <input id="sha256" name="sha256" placeholder="64 hexadecimal digits" pattern="[0-9a-fA-F]{64}" autocomplete="off" spellcheck="false"></p>' +
+    '<p><label for="image">or an image by digest</label> <input id="image" name="image" placeholder="registry.example.org/library/alpine@sha256:…" autocomplete="off" spellcheck="false"></p>' +
+    '<p><label for="note">what it is for</label> <input id="note" name="note" maxlength="1000" autocomplete="off"></p>' +
+    '<p><button type="submit">declare</button></p></form>'
+  );
+}
+
+function renderMirrorEntry(view: Extract<PageView, { view: 'mirror-entry' }>): string {
+  const e = view.entry;
+  const row = (name: string, value: string): string => `<tr><th scope="row">${name}</th><td>${value}</td></tr>`;
+  const rows = [
+    row(e.kind === 'file' ? 'URL' : 'image', `<span class="name">${esc(e.url ?? e.image ?? '')}</span>`),
+    row('state', `${mirrorState(e)}${e.attempts > 0 ? ` <span class="muted">(${plural(e.attempts, 'try', 'tries')})</span>` : ''}`),
+    row('SHA-256', e.sha256 === null ? '' : fullSha(e.sha256)),
+    row('size', e.size === null ? '' : size(e.size)),
+    row('note', esc(e.note)),
+    row('declared', `${esc(e.declared_by)}, ${date(e.declared_at)}`),
+    row('fetched', e.fetched_at === null ? '' : date(e.fetched_at)),
+    row('download', e.download === null ? '' : link(e.download, 'download', ' download')),
+  ];
+  const used = e.used_by.map((u) => `<tr><td class="name">${nameLink(u.build, u.build)}</td><td>${date(u.at)}</td></tr>`);
+  return (
+    `<h1>mirror entry ${esc(e.id)}</h1>\n<div class="scroll"><table class="entry"><tbody>\n${rows.join('\n')}\n</tbody></table></div>\n` +
+    `<h2>builds it served (the latest ${e.used_by.length})</h2>\n${table('used', ['<th>build</th>', '<th>first served (UTC)</th>'], used, 'no build has used it yet')}\n` +
+    `<form class="remove" method="post" action="${esc(view.path)}"><input type="hidden" name="action" value="remove"><p><button type="submit">remove this entry</button> <span class="muted">(a master\'s credentials; its bytes go once no build\'s inputs refer to them)</span></p></form>`
   );
 }
 
@@ -386,6 +431,10 @@ function renderBody(view: PageView): string {
       return renderMirror(view);
     case 'error':
       return renderError(view);
+    case 'compare-form':
+      return renderCompareForm();
+    case 'mirror-entry':
+      return renderMirrorEntry(view);
     default: {
       const unknown: never = view;
       return unknown;
@@ -425,8 +474,8 @@ function searchForm(current: string | null): string {
   const value = current === null ? '' : ` value="${esc(current)}"`;
   return (
     '<form class="search" role="search" method="get" action="/-/search">' +
-    '<label for="sha256" class="vh">find files by SHA-256</label>' +
-    `<input id="sha256" name="sha256" type="search" placeholder="SHA-256" pattern="[0-9a-fA-F]{64}" title="64 hexadecimal digits" required autocomplete="off" spellcheck="false"${value}>` +
+    '<label for="q" class="vh">find files by SHA-256, projects and builds by name</label>' +
+    `<input id="q" name="q" type="search" placeholder="SHA-256 or name" maxlength="200" title="a SHA-256, a project name, PROJECT/BUILD or TYPE/PROJECT/BUILD" required autocomplete="off" spellcheck="false"${value}>` +
     '<button type="submit">search</button></form>'
   );
 }
@@ -442,7 +491,7 @@ export function renderPage(view: PageView): string {
 <style>${STYLE}</style>
 </head>
 <body>
-<header class="site"><a class="brand" href="/">${SITE_NAME}</a> <a href="/-/mirror">mirror</a>${searchForm(view.view === 'search' ? view.sha256 : null)}</header>
+<header class="site"><a class="brand" href="/">${SITE_NAME}</a> <a href="/-/mirror">mirror</a>${searchForm(view.view === 'search' ? view.query : null)}</header>
 ${breadcrumbs(view.crumbs)}
 <main>
 ${renderBody(view)}

@@ -45,10 +45,11 @@ export function sendErrorAnswer(req: IncomingMessage, res: ServerResponse, error
 }
 
 /** Sends a page as HTML or JSON, as the client asked. */
-export function sendPage(res: ServerResponse, view: PageView, accept: string | undefined, headOnly: boolean, status = 200): void {
+export function sendPage(res: ServerResponse, view: PageView, accept: string | undefined, headOnly: boolean, status = 200, headers: Record<string, string> = {}): void {
   const json = wantsJson(accept);
   const body = json ? JSON.stringify(view) + '\n' : renderPage(view);
   res.writeHead(status, {
+    ...headers,
     'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
     // The audit trail and the inputs are for masters only: no cache keeps a copy.

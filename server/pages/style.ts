@@ -30,6 +30,9 @@ tbody tr:hover{background:var(--head)}
 .num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .name{overflow-wrap:anywhere;min-width:7rem}
 time{white-space:nowrap}
+code{overflow-wrap:anywhere}
+pre{overflow-x:auto;background:var(--code);padding:.5rem;font-size:.85rem}
+form p{display:flex;flex-wrap:wrap;gap:.25rem .75rem;margin:.5rem 0}form label{flex:0 0 12rem}
 code,input{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
 .sha{display:inline-block;max-width:100%;font-size:.78rem;line-height:1.4;word-break:break-all;user-select:all;-webkit-user-select:all;background:var(--code);padding:.1rem .3rem;border-radius:4px}
 .sha.short{white-space:nowrap}
@@ -47,5 +50,5 @@ summary{cursor:pointer;font-weight:600}
 @media (min-width:40rem){.compare{table-layout:fixed}.compare th:nth-child(2){width:12rem}.compare th:nth-child(3){width:17rem}}
 @media (min-width:64rem){.files .sha{white-space:nowrap}}
 @media (max-width:40rem){.opt{display:none}th,td{padding:.35rem .4rem}h1{font-size:1.2rem}
-.files thead{display:none}.files tr{display:flex;flex-wrap:wrap;align-items:baseline;gap:0 1rem;padding:.3rem 0;border-bottom:1px solid var(--line)}.files td{border:0;padding:.15rem .4rem}.files .name,.files .hash{flex:1 0 100%}.files .hash{order:1}.files td:empty{display:none}}
+.files thead,.mirror thead{display:none}.files tr,.mirror tr{display:flex;flex-wrap:wrap;align-items:baseline;gap:0 1rem;padding:.3rem 0;border-bottom:1px solid var(--line)}.files td,.mirror td{border:0;padding:.15rem .4rem}.files .name,.files .hash,.mirror .name{flex:1 0 100%}.files .hash{order:1}.files td:empty,.mirror td:empty{display:none}}
 `;

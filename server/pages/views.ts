@@ -70,7 +70,21 @@ export type PageView =
   | { view: 'type'; path: string; crumbs: Crumb[]; entries: EntryView[] /* projects */; paging: Paging }
   | { view: 'project'; path: string; crumbs: Crumb[]; builds: BuildSummary[] /* already sorted newest first */; entries: EntryView[]; paging: Paging /* of the builds */ }
   | { view: 'directory'; path: string; crumbs: Crumb[]; build: BuildSummary; entries: EntryView[] /* collections first, then files */; paging: Paging }
-  | { view: 'search'; path: '/-/search'; crumbs: Crumb[]; sha256: string | null; error: string | null; results: SearchResult[]; /** More hits than a page holds. */ more: boolean }
+  | {
+      view: 'search';
+      path: '/-/search';
+      crumbs: Crumb[];
+      /** What was asked for: a checksum, or a name. */
+      query: string | null;
+      sha256: string | null;
+      error: string | null;
+      results: SearchResult[];
+      /** Projects and builds whose name holds the query (a name search). */
+      names: NameHit[];
+      /** More hits than a page holds. */
+      more: boolean;
+    }
+  | { view: 'compare-form'; path: '/-/compare'; crumbs: Crumb[] }
   | {
       view: 'compare';
       path: '/-/compare';
@@ -137,6 +151,7 @@ export type PageView =
       /** Declared external files and images, oldest first. */
       entries: MirrorEntryView[];
     }
+  | { view: 'mirror-entry'; path: string; crumbs: Crumb[]; entry: MirrorEntryView }
   | { view: 'error'; path: string; crumbs: Crumb[]; status: number; message: string };
 
 export type { MirrorEntryView } from '../services/mirror.js';
@@ -168,6 +183,13 @@ export interface InputView {
   source: string;
   /** A later answer to the same request differed (the first is kept). */
   changed: boolean;
+}
+
+export interface NameHit {
+  kind: 'project' | 'build';
+  /** /type/project/ or /type/project/build/ */
+  path: string;
+  href: string;
 }
 
 export interface RefusalView {

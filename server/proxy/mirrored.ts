@@ -36,6 +36,8 @@ export async function mirrored(services: ProxyServices, { req, res, token, url }
       const bytes = await serveRecorded(req, res, exchange, services.content, services.now);
       await ticket.record(exchange);
       reportExchange(services, token.proxy, 'mirrored', bytes);
+      // The entry's page lists the builds it served; a failure to note it fails nothing.
+      services.mirror.noteUse(part, token.scope).catch(() => undefined);
       return 'mirrored' as const;
     } finally {
       ticket.release();

@@ -6,7 +6,7 @@
 import { customAlphabet } from 'nanoid';
 import type { EventSink } from '../domain/events.js';
 import { errorSummary } from '../domain/errors.js';
-import type { MirrorEntry, MirrorEntryStore, MirroredPart, MirrorState } from '../domain/stores.js';
+import { withUse, type MirrorEntry, type MirrorEntryStore, type MirroredPart, type MirrorState } from '../domain/stores.js';
 import { auditUrl, canonicalUrl } from '../domain/matching.js';
 import { imageRefString, parseImageRef, type ImageRef } from '../domain/image-ref.js';
 
@@ -96,6 +96,8 @@ export interface MirrorEntryView {
   fetched_at: string | null;
   /** Where the file is downloaded by checksum (files that are ok). */
   download: string | null;
+  /** The builds it answered lately, newest first (at most 20), and when it first did for each. */
+  used_by: Array<{ build: string; at: string }>;
 }
 
 /** How often a replica looks whether another one changed the mirror. */
@@ -106,6 +108,8 @@ export class Mirror {
   private readonly byKey = new Map<string, string>();
   /** URL -> what answers it, for entries that are ok. */
   private readonly served = new Map<string, MirroredPart>();
+  // The entry each served part belongs to (the earliest declared), for its usedBy.
+  private readonly ownerOf = new Map<MirroredPart, string>();
   /** "https://host[:port]" -> how many served URLs are under it (a CONNECT asks per tunnel). */
   private readonly origins = new Map<string, number>();
   /** Origins of registries with a mirrored image: their API root (/v2/) answers offline. */
@@ -202,6 +206,7 @@ export class Mirror {
    */
   private reindex(): void {
     this.served.clear();
+    this.ownerOf.clear();
     this.bySha.clear();
     this.origins.clear();
     this.registries.clear();
@@ -210,6 +215,7 @@ export class Mirror {
       for (const part of entry.parts) {
         if (!this.served.has(part.url)) {
           this.served.set(part.url, part);
+          this.ownerOf.set(part, entry.id);
           const origin = new URL(part.url).origin;
           this.origins.set(origin, (this.origins.get(origin) ?? 0) + 1);
           if (part.digest !== null) this.registries.set(origin, (this.registries.get(origin) ?? 0) + 1);
@@ -260,6 +266,24 @@ export class Mirror {
   }
 
   /** Removes an entry (its download, if one runs, is stopped); false if there is none. */
+  /**
+   * Notes that the mirror answered `build` with this part: the entry's page lists the
+   * builds it served lately. One write per entry and build (what is known already is not
+   * written again), so a build pulling an image's hundred blobs costs one.
+   */
+  async noteUse(part: MirroredPart, build: string): Promise<void> {
+    const id = this.ownerOf.get(part);
+    const known = id === undefined ? undefined : this.byId.get(id);
+    if (id === undefined || !known || known.usedBy?.some((u) => u.build === build)) return;
+    await this.exclusive(async () => {
+      const entry = this.byId.get(id);
+      if (!entry || entry.usedBy?.some((u) => u.build === build)) return;
+      const use = { build, at: new Date(this.now()).toISOString() };
+      await this.store.recordUse(id, use);
+      this.byId.set(id, { ...entry, usedBy: withUse(entry.usedBy, use) });
+    });
+  }
+
   async remove(id: string, by: string): Promise<boolean> {
     // A download that ends meanwhile finds the entry gone and keeps nothing of it.
     this.running.get(id)?.abort();
@@ -343,6 +367,7 @@ export class Mirror {
       declared_at: entry.declaredAt,
       fetched_at: entry.fetchedAt,
       download: entry.kind === 'file' && entry.state === 'ok' && entry.sha256 ? `/-/mirror/sha256/${entry.sha256}` : null,
+      used_by: (entry.usedBy ?? []).map((u) => ({ build: u.build, at: u.at })),
     };
   }
 

@@ -4,7 +4,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TempFiles } from '../domain/stores.js';
-import type { MirrorEntry, MirrorEntryStore } from '../domain/stores.js';
+import { withUse, type MirrorEntry, type MirrorEntryStore, type MirrorUse } from '../domain/stores.js';
 
 export const MIRROR_DIR = '.mirror';
 
@@ -50,6 +50,16 @@ export class MirrorEntryFiles implements MirrorEntryStore {
       await this.temps.discard(temp);
       throw err;
     }
+  }
+
+  async recordUse(id: string, use: MirrorUse): Promise<void> {
+    let entry: MirrorEntry;
+    try {
+      entry = JSON.parse(await readFile(this.fileOf(id), 'utf8')) as MirrorEntry;
+    } catch {
+      return; // removed meanwhile
+    }
+    await this.save({ ...entry, usedBy: withUse(entry.usedBy, use) });
   }
 
   async remove(id: string): Promise<void> {

@@ -177,6 +177,26 @@ for (const backend of [embedded, postgres]) {
         expect(await stores.mirror.all()).to.have.length(2);
       });
 
+      it('notes the builds an entry answered: newest first, each once, at most 20, and never brings back a removed entry', async () => {
+        await stores.mirror.save(entry('a1'));
+        const before = await stores.mirror.generation();
+        await stores.mirror.recordUse('a1', { build: '/dpkg/a/1/', at: '2026-12-01T00:00:01.000Z' });
+        await stores.mirror.recordUse('a1', { build: '/dpkg/a/2/', at: '2026-12-01T00:00:02.000Z' });
+        await stores.mirror.recordUse('a1', { build: '/dpkg/a/1/', at: '2026-12-01T00:00:03.000Z' });
+        const used = (await stores.mirror.all())[0]?.usedBy;
+        expect(used).to.deep.equal([
+          { build: '/dpkg/a/1/', at: '2026-12-01T00:00:03.000Z' },
+          { build: '/dpkg/a/2/', at: '2026-12-01T00:00:02.000Z' },
+        ]);
+        expect(await stores.mirror.generation()).to.be.greaterThan(before);
+        for (let i = 0; i < 25; i++) await stores.mirror.recordUse('a1', { build: `/dpkg/b/${i}/`, at: '2026-12-01T00:01:00.000Z' });
+        const kept = (await stores.mirror.all())[0]?.usedBy ?? [];
+        expect(kept.map((u) => u.build)).to.deep.equal(Array.from({ length: 20 }, (_, i) => `/dpkg/b/${24 - i}/`));
+        await stores.mirror.remove('a1');
+        await stores.mirror.recordUse('a1', { build: '/dpkg/c/1/', at: '2026-12-01T00:02:00.000Z' });
+        expect(await stores.mirror.all()).to.deep.equal([]);
+      });
+
       it('removes an entry, and removing one that is not there changes nothing', async () => {
         await stores.mirror.save(entry('a1'));
         await stores.mirror.save(entry('b2'));

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type TestServer } from '../helpers/harness.js';
+import { makeTempDir, MASTER_AUTH, mintWith, type MintedToken, startServer, type TestServer, until } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { ORIGIN_ADDRESS, startOrigin, type Origin } from '../helpers/origin.js';
 import { cleanEnv, countingListener, curlVia, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
@@ -153,10 +153,13 @@ describe('mirror', function () {
       const byId = new Map(json.entries.map((e) => [e.id, e]));
       for (const id of Object.values(ids)) expect(byId.has(id)).to.equal(true);
       expect(byId.get(ids.missing as string)).to.include({ state: 'failed', reason: 'upstream answered 404' });
-      const html = await (await fetch(`${s.baseUrl}/-/mirror`)).text();
+      const html = (await (await fetch(`${s.baseUrl}/-/mirror`)).text()).replace(/<wbr>/g, '');
       expect(html).to.include(`${origin.httpsBase}/files/missing.txt`).and.include('upstream answered 404');
       expect(html).to.include('the &lt;greeting&gt; our tests print').and.not.include('<greeting>');
-      expect(html).to.include(`/-/mirror/sha256/${sha256(HELLO)}`).and.include('artifact-repo mirror add');
+      // Each entry links its own page, which has the download link; the page has the form to declare.
+      expect(html).to.include(`href="/-/mirror/${ids.missing}"`).and.include('artifact-repo mirror add').and.include('<form class="declare" method="post" action="/-/mirror">');
+      const entryPage = await (await fetch(`${s.baseUrl}/-/mirror/${ids.good}`, { headers: { Accept: 'text/html' } })).text();
+      expect(entryPage).to.include(`/-/mirror/sha256/${sha256(HELLO)}`);
     });
 
     it('declaring again returns the entry, and retries a failed one at once', async () => {
@@ -327,6 +330,16 @@ describe('mirror', function () {
         found = inputs.exchanges.find((x) => x.url === `${origin.httpsBase}/files/hello.txt`);
       }
       expect(found).to.include({ sha256: sha256(HELLO), source: 'mirror' });
+      // The entry's page lists the builds it served (both builds above), newest first.
+      const entries = (await (await fetch(`${s.baseUrl}/-/mirror`, { headers: { Accept: 'application/json' } })).json()) as { entries: Array<{ id: string; url: string | null }> };
+      const id = entries.entries.find((e) => e.url === `${origin.httpsBase}/files/hello.txt`)?.id as string;
+      const entry = await until('the use to be noted', async () => {
+        const e = (await (await fetch(`${s.baseUrl}/-/mirror/${id}`)).json()) as { used_by: Array<{ build: string }> };
+        return e.used_by.length >= 2 ? e : undefined;
+      });
+      expect(entry.used_by.map((u) => u.build)).to.deep.equal(['/dpkg/uses-mirror/1/', '/dpkg/offline-mirror/1/']);
+      const page = await (await fetch(`${s.baseUrl}/-/mirror/${id}`, { headers: { Accept: 'text/html' } })).text();
+      expect(page).to.include('builds it served (the latest 2)').and.include('href="/dpkg/uses-mirror/1/"');
     });
   });
 

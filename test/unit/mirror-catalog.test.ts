@@ -3,7 +3,7 @@
 // a removal racing the end of a download leaves.
 import { expect } from 'chai';
 import { Mirror, parseDeclaration, type Declaration, type FetchHooks, type FetchResult } from '../../server/services/mirror.js';
-import type { MirrorEntry, MirrorEntryStore } from '../../server/domain/stores.js';
+import { withUse, type MirrorEntry, type MirrorEntryStore, type MirrorUse } from '../../server/domain/stores.js';
 import type { RepoEvent } from '../../server/domain/events.js';
 
 class MemoryEntries implements MirrorEntryStore {
@@ -19,6 +19,10 @@ class MemoryEntries implements MirrorEntryStore {
   }
   async remove(id: string): Promise<void> {
     this.rows.delete(id);
+  }
+  async recordUse(id: string, use: MirrorUse): Promise<void> {
+    const entry = this.rows.get(id);
+    if (entry) this.rows.set(id, { ...entry, usedBy: withUse(entry.usedBy, use) });
   }
   async generation(): Promise<number> {
     return 0;

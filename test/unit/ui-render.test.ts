@@ -3,6 +3,7 @@ import { toHref } from '../../server/domain/tree-path.js';
 import { humanSize, renderPage } from '../../server/pages/render.js';
 import { STYLE } from '../../server/pages/style.js';
 import type { BuildSummary, Crumb, EntryView, PageView, Paging } from '../../server/pages/views.js';
+import { searchQuery } from '../../server/pages/browse.js';
 
 const HASH_A = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const HASH_B = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
@@ -70,7 +71,7 @@ function compare(overrides: Partial<Extract<PageView, { view: 'compare' }>>): Ex
 }
 
 function search(overrides: Partial<Extract<PageView, { view: 'search' }>>): Extract<PageView, { view: 'search' }> {
-  return { view: 'search', path: '/-/search', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }], sha256: HASH_A, error: null, results: [], more: false, ...overrides };
+  return { view: 'search', path: '/-/search', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }], query: HASH_A, sha256: HASH_A, error: null, results: [], names: [], more: false, ...overrides };
 }
 
 const SAMPLES: Record<PageView['view'], PageView> = {
@@ -87,9 +88,9 @@ const SAMPLES: Record<PageView['view'], PageView> = {
     path: '/-/mirror',
     crumbs: crumbsFor([]),
     entries: [
-      { id: 'a1', kind: 'file', url: 'https://example.org/<b>.tar.gz', image: null, state: 'ok', reason: null, next_try_at: null, attempts: 1, sha256: HASH_A, size: 1234, bytes_so_far: null, note: 'the <compiler> we build with', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: '2024-05-22T14:01:00.000Z', download: `/-/mirror/sha256/${HASH_A}` },
-      { id: 'a2', kind: 'file', url: 'https://example.org/gone.zip', image: null, state: 'failed', reason: 'upstream answered 404', next_try_at: '2024-05-22T14:05:00.000Z', attempts: 2, sha256: null, size: null, bytes_so_far: null, note: '', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: null, download: null },
-      { id: 'a3', kind: 'image', url: null, image: `registry.example.org/library/alpine@sha256:${HASH_C}`, state: 'pending', reason: null, next_try_at: null, attempts: 0, sha256: null, size: null, bytes_so_far: 4096, note: '', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: null, download: null },
+      { id: 'a1', kind: 'file', url: 'https://example.org/<b>.tar.gz', image: null, state: 'ok', reason: null, next_try_at: null, attempts: 1, sha256: HASH_A, size: 1234, bytes_so_far: null, note: 'the <compiler> we build with', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: '2024-05-22T14:01:00.000Z', download: `/-/mirror/sha256/${HASH_A}`, used_by: [{ build: "/dpkg/hello/42/", at: "2024-05-22T15:00:00.000Z" }] },
+      { id: 'a2', kind: 'file', url: 'https://example.org/gone.zip', image: null, state: 'failed', reason: 'upstream answered 404', next_try_at: '2024-05-22T14:05:00.000Z', attempts: 2, sha256: null, size: null, bytes_so_far: null, note: '', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: null, download: null, used_by: [] },
+      { id: 'a3', kind: 'image', url: null, image: `registry.example.org/library/alpine@sha256:${HASH_C}`, state: 'pending', reason: null, next_try_at: null, attempts: 0, sha256: null, size: null, bytes_so_far: 4096, note: '', declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: null, download: null, used_by: [] },
     ],
   },
   audit: {
@@ -124,6 +125,13 @@ const SAMPLES: Record<PageView['view'], PageView> = {
     paging: onePage(1),
   },
   error: { view: 'error', path: '/dpkg/nope/', crumbs: crumbsFor(['dpkg', 'nope']), status: 404, message: 'no such project' },
+  'mirror-entry': {
+    view: 'mirror-entry',
+    path: '/-/mirror/a1',
+    crumbs: [{ name: 'artifacts', href: '/' }, { name: 'mirror', href: '/-/mirror' }, { name: 'a1', href: '/-/mirror/a1' }],
+    entry: { id: 'a1', kind: 'file', url: `https://example.org/${HOSTILE}`, image: null, state: 'ok', reason: null, next_try_at: null, attempts: 1, sha256: HASH_A, size: 1234, bytes_so_far: null, note: `for <b>the</b> build`, declared_by: 'master:ci', declared_at: '2024-05-22T14:00:00.000Z', fetched_at: '2024-05-22T14:01:00.000Z', download: `/-/mirror/sha256/${HASH_A}`, used_by: [{ build: '/dpkg/hello/42/', at: '2024-05-22T15:00:00.000Z' }] },
+  },
+  'compare-form': { view: 'compare-form', path: '/-/compare', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'compare', href: '/-/compare' }] },
 };
 
 const VOID_ELEMENTS = new Set(['meta', 'input', 'br', 'wbr', 'link', 'img', 'hr']);
@@ -190,13 +198,13 @@ describe('pages/render', () => {
         expect(structuralProblems(html)).to.deep.equal([]);
       });
 
-      it(`renders ${name} with the site link, the breadcrumbs and the SHA-256 search form`, () => {
+      it(`renders ${name} with the site link, the breadcrumbs and the search form (a SHA-256 or a name)`, () => {
         const html = renderPage(view);
         expect(html).to.match(/<header class="site"><a class="brand" href="\/">artifacts<\/a>/);
         const form = section(html, '<form', '</form>');
         expect(form).to.include('method="get"').and.include('action="/-/search"');
-        expect(form).to.match(/<input [^>]*name="sha256"/);
-        expect(form).to.include('placeholder="SHA-256"').and.include('pattern="[0-9a-fA-F]{64}"');
+        expect(form).to.match(/<input [^>]*name="q"/);
+        expect(form).to.include('placeholder="SHA-256 or name"').and.not.include('pattern=');
         const nav = section(html, '<nav aria-label="breadcrumb">', '</nav>');
         expect(texts(nav, /<li>/, '</li>')).to.deep.equal(view.crumbs.map((c) => c.name));
         expect(nav.match(/<a /g)?.length ?? 0, 'every crumb but the last is a link').to.equal(view.crumbs.length - 1);
@@ -246,7 +254,7 @@ describe('pages/render', () => {
     });
 
     it('escapes the echoed search query in the input value and the page', () => {
-      const page = renderPage(search({ sha256: `"><script>x</script>`, error: 'not a SHA-256 <b>' }));
+      const page = renderPage(search({ query: `"><script>x</script>`, sha256: `"><script>x</script>`, error: 'not a SHA-256 <b>' }));
       expect(page).to.include('value="&quot;&gt;&lt;script&gt;x&lt;/script&gt;"');
       expect(page).to.include('not a SHA-256 &lt;b&gt;');
       expect(structuralProblems(page)).to.deep.equal([]);
@@ -378,10 +386,41 @@ describe('pages/render', () => {
       expect(html).to.not.include('no file has this checksum').and.not.include('<table');
     });
 
+    it('lists projects and builds found by name, and says files are found by checksum', () => {
+      const html = renderPage(search({ query: 'hel<lo', sha256: null, names: [{ kind: 'project', path: '/dpkg/hello/', href: '/dpkg/hello/' }, { kind: 'build', path: '/dpkg/hello/42/', href: '/dpkg/hello/42/' }] }));
+      expect(html).to.include('named like “hel&lt;lo”').and.include('files are found by their SHA-256');
+      expect(html).to.include('<a href="/dpkg/hello/42/">/<wbr>dpkg/<wbr>hello/<wbr>42/<wbr></a></td><td>build</td>');
+      expect(html).to.match(/<input id="q" name="q"[^>]*value="hel&lt;lo"/);
+      expect(renderPage(search({ query: 'nothing', sha256: null }))).to.include('no project or build has this name');
+    });
+
     it('invites a query when there is none', () => {
-      const html = renderPage(search({ sha256: null }));
+      const html = renderPage(search({ query: null, sha256: null }));
       expect(html).to.include('Enter a SHA-256').and.not.include('no file has this checksum');
       expect(html).to.not.match(/<input [^>]*value=/);
+    });
+  });
+
+  describe('mirror entry', () => {
+    it('says what the entry is, its state, who declared it, the builds it served, and offers its removal', () => {
+      const html = renderPage(SAMPLES['mirror-entry']);
+      expect(html).to.include('<h1>mirror entry a1</h1>').and.include('master:ci').and.include('for &lt;b&gt;the&lt;/b&gt; build');
+      expect(html).to.include(`<a href="/-/mirror/sha256/${HASH_A}" download>download</a>`);
+      expect(html).to.match(/<a href="\/dpkg\/hello\/42\/">[^<]*<wbr>/);
+      expect(html).to.include('<form class="remove" method="post" action="/-/mirror/a1"><input type="hidden" name="action" value="remove">');
+    });
+
+    it('the list links each entry to its page and offers the form to declare one', () => {
+      const html = renderPage(SAMPLES.mirror);
+      expect(html).to.match(/<a href="\/-\/mirror\/a1">/);
+      expect(html).to.include('<form class="declare" method="post" action="/-/mirror">').and.include('name="url"').and.include('name="image"').and.include('name="note"');
+    });
+  });
+
+  describe('compare form', () => {
+    it('asks for two builds, by GET to /-/compare', () => {
+      const html = renderPage(SAMPLES['compare-form']);
+      expect(html).to.include('<form class="compare" method="get" action="/-/compare">').and.include('name="from"').and.include('name="to"');
     });
   });
 
@@ -502,5 +541,16 @@ describe('ui: build pages link to their audit trail', () => {
   it('with the build path as the query', () => {
     const html = renderPage(directory(true));
     expect(html).to.match(/href="\/-\/audit\?build=%2Fdpkg%2Fhello%2F42%2F"/);
+  });
+});
+
+describe('pages/browse searchQuery', () => {
+  it('tells a checksum from a name, and refuses what is neither', () => {
+    expect(searchQuery(` ${'AB'.repeat(32)} `)).to.deep.equal({ sha256: 'ab'.repeat(32) });
+    expect(searchQuery('hello')).to.deep.equal({ parts: ['hello'] });
+    expect(searchQuery('/dpkg/hello/42/')).to.deep.equal({ parts: ['dpkg', 'hello', '42'] });
+    expect(searchQuery('a/b/c/d')).to.have.property('error');
+    expect(searchQuery('///')).to.have.property('error');
+    expect(searchQuery('x'.repeat(201))).to.have.property('error');
   });
 });
