@@ -57,8 +57,8 @@ export async function runProxyEnvCommand(args: string[], env: NodeJS.ProcessEnv,
   let parsed;
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { proxy: { type: 'string' }, 'ca-bundle': { type: 'string' } } });
-  } catch {
-    out.stderr.write(`${PROXY_ENV_USAGE}\n`);
+  } catch (err) {
+    out.stderr.write(`artifact-repo proxy-env: ${(err as Error).message}\n${PROXY_ENV_USAGE}\n`);
     return 2;
   }
   const [raw, ...extra] = parsed.positionals;

@@ -112,8 +112,8 @@ export async function runVerifyCommand(args: string[], env: NodeJS.ProcessEnv, i
   let parsed;
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { key: { type: 'string' }, into: { type: 'string' }, 'trust-server-key': { type: 'boolean' } } });
-  } catch {
-    io.stderr.write(`${VERIFY_USAGE}\n`);
+  } catch (err) {
+    io.stderr.write(`artifact-repo verify: ${(err as Error).message}\n${VERIFY_USAGE}\n`);
     return 2;
   }
   const [raw, ...extra] = parsed.positionals;
