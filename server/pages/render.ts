@@ -397,7 +397,7 @@ function renderMirrorEntry(view: Extract<PageView, { view: 'mirror-entry' }>): s
   const used = e.used_by.map((u) => `<tr><td class="name">${nameLink(u.build, u.build)}</td><td>${date(u.at)}</td></tr>`);
   return (
     `<h1>mirror entry ${esc(e.id)}</h1>\n<div class="scroll"><table class="entry"><tbody>\n${rows.join('\n')}\n</tbody></table></div>\n` +
-    `<h2>builds it served (the latest ${e.used_by.length})</h2>\n${table('used', ['<th>build</th>', '<th>first served (UTC)</th>'], used, 'no build has used it yet')}\n` +
+    `<h2>builds it served${e.used_by.length > 0 ? ` (the latest ${e.used_by.length})` : ''}</h2>\n${table('used', ['<th>build</th>', '<th>first served (UTC)</th>'], used, 'no build has used it yet')}\n` +
     `<form class="remove" method="post" action="${esc(view.path)}"><input type="hidden" name="action" value="remove"><p><button type="submit">remove this entry</button> <span class="muted">(a master\'s credentials; its bytes go once no build\'s inputs refer to them)</span></p></form>`
   );
 }

@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
-import { basic, MASTER_AUTH, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
+import { basic, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
 import { requireTool } from '../helpers/tools.js';
 
 const SHOTS = path.join(REPO_ROOT, 'screenshots');
@@ -63,12 +63,17 @@ describe('web UI in chromium', function () {
     expect((await readFile(saved as string)).equals(deb)).to.equal(true);
   });
 
-  it('searches by checksum from the search box', async () => {
+  it('searches by checksum and by name from the search box', async () => {
     const sha = createHash('sha256').update(deb).digest('hex');
     await page.goto(`${s.baseUrl}/dpkg/hello/2/`);
-    await page.getByPlaceholder('SHA-256').fill(sha);
+    await page.getByPlaceholder('SHA-256 or name').fill('hello/2');
     await page.keyboard.press('Enter');
-    await page.waitForURL(/\/-\/search\?sha256=/);
+    await page.waitForURL(/\/-\/search\?q=/);
+    await page.getByRole('link', { name: '/dpkg/hello/2/' }).click();
+    await page.waitForURL(`${s.baseUrl}/dpkg/hello/2/`);
+    await page.getByPlaceholder('SHA-256 or name').fill(sha);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/-\/search\?q=/);
     const text = await page.locator('main').innerText();
     expect(text).to.include('/dpkg/hello/1/hello_1.0_amd64.deb').and.include('/dpkg/hello/2/hello_1.0_amd64.deb');
     await page.screenshot({ path: path.join(SHOTS, '4-search.png'), fullPage: true });
@@ -83,6 +88,39 @@ describe('web UI in chromium', function () {
     await page.screenshot({ path: path.join(SHOTS, '5-compare.png'), fullPage: true });
   });
 
+  it('a missing page, a master-only page and the compare form are pages, not bare text', async () => {
+    const missing = await page.goto(`${s.baseUrl}/dpkg/nope/`);
+    expect(missing?.status()).to.equal(404);
+    expect(await page.locator('h1').innerText()).to.equal('404 Not Found');
+    expect(await page.getByRole('link', { name: 'back to all artifacts' }).count()).to.equal(1);
+    // A visitor's build page says which links are for masters before the click.
+    await page.goto(`${s.baseUrl}/dpkg/hello/1/`);
+    expect(await page.locator('.summary .masters').innerText()).to.match(/^for build masters: audit trail, inputs$/);
+    // "signed" explains on the page what was signed and how to check it.
+    await page.getByRole('link', { name: 'signed', exact: true }).click();
+    expect(await page.locator('#verify').isVisible()).to.equal(true);
+    await page.goto(`${s.baseUrl}/-/compare`);
+    await page.getByLabel('from').fill('/dpkg/hello/1/');
+    await page.getByLabel('to').fill('/dpkg/hello/2/');
+    await page.getByRole('button', { name: 'compare' }).click();
+    await page.waitForURL(/\/-\/compare\?from=/);
+    expect(await page.locator('main').innerText()).to.match(/not reproducible/i);
+  });
+
+  it('a master declares a mirror entry from the mirror page and sees its page', async () => {
+    const master = await browser.newContext({ httpCredentials: { username: MASTER_USER, password: MASTER_PASSWORD }, viewport: { width: 1280, height: 860 } });
+    const p = await master.newPage();
+    await p.goto(`${s.baseUrl}/-/mirror`);
+    await p.getByLabel('file URL').fill('https://example.invalid/releases/a-rather-long-tool-name-1.2.3-linux-x86_64.tar.gz');
+    await p.getByLabel('what it is for').fill('the toolchain every build of hello uses');
+    await p.getByRole('button', { name: 'declare' }).click();
+    await p.waitForURL(/\/-\/mirror\/[A-Za-z0-9_-]+$/);
+    const text = await p.locator('main').innerText();
+    expect(text).to.include('the toolchain every build of hello uses').and.include('master:buildbot');
+    await p.screenshot({ path: path.join(SHOTS, '8-mirror-entry.png'), fullPage: true });
+    await master.close();
+  });
+
   it('reads well dark and on a phone', async () => {
     const dark = await browser.newPage({ colorScheme: 'dark', viewport: { width: 1280, height: 860 } });
     await dark.goto(`${s.baseUrl}/dpkg/hello/2/`);
@@ -94,6 +132,14 @@ describe('web UI in chromium', function () {
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow, 'the page scrolls sideways on a phone').to.be.at.most(0);
     await phone.screenshot({ path: path.join(SHOTS, '7-build-phone.png'), fullPage: true });
+    // The mirror list (with an entry), an entry's page and the compare form fit a phone too.
+    const id = ((await (await fetch(`${s.baseUrl}/-/mirror`, { headers: { Accept: 'application/json' } })).json()) as { entries: Array<{ id: string }> }).entries[0]?.id as string;
+    for (const [where, shot] of [['/-/mirror', '9-mirror-phone.png'], [`/-/mirror/${id}`, '10-mirror-entry-phone.png'], ['/-/compare', '11-compare-form-phone.png']]) {
+      await phone.goto(`${s.baseUrl}${where}`);
+      const sideways = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(sideways, `${where} scrolls sideways on a phone`).to.be.at.most(0);
+      await phone.screenshot({ path: path.join(SHOTS, shot as string), fullPage: true });
+    }
     await dark.close();
     await phone.close();
   });
