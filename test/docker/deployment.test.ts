@@ -200,6 +200,20 @@ describe('docker deployment on a real engine', function () {
     expect(await (await fetch(`${base}/-/search?sha256=${bigSha}`)).text()).to.include('/dpkg/hello/1/big.bin');
   });
 
+  it('serves the client through nginx, and it verifies the sealed build from a directory with nothing installed', async () => {
+    const dir = path.join(work, 'client');
+    await mkdir(dir, { recursive: true });
+    const client = Buffer.from(await (await fetch(`${base}/-/client/artifact-repo`)).arrayBuffer());
+    const listed = await (await fetch(`${base}/-/client/artifact-repo.sha256`)).text();
+    await writeFile(path.join(dir, 'artifact-repo'), client, { mode: 0o755 });
+    await writeFile(path.join(dir, 'artifact-repo.sha256'), listed);
+    const check = await run(findTool('sha256sum') as string, ['-c', 'artifact-repo.sha256'], { cwd: dir });
+    expect(check.code, check.stdout + check.stderr).to.equal(0);
+    const verified = await run(path.join(dir, 'artifact-repo'), ['verify', `${base}/dpkg/hello/1/`, '--trust-server-key'], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } });
+    expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
+    expect(verified.stdout).to.match(/^verified http\S+\/dpkg\/hello\/1\/: 2 files, /m);
+  });
+
   it('the admin CLI works through exec and through run --rm, and what it writes stays the server user\'s', async () => {
     const list = await mustCompose(['exec', '-T', 'app', 'artifact-repo', 'master', 'list']);
     expect(list).to.match(/^buildbot\s/m);
