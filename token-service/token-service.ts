@@ -334,7 +334,7 @@ export class TokenService {
   /** What a build's live tokens let it do, and until when (its public page shows it: no id, no name). */
   async liveModesOf(scope: string): Promise<Array<{ proxy: ProxyMode; replay: string | null; expires_at: string }>> {
     const now = this.now();
-    return (await this.store.tokens()).filter((t) => t.scope === scope && isTokenLive(t, now)).map((t) => ({ proxy: t.proxy ?? 'record', replay: t.replay ?? null, expires_at: t.expires_at }));
+    return (await this.store.tokensOf(scope)).filter((t) => isTokenLive(t, now)).map((t) => ({ proxy: t.proxy ?? 'record', replay: t.replay ?? null, expires_at: t.expires_at }));
   }
 
   async liveCount(): Promise<number> {

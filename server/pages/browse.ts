@@ -95,7 +95,7 @@ async function entriesOf(services: Services, segments: readonly string[], offset
   return { entries, total: names.length };
 }
 
-// withLive: the build's own page only (a scan of the live tokens, not one per build of a list).
+// withLive: the build's own page only (one read of its tokens, not one per build of a list).
 async function summaryOf(services: Services, build: readonly string[], previous: readonly string[] | null, withLive = false): Promise<BuildSummary> {
   const stats = await services.builds.stats(build);
   const href = toHref(build, true);
