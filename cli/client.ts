@@ -16,13 +16,15 @@ interface ClientCommand {
   /** One line for the list of commands. */
   summary: string;
   usage: string;
+  /** Its standard output is shell lines for `eval "$(...)"`: on failure it prints `false`, so that the eval fails too. */
+  forEval?: boolean;
   run(args: string[], env: NodeJS.ProcessEnv, io: ClientIo): Promise<number>;
 }
 
 export const CLIENT_COMMANDS: Record<string, ClientCommand> = {
-  mint: { summary: 'mint a build token with the master\'s credentials; prints export lines', usage: MINT_USAGE, run: runMintCommand },
+  mint: { summary: 'mint a build token with the master\'s credentials; prints export lines', usage: MINT_USAGE, forEval: true, run: runMintCommand },
   upload: { summary: 'upload a directory with the build token', usage: UPLOAD_USAGE, run: runUploadCommand },
-  'proxy-env': { summary: 'print the lines that point a build\'s tools at the build proxy', usage: PROXY_ENV_USAGE, run: runProxyEnvCommand },
+  'proxy-env': { summary: 'print the lines that point a build\'s tools at the build proxy', usage: PROXY_ENV_USAGE, forEval: true, run: runProxyEnvCommand },
   revoke: { summary: 'revoke the build token: the build is then sealed', usage: REVOKE_USAGE, run: runRevokeCommand },
   verify: { summary: 'download a sealed build and check its signature, checksums and provenance', usage: VERIFY_USAGE, run: runVerifyCommand },
 };
@@ -33,13 +35,23 @@ export function asksForHelp(args: readonly string[]): boolean {
   return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
 }
 
-/** Runs a client command; its `--help` prints its usage and exits 0. */
-export function runClientCommand(command: ClientCommand, args: string[], env: NodeJS.ProcessEnv, io: ClientIo): Promise<number> {
+/**
+ * Runs a client command; its `--help` prints its usage and exits 0. A command for eval
+ * that fails prints `false`: `eval "$(artifact-repo mint ...)"` then fails as the command
+ * did, instead of going on with nothing set (a build that would run unrecorded).
+ */
+export async function runClientCommand(command: ClientCommand, args: string[], env: NodeJS.ProcessEnv, io: ClientIo): Promise<number> {
   if (asksForHelp(args)) {
     io.stdout.write(`${command.usage}\n`);
-    return Promise.resolve(0);
+    return 0;
   }
-  return command.run(args, env, io);
+  let code = 1;
+  try {
+    code = await command.run(args, env, io);
+    return code;
+  } finally {
+    if (command.forEval && code !== 0) io.stdout.write('false\n');
+  }
 }
 
 /** The list of client commands, for a usage text. */

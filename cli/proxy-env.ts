@@ -5,7 +5,7 @@
 // and ARTIFACT_PASSWORD, and the lines name those variables rather than their values, so
 // the password never appears in what is printed (a terminal, a CI log).
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -18,6 +18,18 @@ const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 export const CA_VARIABLES = ['SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'GIT_SSL_CAINFO', 'NODE_EXTRA_CA_CERTS', 'npm_config_cafile'] as const;
 
 export const PROXY_ENV_USAGE = 'usage: artifact-repo proxy-env [--proxy http://HOST:PORT] [--ca-bundle FILE] URL';
+
+/**
+ * What the build's own NO_PROXY already bypasses: said (those hosts are fetched directly,
+ * unrecorded), and refused when it is everything (`*`): nothing would be recorded at all.
+ */
+export function noProxyProblem(env: NodeJS.ProcessEnv, repository: URL): { refuse: boolean; message: string | null } {
+  const listed = [env.NO_PROXY, env.no_proxy].filter((v): v is string => v !== undefined).join(',');
+  const entries = [...new Set(listed.split(',').map((e) => e.trim()).filter((e) => e !== '' && e !== noProxyEntry(repository)))];
+  if (entries.length === 0) return { refuse: false, message: null };
+  if (entries.includes('*')) return { refuse: true, message: 'NO_PROXY is "*": every request would bypass the build proxy, unrecorded; unset it (or list only hosts) first' };
+  return { refuse: false, message: `NO_PROXY already lists ${entries.slice(0, 5).join(', ')}${entries.length > 5 ? ', ...' : ''}: requests to those hosts bypass the build proxy and are not recorded` };
+}
 
 /** The repository's host as NO_PROXY lists it: a name or an address, never anything a shell expands. */
 function noProxyEntry(repository: URL): string {
@@ -34,7 +46,13 @@ export function defaultBundlePath(repository: URL, env: NodeJS.ProcessEnv): stri
 }
 
 /** The lines to evaluate, given the proxy's URL (no credentials) and the bundle's path. */
-export function proxyEnvLines(proxy: URL, bundle: string, repository: URL): string[] {
+/** A NO_PROXY list with `entry` in it: what it listed stays, in its order, and the entry is added once. */
+export function withNoProxyEntry(list: string | undefined, entry: string): string {
+  const entries = (list ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+  return (entries.includes(entry) ? entries : [...entries, entry]).join(',');
+}
+
+export function proxyEnvLines(proxy: URL, bundle: string, repository: URL, env: NodeJS.ProcessEnv = {}): string[] {
   const withCredentials = `${proxy.protocol}//\${ARTIFACT_USER}:\${ARTIFACT_PASSWORD}@${proxy.host}`;
   const lines = [
     `export HTTP_PROXY="${withCredentials}"`,
@@ -42,7 +60,7 @@ export function proxyEnvLines(proxy: URL, bundle: string, repository: URL): stri
     'export npm_config_proxy="$HTTP_PROXY" npm_config_https_proxy="$HTTP_PROXY"',
     // Uploads to the repository itself go straight to it; what the build's own setting
     // already bypasses stays bypassed (appended, not replaced).
-    `export NO_PROXY="\${NO_PROXY:+$NO_PROXY,}${noProxyEntry(repository)}" no_proxy="\${no_proxy:+$no_proxy,}${noProxyEntry(repository)}"`,
+    `export NO_PROXY=${shellQuote(withNoProxyEntry(env.NO_PROXY, noProxyEntry(repository)))} no_proxy=${shellQuote(withNoProxyEntry(env.no_proxy, noProxyEntry(repository)))}`,
   ];
   lines.push(`export ${CA_VARIABLES.map((name) => `${name}=${shellQuote(bundle)}`).join(' ')}`);
   return lines;
@@ -85,10 +103,24 @@ export async function runProxyEnvCommand(args: string[], env: NodeJS.ProcessEnv,
     out.stderr.write(`artifact-repo: cannot fetch the build proxy's CA from ${new URL('-/proxy/ca.pem', repository).href}: ${(err as Error).message}\n`);
     return 1;
   }
+  const bypassed = noProxyProblem(env, repository);
+  if (bypassed.refuse) {
+    out.stderr.write(`artifact-repo: ${bypassed.message}\n`);
+    return 1;
+  }
+  if (bypassed.message) out.stderr.write(`artifact-repo: warning: ${bypassed.message}\n`);
+  // Written aside and renamed: two jobs on one worker never read a half-written bundle.
   await mkdir(path.dirname(bundle), { recursive: true });
-  await writeFile(bundle, `${systemRoots().trimEnd()}\n${ca.trim()}\n`, { mode: 0o644 });
+  const temp = `${bundle}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await writeFile(temp, `${systemRoots().trimEnd()}\n${ca.trim()}\n`, { mode: 0o644 });
+    await rename(temp, bundle);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
   out.stderr.write(`artifact-repo: the system's CAs and the build proxy's are in ${bundle}\n`);
   if (!env.ARTIFACT_USER || !env.ARTIFACT_PASSWORD) out.stderr.write('artifact-repo: note: ARTIFACT_USER and ARTIFACT_PASSWORD (the build token) must be set when these lines are evaluated\n');
-  for (const line of proxyEnvLines(proxy, bundle, repository)) out.stdout.write(`${line}\n`);
+  for (const line of proxyEnvLines(proxy, bundle, repository, env)) out.stdout.write(`${line}\n`);
   return 0;
 }

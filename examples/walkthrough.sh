@@ -12,8 +12,14 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 readme="$here/../README.md"
 
-# Literal replacement (no regular expressions: a password may hold any character).
-awk -v base="${BASE:-}" -v proxy="${PROXY:-}" -v password="${MASTER_PASSWORD:-}" -v download="${DOWNLOAD_URL:-}" '
+# The lines go to a file only this user can read (they may hold the master password),
+# removed however the run ends.
+umask 077
+script=$(mktemp)
+trap 'rm -f "$script"' EXIT
+# Literal replacement, the values read from the environment (awk -v would interpret
+# backslashes): a password may hold any character.
+BASE=${BASE:-} PROXY=${PROXY:-} MASTER_PASSWORD=${MASTER_PASSWORD:-} DOWNLOAD_URL=${DOWNLOAD_URL:-} awk '
   function swap(line, from, to,   out, i) {
     if (to == "") return line
     out = ""
@@ -25,6 +31,7 @@ awk -v base="${BASE:-}" -v proxy="${PROXY:-}" -v password="${MASTER_PASSWORD:-}"
   inside && /^```sh$/ { code = 1; next }
   inside && /^```$/ { code = 0; next }
   code {
+    base = ENVIRON["BASE"]; proxy = ENVIRON["PROXY"]; password = ENVIRON["MASTER_PASSWORD"]; download = ENVIRON["DOWNLOAD_URL"]
     line = swap($0, "http://127.0.0.1:8080", base)
     line = swap(line, "http://127.0.0.1:8081", proxy)
     line = swap(line, "https://ftp.gnu.org/gnu/hello/hello-2.12.1.tar.gz", download)
@@ -32,7 +39,6 @@ awk -v base="${BASE:-}" -v proxy="${PROXY:-}" -v password="${MASTER_PASSWORD:-}"
     if (password != "") { q = password; gsub(/\047/, "\047\\\047\047", q); line = swap(line, "change-me-walkthrough", "\047" q "\047") }
     print line
   }
-' "$readme" > "${TMPDIR:-/tmp}/walkthrough.$$.sh"
-trap 'rm -f "${TMPDIR:-/tmp}/walkthrough.$$.sh"' EXIT
-[ -s "${TMPDIR:-/tmp}/walkthrough.$$.sh" ] || { echo "walkthrough.sh: no walkthrough found in $readme" >&2; exit 1; }
-sh -eu "${TMPDIR:-/tmp}/walkthrough.$$.sh"
+' "$readme" > "$script"
+[ -s "$script" ] || { echo "walkthrough.sh: no walkthrough found in $readme" >&2; exit 1; }
+sh -eu "$script"

@@ -118,6 +118,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
         // What the build depended on: bodies it got (a POST's answer or a 404 is not an input).
         inputs: depended.inputs,
         inputsTruncated: depended.truncated,
+        meta: (await stores.builds.get(build)).meta ?? null,
         startedOn: minted.map((t) => t.created_at).sort()[0] ?? null,
         finishedOn: sealedAt,
       },

@@ -15,12 +15,15 @@ interface ClientFile {
 }
 
 export function mountClientDownload(app: Express): void {
-  let loaded: Promise<ClientFile | null> | null = null;
-  const client = (): Promise<ClientFile | null> =>
-    (loaded ??= readFile(CLIENT_PATH).then(
-      (bytes) => ({ bytes, sha256: createHash('sha256').update(bytes).digest('hex') }),
-      () => null,
-    ));
+  let loaded: Promise<ClientFile> | null = null;
+  // Read once; a file not there yet (built after the start) is looked for again next time.
+  const client = (): Promise<ClientFile | null> => {
+    loaded ??= readFile(CLIENT_PATH).then((bytes) => ({ bytes, sha256: createHash('sha256').update(bytes).digest('hex') }));
+    return loaded.catch(() => {
+      loaded = null;
+      return null;
+    });
+  };
   const missing = (res: Response): void => {
     res.status(404).type('text/plain').send('the client is not built on this server: `npm run build` writes it\n');
   };

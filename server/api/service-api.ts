@@ -9,6 +9,7 @@ import { NAME_RE, parseTreePath, scopeString, splitTarget } from '../domain/tree
 import type { Services } from '../services/services.js';
 import type { Metrics } from '../http/metrics.js';
 import type { ProxySettings, TokenSummary } from '../../token-service/token-service.js';
+import { parseBuildMeta } from '../domain/build-meta.js';
 import { checkTtl, mintFieldsProblem } from '../domain/token-rules.js';
 import { clientAddress, requestBaseUrl } from '../http/client.js';
 import { parseBasicAuth } from '../../token-service/credentials.js';
@@ -107,10 +108,14 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     if (!ttl.ok) throw new HttpError(400, ttl.error);
     const scope = scopeString(segments);
     const settings = await proxySettings(fields);
+    const given = parseBuildMeta(fields);
+    if ('error' in given) throw new HttpError(400, given.error);
     // Alone for this build: it cannot be sealed between the check and the mint.
     const minted = await builds.exclusive(scope, async () => {
       const refusal = await builds.mintRefusal(segments);
       if (refusal) throw new HttpError(409, refusal);
+      const conflict = await builds.settleMeta(segments, given.meta);
+      if (conflict) throw new HttpError(409, `${conflict} differs from what the first mint of build ${scope} gave (what a build is built from is said once)`);
       await store.ensureCollection(segments);
       return tokens.mint(scope, ttl.seconds, master, settings);
     });
@@ -219,9 +224,10 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   });
 
   // ?q= is the search box (a checksum or a name), ?sha256= the checksum alone (the interface since v1).
+  // A name search lists folders: as many at once as listings may run (pageGate).
   app.get('/-/search', (req, res) => {
     const q = queryString(req.query.q);
-    return page(req, res, () => searchPage(pages, q ?? queryString(req.query.sha256), q === undefined));
+    return page(req, res, () => repo.pageGate.run(() => searchPage(pages, q ?? queryString(req.query.sha256), q === undefined)));
   });
   app.get('/-/compare', (req, res) => page(req, res, () => repo.compareGate.run(() => comparePage(pages, queryString(req.query.from), queryString(req.query.to), wantsPage(req)))));
 
@@ -326,15 +332,16 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     res.set('Cache-Control', 'no-cache').json(entry);
   });
 
-  // The entry page's "remove" button (an HTML form cannot send DELETE).
-  app.post('/-/mirror/:id', (req, res) =>
-    fromForm(req, res, async (master, fields) => {
+  // The entry page's "remove" button (an HTML form cannot send DELETE); anything else: 405.
+  app.post('/-/mirror/:id', (req, res, next) => {
+    if (!req.is('application/x-www-form-urlencoded')) return next();
+    return fromForm(req, res, async (master, fields) => {
       if (fields.action !== 'remove') throw new HttpError(400, 'the form asks for nothing this page does');
       if (!(await repo.mirror.remove(String(req.params.id), `master:${master}`))) throw new HttpError(404, 'no such mirror entry');
       repo.sweepContent().catch(() => undefined);
       return '/-/mirror';
-    }),
-  );
+    });
+  });
 
   app.delete('/-/mirror/:id', async (req, res) => {
     const master = await requireMaster(req);

@@ -4,6 +4,7 @@
 // repository observed both, so this is not a build's report about itself. Pure.
 import { createHash } from 'node:crypto';
 import type { KeyedHash } from './keyed-hash.js';
+import type { BuildMeta } from './build-meta.js';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
@@ -39,6 +40,8 @@ export interface ProvenanceFacts {
   inputs: readonly ProvenanceInput[];
   /** The recording holds more than its limits let be read: the inputs stop there. */
   inputsTruncated?: boolean;
+  /** What the build's first mint said it was built from and by (null: nothing). */
+  meta?: BuildMeta | null;
   /** The first mint and the seal, ISO 8601. */
   startedOn: string | null;
   finishedOn: string;
@@ -108,7 +111,22 @@ function subjectEntry(o: { path: string; sha256: string }): Record<string, unkno
   return { name: o.path, digest: { sha256: o.sha256 } };
 }
 
-export function provenanceStatement(facts: ProvenanceFacts, hash: KeyedHash): Record<string, unknown> {
+/**
+ * The source as a dependency (SLSA's convention for a git checkout: `git+URI@REF`, the
+ * commit as `gitCommit` when the revision is one), or none when no repository was named.
+ */
+export function sourceDependency(meta: BuildMeta | null | undefined): Record<string, unknown> | null {
+  const source = meta?.source;
+  if (!source?.uri) return null;
+  const commit = source.revision !== undefined && /^([0-9a-f]{40}|[0-9a-f]{64})$/i.test(source.revision);
+  return {
+    uri: `git+${source.uri}${source.branch ? `@${source.branch}` : ''}`,
+    ...(commit ? { digest: { gitCommit: (source.revision as string).toLowerCase() } } : {}),
+    annotations: { source: 'source', ...(source.revision !== undefined && !commit ? { revision: source.revision } : {}) },
+  };
+}
+
+export function provenanceStatement(facts: ProvenanceFacts, hash: KeyedHash, dependencies?: Array<Record<string, unknown>>): Record<string, unknown> {
   const base = facts.publicUrl ? facts.publicUrl.replace(/\/+$/, '') : null;
   // One dependency per distinct URL and digest, in a stable order: two builds that fetched
   // the same things say so in the same words.
@@ -128,13 +146,16 @@ export function provenanceStatement(facts: ProvenanceFacts, hash: KeyedHash): Re
           build: base ? `${base}${facts.build}` : facts.build,
           mintedBy: [...new Set(facts.mintedBy)].sort(),
           ...(facts.replayOf.length > 0 ? { replayOf: [...new Set(facts.replayOf)].sort() } : {}),
+          ...(facts.meta?.source ? { source: facts.meta.source } : {}),
+          ...(facts.meta?.properties ? { properties: facts.meta.properties } : {}),
         },
         ...(facts.inputsTruncated ? { internalParameters: { inputsTruncated: 'the recording holds more than the repository reads of it (INPUTS_MAX_LINES, INPUTS_MAX_RECORD_SIZE): the inputs listed stop there' } } : {}),
-        resolvedDependencies: [...seen.values()].sort(byKey).map(dependencyEntry),
+        resolvedDependencies: dependencies ?? [...(sourceDependency(facts.meta) ? [sourceDependency(facts.meta) as Record<string, unknown>] : []), ...[...seen.values()].sort(byKey).map(dependencyEntry)],
       },
       runDetails: {
-        builder: { id: base ? `${base}/` : 'urn:artifact-repo:unnamed' },
-        metadata: { ...(facts.startedOn ? { startedOn: facts.startedOn } : {}), finishedOn: facts.finishedOn },
+        // The CI that ran the build when its mint named one; the repository otherwise.
+        builder: { id: facts.meta?.builder?.id ?? (base ? `${base}/` : 'urn:artifact-repo:unnamed') },
+        metadata: { ...(facts.meta?.builder?.url ? { invocationId: facts.meta.builder.url } : {}), ...(facts.startedOn ? { startedOn: facts.startedOn } : {}), finishedOn: facts.finishedOn },
       },
     },
   };
@@ -180,10 +201,11 @@ export async function provenanceStatementBytes(facts: ProvenanceFacts, hash: Key
   }
   const sorted = [...seen.values()].sort(byKey);
   await pause();
-  const dependencies = await listed(sorted, (d) => JSON.stringify(dependencyEntry(d)));
+  const source = sourceDependency(facts.meta);
+  const dependencies = await listed([...(source ? [JSON.stringify(source)] : []), ...sorted.map((d) => JSON.stringify(dependencyEntry(d)))], (json) => json);
   // The rest is small: written whole, the two lists put in where they belong (a key inside
   // a string is escaped, so these are the statement's own keys).
-  const skeleton = JSON.stringify(provenanceStatement({ ...facts, inputs: [], outputs: [] }, hash));
+  const skeleton = JSON.stringify(provenanceStatement({ ...facts, inputs: [], outputs: [] }, hash, []));
   const subjectAt = skeleton.indexOf('"subject":[]') + '"subject":['.length;
   const dependenciesAt = skeleton.indexOf('"resolvedDependencies":[]') + '"resolvedDependencies":['.length;
   return Buffer.concat([

@@ -13,6 +13,7 @@ export function isAudited(event: RepoEvent): boolean {
 /** A record with only the fields a build record has (what was stored may carry others). */
 export function cleanRecord(parsed: BuildRecord): BuildRecord {
   const record: BuildRecord = {};
+  if (parsed.meta) record.meta = parsed.meta;
   if (parsed.sealed) record.sealed = parsed.sealed;
   if (parsed.sealPending) record.sealPending = parsed.sealPending;
   if (parsed.pin) record.pin = parsed.pin;
@@ -21,7 +22,7 @@ export function cleanRecord(parsed: BuildRecord): BuildRecord {
 }
 
 export function isEmptyRecord(record: BuildRecord): boolean {
-  return !record.sealed && !record.sealPending && !record.pin && !record.retired;
+  return !record.meta && !record.sealed && !record.sealPending && !record.pin && !record.retired;
 }
 
 export function orderKeys(keys: readonly SigningKeyRecord[]): SigningKeyRecord[] {

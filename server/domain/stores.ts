@@ -4,6 +4,7 @@
 // other from the configuration, and test/conformance runs one suite over both.
 import type { RepoEvent } from './events.js';
 import { BUILD_DEPTH } from './tree-path.js';
+import type { BuildMeta } from './build-meta.js';
 
 export interface SealedState {
   sealedAt: string;
@@ -33,6 +34,8 @@ export interface RetiredState {
 }
 
 export interface BuildRecord {
+  /** What it was built from and by, as its first mint said (public). */
+  meta?: BuildMeta;
   sealed?: SealedState;
   sealPending?: PendingSeal;
   pin?: PinState;

@@ -18,7 +18,7 @@ export function checkTtl(value: unknown, defaultSeconds: number, maxSeconds: num
 }
 
 /** The fields a mint request may carry (docs/interface.md); anything else is a typo to report, not ignore. */
-export const MINT_FIELDS: readonly string[] = ['type', 'project', 'build', 'ttl', 'proxy', 'replay'];
+export const MINT_FIELDS: readonly string[] = ['type', 'project', 'build', 'ttl', 'proxy', 'replay', 'source', 'builder', 'properties'];
 
 /**
  * Why a mint request's field names are refused, or null: an unknown field (`tll`,

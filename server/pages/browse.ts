@@ -98,6 +98,7 @@ async function entriesOf(services: Services, segments: readonly string[], offset
 // withLive: the build's own page only (one read of its tokens, not one per build of a list).
 async function summaryOf(services: Services, build: readonly string[], previous: readonly string[] | null, withLive = false): Promise<BuildSummary> {
   const stats = await services.builds.stats(build);
+  const meta = await services.builds.metaOf(build);
   const href = toHref(build, true);
   const previousHref = previous ? toHref(previous, true) : null;
   return {
@@ -109,6 +110,9 @@ async function summaryOf(services: Services, build: readonly string[], previous:
     sealed: stats.sealed !== null,
     sealedAt: stats.sealed?.sealedAt ?? null,
     signed: Boolean(stats.sealed?.signedBy),
+    source: meta?.source ?? null,
+    builder: meta?.builder ?? null,
+    properties: meta?.properties ?? null,
     live: stats.sealed !== null || !withLive ? [] : (await services.tokens.liveModesOf(scopeString(build))).map((t) => ({ proxy: t.proxy, replay: t.replay, expiresAt: t.expires_at })),
     previous: previousHref,
     compareHref: previousHref ? `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}` : null,
@@ -199,9 +203,9 @@ async function nameSearch(services: Services, parts: readonly string[]): Promise
 export async function searchPage(services: Services, query: string | undefined, checksumOnly = false): Promise<PageView> {
   const crumbs: Crumb[] = [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }];
   if (query === undefined || query.trim() === '') return { view: 'search', path: '/-/search', crumbs, query: null, sha256: null, error: null, more: false, results: [], names: [] };
+  if (checksumOnly && !SHA256_HEX_RE.test(query.trim().toLowerCase())) throw new PageError('invalid', 'sha256 must be 64 hexadecimal digits');
   const asked = searchQuery(query);
   if ('error' in asked) throw new PageError('invalid', asked.error);
-  if (checksumOnly && !('sha256' in asked)) throw new PageError('invalid', 'sha256 must be 64 hexadecimal digits');
   if ('parts' in asked) {
     const { names, more } = await nameSearch(services, asked.parts);
     return { view: 'search', path: '/-/search', crumbs, query: query.trim(), sha256: null, error: null, more, results: [], names };

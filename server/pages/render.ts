@@ -28,6 +28,18 @@ function link(href: string, text: string, attributes = ''): string {
   return anchor(href, esc(text), attributes);
 }
 
+/** A link out of the repository (a CI job, a source repository): http(s) only, never followed for ranking or given a referrer. */
+function externalLink(url: string, text: string, attributes = ''): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return esc(text);
+  }
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || /[\s"<>]/.test(url)) return esc(text);
+  return `<a href="${esc(url)}" rel="nofollow noopener noreferrer"${attributes}>${esc(text)}</a>`;
+}
+
 // Long artifact names in narrow columns: offer line breaks after "/" and "_" so a phone
 // wraps hello_1.0_amd64.deb between words rather than at an arbitrary letter.
 function nameLink(href: string, text: string): string {
@@ -147,6 +159,23 @@ function renderProject(view: Extract<PageView, { view: 'project' }>): string {
   return `<h1>${esc(displayPath(view.path))}</h1>\n${renderBuilds(view.builds)}${pager(view.paging, 'builds')}${rest}`;
 }
 
+/** Where a build came from and who built it, as its first mint said; '' when it said nothing. */
+function provenanceLine(build: BuildSummary): string {
+  const parts: string[] = [];
+  const s = build.source;
+  if (s) {
+    const revision = s.revision ? `<code title="${esc(s.revision)}">${esc(s.revision.length > 12 ? s.revision.slice(0, 12) : s.revision)}</code>` : '';
+    const repo = s.uri ? externalLink(s.uri, s.uri) : '';
+    parts.push(['built from', revision, s.branch ? `on ${esc(s.branch)}` : '', repo ? `of ${repo}` : ''].filter(Boolean).join(' '));
+  }
+  const b = build.builder;
+  if (b?.url) parts.push(`by ${externalLink(b.url, 'its CI job', ` title="${esc(b.url)}"`)}`);
+  else if (b?.id) parts.push(`by ${esc(b.id)}`);
+  const props = Object.entries(build.properties ?? {}).map(([k, v]) => `${esc(k)}=${esc(v)}`);
+  if (props.length > 0) parts.push(props.join(', '));
+  return parts.length === 0 ? '' : `\n<p class="summary source">${parts.join('<span class="sep" aria-hidden="true"> · </span>')}</p>`;
+}
+
 function buildSummary(build: BuildSummary): string {
   const parts = [
     `${badge(build)} build ${link(build.href, build.name)}`,
@@ -177,7 +206,7 @@ function renderDirectory(view: Extract<PageView, { view: 'directory' }>): string
     );
   });
   const head = ['<th>name</th>', '<th class="num">size</th>', '<th class="opt">modified (UTC)</th>', '<th>SHA-256</th>', '<th><span class="vh">download</span></th>'];
-  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}${view.build.signed && view.path === view.build.href ? verifySection(view.build.href) : ''}`;
+  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}${provenanceLine(view.build)}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}${view.build.signed && view.path === view.build.href ? verifySection(view.build.href) : ''}`;
 }
 
 /** Two builds to compare, named by their paths; each project page also links "compare with previous". */

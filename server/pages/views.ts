@@ -1,6 +1,7 @@
 // View models for the browser UI. The JSON form of every page is exactly one of these
 // objects, so the HTML and JSON never disagree about what a page shows. Every `href` is
 // already percent-encoded (built with toHref); every `name` is the decoded display text.
+import type { BuildBuilder, BuildSource } from '../domain/build-meta.js';
 
 export interface Crumb {
   name: string;
@@ -19,6 +20,10 @@ export interface BuildSummary {
   sealedAt: string | null;
   /** Sealed with SHA256SUMS.sig and signed provenance. */
   signed: boolean;
+  /** What it was built from and by, as its first mint said (null: not said). */
+  source: BuildSource | null;
+  builder: BuildBuilder | null;
+  properties: Record<string, string> | null;
   /** While open: what its live tokens let the build proxy do, and until when. */
   live: Array<{ proxy: 'record' | 'offline'; replay: string | null; expiresAt: string }>;
   /** Href of the previous build, for "compare with previous". */

@@ -23,7 +23,7 @@ import { mirrored, registryRoot } from './mirrored.js';
 import { record } from './record.js';
 import { Replayer } from './replay.js';
 import { Tunnels } from './tunnels.js';
-import { proxyStatus, recordRefusal } from './refusals.js';
+import { keepsRefusal, proxyStatus, RefusalLog } from './refusals.js';
 
 export type { ProxyServices } from './context.js';
 export { REPLAY_MISS_HEADER } from './replay.js';
@@ -38,7 +38,8 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
   const { config, tokens, mirror, logger } = services;
   const replayer = new Replayer(services);
   const headersTimeout = config.headersTimeoutSeconds * 1000;
-  const tunnels = new Tunnels(services, headersTimeout);
+  const refusals = new RefusalLog(services);
+  const tunnels = new Tunnels(services, headersTimeout, refusals);
   const serverOptions = { requestTimeout: 0, headersTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(headersTimeout, 5000), highWaterMark: TUNNEL_BUFFER };
 
   /**
@@ -52,10 +53,10 @@ export function createBuildProxy(services: ProxyServices): BuildProxy {
       logger.warn({ url: url === null ? undefined : auditUrl(url), reason: errorSummary(err) }, 'proxy exchange failed');
       error = new HttpError(502, 'the exchange failed');
     }
-    if (error.status !== 407 && !res.headersSent) res.setHeader('Proxy-Status', proxyStatus(err, error.status, error.message));
+    const answered = res.headersSent;
+    if (error.status !== 407 && !answered) res.setHeader('Proxy-Status', proxyStatus(err, error.status, error.message));
     sendHttpError(res.req, res, error);
-    // A full recording keeps nothing more, not even this.
-    if (token && url !== null && !(err instanceof RecordingFull)) void recordRefusal(services, token, res.req.method ?? 'GET', url, error.status, error.message);
+    if (token && url !== null && keepsRefusal(error.status, answered)) refusals.note(token, res.req.method ?? 'GET', url, error.status, error.message);
     return { outcome: err instanceof RecordingFull || error.status < 500 ? 'refused' : 'failed', reason: error.message };
   }
 

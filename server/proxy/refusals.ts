@@ -19,6 +19,18 @@ const ERROR_TYPES: Record<UpstreamFailure, string> = {
 };
 
 const REASON_CHARS = 300;
+/** Refusals kept per build (per process): a build retrying a blocked host must not fill its own recording. */
+export const REFUSALS_KEPT = 100;
+
+/**
+ * Whether a refusal is one to keep in the build's inputs: decided by the proxy before any
+ * answer went out, and about the request (a private target, a name that does not resolve,
+ * a URL too long), not about load (429, 503), the build's state (409, 507) or an
+ * upstream failing (5xx).
+ */
+export function keepsRefusal(status: number, answered: boolean): boolean {
+  return !answered && status >= 400 && status < 500 && status !== 407 && status !== 409 && status !== 429;
+}
 
 /** The Proxy-Status value for a refusal (RFC 9209): the error type and the reason, as a structured-field string. */
 export function proxyStatus(err: unknown, status: number, reason: string): string {
@@ -34,7 +46,29 @@ export function proxyStatus(err: unknown, status: number, reason: string): strin
  * has its answer either way. The URL is kept as the audit trail keeps it (no query, 512
  * characters at most): a refused URL may be one too long to record.
  */
-export async function recordRefusal(services: ProxyServices, token: LiveToken, method: string, url: string, status: number, reason: string): Promise<void> {
+export class RefusalLog {
+  // What each build has had kept lately: at most REFUSALS_KEPT distinct refusals, for the
+  // builds seen lately (a bounded map, oldest build forgotten first).
+  private readonly kept = new Map<string, Set<string>>();
+
+  constructor(private readonly services: ProxyServices) {}
+
+  /** Keeps the refusal once per build, method, URL and status, up to REFUSALS_KEPT per build. */
+  note(token: LiveToken, method: string, url: string, status: number, reason: string): void {
+    const key = `${method} ${auditUrl(url)} ${status}`;
+    let seen = this.kept.get(token.scope);
+    if (!seen) {
+      if (this.kept.size >= 10_000) this.kept.delete(this.kept.keys().next().value as string);
+      seen = new Set();
+      this.kept.set(token.scope, seen);
+    }
+    if (seen.has(key) || seen.size >= REFUSALS_KEPT) return;
+    seen.add(key);
+    void recordRefusal(this.services, token, method, url, status, reason);
+  }
+}
+
+async function recordRefusal(services: ProxyServices, token: LiveToken, method: string, url: string, status: number, reason: string): Promise<void> {
   try {
     await services.builds.whileWriting(token.scope, async () => {
       const ticket = await services.recorder.admit(scopeSegments(token.scope));

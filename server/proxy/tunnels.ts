@@ -14,7 +14,7 @@ import { authenticateBuildToken } from '../../token-service/authorise.js';
 import { clientAddress } from '../http/client.js';
 import { HttpError, httpErrorOf } from '../http/errors.js';
 import type { LiveToken } from '../../token-service/token-service.js';
-import { proxyStatus, recordRefusal } from './refusals.js';
+import { proxyStatus, type RefusalLog, keepsRefusal } from './refusals.js';
 import { Gate, Pacer } from '../domain/gate.js';
 import { TUNNEL_BUFFER } from './bodies.js';
 import type { ProxyServices } from './context.js';
@@ -52,6 +52,7 @@ export class Tunnels {
   constructor(
     private readonly services: ProxyServices,
     private readonly headersTimeoutMs: number,
+    private readonly refusals: RefusalLog,
   ) {}
 
   /** The tunnel a decrypted connection belongs to. */
@@ -134,10 +135,10 @@ export class Tunnels {
           error = new HttpError(502, 'the tunnel could not be opened');
         }
         if (error.status === 407) return answer(error.status, error.message, error.headers);
-        const target = `https://${req.url ?? ''}`;
+        const target = `https://${(req.url ?? '').slice(0, 512)}`;
         logger.info({ method: 'CONNECT', url: target, status: error.status, token: known?.id, reason: error.message }, 'proxy tunnel refused');
         answer(error.status, error.message, { ...error.headers, 'Proxy-Status': proxyStatus(err, error.status, error.message) });
-        if (known && m) void recordRefusal(this.services, known, 'CONNECT', target, error.status, error.message);
+        if (known && m && keepsRefusal(error.status, false)) this.refusals.note(known, 'CONNECT', target, error.status, error.message);
       });
   }
 }

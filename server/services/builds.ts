@@ -9,6 +9,7 @@ import { BUILD_DEPTH, scopeSegments, scopeString } from '../domain/tree-path.js'
 import { sha256sumLine } from '../domain/checksum.js';
 import { SEAL_FILES, SUMS_FILE } from '../domain/seal-files.js';
 import { errorSummary, Failure } from '../domain/errors.js';
+import { hasMeta, metaConflict, type BuildMeta } from '../domain/build-meta.js';
 import { type ArtifactStore, type PutResult } from '../storage/artifact-store.js';
 import type { BuildRecord, BuildRecords, PinState, SealedState } from '../domain/stores.js';
 import type { BuildGuard } from '../domain/stores.js';
@@ -151,6 +152,26 @@ export class Builds {
       return `build ${scope} is being sealed (its last token ended): no token can be minted for it`;
     }
     return null;
+  }
+
+  /**
+   * Keeps what a mint says the build was built from: the first mint (no token yet) sets it,
+   * a later one must agree. Returns the field a later mint gives differently, or null.
+   * Called alone for the build (exclusive), before the token is minted.
+   */
+  async settleMeta(build: readonly string[], meta: BuildMeta): Promise<string | null> {
+    const counts = await this.tokensOf(scopeString(build));
+    if (counts.live === 0 && counts.ended === 0) {
+      const record = await this.records.get(build);
+      if (hasMeta(meta) || record.meta) await this.records.update(build, (r) => ({ ...r, meta: hasMeta(meta) ? meta : undefined }));
+      return null;
+    }
+    return metaConflict((await this.records.get(build)).meta ?? {}, meta);
+  }
+
+  /** What the build's first mint said it was built from, if anything. */
+  async metaOf(build: readonly string[]): Promise<BuildMeta | null> {
+    return (await this.records.get(build)).meta ?? null;
   }
 
   /** Runs `work` alone for this build: minting and sealing never interleave (on any replica). */

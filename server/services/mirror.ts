@@ -265,7 +265,6 @@ export class Mirror {
     return { entry: this.view(entry), created: true };
   }
 
-  /** Removes an entry (its download, if one runs, is stopped); false if there is none. */
   /**
    * Notes that the mirror answered `build` with this part: the entry's page lists the
    * builds it served lately. One write per entry and build (what is known already is not
@@ -284,6 +283,7 @@ export class Mirror {
     });
   }
 
+  /** Removes an entry (its download, if one runs, is stopped); false if there is none. */
   async remove(id: string, by: string): Promise<boolean> {
     // A download that ends meanwhile finds the entry gone and keeps nothing of it.
     this.running.get(id)?.abort();

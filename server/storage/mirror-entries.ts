@@ -52,6 +52,8 @@ export class MirrorEntryFiles implements MirrorEntryStore {
     }
   }
 
+  // Read, then written whole: the caller (services/mirror.ts) runs it alone with the
+  // entry's other changes, so a removal cannot fall between the two.
   async recordUse(id: string, use: MirrorUse): Promise<void> {
     let entry: MirrorEntry;
     try {

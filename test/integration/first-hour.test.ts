@@ -109,6 +109,19 @@ describe('the first hour', function () {
       expect(r.stderr).to.match(/minted token \S+ for \/dpkg\/cli-mint\/1\/ \(build proxy recording\), expires /);
       expect(r.stdout + r.stderr).to.not.include(MASTER_PASSWORD);
     });
+
+    it('a failing mint or proxy-env makes its eval fail, so a script stops instead of building unrecorded', async () => {
+      const script = `set -e; eval "$(node ${CLI} mint ${s.baseUrl} dpkg/cli-mint/1)"; echo went-on`;
+      const sealed = await run('sh', ['-c', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', MASTER_USER, MASTER_PASSWORD } });
+      expect(sealed.code).to.not.equal(0);
+      expect(sealed.stdout).to.not.include('went-on');
+      expect(sealed.stderr).to.include('/dpkg/cli-mint/1/ is sealed');
+      const closed = await freePort();
+      const proxy = await run('sh', ['-c', `set -e; eval "$(node ${CLI} proxy-env http://127.0.0.1:${closed}/)"; echo went-on`], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: await makeTempDir() } });
+      expect(proxy.code).to.not.equal(0);
+      expect(proxy.stdout).to.not.include('went-on');
+      expect(proxy.stderr).to.include(`cannot reach http://127.0.0.1:${closed}`);
+    });
   });
 
   describe('the client, served by the repository', () => {

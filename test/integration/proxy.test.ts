@@ -129,6 +129,8 @@ describe('build proxy', function () {
       expect(tunnel.stderr).to.match(/< HTTP\/1\.1 403/).and.include(`< Proxy-Status: artifact-repo; error=destination_ip_prohibited; details="target 127.0.0.3 is a private address"`);
       const plain = await curlVia(proxyUrl(proxyPort, refused), `http://127.0.0.3:${port}/plain?secret=1`, ca, home, ['-v']);
       expect(plain.stderr).to.include('< Proxy-Status: artifact-repo; error=destination_ip_prohibited');
+      // The same refusal again is kept once: a build retrying a blocked host does not fill its recording.
+      await curlVia(proxyUrl(proxyPort, refused), `https://127.0.0.3:${port}/tool.tar.gz`, ca, home, ['-v']);
       const logged = s.logLines.filter((l) => l.includes('127.0.0.3') && l.includes('private address'));
       expect(logged.some((l) => l.includes('"proxy tunnel refused"')), logged.join('\n')).to.equal(true);
       expect(logged.some((l) => l.includes('"msg":"proxy"') && l.includes('"outcome":"refused"'))).to.equal(true);

@@ -5,7 +5,8 @@ import { keyedHash } from '../../server/domain/keyed-hash.js';
 import { createHash } from 'node:crypto';
 import { isPrivateAddress, networkList, plainAddress, targetRefusal, unmapped } from '../../server/upstream/networks.js';
 import { forwardedHeaders } from '../../server/upstream/upstream.js';
-import { defaultBundlePath, proxyEnvLines } from '../../cli/proxy-env.js';
+import { defaultBundlePath, noProxyProblem, proxyEnvLines } from '../../cli/proxy-env.js';
+import { keepsRefusal, proxyStatus } from '../../server/proxy/refusals.js';
 import { execFileSync } from 'node:child_process';
 
 describe('server/upstream/networks', () => {
@@ -156,11 +157,20 @@ describe('cli/proxy-env lines', () => {
     for (const name of ['SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'GIT_SSL_CAINFO', 'NODE_EXTRA_CA_CERTS', 'npm_config_cafile']) expect(lines).to.include(`${name}='/tmp/ca bundle.pem'`);
   });
 
-  it('append the repository to NO_PROXY and no_proxy, keeping what the build already bypasses (evaluated by sh)', () => {
-    const lines = proxyEnvLines(new URL('http://artifacts.example.org:8081'), '/tmp/b.pem', new URL('https://artifacts.example.org/')).join('\n');
-    const evaluate = (env: Record<string, string>): string => execFileSync('sh', ['-c', `${lines}\nprintf '%s|%s' "$NO_PROXY" "$no_proxy"`], { env: { PATH: process.env.PATH, ...env } }).toString();
-    expect(evaluate({ NO_PROXY: 'internal.example,.corp', no_proxy: 'internal.example' })).to.equal('internal.example,.corp,artifacts.example.org|internal.example,artifacts.example.org');
+  it('append the repository to NO_PROXY and no_proxy once, keeping what the build already bypasses (evaluated by sh)', () => {
+    const repo = new URL('https://artifacts.example.org/');
+    const evaluate = (env: Record<string, string>): string => {
+      const lines = proxyEnvLines(new URL('http://artifacts.example.org:8081'), '/tmp/b.pem', repo, env).join('\n');
+      return execFileSync('sh', ['-c', `${lines}\nprintf '%s|%s' "$NO_PROXY" "$no_proxy"`], { env: { PATH: process.env.PATH, ...env } }).toString();
+    };
+    expect(evaluate({ NO_PROXY: 'internal.example, .corp', no_proxy: 'internal.example' })).to.equal('internal.example,.corp,artifacts.example.org|internal.example,artifacts.example.org');
     expect(evaluate({})).to.equal('artifacts.example.org|artifacts.example.org');
+    // Evaluated twice (a second token, say), the entry is not added again.
+    expect(evaluate({ NO_PROXY: 'artifacts.example.org', no_proxy: 'x,artifacts.example.org' })).to.equal('artifacts.example.org|x,artifacts.example.org');
+    // What the build already bypasses is said; everything ("*") is refused.
+    expect(noProxyProblem({ NO_PROXY: 'artifacts.example.org' }, repo)).to.deep.equal({ refuse: false, message: null });
+    expect(noProxyProblem({ no_proxy: 'internal.example' }, repo).message).to.include('internal.example: requests to those hosts bypass the build proxy');
+    expect(noProxyProblem({ NO_PROXY: 'a,*' }, repo).refuse).to.equal(true);
   });
 
   it('keep the CA bundle in the user\'s cache, one per repository, never in the working directory', () => {
@@ -169,5 +179,20 @@ describe('cli/proxy-env lines', () => {
     expect(defaultBundlePath(repo, { HOME: '/home/ci', XDG_CACHE_HOME: '/var/cache/ci' })).to.equal('/var/cache/ci/artifact-repo/ca-bundle-127.0.0.1_8080.pem');
     // A relative XDG_CACHE_HOME is ignored, as the XDG spec says.
     expect(defaultBundlePath(repo, { HOME: '/home/ci', XDG_CACHE_HOME: 'cache' })).to.equal('/home/ci/.cache/artifact-repo/ca-bundle-127.0.0.1_8080.pem');
+  });
+});
+
+describe('proxy/refusals keepsRefusal', () => {
+  it('keeps what the proxy decided about the request, never load, the build\'s state, an upstream failing or an answer already begun', () => {
+    expect(keepsRefusal(403, false)).to.equal(true);
+    expect(keepsRefusal(414, false)).to.equal(true);
+    expect(keepsRefusal(400, false)).to.equal(true);
+    for (const status of [407, 409, 429, 502, 503, 504, 507]) expect(keepsRefusal(status, false), String(status)).to.equal(false);
+    expect(keepsRefusal(403, true)).to.equal(false);
+  });
+
+  it('says why in a Proxy-Status value a header can carry: printable ASCII, quotes and backslashes escaped', () => {
+    expect(proxyStatus(new Error('x'), 403, 'a "quoted" \\ reason\r\nX-Injected: 1 ü')).to.equal('artifact-repo; error=http_request_denied; details="a \\"quoted\\" \\\\ reason??X-Injected: 1 ?"');
+    expect(proxyStatus(new Error('x'), 502, 'upstream')).to.include('error=proxy_internal_error');
   });
 });

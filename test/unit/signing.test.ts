@@ -169,6 +169,7 @@ describe('provenance at scale', () => {
       replayOf: ['/dpkg/x/1/'],
       outputs: Array.from({ length: 2500 }, (_, i) => ({ path: i === 7 ? 'a "subject":[] $& $1.txt' : `out/${i}.bin`, sha256: createHash('sha256').update(String(i)).digest('hex') })),
       inputs: Array.from({ length: 3100 }, (_, i) => ({ url: `https://e.example/${i % 2000}/"resolvedDependencies":[]$&?q=${i % 3}`, sha256: createHash('sha256').update(String(i % 2500)).digest('hex'), source: 'upstream' as const })),
+      meta: { source: { uri: 'https://git.example.org/"resolvedDependencies":[].git', revision: 'a'.repeat(40), branch: '"subject":[]' }, builder: { url: 'https://ci.example.org/1' } },
       startedOn: null,
       finishedOn: '2026-12-06T00:00:00.000Z',
     };
@@ -176,6 +177,24 @@ describe('provenance at scale', () => {
     const sliced = await provenanceStatementBytes(facts, hash, async () => void pauses++);
     expect(sliced.toString()).to.equal(JSON.stringify(provenanceStatement(facts, hash)));
     expect(pauses).to.be.greaterThan(5);
+  });
+
+  it('carries what the build was built from and by: the source, its commit as a dependency, the CI job', () => {
+    const base: ProvenanceFacts = { publicUrl: 'https://artifacts.example.org/', build: '/dpkg/hello/42/', mintedBy: ['ci'], replayOf: [], outputs: [], inputs: [], startedOn: null, finishedOn: '2026-12-06T00:00:00.000Z' };
+    const meta = { source: { uri: 'https://git.example.org/hello.git', revision: '9FCEB02D0AE598E95DC970B74767F19372D61AF8', branch: 'main' }, builder: { id: 'https://ci.example.org/#/builders/3', url: 'https://ci.example.org/#/builders/3/builds/42' }, properties: { worker: 'w1' } };
+    const p = provenanceStatement({ ...base, meta }, hash).predicate as { buildDefinition: { externalParameters: Record<string, unknown>; resolvedDependencies: Array<Record<string, unknown>> }; runDetails: { builder: { id: string }; metadata: Record<string, unknown> } };
+    expect(p.buildDefinition.externalParameters.source).to.deep.equal(meta.source);
+    expect(p.buildDefinition.resolvedDependencies[0]).to.deep.equal({ uri: 'git+https://git.example.org/hello.git@main', digest: { gitCommit: '9fceb02d0ae598e95dc970b74767f19372d61af8' }, annotations: { source: 'source' } });
+    expect(p.runDetails.builder.id).to.equal('https://ci.example.org/#/builders/3');
+    expect(p.runDetails.metadata.invocationId).to.equal('https://ci.example.org/#/builders/3/builds/42');
+    // A revision that is not a commit is said, not passed off as a digest; no builder: the repository.
+    const tag = provenanceStatement({ ...base, meta: { source: { uri: 'git@git.example.org:hello.git', revision: 'v1.2' } } }, hash).predicate as typeof p;
+    expect(tag.buildDefinition.resolvedDependencies[0]).to.deep.equal({ uri: 'git+git@git.example.org:hello.git', annotations: { source: 'source', revision: 'v1.2' } });
+    expect(tag.runDetails.builder.id).to.equal('https://artifacts.example.org/');
+    expect(tag.runDetails.metadata).to.not.have.property('invocationId');
+    const none = provenanceStatement(base, hash).predicate as typeof p;
+    expect(none.buildDefinition.resolvedDependencies).to.deep.equal([]);
+    expect(none.buildDefinition.externalParameters).to.not.have.property('source');
   });
 
   it('the signed line made in the thread pool is the envelope dsseSign makes', async () => {

@@ -32,6 +32,9 @@ function build(name: string, sealed: boolean, previous: string | null = null): B
     sealed,
     sealedAt: sealed ? '2024-05-22T14:12:00.000Z' : null,
     signed: sealed,
+    source: sealed ? { uri: 'https://git.example.org/hello.git', revision: '9fceb02d0ae598e95dc970b74767f19372d61af8', branch: 'main<b>' } : null,
+    builder: sealed ? { id: 'https://ci.example.org/#/builders/3', url: 'https://ci.example.org/#/builders/3/builds/42' } : null,
+    properties: sealed ? { worker: 'debian-12' } : null,
     live: sealed ? [] : [{ proxy: 'offline', replay: '/dpkg/hello/<41>/', expiresAt: '2024-05-22T20:02:00.000Z' }],
     previous: previousHref,
     compareHref: previousHref === null ? null : `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}`,
@@ -351,6 +354,13 @@ describe('pages/render', () => {
       // An open build says what its token lets the build proxy do, and until when.
       expect(section(open, '<p class="summary">', '</p>')).to.match(/open: build proxy replaying \/dpkg\/hello\/&lt;41&gt;\/, token until <time [^>]+>2024-05-22 20:02<\/time>/);
       expect(open).to.not.include('id="verify"');
+    });
+
+    it('says what a build was built from and by, as its mint said, escaped; nothing when it said nothing', () => {
+      const line = section(renderPage(directory(true)), '<p class="summary source">', '</p>');
+      expect(line).to.include('built from <code title="9fceb02d0ae598e95dc970b74767f19372d61af8">9fceb02d0ae5</code> on main&lt;b&gt; of <a href="https://git.example.org/hello.git" rel="nofollow noopener noreferrer">https://git.example.org/hello.git</a>');
+      expect(line).to.include('<a href="https://ci.example.org/#/builders/3/builds/42" rel="nofollow noopener noreferrer" title="https://ci.example.org/#/builders/3/builds/42">its CI job</a>').and.include('worker=debian-12');
+      expect(renderPage(directory(false))).to.not.include('class="summary source"');
     });
 
     it('names the master-only links as such, before the click', () => {
