@@ -2,6 +2,7 @@
 // compare), nginx's describe subrequest, and the masters' operations (audit, pins,
 // retention); metrics for Prometheus.
 import { mountClientDownload } from './client-download.js';
+import { mountBuildLists } from './build-lists.js';
 import { access, constants } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config/config.js';
@@ -19,7 +20,7 @@ import { allowedSignersLine, openSshPublicKey } from '../domain/signing.js';
 import type { RequestLog } from '../http/access-log.js';
 import { sendErrorAnswer, sendPage, wantsJson, wantsPage } from '../pages/send.js';
 import { describeFile } from './describe.js';
-import { auditPage, comparePage, crumbsOf, inputsPage, mirrorEntryPage, mirrorPage, PageError, searchPage } from '../pages/browse.js';
+import { auditPage, comparePage, crumbsOf, inputsPage, mirrorEntryPage, mirrorPage, PageError, revisionSearchPage, searchPage } from '../pages/browse.js';
 import { parseDeclaration } from '../services/mirror.js';
 import { sendMirrored } from './mirror-download.js';
 import type { PageView } from '../pages/views.js';
@@ -202,6 +203,7 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   // Public: what sealed builds' signatures verify against (docs/provenance.md). Only the
   // public halves are ever served; a rotation shows on every replica at once.
   mountClientDownload(app);
+  mountBuildLists(app, config, repo);
   app.get('/-/signing-key', async (req, res) => {
     const current = await repo.signer.current();
     res.set('Cache-Control', 'no-cache').set('X-Key-Fingerprint', current.fingerprint);
@@ -227,6 +229,8 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   // A name search lists folders: as many at once as listings may run (pageGate).
   app.get('/-/search', (req, res) => {
     const q = queryString(req.query.q);
+    const revision = queryString(req.query.revision);
+    if (revision !== undefined) return page(req, res, () => revisionSearchPage(pages, revision));
     return page(req, res, () => repo.pageGate.run(() => searchPage(pages, q ?? queryString(req.query.sha256), q === undefined)));
   });
   app.get('/-/compare', (req, res) => page(req, res, () => repo.compareGate.run(() => comparePage(pages, queryString(req.query.from), queryString(req.query.to), wantsPage(req)))));

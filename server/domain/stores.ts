@@ -42,6 +42,61 @@ export interface BuildRecord {
   retired?: RetiredState;
 }
 
+/** A sealed build as lists, feeds and permalinks show it (scope without slashes: type/project/build). */
+export interface SealedBuildEntry {
+  build: string[];
+  sealedAt: string;
+  files: number;
+  bytes: number;
+  signed: boolean;
+  branch: string | null;
+  revision: string | null;
+}
+
+/** Which sealed builds to list, newest first (by seal time, then name); `before` continues a list. */
+export interface SealedBuildQuery {
+  type?: string;
+  project?: string;
+  branch?: string;
+  /** Exact, or a prefix of at least 7 characters. */
+  revision?: string;
+  before?: { sealedAt: string; scope: string } | null;
+  limit: number;
+}
+
+/** The entry a build record gives the sealed builds' index, or null when it is not sealed. */
+export function sealedEntry(build: readonly string[], record: BuildRecord): SealedBuildEntry | null {
+  // Retention keeps a deleted build's record (its name is never used again): not listed.
+  if (!record.sealed || record.retired) return null;
+  return {
+    build: [...build],
+    sealedAt: record.sealed.sealedAt,
+    files: record.sealed.files,
+    bytes: record.sealed.bytes,
+    signed: Boolean(record.sealed.signedBy),
+    branch: record.meta?.source?.branch ?? null,
+    revision: record.meta?.source?.revision ?? null,
+  };
+}
+
+/** Newest first: by seal time, then by name, both descending (the order of every list and cursor). */
+export function newerFirst(a: { sealedAt: string; scope: string }, b: { sealedAt: string; scope: string }): number {
+  if (a.sealedAt !== b.sealedAt) return a.sealedAt < b.sealedAt ? 1 : -1;
+  return a.scope === b.scope ? 0 : a.scope < b.scope ? 1 : -1;
+}
+
+/** Whether a sealed build answers a query's filters (not its cursor or limit). */
+export function sealedMatches(entry: SealedBuildEntry, query: SealedBuildQuery): boolean {
+  if (query.type !== undefined && entry.build[0] !== query.type) return false;
+  if (query.project !== undefined && entry.build[1] !== query.project) return false;
+  if (query.branch !== undefined && entry.branch !== query.branch) return false;
+  if (query.revision !== undefined) {
+    const r = entry.revision;
+    if (r === null || !(r === query.revision || (query.revision.length >= 7 && r.startsWith(query.revision)))) return false;
+  }
+  return true;
+}
+
 /** Where build states are kept. */
 export interface BuildRecords {
   get(build: readonly string[]): Promise<BuildRecord>;
@@ -52,6 +107,8 @@ export interface BuildRecords {
   all(): Promise<string[][]>;
   /** Every build that has a record, with it. */
   entries(): Promise<Array<{ build: string[]; record: BuildRecord }>>;
+  /** Sealed builds, newest first, from an index kept as builds are sealed and removed (no walk of the tree). */
+  sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]>;
 }
 
 export interface TokenRecord {

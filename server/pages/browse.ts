@@ -4,7 +4,10 @@ import { BUILD_DEPTH, NAME_RE, parseTreePath, PathError, scopeString, toHref } f
 import { Failure } from '../domain/errors.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { Services } from '../services/services.js';
-import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, NameHit, PageView, Paging, PublicInputView } from './views.js';
+import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, NameHit, PageView, Paging, PublicInputView, SealedBuildView } from './views.js';
+import { encodeCursor, FRONT_PAGE_BUILDS, LIST_MAX } from '../domain/build-lists.js';
+import { REVISION_RE } from '../domain/build-meta.js';
+import type { SealedBuildEntry, SealedBuildQuery } from '../domain/stores.js';
 import { compareRecordings, inputsPageOf, isDependency, type InputSummary } from '../services/input-reading.js';
 import type { AuditEntry } from '../domain/stores.js';
 import { sortYielding, yieldToLoop } from '../domain/gate.js';
@@ -144,12 +147,50 @@ export async function treePage(services: Services, segments: readonly string[], 
   }
   const { entries, total } = await entriesOf(services, segments, offset, PAGE_ENTRIES);
   const paging = pagingOf(path, offset, PAGE_ENTRIES, total);
-  if (segments.length === 0) return { view: 'root', path: '/', crumbs, entries, paging };
+  if (segments.length === 0) {
+    const recent = (await services.builds.sealedBuilds({ limit: FRONT_PAGE_BUILDS })).map(sealedBuildView);
+    return { view: 'root', path: '/', crumbs, entries, paging, recent };
+  }
   if (segments.length === 1) return { view: 'type', path, crumbs, entries, paging };
   const build = segments.slice(0, BUILD_DEPTH);
   const siblings = await buildNames(services, build.slice(0, 2));
   const older = siblings[siblings.indexOf(build[2] as string) + 1];
   return { view: 'directory', path, crumbs, build: await summaryOf(services, build, older !== undefined ? [...build.slice(0, 2), older] : null, true), entries, paging };
+}
+
+/** A sealed build as lists show it. */
+export function sealedBuildView(e: SealedBuildEntry): SealedBuildView {
+  const [type, project, build] = e.build as [string, string, string];
+  return { type, project, build, path: `/${e.build.join('/')}/`, href: toHref(e.build, true), sealedAt: e.sealedAt, files: e.files, bytes: e.bytes, signed: e.signed, branch: e.branch, revision: e.revision };
+}
+
+/** A page of the sealed builds, newest first (/-/builds), with the link to the next page. */
+export async function buildsPage(services: Services, query: SealedBuildQuery, params: Record<string, string | undefined>): Promise<Extract<PageView, { view: 'builds' }>> {
+  const found = await services.builds.sealedBuilds(query);
+  const last = found.length === query.limit ? found[found.length - 1] : undefined;
+  const next = last ? encodeCursor(last) : null;
+  const kept = new URLSearchParams();
+  for (const name of ['type', 'project', 'branch', 'revision', 'limit'] as const) if (params[name] !== undefined) kept.set(name, params[name] as string);
+  const feed = kept.toString();
+  if (next) kept.set('before', next);
+  return {
+    view: 'builds',
+    path: '/-/builds',
+    crumbs: [{ name: 'artifacts', href: '/' }, { name: 'builds', href: '/-/builds' }],
+    filters: { type: query.type ?? null, project: query.project ?? null, branch: query.branch ?? null, revision: query.revision ?? null },
+    builds: found.map(sealedBuildView),
+    next,
+    nextHref: next ? `/-/builds?${kept.toString()}` : null,
+    feedHref: `/-/builds.atom${feed ? `?${feed}` : ''}`,
+  };
+}
+
+/** The sealed builds minted from a revision (whole, or a prefix of 7 or more), newest first, at most LIST_MAX. */
+export async function revisionSearchPage(services: Services, revision: string): Promise<PageView> {
+  if (!REVISION_RE.test(revision)) throw new PageError('invalid', 'revision must be 1 to 128 of A-Za-z0-9._-');
+  const builds = (await services.builds.sealedBuilds({ revision, limit: LIST_MAX })).map(sealedBuildView);
+  const crumbs: Crumb[] = [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }];
+  return { view: 'search', path: '/-/search', crumbs, query: revision, sha256: null, error: null, more: builds.length === LIST_MAX, results: [], names: [], builds };
 }
 
 /** Names a name search lists at most. */

@@ -3,7 +3,7 @@
 // Names come from uploaders and queries from anyone, so every interpolation goes through
 // esc() and every href through anchor(), which also refuses anything but a same-site path.
 import { STATUS_CODES } from 'node:http';
-import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, PublicInputView, SearchResult } from './views.js';
+import type { AuditEntryView, BuildSummary, ChangedFile, Crumb, EntryView, InputView, MirrorEntryView, PageView, Paging, PublicInputView, SearchResult, SealedBuildView } from './views.js';
 import { STYLE } from './style.js';
 
 const SITE_NAME = 'artifacts';
@@ -209,6 +209,28 @@ function renderDirectory(view: Extract<PageView, { view: 'directory' }>): string
   return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}${provenanceLine(view.build)}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}${view.build.signed && view.path === view.build.href ? verifySection(view.build.href) : ''}`;
 }
 
+/** Sealed builds, newest first: which, when, how much, signed, and from what. */
+function sealedBuildsTable(builds: readonly SealedBuildView[]): string {
+  const rows = builds.map((b) => {
+    const from = [b.branch ? esc(b.branch) : '', b.revision ? `<code title="${esc(b.revision)}">${esc(b.revision.slice(0, 12))}</code>` : ''].filter(Boolean).join(' ');
+    return (
+      `<tr><td class="name">${nameLink(b.href, b.path)}</td><td>${date(b.sealedAt)}</td><td class="num">${b.files}</td><td class="num">${size(b.bytes)}</td>` +
+      `<td class="opt">${b.signed ? 'signed' : ''}</td><td class="opt">${from}</td></tr>`
+    );
+  });
+  return table('builds', ['<th>build</th>', '<th>sealed (UTC)</th>', '<th class="num">files</th>', '<th class="num">size</th>', '<th class="opt">signed</th>', '<th class="opt">branch, revision</th>'], rows, 'no sealed build yet');
+}
+
+function renderBuildList(view: Extract<PageView, { view: 'builds' }>): string {
+  const f = view.filters;
+  const said = [f.type && `type ${esc(f.type)}`, f.project && `project ${esc(f.project)}`, f.branch && `branch ${esc(f.branch)}`, f.revision && `revision ${esc(f.revision)}`].filter(Boolean).join(', ');
+  return (
+    `<h1>sealed builds</h1>\n<p class="summary">newest first${said ? `, ${said}` : ''}<span class="sep" aria-hidden="true"> · </span>${link(view.feedHref, 'feed (Atom)')}</p>\n` +
+    sealedBuildsTable(view.builds) +
+    (view.nextHref ? `\n<p class="summary">${link(view.nextHref, 'older builds')}</p>` : '')
+  );
+}
+
 /** Two builds to compare, named by their paths; each project page also links "compare with previous". */
 function renderCompareForm(): string {
   return (
@@ -235,7 +257,9 @@ function renderSearch(view: Extract<PageView, { view: 'search' }>): string {
   if (view.sha256 !== null) out.push(`<p>SHA-256 ${fullSha(view.sha256)}</p>`);
   if (view.error !== null) out.push(`<p class="error" role="alert">${esc(view.error)}</p>`);
   else if (view.query === null) out.push('<p class="empty">Enter a SHA-256 above to find every stored file with that content, or a name: a project (hello), PROJECT/BUILD or TYPE/PROJECT/BUILD.</p>');
-  else if (view.sha256 === null) {
+  else if (view.builds !== undefined) {
+    out.push(`<p class="summary">sealed builds minted from revision <code>${esc(view.query)}</code></p>`, sealedBuildsTable(view.builds));
+  } else if (view.sha256 === null) {
     out.push(`<p class="summary">projects and builds named like “${esc(view.query)}” (files are found by their SHA-256)</p>`);
     const rows = view.names.map((n) => `<tr><td class="name">${nameLink(n.href, n.path)}</td><td>${n.kind}</td></tr>`);
     out.push(table('results', ['<th>path</th>', '<th>what</th>'], rows, 'no project or build has this name'));
@@ -441,7 +465,12 @@ function renderError(view: Extract<PageView, { view: 'error' }>): string {
 function renderBody(view: PageView): string {
   switch (view.view) {
     case 'root':
-      return `<h1>${SITE_NAME}</h1>\n${entriesTable(view.entries, 'nothing has been uploaded yet')}${pager(view.paging, 'entries')}`;
+      return (
+        `<h1>${SITE_NAME}</h1>\n${entriesTable(view.entries, 'nothing has been uploaded yet')}${pager(view.paging, 'entries')}` +
+        (view.recent.length === 0 ? '' : `\n<h2>sealed lately</h2>\n${sealedBuildsTable(view.recent)}\n<p class="summary">${link('/-/builds', 'all sealed builds')}<span class="sep" aria-hidden="true"> · </span>${link('/-/builds.atom', 'feed')}</p>`)
+      );
+    case 'builds':
+      return renderBuildList(view);
     case 'type':
       return `<h1>${esc(displayPath(view.path))}</h1>\n${entriesTable(view.entries, 'no projects yet')}${pager(view.paging, 'entries')}`;
     case 'project':
@@ -475,6 +504,8 @@ function pageTitle(view: PageView): string {
   switch (view.view) {
     case 'root':
       return SITE_NAME;
+    case 'builds':
+      return `sealed builds · ${SITE_NAME}`;
     case 'search':
       return `search · ${SITE_NAME}`;
     case 'compare':

@@ -71,7 +71,20 @@ export interface Paging {
 }
 
 export type PageView =
-  | { view: 'root'; path: '/'; crumbs: Crumb[]; entries: EntryView[] /* types */; paging: Paging }
+  | { view: 'root'; path: '/'; crumbs: Crumb[]; entries: EntryView[] /* types */; paging: Paging; /** The newest sealed builds across the repository. */ recent: SealedBuildView[] }
+  | {
+      view: 'builds';
+      path: '/-/builds';
+      crumbs: Crumb[];
+      /** The filters given, as given. */
+      filters: { type: string | null; project: string | null; branch: string | null; revision: string | null };
+      builds: SealedBuildView[];
+      /** The cursor of the next page (pass it back as `before`), and that page's link; null at the end. */
+      next: string | null;
+      nextHref: string | null;
+      /** The same list as an Atom feed. */
+      feedHref: string;
+    }
   | { view: 'type'; path: string; crumbs: Crumb[]; entries: EntryView[] /* projects */; paging: Paging }
   | { view: 'project'; path: string; crumbs: Crumb[]; builds: BuildSummary[] /* already sorted newest first */; entries: EntryView[]; paging: Paging /* of the builds */ }
   | { view: 'directory'; path: string; crumbs: Crumb[]; build: BuildSummary; entries: EntryView[] /* collections first, then files */; paging: Paging }
@@ -86,6 +99,8 @@ export type PageView =
       results: SearchResult[];
       /** Projects and builds whose name holds the query (a name search). */
       names: NameHit[];
+      /** Sealed builds minted from a revision (?revision=), newest first. */
+      builds?: SealedBuildView[];
       /** More hits than a page holds. */
       more: boolean;
     }
@@ -188,6 +203,21 @@ export interface InputView {
   source: string;
   /** A later answer to the same request differed (the first is kept). */
   changed: boolean;
+}
+
+export interface SealedBuildView {
+  type: string;
+  project: string;
+  build: string;
+  /** /type/project/build/ */
+  path: string;
+  href: string;
+  sealedAt: string;
+  files: number;
+  bytes: number;
+  signed: boolean;
+  branch: string | null;
+  revision: string | null;
 }
 
 export interface NameHit {

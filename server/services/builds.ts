@@ -11,7 +11,7 @@ import { SEAL_FILES, SUMS_FILE } from '../domain/seal-files.js';
 import { errorSummary, Failure } from '../domain/errors.js';
 import { hasMeta, metaConflict, type BuildMeta } from '../domain/build-meta.js';
 import { type ArtifactStore, type PutResult } from '../storage/artifact-store.js';
-import type { BuildRecord, BuildRecords, PinState, SealedState } from '../domain/stores.js';
+import type { BuildRecord, BuildRecords, PinState, SealedBuildEntry, SealedBuildQuery, SealedState } from '../domain/stores.js';
 import type { BuildGuard } from '../domain/stores.js';
 import type { Catalog } from './catalog.js';
 import type { InputStore } from '../domain/stores.js';
@@ -167,6 +167,11 @@ export class Builds {
       return null;
     }
     return metaConflict((await this.records.get(build)).meta ?? {}, meta);
+  }
+
+  /** Sealed builds, newest first, from the index the build records keep. */
+  sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]> {
+    return this.records.sealedBuilds(query);
   }
 
   /** What the build's first mint said it was built from, if anything. */

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { TempFiles } from '../domain/stores.js';
-import type { BuildRecord, BuildRecords } from '../domain/stores.js';
+import { newerFirst, sealedEntry, sealedMatches, type BuildRecord, type BuildRecords, type SealedBuildEntry, type SealedBuildQuery } from '../domain/stores.js';
 import { cleanRecord, isEmptyRecord } from '../domain/record-rules.js';
 
 export const BUILDS_DIR = '.builds';
@@ -17,6 +17,10 @@ const CACHE_ENTRIES = 20_000;
 export class BuildRecordFiles implements BuildRecords {
   readonly base: string;
   private readonly cache = new Map<string, BuildRecord>();
+  // The sealed builds, newest first: read from the records once, at the first question,
+  // then kept as records are written (this process is the only writer).
+  private sealed: Array<SealedBuildEntry & { scope: string }> | null = null;
+  private loadingSealed: Promise<Array<SealedBuildEntry & { scope: string }>> | null = null;
 
   constructor(
     artifactsDir: string,
@@ -53,6 +57,7 @@ export class BuildRecordFiles implements BuildRecords {
     this.cache.delete(build.join('/'));
     if (isEmptyRecord(record)) {
       await rm(file, { force: true });
+      this.index(build, record);
       return;
     }
     const temp = this.temps.tempPath('build');
@@ -65,6 +70,51 @@ export class BuildRecordFiles implements BuildRecords {
       await this.temps.discard(temp);
       throw err;
     }
+    this.index(build, record);
+  }
+
+  /** Keeps the sealed builds' index (if read yet) as a record is written: in place, by binary search. */
+  private index(build: readonly string[], record: BuildRecord): void {
+    const list = this.sealed;
+    if (!list) return;
+    const scope = build.join('/');
+    const at = list.findIndex((e) => e.scope === scope);
+    if (at !== -1) list.splice(at, 1);
+    const entry = sealedEntry(build, record);
+    if (entry) list.splice(this.position(list, { sealedAt: entry.sealedAt, scope }), 0, { ...entry, scope });
+  }
+
+  /** Where an entry with this key goes (the first one not newer than it). */
+  private position(list: ReadonlyArray<{ sealedAt: string; scope: string }>, key: { sealedAt: string; scope: string }): number {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (newerFirst(list[mid] as { sealedAt: string; scope: string }, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  async sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]> {
+    this.loadingSealed ??= this.entries().then((all) => {
+      const list = all.flatMap(({ build, record }) => {
+        const entry = sealedEntry(build, record);
+        return entry ? [{ ...entry, scope: build.join('/') }] : [];
+      });
+      list.sort(newerFirst);
+      this.sealed = list;
+      return list;
+    });
+    const list = this.sealed ?? (await this.loadingSealed);
+    const out: SealedBuildEntry[] = [];
+    let at = query.before ? this.position(list, query.before) : 0;
+    if (query.before && list[at]?.scope === query.before.scope && list[at]?.sealedAt === query.before.sealedAt) at++;
+    for (; at < list.length && out.length < query.limit; at++) {
+      const { scope: _scope, ...entry } = list[at] as SealedBuildEntry & { scope: string };
+      if (sealedMatches(entry, query)) out.push(entry);
+    }
+    return out;
   }
 
   async update(build: readonly string[], change: (record: BuildRecord) => BuildRecord): Promise<void> {

@@ -232,6 +232,35 @@ for (const backend of [embedded, postgres]) {
         expect(await stores.builds.all()).to.deep.equal([]);
       });
 
+      it('lists sealed builds newest first, by filter and cursor, and keeps the list as records change', async () => {
+        const at = (i: number): string => `2026-12-01T00:00:${String(i).padStart(2, '0')}.000Z`;
+        // Read once before the writes: an index read early must follow them.
+        expect(await stores.builds.sealedBuilds({ limit: 10 })).to.deep.equal([]);
+        const seal = (b: string[], i: number, meta?: { branch?: string; revision?: string }): Promise<void> =>
+          stores.builds.put(b, { sealed: { sealedAt: at(i), files: i, bytes: i * 10, ...(i % 2 ? { signedBy: 'SHA256:k' } : {}) }, ...(meta ? { meta: { source: meta } } : {}) });
+        await seal(['dpkg', 'hello', '1'], 1, { branch: 'main', revision: 'a'.repeat(40) });
+        await seal(['dpkg', 'hello', '2'], 3, { branch: 'dev', revision: 'b'.repeat(40) });
+        await seal(['dpkg', 'other', '1'], 2);
+        await seal(['exe', 'hello', '9'], 3, { branch: 'main' });
+        await stores.builds.put(['dpkg', 'hello', '3'], { pin: { by: 'm', at: at(9) } }); // open: never listed
+        const names = (list: Array<{ build: string[] }>): string[] => list.map((e) => e.build.join('/'));
+        expect(names(await stores.builds.sealedBuilds({ limit: 10 }))).to.deep.equal(['exe/hello/9', 'dpkg/hello/2', 'dpkg/other/1', 'dpkg/hello/1']);
+        expect(await stores.builds.sealedBuilds({ limit: 1, type: 'dpkg', project: 'hello', branch: 'main' })).to.deep.equal([
+          { build: ['dpkg', 'hello', '1'], sealedAt: at(1), files: 1, bytes: 10, signed: true, branch: 'main', revision: 'a'.repeat(40) },
+        ]);
+        expect(names(await stores.builds.sealedBuilds({ limit: 10, revision: 'bbbbbbb' }))).to.deep.equal(['dpkg/hello/2']);
+        expect(names(await stores.builds.sealedBuilds({ limit: 10, revision: 'bbbbbb' }))).to.deep.equal([]);
+        expect(names(await stores.builds.sealedBuilds({ limit: 10, revision: 'b'.repeat(40) }))).to.deep.equal(['dpkg/hello/2']);
+        // A cursor continues after the last one given, even between two of the same time.
+        const first = await stores.builds.sealedBuilds({ limit: 1 });
+        const last = first[0] as { build: string[]; sealedAt: string };
+        expect(names(await stores.builds.sealedBuilds({ limit: 2, before: { sealedAt: last.sealedAt, scope: last.build.join('/') } }))).to.deep.equal(['dpkg/hello/2', 'dpkg/other/1']);
+        // Removed (retention), it leaves the list; sealed again later, it moves to the top.
+        await stores.builds.put(['exe', 'hello', '9'], { retired: { at: at(10), by: 'retention' } });
+        await seal(['dpkg', 'other', '1'], 20);
+        expect(names(await stores.builds.sealedBuilds({ limit: 10 }))).to.deep.equal(['dpkg/other/1', 'dpkg/hello/2', 'dpkg/hello/1']);
+      });
+
       it('keeps only the fields of a build record', async () => {
         await stores.builds.put(build, { sealPending: { since: '2026-12-01T00:00:00.000Z', reason: null }, ...({ extra: 'x' } as object) });
         expect(await stores.builds.get(build)).to.deep.equal({ sealPending: { since: '2026-12-01T00:00:00.000Z', reason: null } });

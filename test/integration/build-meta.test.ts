@@ -2,7 +2,9 @@
 // both stores, shown in its JSON and page, refused field by field, said once (409), and
 // carried into the signed provenance.
 import { expect } from 'chai';
+import { existsSync } from 'node:fs';
 import { MASTER_AUTH, startServer, type TestServer } from '../helpers/harness.js';
+import { requireTool, run, skipUnlessCi } from '../helpers/tools.js';
 import { databaseMode } from '../helpers/postgres.js';
 
 const META = {
@@ -98,3 +100,114 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
     });
   });
 }
+
+describe('the newest build and what was built lately', function () {
+  this.timeout(120_000);
+  for (const mode of ['embedded', 'PostgreSQL'] as const) {
+    describe(mode, () => {
+      let s: TestServer;
+      let teardown: (() => Promise<void>) | null = null;
+      before(async function () {
+        if (mode === 'PostgreSQL') teardown = await databaseMode(this);
+        s = await startServer();
+        // hello: 1 (main, sealed), 2 (dev, sealed), 3 (main, sealed, with a file), 4 (open); other: 1 (sealed, no metadata).
+        const builds: Array<[string, string, Record<string, unknown> | null, boolean]> = [
+          ['hello', '1', { source: { revision: 'a'.repeat(40), branch: 'main' } }, true],
+          ['hello', '2', { source: { revision: 'b'.repeat(40), branch: 'dev' } }, true],
+          ['hello', '3', { source: { revision: `c${'d'.repeat(39)}`, branch: 'main' } }, true],
+          ['hello', '4', { source: { revision: 'e'.repeat(40), branch: 'main' } }, false],
+          ['other', '1', null, true],
+        ];
+        for (const [project, build, meta, seal] of builds) {
+          const res = await fetch(`${s.baseUrl}/-/tokens`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'dpkg', project, build, ...(meta ?? {}) }) });
+          const t = (await res.json()) as { id: string; username: string; password: string };
+          if (build === '3') {
+            const put = await fetch(`${s.baseUrl}/dpkg/${project}/${build}/docs/hello.txt`, { method: 'PUT', headers: { Authorization: `Basic ${Buffer.from(`${t.username}:${t.password}`).toString('base64')}` }, body: 'hello\n' });
+            expect(put.status).to.equal(201);
+          }
+          if (seal) expect((await fetch(`${s.baseUrl}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } })).headers.get('x-artifact-repo-seal')).to.equal('sealed');
+        }
+      });
+      after(async () => {
+        await s?.close();
+        await teardown?.();
+      });
+
+      const latest = (path: string): Promise<Response> => fetch(`${s.baseUrl}/-/latest/${path}`, { redirect: 'manual' });
+
+      it('/-/latest points at the newest sealed build, on a branch, or at a file in it; open builds never count', async () => {
+        const newest = await latest('dpkg/hello/');
+        expect(newest.status).to.equal(302);
+        expect(newest.headers.get('location')).to.equal('/dpkg/hello/3/');
+        expect(newest.headers.get('cache-control')).to.equal('no-cache');
+        expect((await latest('dpkg/hello/?branch=dev')).headers.get('location')).to.equal('/dpkg/hello/2/');
+        const file = await latest('dpkg/hello/docs/hello.txt?download=1&branch=main');
+        expect(file.status).to.equal(302);
+        expect(file.headers.get('location')).to.equal('/dpkg/hello/3/docs/hello.txt?download=1');
+        expect((await fetch(`${s.baseUrl}/-/latest/dpkg/hello/docs/hello.txt`)).status).to.equal(200); // followed, the file
+        const head = await fetch(`${s.baseUrl}/-/latest/dpkg/hello/`, { method: 'HEAD', redirect: 'manual' });
+        expect(head.status).to.equal(302);
+      });
+
+      it('/-/latest says what is missing: no sealed build, none on the branch, no such file, a malformed name', async () => {
+        const none = await latest('dpkg/nothing/');
+        expect(none.status).to.equal(404);
+        expect(((await none.json()) as { error: string }).error).to.equal('no sealed build of /dpkg/nothing/');
+        const branch = await latest('dpkg/hello/?branch=feature');
+        expect(((await branch.json()) as { error: string }).error).to.equal('no sealed build of /dpkg/hello/ on branch feature');
+        const file = await latest('dpkg/hello/nope.txt');
+        expect(file.status).to.equal(404);
+        expect(((await file.json()) as { error: string }).error).to.equal('the newest sealed build, /dpkg/hello/3/, has no nope.txt');
+        expect((await latest('dpkg/')).status).to.equal(400);
+        expect((await latest('dpkg/%2e%2e/')).status).to.equal(400);
+      });
+
+      it('/-/builds lists sealed builds newest first, filtered, in pages by cursor; bad parameters are 400', async () => {
+        type List = { builds: Array<{ path: string; branch: string | null; revision: string | null; files: number }>; next: string | null };
+        const get = async (query: string): Promise<List> => (await (await fetch(`${s.baseUrl}/-/builds${query}`, { headers: { Accept: 'application/json' } })).json()) as List;
+        expect((await get('')).builds.map((b) => b.path)).to.deep.equal(['/dpkg/other/1/', '/dpkg/hello/3/', '/dpkg/hello/2/', '/dpkg/hello/1/']);
+        expect((await get('?project=hello&branch=main')).builds.map((b) => b.path)).to.deep.equal(['/dpkg/hello/3/', '/dpkg/hello/1/']);
+        expect((await get(`?revision=${'b'.repeat(7)}`)).builds.map((b) => b.path)).to.deep.equal(['/dpkg/hello/2/']);
+        const first = await get('?limit=3');
+        expect(first.builds).to.have.length(3);
+        const rest = await get(`?limit=3&before=${first.next}`);
+        expect(rest.builds.map((b) => b.path)).to.deep.equal(['/dpkg/hello/1/']);
+        expect(rest.next).to.equal(null);
+        for (const bad of ['?limit=0', '?limit=201', '?before=nonsense', '?type=..', '?revision=a%20b', '?limit=1&limit=2']) {
+          const res = await fetch(`${s.baseUrl}/-/builds${bad}`, { headers: { Accept: 'application/json' } });
+          expect(res.status, bad).to.equal(400);
+        }
+        const page = await (await fetch(`${s.baseUrl}/-/builds`)).text();
+        expect(page).to.include('<h1>sealed builds</h1>').and.include('href="/dpkg/hello/3/"');
+        const front = await (await fetch(`${s.baseUrl}/`)).text();
+        expect(front).to.include('<h2>sealed lately</h2>').and.include('href="/dpkg/other/1/"').and.not.include('href="/dpkg/hello/4/"');
+      });
+
+      it('/-/search?revision= finds the builds of a revision, whole or by a prefix of 7', async () => {
+        type Found = { builds: Array<{ path: string }> };
+        const found = async (q: string): Promise<string[]> => ((await (await fetch(`${s.baseUrl}/-/search?revision=${q}`, { headers: { Accept: 'application/json' } })).json()) as Found).builds.map((b) => b.path);
+        expect(await found('a'.repeat(40))).to.deep.equal(['/dpkg/hello/1/']);
+        expect(await found('cdddddd')).to.deep.equal(['/dpkg/hello/3/']);
+        expect(await found('cdddd')).to.deep.equal([]);
+        expect((await fetch(`${s.baseUrl}/-/search?revision=a%20b`)).status).to.equal(400);
+      });
+
+      it('/-/builds.atom is an Atom feed a real feed parser reads: one entry per sealed build, newest first', async function () {
+        const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : requireTool(this, 'python3', 'python3-feedparser');
+        const feed = await fetch(`${s.baseUrl}/-/builds.atom?project=hello`);
+        expect(feed.headers.get('content-type')).to.equal('application/atom+xml; charset=utf-8');
+        const text = await feed.text();
+        const script = 'import feedparser, json, sys\nd = feedparser.parse(sys.stdin.read())\nprint(json.dumps({"bozo": d.bozo, "version": d.version, "entries": [[e.id, e.title, e.link, e.updated, e.summary] for e in d.entries]}))';
+        const parsed = await run(python, ['-c', script], { input: text });
+        if (parsed.code !== 0 && /No module named 'feedparser'/.test(parsed.stderr)) skipUnlessCi(this, 'python3-feedparser is not installed', 'apt-get install python3-feedparser, as .ci/run does');
+        expect(parsed.code, parsed.stderr).to.equal(0);
+        const out = JSON.parse(parsed.stdout) as { bozo: number | boolean; version: string; entries: string[][] };
+        expect(out.bozo, "the parser found no fault").to.not.be.ok;
+        expect(out.version).to.equal('atom10');
+        expect(out.entries.map((e) => e[0])).to.deep.equal([`${s.baseUrl}/dpkg/hello/3/`, `${s.baseUrl}/dpkg/hello/2/`, `${s.baseUrl}/dpkg/hello/1/`]);
+        expect(out.entries[0]?.[1]).to.equal('hello 3 (dpkg)');
+        expect(out.entries[0]?.[4]).to.include('branch main').and.include(`revision c${'d'.repeat(39)}`);
+      });
+    });
+  }
+});

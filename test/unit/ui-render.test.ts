@@ -77,8 +77,11 @@ function search(overrides: Partial<Extract<PageView, { view: 'search' }>>): Extr
   return { view: 'search', path: '/-/search', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'search', href: '/-/search' }], query: HASH_A, sha256: HASH_A, error: null, results: [], names: [], more: false, ...overrides };
 }
 
+const SEALED = { type: 'dpkg', project: 'hello', build: '42', path: '/dpkg/hello/42/', href: '/dpkg/hello/42/', sealedAt: '2024-05-22T14:12:00.000Z', files: 7, bytes: 1234, signed: true, branch: 'main<x>', revision: '9fceb02d0ae598e95dc970b74767f19372d61af8' };
+
 const SAMPLES: Record<PageView['view'], PageView> = {
-  root: { view: 'root', path: '/', crumbs: crumbsFor([]), entries: [collection(['dpkg']), collection(['rpm'])], paging: onePage(2) },
+  root: { view: 'root', path: '/', crumbs: crumbsFor([]), entries: [collection(['dpkg']), collection(['rpm'])], paging: onePage(2), recent: [SEALED] },
+  builds: { view: 'builds', path: '/-/builds', crumbs: [{ name: 'artifacts', href: '/' }, { name: 'builds', href: '/-/builds' }], filters: { type: 'dpkg', project: null, branch: 'main', revision: null }, builds: [SEALED], next: 'abc', nextHref: '/-/builds?type=dpkg&branch=main&before=abc', feedHref: '/-/builds.atom?type=dpkg&branch=main' },
   type: { view: 'type', path: '/dpkg/', crumbs: crumbsFor(['dpkg']), entries: [collection(['dpkg', 'hello'])], paging: onePage(1) },
   project: { view: 'project', path: '/dpkg/hello/', crumbs: crumbsFor(['dpkg', 'hello']), builds: [build('43', false, '42'), build('42', true, '41'), build('41', true)], entries: [], paging: onePage(3) },
   directory: directory(true),
@@ -424,6 +427,20 @@ describe('pages/render', () => {
       const html = renderPage(SAMPLES.mirror);
       expect(html).to.match(/<a href="\/-\/mirror\/a1">/);
       expect(html).to.include('<form class="declare" method="post" action="/-/mirror">').and.include('name="url"').and.include('name="image"').and.include('name="note"');
+    });
+  });
+
+  describe('sealed builds', () => {
+    it('the front page lists the newest sealed builds with their branch and revision, and links the list and the feed', () => {
+      const html = renderPage(SAMPLES.root);
+      expect(html).to.include('<h2>sealed lately</h2>').and.include('main&lt;x&gt; <code title="9fceb02d0ae598e95dc970b74767f19372d61af8">9fceb02d0ae5</code>');
+      expect(html).to.include('<a href="/-/builds">all sealed builds</a>').and.include('<a href="/-/builds.atom">feed</a>');
+    });
+
+    it('the list says its filters, links older builds and its feed', () => {
+      const html = renderPage(SAMPLES.builds);
+      expect(html).to.include('newest first, type dpkg, branch main').and.include('<a href="/-/builds?type=dpkg&amp;branch=main&amp;before=abc">older builds</a>');
+      expect(html).to.include('<a href="/-/builds.atom?type=dpkg&amp;branch=main">feed (Atom)</a>');
     });
   });
 

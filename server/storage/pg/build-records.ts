@@ -1,7 +1,7 @@
 // Build states in PostgreSQL: one row per build that has a state, the record as jsonb. No
 // cache: a seal or a pin made through any replica is what the next request sees.
 import { cleanRecord, isEmptyRecord } from '../../domain/record-rules.js';
-import { type BuildRecord, type BuildRecords } from '../../domain/stores.js';
+import { sealedEntry, type BuildRecord, type BuildRecords, type SealedBuildEntry, type SealedBuildQuery } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
 export class PgBuildRecords implements BuildRecords {
@@ -39,6 +39,29 @@ export class PgBuildRecords implements BuildRecords {
   async entries(): Promise<Array<{ build: string[]; record: BuildRecord }>> {
     const { rows } = await this.db.query<{ scope: string; record: BuildRecord }>('SELECT scope, record FROM builds ORDER BY scope');
     return rows.map((r) => ({ build: r.scope.split('/'), record: cleanRecord(r.record) }));
+  }
+
+  // The builds table is the index: expression indexes on the seal time, the project and the
+  // revision (database.ts) answer these without reading every row.
+  async sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]> {
+    const prefix = query.revision !== undefined && query.revision.length >= 7 ? `${query.revision.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    const { rows } = await this.db.query<{ scope: string; record: BuildRecord }>(
+      `SELECT scope, record FROM builds
+        WHERE record ? 'sealed' AND NOT record ? 'retired'
+          AND ($1::text IS NULL OR split_part(scope, '/', 1) = $1)
+          AND ($2::text IS NULL OR split_part(scope, '/', 2) = $2)
+          AND ($3::text IS NULL OR record->'meta'->'source'->>'branch' = $3)
+          AND ($4::text IS NULL OR record->'meta'->'source'->>'revision' = $4 OR ($5::text IS NOT NULL AND (record->'meta'->'source'->>'revision') LIKE $5))
+          AND ($6::text IS NULL OR (record->'sealed'->>'sealedAt', scope) < ($6::text, $7::text))
+        ORDER BY record->'sealed'->>'sealedAt' DESC, scope DESC
+        LIMIT $8`,
+      [query.type ?? null, query.project ?? null, query.branch ?? null, query.revision ?? null, prefix, query.before?.sealedAt ?? null, query.before?.scope ?? null, query.limit],
+      'sealed-builds',
+    );
+    return rows.flatMap((r) => {
+      const entry = sealedEntry(r.scope.split('/'), cleanRecord(r.record));
+      return entry ? [entry] : [];
+    });
   }
 
   async all(): Promise<string[][]> {

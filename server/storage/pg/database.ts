@@ -43,6 +43,10 @@ const MIGRATIONS: readonly string[] = [
    INSERT INTO input_totals (build, lines, bytes) SELECT build, count(*), sum(bytes) FROM inputs GROUP BY build;`,
   // Secrets of the repository that every replica uses (the key of recordings' keyed hashes).
   `CREATE TABLE repository_secrets (name text PRIMARY KEY, value text NOT NULL);`,
+  // Sealed builds, newest first: across the repository, per project, and by revision.
+  `CREATE INDEX builds_sealed ON builds ((record->'sealed'->>'sealedAt') DESC, scope DESC) WHERE record ? 'sealed' AND NOT record ? 'retired';
+   CREATE INDEX builds_sealed_project ON builds (split_part(scope, '/', 1), split_part(scope, '/', 2), (record->'sealed'->>'sealedAt') DESC, scope DESC) WHERE record ? 'sealed' AND NOT record ? 'retired';
+   CREATE INDEX builds_sealed_revision ON builds ((record->'meta'->'source'->>'revision') text_pattern_ops) WHERE record ? 'sealed' AND NOT record ? 'retired';`,
 ];
 
 /** The version a migrated database is at. */
