@@ -100,6 +100,9 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       clearTimeout(timer);
     },
   });
+  // The sealed builds' index is read once (an embedded repository reads every build record):
+  // begun now, in the background, rather than by the first visitor of the front page.
+  stores.builds.sealedBuilds({ limit: 1 }).catch(() => undefined);
   const signer = await Signer.open(stores.signingKeys, now);
   // What the repository saw of a build, signed at its seal: the outputs it stored, the
   // masters that minted its tokens, and what it downloaded through the build proxy.

@@ -4,10 +4,11 @@
 // no PROPPATCH or upload can touch it. Embedded: one small JSON file per build,
 // ARTIFACTS_DIR/.builds/TYPE/PROJECT/BUILD.json; with DATABASE_URL: pg/build-records.ts.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { TempFiles } from '../domain/stores.js';
-import { newerFirst, sealedEntry, sealedMatches, type BuildRecord, type BuildRecords, type SealedBuildEntry, type SealedBuildQuery } from '../domain/stores.js';
+import { sealedEntry, type BuildRecord, type BuildRecords, type SealedBuildEntry, type SealedBuildQuery } from '../domain/stores.js';
+import { SealedIndex } from './sealed-index.js';
 import { cleanRecord, isEmptyRecord } from '../domain/record-rules.js';
 
 export const BUILDS_DIR = '.builds';
@@ -19,8 +20,9 @@ export class BuildRecordFiles implements BuildRecords {
   private readonly cache = new Map<string, BuildRecord>();
   // The sealed builds, newest first: read from the records once, at the first question,
   // then kept as records are written (this process is the only writer).
-  private sealed: Array<SealedBuildEntry & { scope: string }> | null = null;
-  private loadingSealed: Promise<Array<SealedBuildEntry & { scope: string }>> | null = null;
+  private sealed: SealedIndex | null = null;
+  private loadingSealed: Promise<SealedIndex> | null = null;
+  private readonly writtenWhileLoading = new Set<string>();
 
   constructor(
     artifactsDir: string,
@@ -73,49 +75,43 @@ export class BuildRecordFiles implements BuildRecords {
     this.index(build, record);
   }
 
-  /** Keeps the sealed builds' index (if read yet) as a record is written: in place, by binary search. */
+  /** Keeps the sealed builds' index (if read yet) as a record is written. */
   private index(build: readonly string[], record: BuildRecord): void {
-    const list = this.sealed;
-    if (!list) return;
-    const scope = build.join('/');
-    const at = list.findIndex((e) => e.scope === scope);
-    if (at !== -1) list.splice(at, 1);
-    const entry = sealedEntry(build, record);
-    if (entry) list.splice(this.position(list, { sealedAt: entry.sealedAt, scope }), 0, { ...entry, scope });
+    if (this.sealed) this.sealed.set(build, sealedEntry(build, record));
+    else if (this.loadingSealed) this.writtenWhileLoading.add(build.join('/'));
   }
 
-  /** Where an entry with this key goes (the first one not newer than it). */
-  private position(list: ReadonlyArray<{ sealedAt: string; scope: string }>, key: { sealedAt: string; scope: string }): number {
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (newerFirst(list[mid] as { sealedAt: string; scope: string }, key) < 0) lo = mid + 1;
-      else hi = mid;
+  /**
+   * Reads every record once, a few files at a time with the event loop free between them
+   * (100 000 builds are 100 000 small files), into the index; writes meanwhile wait for it.
+   */
+  private async loadSealed(): Promise<SealedIndex> {
+    const entries: SealedBuildEntry[] = [];
+    const builds = await this.all();
+    for (let i = 0; i < builds.length; i += 64) {
+      const batch = builds.slice(i, i + 64);
+      const records = await Promise.all(batch.map((b) => readFile(this.fileOf(b), 'utf8').then((t) => cleanRecord(JSON.parse(t) as BuildRecord), () => ({}) as BuildRecord)));
+      batch.forEach((b, j) => {
+        const entry = sealedEntry(b, records[j] as BuildRecord);
+        if (entry) entries.push(entry);
+      });
     }
-    return lo;
+    const index = new SealedIndex(entries);
+    // Records written while this read ran are read again, now that writes update the index.
+    this.sealed = index;
+    for (const scope of this.writtenWhileLoading) {
+      const build = scope.split('/');
+      index.set(build, sealedEntry(build, await this.get(build)));
+    }
+    this.writtenWhileLoading.clear();
+    return index;
   }
 
   async sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]> {
-    this.loadingSealed ??= this.entries().then((all) => {
-      const list = all.flatMap(({ build, record }) => {
-        const entry = sealedEntry(build, record);
-        return entry ? [{ ...entry, scope: build.join('/') }] : [];
-      });
-      list.sort(newerFirst);
-      this.sealed = list;
-      return list;
-    });
-    const list = this.sealed ?? (await this.loadingSealed);
-    const out: SealedBuildEntry[] = [];
-    let at = query.before ? this.position(list, query.before) : 0;
-    if (query.before && list[at]?.scope === query.before.scope && list[at]?.sealedAt === query.before.sealedAt) at++;
-    for (; at < list.length && out.length < query.limit; at++) {
-      const { scope: _scope, ...entry } = list[at] as SealedBuildEntry & { scope: string };
-      if (sealedMatches(entry, query)) out.push(entry);
-    }
-    return out;
+    const index = this.sealed ?? (await (this.loadingSealed ??= this.loadSealed()));
+    return index.query(query);
   }
+
 
   async update(build: readonly string[], change: (record: BuildRecord) => BuildRecord): Promise<void> {
     await this.put(build, change({ ...(await this.get(build)) }));

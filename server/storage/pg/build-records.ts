@@ -42,21 +42,23 @@ export class PgBuildRecords implements BuildRecords {
   }
 
   // The builds table is the index: expression indexes on the seal time, the project and the
-  // revision (database.ts) answer these without reading every row.
+  // revision (database.ts) answer these without reading every row. Only the conditions a
+  // query has are written, so the planner picks the index that fits.
   async sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]> {
-    const prefix = query.revision !== undefined && query.revision.length >= 7 ? `${query.revision.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    const where = [`record ? 'sealed'`, `NOT record ? 'retired'`];
+    const values: unknown[] = [];
+    const param = (value: unknown): string => `$${values.push(value)}`;
+    if (query.type !== undefined) where.push(`split_part(scope, '/', 1) = ${param(query.type)}`);
+    if (query.project !== undefined) where.push(`split_part(scope, '/', 2) = ${param(query.project)}`);
+    if (query.branch !== undefined) where.push(`record->'meta'->'source'->>'branch' = ${param(query.branch)}`);
+    if (query.revision !== undefined) {
+      if (query.revision.length >= 7) where.push(`(record->'meta'->'source'->>'revision') LIKE ${param(`${query.revision.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)}`);
+      else where.push(`record->'meta'->'source'->>'revision' = ${param(query.revision)}`);
+    }
+    if (query.before) where.push(`(record->'sealed'->>'sealedAt', scope) < (${param(query.before.sealedAt)}::text, ${param(query.before.scope)}::text)`);
     const { rows } = await this.db.query<{ scope: string; record: BuildRecord }>(
-      `SELECT scope, record FROM builds
-        WHERE record ? 'sealed' AND NOT record ? 'retired'
-          AND ($1::text IS NULL OR split_part(scope, '/', 1) = $1)
-          AND ($2::text IS NULL OR split_part(scope, '/', 2) = $2)
-          AND ($3::text IS NULL OR record->'meta'->'source'->>'branch' = $3)
-          AND ($4::text IS NULL OR record->'meta'->'source'->>'revision' = $4 OR ($5::text IS NOT NULL AND (record->'meta'->'source'->>'revision') LIKE $5))
-          AND ($6::text IS NULL OR (record->'sealed'->>'sealedAt', scope) < ($6::text, $7::text))
-        ORDER BY record->'sealed'->>'sealedAt' DESC, scope DESC
-        LIMIT $8`,
-      [query.type ?? null, query.project ?? null, query.branch ?? null, query.revision ?? null, prefix, query.before?.sealedAt ?? null, query.before?.scope ?? null, query.limit],
-      'sealed-builds',
+      `SELECT scope, record FROM builds WHERE ${where.join(' AND ')} ORDER BY record->'sealed'->>'sealedAt' DESC, scope DESC LIMIT ${param(query.limit)}`,
+      values,
     );
     return rows.flatMap((r) => {
       const entry = sealedEntry(r.scope.split('/'), cleanRecord(r.record));
