@@ -105,7 +105,11 @@ async function fixtures(root: string, httpsBase: string): Promise<void> {
   await writeFile(path.join(pkgDir, 'package.json'), JSON.stringify({ name: 'demo-pkg', version: '1.0.0', main: 'index.js' }));
   await writeFile(path.join(pkgDir, 'index.js'), 'module.exports = 42;\n');
   const npm = findTool('npm') ?? 'npm';
-  await must(npm, ['pack', '--silent', '--pack-destination', pkgDir], pkgDir, { PATH: process.env.PATH ?? '', HOME: pkgDir, npm_config_cache: path.join(pkgDir, '.npm') });
+  // npm's cache (and the log it writes there as it runs) outside the folder it packs: inside
+  // it, npm pack read its own log as it grew and failed now and then, saying nothing.
+  const npmHome = path.join(root, 'npm-home');
+  await mkdir(npmHome, { recursive: true });
+  await must(npm, ['pack', '--silent', '--pack-destination', pkgDir], pkgDir, { PATH: process.env.PATH ?? '', HOME: npmHome, npm_config_cache: path.join(npmHome, '.npm'), npm_config_update_notifier: 'false' });
   const tgz = await readFile(path.join(pkgDir, 'demo-pkg-1.0.0.tgz'));
   await mkdir(path.join(www, 'npm', 'demo-pkg', '-'), { recursive: true });
   await writeFile(path.join(www, 'npm', 'demo-pkg', '-', 'demo-pkg-1.0.0.tgz'), tgz);

@@ -366,7 +366,9 @@ describe('signed seals and provenance', function () {
     expect((await compare('/dpkg/signed/5/', '/dpkg/signed/5/')).provenance).to.deep.equal({ outputs: true, inputs: true });
     expect((await compare('/dpkg/signed/1/', '/dpkg/signed/own/')).provenance).to.deep.equal({ outputs: false, inputs: true });
     // The build page says it is signed and links the keys.
-    expect(await (await fetch(`${s.baseUrl}/dpkg/signed/5/`)).text()).to.match(/<a href="\/-\/signing-keys"[^>]*>signed<\/a>/);
+    // "signed" leads to the page's own explanation of what was signed and how to check it.
+    const page = await (await fetch(`${s.baseUrl}/dpkg/signed/5/`)).text();
+    expect(page).to.match(/<a href="\/dpkg\/signed\/5\/#verify"[^>]*>signed<\/a>/).and.include('<a href="/-/signing-keys">/-/signing-keys</a>');
   });
 });
 
