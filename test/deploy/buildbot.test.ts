@@ -21,6 +21,7 @@ interface BuildRecord {
 }
 
 const SUCCESS = 0;
+const REVISION = '9fceb02d0ae598e95dc970b74767f19372d61af8';
 const FAILURE = 2;
 
 describe('buildbot: examples/buildbot/master.cfg on a real master and worker', function () {
@@ -41,9 +42,9 @@ describe('buildbot: examples/buildbot/master.cfg on a real master and worker', f
     return JSON.parse(result.stdout) as BuildRecord[];
   }
 
-  async function buildAfterChange(properties: string[] = [], branch = 'main'): Promise<BuildRecord> {
+  async function buildAfterChange(properties: string[] = [], branch = 'main', change: string[] = []): Promise<BuildRecord> {
     const before = (await builds()).length;
-    const sent = await run(buildbot, ['sendchange', '--master', `127.0.0.1:${pbPort}`, '--auth', 'change:change-password', '--who', 'test', '--branch', branch, ...properties.map((p) => `--property=${p}`), 'README'], { env });
+    const sent = await run(buildbot, ['sendchange', '--master', `127.0.0.1:${pbPort}`, '--auth', 'change:change-password', '--who', 'test', '--branch', branch, ...change, ...properties.map((p) => `--property=${p}`), 'README'], { env });
     expect(sent.code, sent.stderr + sent.stdout).to.equal(0);
     for (let i = 0; i < 600; i++) {
       const all = await builds();
@@ -107,7 +108,7 @@ describe('buildbot: examples/buildbot/master.cfg on a real master and worker', f
   });
 
   it('a build mints a token, downloads through the build proxy, uploads and revokes; the artifacts download byte-identical', async () => {
-    const build = await buildAfterChange();
+    const build = await buildAfterChange([], 'main', ['--revision', REVISION, '--repository', 'https://git.example.org/hello.git']);
     expect(build.steps.map((s) => [s.name, s.results])).to.deep.equal([
       ['worker_preparation', SUCCESS],
       ['mint artifact token', SUCCESS],
@@ -129,6 +130,16 @@ describe('buildbot: examples/buildbot/master.cfg on a real master and worker', f
     expect(token.hash).to.equal(null);
     const live = (await (await fetch(`${app.baseUrl}/-/tokens`, { headers: { Authorization: MASTER_AUTH } })).json()) as unknown[];
     expect(live).to.deep.equal([]);
+    // Who built it: the change's revision, branch and repository, and the build's page on buildbot.
+    const view = (await (await fetch(`${app.baseUrl}${scope}`, { headers: { Accept: 'application/json' } })).json()) as { build: { source: unknown; builder: { id: string; url: string } } };
+    expect(view.build.source).to.deep.equal({ uri: 'https://git.example.org/hello.git', revision: REVISION, branch: 'main' });
+    expect(view.build.builder.url).to.match(new RegExp(`#builders/\\d+/builds/${build.number}$`));
+    const page = await (await fetch(`${app.baseUrl}${scope}`)).text();
+    expect(page).to.include(`<code title="${REVISION}">${REVISION.slice(0, 12)}</code> on main`).and.include(`href="${view.build.builder.url}"`);
+    // Sealed, it is the newest build of the project, on its branch too.
+    const latest = await fetch(`${app.baseUrl}/-/latest/dpkg/hello/?branch=main`, { redirect: 'manual' });
+    expect(latest.status).to.equal(302);
+    expect(latest.headers.get('location')).to.equal(scope);
   });
 
   it('the token password is masked in the logs and absent from the database; the master password appears nowhere', async () => {
