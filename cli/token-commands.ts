@@ -5,12 +5,16 @@ import { parseArgs } from 'node:util';
 import { ClientError, reach, serverMessage, shellQuote } from './http-client.js';
 
 export const MINT_USAGE = `usage: artifact-repo mint URL TYPE/PROJECT/BUILD [--ttl SECONDS] [--offline] [--replay /TYPE/PROJECT/BUILD/]
+         [--repository URI] [--revision REV] [--branch NAME] [--builder URI] [--build-url URL] [--property KEY=VALUE]...
   Mints a token for one build with the master's credentials (MASTER_USER, default
   buildbot, and MASTER_PASSWORD) and prints the lines that set ARTIFACT_USER,
   ARTIFACT_PASSWORD, ARTIFACT_TOKEN_ID and ARTIFACT_URL for the build:
     eval "$(artifact-repo mint http://127.0.0.1:8080/ dpkg/hello/42)"
   --offline   the build proxy answers only from the mirror (records misses)
-  --replay    the build proxy answers from that sealed build's recording (implies offline)`;
+  --replay    the build proxy answers from that sealed build's recording (implies offline)
+  --repository, --revision, --branch: what the build is built from; --builder, --build-url:
+  the CI job and this run of it; --property: more, at most 32. All public: shown on the
+  build's page and signed into its provenance; never a secret.`;
 
 export const REVOKE_USAGE = `usage: artifact-repo revoke URL
   Revokes the build token in ARTIFACT_TOKEN_ID (with ARTIFACT_USER and ARTIFACT_PASSWORD):
@@ -40,7 +44,10 @@ function basic(user: string, password: string): string {
 }
 
 /** The JSON body of a mint request from the command's words; throws UsageProblem. */
-export function mintRequest(build: string | undefined, options: { ttl?: string; offline?: boolean; replay?: string }): Record<string, unknown> {
+export function mintRequest(
+  build: string | undefined,
+  options: { ttl?: string; offline?: boolean; replay?: string; repository?: string; revision?: string; branch?: string; builder?: string; 'build-url'?: string; property?: string[] },
+): Record<string, unknown> {
   const parts = (build ?? '').replace(/^\/+|\/+$/g, '').split('/');
   if (parts.length !== 3 || parts.some((p) => p === '')) throw new UsageProblem('name the build as TYPE/PROJECT/BUILD, dpkg/hello/42 say');
   const [type, project, name] = parts;
@@ -51,6 +58,19 @@ export function mintRequest(build: string | undefined, options: { ttl?: string; 
   }
   if (options.replay !== undefined) body.replay = options.replay;
   if (options.offline || options.replay !== undefined) body.proxy = 'offline';
+  const source = Object.fromEntries(Object.entries({ uri: options.repository, revision: options.revision, branch: options.branch }).filter(([, v]) => v !== undefined));
+  if (Object.keys(source).length > 0) body.source = source;
+  const builder = Object.fromEntries(Object.entries({ id: options.builder, url: options['build-url'] }).filter(([, v]) => v !== undefined));
+  if (Object.keys(builder).length > 0) body.builder = builder;
+  if (options.property !== undefined && options.property.length > 0) {
+    const properties: Record<string, string> = {};
+    for (const pair of options.property) {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new UsageProblem(`--property takes KEY=VALUE, not ${JSON.stringify(pair.slice(0, 64))}`);
+      properties[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    body.properties = properties;
+  }
   return body;
 }
 
@@ -72,7 +92,21 @@ async function run(io: Io, usage: string, work: () => Promise<number>): Promise<
 
 export function runMintCommand(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
   return run(io, MINT_USAGE, async () => {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ttl: { type: 'string' }, offline: { type: 'boolean' }, replay: { type: 'string' } } });
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        ttl: { type: 'string' },
+        offline: { type: 'boolean' },
+        replay: { type: 'string' },
+        repository: { type: 'string' },
+        revision: { type: 'string' },
+        branch: { type: 'string' },
+        builder: { type: 'string' },
+        'build-url': { type: 'string' },
+        property: { type: 'string', multiple: true },
+      },
+    });
     if (positionals.length !== 2) throw new UsageProblem('mint takes the repository\'s URL and the build');
     const base = baseUrl(positionals[0]);
     const body = mintRequest(positionals[1], values);

@@ -12,6 +12,12 @@
 #   ARTIFACT_MASTER_PASSWORD_FILE    file holding the master password, or
 #   ARTIFACT_MASTER_PASSWORD         the password itself (prefer the file)
 #   ARTIFACT_TTL                     token lifetime in seconds (default 7200)
+#   ARTIFACT_SOURCE_URI, ARTIFACT_REVISION, ARTIFACT_BRANCH
+#                                    what the build is built from (its repository, commit,
+#                                    branch), e.g. "$CI_PROJECT_URL" "$CI_COMMIT_SHA" "$CI_COMMIT_REF_NAME"
+#   ARTIFACT_BUILDER_ID, ARTIFACT_BUILD_URL
+#                                    the CI job and this run of it (a link on the build's page)
+#   All five are public (the build's page, its signed provenance): never a secret.
 # Passwords reach curl on its standard input, never its command line.
 #
 # To record what the build downloads as well (its inputs), build between the mint and the
@@ -43,10 +49,27 @@ credentials() { printf 'user = "%s:%s"\n' "$1" "$2"; }
 # A field of the mint answer; docs/interface.md keeps these values free of quotes and escapes.
 field() { printf '%s' "$answer" | sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
 
+# A JSON string of a value: backslashes and quotes escaped (the server refuses control characters).
+json() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
+# "name":"value" pairs for the variables that are set, comma-separated.
+pairs() {
+  out=''
+  while [ $# -ge 2 ]; do
+    if [ -n "$2" ]; then out="$out${out:+,}\"$1\":$(json "$2")"; fi
+    shift 2
+  done
+  printf '%s' "$out"
+}
+source=$(pairs uri "${ARTIFACT_SOURCE_URI:-}" revision "${ARTIFACT_REVISION:-}" branch "${ARTIFACT_BRANCH:-}")
+builder=$(pairs id "${ARTIFACT_BUILDER_ID:-}" url "${ARTIFACT_BUILD_URL:-}")
+meta=''
+if [ -n "$source" ]; then meta="$meta,\"source\":{$source}"; fi
+if [ -n "$builder" ]; then meta="$meta,\"builder\":{$builder}"; fi
+
 # 1. Mint a token for this build.
 answer=$(credentials "$master_user" "$master_password" |
   curl -sS --fail-with-body -K - -H 'Content-Type: application/json' \
-    -d "{\"type\":\"$type\",\"project\":\"$project\",\"build\":\"$build\",\"ttl\":${ARTIFACT_TTL:-7200}}" \
+    -d "{\"type\":$(json "$type"),\"project\":$(json "$project"),\"build\":$(json "$build"),\"ttl\":${ARTIFACT_TTL:-7200}$meta}" \
     "$repo/-/tokens")
 token_id=$(field id)
 token_user=$(field username)

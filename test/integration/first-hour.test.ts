@@ -102,12 +102,17 @@ describe('the first hour', function () {
     });
 
     it('mint prints export lines a shell evaluates, and revoke seals; the master password is never printed', async () => {
-      const script = `eval "$(node ${CLI} mint ${s.baseUrl} dpkg/cli-mint/1 --ttl 600)" && printf '%s\\n' "$ARTIFACT_URL" && node ${CLI} revoke ${s.baseUrl}`;
+      const meta = '--repository https://git.example.org/x.git --revision abc1234 --branch main --build-url https://ci.example.org/1 --property worker=w1';
+      const script = `eval "$(node ${CLI} mint ${s.baseUrl} dpkg/cli-mint/1 --ttl 600 ${meta})" && printf '%s\\n' "$ARTIFACT_URL" && node ${CLI} revoke ${s.baseUrl}`;
       const r = await run('sh', ['-c', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', MASTER_USER, MASTER_PASSWORD } });
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.include(`${s.baseUrl}/dpkg/cli-mint/1/`).and.match(/revoked token \S+: the build is sealed/);
       expect(r.stderr).to.match(/minted token \S+ for \/dpkg\/cli-mint\/1\/ \(build proxy recording\), expires /);
       expect(r.stdout + r.stderr).to.not.include(MASTER_PASSWORD);
+      const view = (await (await fetch(`${s.baseUrl}/dpkg/cli-mint/1/`, { headers: { Accept: 'application/json' } })).json()) as { build: Record<string, unknown> };
+      expect(view.build.source).to.deep.equal({ uri: 'https://git.example.org/x.git', revision: 'abc1234', branch: 'main' });
+      expect(view.build.builder).to.deep.equal({ url: 'https://ci.example.org/1' });
+      expect(view.build.properties).to.deep.equal({ worker: 'w1' });
     });
 
     it('a failing mint or proxy-env makes its eval fail, so a script stops instead of building unrecorded', async () => {

@@ -22,9 +22,9 @@ describe('examples/upload.sh', function () {
     await rm(work, { recursive: true, force: true });
   });
 
-  const upload = (dir: string, build: string) =>
+  const upload = (dir: string, build: string, extra: Record<string, string> = {}) =>
     run('sh', [path.join(REPO_ROOT, 'examples/upload.sh'), 'appimage', 'tool', build, dir], {
-      env: { ...process.env, ARTIFACT_REPO: s.baseUrl, ARTIFACT_MASTER_PASSWORD_FILE: path.join(work, 'master-password') },
+      env: { ...process.env, ARTIFACT_REPO: s.baseUrl, ARTIFACT_MASTER_PASSWORD_FILE: path.join(work, 'master-password'), ...extra },
     });
 
   const liveTokens = async (): Promise<unknown[]> => (await (await fetch(`${s.baseUrl}/-/tokens`, { headers: { Authorization: MASTER_AUTH } })).json()) as unknown[];
@@ -37,6 +37,15 @@ describe('examples/upload.sh', function () {
     expect(await (await fetch(`${s.baseUrl}/appimage/tool/7/sub%20dir/notes%20%231.txt`)).text()).to.equal('notes');
     expect(await liveTokens()).to.deep.equal([]);
     expect(result.stdout + result.stderr).to.not.include(MASTER_PASSWORD);
+  });
+
+  it('passes what the build is built from and by, quotes and backslashes included', async () => {
+    const meta = { ARTIFACT_SOURCE_URI: 'https://git.example.org/tool.git', ARTIFACT_REVISION: 'a'.repeat(40), ARTIFACT_BRANCH: 'feature/"quoted" \\ branch', ARTIFACT_BUILD_URL: 'https://ci.example.org/jobs/8' };
+    const result = await upload(path.join(work, 'dist'), '9', meta);
+    expect(result.code, result.stderr).to.equal(0);
+    const view = (await (await fetch(`${s.baseUrl}/appimage/tool/9/`, { headers: { Accept: 'application/json' } })).json()) as { build: { source: unknown; builder: unknown } };
+    expect(view.build.source).to.deep.equal({ uri: meta.ARTIFACT_SOURCE_URI, revision: meta.ARTIFACT_REVISION, branch: meta.ARTIFACT_BRANCH });
+    expect(view.build.builder).to.deep.equal({ url: meta.ARTIFACT_BUILD_URL });
   });
 
   it('a failing upload still revokes, and the script fails', async () => {
