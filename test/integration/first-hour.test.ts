@@ -147,6 +147,13 @@ describe('the first hour', function () {
       const help = await run(path.join(dir, 'bin', 'artifact-repo'), ['--help'], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } });
       expect(help.code, help.stderr).to.equal(0);
       expect(help.stdout).to.include('upload').and.include('proxy-env').and.include('verify').and.not.include('master add');
+      // Saved inside a project whose package.json says "type": "module" (Node then reads it as an ES module), it runs too.
+      const esm = await makeTempDir('client-esm-');
+      await writeFile(path.join(esm, 'package.json'), '{"type":"module"}\n');
+      await writeFile(path.join(esm, 'artifact-repo'), bytes, { mode: 0o755 });
+      const inModule = await run(path.join(esm, 'artifact-repo'), ['verify', '--help'], { cwd: esm, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: esm } });
+      expect(inModule.code, inModule.stderr).to.equal(0);
+      expect(inModule.stdout).to.include('usage: artifact-repo verify');
     });
 
     it('npm pack makes a package that installs the whole command', async function () {
