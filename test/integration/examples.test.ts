@@ -44,6 +44,8 @@ describe('examples/walkthrough.sh: the README walkthrough', function () {
     expect(run.stdout).to.match(/verified http\S+: 2 files, .*signed by SHA256:.*provenance signed, 1 recorded inputs/);
     expect(run.stdout).to.include(download); // the inputs list the recorded download
     expect(run.stdout).to.include('the replay gave the same bytes');
+    // The permalink names the build the walkthrough sealed.
+    expect(run.stdout).to.match(new RegExp(`^${s.baseUrl.replace(/[.]/g, '\\.')}/dpkg/hello/\\d+/$`, 'm'));
     expect(all).to.match(/revoked token \S+: the build is sealed/);
     // The replay went nowhere: the origin saw the download once, when it was recorded.
     const after = (await origin.requests()).filter((r) => r.includes('/files/hello.txt')).length;

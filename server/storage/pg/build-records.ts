@@ -59,6 +59,8 @@ export class PgBuildRecords implements BuildRecords {
     const { rows } = await this.db.query<{ scope: string; record: BuildRecord }>(
       `SELECT scope, record FROM builds WHERE ${where.join(' AND ')} ORDER BY record->'sealed'->>'sealedAt' DESC, scope DESC LIMIT ${param(query.limit)}`,
       values,
+      // Prepared once per shape of query (which conditions it has): planned once, not per request.
+      `sealed-builds-${where.length}-${query.type !== undefined ? 't' : ''}${query.project !== undefined ? 'p' : ''}${query.branch !== undefined ? 'b' : ''}${query.revision === undefined ? '' : query.revision.length >= 7 ? 'R' : 'r'}${query.before ? 'c' : ''}`,
     );
     return rows.flatMap((r) => {
       const entry = sealedEntry(r.scope.split('/'), cleanRecord(r.record));
