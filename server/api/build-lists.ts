@@ -24,6 +24,14 @@ function stringParams(req: Request, names: readonly string[]): Record<string, st
   return out;
 }
 
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return text;
+  }
+}
+
 const LIST_PARAMS = ['type', 'project', 'branch', 'revision', 'limit', 'before'] as const;
 
 export function mountBuildLists(app: Express, config: Config, services: Services): void {
@@ -31,7 +39,8 @@ export function mountBuildLists(app: Express, config: Config, services: Services
     const params = stringParams(req, LIST_PARAMS);
     const query = listQuery(params);
     if ('error' in query) throw new HttpError(400, query.error);
-    return buildsPage(services, query, params);
+    // As many at once as listings may run: a filter no index serves reads many rows.
+    return services.pageGate.run(() => buildsPage(services, query, params));
   }
 
   app.get('/-/builds', async (req, res) => {
@@ -66,10 +75,12 @@ export function mountBuildLists(app: Express, config: Config, services: Services
     if (!newest) throw new HttpError(404, `no sealed build of /${type}/${project}/${branch !== undefined ? ` on branch ${branch}` : ''}`);
     const target = [...newest.build, ...rest];
     if (rest.length > 0 && !(await services.store.stat(target))) throw new HttpError(404, `the newest sealed build, /${newest.build.join('/')}/, has no ${rest.join('/')}${trailingSlash ? '/' : ''}`);
-    // The query goes along (but the branch, which chose the build).
-    const kept = new URLSearchParams(req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '');
-    kept.delete('branch');
-    const query = kept.toString();
+    // The query goes along as it came (but the branch, which chose the build).
+    const raw = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
+    const query = raw
+      .split('&')
+      .filter((piece) => piece !== '' && safeDecode(piece.split('=')[0] as string) !== 'branch')
+      .join('&');
     res.status(302).set('Location', `${toHref(target, rest.length === 0 || trailingSlash)}${query ? `?${query}` : ''}`).set('Cache-Control', 'no-cache').end();
   });
 }

@@ -1,6 +1,6 @@
 // The lists of sealed builds (/-/builds, its feed, the front page) and the permalinks to
 // the newest one (/-/latest): their query parameters and cursors, decided here.
-import { REVISION_RE } from './build-meta.js';
+import { isPrintable, REVISION_RE } from './build-meta.js';
 import type { SealedBuildEntry, SealedBuildQuery } from './stores.js';
 import { NAME_RE } from './tree-path.js';
 
@@ -31,7 +31,7 @@ type Params = Record<string, string | undefined>;
 
 /** A branch as a mint gives it: 1 to 255 characters, none of them control characters. */
 export function branchProblem(branch: string): string | null {
-  return branch.length >= 1 && branch.length <= 255 && !/[\p{Cc}\p{Cf}]/u.test(branch) ? null : 'branch must be 1 to 255 printable characters';
+  return branch.length >= 1 && branch.length <= 255 && isPrintable(branch) ? null : 'branch must be 1 to 255 printable characters';
 }
 
 /** The query of a list (/-/builds, its feed): filters, limit and cursor, or why it is refused (400). */

@@ -26,7 +26,12 @@ export const MAX_PROPERTIES = 32;
 export const REVISION_RE = /^[A-Za-z0-9._-]{1,128}$/;
 const PROPERTY_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // Printable: no control or format characters (which hide or reorder text on a page).
-const PRINTABLE_RE = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u;
+const PRINTABLE_RE = /^[^\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]*$/u;
+
+/** Whether a text holds only printable characters (no control, format or separator character, no lone surrogate). */
+export function isPrintable(text: string): boolean {
+  return PRINTABLE_RE.test(text);
+}
 const SCP_LIKE_RE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s:][^\s]*$/;
 
 class MetaProblem extends Error {}
@@ -56,6 +61,10 @@ function uri(value: unknown, field: string, schemes: readonly string[] | null, s
     throw new MetaProblem(`${field} must be an absolute ${schemes ? schemes.join(', ') : ''} URL${scpLike ? ' or user@host:path' : ''}`.replace('  ', ' '));
   }
   if (schemes && !schemes.includes(url.protocol.slice(0, -1))) throw new MetaProblem(`${field} must be a ${schemes.join(', ')} URL${scpLike ? ' or user@host:path' : ''}`);
+  // Public for ever (a page, a signed provenance): a URL that carries credentials
+  // (https://gitlab-ci-token:TOKEN@..., https://TOKEN@...) is refused, not published. An
+  // ssh user name is no secret.
+  if (url.password !== '' || (url.username !== '' && url.protocol !== 'ssh:')) throw new MetaProblem(`${field} must not carry credentials (user or password): it is public`);
   if (/\s/.test(raw)) throw new MetaProblem(`${field} must not hold spaces`);
   return raw;
 }

@@ -13,6 +13,16 @@ import { cleanRecord, isEmptyRecord } from '../domain/record-rules.js';
 
 export const BUILDS_DIR = '.builds';
 
+/** A record file's text as a record; one that is not JSON (cut by a crash, edited by hand) counts as none. */
+function parseRecord(text: string): BuildRecord {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed !== null && typeof parsed === 'object' ? cleanRecord(parsed as BuildRecord) : {};
+  } catch {
+    return {};
+  }
+}
+
 const CACHE_ENTRIES = 20_000;
 
 export class BuildRecordFiles implements BuildRecords {
@@ -90,7 +100,8 @@ export class BuildRecordFiles implements BuildRecords {
     const builds = await this.all();
     for (let i = 0; i < builds.length; i += 64) {
       const batch = builds.slice(i, i + 64);
-      const records = await Promise.all(batch.map((b) => readFile(this.fileOf(b), 'utf8').then((t) => cleanRecord(JSON.parse(t) as BuildRecord), () => ({}) as BuildRecord)));
+      // An unreadable or malformed record counts as none, as get() reads it.
+      const records = await Promise.all(batch.map((b) => readFile(this.fileOf(b), 'utf8').then(parseRecord, () => ({}) as BuildRecord)));
       batch.forEach((b, j) => {
         const entry = sealedEntry(b, records[j] as BuildRecord);
         if (entry) entries.push(entry);
@@ -108,8 +119,16 @@ export class BuildRecordFiles implements BuildRecords {
   }
 
   async sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]> {
-    const index = this.sealed ?? (await (this.loadingSealed ??= this.loadSealed()));
-    return index.query(query);
+    if (!this.sealed) {
+      this.loadingSealed ??= this.loadSealed().catch((err: unknown) => {
+        // Tried again by the next question, from the start.
+        this.loadingSealed = null;
+        this.writtenWhileLoading.clear();
+        throw err;
+      });
+      await this.loadingSealed;
+    }
+    return (this.sealed as SealedIndex | null)?.query(query) ?? [];
   }
 
 

@@ -144,6 +144,8 @@ describe('the newest build and what was built lately', function () {
         const file = await latest('dpkg/hello/docs/hello.txt?download=1&branch=main');
         expect(file.status).to.equal(302);
         expect(file.headers.get('location')).to.equal('/dpkg/hello/3/docs/hello.txt?download=1');
+        // The query goes along as it came: flags, spaces and tildes unchanged.
+        expect((await latest('dpkg/hello/docs/hello.txt?x&y=a%20b~c&branch=main')).headers.get('location')).to.equal('/dpkg/hello/3/docs/hello.txt?x&y=a%20b~c');
         expect((await fetch(`${s.baseUrl}/-/latest/dpkg/hello/docs/hello.txt`)).status).to.equal(200); // followed, the file
         const head = await fetch(`${s.baseUrl}/-/latest/dpkg/hello/`, { method: 'HEAD', redirect: 'manual' });
         expect(head.status).to.equal(302);

@@ -28,6 +28,12 @@ describe('domain/build-meta: what a mint says a build was built from', () => {
     expect(error({ source: { revision: 'a'.repeat(129) } })).to.match(/^source\.revision/);
     expect(error({ source: { branch: 'main\u0000' } })).to.match(/^source\.branch/);
     expect(error({ source: { branch: 'a\u202eb' } })).to.match(/^source\.branch/);
+    expect(error({ source: { branch: 'a\ud800b' } })).to.match(/^source\.branch/); // a lone surrogate: PostgreSQL's jsonb refuses it
+    // Public for ever: a URL carrying credentials is refused, not published.
+    expect(error({ source: { uri: 'https://gitlab-ci-token:glpat-SECRET@git.example.org/x.git' } })).to.match(/^source\.uri must not carry credentials/);
+    expect(error({ source: { uri: 'https://ghp_SECRET@github.com/o/r.git' } })).to.match(/^source\.uri must not carry credentials/);
+    expect(error({ builder: { url: 'https://u:p@ci.example.org/1' } })).to.match(/^builder\.url must not carry credentials/);
+    expect(parseBuildMeta({ source: { uri: 'ssh://git@git.example.org/x.git' } })).to.have.property('meta');
     expect(error({ source: { commit: 'x' } })).to.match(/^unknown field source\.commit/);
     expect(error({ source: {} })).to.equal('source must give uri, revision or branch');
     expect(error({ builder: { url: 'javascript:alert(1)' } })).to.match(/^builder\.url must be a http, https URL/);
