@@ -109,6 +109,8 @@ export interface BuildRecords {
   entries(): Promise<Array<{ build: string[]; record: BuildRecord }>>;
   /** Sealed builds, newest first, from an index kept as builds are sealed and removed (no walk of the tree). */
   sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]>;
+  /** Builds not sealed yet whose first mint named this revision (whole, or a prefix of 7 or more), by name, at most `limit`. */
+  openBuildsOf(revision: string, limit: number): Promise<string[][]>;
 }
 
 export interface TokenRecord {

@@ -259,6 +259,7 @@ function renderSearch(view: Extract<PageView, { view: 'search' }>): string {
   else if (view.query === null) out.push('<p class="empty">Enter a SHA-256 above to find every stored file with that content, or a name: a project (hello), PROJECT/BUILD or TYPE/PROJECT/BUILD.</p>');
   else if (view.builds !== undefined) {
     out.push(`<p class="summary">sealed builds minted from revision <code>${esc(view.query)}</code></p>`, sealedBuildsTable(view.builds));
+    if (view.open && view.open.length > 0) out.push('<h2>open builds of this revision</h2>', table('results', ['<th>build</th>'], view.open.map((n) => `<tr><td class="name">${nameLink(n.href, n.path)}</td></tr>`), ''));
   } else if (view.sha256 === null) {
     out.push(`<p class="summary">projects and builds named like “${esc(view.query)}” (files are found by their SHA-256)</p>`);
     const rows = view.names.map((n) => `<tr><td class="name">${nameLink(n.href, n.path)}</td><td>${n.kind}</td></tr>`);

@@ -99,8 +99,9 @@ export type PageView =
       results: SearchResult[];
       /** Projects and builds whose name holds the query (a name search). */
       names: NameHit[];
-      /** Sealed builds minted from a revision (?revision=), newest first. */
+      /** Sealed builds minted from a revision (?revision=), newest first, and the open ones, by name. */
       builds?: SealedBuildView[];
+      open?: NameHit[];
       /** More hits than a page holds. */
       more: boolean;
     }

@@ -174,6 +174,11 @@ export class Builds {
     return this.records.sealedBuilds(query);
   }
 
+  /** Open builds minted from a revision (whole, or a prefix of 7 or more). */
+  openBuildsOf(revision: string, limit: number): Promise<string[][]> {
+    return this.records.openBuildsOf(revision, limit);
+  }
+
   /** What the build's first mint said it was built from, if anything. */
   async metaOf(build: readonly string[]): Promise<BuildMeta | null> {
     return (await this.records.get(build)).meta ?? null;

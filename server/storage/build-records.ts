@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { TempFiles } from '../domain/stores.js';
 import { sealedEntry, type BuildRecord, type BuildRecords, type SealedBuildEntry, type SealedBuildQuery } from '../domain/stores.js';
 import { SealedIndex } from './sealed-index.js';
+import { revisionMatches } from '../domain/build-meta.js';
 import { cleanRecord, isEmptyRecord } from '../domain/record-rules.js';
 
 export const BUILDS_DIR = '.builds';
@@ -33,6 +34,7 @@ export class BuildRecordFiles implements BuildRecords {
   private sealed: SealedIndex | null = null;
   private loadingSealed: Promise<SealedIndex> | null = null;
   private readonly writtenWhileLoading = new Set<string>();
+  private readonly openRevisions = new Map<string, string>();
 
   constructor(
     artifactsDir: string,
@@ -87,8 +89,28 @@ export class BuildRecordFiles implements BuildRecords {
 
   /** Keeps the sealed builds' index (if read yet) as a record is written. */
   private index(build: readonly string[], record: BuildRecord): void {
-    if (this.sealed) this.sealed.set(build, sealedEntry(build, record));
-    else if (this.loadingSealed) this.writtenWhileLoading.add(build.join('/'));
+    if (this.sealed) {
+      this.sealed.set(build, sealedEntry(build, record));
+      this.noteOpen(build, record);
+    } else if (this.loadingSealed) this.writtenWhileLoading.add(build.join('/'));
+  }
+
+  /** Open builds with a revision: few (builds are sealed when their tokens end), kept by name. */
+  private noteOpen(build: readonly string[], record: BuildRecord): void {
+    const scope = build.join('/');
+    const revision = record.meta?.source?.revision;
+    if (revision !== undefined && !record.sealed && !record.retired) this.openRevisions.set(scope, revision);
+    else this.openRevisions.delete(scope);
+  }
+
+  async openBuildsOf(revision: string, limit: number): Promise<string[][]> {
+    await this.sealedBuilds({ limit: 0 });
+    return [...this.openRevisions.entries()]
+      .filter(([, r]) => revisionMatches(r, revision))
+      .map(([scope]) => scope)
+      .sort()
+      .slice(0, limit)
+      .map((scope) => scope.split('/'));
   }
 
   /**
@@ -105,6 +127,7 @@ export class BuildRecordFiles implements BuildRecords {
       batch.forEach((b, j) => {
         const entry = sealedEntry(b, records[j] as BuildRecord);
         if (entry) entries.push(entry);
+        else this.noteOpen(b, records[j] as BuildRecord);
       });
     }
     const index = new SealedIndex(entries);
@@ -112,7 +135,9 @@ export class BuildRecordFiles implements BuildRecords {
     this.sealed = index;
     for (const scope of this.writtenWhileLoading) {
       const build = scope.split('/');
-      index.set(build, sealedEntry(build, await this.get(build)));
+      const record = await this.get(build);
+      index.set(build, sealedEntry(build, record));
+      this.noteOpen(build, record);
     }
     this.writtenWhileLoading.clear();
     return index;

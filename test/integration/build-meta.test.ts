@@ -191,6 +191,10 @@ describe('the newest build and what was built lately', function () {
         expect(await found('a'.repeat(40))).to.deep.equal(['/dpkg/hello/1/']);
         expect(await found('cdddddd')).to.deep.equal(['/dpkg/hello/3/']);
         expect(await found('cdddd')).to.deep.equal([]);
+        // An open build of a revision is listed apart, by name.
+        const open = (await (await fetch(`${s.baseUrl}/-/search?revision=eeeeeee`, { headers: { Accept: 'application/json' } })).json()) as { builds: unknown[]; open: Array<{ path: string }> };
+        expect(open.builds).to.deep.equal([]);
+        expect(open.open.map((b) => b.path)).to.deep.equal(['/dpkg/hello/4/']);
         expect((await fetch(`${s.baseUrl}/-/search?revision=a%20b`)).status).to.equal(400);
       });
 

@@ -68,6 +68,16 @@ export class PgBuildRecords implements BuildRecords {
     });
   }
 
+  async openBuildsOf(revision: string, limit: number): Promise<string[][]> {
+    const exact = revision.length < 7;
+    const { rows } = await this.db.query<{ scope: string }>(
+      `SELECT scope FROM builds WHERE NOT record ? 'sealed' AND NOT record ? 'retired' AND (record->'meta'->'source'->>'revision') ${exact ? '=' : 'LIKE'} $1 ORDER BY scope LIMIT $2`,
+      [exact ? revision : `${revision.replace(/[\\%_]/g, (c) => `\\${c}`)}%`, limit],
+      `open-builds-of-${exact ? 'exact' : 'prefix'}`,
+    );
+    return rows.map((r) => r.scope.split('/'));
+  }
+
   async all(): Promise<string[][]> {
     const { rows } = await this.db.query<{ scope: string }>('SELECT scope FROM builds ORDER BY scope');
     return rows.map((r) => r.scope.split('/'));
