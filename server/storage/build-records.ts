@@ -3,12 +3,13 @@
 // retention. Written only under the build's lock (builds.ts), and never by a tree request:
 // no PROPPATCH or upload can touch it. Embedded: one small JSON file per build,
 // ARTIFACTS_DIR/.builds/TYPE/PROJECT/BUILD.json; with DATABASE_URL: pg/build-records.ts.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TempFiles } from '../domain/stores.js';
 import { sealedEntry, type BuildRecord, type BuildRecords, type SealedBuildEntry, type SealedBuildQuery } from '../domain/stores.js';
 import { SealedIndex } from './sealed-index.js';
+import { SealedSnapshot } from './sealed-snapshot.js';
 import { revisionMatches } from '../domain/build-meta.js';
 import { cleanRecord, isEmptyRecord } from '../domain/record-rules.js';
 
@@ -25,6 +26,8 @@ function parseRecord(text: string): BuildRecord {
 }
 
 const CACHE_ENTRIES = 20_000;
+// Record changes between two snapshots of the sealed builds' index: what a start reads again.
+const SNAPSHOT_EVERY = 1000;
 
 export class BuildRecordFiles implements BuildRecords {
   readonly base: string;
@@ -35,12 +38,15 @@ export class BuildRecordFiles implements BuildRecords {
   private loadingSealed: Promise<SealedIndex> | null = null;
   private readonly writtenWhileLoading = new Set<string>();
   private readonly openRevisions = new Map<string, string>();
+  private readonly snapshot: SealedSnapshot;
+  private changedSinceSnapshot = 0;
 
   constructor(
     artifactsDir: string,
     private readonly temps: TempFiles,
   ) {
     this.base = path.join(artifactsDir, BUILDS_DIR);
+    this.snapshot = new SealedSnapshot(this.base);
   }
 
   private fileOf(build: readonly string[]): string {
@@ -66,11 +72,14 @@ export class BuildRecordFiles implements BuildRecords {
     return record;
   }
 
+  // Synchronous from the journal line to the index: a snapshot, begun between two puts,
+  // sees every record as its file is.
   async put(build: readonly string[], record: BuildRecord): Promise<void> {
     const file = this.fileOf(build);
     this.cache.delete(build.join('/'));
+    this.snapshot.note(build.join('/'));
     if (isEmptyRecord(record)) {
-      await rm(file, { force: true });
+      rmSync(file, { force: true });
       this.index(build, record);
       return;
     }
@@ -92,7 +101,17 @@ export class BuildRecordFiles implements BuildRecords {
     if (this.sealed) {
       this.sealed.set(build, sealedEntry(build, record));
       this.noteOpen(build, record);
+      if (++this.changedSinceSnapshot >= SNAPSHOT_EVERY && !this.snapshot.busy) this.takeSnapshot();
     } else if (this.loadingSealed) this.writtenWhileLoading.add(build.join('/'));
+  }
+
+  /** A snapshot of the index as it is now (see sealed-snapshot.ts); a failure is retried later. */
+  private takeSnapshot(): void {
+    if (!this.sealed) return;
+    this.changedSinceSnapshot = 0;
+    this.snapshot.capture({ sealed: this.sealed.entries(), open: [...this.openRevisions.entries()] }).catch(() => {
+      this.changedSinceSnapshot = SNAPSHOT_EVERY;
+    });
   }
 
   /** Open builds with a revision: few (builds are sealed when their tokens end), kept by name. */
@@ -118,6 +137,22 @@ export class BuildRecordFiles implements BuildRecords {
    * (100 000 builds are 100 000 small files), into the index; writes meanwhile wait for it.
    */
   private async loadSealed(): Promise<SealedIndex> {
+    const { state, journaled } = await this.snapshot.read();
+    if (state) {
+      // The snapshot, and the records changed since it, read again.
+      const index = new SealedIndex(state.sealed);
+      for (const [scope, revision] of state.open) this.openRevisions.set(scope, revision);
+      const changed = [...journaled];
+      for (let i = 0; i < changed.length; i += 64) {
+        const batch = changed.slice(i, i + 64).map((scope) => scope.split('/'));
+        const records = await Promise.all(batch.map((b) => readFile(this.fileOf(b), 'utf8').then(parseRecord, () => ({}) as BuildRecord)));
+        batch.forEach((b, j) => {
+          index.set(b, sealedEntry(b, records[j] as BuildRecord));
+          this.noteOpen(b, records[j] as BuildRecord);
+        });
+      }
+      return this.loaded(index, journaled.size > 0);
+    }
     const entries: SealedBuildEntry[] = [];
     const builds = await this.all();
     for (let i = 0; i < builds.length; i += 64) {
@@ -130,7 +165,11 @@ export class BuildRecordFiles implements BuildRecords {
         else this.noteOpen(b, records[j] as BuildRecord);
       });
     }
-    const index = new SealedIndex(entries);
+    return this.loaded(new SealedIndex(entries), true);
+  }
+
+  /** The index read: records written meanwhile applied, and a new snapshot begun if the read was long. */
+  private async loaded(index: SealedIndex, snapshot: boolean): Promise<SealedIndex> {
     // Records written while this read ran are read again, now that writes update the index.
     this.sealed = index;
     for (const scope of this.writtenWhileLoading) {
@@ -140,6 +179,7 @@ export class BuildRecordFiles implements BuildRecords {
       this.noteOpen(build, record);
     }
     this.writtenWhileLoading.clear();
+    if (snapshot) this.takeSnapshot();
     return index;
   }
 
@@ -170,7 +210,7 @@ export class BuildRecordFiles implements BuildRecords {
   async all(): Promise<string[][]> {
     const found: string[][] = [];
     const names = (dir: string): Promise<string[]> => readdir(dir).catch(() => [] as string[]);
-    for (const type of await names(this.base)) {
+    for (const type of (await names(this.base)).filter((n) => !n.startsWith('.'))) {
       for (const project of await names(path.join(this.base, type))) {
         for (const file of await names(path.join(this.base, type, project))) {
           if (file.endsWith('.json')) found.push([type, project, file.slice(0, -5)]);

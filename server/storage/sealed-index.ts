@@ -46,6 +46,11 @@ export class SealedIndex {
     return this.all.length;
   }
 
+  /** Every entry, newest first (a snapshot's content). */
+  entries(): SealedBuildEntry[] {
+    return this.all.map((item) => item.entry);
+  }
+
   /** The build's entry (null: it is not, or no longer, a sealed build). */
   set(build: readonly string[], entry: SealedBuildEntry | null): void {
     const scope = build.join('/');
