@@ -1,8 +1,9 @@
 // Do the lists of sealed builds scale? The time of /-/latest (a project's newest build, and
 // on a branch), /-/builds (the newest 50, and one project's), the front page and a search by
 // revision, with 100 and with 100 000 sealed builds (1 000 projects of 100), on the embedded
-// store and on PostgreSQL. Sequential requests on one keep-alive connection; the median and
-// the 99th percentile of each, and the ratio of the medians (100 000 / 100).
+// store and on PostgreSQL: both repositories running at once, asked in alternating batches,
+// sequential requests on keep-alive connections; the median and the 99th percentile of
+// each, and the ratio of the medians (100 000 / 100). Also the first answer after a start.
 // Usage: npm run bench:builds   (about three minutes)
 import http from 'node:http';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +15,8 @@ const { postgresInstalled, startPostgres, freshDatabase } = await import('../dis
 const pg = (await import('pg')).default;
 
 const PER_PROJECT = 100;
-const REQUESTS = 300;
+const REQUESTS = 600;
+// One connection per server, kept alive.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 /** Build k of the repository: project k / 100, build k % 100, sealed at second k, every other on main. */
@@ -68,11 +70,12 @@ function get(base, pathname) {
   });
 }
 
-async function measure(base, count) {
+/** The requests of each case, for a repository of `count` builds. */
+function cases(count) {
   const projects = Math.max(1, Math.floor(count / PER_PROJECT));
   const pick = (i) => `p${(i * 7919) % projects}`;
-  const revisionOf = (i) => seeded(((i * 104729) % count)).revision;
-  const cases = {
+  const revisionOf = (i) => seeded((i * 104729) % count).revision;
+  return {
     'latest': (i) => `/-/latest/dpkg/${pick(i)}/`,
     'latest on a branch': (i) => `/-/latest/dpkg/${pick(i)}/?branch=dev`,
     'builds (newest 50)': () => '/-/builds',
@@ -80,55 +83,80 @@ async function measure(base, count) {
     'front page': () => '/',
     'search by revision (prefix)': (i) => `/-/search?revision=${revisionOf(i).slice(0, 8)}`,
   };
+}
+
+/**
+ * Each case on both repositories, in alternating batches of 10 (the machine's noise falls
+ * on both alike): the medians, the 99th percentiles and the ratio of the medians.
+ */
+async function compare(small, large) {
+  const [a, b] = [cases(small.count), cases(large.count)];
   const out = {};
-  for (const [name, url] of Object.entries(cases)) {
-    for (let i = 0; i < 30; i++) await get(base, url(i));
-    const times = [];
-    for (let i = 0; i < REQUESTS; i++) times.push(await get(base, url(i)));
-    out[name] = { median_ms: round(median(times), 2), p99_ms: round(percentile(times, 99), 2) };
+  for (const name of Object.keys(a)) {
+    const times = { small: [], large: [] };
+    for (let i = 0; i < 30; i++) {
+      await get(small.base, a[name](i));
+      await get(large.base, b[name](i));
+    }
+    for (let round = 0; round < REQUESTS / 10; round++) {
+      for (let i = 0; i < 10; i++) times.small.push(await get(small.base, a[name](round * 10 + i)));
+      for (let i = 0; i < 10; i++) times.large.push(await get(large.base, b[name](round * 10 + i)));
+    }
+    const m = (xs) => ({ median_ms: round(median(xs), 2), p99_ms: round(percentile(xs, 99), 2) });
+    out[name] = { [small.count]: m(times.small), [large.count]: m(times.large), ratio: round(median(times.large) / median(times.small), 2) };
   }
   return out;
 }
 
-async function run(store, count, database) {
+/** A repository of `count` sealed builds, started, with its first answer timed (and after a restart). */
+async function repository(store, count, database) {
   const root = await makeTempDir(`builds-bench-${count}-`);
   let url = null;
   if (store === 'embedded') await seedFiles(root, count);
   else url = await freshDatabase(database);
   const env = { LOG_LEVEL: 'silent', NODE_ENV: 'production', ...(url ? { DATABASE_URL: url } : {}) };
   let app = await startChild(root, env);
-  try {
-    if (url) await seedDatabase(url, count);
-    // The embedded index is read at the first start from every record (then kept as a
-    // snapshot): the first answer waits for it. The next start reads the snapshot.
-    let started = Date.now();
-    await get(app.baseUrl, '/-/builds?limit=1');
-    const firstMs = Date.now() - started;
-    await new Promise((r) => setTimeout(r, 2000)); // the snapshot written
-    await app.stop();
-    app = await startChild(root, env);
-    started = Date.now();
-    await get(app.baseUrl, '/-/builds?limit=1');
-    const restartMs = Date.now() - started;
-    return { first_answer_ms: firstMs, after_restart_ms: restartMs, ...(await measure(app.baseUrl, count)) };
-  } finally {
-    await app.stop();
-    await rm(root, { recursive: true, force: true });
-  }
+  if (url) await seedDatabase(url, count);
+  // The embedded index is read at the first start from every record (then kept as a
+  // snapshot): the first answer waits for it. The next start reads the snapshot.
+  let started = Date.now();
+  await get(app.baseUrl, '/-/builds?limit=1');
+  const first = Date.now() - started;
+  await new Promise((r) => setTimeout(r, 2000)); // the snapshot written
+  await app.stop();
+  app = await startChild(root, env);
+  started = Date.now();
+  await get(app.baseUrl, '/-/builds?limit=1');
+  const restart = Date.now() - started;
+  return {
+    count,
+    base: app.baseUrl,
+    first,
+    restart,
+    stop: async () => {
+      await app.stop();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
 }
 
 const results = {};
 const database = (await postgresInstalled()) ? await startPostgres() : null;
 try {
-  for (const store of database ? ['embedded', 'PostgreSQL'] : ['embedded']) {
-    const small = await run(store, 100, database);
-    const large = await run(store, 100_000, database);
-    const table = {};
-    for (const name of Object.keys(small)) {
-      if (name === 'first_answer_ms' || name === 'after_restart_ms') continue;
-      table[name] = { '100': small[name], '100000': large[name], ratio: round(large[name].median_ms / small[name].median_ms, 2) };
+  const only = process.env.BENCH_STORE; // one of the two, to measure it alone
+  for (const store of (database ? ['embedded', 'PostgreSQL'] : ['embedded']).filter((s) => !only || s === only)) {
+    const small = await repository(store, 100, database);
+    const large = await repository(store, 100_000, database);
+    try {
+      results[store] = {
+        first_answer_ms: { 100: small.first, 100000: large.first },
+        first_answer_after_restart_ms: { 100: small.restart, 100000: large.restart },
+        ...(await compare(small, large)),
+      };
+    } finally {
+      await small.stop();
+      await large.stop();
     }
-    results[store] = { first_answer_ms: { '100': small.first_answer_ms, '100000': large.first_answer_ms }, first_answer_after_restart_ms: { '100': small.after_restart_ms, '100000': large.after_restart_ms }, ...table };
   }
 } finally {
   await database?.remove();
