@@ -200,10 +200,12 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     res.set('Content-Type', 'application/x-pem-file').set('Cache-Control', 'public, max-age=3600').set('Content-Disposition', 'inline; filename="artifact-repo-proxy-ca.pem"').send(authorityPem);
   });
 
-  // Public: what sealed builds' signatures verify against (docs/provenance.md). Only the
-  // public halves are ever served; a rotation shows on every replica at once.
+  // The client for workers (client-download.ts); the lists of sealed builds and the permalinks (build-lists.ts).
   mountClientDownload(app);
   mountBuildLists(app, config, repo);
+
+  // Public: what sealed builds' signatures verify against (docs/provenance.md). Only the
+  // public halves are ever served; a rotation shows on every replica at once.
   app.get('/-/signing-key', async (req, res) => {
     const current = await repo.signer.current();
     res.set('Cache-Control', 'no-cache').set('X-Key-Fingerprint', current.fingerprint);

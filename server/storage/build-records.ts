@@ -11,6 +11,7 @@ import { sealedEntry, type BuildRecord, type BuildRecords, type SealedBuildEntry
 import { SealedIndex } from './sealed-index.js';
 import { SealedSnapshot } from './sealed-snapshot.js';
 import { revisionMatches } from '../domain/build-meta.js';
+import { NAME_RE } from '../domain/tree-path.js';
 import { cleanRecord, isEmptyRecord } from '../domain/record-rules.js';
 
 export const BUILDS_DIR = '.builds';
@@ -133,8 +134,11 @@ export class BuildRecordFiles implements BuildRecords {
   }
 
   /**
-   * Reads every record once, a few files at a time with the event loop free between them
-   * (100 000 builds are 100 000 small files), into the index; writes meanwhile wait for it.
+   * The index, from the snapshot and the records journaled since it; without a snapshot,
+   * from every record, a few files at a time with the event loop free between them
+   * (100 000 builds are 100 000 small files). Records written meanwhile are noted and read
+   * again at the end (loaded). A new snapshot is begun (its JSON is made in one step: about
+   * 0.1 s at 100 000 builds, once per SNAPSHOT_EVERY changes).
    */
   private async loadSealed(): Promise<SealedIndex> {
     const { state, journaled } = await this.snapshot.read();
@@ -142,7 +146,7 @@ export class BuildRecordFiles implements BuildRecords {
       // The snapshot, and the records changed since it, read again.
       const index = new SealedIndex(state.sealed);
       for (const [scope, revision] of state.open) this.openRevisions.set(scope, revision);
-      const changed = [...journaled];
+      const changed = [...journaled].filter((scope) => scope.split('/').every((name) => NAME_RE.test(name)));
       for (let i = 0; i < changed.length; i += 64) {
         const batch = changed.slice(i, i + 64).map((scope) => scope.split('/'));
         const records = await Promise.all(batch.map((b) => readFile(this.fileOf(b), 'utf8').then(parseRecord, () => ({}) as BuildRecord)));
