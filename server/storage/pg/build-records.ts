@@ -4,6 +4,16 @@ import { cleanRecord, isEmptyRecord } from '../../domain/record-rules.js';
 import { sealedEntry, type BuildRecord, type BuildRecords, type SealedBuildEntry, type SealedBuildQuery } from '../../domain/stores.js';
 import type { Database } from './database.js';
 
+/**
+ * A revision, whole (under 7 characters) or as a prefix: a range of the "C" collation,
+ * which the revision indexes keep (every character a revision may hold sorts before "~").
+ */
+function revisionCondition(revision: string, param: (value: unknown) => string): string {
+  const column = `(record->'meta'->'source'->>'revision') COLLATE "C"`;
+  if (revision.length < 7) return `${column} = ${param(revision)}`;
+  return `${column} >= ${param(revision)} AND ${column} < ${param(`${revision}~`)}`;
+}
+
 export class PgBuildRecords implements BuildRecords {
   constructor(private readonly db: Database) {}
 
@@ -41,9 +51,11 @@ export class PgBuildRecords implements BuildRecords {
     return rows.map((r) => ({ build: r.scope.split('/'), record: cleanRecord(r.record) }));
   }
 
-  // The builds table is the index: expression indexes on the seal time, the project and the
-  // revision (database.ts) answer these without reading every row. Only the conditions a
-  // query has are written, so the planner picks the index that fits.
+  // The builds table is the index: partial expression indexes on the seal time, the
+  // project, the type, the branch and the revision (database.ts) answer these without
+  // reading every row. Only the conditions a query has are written, each shape prepared
+  // once; nothing in it needs a custom plan (the limit is written in, a revision prefix is
+  // a range), so PostgreSQL plans it once, not once per request.
   async sealedBuilds(query: SealedBuildQuery): Promise<SealedBuildEntry[]> {
     const where = [`record ? 'sealed'`, `NOT record ? 'retired'`];
     const values: unknown[] = [];
@@ -51,16 +63,14 @@ export class PgBuildRecords implements BuildRecords {
     if (query.type !== undefined) where.push(`split_part(scope, '/', 1) = ${param(query.type)}`);
     if (query.project !== undefined) where.push(`split_part(scope, '/', 2) = ${param(query.project)}`);
     if (query.branch !== undefined) where.push(`record->'meta'->'source'->>'branch' = ${param(query.branch)}`);
-    if (query.revision !== undefined) {
-      if (query.revision.length >= 7) where.push(`(record->'meta'->'source'->>'revision') LIKE ${param(`${query.revision.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)}`);
-      else where.push(`record->'meta'->'source'->>'revision' = ${param(query.revision)}`);
-    }
+    if (query.revision !== undefined) where.push(revisionCondition(query.revision, param));
     if (query.before) where.push(`(record->'sealed'->>'sealedAt', scope) < (${param(query.before.sealedAt)}::text, ${param(query.before.scope)}::text)`);
+    const limit = Math.max(0, Math.min(10_000, Math.trunc(query.limit)));
+    const shape = `${query.type !== undefined ? 't' : ''}${query.project !== undefined ? 'p' : ''}${query.branch !== undefined ? 'b' : ''}${query.revision === undefined ? '' : query.revision.length >= 7 ? 'R' : 'r'}${query.before ? 'c' : ''}`;
     const { rows } = await this.db.query<{ scope: string; record: BuildRecord }>(
-      `SELECT scope, record FROM builds WHERE ${where.join(' AND ')} ORDER BY record->'sealed'->>'sealedAt' DESC, scope DESC LIMIT ${param(query.limit)}`,
+      `SELECT scope, record FROM builds WHERE ${where.join(' AND ')} ORDER BY record->'sealed'->>'sealedAt' DESC, scope DESC LIMIT ${limit}`,
       values,
-      // Prepared once per shape of query (which conditions it has): planned once, not per request.
-      `sealed-builds-${where.length}-${query.type !== undefined ? 't' : ''}${query.project !== undefined ? 'p' : ''}${query.branch !== undefined ? 'b' : ''}${query.revision === undefined ? '' : query.revision.length >= 7 ? 'R' : 'r'}${query.before ? 'c' : ''}`,
+      `sealed-builds-${shape}-${limit}`,
     );
     return rows.flatMap((r) => {
       const entry = sealedEntry(r.scope.split('/'), cleanRecord(r.record));
@@ -69,11 +79,13 @@ export class PgBuildRecords implements BuildRecords {
   }
 
   async openBuildsOf(revision: string, limit: number): Promise<string[][]> {
-    const exact = revision.length < 7;
+    const values: unknown[] = [];
+    const param = (value: unknown): string => `$${values.push(value)}`;
+    const n = Math.max(0, Math.min(10_000, Math.trunc(limit)));
     const { rows } = await this.db.query<{ scope: string }>(
-      `SELECT scope FROM builds WHERE NOT record ? 'sealed' AND NOT record ? 'retired' AND (record->'meta'->'source'->>'revision') ${exact ? '=' : 'LIKE'} $1 ORDER BY scope LIMIT $2`,
-      [exact ? revision : `${revision.replace(/[\\%_]/g, (c) => `\\${c}`)}%`, limit],
-      `open-builds-of-${exact ? 'exact' : 'prefix'}`,
+      `SELECT scope FROM builds WHERE NOT record ? 'sealed' AND NOT record ? 'retired' AND ${revisionCondition(revision, param)} ORDER BY scope LIMIT ${n}`,
+      values,
+      `open-builds-of-${revision.length >= 7 ? 'prefix' : 'exact'}-${n}`,
     );
     return rows.map((r) => r.scope.split('/'));
   }

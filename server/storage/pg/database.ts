@@ -46,9 +46,9 @@ const MIGRATIONS: readonly string[] = [
   // Sealed builds, newest first: across the repository, per project, and by revision.
   `CREATE INDEX builds_sealed ON builds ((record->'sealed'->>'sealedAt') DESC, scope DESC) WHERE record ? 'sealed' AND NOT record ? 'retired';
    CREATE INDEX builds_sealed_project ON builds (split_part(scope, '/', 1), split_part(scope, '/', 2), (record->'sealed'->>'sealedAt') DESC, scope DESC) WHERE record ? 'sealed' AND NOT record ? 'retired';
-   CREATE INDEX builds_sealed_revision ON builds ((record->'meta'->'source'->>'revision') text_pattern_ops) WHERE record ? 'sealed' AND NOT record ? 'retired';
+   CREATE INDEX builds_sealed_revision ON builds (((record->'meta'->'source'->>'revision') COLLATE "C")) WHERE record ? 'sealed' AND NOT record ? 'retired';
    CREATE INDEX builds_sealed_type ON builds (split_part(scope, '/', 1), (record->'sealed'->>'sealedAt') DESC, scope DESC) WHERE record ? 'sealed' AND NOT record ? 'retired';
-   CREATE INDEX builds_open_revision ON builds ((record->'meta'->'source'->>'revision') text_pattern_ops) WHERE NOT record ? 'sealed' AND NOT record ? 'retired';
+   CREATE INDEX builds_open_revision ON builds (((record->'meta'->'source'->>'revision') COLLATE "C")) WHERE NOT record ? 'sealed' AND NOT record ? 'retired';
    CREATE INDEX builds_sealed_branch ON builds ((record->'meta'->'source'->>'branch'), (record->'sealed'->>'sealedAt') DESC, scope DESC) WHERE record ? 'sealed' AND NOT record ? 'retired';`,
 ];
 
