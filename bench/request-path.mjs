@@ -6,7 +6,6 @@
 // --app measures another checkout's build (before a change).
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,13 +16,7 @@ const appArg = process.argv.indexOf('--app');
 const APP = path.resolve(appArg > 0 ? process.argv[appArg + 1] : path.join(here, '..'));
 const MASTER = 'request-path-master-password';
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+const { freePort } = await import('../dist/test/helpers/nginx.js');
 
 function send(options, body) {
   return new Promise((resolve, reject) => {

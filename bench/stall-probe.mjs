@@ -40,13 +40,7 @@ function request({ port, method = 'GET', path: p, headers = {}, body, localAddre
   });
 }
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+const { freePort } = await import('../dist/test/helpers/nginx.js');
 
 const PROXY_PORT = await freePort();
 

@@ -101,7 +101,7 @@ async function entriesOf(services: Services, segments: readonly string[], offset
 // withLive: the build's own page only (one read of its tokens, not one per build of a list).
 async function summaryOf(services: Services, build: readonly string[], previous: readonly string[] | null, withLive = false): Promise<BuildSummary> {
   const stats = await services.builds.stats(build);
-  const meta = await services.builds.metaOf(build);
+  const meta = stats.meta;
   const href = toHref(build, true);
   const previousHref = previous ? toHref(previous, true) : null;
   return {

@@ -2,6 +2,7 @@
 // (RFC 9209), which a client can show (curl -v prints the CONNECT answer's headers, while
 // its error line says only "CONNECT tunnel failed, response 403"), in the log, and in the
 // build's inputs (a `refused` line of its recording, docs/inputs.md).
+import { createHash } from 'node:crypto';
 import { auditUrl } from '../domain/matching.js';
 import { scopeSegments } from '../domain/tree-path.js';
 import { UpstreamError, type UpstreamFailure } from '../upstream/upstream.js';
@@ -21,6 +22,7 @@ const ERROR_TYPES: Record<UpstreamFailure, string> = {
 const REASON_CHARS = 300;
 /** Refusals kept per build (per process): a build retrying a blocked host must not fill its own recording. */
 export const REFUSALS_KEPT = 100;
+const KEPT_BUILDS = 1000;
 
 /**
  * Whether a refusal is one to keep in the build's inputs: decided by the proxy before any
@@ -47,18 +49,19 @@ export function proxyStatus(err: unknown, status: number, reason: string): strin
  * characters at most): a refused URL may be one too long to record.
  */
 export class RefusalLog {
-  // What each build has had kept lately: at most REFUSALS_KEPT distinct refusals, for the
-  // builds seen lately (a bounded map, oldest build forgotten first).
+  // What each build has had kept lately: at most REFUSALS_KEPT distinct refusals, each as
+  // a digest of its method, URL and status (not the URL, up to 512 characters), for the
+  // 1 000 builds seen lately, oldest forgotten first: a few MB at most, whatever builds do.
   private readonly kept = new Map<string, Set<string>>();
 
   constructor(private readonly services: ProxyServices) {}
 
   /** Keeps the refusal once per build, method, URL and status, up to REFUSALS_KEPT per build. */
   note(token: LiveToken, method: string, url: string, status: number, reason: string): void {
-    const key = `${method} ${auditUrl(url)} ${status}`;
+    const key = createHash('sha256').update(`${method} ${auditUrl(url)} ${status}`).digest('base64');
     let seen = this.kept.get(token.scope);
     if (!seen) {
-      if (this.kept.size >= 10_000) this.kept.delete(this.kept.keys().next().value as string);
+      if (this.kept.size >= KEPT_BUILDS) this.kept.delete(this.kept.keys().next().value as string);
       seen = new Set();
       this.kept.set(token.scope, seen);
     }

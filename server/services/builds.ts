@@ -38,6 +38,8 @@ export interface BuildStats {
   bytes: number;
   modified: Date;
   sealed: SealedState | null;
+  /** What its first mint said it was built from (null: nothing), from the same read. */
+  meta: BuildMeta | null;
 }
 
 /** What a seal attempt found: done now, done before, still open, failed (retried), or no such build. */
@@ -177,11 +179,6 @@ export class Builds {
   /** Open builds minted from a revision (whole, or a prefix of 7 or more). */
   openBuildsOf(revision: string, limit: number): Promise<string[][]> {
     return this.records.openBuildsOf(revision, limit);
-  }
-
-  /** What the build's first mint said it was built from, if anything. */
-  async metaOf(build: readonly string[]): Promise<BuildMeta | null> {
-    return (await this.records.get(build)).meta ?? null;
   }
 
   /** Runs `work` alone for this build: minting and sealing never interleave (on any replica). */
@@ -338,8 +335,10 @@ export class Builds {
   }
 
   async stats(build: readonly string[]): Promise<BuildStats> {
-    const sealed = await this.sealedState(build);
-    if (sealed) return { files: sealed.files, bytes: sealed.bytes, modified: new Date(sealed.sealedAt), sealed };
+    const record = await this.records.get(build);
+    const sealed = record.sealed ?? null;
+    const meta = record.meta ?? null;
+    if (sealed) return { files: sealed.files, bytes: sealed.bytes, modified: new Date(sealed.sealedAt), sealed, meta };
     const scope = scopeString(build);
     let summary = this.guard.shared ? this.freshShared(scope) : this.summaries.get(scope);
     if (!summary) {
@@ -351,7 +350,7 @@ export class Builds {
       }
       summary = await computing;
     }
-    return { files: summary.files, bytes: summary.bytes, modified: new Date(summary.modifiedMs), sealed: null };
+    return { files: summary.files, bytes: summary.bytes, modified: new Date(summary.modifiedMs), sealed: null, meta };
   }
 
   private async walkSummary(build: readonly string[]): Promise<Summary> {
