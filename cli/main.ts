@@ -243,7 +243,7 @@ async function runMigrate(rest: string[]): Promise<number> {
   const { DatabaseNotEmpty, moveToPostgres } = await import('../server/admin/move-to-postgres.js');
   try {
     const report = await moveToPostgres(config, config.databaseUrl);
-    io.out(`copied ${report.masters} masters, ${report.tokens} tokens, ${report.buildStates} build states, ${report.auditEntries} audit entries, ${report.inputLines} recorded inputs of ${report.recordedBuilds} builds, ${report.mirrorEntries} mirror entries, ${report.resources} files' checksums and properties, ${report.signingKeys} signing keys${report.authority ? ', the build proxy\'s certificate authority' : ''}`);
+    io.out(`copied ${report.masters} masters, ${report.tokens} tokens, ${report.buildStates} build states, ${report.auditEntries} audit entries, ${report.inputLines} recorded inputs of ${report.recordedBuilds} builds, ${report.mirrorEntries} mirror entries, ${report.resources} files' checksums and properties, ${report.signingKeys} signing keys, the packages of ${report.packageBuilds} sealed builds${report.authority ? ', the build proxy\'s certificate authority' : ''}`);
     io.err('start the server with DATABASE_URL set to this database; the files it copied are left as they were');
     return 0;
   } catch (err) {

@@ -20,6 +20,7 @@ import type {
   RepositorySecrets,
   ResourceRecords,
   SigningKeyStore,
+  PackageCatalogue,
   StoreLocation,
   TokenRecords,
 } from './domain/stores.js';
@@ -35,6 +36,8 @@ import { fileKeeper } from './storage/proxy-authority.js';
 import { RepositorySecretFile } from './storage/repository-secrets.js';
 import { ResourceRecordFiles } from './storage/resource-records.js';
 import { SigningKeyFile } from './storage/signing-keys.js';
+import { PackageCatalogueFiles } from './storage/package-catalogue.js';
+import { AptIndexFiles } from './storage/apt-index-files.js';
 import { TokenFile } from './storage/token-records.js';
 import { PgAuditTrail } from './storage/pg/audit-trail.js';
 import { pgAuthorityKeeper } from './storage/pg/authority-keeper.js';
@@ -48,6 +51,7 @@ import { DEPARTED_AFTER_MS, Replicas } from './storage/pg/replicas.js';
 import { PgRepositorySecrets } from './storage/pg/repository-secrets.js';
 import { importVolumeRecords, PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
 import { PgSigningKeys } from './storage/pg/signing-keys.js';
+import { PgPackageCatalogue } from './storage/pg/package-catalogue.js';
 import { PgTokenRecords } from './storage/pg/token-records.js';
 
 export interface StoreOptions {
@@ -90,6 +94,10 @@ export interface Stores {
   mirror: MirrorEntryStore;
   secrets: RepositorySecrets;
   signingKeys: SigningKeyStore;
+  /** What sealed builds hold for apt and pip. */
+  packages: PackageCatalogue;
+  /** The projects' apt indexes, as files (served by the app, or by nginx). */
+  aptIndexes: AptIndexFiles;
   locks: LockStore;
   authority: AuthorityKeeper;
   cluster: Cluster | null;
@@ -126,6 +134,8 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
       mirror: new MirrorEntryFiles(location.artifactsDir, files.incoming),
       secrets: new RepositorySecretFile(location.tokensDir),
       signingKeys: new SigningKeyFile(location.tokensDir),
+      packages: new PackageCatalogueFiles(location.artifactsDir, files.incoming),
+      aptIndexes: new AptIndexFiles(location.artifactsDir, files.incoming),
       locks: new MemoryLocks(),
       authority: fileKeeper(location.tokensDir),
       cluster: null,
@@ -154,6 +164,8 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
     mirror: new PgMirrorEntries(db),
     secrets: new PgRepositorySecrets(db),
     signingKeys: new PgSigningKeys(db),
+    packages: new PgPackageCatalogue(db),
+    aptIndexes: new AptIndexFiles(location.artifactsDir, files.incoming),
     locks: new PgLocks(db),
     authority: pgAuthorityKeeper(db),
     cluster: {

@@ -9,6 +9,7 @@ import { PROVENANCE_FILE } from './domain/seal-files.js';
 import { parseSums } from './domain/provenance.js';
 import { Catalog } from './services/catalog.js';
 import { Builds, type SealSigner } from './services/builds.js';
+import { Packages } from './services/packages.js';
 import type { Fetch } from './services/mirror.js';
 import { InputRecorder } from './services/recorder.js';
 import { UNBOUNDED } from './domain/recording-lines.js';
@@ -128,7 +129,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       recordingHash,
     );
   };
-  builds = new Builds(store, meta, stores.builds, stores.guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000, signSeal);
+  const packages = new Packages(store, stores.packages, stores.aptIndexes, signer, (key, work) => stores.guard.exclusive(key, work), now);
+  builds = new Builds(store, meta, stores.builds, stores.guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000, signSeal, packages);
   // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
   // after a restart: they are recorded in the build's record, and builds whose tokens have
   // all ended are in the token store, on the other volume, should that record have failed.
@@ -139,6 +141,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       if (result.outcome === 'sealed' && result.state) {
         logger.info({ scope }, 'build sealed');
         emit({ event: 'build.sealed', build: scope, files: result.state.files, bytes: result.state.bytes });
+        // Its project's apt repository follows (a failure here is mended at the next start).
+        await packages.sealed(scopeSegments(scope)).catch((err: unknown) => logger.error({ scope, reason: errorSummary(err) }, 'writing the apt indexes failed'));
         const recorded = await countInputs(inputs, scopeSegments(scope), inputLimits);
         if (recorded.exchanges + recorded.misses + recorded.partials > 0) emit({ event: 'build.inputs', build: scope, exchanges: recorded.exchanges, misses: recorded.misses, partials: recorded.partials });
         // What its provenance says, read once now in the checking thread: a compare of the new build does not wait for it.
@@ -217,11 +221,16 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     if (now) {
       logger.info({ replica: cluster?.replicaId }, 'this replica runs the scheduled work now');
       if (fetchMirror) mirror.start(fetchMirror);
+      void refreshAptIndexes();
       await scheduledWork(true);
     } else {
       logger.warn({ replica: cluster?.replicaId }, 'another replica runs the scheduled work now');
       await mirror.pause();
     }
+  }
+  /** Every project's apt indexes written again: a crash may have come between a seal and its project's index. */
+  async function refreshAptIndexes(): Promise<void> {
+    await packages.refreshAll((project, err) => logger.error({ project, reason: errorSummary(err) }, 'writing the apt indexes failed')).catch(() => undefined);
   }
   function runRetention(): void {
     options.onJob?.('retention');
@@ -284,6 +293,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
         mirror.start(mirrorFetch);
         // Seals a previous process left pending are tried at once.
         void retrySeals();
+        void refreshAptIndexes();
       }
       if (config.retentionPolicy && config.retentionIntervalSeconds > 0) timers.push(setInterval(() => leading && runRetention(), config.retentionIntervalSeconds * 1000));
       for (const timer of timers) timer.unref();
@@ -293,6 +303,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     },
     authorityKeeper: stores.authority,
     signer,
+    packages,
     close: () => stores.close(),
   };
 }

@@ -37,11 +37,11 @@ export type Authorisation = { kind: 'public' } | { kind: 'token'; token: LiveTok
  */
 export function scopeRefusal(method: TreeMethod, target: readonly string[], destination: readonly string[] | null, scope: readonly string[]): string | null {
   if (!isInsideScope(target, scope)) return `outside this token's scope /${scope.join('/')}/`;
-  // The seal's own files (the checksum list, its signature, the provenance): a folder or
+  // The seal's own files (the checksum list, its signature, the provenance, apt's flat index): a folder or
   // file of such a name would keep the build from being sealed, or pass for the repository's.
   const created = method === 'COPY' || method === 'MOVE' ? destination : method === 'PUT' || method === 'MKCOL' || method === 'LOCK' ? target : null;
   const name = created?.[scope.length];
-  const reserved = created !== null && created.length === scope.length + 1 && isInsideScope(created, scope) && name !== undefined ? sealFileLookalike(name) : null;
+  const reserved = created !== null && created.length === scope.length + 1 && isInsideScope(created, scope) && name !== undefined ? sealFileLookalike(name, method === 'MKCOL') : null;
   if (reserved !== null) {
     return reserved === name
       ? `${name} at the build root is written by the repository when the build is sealed`

@@ -17,6 +17,8 @@ import { ResourceRecordFiles } from '../storage/resource-records.js';
 import { PgResourceRecords } from '../storage/pg/resource-records.js';
 import { SigningKeyFile } from '../storage/signing-keys.js';
 import { PgSigningKeys } from '../storage/pg/signing-keys.js';
+import { PackageCatalogueFiles } from '../storage/package-catalogue.js';
+import { PgPackageCatalogue } from '../storage/pg/package-catalogue.js';
 import { Database } from '../storage/pg/database.js';
 import { PgAuditTrail } from '../storage/pg/audit-trail.js';
 import { PgInputRecords } from '../storage/pg/input-records.js';
@@ -42,6 +44,8 @@ export interface MoveReport {
   signingKeys: number;
   /** Whether the build proxy's certificate authority was copied. */
   authority: boolean;
+  /** Sealed builds whose packages the catalogue lists (apt's and pip's indexes). */
+  packageBuilds: number;
 }
 
 /** The target cannot take the copy: it holds data, or something else uses it. */
@@ -62,10 +66,10 @@ export async function moveToPostgres(from: Pick<StoreLocation, 'artifactsDir' | 
     if (!(await db.replicaLock(false).take())) throw new DatabaseNotEmpty('a server (or another migrate) is using this database');
     return await db.atomically(async (tx) => {
       const { rows } = await tx.query<{ n: string }>(
-        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) + (SELECT count(*) FROM resources) + (SELECT count(*) FROM signing_keys) + (SELECT count(*) FROM repository_secrets) AS n',
+        'SELECT (SELECT count(*) FROM masters) + (SELECT count(*) FROM removed_masters) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM inputs) + (SELECT count(*) FROM mirror_entries) + (SELECT count(*) FROM proxy_authority) + (SELECT count(*) FROM builds) + (SELECT count(*) FROM resources) + (SELECT count(*) FROM signing_keys) + (SELECT count(*) FROM repository_secrets) + (SELECT count(*) FROM package_builds) AS n',
       );
       if (Number(rows[0]?.n ?? 0) > 0) throw new DatabaseNotEmpty('the database is not empty: migrate copies into an empty database only');
-      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, buildStates: 0, inputLines: 0, mirrorEntries: 0, resources: 0, signingKeys: 0, authority: false };
+      const report: MoveReport = { masters: 0, tokens: 0, auditEntries: 0, recordedBuilds: 0, buildStates: 0, inputLines: 0, mirrorEntries: 0, resources: 0, signingKeys: 0, authority: false, packageBuilds: 0 };
       const toTokens = new PgTokenRecords(tx);
       for (const master of await tokens.masters()) {
         await toTokens.putMaster(master);
@@ -112,6 +116,12 @@ export async function moveToPostgres(from: Pick<StoreLocation, 'artifactsDir' | 
       for (const key of await new SigningKeyFile(from.tokensDir).list()) {
         await toKeys.insert(key);
         report.signingKeys++;
+      }
+      // The package catalogue: every replica serves the same apt and pip indexes at once.
+      const toPackages = new PgPackageCatalogue(tx);
+      for (const entry of await new PackageCatalogueFiles(from.artifactsDir, files.incoming).all()) {
+        await toPackages.put(entry);
+        report.packageBuilds++;
       }
       const toResources = new PgResourceRecords(tx, 'migrate');
       for await (const { segments, record, props } of resources.entries()) {

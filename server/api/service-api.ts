@@ -2,6 +2,7 @@
 // compare), nginx's describe subrequest, and the masters' operations (audit, pins,
 // retention); metrics for Prometheus.
 import { mountClientDownload } from './client-download.js';
+import { mountPackages } from './packages-api.js';
 import { mountBuildLists } from './build-lists.js';
 import { access, constants } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -203,6 +204,8 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   // The client for workers (client-download.ts); the lists of sealed builds and the permalinks (build-lists.ts).
   mountClientDownload(app);
   mountBuildLists(app, config, repo);
+  // apt's and pip's indexes (packages-api.ts).
+  mountPackages(app, repo);
 
   // Public: what sealed builds' signatures verify against (docs/provenance.md). Only the
   // public halves are ever served; a rotation shows on every replica at once.
@@ -225,6 +228,17 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     // An allowed_signers file (ssh-keygen(1)): every key that signed a seal still verifies with it.
     const lines = keys.flatMap((k) => [`# ${k.fingerprint}, made ${k.createdAt}${k.retiredAt ? `, retired ${k.retiredAt}` : ', current'}`, allowedSignersLine(k.key)]);
     res.set('Content-Type', 'text/plain; charset=utf-8').send(`${lines.join('\n')}\n`);
+  });
+
+  // The OpenPGP twins, for apt's `signed-by` (docs/packages.md): the current key, and every
+  // key that ever signed an index (after a rotation, old and new), one armoured block each.
+  app.get('/-/signing-key.asc', async (_req, res) => {
+    const current = await repo.signer.currentPgp();
+    res.set('Cache-Control', 'no-cache').set('X-Key-Fingerprint', current.fingerprint).set('Content-Type', 'application/pgp-keys').send(current.armored);
+  });
+  app.get('/-/signing-keys.asc', async (_req, res) => {
+    const keys = (await repo.signer.publicKeys()).flatMap((k) => (k.pgpPublic ? [k.pgpPublic] : []));
+    res.set('Cache-Control', 'no-cache').set('Content-Type', 'application/pgp-keys').send(keys.map((k) => (k.endsWith('\n') ? k : `${k}\n`)).join(''));
   });
 
   // ?q= is the search box (a checksum or a name), ?sha256= the checksum alone (the interface since v1).

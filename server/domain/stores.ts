@@ -340,6 +340,13 @@ export interface SigningKeyRecord {
   privatePem: string | null;
   createdAt: string;
   retiredAt: string | null;
+  /**
+   * Its OpenPGP twin (apt's Release files), made and rotated with it: the public key
+   * armoured, and the private one armoured (null once retired). Absent on keys made before
+   * the repository signed apt indexes (one is attached to the current key at start).
+   */
+  pgpPublic?: string | null;
+  pgpPrivate?: string | null;
 }
 
 export interface SigningKeyStore {
@@ -349,6 +356,8 @@ export interface SigningKeyStore {
   createIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord>;
   /** Makes `key` current: the current one is retired at `key.createdAt` and its private half dropped. */
   rotate(key: SigningKeyRecord): Promise<void>;
+  /** Gives the key `publicKey` its OpenPGP twin unless it has one (the first one attached wins). */
+  attachPgp(publicKey: string, pgpPublic: string, pgpPrivate: string): Promise<void>;
 }
 
 export interface RepositorySecrets {
@@ -510,4 +519,68 @@ export interface StoreLocation {
   artifactsDir: string;
   tokensDir: string;
   databaseUrl: string | null;
+}
+
+/** The package formats the repository indexes (docs/packages.md). */
+export type PackageFormat = 'deb' | 'wheel' | 'sdist';
+
+/** One package file of a sealed build, as the indexes list it. */
+export interface CataloguedPackage {
+  format: PackageFormat;
+  /** Below the build root, '/'-joined. */
+  path: string;
+  size: number;
+  sha256: string;
+  /** deb: its Package; wheel and sdist: the project name, PEP 503 normalised. */
+  name: string;
+  version: string;
+  /** deb: its Architecture; '' for the others. */
+  arch: string;
+  /** deb: its stanza in a Packages index, `Filename:` relative to the build root. */
+  stanza?: string;
+  /** wheel: Requires-Python of its METADATA. */
+  requiresPython?: string;
+  /** wheel: the SHA-256 of its METADATA (PEP 658). */
+  metadataSha256?: string;
+}
+
+/** A file that looked like a package and is not indexed, and why (shown on the build's page). */
+export interface SkippedPackage {
+  path: string;
+  reason: string;
+}
+
+/** What one sealed build holds for apt and pip. */
+export interface BuildPackages {
+  build: string[];
+  sealedAt: string;
+  packages: CataloguedPackage[];
+  skipped: SkippedPackage[];
+}
+
+/** A package with the sealed build it is in. */
+export interface PackageInBuild {
+  build: string[];
+  sealedAt: string;
+  package: CataloguedPackage;
+}
+
+/**
+ * The package catalogue the seals write: what apt's and pip's indexes list. Embedded:
+ * files on the artifacts volume (storage/package-catalogue.ts); with DATABASE_URL, a table.
+ */
+export interface PackageCatalogue {
+  /** Records what a sealed build holds, replacing what was recorded for it. */
+  put(entry: BuildPackages): Promise<void>;
+  /** Forgets a build (retention removed it). */
+  remove(build: readonly string[]): Promise<void>;
+  of(build: readonly string[]): Promise<BuildPackages | null>;
+  /** The .deb packages of a project's sealed builds, newest sealed first. */
+  debsOf(type: string, project: string): Promise<PackageInBuild[]>;
+  /** Every project with a .deb in the catalogue, as [type, project]. */
+  debProjects(): Promise<string[][]>;
+  /** Every Python project name with a wheel or sdist, sorted. */
+  pythonNames(): Promise<string[]>;
+  /** The wheels and sdists of a (normalised) Python project name, newest sealed first. */
+  pythonFiles(name: string): Promise<PackageInBuild[]>;
 }

@@ -4,7 +4,7 @@ import { BUILD_DEPTH, NAME_RE, parseTreePath, PathError, scopeString, toHref } f
 import { Failure } from '../domain/errors.js';
 import { SHA256_HEX_RE } from '../domain/checksum.js';
 import type { Services } from '../services/services.js';
-import type { AuditEntryView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, NameHit, PageView, Paging, PublicInputView, SealedBuildView } from './views.js';
+import type { AuditEntryView, BuildPackagesView, BuildSummary, Crumb, EntryView, InputView, MirrorEntryView, NameHit, PageView, Paging, PublicInputView, SealedBuildView } from './views.js';
 import { encodeCursor, FRONT_PAGE_BUILDS, LIST_MAX } from '../domain/build-lists.js';
 import { REVISION_RE } from '../domain/build-meta.js';
 import type { SealedBuildEntry, SealedBuildQuery } from '../domain/stores.js';
@@ -13,6 +13,7 @@ import type { AuditEntry } from '../domain/stores.js';
 import { sortYielding, yieldToLoop } from '../domain/gate.js';
 import { PROVENANCE_FILE } from '../domain/seal-files.js';
 import { publicUri } from '../domain/provenance.js';
+import type { BuildPackages } from '../domain/stores.js';
 import { provenanceChecker } from '../services/provenance-check.js';
 
 /** Natural order: build 10 after build 9. */
@@ -119,7 +120,14 @@ async function summaryOf(services: Services, build: readonly string[], previous:
     live: stats.sealed !== null || !withLive ? [] : (await services.tokens.liveModesOf(scopeString(build))).map((t) => ({ proxy: t.proxy, replay: t.replay, expiresAt: t.expires_at })),
     previous: previousHref,
     compareHref: previousHref ? `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}` : null,
+    packages: stats.sealed !== null && withLive ? packagesOf(await services.packages.catalogue.of(build), href) : null,
   };
+}
+
+function packagesOf(entry: BuildPackages | null, href: string): BuildPackagesView | null {
+  if (!entry) return null;
+  const debs = entry.packages.filter((p) => p.format === 'deb').length;
+  return { debs, python: entry.packages.length - debs, aptHref: debs > 0 ? href : null, skipped: entry.skipped };
 }
 
 /** The builds of a project, newest (highest in natural order) first. */

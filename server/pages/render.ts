@@ -176,6 +176,17 @@ function provenanceLine(build: BuildSummary): string {
   return parts.length === 0 ? '' : `\n<p class="summary source">${parts.join('<span class="sep" aria-hidden="true"> · </span>')}</p>`;
 }
 
+/** What a sealed build offers to apt and pip, and what it holds that is not indexed, with why. */
+function packagesSection(build: BuildSummary): string {
+  const p = build.packages;
+  if (!p) return '';
+  const parts: string[] = [];
+  if (p.aptHref !== null) parts.push(`apt: <code>deb [signed-by=/etc/apt/keyrings/artifact-repo.asc] ${esc(p.aptHref)} /</code> (${plural(p.debs, 'package', 'packages')}, with the URL of this repository; ${link('/-/signing-keys.asc', 'key')})`);
+  if (p.python > 0) parts.push(`pip: ${plural(p.python, 'file', 'files')} in ${link('/-/pypi/simple/', 'the simple index')}`);
+  const skipped = p.skipped.map((s) => `<li><code>${esc(s.path)}</code>: ${esc(s.reason)}</li>`).join('');
+  return `\n<section class="packages"><p class="summary">${parts.join('<span class="sep" aria-hidden="true"> · </span>')}</p>${skipped ? `<p>Not indexed:</p><ul class="skipped">${skipped}</ul>` : ''}</section>`;
+}
+
 function buildSummary(build: BuildSummary): string {
   const parts = [
     `${badge(build)} build ${link(build.href, build.name)}`,
@@ -206,7 +217,7 @@ function renderDirectory(view: Extract<PageView, { view: 'directory' }>): string
     );
   });
   const head = ['<th>name</th>', '<th class="num">size</th>', '<th class="opt">modified (UTC)</th>', '<th>SHA-256</th>', '<th><span class="vh">download</span></th>'];
-  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}${provenanceLine(view.build)}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}${view.build.signed && view.path === view.build.href ? verifySection(view.build.href) : ''}`;
+  return `<h1>${esc(displayPath(view.path))}</h1>\n${buildSummary(view.build)}${provenanceLine(view.build)}${view.path === view.build.href ? packagesSection(view.build) : ''}\n${table('files', head, rows, 'this directory is empty')}${pager(view.paging, 'entries')}${view.build.signed && view.path === view.build.href ? verifySection(view.build.href) : ''}`;
 }
 
 /** Sealed builds, newest first: which, when, how much, signed, and from what. */

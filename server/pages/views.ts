@@ -30,6 +30,16 @@ export interface BuildSummary {
   previous: string | null;
   /** /-/compare?from=...&to=... */
   compareHref: string | null;
+  /** Sealed, on its own page: what it offers apt and pip, and the files not indexed, with why (null: nothing). */
+  packages: BuildPackagesView | null;
+}
+
+export interface BuildPackagesView {
+  debs: number;
+  python: number;
+  /** Its own flat apt repository: the sources.list line's URL part (the build's href). */
+  aptHref: string | null;
+  skipped: Array<{ path: string; reason: string }>;
 }
 
 export interface EntryView {

@@ -16,6 +16,7 @@ import type { BuildGuard } from '../domain/stores.js';
 import type { Catalog } from './catalog.js';
 import type { InputStore } from '../domain/stores.js';
 import type { ResourceRecords } from '../domain/stores.js';
+import type { Packages, SealedFile } from './packages.js';
 
 
 /** The signed files a seal writes beside SHA256SUMS (signer.ts), given the list and the seal's time, and the key's fingerprint. */
@@ -83,6 +84,8 @@ export class Builds {
     /** How long sealing waits for the build's writes in flight before it cuts them. */
     private readonly writeGraceMs = 30_000,
     private readonly signSeal: SealSigner | null = null,
+    /** apt's and pip's view of sealed builds (packages.ts): read at the seal, forgotten at removal. */
+    private readonly packages: Packages | null = null,
   ) {}
 
   record(build: readonly string[]): Promise<BuildRecord> {
@@ -280,6 +283,8 @@ export class Builds {
         await this.meta.remove(build);
         // Its recorded inputs go with it; their bodies, once nothing else refers to them.
         await this.inputs.remove(build);
+        // Out of the package indexes (its project's apt repository is written again).
+        await this.packages?.removed(build);
         await this.store.incoming.discard(trash);
         return record.sealed;
       }),
@@ -379,14 +384,18 @@ export class Builds {
     await chmod(this.store.fsPath(build), 0o755);
     const files = await this.files(build);
     let sums = '';
+    const summed: SealedFile[] = [];
     for (const file of files) {
       const sha256 = (await this.catalog.checksumOf([...build, ...file.relative], file)) ?? (await this.catalog.ensureChecksum([...build, ...file.relative]));
       sums += sha256sumLine(sha256, file.relative.join('/'));
+      summed.push({ relative: file.relative, size: file.size, sha256 });
     }
     const sealedAt = new Date(this.now()).toISOString();
     // Signed before anything is written: a seal that cannot sign leaves the build as it was.
     const signed = (await this.signSeal?.(build, sums, sealedAt)) ?? null;
-    const written = [{ name: SUMS_FILE, body: sums }, ...(signed?.files ?? [])];
+    // Its packages read, and its flat apt repository signed, before anything is written too.
+    const packaged = (await this.packages?.atSeal(build, summed, sealedAt)) ?? null;
+    const written = [{ name: SUMS_FILE, body: sums }, ...(signed?.files ?? []), ...(packaged?.sealFiles ?? [])];
     for (const { name, body } of written) {
       // Each appears whole: written beside the tree, then renamed in.
       const temp = this.store.incoming.tempPath('sums');
@@ -407,6 +416,9 @@ export class Builds {
       ...(signed ? { signedBy: signed.signedBy } : {}),
     };
     await makeReadOnly(this.store.fsPath(build));
+    // In the catalogue before the seal is recorded: a crash between the two seals again, and
+    // writes the same entry again. Its bytes are final from here (read-only, no writes).
+    if (packaged && (packaged.entry.packages.length > 0 || packaged.entry.skipped.length > 0)) await this.packages?.catalogue.put(packaged.entry);
     await this.records.update(build, (r) => ({ ...r, sealed: state, sealPending: undefined }));
     this.summaries.delete(scopeString(build));
     return state;

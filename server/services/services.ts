@@ -13,6 +13,7 @@ import type { InputRecorder } from './recorder.js';
 import type { Mirror } from './mirror.js';
 import type { Retention } from './retention.js';
 import type { Signer } from './signer.js';
+import type { Packages } from './packages.js';
 import type { TokenService } from '../../token-service/token-service.js';
 import type { LockManager } from './lock-manager.js';
 
@@ -50,4 +51,6 @@ export interface Services {
   authorityKeeper: AuthorityKeeper;
   /** The key that signs sealed builds (its public halves are served, never the private one). */
   signer: Signer;
+  /** What sealed builds offer to apt and pip: the catalogue, and the projects' apt indexes. */
+  packages: Packages;
 }

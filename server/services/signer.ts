@@ -1,28 +1,44 @@
 // The repository's signing key in use: made at first start, kept by a SigningKeyStore
 // (tokens volume, or the database), never served. Sealing asks it for the signed files a
 // sealed build carries beside SHA256SUMS.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { dsseSignedLine, IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openSshPublicKey, parsePublicKeys, sshSign } from '../domain/signing.js';
 import { provenanceStatementBytes, type ProvenanceFacts } from '../domain/provenance.js';
 import { yieldToLoop } from '../domain/gate.js';
 import type { KeyedHash } from '../domain/keyed-hash.js';
-import type { SigningKeyStore } from '../domain/stores.js';
+import type { SigningKeyRecord, SigningKeyStore } from '../domain/stores.js';
 import { PROVENANCE_FILE, SUMS_SIGNATURE_FILE } from '../domain/seal-files.js';
+import { newPgpKey, pgpFingerprint, readSigningKey, signRelease } from '../domain/openpgp.js';
+import type { PrivateKey } from 'openpgp';
 
 export interface PublicSigningKey {
   key: KeyObject;
   fingerprint: string;
   createdAt: string;
   retiredAt: string | null;
+  /** Its OpenPGP twin, armoured (null: a key retired before the repository signed apt indexes). */
+  pgpPublic: string | null;
 }
 
-function newKey(now: () => number): { publicKey: string; privatePem: string; createdAt: string; retiredAt: null } {
+/** A new key: the SSH one and its OpenPGP twin, dated alike. */
+async function newKey(now: () => number): Promise<SigningKeyRecord> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { publicKey: openSshPublicKey(publicKey, ''), privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), createdAt: new Date(now()).toISOString(), retiredAt: null };
+  const createdAt = new Date(now());
+  const pgp = await newPgpKey(createdAt);
+  return {
+    publicKey: openSshPublicKey(publicKey, ''),
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    createdAt: createdAt.toISOString(),
+    retiredAt: null,
+    pgpPublic: pgp.publicArmored,
+    pgpPrivate: pgp.privateArmored,
+  };
 }
 
 export class Signer {
   private rotating: Promise<unknown> = Promise.resolve();
+  // The OpenPGP private key, parsed once per key (a rotation brings another armour).
+  private pgpKey: { armored: string; key: Promise<PrivateKey> } | null = null;
 
   private constructor(
     private readonly store: SigningKeyStore,
@@ -32,7 +48,13 @@ export class Signer {
   /** Opens the store, making the first key if there is none. */
   static async open(store: SigningKeyStore, now: () => number = Date.now): Promise<Signer> {
     const signer = new Signer(store, now);
-    if (!(await store.list()).some((k) => k.retiredAt === null)) await store.createIfAbsent(newKey(now));
+    let current = (await store.list()).find((k) => k.retiredAt === null);
+    if (!current) current = await store.createIfAbsent(await newKey(now));
+    // A key made before the repository signed apt indexes gets its OpenPGP twin now.
+    if (!current.pgpPublic) {
+      const pgp = await newPgpKey(new Date(now()));
+      await store.attachPgp(current.publicKey, pgp.publicArmored, pgp.privateArmored);
+    }
     return signer;
   }
 
@@ -41,7 +63,7 @@ export class Signer {
     const out: PublicSigningKey[] = [];
     for (const record of await this.store.list()) {
       const [key] = parsePublicKeys(record.publicKey);
-      if (key) out.push({ key, fingerprint: keyFingerprint(key), createdAt: record.createdAt, retiredAt: record.retiredAt });
+      if (key) out.push({ key, fingerprint: keyFingerprint(key), createdAt: record.createdAt, retiredAt: record.retiredAt, pgpPublic: record.pgpPublic ?? null });
     }
     return out;
   }
@@ -66,15 +88,30 @@ export class Signer {
   rotate(): Promise<{ retired: string; current: string }> {
     const run = this.rotating.then(async () => {
       const retired = await this.current();
-      const key = newKey(this.now);
+      const key = await newKey(this.now);
       await this.store.rotate(key);
-      return { retired: retired.fingerprint, current: keyFingerprint(createPublicKey(createPrivateKey(key.privatePem))) };
+      const [current] = parsePublicKeys(key.publicKey);
+      return { retired: retired.fingerprint, current: current ? keyFingerprint(current) : '' };
     });
     this.rotating = run.catch(() => undefined);
     return run;
   }
 
-  /** The files sealing writes beside SHA256SUMS: its SSH signature and the signed provenance. */
+  /** The current OpenPGP public key, armoured, and its fingerprint. */
+  async currentPgp(): Promise<{ armored: string; fingerprint: string }> {
+    const current = await this.current();
+    if (!current.pgpPublic) throw new Error('no current OpenPGP signing key');
+    return { armored: current.pgpPublic, fingerprint: await pgpFingerprint(current.pgpPublic) };
+  }
+
+  /** A Release file's signatures (apt), with the current OpenPGP key. */
+  async signRelease(release: string): Promise<{ inRelease: string; releaseGpg: Buffer }> {
+    const record = (await this.store.list()).find((k) => k.retiredAt === null && k.pgpPrivate);
+    if (!record?.pgpPrivate) throw new Error('no current OpenPGP signing key');
+    if (this.pgpKey?.armored !== record.pgpPrivate) this.pgpKey = { armored: record.pgpPrivate, key: readSigningKey(record.pgpPrivate) };
+    return signRelease(await this.pgpKey.key, release, new Date(this.now()));
+  }
+
   /**
    * The files sealing writes beside SHA256SUMS: its SSH signature and the signed provenance.
    * A build's statement may run to tens of megabytes (as many inputs as its recording may

@@ -38,7 +38,13 @@ export class SigningKeyFile implements SigningKeyStore {
   }
 
   async rotate(key: SigningKeyRecord): Promise<void> {
-    const keys = (await this.list()).map((k) => (k.retiredAt === null ? { ...k, privatePem: null, retiredAt: key.createdAt } : k));
+    const keys = (await this.list()).map((k) => (k.retiredAt === null ? { ...k, privatePem: null, pgpPrivate: null, retiredAt: key.createdAt } : k));
     await this.write([key, ...keys]);
+  }
+
+  async attachPgp(publicKey: string, pgpPublic: string, pgpPrivate: string): Promise<void> {
+    const keys = await this.list();
+    if (!keys.some((k) => k.publicKey === publicKey && !k.pgpPublic)) return;
+    await this.write(keys.map((k) => (k.publicKey === publicKey && !k.pgpPublic ? { ...k, pgpPublic, pgpPrivate: k.retiredAt === null ? pgpPrivate : null } : k)));
   }
 }

@@ -42,7 +42,14 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
   // The headers describe exactly the bytes sent: the open file is stat'ed, not the path.
   const opened = cached ? null : services.store.openForReading(target.segments);
   const found = cached ?? opened;
-  if (!found) throw new HttpError(404, 'not found');
+  if (!found) {
+    // A wheel's METADATA beside it (PEP 658), which its sealed build announces to pip.
+    const metadata = target.trailingSlash ? null : await services.packages.coreMetadata(target.segments);
+    if (!metadata) throw new HttpError(404, 'not found');
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': metadata.length, 'Cache-Control': `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`, 'X-Content-Type-Options': 'nosniff' });
+    res.end(req.method === 'HEAD' ? undefined : metadata);
+    return;
+  }
   const { stats } = found;
   const fd = opened?.fd ?? null;
   let streaming = false;

@@ -11,6 +11,7 @@ import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, mintWith, startChild,
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { requireTool, run } from '../helpers/tools.js';
 import { putGenerated } from '../helpers/raw-http.js';
+import { IsolatedApt, makeDeb } from '../helpers/packages.js';
 
 /** Lines the app has logged for requests: the proof of who answered. */
 function appRequests(app: ChildServer): number {
@@ -416,6 +417,42 @@ describe('deployment: nginx in front of the app', function () {
   });
 
   // Last: it stops the app.
+  it('apt installs from a project through nginx: the indexes and the pool come from disk, not from the app', async function () {
+    requireTool(this, 'apt-get', 'apt');
+    requireTool(this, 'dpkg-deb', 'dpkg');
+    const made = path.join(root, 'debs');
+    await mkdir(made, { recursive: true });
+    const debFile = await makeDeb(made, { name: 'via-nginx', version: '1.0-1', arch: 'amd64' });
+    const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'aptnginx', build: '1' });
+    const put = await request(nginx.baseUrl).put(`/deb/aptnginx/1/${path.basename(debFile)}`).set('Authorization', basic(t.username, t.password)).send(await readFile(debFile));
+    expect(put.status).to.equal(201);
+    expect((await request(nginx.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).headers['x-artifact-repo-seal']).to.equal('sealed');
+    const key = path.join(root, 'artifact-repo.asc');
+    await writeFile(key, (await request(nginx.baseUrl).get('/-/signing-keys.asc').buffer(true)).body as Buffer);
+    const apt = new IsolatedApt(path.join(root, 'apt'));
+    await apt.setUp(`deb [signed-by=${key}] ${nginx.baseUrl}/-/apt/deb/aptnginx/ stable main\n`);
+    const before = await quietCount(app);
+    const update = await apt.aptGet(['update']);
+    expect(update.code, update.stdout + update.stderr).to.equal(0);
+    expect(update.stdout + update.stderr).to.not.match(/^(W|E|Err):/m);
+    const download = await apt.aptGet(['download', 'via-nginx']);
+    expect(download.code, download.stdout + download.stderr).to.equal(0);
+    expect((await apt.downloaded(path.basename(debFile))).equals(await readFile(debFile))).to.equal(true);
+    // Every index, its signatures and the package itself came from disk: the app was not asked.
+    expect(await quietCount(app)).to.equal(before);
+    const inRelease = await request(nginx.baseUrl).get('/-/apt/deb/aptnginx/dists/stable/InRelease');
+    expect(inRelease.headers['cache-control']).to.equal('no-cache');
+    const gz = await request(nginx.baseUrl).get('/-/apt/deb/aptnginx/dists/stable/main/binary-amd64/Packages.gz').buffer(true);
+    expect(gz.headers['content-type']).to.equal('application/gzip');
+    // What is not on disk is the app's: a project without a .deb, the sources.list page.
+    expect((await request(nginx.baseUrl).get('/-/apt/deb/nothing/dists/stable/InRelease')).status).to.equal(404);
+    const page = await request(nginx.baseUrl).get('/-/apt/deb/aptnginx/');
+    expect(page.status).to.equal(200);
+    expect(page.text).to.include(`/-/apt/deb/aptnginx/ stable main`);
+    // A dot segment never reaches the folder.
+    expect((await request(nginx.baseUrl).get('/-/apt/deb/aptnginx/dists/../../../.builds/deb/aptnginx/1.json')).status).to.be.oneOf([400, 404]);
+  });
+
   it('with the app stopped, recorded files still download with their checksum; nothing else, and never a file without it', async () => {
     await app.stop();
     const recorded = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').timeout(20_000);

@@ -131,7 +131,7 @@ describe('artifact-repo migrate --to postgres://', function () {
     const url = await freshDatabase(pg);
     const moved = await cli(dataDir, ['migrate', '--to', url]);
     expect(moved.code, moved.stderr).to.equal(0);
-    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, 1 build states, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, \d+ files' checksums and properties, 1 signing keys, the build proxy's certificate authority$/m);
+    expect(moved.stdout).to.match(/^copied 1 masters, 2 tokens, 1 build states, \d+ audit entries, 1 recorded inputs of 1 builds, 1 mirror entries, \d+ files' checksums and properties, 1 signing keys, the packages of \d+ sealed builds, the build proxy's certificate authority$/m);
     expect(moved.stdout + moved.stderr).to.not.include(MASTER_PASSWORD).and.not.include(live.password);
     const again = await cli(dataDir, ['migrate', '--to', url]);
     expect(again.code).to.equal(1);

@@ -38,6 +38,7 @@ function build(name: string, sealed: boolean, previous: string | null = null): B
     live: sealed ? [] : [{ proxy: 'offline', replay: '/dpkg/hello/<41>/', expiresAt: '2024-05-22T20:02:00.000Z' }],
     previous: previousHref,
     compareHref: previousHref === null ? null : `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}`,
+    packages: sealed ? { debs: 2, python: 1, aptHref: href, skipped: [{ path: 'bad<1>.deb', reason: 'control.tar.gz: truncated <here>' }] } : null,
   };
 }
 
@@ -364,6 +365,14 @@ describe('pages/render', () => {
       expect(line).to.include('built from <code title="9fceb02d0ae598e95dc970b74767f19372d61af8">9fceb02d0ae5</code> on main&lt;b&gt; of <a href="https://git.example.org/hello.git" rel="nofollow noopener noreferrer">https://git.example.org/hello.git</a>');
       expect(line).to.include('<a href="https://ci.example.org/#/builders/3/builds/42" rel="nofollow noopener noreferrer" title="https://ci.example.org/#/builders/3/builds/42">its CI job</a>').and.include('worker=debian-12');
       expect(renderPage(directory(false))).to.not.include('class="summary source"');
+    });
+
+    it('says what a sealed build offers apt and pip, and which files are not indexed and why, escaped', () => {
+      const part = section(renderPage(directory(true)), '<section class="packages">', '</section>');
+      expect(part).to.include('apt: <code>deb [signed-by=/etc/apt/keyrings/artifact-repo.asc] /dpkg/hello/42/ /</code> (2 packages');
+      expect(part).to.include('pip: 1 file in <a href="/-/pypi/simple/">the simple index</a>');
+      expect(part).to.include('<li><code>bad&lt;1&gt;.deb</code>: control.tar.gz: truncated &lt;here&gt;</li>');
+      expect(renderPage(directory(false))).to.not.include('class="packages"');
     });
 
     it('names the master-only links as such, before the click', () => {

@@ -50,6 +50,13 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX builds_sealed_type ON builds (split_part(scope, '/', 1), (record->'sealed'->>'sealedAt') DESC, scope DESC) WHERE record ? 'sealed' AND NOT record ? 'retired';
    CREATE INDEX builds_open_revision ON builds (((record->'meta'->'source'->>'revision') COLLATE "C")) WHERE NOT record ? 'sealed' AND NOT record ? 'retired';
    CREATE INDEX builds_sealed_branch ON builds ((record->'meta'->'source'->>'branch'), (record->'sealed'->>'sealedAt') DESC, scope DESC) WHERE record ? 'sealed' AND NOT record ? 'retired';`,
+  // Each signing key's OpenPGP twin (apt's Release files), and the package catalogue the
+  // seals write: what apt's and pip's indexes list.
+  `ALTER TABLE signing_keys ADD COLUMN pgp_public text, ADD COLUMN pgp_private text;
+   CREATE TABLE package_builds (scope text COLLATE "C" PRIMARY KEY, type text NOT NULL, project text NOT NULL, sealed_at text COLLATE "C" NOT NULL, skipped jsonb NOT NULL);
+   CREATE INDEX package_builds_project ON package_builds (type, project, sealed_at DESC, scope DESC);
+   CREATE TABLE packages (scope text COLLATE "C" NOT NULL REFERENCES package_builds ON DELETE CASCADE, path text NOT NULL, format text NOT NULL, name text NOT NULL, entry jsonb NOT NULL, PRIMARY KEY (scope, path));
+   CREATE INDEX packages_python ON packages (name) WHERE format <> 'deb';`,
 ];
 
 /** The version a migrated database is at. */

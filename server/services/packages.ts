@@ -1,0 +1,212 @@
+// What a sealed build offers to apt and pip (docs/packages.md). At the seal, its .deb files
+// and Python distributions are read (package-reader.ts, bounded: a hostile file is listed
+// as not indexed, with why, and the seal goes on); a build with a .deb gets a flat apt
+// repository at its root, signed; what it holds goes into the package catalogue. Then its
+// project's apt repository (/-/apt/TYPE/PROJECT/) is written again from the catalogue, as
+// it is when retention removes a build. pip's pages are read from the catalogue.
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { scopeString } from '../domain/tree-path.js';
+import { errorSummary } from '../domain/errors.js';
+import type { ArtifactStore } from '../storage/artifact-store.js';
+import type { AptIndexFiles } from '../storage/apt-index-files.js';
+import type { BuildPackages, CataloguedPackage, PackageCatalogue, PackageInBuild, SkippedPackage } from '../domain/stores.js';
+import { COMPONENT, packagesFiles, releaseText, suiteIndexes, suitePackages, SUITES, type IndexFile } from '../domain/apt-index.js';
+import { MAX_PACKAGES_PER_BUILD, MAX_SKIPPED_LISTED, MAX_STANZA_BYTES } from '../domain/package-rules.js';
+import { packagesStanza } from '../domain/deb-control.js';
+import { PackageProblem } from '../domain/package-problem.js';
+import { parseSdistName, parseWheelName } from '../domain/python-dist.js';
+import { packageFormatOf, readDebControl, readWheelMetadata } from './package-reader.js';
+
+/** What signs a Release file (the repository's OpenPGP key, signer.ts). */
+export interface ReleaseSigner {
+  signRelease(release: string): Promise<{ inRelease: string; releaseGpg: Buffer }>;
+}
+
+/** A file of the build, as the seal walked it, with its checksum. */
+export interface SealedFile {
+  relative: string[];
+  size: number;
+  sha256: string;
+}
+
+// A by-hash index stays this long after the suite stopped listing it: a client whose
+// update straddles a seal reads the old InRelease, then fetches what it lists.
+export const BY_HASH_KEEP_MS = 60 * 60 * 1000;
+const ORIGIN = 'artifact-repo';
+
+export class Packages {
+  constructor(
+    private readonly store: ArtifactStore,
+    readonly catalogue: PackageCatalogue,
+    private readonly aptFiles: AptIndexFiles,
+    private readonly signer: ReleaseSigner,
+    /** Runs work alone for a key, across replicas (the build guard's lock). */
+    private readonly exclusive: <T>(key: string, work: () => Promise<T>) => Promise<T>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Reads a build being sealed: its catalogue entry, and the flat apt repository's files
+   * for its root when it holds a .deb (signed now, before anything is written).
+   */
+  async atSeal(build: readonly string[], files: readonly SealedFile[], sealedAt: string): Promise<{ entry: BuildPackages; sealFiles: Array<{ name: string; body: string | Buffer }> }> {
+    const paths = new Set(files.map((f) => f.relative.join('/')));
+    const packages: CataloguedPackage[] = [];
+    const skipped: SkippedPackage[] = [];
+    let skippedCount = 0;
+    const skip = (filePath: string, reason: string): void => {
+      skippedCount++;
+      if (skipped.length < MAX_SKIPPED_LISTED) skipped.push({ path: filePath, reason });
+    };
+    for (const file of files) {
+      const name = file.relative[file.relative.length - 1] ?? '';
+      const format = packageFormatOf(name);
+      if (!format) continue;
+      const filePath = file.relative.join('/');
+      if (packages.length >= MAX_PACKAGES_PER_BUILD) {
+        skip(filePath, `more than ${MAX_PACKAGES_PER_BUILD} packages in one build`);
+        continue;
+      }
+      try {
+        packages.push(await this.readOne(build, file, format, paths));
+      } catch (err) {
+        // The disk failing is the seal's failure (retried); whatever a file does to its
+        // reader, it is only not indexed, and the seal goes on.
+        if ((err as NodeJS.ErrnoException).code !== undefined && !(err instanceof PackageProblem)) throw err;
+        skip(filePath, err instanceof PackageProblem ? err.message : errorSummary(err));
+      }
+    }
+    if (skippedCount > skipped.length) skipped.push({ path: '…', reason: `${skippedCount - skipped.length} more not listed` });
+    const entry: BuildPackages = { build: [...build], sealedAt, packages, skipped };
+    const debs = packages.filter((p) => p.format === 'deb');
+    if (debs.length === 0) return { entry, sealFiles: [] };
+    const indexes = packagesFiles('', debs.map((d) => d.stanza ?? ''));
+    const release = releaseText({ origin: ORIGIN, label: scopeString(build), date: new Date(sealedAt), byHash: false, archAllInEach: false }, indexes);
+    const signed = await this.signer.signRelease(release);
+    return {
+      entry,
+      sealFiles: [...indexes.map((f) => ({ name: f.path, body: f.body })), { name: 'Release', body: release }, { name: 'Release.gpg', body: signed.releaseGpg }, { name: 'InRelease', body: signed.inRelease }],
+    };
+  }
+
+  private async readOne(build: readonly string[], file: SealedFile, format: 'deb' | 'wheel' | 'sdist', paths: ReadonlySet<string>): Promise<CataloguedPackage> {
+    const filePath = file.relative.join('/');
+    const onDisk = this.store.fsPath([...build, ...file.relative]);
+    const base = { path: filePath, size: file.size, sha256: file.sha256 };
+    if (format === 'deb') {
+      const control = await readDebControl(onDisk);
+      const stanza = packagesStanza(control.fields, { filename: filePath, size: file.size, sha256: file.sha256 });
+      if (Buffer.byteLength(stanza) > MAX_STANZA_BYTES) throw new PackageProblem(`its control file makes a stanza larger than ${MAX_STANZA_BYTES / 1024} KiB`);
+      return { ...base, format, name: control.package, version: control.version, arch: control.architecture, stanza };
+    }
+    const name = path.posix.basename(filePath);
+    if (format === 'sdist') {
+      const parsed = parseSdistName(name);
+      if (!parsed) throw new PackageProblem('not a source distribution name (PEP 625)');
+      return { ...base, format, name: parsed.name, version: parsed.version, arch: '' };
+    }
+    const parsed = parseWheelName(name);
+    if (!parsed) throw new PackageProblem('not a wheel name (PEP 427)');
+    const metadata = await readWheelMetadata(onDisk, parsed);
+    return {
+      ...base,
+      format,
+      name: parsed.name,
+      version: parsed.version,
+      arch: '',
+      ...(metadata.requiresPython ? { requiresPython: metadata.requiresPython } : {}),
+      // The build's own FILE.metadata, if it made one, is what that URL serves: none is announced.
+      ...(paths.has(`${filePath}.metadata`) ? {} : { metadataSha256: createHash('sha256').update(metadata.metadata).digest('hex') }),
+    };
+  }
+
+  /** The wheel's METADATA for `<wheel URL>.metadata` (PEP 658), if the catalogue announced it. */
+  async coreMetadata(segments: readonly string[]): Promise<Buffer | null> {
+    const last = segments[segments.length - 1] ?? '';
+    if (segments.length < 4 || !last.endsWith('.whl.metadata')) return null;
+    const build = segments.slice(0, 3);
+    const wheelPath = [...segments.slice(3, -1), last.slice(0, -'.metadata'.length)].join('/');
+    const wheel = (await this.catalogue.of(build))?.packages.find((p) => p.format === 'wheel' && p.path === wheelPath);
+    if (!wheel?.metadataSha256) return null;
+    const parsed = parseWheelName(path.posix.basename(wheelPath));
+    if (!parsed) return null;
+    const { metadata } = await readWheelMetadata(this.store.fsPath([...build, ...wheelPath.split('/')]), parsed);
+    // The wheel is sealed: its METADATA is what the seal read. Anything else is never served.
+    return createHash('sha256').update(metadata).digest('hex') === wheel.metadataSha256 ? metadata : null;
+  }
+
+  /**
+   * Writes a project's apt repository again from the catalogue: by-hash indexes first,
+   * then the named ones, then Release and its signatures (InRelease last), so that a
+   * client never reads an InRelease whose indexes are not there. One writer per project
+   * at a time, on any replica.
+   */
+  refreshProject(type: string, project: string): Promise<void> {
+    const where = [type, project];
+    return this.exclusive(`apt:${type}/${project}`, async () => {
+      const debs = await this.catalogue.debsOf(type, project);
+      const date = new Date(this.now());
+      for (const suite of SUITES) {
+        const listed = suitePackages(debs, suite);
+        const { architectures, files } = suiteIndexes(listed, (d: PackageInBuild) => `pool/${d.build[2]}/${d.package.path}`);
+        const dists = `dists/${suite}`;
+        for (const f of files) await this.aptFiles.keepByHash(where, `${dists}/${path.posix.dirname(f.path)}`, f.sha256, f.body);
+        for (const f of files) await this.aptFiles.replace(where, `${dists}/${f.path}`, f.body);
+        const release = releaseText(
+          {
+            origin: ORIGIN,
+            label: `${type}/${project}`,
+            suite,
+            date,
+            architectures,
+            components: [COMPONENT],
+            description: suite === 'latest' ? `${type}/${project}: the newest sealed build` : `${type}/${project}: every sealed build`,
+            byHash: true,
+            archAllInEach: architectures.length > 1,
+          },
+          files,
+        );
+        const signed = await this.signer.signRelease(release);
+        await this.aptFiles.replace(where, `${dists}/Release`, release);
+        await this.aptFiles.replace(where, `${dists}/Release.gpg`, signed.releaseGpg);
+        await this.aptFiles.replace(where, `${dists}/InRelease`, signed.inRelease);
+        await this.sweep(where, dists, files);
+      }
+    });
+  }
+
+  /** Removes by-hash copies no longer listed, an hour after they were last listed. */
+  private async sweep(where: readonly string[], dists: string, listed: readonly IndexFile[]): Promise<void> {
+    const keep = new Set(listed.map((f) => f.sha256));
+    const before = this.now() - BY_HASH_KEEP_MS;
+    for (const dir of await this.aptFiles.directoriesBelow(where, `${dists}/${COMPONENT}`)) {
+      await this.aptFiles.sweepByHash(where, `${dists}/${COMPONENT}/${dir}`, keep, before);
+    }
+  }
+
+  /** One of a project's apt index files, as last written, or null. */
+  indexFile(project: readonly string[], relative: string): Promise<{ body: Buffer; mtime: Date } | null> {
+    return this.aptFiles.read(project, relative);
+  }
+
+  /** After a seal: the catalogue has the build; its project's apt repository follows. */
+  async sealed(build: readonly string[]): Promise<void> {
+    const entry = await this.catalogue.of(build);
+    if (entry?.packages.some((p) => p.format === 'deb')) await this.refreshProject(build[0] as string, build[1] as string);
+  }
+
+  /** After retention removed a build: out of the catalogue, and out of its project's apt repository. */
+  async removed(build: readonly string[]): Promise<void> {
+    const had = await this.catalogue.of(build);
+    await this.catalogue.remove(build);
+    if (had?.packages.some((p) => p.format === 'deb')) await this.refreshProject(build[0] as string, build[1] as string);
+  }
+
+  /** Every project's apt repository written again (at start: a crash may have come between a seal and its index). */
+  async refreshAll(onError: (project: string, err: unknown) => void): Promise<void> {
+    for (const [type, project] of await this.catalogue.debProjects()) {
+      await this.refreshProject(type as string, project as string).catch((err: unknown) => onError(`${type}/${project}`, err));
+    }
+  }
+}
