@@ -78,7 +78,12 @@ export async function handleAdmin(repo: Services, request: AdminRequest, role: '
       return { status: 200, body: (await repo.signer.publicKeys()).map((k) => ({ fingerprint: k.fingerprint, createdAt: k.createdAt, retiredAt: k.retiredAt })) };
     case 'POST signing-key :item': {
       if (item !== 'rotate') return fail(404, `no admin operation ${request.method} ${url.pathname}`);
-      return { status: 200, body: await repo.signer.rotate() };
+      const rotated = await repo.signer.rotate();
+      // The projects' apt indexes are signed again with the new key at once (a sealed
+      // build's own index keeps the key that signed it: signing-keys.asc holds both).
+      const failed: string[] = [];
+      await repo.packages.refreshAll((project) => failed.push(project));
+      return { status: 200, body: { ...rotated, ...(failed.length > 0 ? { aptIndexesNotResigned: failed } : {}) } };
     }
     case 'POST retention': {
       if (!repo.retention.policy) return fail(409, 'no retention policy is configured (set RETENTION_POLICY)');

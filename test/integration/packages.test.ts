@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { basic, makeTempDir, MASTER_AUTH, mintWith, startServer, type TestServer } from '../helpers/harness.js';
+import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
 import { requireTool, run } from '../helpers/tools.js';
 import { databaseMode } from '../helpers/postgres.js';
 import { IsolatedApt, makeDeb, makeWheel } from '../helpers/packages.js';
@@ -315,3 +315,107 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
     });
   });
 }
+
+describe('apt and pip indexes through retention, a key rotation and an upgrade', function () {
+  this.timeout(180_000);
+  let s: TestServer;
+  let work: string;
+  let dataDir: string;
+  let keyFile: string;
+  const debs: Record<string, Buffer> = {};
+
+  const cli = (args: string[]): ReturnType<typeof run> =>
+    run(process.execPath, ['dist/cli/main.js', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', DATA_DIR: dataDir, MASTER_USER, MASTER_PASSWORD } });
+
+  before(async function () {
+    requireTool(this, 'apt-get', 'apt');
+    requireTool(this, 'dpkg-deb', 'dpkg');
+    work = await makeTempDir('packages-life-');
+    dataDir = path.join(work, 'data');
+    const policy = path.join(work, 'retention.json');
+    await writeFile(policy, JSON.stringify({ projects: { 'dpkg/ret': { keep_newest: 1, keep_days: 0 } } }));
+    s = await startServer({ DATA_DIR: dataDir, RETENTION_POLICY: policy, RETENTION_INTERVAL: '0' });
+    debs.old = await readFile(await makeDeb(work, { name: 'ret-tool', version: '1.0-1', arch: 'amd64' }));
+    debs.new = await readFile(await makeDeb(work, { name: 'ret-tool', version: '1.1-1', arch: 'amd64' }));
+    keyFile = path.join(work, 'keys.asc');
+  });
+
+  after(async () => {
+    await s?.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const aptFor = async (name: string, line: string): Promise<IsolatedApt> => {
+    await writeFile(keyFile, await (await fetch(`${s.baseUrl}/-/signing-keys.asc`)).text());
+    const a = new IsolatedApt(path.join(work, `apt-${name}-${Math.random().toString(36).slice(2)}`));
+    await a.setUp(`deb [signed-by=${keyFile}] ${s.baseUrl}${line}\n`);
+    return a;
+  };
+
+  it('a build retention removes leaves the project index at once; its by-hash index stays for the clients that read the InRelease before', async () => {
+    const wheel = await makeWheel(work, { name: 'ret-lib', version: '1.0' });
+    await sealBuild(s, 'dpkg', 'ret', '1', { 'ret-tool_1.0-1_amd64.deb': debs.old as Buffer, [path.basename(wheel)]: await readFile(wheel) });
+    await sealBuild(s, 'dpkg', 'ret', '2', { 'ret-tool_1.1-1_amd64.deb': debs.new as Buffer });
+    const before = await (await fetch(`${s.baseUrl}/-/apt/dpkg/ret/dists/stable/InRelease`)).text();
+    const listed = /^ ([0-9a-f]{64}) +\d+ main\/binary-amd64\/Packages$/m.exec(before)?.[1];
+    expect(listed).to.be.a('string');
+    expect(await (await fetch(`${s.baseUrl}/-/apt/dpkg/ret/dists/stable/main/binary-amd64/Packages`)).text()).to.include('Version: 1.0-1');
+    expect((await fetch(`${s.baseUrl}/-/pypi/simple/ret-lib/`)).status).to.equal(200);
+    const removed = await fetch(`${s.baseUrl}/-/retention`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: '{}' });
+    expect(removed.status).to.equal(200);
+    expect(((await removed.json()) as { deleted: Array<{ build: string }> }).deleted.map((d) => d.build)).to.deep.equal(['/dpkg/ret/1/']);
+    const after = await (await fetch(`${s.baseUrl}/-/apt/dpkg/ret/dists/stable/main/binary-amd64/Packages`)).text();
+    expect(after).to.include('Version: 1.1-1').and.not.include('Version: 1.0-1');
+    expect((await fetch(`${s.baseUrl}/-/pypi/simple/ret-lib/`)).status).to.equal(404);
+    // The index the old InRelease lists is still there, by its hash.
+    const old = await fetch(`${s.baseUrl}/-/apt/dpkg/ret/dists/stable/main/binary-amd64/by-hash/SHA256/${listed}`);
+    expect(old.status).to.equal(200);
+    expect(sha256(Buffer.from(await old.arrayBuffer()))).to.equal(listed);
+    const a = await aptFor('ret', '/-/apt/dpkg/ret/ stable main');
+    expect((await a.aptGet(['update'])).code).to.equal(0);
+    expect((await a.aptGet(['download', 'ret-tool=1.0-1'])).code).to.not.equal(0);
+    expect((await a.aptGet(['download', 'ret-tool'])).code).to.equal(0);
+  });
+
+  it('after a key rotation the old and the new key are in signing-keys.asc; every index verifies with it, the projects\' at once with the new key', async () => {
+    const oldKey = (await fetch(`${s.baseUrl}/-/signing-key.asc`)).headers.get('x-key-fingerprint');
+    const rotated = await cli(['signing-key', 'rotate']);
+    expect(rotated.code, rotated.stderr).to.equal(0);
+    const newKey = (await fetch(`${s.baseUrl}/-/signing-key.asc`)).headers.get('x-key-fingerprint');
+    expect(newKey).to.match(/^[0-9A-F]{40}$/).and.not.equal(oldKey);
+    const keys = await (await fetch(`${s.baseUrl}/-/signing-keys.asc`)).text();
+    expect(keys.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----/g)).to.have.length(2);
+    await sealBuild(s, 'dpkg', 'ret', '3', { 'ret-tool_1.1-1_amd64.deb': debs.new as Buffer });
+    // The old build's flat index (the old key), the new one's (the new key), the project's (re-signed).
+    for (const line of ['/dpkg/ret/2/ /', '/dpkg/ret/3/ /', '/-/apt/dpkg/ret/ stable main']) {
+      const a = await aptFor('rot', line);
+      const update = await a.aptGet(['update']);
+      expect(update.code, `${line}: ${update.stdout}${update.stderr}`).to.equal(0);
+      expect(update.stdout + update.stderr, line).to.not.match(/^(W|E):/m);
+    }
+    // With the new key alone, the project verifies (re-signed at the rotation), the old build's flat index does not.
+    await writeFile(keyFile, await (await fetch(`${s.baseUrl}/-/signing-key.asc`)).text());
+    const project = new IsolatedApt(path.join(work, 'apt-newkey-project'));
+    await project.setUp(`deb [signed-by=${keyFile}] ${s.baseUrl}/-/apt/dpkg/ret/ latest main\n`);
+    expect((await project.aptGet(['update'])).code).to.equal(0);
+    const oldFlat = new IsolatedApt(path.join(work, 'apt-newkey-old'));
+    await oldFlat.setUp(`deb [signed-by=${keyFile}] ${s.baseUrl}/dpkg/ret/2/ /\n`);
+    expect((await oldFlat.aptGet(['update'])).code).to.not.equal(0);
+  });
+
+  it('a repository from before (SSH keys only) gets its OpenPGP key at start; the SSH key stays', async () => {
+    const ssh = await (await fetch(`${s.baseUrl}/-/signing-key`)).text();
+    await s.close();
+    const file = path.join(dataDir, 'tokens', 'signing-keys.json');
+    const stored = JSON.parse(await readFile(file, 'utf8')) as Array<Record<string, unknown>>;
+    await writeFile(file, JSON.stringify(stored.map(({ pgpPublic: _p, pgpPrivate: _q, ...rest }) => rest)));
+    s = await startServer({ DATA_DIR: dataDir, RETENTION_INTERVAL: '0' });
+    expect(await (await fetch(`${s.baseUrl}/-/signing-key`)).text()).to.equal(ssh);
+    const asc = await fetch(`${s.baseUrl}/-/signing-key.asc`);
+    expect(asc.status).to.equal(200);
+    expect(await asc.text()).to.match(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+    await sealBuild(s, 'dpkg', 'ret', '4', { 'ret-tool_1.1-1_amd64.deb': debs.new as Buffer });
+    const a = await aptFor('upgraded', '/dpkg/ret/4/ /');
+    expect((await a.aptGet(['update'])).code).to.equal(0);
+  });
+});
