@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, cp, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { MintedToken } from '../helpers/harness.js';
@@ -17,6 +17,7 @@ import { freePort } from '../helpers/nginx.js';
 import { findTool, run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
 import { engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
 import { ensureStandins } from './standins.js';
+import { IsolatedApt, makeDeb, makeWheel } from '../helpers/packages.js';
 
 const MASTER_PASSWORD = 'a-long-random-master-password';
 const PROJECT = 'artrepodocker';
@@ -189,6 +190,33 @@ describe('docker deployment on a real engine', function () {
     expect(sealed.headers.get('cache-control')).to.match(/immutable/);
     const again = await fetch(`${base}/-/tokens`, { method: 'POST', headers: { Authorization: master(), 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'dpkg', project: 'hello', build: '1' }) });
     expect(again.status).to.equal(409);
+  });
+
+  it('apt and pip install from the deployment: a project\'s apt repository and the simple index, through nginx', async () => {
+    const made = path.join(work, 'packages');
+    await mkdir(made, { recursive: true });
+    const deb = await makeDeb(made, { name: 'in-docker', version: '1.0-1', arch: 'all' });
+    const wheel = await makeWheel(made, { name: 'in-docker', version: '1.0', module: { name: 'in_docker', source: 'OK = 1\n' } });
+    const t = await mint('2');
+    for (const file of [deb, wheel]) expect((await upload(t, file, `${t.url}${path.basename(file)}`)).stdout).to.equal('201');
+    expect((await fetch(`${base}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: master() } })).headers.get('x-artifact-repo-seal')).to.equal('sealed');
+    const key = path.join(made, 'artifact-repo.asc');
+    await writeFile(key, await (await fetch(`${base}/-/signing-keys.asc`)).text());
+    for (const line of [`${base}/-/apt/dpkg/hello/ stable main`, `${t.url} /`]) {
+      const apt = new IsolatedApt(path.join(made, `apt-${line.endsWith('/ /') ? 'flat' : 'project'}`));
+      await apt.setUp(`deb [signed-by=${key}] ${line}\n`);
+      const update = await apt.aptGet(['update']);
+      expect(update.code, update.stdout + update.stderr).to.equal(0);
+      expect(update.stdout + update.stderr).to.not.match(/^(W|E|Err):/m);
+      const got = await apt.aptGet(['download', 'in-docker']);
+      expect(got.code, got.stdout + got.stderr).to.equal(0);
+      expect(sha256(await apt.downloaded(path.basename(deb)))).to.equal(sha256(await readFile(deb)));
+    }
+    const venv = path.join(made, 'venv');
+    expect((await run('/usr/bin/python3', ['-m', 'venv', venv])).code).to.equal(0);
+    const pip = await run(`${venv}/bin/pip`, ['install', '--no-input', '--index-url', `${base}/-/pypi/simple/`, 'In_Docker'], { env: { PATH: `${venv}/bin:/usr/bin:/bin`, HOME: made, PIP_CONFIG_FILE: '/dev/null', PIP_NO_CACHE_DIR: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' } });
+    expect(pip.code, pip.stdout + pip.stderr).to.equal(0);
+    expect((await run(`${venv}/bin/python`, ['-c', 'import in_docker; print(in_docker.OK)'])).stdout.trim()).to.equal('1');
   });
 
   it('every UI page answers through nginx', async () => {
