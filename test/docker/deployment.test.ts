@@ -197,7 +197,7 @@ describe('docker deployment on a real engine', function () {
     await mkdir(made, { recursive: true });
     const deb = await makeDeb(made, { name: 'in-docker', version: '1.0-1', arch: 'all' });
     const wheel = await makeWheel(made, { name: 'in-docker', version: '1.0', module: { name: 'in_docker', source: 'OK = 1\n' } });
-    const t = await mint('2');
+    const t = await mint('packages-1');
     for (const file of [deb, wheel]) expect((await upload(t, file, `${t.url}${path.basename(file)}`)).stdout).to.equal('201');
     expect((await fetch(`${base}/-/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: master() } })).headers.get('x-artifact-repo-seal')).to.equal('sealed');
     const key = path.join(made, 'artifact-repo.asc');

@@ -127,6 +127,18 @@ describe('token-service/authorise scopeRefusal', () => {
       });
     }
 
+    it("refuses apt's flat index files and their lookalikes as files; a folder only by the exact name", () => {
+      for (const name of ['Packages', 'Packages.gz', 'Release', 'InRelease', 'Release.gpg', 'release', 'Re1ease', 'INRELEASE', 'Packages .gz', 'Ｒｅｌｅａｓｅ', 'R\u0435lease.gpg']) {
+        for (const method of ['PUT', 'LOCK'] as const) expect(scopeRefusal(method, [...SCOPE, name], null, SCOPE), `${method} ${name}`).to.be.a('string').and.match(/sealed/);
+        expect(scopeRefusal('MOVE', [...SCOPE, 'a'], [...SCOPE, name], SCOPE), `MOVE ${name}`).to.be.a('string').and.match(/sealed/);
+      }
+      for (const name of ['Packages', 'Release', 'InRelease']) expect(scopeRefusal('MKCOL', [...SCOPE, name], null, SCOPE), name).to.be.a('string').and.match(/sealed/);
+      for (const name of ['release', 'packages', 'Releases', 'RELEASE']) expect(scopeRefusal('MKCOL', [...SCOPE, name], null, SCOPE), name).to.equal(null);
+      // The checksum files' lookalikes stay refused as folders too.
+      expect(scopeRefusal('MKCOL', [...SCOPE, 'sha256sums'], null, SCOPE)).to.be.a('string');
+      expect(scopeRefusal('PUT', [...SCOPE, 'Releases'], null, SCOPE)).to.equal(null);
+    });
+
     it('names the file a lookalike would pass for', () => {
       expect(scopeRefusal('PUT', [...SCOPE, 'SHA256SUMS '], null, SCOPE)).to.equal('"SHA256SUMS " at the build root would pass for SHA256SUMS, which the repository writes when the build is sealed');
       expect(scopeRefusal('PUT', [...SCOPE, 'SHA256SUMS'], null, SCOPE)).to.equal('SHA256SUMS at the build root is written by the repository when the build is sealed');
