@@ -15,6 +15,7 @@ import { requireTool, skipUnlessCi } from '../helpers/tools.js';
 import { STREAM_MODULE } from '../helpers/nginx.js';
 import { curlVia, fetchProxyCa, proxyUrl } from '../helpers/proxy.js';
 import { SEAL_FILES } from '../../server/domain/seal-files.js';
+import { makeDeb, makeWheel } from '../helpers/packages.js';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const HALF = 2 * 1024 * 1024;
@@ -172,6 +173,47 @@ describe('several replicas, one repository', function () {
         expect(answers[1], p).to.equal(answers[0]);
         expect(answers[2], p).to.equal(answers[0]);
       }
+    });
+  });
+
+  describe('apt and pip indexes on two replicas', () => {
+    let set: ReplicaSet;
+    let work: string;
+
+    before(async function () {
+      requireTool(this, 'dpkg-deb', 'dpkg');
+      set = await startReplicas(pg, 2);
+      work = await makeTempDir('replica-packages-');
+    });
+    after(async () => {
+      await set?.close();
+      await rm(work, { recursive: true, force: true });
+    });
+
+    it('two builds of one project sealed at once on two replicas: both in the apt index, and every replica serves the same indexes', async () => {
+      const [a, b] = set.replicas as [TestServer, TestServer];
+      const debs = await Promise.all(['1.0-1', '1.1-1'].map((version) => makeDeb(work, { name: 'replicated', version, arch: 'amd64' })));
+      const wheel = await makeWheel(work, { name: 'replicated-lib', version: '3.0' });
+      const tokens = await Promise.all(['1', '2'].map((build) => mintWith(a.baseUrl, { type: 'dpkg', project: 'replicated', build })));
+      for (const [i, t] of tokens.entries()) {
+        const res = await fetch(`${b.baseUrl}/dpkg/replicated/${i + 1}/${path.basename(debs[i] as string)}`, { method: 'PUT', headers: { Authorization: basic(t.username, t.password) }, body: new Uint8Array(await readFile(debs[i] as string)) });
+        expect(res.status).to.equal(201);
+      }
+      const t2 = tokens[1] as MintedToken;
+      const putWheel = await fetch(`${a.baseUrl}/dpkg/replicated/2/${path.basename(wheel)}`, { method: 'PUT', headers: { Authorization: basic(t2.username, t2.password) }, body: new Uint8Array(await readFile(wheel)) });
+      expect(putWheel.status).to.equal(201);
+      // Sealed at once, one on each replica: one writer of the project's index at a time.
+      expect(await Promise.all([revoke(a.baseUrl, tokens[0] as MintedToken), revoke(b.baseUrl, tokens[1] as MintedToken)])).to.deep.equal([204, 204]);
+      const packages = await until('both builds in the index', async () => {
+        const text = await (await fetch(`${a.baseUrl}/-/apt/dpkg/replicated/dists/stable/main/binary-amd64/Packages`)).text();
+        return text.includes('Version: 1.0-1') && text.includes('Version: 1.1-1') ? text : null;
+      });
+      for (const p of ['/-/apt/dpkg/replicated/dists/stable/InRelease', '/-/apt/dpkg/replicated/dists/latest/main/binary-amd64/Packages', '/-/pypi/simple/replicated-lib/']) {
+        const [x, y] = await Promise.all([a, b].map(async (r) => (await fetch(`${r.baseUrl}${p}`, { headers: { Accept: 'application/vnd.pypi.simple.v1+json' } })).text()));
+        expect(y, p).to.equal(x);
+      }
+      expect(await (await fetch(`${b.baseUrl}/-/apt/dpkg/replicated/dists/stable/main/binary-amd64/Packages`)).text()).to.equal(packages);
+      expect(await (await fetch(`${b.baseUrl}/-/pypi/simple/replicated-lib/`)).text()).to.include('replicated_lib-3.0-py3-none-any.whl#sha256=');
     });
   });
 
