@@ -129,7 +129,9 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       recordingHash,
     );
   };
-  const packages = new Packages(store, stores.packages, stores.aptIndexes, signer, (key, work) => stores.guard.exclusive(key, work), now);
+  const packages = new Packages(store, stores.packages, stores.aptIndexes, signer, (key, work) => stores.guard.exclusive(key, work), now, (project, err) =>
+    logger.error({ project, reason: errorSummary(err) }, 'writing the apt indexes failed; tried again in a minute'),
+  );
   builds = new Builds(store, meta, stores.builds, stores.guard, catalog, inputs, (scope) => tokens.tokenCounts(scope), now, config.sealGraceSeconds * 1000, signSeal, packages);
   // Seals that failed (a full disk, say) are tried again by the housekeeping timer, also
   // after a restart: they are recorded in the build's record, and builds whose tokens have
@@ -141,7 +143,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       if (result.outcome === 'sealed' && result.state) {
         logger.info({ scope }, 'build sealed');
         emit({ event: 'build.sealed', build: scope, files: result.state.files, bytes: result.state.bytes });
-        // Its project's apt repository follows (a failure here is mended at the next start).
+        // Its project's apt repository follows (written again every minute until it could be).
         await packages.sealed(scopeSegments(scope)).catch((err: unknown) => logger.error({ scope, reason: errorSummary(err) }, 'writing the apt indexes failed'));
         const recorded = await countInputs(inputs, scopeSegments(scope), inputLimits);
         if (recorded.exchanges + recorded.misses + recorded.partials > 0) emit({ event: 'build.inputs', build: scope, exchanges: recorded.exchanges, misses: recorded.misses, partials: recorded.partials });
@@ -230,7 +232,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   }
   /** Every project's apt indexes written again: a crash may have come between a seal and its project's index. */
   async function refreshAptIndexes(): Promise<void> {
-    await packages.refreshAll((project, err) => logger.error({ project, reason: errorSummary(err) }, 'writing the apt indexes failed')).catch(() => undefined);
+    await packages.refreshAll((project, err) => logger.error({ project, reason: errorSummary(err) }, 'writing the apt indexes failed'), true).catch(() => undefined);
   }
   function runRetention(): void {
     options.onJob?.('retention');
@@ -276,6 +278,8 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       timers.push(
         setInterval(() => {
           store.incoming.sweep().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
+          // Every replica writes again the apt indexes it failed to write.
+          packages.retryFailed().catch(() => undefined);
           if (leading) void scheduledWork();
         }, PURGE_EVERY_MS),
       );

@@ -40,8 +40,10 @@ export function scopeRefusal(method: TreeMethod, target: readonly string[], dest
   // The seal's own files (the checksum list, its signature, the provenance, apt's flat index): a folder or
   // file of such a name would keep the build from being sealed, or pass for the repository's.
   const created = method === 'COPY' || method === 'MOVE' ? destination : method === 'PUT' || method === 'MKCOL' || method === 'LOCK' ? target : null;
+  // At any depth: a PUT of Release/x makes the folder Release/ on its way.
   const name = created?.[scope.length];
-  const reserved = created !== null && created.length === scope.length + 1 && isInsideScope(created, scope) && name !== undefined ? sealFileLookalike(name, method === 'MKCOL') : null;
+  const folder = method === 'MKCOL' || (created !== null && created.length > scope.length + 1);
+  const reserved = created !== null && created.length > scope.length && isInsideScope(created, scope) && name !== undefined ? sealFileLookalike(name, folder) : null;
   if (reserved !== null) {
     return reserved === name
       ? `${name} at the build root is written by the repository when the build is sealed`

@@ -7,6 +7,7 @@ import { NAME_RE, parseTreePath, PathError, toHref } from '../domain/tree-path.j
 import { normalizeProjectName } from '../domain/python-dist.js';
 import type { Services } from '../services/services.js';
 import { HttpError } from '../http/errors.js';
+import { requestBaseUrl } from '../http/client.js';
 import { indexHtml, indexJson, projectHtml, projectJson, PYPI_HTML, PYPI_JSON, simpleFiles } from '../pages/pypi.js';
 
 // What an index path below dists/ may be: the repository's own names (suites, component,
@@ -65,7 +66,7 @@ export function mountPackages(app: Express, services: Services): void {
   app.get('/-/apt/:type/:project/', async (req, res) => {
     const [type, project] = projectOf(req);
     if (!(await packages.indexFile([type, project], 'dists/stable/InRelease'))) throw new HttpError(404, `/${type}/${project}/ has no .deb in a sealed build`);
-    const base = `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+    const base = requestBaseUrl(req, services.config.trustedProxies, services.config.publicUrl).replace(/\/$/, '');
     res
       .set('Content-Type', 'text/plain; charset=utf-8')
       .set('Cache-Control', 'no-cache')

@@ -4,9 +4,12 @@
 // `latest`, component `main`, by-hash indexes (docs/packages.md). Pure: the services sign
 // and write what these return.
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { PackageInBuild } from './stores.js';
-import { debKey, firstOfEach } from './package-rules.js';
+import { debKey, firstOfEach, MAX_SUITE_ARCHITECTURES, MAX_SUITE_BYTES } from './package-rules.js';
+
+const gzipped = promisify(gzip);
 
 export const FLAT_INDEX_FILES = ['Packages', 'Packages.gz', 'Release', 'InRelease', 'Release.gpg'] as const;
 export const SUITES = ['stable', 'latest'] as const;
@@ -30,24 +33,42 @@ export function withFilename(stanza: string, filename: string): string {
   return stanza.replace(/^Filename: .*$/m, () => `Filename: ${filename}`);
 }
 
-/** A Packages index and its gzip form, from stanzas in order. */
-export function packagesFiles(dir: string, stanzas: readonly string[]): IndexFile[] {
+/** A Packages index and its gzip form (made in the thread pool), from stanzas in order. */
+export async function packagesFiles(dir: string, stanzas: readonly string[]): Promise<IndexFile[]> {
   const text = Buffer.from(stanzas.join('\n'));
   const prefix = dir ? `${dir}/` : '';
   // gzip without a name or a time in its header: the same index is the same bytes.
-  return [indexFile(`${prefix}Packages`, text), indexFile(`${prefix}Packages.gz`, gzipSync(text, { level: 9 }))];
+  return [indexFile(`${prefix}Packages`, text), indexFile(`${prefix}Packages.gz`, await gzipped(text, { level: 9 }))];
 }
 
-/** What a suite lists: `latest`, the newest sealed build's packages; `stable`, every build's, the newest build winning a clash. */
+/**
+ * What a suite lists, newest sealed first: `latest`, the packages of the newest sealed
+ * build that holds any; `stable`, every build's, the newest build winning a clash. Within
+ * bounds: at most MAX_SUITE_ARCHITECTURES architectures, and MAX_SUITE_BYTES of indexes
+ * (an `all` stanza counted once per architecture it is copied into); what does not fit
+ * (the oldest) is left out.
+ */
 export function suitePackages(debs: readonly PackageInBuild[], suite: Suite): PackageInBuild[] {
-  if (suite === 'latest') {
-    const newest = debs[0]?.build.join('/');
-    return firstOfEach(
-      debs.filter((d) => d.build.join('/') === newest),
-      (d) => debKey(d.package),
-    );
+  const newest = debs[0]?.build.join('/');
+  const candidates = firstOfEach(suite === 'latest' ? debs.filter((d) => d.build.join('/') === newest) : debs, (d) => debKey(d.package));
+  const arches = new Set<string>();
+  let allBytes = 0;
+  let total = 0;
+  const listed: PackageInBuild[] = [];
+  for (const d of candidates) {
+    const bytes = Buffer.byteLength(d.package.stanza ?? '') + 1;
+    const arch = d.package.arch;
+    const newArch = arch !== 'all' && !arches.has(arch);
+    if (newArch && arches.size >= MAX_SUITE_ARCHITECTURES) continue;
+    // binary-all, plus one copy in each architecture's index; a new architecture gets every `all` stanza.
+    const cost = arch === 'all' ? bytes * (arches.size + 1) : bytes + (newArch ? allBytes : 0);
+    if (total + cost > MAX_SUITE_BYTES) continue;
+    total += cost;
+    if (arch === 'all') allBytes += bytes;
+    else arches.add(arch);
+    listed.push(d);
   }
-  return firstOfEach(debs, (d) => debKey(d.package));
+  return listed;
 }
 
 /**
@@ -55,19 +76,23 @@ export function suitePackages(debs: readonly PackageInBuild[], suite: Suite): Pa
  * all` packages go in each of them and in `binary-all` (the Release says so, as Debian's
  * does); with none but those, `binary-all` alone.
  */
-export function suiteIndexes(listed: readonly PackageInBuild[], filenameOf: (d: PackageInBuild) => string): { architectures: string[]; files: IndexFile[] } {
+export async function suiteIndexes(listed: readonly PackageInBuild[], filenameOf: (d: PackageInBuild) => string): Promise<{ architectures: string[]; files: IndexFile[] }> {
   const byArch = new Map<string, string[]>();
   const all: string[] = [];
   const sorted = [...listed].sort((a, b) => cmp(a.package.name, b.package.name) || cmp(a.package.version, b.package.version) || cmp(a.package.arch, b.package.arch));
   for (const d of sorted) {
     const stanza = withFilename(d.package.stanza ?? '', filenameOf(d));
     if (d.package.arch === 'all') all.push(stanza);
-    else byArch.set(d.package.arch, [...(byArch.get(d.package.arch) ?? []), stanza]);
+    else {
+      let stanzas = byArch.get(d.package.arch);
+      if (!stanzas) byArch.set(d.package.arch, (stanzas = []));
+      stanzas.push(stanza);
+    }
   }
   const arches = [...byArch.keys()].sort();
   const files: IndexFile[] = [];
-  for (const arch of arches) files.push(...packagesFiles(`${COMPONENT}/binary-${arch}`, [...(byArch.get(arch) ?? []), ...all]));
-  files.push(...packagesFiles(`${COMPONENT}/binary-all`, all));
+  for (const arch of arches) files.push(...(await packagesFiles(`${COMPONENT}/binary-${arch}`, [...(byArch.get(arch) ?? []), ...all])));
+  files.push(...(await packagesFiles(`${COMPONENT}/binary-all`, all)));
   return { architectures: [...arches, 'all'], files };
 }
 
@@ -107,4 +132,18 @@ export function releaseText(fields: ReleaseFields, files: readonly IndexFile[]):
   lines.push('SHA256:');
   for (const f of files) lines.push(` ${f.sha256} ${String(f.body.length).padStart(16)} ${f.path}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The index files a Release lists (its SHA256 section): path and digest. */
+export function listedIn(release: string): Array<{ path: string; sha256: string }> {
+  const out: Array<{ path: string; sha256: string }> = [];
+  let inSha256 = false;
+  for (const line of release.split('\n')) {
+    if (!line.startsWith(' ')) inSha256 = line === 'SHA256:';
+    else if (inSha256) {
+      const [sha256, , file] = line.trim().split(/ +/);
+      if (sha256 && file && /^[0-9a-f]{64}$/.test(sha256)) out.push({ path: file, sha256 });
+    }
+  }
+  return out;
 }

@@ -10,8 +10,10 @@ export const MAX_CONTROL_FIELDS = 100;
 // deb822: printable ASCII but the colon, not starting with '#' (a comment) or '-' (a PGP
 // armour line).
 const FIELD_NAME_RE = /^[!"$-,.-9;-~][!-9;-~]*$/;
-const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+$/;
-const ARCHITECTURE_RE = /^[a-z0-9][a-z0-9-]*$/;
+const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]{1,127}$/;
+// Debian's architecture names are short (amd64, ppc64el, hurd-amd64, musl-linux-arm64):
+// an index folder is named after each.
+const ARCHITECTURE_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const MAX_VERSION_CHARS = 256;
 // Control characters other than tab: a carriage return or NUL would read differently to
 // each parser of the index (apt, python-debian, a page).

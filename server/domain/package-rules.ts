@@ -2,8 +2,16 @@
 // two sealed builds wins a clash, and what one build may make the catalogue keep. Pure.
 import type { CataloguedPackage, PackageInBuild } from './stores.js';
 
-/** Packages one build may have indexed: past it, the rest are listed as not indexed. */
+/** Package files one build's seal reads (indexed or not): past it, the rest are listed as not indexed. */
 export const MAX_PACKAGES_PER_BUILD = 2000;
+/** What a seal may decompress, over all its packages' control members and METADATA files. */
+export const SEAL_READ_BUDGET_BYTES = 256 * 1024 * 1024;
+/** The stanzas of one build's packages, together: real ones are a few KiB each. */
+export const MAX_BUILD_STANZA_BYTES = 8 * 1024 * 1024;
+/** The architectures one suite lists (Debian has a few dozen); packages of others are left out. */
+export const MAX_SUITE_ARCHITECTURES = 32;
+/** A suite's Packages indexes together (the `all` stanzas in each architecture's): the oldest packages are left out past it. */
+export const MAX_SUITE_BYTES = 64 * 1024 * 1024;
 /** Files a build's page lists as not indexed (the first ones, in path order). */
 export const MAX_SKIPPED_LISTED = 100;
 /** One package's stanza in a Packages index: real control files are a few KiB. */

@@ -575,6 +575,10 @@ export interface PackageCatalogue {
   /** Forgets a build (retention removed it). */
   remove(build: readonly string[]): Promise<void>;
   of(build: readonly string[]): Promise<BuildPackages | null>;
+  /** What a build's page says: how many of each, and what was not indexed (no stanzas read). */
+  summaryOf(build: readonly string[]): Promise<{ debs: number; python: number; skipped: SkippedPackage[] } | null>;
+  /** One package of a sealed build, by its path below the build's root. */
+  find(build: readonly string[], path: string): Promise<CataloguedPackage | null>;
   /** The .deb packages of a project's sealed builds, newest sealed first. */
   debsOf(type: string, project: string): Promise<PackageInBuild[]>;
   /** Every project with a .deb in the catalogue, as [type, project]. */

@@ -13,7 +13,7 @@ import type { AuditEntry } from '../domain/stores.js';
 import { sortYielding, yieldToLoop } from '../domain/gate.js';
 import { PROVENANCE_FILE } from '../domain/seal-files.js';
 import { publicUri } from '../domain/provenance.js';
-import type { BuildPackages } from '../domain/stores.js';
+import type { SkippedPackage } from '../domain/stores.js';
 import { provenanceChecker } from '../services/provenance-check.js';
 
 /** Natural order: build 10 after build 9. */
@@ -120,14 +120,12 @@ async function summaryOf(services: Services, build: readonly string[], previous:
     live: stats.sealed !== null || !withLive ? [] : (await services.tokens.liveModesOf(scopeString(build))).map((t) => ({ proxy: t.proxy, replay: t.replay, expiresAt: t.expires_at })),
     previous: previousHref,
     compareHref: previousHref ? `/-/compare?from=${encodeURIComponent(previousHref)}&to=${encodeURIComponent(href)}` : null,
-    packages: stats.sealed !== null && withLive ? packagesOf(await services.packages.catalogue.of(build), href) : null,
+    packages: stats.sealed !== null && withLive ? packagesOf(await services.packages.catalogue.summaryOf(build), href) : null,
   };
 }
 
-function packagesOf(entry: BuildPackages | null, href: string): BuildPackagesView | null {
-  if (!entry) return null;
-  const debs = entry.packages.filter((p) => p.format === 'deb').length;
-  return { debs, python: entry.packages.length - debs, aptHref: debs > 0 ? href : null, skipped: entry.skipped };
+function packagesOf(summary: { debs: number; python: number; skipped: SkippedPackage[] } | null, href: string): BuildPackagesView | null {
+  return summary ? { ...summary, aptHref: summary.debs > 0 ? href : null } : null;
 }
 
 /** The builds of a project, newest (highest in natural order) first. */

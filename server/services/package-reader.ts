@@ -392,12 +392,31 @@ const DECOMPRESSORS: Record<Compression, Decompressor> = { none: unchanged, gzip
 // event loop for all of its 16 MiB.
 const YIELD_EVERY = 1 * MiB;
 
+/**
+ * What one seal may read over all its packages, shared by the readers it calls: each file
+ * has its caps, and a build of thousands of files that each fail at their cap stops here.
+ */
+export interface ReadBudget {
+  bytes: number;
+}
+
+/** Takes `bytes` from the budget, or refuses once it is spent. */
+function spend(budget: ReadBudget | undefined, bytes: number): void {
+  if (!budget) return;
+  budget.bytes -= bytes;
+  if (budget.bytes < 0) throw new PackageProblem('not read: the seal has read as much package data as it may (its other packages were large or malformed)');
+}
+
+// A zip's central directory record: what walking one entry reads, about.
+const ZIP_ENTRY_COST = 256;
+
 /** The chunks, refused once they add up to more than `cap` bytes; the event loop let go every MiB. */
-async function* capped(input: AsyncIterable<Uint8Array>, cap: number, problem: string): AsyncGenerator<Uint8Array> {
+async function* capped(input: AsyncIterable<Uint8Array>, cap: number, problem: string, budget?: ReadBudget): AsyncGenerator<Uint8Array> {
   let total = 0;
   let sinceYield = 0;
   for await (const chunk of input) {
     total += chunk.length;
+    spend(budget, chunk.length);
     if (total > cap) throw new PackageProblem(problem);
     yield chunk;
     sinceYield += chunk.length;
@@ -489,13 +508,14 @@ export interface DebControl {
 }
 
 /** A .deb's control file, read from its control.tar member (never its data.tar), and its identity. */
-export async function readDebControl(file: string): Promise<DebControl> {
+export async function readDebControl(file: string, budget?: ReadBudget): Promise<DebControl> {
+  spend(budget, 0);
   const handle = await open(file, 'r');
   try {
     const member = await controlMember(handle);
     const decompress = DECOMPRESSORS[member.compression];
     const cap = PACKAGE_LIMITS.controlTar;
-    const tarBytes = capped(decompress(memberBytes(handle, member), member.name, cap), cap, `${member.name}: larger than ${mib(cap)} uncompressed`);
+    const tarBytes = capped(decompress(memberBytes(handle, member), member.name, cap), cap, `${member.name}: larger than ${mib(cap)} uncompressed`, budget);
     const fields = parseControl(utf8(await controlFile(tarBytes, member.name), 'control'));
     return { fields, ...debIdentity(fields) };
   } finally {
@@ -523,7 +543,8 @@ export interface WheelMetadata {
  * A wheel's METADATA, found as pip finds it (the one .dist-info directory, named for the
  * wheel), read within the cap, and agreeing with the file name's project and version.
  */
-export async function readWheelMetadata(file: string, expected: { distribution: string; version: string }): Promise<WheelMetadata> {
+export async function readWheelMetadata(file: string, expected: { distribution: string; version: string }, budget?: ReadBudget): Promise<WheelMetadata> {
+  spend(budget, 0);
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false, decodeStrings: true });
@@ -537,6 +558,7 @@ export async function readWheelMetadata(file: string, expected: { distribution: 
     const metadataEntries = new Map<string, yauzl.Entry>();
     try {
       for await (const entry of zip.eachEntry()) {
+        spend(budget, ZIP_ENTRY_COST);
         const top = entry.fileName.split('/', 1)[0] ?? '';
         if (!top.endsWith('.dist-info')) continue;
         infoDirs.add(top);
@@ -574,6 +596,7 @@ export async function readWheelMetadata(file: string, expected: { distribution: 
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           size += chunk.length;
+          spend(budget, chunk.length);
           if (size > PACKAGE_LIMITS.metadata) throw tooLarge;
           chunks.push(chunk);
         }

@@ -11,16 +11,18 @@ import { errorSummary } from '../domain/errors.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
 import type { AptIndexFiles } from '../storage/apt-index-files.js';
 import type { BuildPackages, CataloguedPackage, PackageCatalogue, PackageInBuild, SkippedPackage } from '../domain/stores.js';
-import { COMPONENT, packagesFiles, releaseText, suiteIndexes, suitePackages, SUITES, type IndexFile } from '../domain/apt-index.js';
-import { MAX_PACKAGES_PER_BUILD, MAX_SKIPPED_LISTED, MAX_STANZA_BYTES } from '../domain/package-rules.js';
+import { COMPONENT, listedIn, packagesFiles, releaseText, suiteIndexes, suitePackages, SUITES, type IndexFile } from '../domain/apt-index.js';
+import { MAX_BUILD_STANZA_BYTES, MAX_PACKAGES_PER_BUILD, MAX_SKIPPED_LISTED, MAX_STANZA_BYTES, SEAL_READ_BUDGET_BYTES } from '../domain/package-rules.js';
 import { packagesStanza } from '../domain/deb-control.js';
 import { PackageProblem } from '../domain/package-problem.js';
 import { parseSdistName, parseWheelName } from '../domain/python-dist.js';
-import { packageFormatOf, readDebControl, readWheelMetadata } from './package-reader.js';
+import { packageFormatOf, readDebControl, readWheelMetadata, type ReadBudget } from './package-reader.js';
+import { Gate } from '../domain/gate.js';
 
 /** What signs a Release file (the repository's OpenPGP key, signer.ts). */
 export interface ReleaseSigner {
   signRelease(release: string): Promise<{ inRelease: string; releaseGpg: Buffer }>;
+  currentPgp(): Promise<{ fingerprint: string }>;
 }
 
 /** A file of the build, as the seal walked it, with its checksum. */
@@ -34,8 +36,38 @@ export interface SealedFile {
 // update straddles a seal reads the old InRelease, then fetches what it lists.
 export const BY_HASH_KEEP_MS = 60 * 60 * 1000;
 const ORIGIN = 'artifact-repo';
+// Beside dists/ (never served): what the project's indexes were last written from.
+const STATE_FILE = 'written-from';
+
+/** The METADATA files served lately, by digest, within a size (they never change). */
+class MetadataCache {
+  private readonly entries = new Map<string, Buffer>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(digest: string): Buffer | undefined {
+    return this.entries.get(digest);
+  }
+
+  set(digest: string, body: Buffer): void {
+    if (body.length > this.maxBytes / 4 || this.entries.has(digest)) return;
+    this.entries.set(digest, body);
+    this.bytes += body.length;
+    for (const [old, kept] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(old);
+      this.bytes -= kept.length;
+    }
+  }
+}
 
 export class Packages {
+  private readonly metadataCache = new MetadataCache(16 * 1024 * 1024);
+  private readonly metadataReads = new Gate('wheel metadata reads', 2, 64);
+  /** Projects whose apt indexes could not be written (a full disk, say): tried again every minute. */
+  private readonly dirty = new Set<string>();
+
   constructor(
     private readonly store: ArtifactStore,
     readonly catalogue: PackageCatalogue,
@@ -44,6 +76,8 @@ export class Packages {
     /** Runs work alone for a key, across replicas (the build guard's lock). */
     private readonly exclusive: <T>(key: string, work: () => Promise<T>) => Promise<T>,
     private readonly now: () => number = Date.now,
+    /** Told when a project's indexes could not be written (they are tried again). */
+    private readonly onRefreshFailed: (project: string, err: unknown) => void = () => undefined,
   ) {}
 
   /**
@@ -54,6 +88,9 @@ export class Packages {
     const paths = new Set(files.map((f) => f.relative.join('/')));
     const packages: CataloguedPackage[] = [];
     const skipped: SkippedPackage[] = [];
+    const budget: ReadBudget = { bytes: SEAL_READ_BUDGET_BYTES };
+    let attempts = 0;
+    let stanzaBytes = 0;
     let skippedCount = 0;
     const skip = (filePath: string, reason: string): void => {
       skippedCount++;
@@ -64,12 +101,16 @@ export class Packages {
       const format = packageFormatOf(name);
       if (!format) continue;
       const filePath = file.relative.join('/');
-      if (packages.length >= MAX_PACKAGES_PER_BUILD) {
-        skip(filePath, `more than ${MAX_PACKAGES_PER_BUILD} packages in one build`);
+      // Every file read counts, indexed or not: a build of thousands of bad ones stops here.
+      if (++attempts > MAX_PACKAGES_PER_BUILD) {
+        skip(filePath, `more than ${MAX_PACKAGES_PER_BUILD} package files in one build`);
         continue;
       }
       try {
-        packages.push(await this.readOne(build, file, format, paths));
+        const read = await this.readOne(build, file, format, paths, budget);
+        stanzaBytes += Buffer.byteLength(read.stanza ?? '');
+        if (stanzaBytes > MAX_BUILD_STANZA_BYTES) throw new PackageProblem(`the build's control files together are larger than ${MAX_BUILD_STANZA_BYTES / 1024 / 1024} MiB`);
+        packages.push(read);
       } catch (err) {
         // The disk failing is the seal's failure (retried); whatever a file does to its
         // reader, it is only not indexed, and the seal goes on.
@@ -81,7 +122,7 @@ export class Packages {
     const entry: BuildPackages = { build: [...build], sealedAt, packages, skipped };
     const debs = packages.filter((p) => p.format === 'deb');
     if (debs.length === 0) return { entry, sealFiles: [] };
-    const indexes = packagesFiles('', debs.map((d) => d.stanza ?? ''));
+    const indexes = await packagesFiles('', debs.map((d) => d.stanza ?? ''));
     const release = releaseText({ origin: ORIGIN, label: scopeString(build), date: new Date(sealedAt), byHash: false, archAllInEach: false }, indexes);
     const signed = await this.signer.signRelease(release);
     return {
@@ -90,12 +131,12 @@ export class Packages {
     };
   }
 
-  private async readOne(build: readonly string[], file: SealedFile, format: 'deb' | 'wheel' | 'sdist', paths: ReadonlySet<string>): Promise<CataloguedPackage> {
+  private async readOne(build: readonly string[], file: SealedFile, format: 'deb' | 'wheel' | 'sdist', paths: ReadonlySet<string>, budget: ReadBudget): Promise<CataloguedPackage> {
     const filePath = file.relative.join('/');
     const onDisk = this.store.fsPath([...build, ...file.relative]);
     const base = { path: filePath, size: file.size, sha256: file.sha256 };
     if (format === 'deb') {
-      const control = await readDebControl(onDisk);
+      const control = await readDebControl(onDisk, budget);
       const stanza = packagesStanza(control.fields, { filename: filePath, size: file.size, sha256: file.sha256 });
       if (Buffer.byteLength(stanza) > MAX_STANZA_BYTES) throw new PackageProblem(`its control file makes a stanza larger than ${MAX_STANZA_BYTES / 1024} KiB`);
       return { ...base, format, name: control.package, version: control.version, arch: control.architecture, stanza };
@@ -108,7 +149,7 @@ export class Packages {
     }
     const parsed = parseWheelName(name);
     if (!parsed) throw new PackageProblem('not a wheel name (PEP 427)');
-    const metadata = await readWheelMetadata(onDisk, parsed);
+    const metadata = await readWheelMetadata(onDisk, parsed, budget);
     return {
       ...base,
       format,
@@ -127,13 +168,19 @@ export class Packages {
     if (segments.length < 4 || !last.endsWith('.whl.metadata')) return null;
     const build = segments.slice(0, 3);
     const wheelPath = [...segments.slice(3, -1), last.slice(0, -'.metadata'.length)].join('/');
-    const wheel = (await this.catalogue.of(build))?.packages.find((p) => p.format === 'wheel' && p.path === wheelPath);
-    if (!wheel?.metadataSha256) return null;
+    const wheel = await this.catalogue.find(build, wheelPath);
+    if (wheel?.format !== 'wheel' || !wheel.metadataSha256) return null;
+    const digest = wheel.metadataSha256;
+    const cached = this.metadataCache.get(digest);
+    if (cached) return cached;
     const parsed = parseWheelName(path.posix.basename(wheelPath));
     if (!parsed) return null;
-    const { metadata } = await readWheelMetadata(this.store.fsPath([...build, ...wheelPath.split('/')]), parsed);
+    // Read again from the sealed wheel, a few at a time (each opens the zip and walks it).
+    const { metadata } = await this.metadataReads.run(() => readWheelMetadata(this.store.fsPath([...build, ...wheelPath.split('/')]), parsed));
     // The wheel is sealed: its METADATA is what the seal read. Anything else is never served.
-    return createHash('sha256').update(metadata).digest('hex') === wheel.metadataSha256 ? metadata : null;
+    if (createHash('sha256').update(metadata).digest('hex') !== digest) return null;
+    this.metadataCache.set(digest, metadata);
+    return metadata;
   }
 
   /**
@@ -142,16 +189,23 @@ export class Packages {
    * client never reads an InRelease whose indexes are not there. One writer per project
    * at a time, on any replica.
    */
-  refreshProject(type: string, project: string): Promise<void> {
+  refreshProject(type: string, project: string, onlyIfChanged = false): Promise<void> {
     const where = [type, project];
     return this.exclusive(`apt:${type}/${project}`, async () => {
       const debs = await this.catalogue.debsOf(type, project);
+      // What the indexes were written from: the packages listed and the key that signed.
+      const state = createHash('sha256')
+        .update(JSON.stringify([(await this.signer.currentPgp()).fingerprint, debs.map((d) => [d.build, d.sealedAt, d.package.path, d.package.sha256])]))
+        .digest('hex');
+      if (onlyIfChanged && (await this.aptFiles.read(where, STATE_FILE))?.body.toString() === state) return;
       const date = new Date(this.now());
       for (const suite of SUITES) {
         const listed = suitePackages(debs, suite);
-        const { architectures, files } = suiteIndexes(listed, (d: PackageInBuild) => `pool/${d.build[2]}/${d.package.path}`);
+        const { architectures, files } = await suiteIndexes(listed, (d: PackageInBuild) => `pool/${d.build[2]}/${d.package.path}`);
         const dists = `dists/${suite}`;
-        for (const f of files) await this.aptFiles.keepByHash(where, `${dists}/${path.posix.dirname(f.path)}`, f.sha256, f.body);
+        // What the Release being replaced lists: from now on, a client that read it has an hour.
+        const replaced = listedIn((await this.aptFiles.read(where, `${dists}/Release`))?.body.toString() ?? '');
+        for (const f of files) await this.aptFiles.keepByHash(where, `${dists}/${path.posix.dirname(f.path)}`, f.sha256, f.body, date);
         for (const f of files) await this.aptFiles.replace(where, `${dists}/${f.path}`, f.body);
         const release = releaseText(
           {
@@ -171,17 +225,26 @@ export class Packages {
         await this.aptFiles.replace(where, `${dists}/Release`, release);
         await this.aptFiles.replace(where, `${dists}/Release.gpg`, signed.releaseGpg);
         await this.aptFiles.replace(where, `${dists}/InRelease`, signed.inRelease);
+        const kept = new Set(files.map((f) => f.sha256));
+        for (const old of replaced) if (!kept.has(old.sha256)) await this.aptFiles.touchByHash(where, `${dists}/${path.posix.dirname(old.path)}`, old.sha256, date);
         await this.sweep(where, dists, files);
       }
+      await this.aptFiles.replace(where, STATE_FILE, state);
     });
   }
 
-  /** Removes by-hash copies no longer listed, an hour after they were last listed. */
+  /**
+   * Removes by-hash copies no longer listed, an hour after they stopped being listed, and
+   * the named indexes of an architecture the suite no longer has (apt gets a 404 for it).
+   */
   private async sweep(where: readonly string[], dists: string, listed: readonly IndexFile[]): Promise<void> {
     const keep = new Set(listed.map((f) => f.sha256));
+    const current = new Set(listed.map((f) => path.posix.dirname(f.path)));
     const before = this.now() - BY_HASH_KEEP_MS;
     for (const dir of await this.aptFiles.directoriesBelow(where, `${dists}/${COMPONENT}`)) {
-      await this.aptFiles.sweepByHash(where, `${dists}/${COMPONENT}/${dir}`, keep, before);
+      const below = `${dists}/${COMPONENT}/${dir}`;
+      if (!current.has(`${COMPONENT}/${dir}`)) await this.aptFiles.removeNamed(where, below, ['Packages', 'Packages.gz']);
+      await this.aptFiles.sweepByHash(where, below, keep, before);
     }
   }
 
@@ -190,23 +253,47 @@ export class Packages {
     return this.aptFiles.read(project, relative);
   }
 
-  /** After a seal: the catalogue has the build; its project's apt repository follows. */
+  /**
+   * After a seal: the catalogue has the build; its project's apt repository follows. A
+   * failure to write it is kept and tried again (retryFailed), never the seal's failure.
+   */
   async sealed(build: readonly string[]): Promise<void> {
-    const entry = await this.catalogue.of(build);
-    if (entry?.packages.some((p) => p.format === 'deb')) await this.refreshProject(build[0] as string, build[1] as string);
+    if (((await this.catalogue.summaryOf(build))?.debs ?? 0) > 0) await this.refreshOrRetry(build[0] as string, build[1] as string);
   }
 
   /** After retention removed a build: out of the catalogue, and out of its project's apt repository. */
   async removed(build: readonly string[]): Promise<void> {
-    const had = await this.catalogue.of(build);
+    const had = await this.catalogue.summaryOf(build);
     await this.catalogue.remove(build);
-    if (had?.packages.some((p) => p.format === 'deb')) await this.refreshProject(build[0] as string, build[1] as string);
+    if ((had?.debs ?? 0) > 0) await this.refreshOrRetry(build[0] as string, build[1] as string);
   }
 
-  /** Every project's apt repository written again (at start: a crash may have come between a seal and its index). */
-  async refreshAll(onError: (project: string, err: unknown) => void): Promise<void> {
+  private async refreshOrRetry(type: string, project: string): Promise<void> {
+    try {
+      await this.refreshProject(type, project);
+      this.dirty.delete(`${type}/${project}`);
+    } catch (err) {
+      this.dirty.add(`${type}/${project}`);
+      this.onRefreshFailed(`${type}/${project}`, err);
+    }
+  }
+
+  /** The projects whose indexes could not be written here, tried again (every replica tries its own). */
+  async retryFailed(): Promise<void> {
+    for (const key of [...this.dirty]) {
+      const [type, project] = key.split('/') as [string, string];
+      await this.refreshOrRetry(type, project);
+    }
+  }
+
+  /**
+   * Every project's apt indexes written again: at start, those whose packages or key
+   * changed since they were written (a crash between a seal and its project's index);
+   * after a key rotation, all of them.
+   */
+  async refreshAll(onError: (project: string, err: unknown) => void, onlyIfChanged = false): Promise<void> {
     for (const [type, project] of await this.catalogue.debProjects()) {
-      await this.refreshProject(type as string, project as string).catch((err: unknown) => onError(`${type}/${project}`, err));
+      await this.refreshProject(type as string, project as string, onlyIfChanged).catch((err: unknown) => onError(`${type}/${project}`, err));
     }
   }
 }

@@ -43,12 +43,22 @@ export class AptIndexFiles {
    * Keeps `body` under `dir/by-hash/SHA256/<sha256>`: written if absent, its time set to now
    * if present (it is listed again: the hour before removal counts from its last listing).
    */
-  async keepByHash(project: readonly string[], dir: string, sha256: string, body: Buffer): Promise<void> {
+  async keepByHash(project: readonly string[], dir: string, sha256: string, body: Buffer, now: Date): Promise<void> {
     const relative = `${dir}/by-hash/SHA256/${sha256}`;
     const file = this.fileOf(project, relative);
-    const now = new Date();
     if (await utimes(file, now, now).then(() => true, () => false)) return;
     await this.replace(project, relative, body);
+    await utimes(file, now, now);
+  }
+
+  /** Sets a by-hash copy's time to now (it stopped being listed: its hour starts), if it is there. */
+  async touchByHash(project: readonly string[], dir: string, sha256: string, now: Date): Promise<void> {
+    await utimes(this.fileOf(project, `${dir}/by-hash/SHA256/${sha256}`), now, now).catch(() => undefined);
+  }
+
+  /** Removes named files below a folder (an architecture's indexes a suite no longer has). */
+  async removeNamed(project: readonly string[], dir: string, names: readonly string[]): Promise<void> {
+    for (const name of names) await rm(this.fileOf(project, `${dir}/${name}`), { force: true });
   }
 
   /** A file's bytes and time, or null. The path is checked by the caller (the route). */

@@ -4,7 +4,7 @@
 // written (this process is the only writer). With DATABASE_URL: pg/package-catalogue.ts.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { BuildPackages, PackageCatalogue, PackageInBuild, TempFiles } from '../domain/stores.js';
+import type { BuildPackages, CataloguedPackage, PackageCatalogue, PackageInBuild, SkippedPackage, TempFiles } from '../domain/stores.js';
 import { newestSealedFirst } from '../domain/package-rules.js';
 
 export const PACKAGES_DIR = '.packages';
@@ -120,6 +120,17 @@ export class PackageCatalogueFiles implements PackageCatalogue {
 
   async of(build: readonly string[]): Promise<BuildPackages | null> {
     return (await this.loaded()).builds.get(build.join('/')) ?? null;
+  }
+
+  async summaryOf(build: readonly string[]): Promise<{ debs: number; python: number; skipped: SkippedPackage[] } | null> {
+    const entry = await this.of(build);
+    if (!entry) return null;
+    const debs = entry.packages.filter((p) => p.format === 'deb').length;
+    return { debs, python: entry.packages.length - debs, skipped: entry.skipped };
+  }
+
+  async find(build: readonly string[], path: string): Promise<CataloguedPackage | null> {
+    return (await this.of(build))?.packages.find((p) => p.path === path) ?? null;
   }
 
   async debsOf(type: string, project: string): Promise<PackageInBuild[]> {

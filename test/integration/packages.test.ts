@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, type TestServer } from '../helpers/harness.js';
+import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, until, type TestServer } from '../helpers/harness.js';
 import { requireTool, run } from '../helpers/tools.js';
 import { databaseMode } from '../helpers/postgres.js';
 import { IsolatedApt, makeDeb, makeWheel } from '../helpers/packages.js';
@@ -377,6 +377,22 @@ describe('apt and pip indexes through retention, a key rotation and an upgrade',
     expect((await a.aptGet(['download', 'ret-tool'])).code).to.equal(0);
   });
 
+  it('an index replaced hours after it was written stays an hour from its replacement, then goes', async () => {
+    const listed = async (): Promise<string> => /^ ([0-9a-f]{64}) +\d+ main\/binary-amd64\/Packages$/m.exec(await (await fetch(`${s.baseUrl}/-/apt/dpkg/ret/dists/latest/InRelease`)).text())?.[1] ?? '';
+    const byHash = (hex: string): Promise<number> => fetch(`${s.baseUrl}/-/apt/dpkg/ret/dists/latest/main/binary-amd64/by-hash/SHA256/${hex}`).then((r) => r.status);
+    const first = await listed();
+    s.clock.offsetMs = 3 * 3600 * 1000;
+    await sealBuild(s, 'dpkg', 'ret', 'later', { 'ret-tool_1.0-1_amd64.deb': debs.old as Buffer });
+    const second = await listed();
+    expect(second).to.not.equal(first);
+    expect(await byHash(first), 'replaced just now, after hours in use').to.equal(200);
+    s.clock.offsetMs += 2 * 3600 * 1000;
+    await sealBuild(s, 'dpkg', 'ret', 'later2', { 'ret-tool_1.1-1_amd64.deb': debs.new as Buffer });
+    expect(await byHash(first), 'replaced two hours ago').to.equal(404);
+    expect(await byHash(second), 'replaced just now').to.equal(200);
+    s.clock.offsetMs = 0;
+  });
+
   it('after a key rotation the old and the new key are in signing-keys.asc; every index verifies with it, the projects\' at once with the new key', async () => {
     const oldKey = (await fetch(`${s.baseUrl}/-/signing-key.asc`)).headers.get('x-key-fingerprint');
     const rotated = await cli(['signing-key', 'rotate']);
@@ -401,6 +417,24 @@ describe('apt and pip indexes through retention, a key rotation and an upgrade',
     const oldFlat = new IsolatedApt(path.join(work, 'apt-newkey-old'));
     await oldFlat.setUp(`deb [signed-by=${keyFile}] ${s.baseUrl}/dpkg/ret/2/ /\n`);
     expect((await oldFlat.aptGet(['update'])).code).to.not.equal(0);
+  });
+
+  it('a restart leaves the project indexes as they were; indexes a crash kept from being written are written at start', async () => {
+    const inRelease = `${s.baseUrl}/-/apt/dpkg/ret/dists/stable/InRelease`;
+    const before = await (await fetch(inRelease)).text();
+    await s.close();
+    s = await startServer({ DATA_DIR: dataDir, RETENTION_INTERVAL: '0' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await (await fetch(inRelease.replace(/^http:\/\/[^/]+/, s.baseUrl))).text()).to.equal(before);
+    await s.close();
+    // As if the server died between a seal and its project's index.
+    await rm(path.join(dataDir, 'artifacts', '.apt', 'dpkg', 'ret'), { recursive: true, force: true });
+    s = await startServer({ DATA_DIR: dataDir, RETENTION_INTERVAL: '0' });
+    const again = await until('the indexes written at start', async () => {
+      const res = await fetch(`${s.baseUrl}/-/apt/dpkg/ret/dists/stable/main/binary-amd64/Packages`);
+      return res.status === 200 ? res.text() : null;
+    });
+    expect(again).to.include('Version: 1.1-1');
   });
 
   it('a repository from before (SSH keys only) gets its OpenPGP key at start; the SSH key stays', async () => {

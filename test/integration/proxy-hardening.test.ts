@@ -150,8 +150,13 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
       origin = await startOrigin();
     });
 
+    // Each test's servers end with it: a suite's worth of them open at once (each with its
+    // pools) would exhaust the PostgreSQL server's 100 connections.
+    afterEach(async () => {
+      for (const s of servers.splice(0)) await s.close();
+    });
+
     after(async () => {
-      for (const s of servers) await s.close();
       await origin?.close();
       await teardown?.();
     });

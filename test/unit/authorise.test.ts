@@ -134,6 +134,11 @@ describe('token-service/authorise scopeRefusal', () => {
       }
       for (const name of ['Packages', 'Release', 'InRelease']) expect(scopeRefusal('MKCOL', [...SCOPE, name], null, SCOPE), name).to.be.a('string').and.match(/sealed/);
       for (const name of ['release', 'packages', 'Releases', 'RELEASE']) expect(scopeRefusal('MKCOL', [...SCOPE, name], null, SCOPE), name).to.equal(null);
+      // A PUT below one makes the folder on its way: refused as MKCOL of it would be.
+      expect(scopeRefusal('PUT', [...SCOPE, 'Release', 'x.deb'], null, SCOPE)).to.be.a('string').and.match(/sealed/);
+      expect(scopeRefusal('PUT', [...SCOPE, 'SHA256SUMS', 'x'], null, SCOPE)).to.be.a('string').and.match(/sealed/);
+      expect(scopeRefusal('COPY', [...SCOPE, 'a'], [...SCOPE, 'InRelease', 'a'], SCOPE)).to.be.a('string').and.match(/sealed/);
+      expect(scopeRefusal('PUT', [...SCOPE, 'release', 'x.deb'], null, SCOPE)).to.equal(null);
       // The checksum files' lookalikes stay refused as folders too.
       expect(scopeRefusal('MKCOL', [...SCOPE, 'sha256sums'], null, SCOPE)).to.be.a('string');
       expect(scopeRefusal('PUT', [...SCOPE, 'Releases'], null, SCOPE)).to.equal(null);

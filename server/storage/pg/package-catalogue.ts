@@ -43,6 +43,23 @@ export class PgPackageCatalogue implements PackageCatalogue {
     return { build: [...build], sealedAt: head.sealed_at, skipped: head.skipped, packages: packages.rows.map((r) => r.entry) };
   }
 
+  async summaryOf(build: readonly string[]): Promise<{ debs: number; python: number; skipped: SkippedPackage[] } | null> {
+    const { rows } = await this.db.query<{ skipped: SkippedPackage[]; debs: string; python: string }>(
+      `SELECT b.skipped, (SELECT count(*) FROM packages p WHERE p.scope = b.scope AND p.format = 'deb') AS debs,
+              (SELECT count(*) FROM packages p WHERE p.scope = b.scope AND p.format <> 'deb') AS python
+       FROM package_builds b WHERE b.scope = $1`,
+      [build.join('/')],
+      'packages-summary',
+    );
+    const row = rows[0];
+    return row ? { debs: Number(row.debs), python: Number(row.python), skipped: row.skipped } : null;
+  }
+
+  async find(build: readonly string[], path: string): Promise<CataloguedPackage | null> {
+    const { rows } = await this.db.query<{ entry: CataloguedPackage }>('SELECT entry FROM packages WHERE scope = $1 AND path = $2', [build.join('/'), path], 'packages-find');
+    return rows[0]?.entry ?? null;
+  }
+
   async debsOf(type: string, project: string): Promise<PackageInBuild[]> {
     const { rows } = await this.db.query<Row>(
       `SELECT b.scope, b.sealed_at, p.entry FROM package_builds b JOIN packages p ON p.scope = b.scope
