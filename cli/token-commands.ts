@@ -7,7 +7,9 @@ import { ClientError, reach, serverMessage, shellQuote } from './http-client.js'
 export const MINT_USAGE = `usage: artifact-repo mint URL TYPE/PROJECT/BUILD [--ttl SECONDS] [--offline] [--replay /TYPE/PROJECT/BUILD/]
          [--repository URI] [--revision REV] [--branch NAME] [--builder URI] [--build-url URL] [--property KEY=VALUE]...
   Mints a token for one build with the master's credentials (MASTER_USER, default
-  buildbot, and MASTER_PASSWORD) and prints the lines that set ARTIFACT_USER,
+  buildbot, and MASTER_PASSWORD), or in a CI job with its OpenID token
+  (ARTIFACT_REPO_ID_TOKEN; the build may then be left out: the repository's rule names
+  it, docs/ci.md), and prints the lines that set ARTIFACT_USER,
   ARTIFACT_PASSWORD, ARTIFACT_TOKEN_ID and ARTIFACT_URL for the build:
     eval "$(artifact-repo mint http://127.0.0.1:8080/ dpkg/hello/42)"
   --offline   the build proxy answers only from the mirror (records misses)
@@ -90,6 +92,34 @@ async function run(io: Io, usage: string, work: () => Promise<number>): Promise<
   }
 }
 
+export interface MintedCredential {
+  id: string;
+  username: string;
+  password: string;
+  scope: string;
+  url: string;
+  expires_at: string;
+}
+
+/** POST /-/tokens with a master's Basic credentials or a job's `Bearer` token; throws ClientError. */
+export async function mintToken(base: URL, authorization: string, body: Record<string, unknown>): Promise<MintedCredential> {
+  const res = await reach(new URL('-/tokens', base), {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new ClientError(`the mint was refused (${res.status}): ${await serverMessage(res)}`);
+  return (await res.json()) as MintedCredential;
+}
+
+/** DELETE /-/tokens/ID with the token's own credentials; the seal's state as the server says it. */
+export async function revokeToken(base: URL, id: string, username: string, password: string): Promise<string | null> {
+  const res = await reach(new URL(`-/tokens/${encodeURIComponent(id)}`, base), { method: 'DELETE', headers: { authorization: basic(username, password) } });
+  if (res.status === 401) throw new ClientError('the server refused the credentials: the token is wrong, expired or already revoked');
+  if (res.status !== 204 && res.status !== 200) throw new ClientError(`the revoke was refused (${res.status}): ${await serverMessage(res)}`);
+  return res.headers.get('x-artifact-repo-seal');
+}
+
 export function runMintCommand(args: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
   return run(io, MINT_USAGE, async () => {
     const { values, positionals } = parseArgs({
@@ -107,18 +137,14 @@ export function runMintCommand(args: string[], env: NodeJS.ProcessEnv, io: Io): 
         property: { type: 'string', multiple: true },
       },
     });
-    if (positionals.length !== 2) throw new UsageProblem('mint takes the repository\'s URL and the build');
-    const base = baseUrl(positionals[0]);
-    const body = mintRequest(positionals[1], values);
+    const idToken = env.ARTIFACT_REPO_ID_TOKEN ?? '';
     const password = env.MASTER_PASSWORD ?? '';
-    if (password === '') throw new UsageProblem('set MASTER_PASSWORD (and MASTER_USER if not buildbot) to the master\'s credentials');
-    const res = await reach(new URL('-/tokens', base), {
-      method: 'POST',
-      headers: { authorization: basic(env.MASTER_USER || 'buildbot', password), 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (res.status !== 201) throw new ClientError(`the mint was refused (${res.status}): ${await serverMessage(res)}`);
-    const minted = (await res.json()) as { id: string; username: string; password: string; scope: string; url: string; expires_at: string };
+    // A CI job's OpenID token names the build through the repository's rules: the build is optional.
+    if (positionals.length !== 2 && !(idToken !== '' && password === '' && positionals.length === 1)) throw new UsageProblem('mint takes the repository\'s URL and the build');
+    const base = baseUrl(positionals[0]);
+    const body = positionals[1] === undefined ? {} : mintRequest(positionals[1], values);
+    if (password === '' && idToken === '') throw new UsageProblem('set MASTER_PASSWORD (and MASTER_USER if not buildbot) to the master\'s credentials, or ARTIFACT_REPO_ID_TOKEN to the CI job\'s OpenID token');
+    const minted = await mintToken(base, password !== '' ? basic(env.MASTER_USER || 'buildbot', password) : `Bearer ${idToken}`, body);
     const mode = body.replay !== undefined ? `replaying ${String(body.replay)}` : body.proxy === 'offline' ? 'offline' : 'recording';
     io.stderr.write(`minted token ${minted.id} for ${minted.scope} (build proxy ${mode}), expires ${minted.expires_at}\n`);
     // For eval: the password goes into the shell's variables, not onto a screen in plain words.
@@ -134,10 +160,7 @@ export function runRevokeCommand(args: string[], env: NodeJS.ProcessEnv, io: Io)
     const base = baseUrl(positionals[0]);
     const id = env.ARTIFACT_TOKEN_ID ?? '';
     if (id === '' || !env.ARTIFACT_USER || !env.ARTIFACT_PASSWORD) throw new UsageProblem('set ARTIFACT_TOKEN_ID, ARTIFACT_USER and ARTIFACT_PASSWORD (what mint printed)');
-    const res = await reach(new URL(`-/tokens/${encodeURIComponent(id)}`, base), { method: 'DELETE', headers: { authorization: basic(env.ARTIFACT_USER, env.ARTIFACT_PASSWORD) } });
-    if (res.status === 401) throw new ClientError('the server refused the credentials: the token is wrong, expired or already revoked');
-    if (res.status !== 204 && res.status !== 200) throw new ClientError(`the revoke was refused (${res.status}): ${await serverMessage(res)}`);
-    const seal = res.headers.get('x-artifact-repo-seal');
+    const seal = await revokeToken(base, id, env.ARTIFACT_USER, env.ARTIFACT_PASSWORD);
     const state = seal === 'sealed' ? 'the build is sealed' : seal === 'pending' ? 'the build is sealed once its uploads in flight end' : 'another token of the build is still live, so it stays open';
     io.stdout.write(`revoked token ${id}: ${state}\n`);
     return 0;

@@ -9,13 +9,15 @@ import https from 'node:https';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProgressLine } from './progress.js';
+import { mintToken, revokeToken, type MintedCredential } from './token-commands.js';
+import { ClientError } from './http-client.js';
 
 export interface UploadIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
-export const USAGE = 'usage: artifact-repo upload [--parallel N] [--retries N] DIR URL';
+export const USAGE = 'usage: artifact-repo upload [--parallel N] [--retries N] DIR URL\n  With ARTIFACT_USER and ARTIFACT_PASSWORD (a build token), URL is the build\'s; with\n  ARTIFACT_REPO_ID_TOKEN (a CI job\'s OpenID token), URL is the repository\'s: the job\'s\n  build is minted, uploaded into and revoked (sealed), in one command.';
 
 export const DEFAULT_PARALLEL = 4;
 export const MAX_PARALLEL = 64;
@@ -558,7 +560,9 @@ export async function runUploadCommand(args: string[], env: NodeJS.ProcessEnv, i
   }
   const username = env.ARTIFACT_USER ?? '';
   const password = env.ARTIFACT_PASSWORD ?? '';
-  if (username === '' || password === '') return usageError('set ARTIFACT_USER and ARTIFACT_PASSWORD to the build token\'s username and password');
+  const idToken = env.ARTIFACT_REPO_ID_TOKEN ?? '';
+  if ((username === '' || password === '') && idToken !== '') return uploadForJob(parsed, idToken, env, io);
+  if (username === '' || password === '') return usageError('set ARTIFACT_USER and ARTIFACT_PASSWORD to the build token\'s username and password (or, in a CI job, ARTIFACT_REPO_ID_TOKEN to its OpenID token)');
 
   if (sendsInClear(parsed.url)) io.stderr.write(`artifact-repo upload: warning: ${parsed.url.host} is not this machine and the URL is http://: the token goes over the network unencrypted\n`);
   const tty = io.stderr.isTTY === true;
@@ -627,4 +631,30 @@ export async function runUploadCommand(args: string[], env: NodeJS.ProcessEnv, i
   if (result.authRefused) err(refusalLine(result.failed));
   out(redact(summaryLine(result), ...secretsOf(username, password)));
   return result.failed.length + result.notAttempted.length === 0 ? 0 : 1;
+}
+
+/**
+ * In a CI job with an OpenID token (docs/ci.md): URL is the repository's; the job's build
+ * credential is minted with the token, DIR uploaded into its build, and the credential
+ * revoked (which seals the build), whatever the upload's outcome.
+ */
+async function uploadForJob(parsed: { dir: string; url: URL; parallel: number; retries: number }, idToken: string, env: NodeJS.ProcessEnv, io: UploadIo): Promise<number> {
+  let minted: MintedCredential;
+  try {
+    minted = await mintToken(parsed.url, `Bearer ${idToken}`, {});
+  } catch (err) {
+    io.stderr.write(`artifact-repo upload: ${err instanceof ClientError ? err.message : (err as Error).message}\n`);
+    return 1;
+  }
+  io.stderr.write(`minted token ${minted.id} for ${minted.scope}, expires ${minted.expires_at}\n`);
+  const args = ['--parallel', String(parsed.parallel), '--retries', String(parsed.retries), parsed.dir, minted.url];
+  const code = await runUploadCommand(args, { ...env, ARTIFACT_REPO_ID_TOKEN: '', ARTIFACT_USER: minted.username, ARTIFACT_PASSWORD: minted.password }, io);
+  try {
+    const seal = await revokeToken(parsed.url, minted.id, minted.username, minted.password);
+    io.stdout.write(`revoked token ${minted.id}: ${seal === 'sealed' ? `${minted.url} is sealed` : 'the build is sealed once its uploads in flight end'}\n`);
+  } catch (err) {
+    io.stderr.write(`artifact-repo upload: ${err instanceof ClientError ? err.message : (err as Error).message}\n`);
+    return 1;
+  }
+  return code;
 }

@@ -9,6 +9,7 @@ import { answerClientError, httpErrorOf } from './http/errors.js';
 import { sendErrorAnswer } from './pages/send.js';
 import { errorSummary } from './domain/errors.js';
 import { createServiceApi } from './api/service-api.js';
+import { JobTokenVerifier, upstreamJson } from '../token-service/job-tokens.js';
 import { handleTreeRequest } from './webdav/tree-handler.js';
 import type { Services } from './services/services.js';
 import { openRepository } from './repository.js';
@@ -114,7 +115,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       })
     : null;
   let proxyAddress: AddressInfo | null = null;
-  const api = createServiceApi({ config, repo, metrics, requestLog, authorityPem: authority?.certPem ?? null });
+  // CI jobs' OpenID tokens, checked against their issuers' keys, fetched like any upstream.
+  const jobTokens = config.trustedIssuers.length > 0 ? new JobTokenVerifier(config.trustedIssuers, upstreamJson(upstream), options.now) : null;
+  const api = createServiceApi({ config, repo, jobTokens, metrics, requestLog, authorityPem: authority?.certPem ?? null });
   let shuttingDown = false;
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -21,6 +21,7 @@ import type {
   ResourceRecords,
   SigningKeyStore,
   PackageCatalogue,
+  JobTokenLedger,
   StoreLocation,
   TokenRecords,
 } from './domain/stores.js';
@@ -38,6 +39,7 @@ import { ResourceRecordFiles } from './storage/resource-records.js';
 import { SigningKeyFile } from './storage/signing-keys.js';
 import { PackageCatalogueFiles } from './storage/package-catalogue.js';
 import { AptIndexFiles } from './storage/apt-index-files.js';
+import { JobTokenLedgerFile } from './storage/job-token-ledger.js';
 import { TokenFile } from './storage/token-records.js';
 import { PgAuditTrail } from './storage/pg/audit-trail.js';
 import { pgAuthorityKeeper } from './storage/pg/authority-keeper.js';
@@ -52,6 +54,7 @@ import { PgRepositorySecrets } from './storage/pg/repository-secrets.js';
 import { importVolumeRecords, PgChecksumIndex, PgResourceRecords } from './storage/pg/resource-records.js';
 import { PgSigningKeys } from './storage/pg/signing-keys.js';
 import { PgPackageCatalogue } from './storage/pg/package-catalogue.js';
+import { PgJobTokenLedger } from './storage/pg/job-token-ledger.js';
 import { PgTokenRecords } from './storage/pg/token-records.js';
 
 export interface StoreOptions {
@@ -98,6 +101,8 @@ export interface Stores {
   packages: PackageCatalogue;
   /** The projects' apt indexes, as files (served by the app, or by nginx). */
   aptIndexes: AptIndexFiles;
+  /** The OpenID job tokens that minted (each mints once). */
+  jobTokens: JobTokenLedger;
   locks: LockStore;
   authority: AuthorityKeeper;
   cluster: Cluster | null;
@@ -136,6 +141,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
       signingKeys: new SigningKeyFile(location.tokensDir),
       packages: new PackageCatalogueFiles(location.artifactsDir, files.incoming),
       aptIndexes: new AptIndexFiles(location.artifactsDir, files.incoming),
+      jobTokens: new JobTokenLedgerFile(location.tokensDir),
       locks: new MemoryLocks(),
       authority: fileKeeper(location.tokensDir),
       cluster: null,
@@ -166,6 +172,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
     signingKeys: new PgSigningKeys(db),
     packages: new PgPackageCatalogue(db),
     aptIndexes: new AptIndexFiles(location.artifactsDir, files.incoming),
+    jobTokens: new PgJobTokenLedger(db),
     locks: new PgLocks(db),
     authority: pgAuthorityKeeper(db),
     cluster: {

@@ -201,6 +201,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   async function scheduledWork(takingOver = false): Promise<void> {
     options.onJob?.('expiry');
     tokens.purge().catch((err: unknown) => logger.error({ err: String(err) }, 'token purge failed'));
+    stores.jobTokens.purge(new Date(now()).toISOString()).catch((err: unknown) => logger.error({ err: String(err) }, 'purge of used job tokens failed'));
     if (cluster) {
       cluster.sweepDeparted().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of departed replicas failed'));
       // Seals that failed on another replica: recorded as pending, or (should even that
@@ -308,6 +309,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
     authorityKeeper: stores.authority,
     signer,
     packages,
+    jobTokenLedger: stores.jobTokens,
     close: () => stores.close(),
   };
 }

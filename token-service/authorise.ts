@@ -11,6 +11,7 @@ import type { LiveToken, TokenService } from './token-service.js';
 import { parseBasicAuth } from './credentials.js';
 import { Failure } from '../server/domain/errors.js';
 import { sealFileLookalike } from '../server/domain/seal-files.js';
+import type { JobTokenVerifier, VerifiedJobToken } from './job-tokens.js';
 
 export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PROPFIND'] as const;
 export const WRITE_METHODS = ['PUT', 'MKCOL', 'DELETE', 'COPY', 'MOVE', 'PROPPATCH', 'LOCK', 'UNLOCK'] as const;
@@ -104,6 +105,23 @@ export async function authenticateMaster(req: IncomingMessage, tokens: TokenServ
   if (result.ok) return result.master;
   if (result.reason === 'throttled') throw throttled(result.retryAfterSeconds);
   throw new Failure('unauthenticated', 'invalid master credentials');
+}
+
+/**
+ * The CI job a request's `Authorization: Bearer` ID token stands for (docs/ci.md): checked
+ * by the verifier (signature, issuer, audience, time); `unauthenticated` otherwise, and
+ * always without TRUSTED_ISSUERS_FILE. The token itself is never repeated.
+ */
+export async function authenticateJobToken(req: IncomingMessage, verifier: JobTokenVerifier | null): Promise<VerifiedJobToken> {
+  const header = req.headers.authorization ?? '';
+  if (!verifier) throw new Failure('unauthenticated', 'job tokens are not accepted here (no TRUSTED_ISSUERS_FILE): use master credentials');
+  return verifier.verify(header.replace(/^bearer\s+/i, '').trim());
+}
+
+/** Who minted, as the token store and the audit trail say it: the issuer and the job's subject. */
+export function jobPrincipal(issuer: string, claims: { sub?: unknown }): string {
+  const subject = typeof claims.sub === 'string' ? claims.sub.slice(0, 256) : '?';
+  return `job:${subject}@${issuer}`;
 }
 
 /**

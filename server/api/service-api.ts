@@ -25,11 +25,16 @@ import { auditPage, comparePage, crumbsOf, inputsPage, mirrorEntryPage, mirrorPa
 import { parseDeclaration } from '../services/mirror.js';
 import { sendMirrored } from './mirror-download.js';
 import type { PageView } from '../pages/views.js';
-import { authenticateBuildToken, authenticateMaster, crossSiteProblem } from '../../token-service/authorise.js';
+import { authenticateBuildToken, authenticateJobToken, authenticateMaster, crossSiteProblem, jobPrincipal } from '../../token-service/authorise.js';
+import type { JobTokenVerifier } from '../../token-service/job-tokens.js';
+import { bodyConflict, JOB_MINT_FIELDS, matchingRule, metaFromClaims, renderBuild } from '../domain/job-token-rules.js';
+import type { BuildMeta } from '../domain/build-meta.js';
 
 export interface ServiceApiDeps {
   config: Config;
   repo: Services;
+  /** Checks CI jobs' OpenID tokens (null without TRUSTED_ISSUERS_FILE: a Bearer token is 401). */
+  jobTokens: JobTokenVerifier | null;
   metrics: Metrics;
   requestLog: (req: Request) => RequestLog;
   /** The build proxy's certificate authority (PEM), or null with the proxy off. */
@@ -41,7 +46,7 @@ function listedToken({ id, username, scope, created_at, expires_at }: TokenSumma
   return { id, username, scope, created_at, expires_at };
 }
 
-export function createServiceApi({ config, repo, metrics, requestLog, authorityPem }: ServiceApiDeps): express.Express {
+export function createServiceApi({ config, repo, jobTokens, metrics, requestLog, authorityPem }: ServiceApiDeps): express.Express {
   const { tokens, store, builds } = repo;
   /** What the browsing pages read: the tree, checksums, builds. */
   const pages: Services = repo;
@@ -76,11 +81,41 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
   }
 
   app.post('/-/tokens', async (req, res) => {
+    // A CI job's OpenID token (docs/ci.md), or a master's Basic credentials.
+    if (/^bearer /i.test(req.headers.authorization ?? '')) return mintForJob(req, res);
     const master = await requireMaster(req);
     requestLog(req).principal = `master:${master}`;
     await jsonBody(req, res);
     await mintFromBody(req, res, master);
   });
+
+  /** A build credential for a job token: the first rule its claims meet says which build. */
+  async function mintForJob(req: Request, res: Response): Promise<void> {
+    const job = await authenticateJobToken(req, jobTokens);
+    const principal = jobPrincipal(job.issuer.issuer, job.claims);
+    requestLog(req).principal = principal;
+    // The body is optional: the rule names the build.
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    const body: unknown = hasBody ? await jsonBody(req, res) : {};
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
+    const fields = body as Record<string, unknown>;
+    const unknown = Object.keys(fields).find((k) => !(JOB_MINT_FIELDS as readonly string[]).includes(k));
+    if (unknown !== undefined) throw new HttpError(400, `unknown field "${unknown.slice(0, 64)}" (a job's mint takes ${JOB_MINT_FIELDS.join(', ')}; what it was built from comes from its token)`);
+    const rule = matchingRule(job.issuer.rules, job.claims);
+    if (!rule) throw new HttpError(403, `no rule for issuer ${job.issuer.issuer} allows this job (subject ${JSON.stringify(String(job.claims.sub ?? '').slice(0, 200))})`);
+    const rendered = renderBuild(rule.build, job.claims);
+    if ('error' in rendered) throw new HttpError(403, rendered.error);
+    const maxTtl = Math.min(rule.ttl ?? config.tokenTtlDefaultSeconds, config.tokenTtlMaxSeconds);
+    const allowed = { type: rule.type, project: rule.project, build: rendered.build, ttl: maxTtl };
+    const conflict = bodyConflict(allowed, fields);
+    if (conflict) throw new HttpError(403, conflict);
+    const ttl = checkTtl(fields.ttl ?? maxTtl, maxTtl, maxTtl);
+    if (!ttl.ok) throw new HttpError(400, ttl.error);
+    await mintScope(req, res, [allowed.type, allowed.project, allowed.build], ttl.seconds, await proxySettings(fields), metaFromClaims(job.issuer.issuer, job.claims), principal, async () => {
+      // Once it is sure to mint: a token refused for another reason may be used again.
+      if (!(await repo.jobTokenLedger.claim(job.key, job.expiresAt))) throw new HttpError(409, 'this job token has minted a build credential already: each mints once');
+    });
+  }
 
   /** The build proxy's mode from a mint request: "proxy" and "replay" (docs/inputs.md). */
   async function proxySettings(fields: Record<string, unknown>): Promise<ProxySettings> {
@@ -108,18 +143,24 @@ export function createServiceApi({ config, repo, metrics, requestLog, authorityP
     }
     const ttl = checkTtl(fields.ttl, config.tokenTtlDefaultSeconds, config.tokenTtlMaxSeconds);
     if (!ttl.ok) throw new HttpError(400, ttl.error);
-    const scope = scopeString(segments);
     const settings = await proxySettings(fields);
     const given = parseBuildMeta(fields);
     if ('error' in given) throw new HttpError(400, given.error);
+    await mintScope(req, res, segments, ttl.seconds, settings, given.meta, master);
+  }
+
+  /** Mints for a build, alone for it, and answers the credential; `lastCheck` runs just before the mint. */
+  async function mintScope(req: Request, res: Response, segments: string[], ttlSeconds: number, settings: ProxySettings, meta: BuildMeta, principal: string, lastCheck?: () => Promise<void>): Promise<void> {
+    const scope = scopeString(segments);
     // Alone for this build: it cannot be sealed between the check and the mint.
     const minted = await builds.exclusive(scope, async () => {
       const refusal = await builds.mintRefusal(segments);
       if (refusal) throw new HttpError(409, refusal);
-      const conflict = await builds.settleMeta(segments, given.meta);
+      const conflict = await builds.settleMeta(segments, meta);
       if (conflict) throw new HttpError(409, `${conflict} differs from what the first mint of build ${scope} gave (what a build is built from is said once)`);
+      await lastCheck?.();
       await store.ensureCollection(segments);
-      return tokens.mint(scope, ttl.seconds, master, settings);
+      return tokens.mint(scope, ttlSeconds, principal, settings);
     });
     requestLog(req).tokenId = minted.id;
     const base = requestBaseUrl(req, config.trustedProxies, config.publicUrl);

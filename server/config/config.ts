@@ -6,6 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import { masterNameProblem } from '../domain/token-rules.js';
 import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from '../domain/retention-policy.js';
 import { socketPathProblem } from '../domain/path-limits.js';
+import { parse as parseYaml, YAMLError } from 'yaml';
+import { IssuersProblem, parseTrustedIssuers, type TrustedIssuer } from '../domain/job-token-rules.js';
 
 export interface Config {
   port: number;
@@ -50,6 +52,8 @@ export interface Config {
   proofCache: boolean;
   /** From the JSON file RETENTION_POLICY; null keeps every build. */
   retentionPolicy: RetentionPolicy | null;
+  /** From TRUSTED_ISSUERS_FILE: the OpenID issuers whose job tokens mint build credentials (none: Bearer is refused). */
+  trustedIssuers: TrustedIssuer[];
   /** Seconds between scheduled retention runs; 0 runs it only on demand. */
   retentionIntervalSeconds: number;
   /** What one mirror entry (a file, or an image with all its parts) may hold. */
@@ -235,6 +239,24 @@ function retentionPolicy(file: string | undefined, cwd: string): RetentionPolicy
   }
 }
 
+function trustedIssuers(file: string | undefined, cwd: string, maxTtl: number): TrustedIssuer[] {
+  if (!file) return [];
+  const full = path.resolve(cwd, file);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`TRUSTED_ISSUERS_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${full}`);
+  }
+  try {
+    // YAML, of which JSON is a part.
+    return parseTrustedIssuers(parseYaml(text, { maxAliasCount: 0 }), maxTtl);
+  } catch (err) {
+    if (err instanceof IssuersProblem || err instanceof YAMLError) throw new ConfigError(`TRUSTED_ISSUERS_FILE ${full}: ${err.message.split('\n')[0]}`);
+    throw err;
+  }
+}
+
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const dataDir = path.resolve(cwd, env.DATA_DIR || './data');
   const artifactsDir = path.resolve(cwd, env.ARTIFACTS_DIR || path.join(dataDir, 'artifacts'));
@@ -282,6 +304,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     tokenLockoutSeconds: integer(env, 'TOKEN_LOCKOUT', 60, 1, 86400),
     proofCache: onOff(env, 'PROOF_CACHE', true),
     retentionPolicy: retentionPolicy(env.RETENTION_POLICY, cwd),
+    trustedIssuers: trustedIssuers(env.TRUSTED_ISSUERS_FILE, cwd, tokenTtlMaxSeconds),
     retentionIntervalSeconds: integer(env, 'RETENTION_INTERVAL', 3600, 0, 30 * 24 * 3600),
     mirrorMaxEntryBytes: size(env, 'MIRROR_MAX_ENTRY_SIZE', 32 * 1024 ** 3, 1024, 1024 ** 5),
     inputs: {

@@ -588,3 +588,14 @@ export interface PackageCatalogue {
   /** The wheels and sdists of a (normalised) Python project name, newest sealed first. */
   pythonFiles(name: string): Promise<PackageInBuild[]>;
 }
+
+/**
+ * The OpenID job tokens that minted a build credential, by a digest (never the token), so
+ * that one token mints once, on any replica; kept until the token would have expired.
+ */
+export interface JobTokenLedger {
+  /** Records `key` unless it is there; true when this call recorded it. */
+  claim(key: string, expiresAt: string): Promise<boolean>;
+  /** Forgets the keys whose tokens have expired. */
+  purge(now: string): Promise<void>;
+}

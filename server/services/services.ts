@@ -7,7 +7,7 @@ import type { Gate } from '../domain/gate.js';
 import type { ArtifactStore } from '../storage/artifact-store.js';
 import type { Catalog } from './catalog.js';
 import type { ContentStore } from '../storage/content-store.js';
-import type { AuditTrail, AuthorityKeeper, InputStore, RecordingLimits, ResourceRecords } from '../domain/stores.js';
+import type { AuditTrail, AuthorityKeeper, InputStore, JobTokenLedger, RecordingLimits, ResourceRecords } from '../domain/stores.js';
 import type { Builds } from './builds.js';
 import type { InputRecorder } from './recorder.js';
 import type { Mirror } from './mirror.js';
@@ -53,4 +53,6 @@ export interface Services {
   signer: Signer;
   /** What sealed builds offer to apt and pip: the catalogue, and the projects' apt indexes. */
   packages: Packages;
+  /** The CI job tokens that minted (each mints once). */
+  jobTokenLedger: JobTokenLedger;
 }

@@ -57,6 +57,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX package_builds_project ON package_builds (type, project, sealed_at DESC, scope DESC);
    CREATE TABLE packages (scope text COLLATE "C" NOT NULL REFERENCES package_builds ON DELETE CASCADE, path text NOT NULL, format text NOT NULL, name text NOT NULL, entry jsonb NOT NULL, PRIMARY KEY (scope, path));
    CREATE INDEX packages_python ON packages (name) WHERE format <> 'deb';`,
+  // OpenID job tokens that minted a build credential (by digest): each mints once.
+  `CREATE TABLE used_job_tokens (key text PRIMARY KEY, expires_at timestamptz NOT NULL);`,
 ];
 
 /** The version a migrated database is at. */
