@@ -216,6 +216,22 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
       await expectRefused(await mint(token), 409, /./, token);
     });
 
+    if (mode === 'PostgreSQL') {
+      it('one token mints once across replicas: sent to two at once, one 201 and one 409', async () => {
+        const other = await startServer({ DATABASE_URL: s.databaseUrl as string, ARTIFACTS_DIR: s.artifactsDir, TRUSTED_ISSUERS_FILE: path.join(work, 'issuers.yaml'), UPSTREAM_CA_FILE: path.join(work, 'cert.pem'), PROXY_ALLOW_NETWORKS: '127.0.0.0/8' });
+        try {
+          for (let round = 0; round < 5; round++) {
+            const token = await jwt(gitlabKey, gitlab.url, gitlabClaims());
+            const send = (base: string): Promise<Response> => fetch(`${base}/-/tokens`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+            const answers = await Promise.all([send(s.baseUrl), send(other.baseUrl)]);
+            expect(answers.map((a) => a.status).sort()).to.deep.equal([201, 409]);
+          }
+        } finally {
+          await other.close();
+        }
+      });
+    }
+
     it('503 while an issuer is down and none of its keys are cached; 401 for a Bearer token where no issuer is trusted', async () => {
       const claims = { sub: 'x', project_path: 'x/y', job_id: '1' };
       const key = await signingKey('away-1', 'RS256');
