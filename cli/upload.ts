@@ -639,6 +639,7 @@ export async function runUploadCommand(args: string[], env: NodeJS.ProcessEnv, i
  * revoked (which seals the build), whatever the upload's outcome.
  */
 async function uploadForJob(parsed: { dir: string; url: URL; parallel: number; retries: number }, idToken: string, env: NodeJS.ProcessEnv, io: UploadIo): Promise<number> {
+  if (sendsInClear(parsed.url)) io.stderr.write(`artifact-repo upload: warning: ${parsed.url.host} is not this machine and the URL is http://: the job's token goes over the network unencrypted\n`);
   let minted: MintedCredential;
   try {
     minted = await mintToken(parsed.url, `Bearer ${idToken}`, {});

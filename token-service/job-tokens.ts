@@ -70,10 +70,20 @@ interface Keys {
   fetchedAt: number;
 }
 
+// Keys kept through failed fetches at most this long: a key the issuer withdrew is not
+// trusted for ever because its JWKS cannot be reached.
+const STALE_KEYS_FOR_MS = 24 * 60 * 60_000;
+// A token living longer than this is refused (the ledger keeps each until it expires).
+const MAX_TOKEN_LIFE_SECONDS = 31 * 24 * 3600;
+// The ledger keeps a token's digest this long after it expires: replicas' clocks differ.
+const LEDGER_MARGIN_SECONDS = 15 * 60;
+
 export class JobTokenVerifier {
   private readonly byIssuer: ReadonlyMap<string, TrustedIssuer>;
   private readonly keys = new Map<string, Keys>();
   private readonly fetching = new Map<string, Promise<Keys>>();
+  /** When each issuer was last asked, whatever came of it: never more than once a minute. */
+  private readonly askedAt = new Map<string, number>();
 
   constructor(
     issuers: readonly TrustedIssuer[],
@@ -87,6 +97,7 @@ export class JobTokenVerifier {
   private fetchKeys(issuer: TrustedIssuer): Promise<Keys> {
     let running = this.fetching.get(issuer.issuer);
     if (running) return running;
+    this.askedAt.set(issuer.issuer, this.now());
     running = (async () => {
       let jwksUri = issuer.jwksUri;
       if (!jwksUri) {
@@ -107,18 +118,29 @@ export class JobTokenVerifier {
     return running;
   }
 
-  /** Keys to verify with: cached, or fetched (503 when they cannot be, and none are cached). */
+  /**
+   * Keys to verify with: cached, or fetched. The issuer is asked at most once a minute,
+   * whatever came of the last try (anonymous requests naming a trusted `iss` must not make
+   * the repository hammer it); 503 when there are no keys to use.
+   */
   private async keysOf(issuer: TrustedIssuer, again: boolean): Promise<Keys> {
+    const now = this.now();
     const cached = this.keys.get(issuer.issuer);
-    const due = !cached || this.now() - cached.fetchedAt > (again ? REFETCH_EVERY_MS : KEYS_FOR_MS);
-    if (!due) return cached;
-    try {
-      return await this.fetchKeys(issuer);
-    } catch (err) {
-      // Keys fetched before still verify what they signed; without any, the issuer is away.
-      if (cached && !again) return cached;
-      throw new Failure('unavailable', `the keys of issuer ${issuer.issuer} cannot be fetched now (${err instanceof Error ? err.message : 'error'}); try again shortly`);
+    const usable = cached && now - cached.fetchedAt <= STALE_KEYS_FOR_MS ? cached : undefined;
+    const due = !cached || now - cached.fetchedAt > (again ? REFETCH_EVERY_MS : KEYS_FOR_MS);
+    const mayAsk = now - (this.askedAt.get(issuer.issuer) ?? -Infinity) >= REFETCH_EVERY_MS || this.fetching.has(issuer.issuer);
+    if (!due && cached) return cached;
+    if (mayAsk) {
+      try {
+        return await this.fetchKeys(issuer);
+      } catch {
+        // What failed is for the operator (the issuer's URL, an address): not for whoever asked.
+      }
     }
+    // Keys fetched before still verify what they signed (not an unknown kid's); without any, the issuer is away.
+    if (usable && !again) return usable;
+    if (usable && again && !mayAsk) return usable;
+    throw new Failure('unavailable', `the keys of issuer ${issuer.issuer} cannot be fetched now; try again shortly`);
   }
 
   async verify(token: string): Promise<VerifiedJobToken> {
@@ -147,14 +169,18 @@ export class JobTokenVerifier {
         throw refusal(again);
       }
     }
-    if (typeof payload.iat === 'number' && payload.iat > this.now() / 1000 + CLOCK_SKEW_SECONDS) throw unauthenticated('issued in the future (iat)');
+    const nowSeconds = this.now() / 1000;
+    if (typeof payload.iat === 'number' && payload.iat > nowSeconds + CLOCK_SKEW_SECONDS) throw unauthenticated('issued in the future (iat)');
     const exp = payload.exp as number;
-    const once = typeof payload.jti === 'string' && payload.jti !== '' ? `jti\u0000${payload.jti}` : `token\u0000${token}`;
+    if (exp > nowSeconds + MAX_TOKEN_LIFE_SECONDS) throw unauthenticated('it expires more than 31 days from now');
+    // Without a jti, the signed part names the token: a signature has other encodings that
+    // verify alike (spare bits, ECDSA's mirrored s), the signed bytes have one.
+    const once = typeof payload.jti === 'string' && payload.jti !== '' ? `jti\u0000${payload.jti}` : `signed\u0000${token.slice(0, token.lastIndexOf('.'))}`;
     return {
       issuer,
       claims: payload,
       key: createHash('sha256').update(`${issuer.issuer}\u0000${once}`).digest('hex'),
-      expiresAt: new Date((exp + CLOCK_SKEW_SECONDS) * 1000).toISOString(),
+      expiresAt: new Date((exp + LEDGER_MARGIN_SECONDS) * 1000).toISOString(),
     };
   }
 }

@@ -285,6 +285,11 @@ export class TokenService {
     return counts;
   }
 
+  /** Who minted the tokens of a build (live or ended within the week the store keeps them). */
+  async mintersOf(scope: string): Promise<string[]> {
+    return [...new Set((await this.store.tokensOf(scope)).map((t) => t.created_by))];
+  }
+
   /** Builds whose every token has ended: each should be sealed (already, or still to do). */
   async scopesWithOnlyEndedTokens(): Promise<string[]> {
     const now = this.now();

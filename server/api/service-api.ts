@@ -111,9 +111,22 @@ export function createServiceApi({ config, repo, jobTokens, metrics, requestLog,
     if (conflict) throw new HttpError(403, conflict);
     const ttl = checkTtl(fields.ttl ?? maxTtl, maxTtl, maxTtl);
     if (!ttl.ok) throw new HttpError(400, ttl.error);
-    await mintScope(req, res, [allowed.type, allowed.project, allowed.build], ttl.seconds, await proxySettings(fields), metaFromClaims(job.issuer.issuer, job.claims), principal, async () => {
-      // Once it is sure to mint: a token refused for another reason may be used again.
-      if (!(await repo.jobTokenLedger.claim(job.key, job.expiresAt))) throw new HttpError(409, 'this job token has minted a build credential already: each mints once');
+    // A replay reads a build's recorded downloads: only a build of the rule's own project.
+    if (fields.replay !== undefined && fields.replay !== null) {
+      const { segments } = buildParam(fields.replay, 'replay');
+      if (segments[0] !== allowed.type || segments[1] !== allowed.project) throw new HttpError(403, `replay: a job may replay only builds of /${allowed.type}/${allowed.project}/`);
+    }
+    const segments = [allowed.type, allowed.project, allowed.build];
+    await mintScope(req, res, segments, ttl.seconds, await proxySettings(fields), metaFromClaims(job.issuer.issuer, job.claims), principal, {
+      first: async () => {
+        // A build another minter began (a master, another repository's jobs) is not this job's to join.
+        const others = (await tokens.mintersOf(scopeString(segments))).filter((m) => m !== principal);
+        if (others.length > 0) throw new HttpError(409, `build ${scopeString(segments)} was begun by another minter: a job joins only builds its own kind of job began`);
+      },
+      last: async () => {
+        // Once it is sure to mint: a token refused for another reason may be used again.
+        if (!(await repo.jobTokenLedger.claim(job.key, job.expiresAt))) throw new HttpError(409, 'this job token has minted a build credential already: each mints once');
+      },
     });
   }
 
@@ -149,16 +162,17 @@ export function createServiceApi({ config, repo, jobTokens, metrics, requestLog,
     await mintScope(req, res, segments, ttl.seconds, settings, given.meta, master);
   }
 
-  /** Mints for a build, alone for it, and answers the credential; `lastCheck` runs just before the mint. */
-  async function mintScope(req: Request, res: Response, segments: string[], ttlSeconds: number, settings: ProxySettings, meta: BuildMeta, principal: string, lastCheck?: () => Promise<void>): Promise<void> {
+  /** Mints for a build, alone for it, and answers the credential; `checks.first` runs before anything is kept, `checks.last` just before the mint. */
+  async function mintScope(req: Request, res: Response, segments: string[], ttlSeconds: number, settings: ProxySettings, meta: BuildMeta, principal: string, checks: { first?: () => Promise<void>; last?: () => Promise<void> } = {}): Promise<void> {
     const scope = scopeString(segments);
     // Alone for this build: it cannot be sealed between the check and the mint.
     const minted = await builds.exclusive(scope, async () => {
       const refusal = await builds.mintRefusal(segments);
       if (refusal) throw new HttpError(409, refusal);
+      await checks.first?.();
       const conflict = await builds.settleMeta(segments, meta);
       if (conflict) throw new HttpError(409, `${conflict} differs from what the first mint of build ${scope} gave (what a build is built from is said once)`);
-      await lastCheck?.();
+      await checks.last?.();
       await store.ensureCollection(segments);
       return tokens.mint(scope, ttlSeconds, principal, settings);
     });

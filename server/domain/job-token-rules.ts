@@ -29,6 +29,9 @@ export interface TrustedIssuer {
 export class IssuersProblem extends Error {}
 
 const TEMPLATE_RE = /\{([A-Za-z_][A-Za-z0-9_.-]{0,63})\}/g;
+const CLAIM_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
+// Names every JavaScript object has: never a claim a rule or a template may read.
+const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty']);
 const MAX_ISSUERS = 64;
 const MAX_RULES = 256;
 const MAX_RULE_CLAIMS = 32;
@@ -66,16 +69,18 @@ export function claimText(value: unknown): string | null {
 function rule(value: unknown, where: string, maxTtl: number): IssuerRule {
   const r = object(value, where);
   onlyKeys(r, ['claims', 'type', 'project', 'build', 'ttl'], where);
-  const claims: Record<string, string> = {};
+  // No prototype: a claim named "__proto__" is a claim like another, never dropped.
+  const claims: Record<string, string> = Object.create(null) as Record<string, string>;
   const given = object(r.claims ?? null, `${where}.claims`);
   const entries = Object.entries(given);
   // A rule that asks nothing of the token would let every job of the issuer mint.
   if (entries.length === 0) throw new IssuersProblem(`${where}.claims must name at least one claim (the project, say)`);
   if (entries.length > MAX_RULE_CLAIMS) throw new IssuersProblem(`${where}.claims: at most ${MAX_RULE_CLAIMS}`);
   for (const [name, v] of entries) {
-    const text = claimText(v);
-    if (text === null) throw new IssuersProblem(`${where}.claims.${name} must be a string, a number or a boolean`);
-    claims[name] = text;
+    if (!CLAIM_NAME_RE.test(name) || RESERVED_NAMES.has(name)) throw new IssuersProblem(`${where}.claims: ${JSON.stringify(name.slice(0, 64))} is not a claim name`);
+    // Text only: YAML reads `ref: 1.10` as the number 1.1, which a branch named "1.1" would meet.
+    if (typeof v !== 'string') throw new IssuersProblem(`${where}.claims.${name} must be quoted text ("${String(v)}"), as the token's claim is compared as text`);
+    claims[name] = v;
   }
   for (const field of ['type', 'project'] as const) {
     if (typeof r[field] !== 'string' || !NAME_RE.test(r[field] as string)) throw new IssuersProblem(`${where}.${field} must match ${NAME_RE.source}`);
@@ -119,14 +124,19 @@ export function parseTrustedIssuers(doc: unknown, maxTtl: number): TrustedIssuer
 
 /** The first rule whose every claim the token's claims equal, or null. */
 export function matchingRule(rules: readonly IssuerRule[], claims: Readonly<Record<string, unknown>>): IssuerRule | null {
-  return rules.find((r) => Object.entries(r.claims).every(([name, value]) => claimText(claims[name]) === value)) ?? null;
+  return rules.find((r) => Object.entries(r.claims).every(([name, value]) => claimText(ownClaim(claims, name)) === value)) ?? null;
+}
+
+/** The token's own claim of that name (never one every object inherits). */
+function ownClaim(claims: Readonly<Record<string, unknown>>, name: string): unknown {
+  return Object.hasOwn(claims, name) ? claims[name] : undefined;
 }
 
 /** The build a rule names for these claims, or why it cannot (a claim missing, or a bad name). */
 export function renderBuild(template: string, claims: Readonly<Record<string, unknown>>): { build: string } | { error: string } {
   let missing: string | null = null;
   const build = template.replace(TEMPLATE_RE, (_all, name: string) => {
-    const text = claimText(claims[name]);
+    const text = RESERVED_NAMES.has(name) ? null : claimText(ownClaim(claims, name));
     if (text === null) missing ??= name;
     return text ?? '';
   });
@@ -148,7 +158,7 @@ export function bodyConflict(allowed: { type: string; project: string; build: st
 export const JOB_MINT_FIELDS = ['type', 'project', 'build', 'ttl', 'proxy', 'replay'] as const;
 
 function text(claims: Readonly<Record<string, unknown>>, name: string): string | undefined {
-  const value = claimText(claims[name]);
+  const value = claimText(ownClaim(claims, name));
   return value === null || value === '' ? undefined : value;
 }
 

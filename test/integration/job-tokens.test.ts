@@ -206,6 +206,35 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
       await expectRefused(await mint(await jwt(gitlabKey, gitlab.url, gitlabClaims()), { source: { uri: 'https://x' } }), 400, /unknown field "source"/);
     });
 
+    it('a token without a jti mints once too, whatever encoding of its signature is sent', async () => {
+      const t = nowSeconds();
+      const token = await new SignJWT({ sub: 'repo:acme/widget:ref:refs/heads/main', repository: 'acme/widget', ref: 'refs/heads/main', run_id: 4242 })
+        .setProtectedHeader({ alg: 'ES256', kid: githubKey.kid })
+        .setIssuer(github.url)
+        .setAudience(AUDIENCE)
+        .setIssuedAt(t)
+        .setExpirationTime(t + 300)
+        .sign(githubKey.privateKey);
+      // ECDSA's mirrored signature (r, n - s) verifies alike: another string, the same token.
+      const [head, body, signature] = token.split('.') as [string, string, string];
+      const raw = Buffer.from(signature, 'base64url');
+      const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+      const mirrored = (n - BigInt(`0x${raw.subarray(32).toString('hex')}`)).toString(16).padStart(64, '0');
+      const twin = `${head}.${body}.${Buffer.concat([raw.subarray(0, 32), Buffer.from(mirrored, 'hex')]).toString('base64url')}`;
+      seen.push(token, twin);
+      const first = await mint(token);
+      expect(first.status, await first.clone().text()).to.equal(201);
+      await expectRefused(await mint(twin), 409, /minted a build credential already/, twin);
+    });
+
+    it('a job may not replay another project\'s build, nor join a build a master began', async () => {
+      await expectRefused(await mint(await jwt(gitlabKey, gitlab.url, gitlabClaims()), { proxy: 'offline', replay: '/appimage/widget/gh-777/' }), 403, /replay only builds of \/dpkg\/hello\//);
+      const claims = gitlabClaims();
+      const masterMint = await fetch(`${s.baseUrl}/-/tokens`, { method: 'POST', headers: { Authorization: MASTER_AUTH, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'dpkg', project: 'hello', build: `${claims.pipeline_id}.${claims.job_id}` }) });
+      expect(masterMint.status).to.equal(201);
+      await expectRefused(await mint(await jwt(gitlabKey, gitlab.url, claims)), 409, /begun by another minter/);
+    });
+
     it('one token mints once: a second use is 409, also after the first credential ended', async () => {
       const token = await jwt(gitlabKey, gitlab.url, gitlabClaims());
       const first = await mint(token);

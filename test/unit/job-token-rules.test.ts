@@ -25,9 +25,9 @@ function problem(doc: unknown): string {
 }
 
 describe('domain/job-token-rules', () => {
-  it('reads issuers and rules, claim values as text', () => {
-    const [issuer] = parseTrustedIssuers({ issuers: [{ ...GOOD.issuers[0], rules: [{ claims: { ref_protected: true, run: 7 }, type: 'dpkg', project: 'p', build: 'b-{run}' }] }] }, 86400);
-    expect(issuer?.rules[0]?.claims).to.deep.equal({ ref_protected: 'true', run: '7' });
+  it('reads issuers and rules, claim values as quoted text', () => {
+    const [issuer] = parseTrustedIssuers({ issuers: [{ ...GOOD.issuers[0], rules: [{ claims: { ref_protected: 'true', run: '7' }, type: 'dpkg', project: 'p', build: 'b-{run}' }] }] }, 86400);
+    expect({ ...issuer?.rules[0]?.claims }).to.deep.equal({ ref_protected: 'true', run: '7' });
     expect(issuer?.rules[0]?.ttl).to.equal(null);
     expect(issuer?.jwksUri).to.equal(null);
   });
@@ -41,7 +41,13 @@ describe('domain/job-token-rules', () => {
     expect(problem({ issuers: [{ ...GOOD.issuers[0], extra: 1 }] })).to.match(/unknown field "extra"/);
     const withRule = (rule: object): string => problem({ issuers: [{ ...GOOD.issuers[0], rules: [rule] }] });
     expect(withRule({ claims: {}, type: 'dpkg', project: 'p', build: 'b' })).to.match(/rules\[0\]\.claims must name at least one claim/);
-    expect(withRule({ claims: { a: { b: 1 } }, type: 'dpkg', project: 'p', build: 'b' })).to.match(/claims\.a must be a string/);
+    expect(withRule({ claims: { a: { b: 1 } }, type: 'dpkg', project: 'p', build: 'b' })).to.match(/claims\.a must be quoted text/);
+    // YAML's `ref: 1.10` is the number 1.1: a branch "1.1" would meet it.
+    expect(withRule({ claims: { ref: 1.1 }, type: 'dpkg', project: 'p', build: 'b' })).to.match(/claims\.ref must be quoted text \("1\.1"\)/);
+    expect(withRule({ claims: { ref_protected: true }, type: 'dpkg', project: 'p', build: 'b' })).to.match(/must be quoted text/);
+    // A claim named like what every object has is refused, not dropped (which left a rule matching everyone).
+    expect(withRule({ claims: JSON.parse('{"__proto__": "acme/widget"}') as object, type: 'dpkg', project: 'p', build: 'b' })).to.match(/"__proto__" is not a claim name/);
+    expect(withRule({ claims: { constructor: 'x' }, type: 'dpkg', project: 'p', build: 'b' })).to.match(/is not a claim name/);
     expect(withRule({ claims: { a: 'x' }, type: '../x', project: 'p', build: 'b' })).to.match(/rules\[0\]\.type must match/);
     expect(withRule({ claims: { a: 'x' }, type: 'dpkg', project: 'p', build: '{a}/../{b}' })).to.match(/only letters/);
     expect(withRule({ claims: { a: 'x' }, type: 'dpkg', project: 'p', build: 'b', ttl: 100000 })).to.match(/ttl must be a whole number of seconds from 1 to 86400/);
@@ -57,6 +63,9 @@ describe('domain/job-token-rules', () => {
     // Compared as text: a boolean claim matches "true"; an object never does.
     expect(matchingRule(rules, { project_path: 'group/hello', ref_protected: true })?.project).to.equal('hello');
     expect(matchingRule(rules, { project_path: ['group/hello'] })).to.equal(null);
+    // Only the token's own claims count, never what every object inherits.
+    expect(renderBuild('{constructor}', {})).to.have.property('error');
+    expect(renderBuild('{toString}', {})).to.have.property('error');
   });
 
   it('renders the build from claims, refusing a missing claim or a bad name', () => {
