@@ -5,6 +5,7 @@
 import type { RepoEvent } from './events.js';
 import { BUILD_DEPTH } from './tree-path.js';
 import type { BuildMeta } from './build-meta.js';
+import type { Readable } from 'node:stream';
 
 export interface SealedState {
   sealedAt: string;
@@ -598,4 +599,32 @@ export interface JobTokenLedger {
   claim(key: string, expiresAt: string): Promise<boolean>;
   /** Forgets the keys whose tokens have expired. */
   purge(now: string): Promise<void>;
+}
+
+/**
+ * Bytes by key (issue 32, docs/design.md): the volume's files, or an S3-compatible bucket.
+ * Only what every S3 server has is asked of one: a put (multipart past a size), a get with
+ * a range, a head, a delete, a list in key order, a copy. No conditional write, tag or
+ * version: what must be decided once is decided in PostgreSQL.
+ */
+export interface BlobStore {
+  /** Stores the body under `key`, visible only once whole (an aborted body leaves nothing); its size and SHA-256. */
+  put(key: string, body: Readable): Promise<{ size: number; sha256: string }>;
+  /** The bytes `start`..`end` (inclusive), or all of them; null when there is no such blob. */
+  get(key: string, range?: { start: number; end: number }): Promise<Readable | null>;
+  head(key: string): Promise<{ size: number } | null>;
+  /** Removes the blobs that are there (a missing one is no error). */
+  delete(keys: readonly string[]): Promise<void>;
+  /** At most `limit` keys below `prefix`, in key order, after `after`; `next` to go on, or null. */
+  list(prefix: string, after: string | null, limit: number): Promise<{ keys: string[]; next: string | null }>;
+  copy(from: string, to: string): Promise<void>;
+}
+
+/** Why a blob key is refused, or null: what both a file path and an S3 key take the same. */
+export function blobKeyProblem(key: string): string | null {
+  if (key.length === 0 || Buffer.byteLength(key) > 1024) return 'a blob key is 1 to 1024 bytes';
+  if (key.startsWith('/') || key.endsWith('/') || key.includes('//')) return 'a blob key has no empty segment';
+  if (key.split('/').some((s) => s === '.' || s === '..' || s.startsWith('.'))) return 'a blob key has no segment starting with a dot';
+  if (/[\u0000-\u001f\u007f\\]/.test(key)) return 'a blob key has no control character or backslash';
+  return null;
 }

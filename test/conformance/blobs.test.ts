@@ -1,0 +1,145 @@
+// One suite over every blob store (issue 32): files on a volume, and an S3 bucket on a real
+// S3 server from Debian's packages (OpenStack Swift with s3api, started by the test on
+// 127.0.0.1). What one does, the other does: whole and ranged reads, a body cut midway
+// leaving nothing, listing in key order by pages, copies, deletes, hostile keys.
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { makeTempDir } from '../helpers/harness.js';
+import { requireSwift, startSwift, type RunningSwift } from '../helpers/swift.js';
+import { FileBlobStore } from '../../server/storage/file-blobs.js';
+import { S3BlobStore } from '../../server/storage/s3-blobs.js';
+import { IncomingFiles } from '../../server/storage/incoming.js';
+import type { BlobStore } from '../../server/domain/stores.js';
+
+interface Backend {
+  name: string;
+  open(ctx: Mocha.Context): Promise<{ blobs: BlobStore; close(): Promise<void> }>;
+}
+
+const files: Backend = {
+  name: 'files',
+  async open() {
+    const dir = await makeTempDir('blobs-');
+    const incoming = new IncomingFiles(dir, null);
+    await incoming.ensure();
+    return { blobs: new FileBlobStore(path.join(dir, 'blobs'), incoming), close: () => rm(dir, { recursive: true, force: true }) };
+  },
+};
+
+let swift: RunningSwift | null = null;
+const s3: Backend = {
+  name: 'S3 (OpenStack Swift with s3api)',
+  async open(ctx) {
+    requireSwift(ctx);
+    swift ??= await startSwift();
+    const bucket = await swift.bucket(`conformance-${Math.random().toString(36).slice(2, 8)}`);
+    return { blobs: new S3BlobStore({ client: swift.client, bucket, prefix: 'repo/' }), close: async () => undefined };
+  },
+};
+
+async function text(stream: Readable | null): Promise<string | null> {
+  if (!stream) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('latin1');
+}
+
+const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+
+after(async () => {
+  await swift?.stop();
+  swift = null;
+});
+
+for (const backend of [files, s3]) {
+  describe(`blob store conformance: ${backend.name}`, function () {
+    this.timeout(120_000);
+    let blobs: BlobStore;
+    let close: () => Promise<void>;
+
+    before(async function () {
+      this.timeout(120_000);
+      ({ blobs, close } = await backend.open(this));
+    });
+    after(async () => {
+      await close?.();
+    });
+
+    it('keeps a body whole and answers it, its size and SHA-256, whole and by range', async () => {
+      const put = await blobs.put('sha256/ab/abcdef', Readable.from([Buffer.from('hello, '), Buffer.from('world')]));
+      expect(put).to.deep.equal({ size: 12, sha256: sha256('hello, world') });
+      expect(await text(await blobs.get('sha256/ab/abcdef'))).to.equal('hello, world');
+      expect(await text(await blobs.get('sha256/ab/abcdef', { start: 7, end: 11 }))).to.equal('world');
+      expect(await text(await blobs.get('sha256/ab/abcdef', { start: 0, end: 0 }))).to.equal('h');
+      expect(await blobs.head('sha256/ab/abcdef')).to.deep.equal({ size: 12 });
+    });
+
+    it('an empty body is a blob of 0 bytes; a missing key is null, never an error', async () => {
+      expect(await blobs.put('empty', Readable.from([]))).to.deep.equal({ size: 0, sha256: sha256('') });
+      expect(await blobs.head('empty')).to.deep.equal({ size: 0 });
+      expect(await text(await blobs.get('empty'))).to.equal('');
+      expect(await blobs.get('no/such/key')).to.equal(null);
+      expect(await blobs.head('no/such/key')).to.equal(null);
+    });
+
+    it('a body of several parts (past the multipart size) comes back byte for byte', async () => {
+      const body = randomBytes(20 * 1024 * 1024 + 123);
+      const chunks = Array.from({ length: Math.ceil(body.length / 65536) }, (_, i) => body.subarray(i * 65536, (i + 1) * 65536));
+      expect(await blobs.put('big/one', Readable.from(chunks))).to.deep.equal({ size: body.length, sha256: sha256(body) });
+      const back = await blobs.get('big/one');
+      const got: Buffer[] = [];
+      for await (const chunk of back as Readable) got.push(chunk as Buffer);
+      expect(sha256(Buffer.concat(got))).to.equal(sha256(body));
+      expect(await text(await blobs.get('big/one', { start: body.length - 3, end: body.length - 1 }))).to.equal(body.subarray(body.length - 3).toString('latin1'));
+    });
+
+    it('a body that fails midway leaves nothing: no blob, nothing listed', async () => {
+      const failing = new Readable({
+        read() {
+          this.push(randomBytes(9 * 1024 * 1024));
+          this.destroy(new Error('the client went away'));
+        },
+      });
+      let failed: Error | null = null;
+      await blobs.put('cut/midway', failing).catch((err: Error) => (failed = err));
+      expect(failed).to.be.an('error');
+      expect(await blobs.head('cut/midway')).to.equal(null);
+      expect((await blobs.list('cut/', null, 100)).keys).to.deep.equal([]);
+    });
+
+    it('lists in key order, a page at a time, only below the prefix', async () => {
+      const keys = ['list/a', 'list/b/1', 'list/b/2', 'list/c', 'list-other', 'list/a-b', 'list/a b', 'list/\u00e9'];
+      for (const key of keys) await blobs.put(key, Readable.from([Buffer.from(key)]));
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let page = 0; page < 10; page++) {
+        const { keys: got, next } = await blobs.list('list/', after, 3);
+        seen.push(...got);
+        if (next === null) break;
+        after = next;
+      }
+      const expected = keys.filter((k) => k.startsWith('list/')).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      expect(seen).to.deep.equal(expected);
+    });
+
+    it('copies and deletes; deleting what is not there is no error', async () => {
+      await blobs.put('copy/from', Readable.from([Buffer.from('to be copied')]));
+      await blobs.copy('copy/from', 'copy/to with space');
+      expect(await text(await blobs.get('copy/to with space'))).to.equal('to be copied');
+      await blobs.delete(['copy/from', 'copy/never-was']);
+      expect(await blobs.head('copy/from')).to.equal(null);
+      expect(await blobs.head('copy/to with space')).to.deep.equal({ size: 12 });
+    });
+
+    it('refuses keys that are no clean path, before touching the store', async () => {
+      for (const key of ['', '/abs', 'a//b', 'a/../b', '.hidden', 'a/.b', 'a\\b', 'trail/', 'nul\u0000']) {
+        let refused = false;
+        await blobs.put(key, Readable.from([Buffer.from('x')])).catch(() => (refused = true));
+        expect(refused, JSON.stringify(key)).to.equal(true);
+      }
+    });
+  });
+}
