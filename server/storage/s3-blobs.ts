@@ -54,7 +54,12 @@ export class S3BlobStore implements BlobStore {
       void upload.abort().catch(() => undefined);
       throw err;
     });
-    await Promise.all([feeding, upload.done()]);
+    // The store failing ends the body too: it would otherwise wait, paused, for ever.
+    const storing = upload.done().catch((err: unknown) => {
+      out.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    });
+    await Promise.all([feeding, storing]);
     return { size, sha256: hash.digest('hex') };
   }
 

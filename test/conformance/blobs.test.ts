@@ -20,6 +20,8 @@ interface Opened {
   blobs: BlobStore;
   /** S3: multipart uploads begun and neither completed nor aborted (parts nobody will ever see). */
   pendingUploads?(): Promise<number>;
+  /** S3: the same server, a bucket that does not exist (every write fails). */
+  nowhere?: BlobStore;
   close(): Promise<void>;
 }
 
@@ -49,7 +51,7 @@ const s3: Backend = {
     requireSwift(ctx);
     swift ??= await startSwift();
     const bucket = await swift.bucket(`conformance-${Math.random().toString(36).slice(2, 8)}`);
-    return { blobs: new S3BlobStore({ client: swift.client, bucket, prefix: 'repo/' }), pendingUploads: pendingUploadsOf(swift.client, bucket), close: async () => undefined };
+    return { blobs: new S3BlobStore({ client: swift.client, bucket, prefix: 'repo/' }), pendingUploads: pendingUploadsOf(swift.client, bucket), nowhere: new S3BlobStore({ client: swift.client, bucket: 'no-such-bucket-here', prefix: '' }), close: async () => undefined };
   },
 };
 
@@ -60,7 +62,7 @@ const ceph: Backend = {
     requireCeph(ctx);
     rgw ??= await startRgw();
     const bucket = await rgw.bucket(`conformance-${Math.random().toString(36).slice(2, 8)}`);
-    return { blobs: new S3BlobStore({ client: rgw.client, bucket, prefix: '' }), pendingUploads: pendingUploadsOf(rgw.client, bucket), close: async () => undefined };
+    return { blobs: new S3BlobStore({ client: rgw.client, bucket, prefix: '' }), pendingUploads: pendingUploadsOf(rgw.client, bucket), nowhere: new S3BlobStore({ client: rgw.client, bucket: 'no-such-bucket-here', prefix: '' }), close: async () => undefined };
   },
 };
 
@@ -142,6 +144,22 @@ for (const backend of [files, s3, ceph]) {
       expect((await blobs.list('cut/', null, 100)).keys).to.deep.equal([]);
       // Its parts are not left behind in the bucket, where nothing would ever remove them.
       if (opened.pendingUploads) expect(await opened.pendingUploads()).to.equal(0);
+    });
+
+    // S3 only: a bucket that is not there (files have no such failure to make).
+    if (backend !== files) it('a store that refuses the write fails the put and ends the body (it never waits, paused, for ever)', async () => {
+      let produced = 0;
+      const endless = new Readable({
+        read() {
+          produced++;
+          this.push(Buffer.alloc(1024 * 1024, 1));
+        },
+      });
+      let failed: unknown = null;
+      await (opened.nowhere as BlobStore).put('x', endless).catch((err: unknown) => (failed = err));
+      expect(failed).to.be.an('error');
+      expect(endless.destroyed).to.equal(true);
+      expect(produced).to.be.below(200);
     });
 
     it('lists in key order, a page at a time, only below the prefix', async () => {
