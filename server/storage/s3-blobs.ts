@@ -59,7 +59,10 @@ export class S3BlobStore implements BlobStore {
       out.destroy(err instanceof Error ? err : new Error(String(err)));
       throw err;
     });
-    await Promise.all([feeding, storing]);
+    // Both settled before the put answers: a failed put has ended its body and its upload.
+    const [fed, stored] = await Promise.allSettled([feeding, storing]);
+    if (stored.status === 'rejected') throw stored.reason;
+    if (fed.status === 'rejected') throw fed.reason;
     return { size, sha256: hash.digest('hex') };
   }
 
