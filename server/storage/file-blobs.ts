@@ -1,13 +1,12 @@
 // Blobs as files below a folder (issue 32): the embedded default, and what the S3 store is
 // held to by the same conformance suite. A blob is written to a temporary file while it is
 // hashed and renamed into place when whole: nothing partial is ever visible.
-import { createHash } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
+import { measuring } from './measuring.js';
 import { blobKeyProblem, type BlobStore, type TempFiles } from '../domain/stores.js';
 
 function checked(key: string): string {
@@ -29,18 +28,10 @@ export class FileBlobStore implements BlobStore {
   async put(key: string, body: Readable): Promise<{ size: number; sha256: string }> {
     const file = this.fileOf(key);
     const temp = this.temps.tempPath('blob');
-    const hash = createHash('sha256');
-    let size = 0;
-    const counting = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const counting = measuring();
     try {
       const handle = await open(temp, 'wx');
-      await pipeline(body, counting, handle.createWriteStream());
+      await pipeline(body, counting.stream, handle.createWriteStream());
       await mkdir(path.dirname(file), { recursive: true });
       await rename(temp, file);
       this.temps.settle(temp);
@@ -48,7 +39,7 @@ export class FileBlobStore implements BlobStore {
       await this.temps.discard(temp);
       throw err;
     }
-    return { size, sha256: hash.digest('hex') };
+    return counting.result();
   }
 
   async get(key: string, range?: { start: number; end: number }): Promise<Readable | null> {

@@ -3,11 +3,11 @@
 // upload, so no object appears), a get takes a range, a list goes in key order. Only the
 // operations every S3 server has (Swift's s3api and Ceph RGW are tested): no conditional
 // write, tag, ACL or version.
-import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { measuring } from './measuring.js';
 import { blobKeyProblem, type BlobStore } from '../domain/stores.js';
 
 /** Parts of a multipart upload: what one part holds in memory while it is sent. */
@@ -38,19 +38,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   async put(key: string, body: Readable): Promise<{ size: number; sha256: string }> {
-    const hash = createHash('sha256');
-    let size = 0;
-    const counting = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const counting = measuring();
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
     const upload = new Upload({ client: this.at.client, params: { Bucket: this.at.bucket, Key: this.keyOf(key), Body: out }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
     // The body failing aborts the upload (its parts are removed): no object, whole or not.
-    const feeding = pipeline(body, counting, out).catch((err: unknown) => {
+    const feeding = pipeline(body, counting.stream, out).catch((err: unknown) => {
       void upload.abort().catch(() => undefined);
       throw err;
     });
@@ -63,7 +55,7 @@ export class S3BlobStore implements BlobStore {
     const [fed, stored] = await Promise.allSettled([feeding, storing]);
     if (stored.status === 'rejected') throw stored.reason;
     if (fed.status === 'rejected') throw fed.reason;
-    return { size, sha256: hash.digest('hex') };
+    return counting.result();
   }
 
   async get(key: string, range?: { start: number; end: number }): Promise<Readable | null> {

@@ -1,6 +1,6 @@
-// One suite over every blob store (issue 32): files on a volume, and an S3 bucket on two
-// real S3 servers from Debian's packages (OpenStack Swift with s3api, and Ceph RGW), each
-// started by the test on 127.0.0.1. What one does, the other does: whole and ranged reads, a body cut midway
+// One suite over every blob store (issue 32): files on a volume, and an S3 bucket on a real
+// S3 server from Debian's packages (OpenStack Swift with s3api), started by the test on
+// 127.0.0.1. (Ceph RGW is the next server for it: see docs/design.md.) What one does, the other does: whole and ranged reads, a body cut midway
 // leaving nothing, listing in key order by pages, copies, deletes, hostile keys.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,7 +9,6 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { makeTempDir } from '../helpers/harness.js';
 import { requireSwift, startSwift, type RunningSwift } from '../helpers/swift.js';
-import { requireCeph, startRgw, type RunningRgw } from '../helpers/ceph.js';
 import { FileBlobStore } from '../../server/storage/file-blobs.js';
 import { S3BlobStore } from '../../server/storage/s3-blobs.js';
 import { IncomingFiles } from '../../server/storage/incoming.js';
@@ -55,17 +54,6 @@ const s3: Backend = {
   },
 };
 
-let rgw: RunningRgw | null = null;
-const ceph: Backend = {
-  name: 'S3 (Ceph RGW)',
-  async open(ctx) {
-    requireCeph(ctx);
-    rgw ??= await startRgw();
-    const bucket = await rgw.bucket(`conformance-${Math.random().toString(36).slice(2, 8)}`);
-    return { blobs: new S3BlobStore({ client: rgw.client, bucket, prefix: '' }), pendingUploads: pendingUploadsOf(rgw.client, bucket), nowhere: new S3BlobStore({ client: rgw.client, bucket: 'no-such-bucket-here', prefix: '' }), close: async () => undefined };
-  },
-};
-
 async function text(stream: Readable | null): Promise<string | null> {
   if (!stream) return null;
   const chunks: Buffer[] = [];
@@ -78,11 +66,9 @@ const sha256 = (data: Buffer | string): string => createHash('sha256').update(da
 after(async () => {
   await swift?.stop();
   swift = null;
-  await rgw?.stop();
-  rgw = null;
 });
 
-for (const backend of [files, s3, ceph]) {
+for (const backend of [files, s3]) {
   describe(`blob store conformance: ${backend.name}`, function () {
     this.timeout(120_000);
     let blobs: BlobStore;

@@ -2,25 +2,15 @@
 // one account, container and object server and a proxy with tempauth and s3api, and the
 // memcached tempauth needs, all on 127.0.0.1 with free ports, their data in a temporary
 // folder, started and stopped by the test. S3 credentials: test:tester / testing.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { makeTempDir } from './harness.js';
 import { freePort } from './nginx.js';
 import { findTool, run, skipUnlessCi } from './tools.js';
+import { Daemons, runningS3, until, type RunningS3 } from './daemons.js';
 
-export interface RunningSwift {
-  endpoint: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  /** A client of it (path style, as Swift needs). */
-  client: S3Client;
-  /** Makes a bucket and returns its name. */
-  bucket(name: string): Promise<string>;
-  stop(): Promise<void>;
-}
+export type RunningSwift = RunningS3;
 
 const SERVERS = ['account', 'container', 'object'] as const;
 
@@ -30,14 +20,6 @@ export const SWIFT_PACKAGES = 'swift swift-proxy swift-account swift-container s
 export function requireSwift(ctx: Mocha.Context): void {
   for (const tool of ['swift-proxy-server', 'swift-object-server', 'swift-ring-builder', 'memcached']) {
     if (!findTool(tool)) skipUnlessCi(ctx, `${tool} is not installed`, `apt-get install ${SWIFT_PACKAGES}, as .ci/run does`);
-  }
-}
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`Swift: ${what} did not come up within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -68,43 +50,18 @@ export async function startSwift(): Promise<RunningSwift> {
       `[filter:cache]\nuse = egg:swift#memcache\nmemcache_servers = 127.0.0.1:${memcachedPort}\n` +
       filters.map((f) => `[filter:${f}]\nuse = egg:swift#${f}\n`).join(''),
   );
-  const children: ChildProcess[] = [];
-  const output: string[] = [];
-  const start = (cmd: string, args: string[]): void => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
-    children.push(child);
-  };
-  const stop = async (): Promise<void> => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
-    await rm(dir, { recursive: true, force: true });
-  };
+  const daemons = new Daemons(dir);
+  const start = (cmd: string, args: string[]): void => daemons.start(cmd, args);
+  const stop = (): Promise<void> => daemons.stop();
   try {
     start('memcached', ['-l', '127.0.0.1', '-p', String(memcachedPort), '-U', '0', '-u', user]);
     for (const server of SERVERS) start(`swift-${server}-server`, [path.join(etc, `${server}-server.conf`)]);
     start('swift-proxy-server', [path.join(etc, 'proxy-server.conf')]);
     const endpoint = `http://127.0.0.1:${proxyPort}`;
-    await until('the proxy', async () => (await fetch(`${endpoint}/healthcheck`).catch(() => null))?.status === 200, 30_000);
-    const credentials = { accessKeyId: 'test:tester', secretAccessKey: 'testing' };
-    const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 });
-    return {
-      endpoint,
-      ...credentials,
-      client,
-      async bucket(name) {
-        // The first request may come before the servers behind the proxy listen.
-        await until(`bucket ${name}`, () => client.send(new CreateBucketCommand({ Bucket: name })).then(() => true, () => false), 30_000);
-        return name;
-      },
-      async stop() {
-        client.destroy();
-        await stop();
-      },
-    };
+    await until('Swift: the proxy', async () => (await fetch(`${endpoint}/healthcheck`).catch(() => null))?.status === 200, 30_000);
+    return runningS3(endpoint, { accessKeyId: 'test:tester', secretAccessKey: 'testing' }, daemons, 30_000);
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\n${output.join('').slice(-2000)}`);
+    throw new Error(`${(err as Error).message}\n${daemons.tail()}`);
   }
 }
