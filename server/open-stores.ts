@@ -24,7 +24,9 @@ import type {
   JobTokenLedger,
   StoreLocation,
   TokenRecords,
+  ArtifactTree,
 } from './domain/stores.js';
+import type { IncomingFiles } from './storage/incoming.js';
 import { AuditFile } from './storage/audit-trail.js';
 import { LocalBuildGuard } from './storage/build-guard.js';
 import { BuildRecordFiles } from './storage/build-records.js';
@@ -83,8 +85,10 @@ export interface Cluster {
 
 /** Everything the repository keeps, each behind the interface named for what it keeps (domain/stores.ts). */
 export interface Stores {
-  /** The artifact tree's bytes, and the temporary files every store writes through. */
-  files: ArtifactStore;
+  /** The artifact tree: folders and files, and their bytes. */
+  tree: ArtifactTree;
+  /** This process's temporary files, on its own volume: what every store writes through. */
+  incoming: IncomingFiles;
   /** Bodies named by their SHA-256: what recordings and the mirror refer to. */
   content: ContentStore;
   resources: ResourceRecords;
@@ -127,7 +131,8 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
     const guard = new LocalBuildGuard();
     const audit = new AuditFile(location.tokensDir, now, auditFailed);
     return {
-      files,
+      tree: files,
+      incoming: files.incoming,
       content,
       resources: new ResourceRecordFiles(location.artifactsDir, files.incoming),
       checksums: new ChecksumIndexFiles(location.artifactsDir, files.incoming),
@@ -158,7 +163,8 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
   const guard = new PgBuildGuard(db, replicas.id, options.writeLeaseMs);
   const audit = new PgAuditTrail(db, auditFailed);
   return {
-    files,
+    tree: files,
+    incoming: files.incoming,
     content,
     resources,
     checksums: new PgChecksumIndex(db),

@@ -71,7 +71,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   const { logger } = options;
   const now = options.now ?? Date.now;
   const stores = await openStores(config, { logger, now });
-  const { files: store, content, resources: meta, inputs, audit, cluster } = stores;
+  const { tree: store, incoming, content, resources: meta, inputs, audit, cluster } = stores;
   const tokenStore = stores.tokens;
   const emit = fanOut((event) => audit.record(event), ...(options.onEvent ? [options.onEvent] : []));
   const inputLimits: RecordingLimits = { maxLines: config.inputs.maxLines, maxBytes: config.inputs.maxBytes };
@@ -150,7 +150,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
         // What its provenance says, read once now in the checking thread: a compare of the new build does not wait for it.
         void signer
           .publicKeys()
-          .then((keys) => provenanceChecker.digests(store.fsPath([...scopeSegments(scope), PROVENANCE_FILE]), keys.map((k) => k.key)))
+          .then((keys) => provenanceChecker.digests(store, [...scopeSegments(scope), PROVENANCE_FILE], keys.map((k) => k.key)))
           .catch(() => undefined);
       }
       if (result.outcome === 'pending') {
@@ -247,6 +247,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
   return {
     config,
     store,
+    incoming,
     meta,
     catalog,
     builds,
@@ -278,7 +279,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
       // a crash or a bug left behind); the leader ends expired tokens and retries seals.
       timers.push(
         setInterval(() => {
-          store.incoming.sweep().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
+          incoming.sweep().catch((err: unknown) => logger.error({ err: String(err) }, 'sweep of .incoming failed'));
           // Every replica writes again the apt indexes it failed to write.
           packages.retryFailed().catch(() => undefined);
           if (leading) void scheduledWork();
@@ -289,7 +290,7 @@ export async function openRepository(config: Config, options: RepositoryOptions)
           setInterval(() => {
             void cluster.heartbeat().catch(() => undefined);
             // The leader clears the folders of replicas it has not heard of: this one's, if cut off long enough.
-            store.incoming.ensure().catch(() => undefined);
+            incoming.ensure().catch(() => undefined);
             checkLeadership().catch((err: unknown) => logger.error({ err: String(err) }, 'leader check failed'));
           }, Math.min(LEADER_CHECK_MS, HEARTBEAT_MS)),
         );

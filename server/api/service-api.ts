@@ -61,7 +61,7 @@ export function createServiceApi({ config, repo, jobTokens, metrics, requestLog,
 
   app.get('/-/health', async (_req, res) => {
     try {
-      await access(store.incoming.dir, constants.W_OK);
+      await access(repo.incoming.dir, constants.W_OK);
       await access(config.tokensDir, constants.W_OK);
     } catch {
       throw new HttpError(503, 'storage not writable');

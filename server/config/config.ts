@@ -7,6 +7,7 @@ import { masterNameProblem } from '../domain/token-rules.js';
 import { parseRetentionPolicy, PolicyError, type RetentionPolicy } from '../domain/retention-policy.js';
 import { socketPathProblem } from '../domain/path-limits.js';
 import { parse as parseYaml, YAMLError } from 'yaml';
+import type { BucketLocation } from '../domain/stores.js';
 import { IssuersProblem, parseTrustedIssuers, type TrustedIssuer } from '../domain/job-token-rules.js';
 
 export interface Config {
@@ -18,6 +19,8 @@ export interface Config {
   upstreamCa: { file: string; pem: string } | null;
   /** postgres://…: tokens, masters, the audit trail, inputs and the mirror in PostgreSQL. */
   databaseUrl: string | null;
+  /** BLOB_STORE=s3://…: the tree's bytes in an S3-compatible bucket (the tree itself in PostgreSQL); null: files in ARTIFACTS_DIR. */
+  blobStore: BucketLocation | null;
   /** Private networks the proxy and the mirror may connect to all the same (CIDRs). */
   proxyAllowNetworks: string[];
   /** A Unix socket to listen on as well, for nginx on the same host; its requests come from a trusted proxy. */
@@ -66,6 +69,42 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+// S3's own rules for bucket names (the dotted ones too).
+const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** BLOB_STORE and the S3_ settings, checked; S3 mode keeps the tree in PostgreSQL, so it needs DATABASE_URL. */
+export function bucketLocation(env: Env, databaseUrl: string | null): BucketLocation | null {
+  const value = env.BLOB_STORE;
+  if (!value) {
+    const stray = ['S3_ENDPOINT', 'S3_REGION', 'S3_FORCE_PATH_STYLE'].find((name) => env[name]);
+    if (stray) throw new ConfigError(`${stray} is set but BLOB_STORE is not: set BLOB_STORE=s3://bucket/prefix to keep the bytes in a bucket`);
+    return null;
+  }
+  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(value);
+  if (!match) throw new ConfigError(`BLOB_STORE must look like s3://bucket or s3://bucket/prefix, got "${value}"`);
+  const bucket = match[1] as string;
+  if (!BUCKET_RE.test(bucket) || bucket.includes('..')) throw new ConfigError(`BLOB_STORE: "${bucket}" is not a valid bucket name (3 to 63 lower-case letters, digits, dots and hyphens)`);
+  const path = (match[2] ?? '').replace(/\/+$/, '');
+  if (path.split('/').some((s) => s === '.' || s === '..' || s.startsWith('.')) && path !== '') throw new ConfigError('BLOB_STORE: the prefix has no segment that starts with a dot');
+  if (path.includes('//') || /[\u0000-\u001f\u007f\\]/.test(path) || path.length > 256) throw new ConfigError('BLOB_STORE: the prefix has no empty segment, control character or backslash, and at most 256 characters');
+  if (!databaseUrl) throw new ConfigError('BLOB_STORE needs DATABASE_URL: with the bytes in a bucket, the tree (folders, names, records) is kept in PostgreSQL');
+  let endpoint: string | null = null;
+  if (env.S3_ENDPOINT) {
+    let url: URL;
+    try {
+      url = new URL(env.S3_ENDPOINT);
+    } catch {
+      throw new ConfigError(`S3_ENDPOINT must be a URL like https://s3.example.org, got "${env.S3_ENDPOINT}"`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`S3_ENDPOINT must be http:// or https://, got ${url.protocol}//`);
+    if (url.username || url.password) throw new ConfigError('S3_ENDPOINT holds credentials: give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the SDK\'s other sources) instead');
+    endpoint = url.origin + url.pathname.replace(/\/+$/, '');
+  }
+  const region = env.S3_REGION || env.AWS_REGION || 'us-east-1';
+  if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new ConfigError(`S3_REGION must be a region name like us-east-1, got "${region}"`);
+  return { bucket, prefix: path ? `${path}/` : '', endpoint, region, forcePathStyle: onOff(env, 'S3_FORCE_PATH_STYLE', false) };
+}
+
 type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -95,8 +134,9 @@ function size(env: Env, name: string, fallback: number, min: number, max: number
 function onOff(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (raw === 'on') return true;
-  if (raw === 'off') return false;
+  // true and false too: what the AWS tools and most compose files write.
+  if (raw === 'on' || raw === 'true') return true;
+  if (raw === 'off' || raw === 'false') return false;
   throw new ConfigError(`${name} must be on or off, got "${raw}"`);
 }
 
@@ -274,12 +314,14 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const tokenTtlMaxSeconds = integer(env, 'TOKEN_TTL_MAX', 24 * 3600, 1, 366 * 24 * 3600);
   const tokenTtlDefaultSeconds = integer(env, 'TOKEN_TTL_DEFAULT', Math.min(6 * 3600, tokenTtlMaxSeconds), 1, tokenTtlMaxSeconds);
   const logLevel = env.LOG_LEVEL || 'info';
+  const database = databaseUrl(env);
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     proxyPort: integer(env, 'PROXY_PORT', 8081, 0, 65535),
     upstreamCa: upstreamCa(env.UPSTREAM_CA_FILE, cwd),
-    databaseUrl: databaseUrl(env),
+    databaseUrl: database,
+    blobStore: bucketLocation(env, database),
     proxyAllowNetworks: addressList('PROXY_ALLOW_NETWORKS', env.PROXY_ALLOW_NETWORKS),
     host,
     listenSocket: listenSocket(env.LISTEN_SOCKET, cwd),

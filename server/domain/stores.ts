@@ -520,6 +520,20 @@ export interface StoreLocation {
   artifactsDir: string;
   tokensDir: string;
   databaseUrl: string | null;
+  /** The tree's bytes in a bucket (the tree in the database); absent or null: files in artifactsDir. */
+  blobStore?: BucketLocation | null;
+}
+
+/** A bucket of an S3-compatible server (BLOB_STORE); credentials come from the AWS SDK's own chain, never a setting. */
+export interface BucketLocation {
+  bucket: string;
+  /** '' or ending with '/'. */
+  prefix: string;
+  /** S3_ENDPOINT: any S3-compatible server (null: AWS's own for the region). */
+  endpoint: string | null;
+  region: string;
+  /** S3_FORCE_PATH_STYLE: the bucket in the path, for servers without bucket host names (Swift, Ceph RGW). */
+  forcePathStyle: boolean;
 }
 
 /** The package formats the repository indexes (docs/packages.md). */
@@ -627,4 +641,112 @@ export function blobKeyProblem(key: string): string | null {
   if (key.split('/').some((s) => s === '.' || s === '..' || s.startsWith('.'))) return 'a blob key has no segment starting with a dot';
   if (/[\u0000-\u001f\u007f\\]/.test(key)) return 'a blob key has no control character or backslash';
   return null;
+}
+
+/**
+ * What an entry of the artifact tree says of itself: fs.Stats has all of it, and so do the
+ * rows of a tree kept in PostgreSQL. `ino` changes whenever a file is replaced (an inode
+ * on a volume, a row's version in the database): a checksum record names the one it is for.
+ */
+export interface TreeStats {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  size: number;
+  mtimeMs: number;
+  mtime: Date;
+  /** When it was made (WebDAV's creationdate): 0 and the change time where a file system keeps none. */
+  birthtimeMs: number;
+  birthtime: Date;
+  ctime: Date;
+  ino: number;
+}
+
+/** A file opened for reading: what was opened, whatever replaces the path meanwhile. */
+export interface OpenedFile {
+  stats: TreeStats;
+  /** On a volume, its descriptor (small reads use it directly; the caller closes it); null in a bucket. */
+  fd: number | null;
+  /** Its bytes `start`..`end` (inclusive; all by default); the descriptor, if any, is closed at the end. */
+  stream(start?: number, end?: number): Promise<Readable>;
+  /** Lets go of it unread. */
+  close(): void;
+}
+
+/** What a write of a file did. */
+export interface TreePut {
+  created: boolean;
+  /** Size of the file it replaced (0 for a new one). */
+  replacedSize: number;
+  size: number;
+  sha256: string;
+  /** The stored file as it is now (its checksum is valid for these stats). */
+  stats: TreeStats;
+}
+
+export interface TreePutOptions {
+  expectedSha256?: string | null;
+  /** The declared Content-Length, if any. */
+  declaredLength?: number | null;
+  /**
+   * Runs once the body is complete and checked, before it appears: its failure stores
+   * nothing. What it returns is run if publishing fails after it.
+   */
+  beforePublish?: (sha256: string, stats: TreeStats) => Promise<() => Promise<void>>;
+  /** Told of each chunk's size as it arrives. */
+  received?: (bytes: number) => void;
+}
+
+/** A file below a collection, as a walk finds it. */
+export interface TreeFile {
+  /** Below the collection walked. */
+  relative: string[];
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+/**
+ * The artifact tree: folders and files by path, what WebDAV writes and HTTP serves. On a
+ * volume (storage/artifact-store.ts: files in ARTIFACTS_DIR, nginx may serve them), or in
+ * PostgreSQL and an S3 bucket (storage/pg/bucket-tree.ts: the tree as rows, the bytes as
+ * blobs). Every change appears whole or not at all. Paths were checked by parseTreePath.
+ */
+export interface ArtifactTree {
+  /** Why a path (with members `below` bytes and `belowSegments` segments deeper) is too long for this store, or null. */
+  storagePathProblem(segments: readonly string[], below?: number, belowSegments?: number): string | null;
+  /** Why a write there is refused because it goes through a symbolic link (a volume's), or null. */
+  symlinkProblem(segments: readonly string[]): string | null;
+  stat(segments: readonly string[]): Promise<TreeStats | null>;
+  /** A file opened for reading, or null (missing, or a collection: see stat). */
+  open(segments: readonly string[]): Promise<OpenedFile | null>;
+  /** A small file's bytes kept from an earlier download while it is the same file, or null. */
+  cachedFile(segments: readonly string[]): { stats: TreeStats; bytes: Buffer } | null;
+  rememberFile(segments: readonly string[], stats: TreeStats, bytes: Buffer): void;
+  /** A file as a path on this machine, for readers that seek (a zip); `release` when done. Null: no such file. */
+  localFile(segments: readonly string[], maxBytes: number): Promise<{ path: string; size: number; release(): Promise<void> } | null>;
+  /** A collection's members with their stats, unsorted. */
+  list(segments: readonly string[]): Promise<{ name: string; stats: TreeStats }[]>;
+  /** A collection's members' names, unsorted, without their stats. */
+  names(segments: readonly string[]): Promise<{ name: string; collection: boolean }[]>;
+  /** Every file below a collection, in path order (by segment); what vanishes meanwhile is left out. */
+  filesBelow(segments: readonly string[]): Promise<TreeFile[]>;
+  /** The longest relative path below a collection, in bytes and segments (for COPY and MOVE). */
+  deepestBelow(segments: readonly string[]): Promise<{ bytes: number; segments: number }>;
+  /** Streams `body` in; it appears at `segments` once whole and checked, with any missing parents. */
+  putFile(segments: readonly string[], body: Readable, options?: TreePutOptions): Promise<TreePut>;
+  /** MKCOL: refused if it exists ('not-allowed') or its parent does not ('conflict'). */
+  makeCollection(segments: readonly string[]): Promise<void>;
+  /** Makes a collection and any missing parents. */
+  ensureCollection(segments: readonly string[]): Promise<void>;
+  /** Removes a file or a whole collection, at once. */
+  remove(segments: readonly string[]): Promise<void>;
+  /** Moves a resource, replacing what is at `to`. */
+  move(from: readonly string[], to: readonly string[]): Promise<void>;
+  /** Copies a resource, replacing what is at `to`; `depthZero` copies a collection without its members. */
+  copy(from: readonly string[], to: readonly string[], depthZero: boolean): Promise<void>;
+  /** Takes a collection out of the tree at once (gone for readers), to be dropped or put back. */
+  setAside(segments: readonly string[]): Promise<SetAside>;
+  /** A sealed build's bytes made unchangeable where the store can (a volume: modes 0444 and 0555). */
+  makeReadOnly(segments: readonly string[]): Promise<void>;
+  makeWritable(segments: readonly string[]): Promise<void>;
 }

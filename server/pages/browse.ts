@@ -370,7 +370,7 @@ export async function comparePage(services: Services, fromParam: string | undefi
 /** Whether two sealed builds' signed provenance agree on inputs and outputs (null unless both have one that verifies). */
 async function compareSignedProvenance(services: Services, from: readonly string[], to: readonly string[]): Promise<{ inputs: boolean; outputs: boolean } | null> {
   const keys = (await services.signer.publicKeys()).map((k) => k.key);
-  const [a, b] = await Promise.all([from, to].map((build) => provenanceChecker.digests(services.store.fsPath([...build, PROVENANCE_FILE]), keys)));
+  const [a, b] = await Promise.all([from, to].map((build) => provenanceChecker.digests(services.store, [...build, PROVENANCE_FILE], keys)));
   return a && b ? { inputs: a.inputs === b.inputs, outputs: a.outputs === b.outputs } : null;
 }
 

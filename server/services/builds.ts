@@ -3,14 +3,13 @@
 // makes the files read-only on disk; from then on no request may change the build. A seal
 // that cannot complete (a full disk) stays recorded as pending, is retried, also after a
 // restart, and keeps new tokens out until it is done.
-import { chmod, lstat, readdir, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { Readable } from 'node:stream';
 import { BUILD_DEPTH, scopeSegments, scopeString } from '../domain/tree-path.js';
 import { sha256sumLine } from '../domain/checksum.js';
 import { SEAL_FILES, SUMS_FILE } from '../domain/seal-files.js';
 import { errorSummary, Failure } from '../domain/errors.js';
 import { hasMeta, metaConflict, type BuildMeta } from '../domain/build-meta.js';
-import { type ArtifactStore, type PutResult } from '../storage/artifact-store.js';
+import type { ArtifactTree, TreeFile, TreePut } from '../domain/stores.js';
 import type { BuildRecord, BuildRecords, PinState, SealedBuildEntry, SealedBuildQuery, SealedState } from '../domain/stores.js';
 import type { BuildGuard } from '../domain/stores.js';
 import type { Catalog } from './catalog.js';
@@ -26,13 +25,8 @@ export type SealSigner = (build: readonly string[], sums: string, sealedAt: stri
 const SHARED_SUMMARY_MS = 2_000;
 const SHARED_SUMMARIES = 10_000;
 
-export interface BuildFile {
-  /** Segments below the build root. */
-  relative: string[];
-  size: number;
-  mtimeMs: number;
-  ino: number;
-}
+/** A file of a build: `relative` is below the build root. */
+export type BuildFile = TreeFile;
 
 export interface BuildStats {
   files: number;
@@ -71,7 +65,7 @@ export class Builds {
   private readonly computing = new Map<string, Promise<Summary>>();
 
   constructor(
-    private readonly store: ArtifactStore,
+    private readonly store: ArtifactTree,
     private readonly meta: ResourceRecords,
     private readonly records: BuildRecords,
     /** Mints and seals one at a time per build, and the writes in flight (build-guard.ts). */
@@ -267,15 +261,10 @@ export class Builds {
         if (!record.sealed || record.pin || record.retired) return null;
         // The tombstone first: the name is never minted again, so a URL never changes what it serves.
         await this.records.put(build, { ...record, retired: { at: new Date(this.now()).toISOString(), by } });
-        const root = this.store.fsPath(build);
-        const trash = this.store.incoming.tempPath('retired');
+        let aside;
         try {
-          // Moving a folder to another parent rewrites its "..": it must be writable.
-          await chmod(root, 0o755);
-          await rename(root, trash);
+          aside = await this.store.setAside(build);
         } catch (err) {
-          this.store.incoming.settle(trash);
-          await chmod(root, 0o555).catch(() => undefined);
           await this.records.put(build, record).catch(() => undefined);
           throw err;
         }
@@ -285,19 +274,18 @@ export class Builds {
         await this.inputs.remove(build);
         // Out of the package indexes (its project's apt repository is written again).
         await this.packages?.removed(build);
-        await this.store.incoming.discard(trash);
+        await aside.drop();
         return record.sealed;
       }),
     );
   }
 
-  /** Every build folder in the tree as [type, project, build] (dot-folders are internal). */
+  /** Every build folder in the tree as [type, project, build]. */
   async all(): Promise<string[][]> {
     const found: string[][] = [];
-    const below = async (segments: string[]): Promise<string[]> => {
-      const entries = await readdir(this.store.fsPath(segments), { withFileTypes: true }).catch(ignoreVanished);
-      return (entries ?? []).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
-    };
+    // A folder removed meanwhile has no members.
+    const below = async (segments: string[]): Promise<string[]> =>
+      (await this.store.names(segments).catch(() => [])).filter((e) => e.collection).map((e) => e.name);
     for (const type of await below([])) {
       for (const project of await below([type])) {
         for (const build of await below([type, project])) found.push([type, project, build]);
@@ -308,24 +296,11 @@ export class Builds {
 
   /** Every file of a build (the seal's own files excluded), in path order. */
   async files(build: readonly string[]): Promise<BuildFile[]> {
-    const root = this.store.fsPath(build);
-    const found: BuildFile[] = [];
-    // An open build may change while it is walked: what vanished meanwhile is skipped.
-    const walk = async (dir: string, relative: string[]): Promise<void> => {
-      const names = await readdir(dir).catch(ignoreVanished);
-      for (const name of (names ?? []).sort()) {
-        const stats = await lstat(path.join(dir, name)).catch(ignoreVanished);
-        if (!stats) continue;
-        if (stats.isDirectory()) await walk(path.join(dir, name), [...relative, name]);
-        else if (stats.isFile() && !(relative.length === 0 && SEAL_FILES.has(name))) found.push({ relative: [...relative, name], size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
-      }
-    };
-    await walk(root, []);
-    return found;
+    return (await this.store.filesBelow(build)).filter((f) => !(f.relative.length === 1 && SEAL_FILES.has(f.relative[0] as string)));
   }
 
   /** An upload finished in an open build: its summary follows without a walk. */
-  notePut(scope: string, put: Pick<PutResult, 'created' | 'size' | 'replacedSize'>): void {
+  notePut(scope: string, put: Pick<TreePut, 'created' | 'size' | 'replacedSize'>): void {
     if (this.guard.shared) return;
     const summary = this.summaries.get(scope);
     if (!summary) return;
@@ -381,7 +356,7 @@ export class Builds {
 
   private async seal(build: readonly string[]): Promise<SealedState> {
     // A retry after a failure between making the tree read-only and recording the seal.
-    await chmod(this.store.fsPath(build), 0o755);
+    await this.store.makeWritable(build);
     const files = await this.files(build);
     let sums = '';
     const summed: SealedFile[] = [];
@@ -397,17 +372,9 @@ export class Builds {
     const packaged = (await this.packages?.atSeal(build, summed, sealedAt)) ?? null;
     const written = [{ name: SUMS_FILE, body: sums }, ...(signed?.files ?? []), ...(packaged?.sealFiles ?? [])];
     for (const { name, body } of written) {
-      // Each appears whole: written beside the tree, then renamed in.
-      const temp = this.store.incoming.tempPath('sums');
-      try {
-        await writeFile(temp, body, { mode: 0o444 });
-        await rename(temp, this.store.fsPath([...build, name]));
-        this.store.incoming.settle(temp);
-      } catch (err) {
-        await this.store.incoming.discard(temp);
-        throw err;
-      }
-      await this.catalog.ensureChecksum([...build, name]);
+      // Each appears whole, with its checksum recorded.
+      const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+      await this.catalog.storeFile([...build, name], Readable.from([bytes]), null, bytes.length);
     }
     const state: SealedState = {
       sealedAt,
@@ -415,7 +382,7 @@ export class Builds {
       bytes: files.reduce((n, f) => n + f.size, 0),
       ...(signed ? { signedBy: signed.signedBy } : {}),
     };
-    await makeReadOnly(this.store.fsPath(build));
+    await this.store.makeReadOnly(build);
     // In the catalogue before the seal is recorded: a crash between the two seals again, and
     // writes the same entry again. Its bytes are final from here (read-only, no writes).
     if (packaged && (packaged.entry.packages.length > 0 || packaged.entry.skipped.length > 0)) await this.packages?.catalogue.put(packaged.entry);
@@ -423,20 +390,4 @@ export class Builds {
     this.summaries.delete(scopeString(build));
     return state;
   }
-}
-
-function ignoreVanished(err: NodeJS.ErrnoException): undefined {
-  if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
-  throw err;
-}
-
-/** Files 0444, folders 0555: the kernel refuses writes to a sealed build as well. */
-async function makeReadOnly(dir: string): Promise<void> {
-  for (const name of await readdir(dir)) {
-    const full = path.join(dir, name);
-    const stats = await lstat(full);
-    if (stats.isDirectory()) await makeReadOnly(full);
-    else if (stats.isFile()) await chmod(full, 0o444);
-  }
-  await chmod(dir, 0o555);
 }

@@ -2,15 +2,15 @@
 // up by value. Built on the per-resource records and the checksum index. A record that no
 // longer matches its file (a write that failed halfway, a file changed on disk) is never
 // believed: the file is hashed again, so a checksum always belongs to the bytes on disk.
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
+import { Failure } from '../domain/errors.js';
 import { parseTreePath, toHref, BUILD_DEPTH } from '../domain/tree-path.js';
 import type { Readable } from 'node:stream';
-import type { ArtifactStore, PutResult } from '../storage/artifact-store.js';
 import { MAX_SEARCH_HITS } from '../domain/record-rules.js';
-import type { ChecksumIndex, FileRecord, ResourceRecords } from '../domain/stores.js';
+import type { ArtifactTree, ChecksumIndex, FileRecord, ResourceRecords, TreePut, TreeStats } from '../domain/stores.js';
+
+type Identity = Pick<TreeStats, 'size' | 'mtimeMs' | 'ino'>;
 
 export interface SearchHit {
   path: string;
@@ -21,7 +21,7 @@ export interface SearchHit {
 
 export class Catalog {
   constructor(
-    private readonly store: ArtifactStore,
+    private readonly store: ArtifactTree,
     private readonly meta: ResourceRecords,
     private readonly index: ChecksumIndex,
   ) {}
@@ -37,7 +37,7 @@ export class Catalog {
     expectedSha256: string | null = null,
     declaredLength: number | null = null,
     received?: (bytes: number) => void,
-  ): Promise<PutResult> {
+  ): Promise<TreePut> {
     const href = toHref(segments, false);
     return this.store.putFile(segments, body, {
       expectedSha256,
@@ -56,31 +56,34 @@ export class Catalog {
     });
   }
 
-  private async record(segments: readonly string[], sha256: string, stats: Stats): Promise<void> {
+  private async record(segments: readonly string[], sha256: string, stats: Identity): Promise<void> {
     await this.meta.setFileRecord(segments, recordOf(sha256, stats));
     await this.index.add(sha256, toHref(segments, false));
   }
 
   /** The recorded SHA-256 of the file as it is now, or null when unknown or outdated. */
-  async checksumOf(segments: readonly string[], stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): Promise<string | null> {
+  async checksumOf(segments: readonly string[], stats: Identity): Promise<string | null> {
     const record = await this.meta.fileRecord(segments);
     return recordMatches(record, stats) ? record.sha256 : null;
   }
 
   /** The checksum, computed by reading the file when none matches (a file from before). */
-  async ensureChecksum(segments: readonly string[], known?: Stats): Promise<string> {
-    const stats = known ?? (await lstat(this.store.fsPath(segments)));
+  async ensureChecksum(segments: readonly string[], known?: TreeStats): Promise<string> {
+    const stats = known ?? (await this.store.stat(segments));
+    if (!stats?.isFile()) throw new Failure('not-found', 'no such file');
     // A record that cannot be read (the database away) counts as none: the download still
     // gets the checksum of its bytes, computed from them.
     const recorded = await this.checksumOf(segments, stats).catch(() => null);
     if (recorded) return recorded;
+    const opened = await this.store.open(segments);
+    if (!opened) throw new Failure('not-found', 'no such file');
     const hash = createHash('sha256');
-    await pipeline(createReadStream(this.store.fsPath(segments)), hash);
+    await pipeline(await opened.stream(), hash);
     const sha256 = hash.digest('hex');
-    // Recorded only if the file did not change while it was read.
-    const after = await lstat(this.store.fsPath(segments));
+    // Recorded only if what was read is the file `stats` describes.
+    const same = opened.stats.ino === stats.ino && opened.stats.size === stats.size && opened.stats.mtimeMs === stats.mtimeMs;
     // Recording it only saves the next reader the work: a failure here loses nothing.
-    if (after.ino === stats.ino && after.size === stats.size && after.mtimeMs === stats.mtimeMs) await this.record(segments, sha256, after).catch(() => undefined);
+    if (same) await this.record(segments, sha256, opened.stats).catch(() => undefined);
     return sha256;
   }
 
@@ -94,7 +97,7 @@ export class Catalog {
     const entries: [readonly string[], { sha256: string; size: number; mtimeMs: number }][] = own ? [[segments, own]] : [];
     for (const [relative, record] of await this.meta.fileRecordsUnder(segments)) entries.push([[...segments, ...relative], record]);
     for (const [path, record] of entries) {
-      const stats = await lstat(this.store.fsPath(path)).catch(() => null);
+      const stats = await this.store.stat(path).catch(() => null);
       if (!stats?.isFile() || stats.size !== record.size || Math.abs(stats.mtimeMs - record.mtimeMs) >= 1) continue;
       await this.record(path, record.sha256, stats);
     }
@@ -132,13 +135,13 @@ export class Catalog {
 }
 
 /** The record still describes the file on disk: same inode, size and mtime (within 1 ms). */
-export function recordMatches(record: FileRecord | null | undefined, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): record is FileRecord {
+export function recordMatches(record: FileRecord | null | undefined, stats: Identity): record is FileRecord {
   if (!record) return false;
   if (record.ino !== undefined && record.ino !== stats.ino) return false;
   // Within a millisecond: a copy keeps its source's mtime only that precisely.
   return record.size === stats.size && Math.abs(record.mtimeMs - stats.mtimeMs) < 1;
 }
 
-export function recordOf(sha256: string, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>): FileRecord {
+export function recordOf(sha256: string, stats: Identity): FileRecord {
   return { sha256, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
 }

@@ -8,9 +8,8 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { scopeString } from '../domain/tree-path.js';
 import { errorSummary } from '../domain/errors.js';
-import type { ArtifactStore } from '../storage/artifact-store.js';
 import type { AptIndexFiles } from '../storage/apt-index-files.js';
-import type { BuildPackages, CataloguedPackage, PackageCatalogue, PackageInBuild, SkippedPackage } from '../domain/stores.js';
+import type { ArtifactTree, BuildPackages, CataloguedPackage, PackageCatalogue, PackageInBuild, SkippedPackage } from '../domain/stores.js';
 import { COMPONENT, listedIn, packagesFiles, releaseText, suiteIndexes, suitePackages, SUITES, type IndexFile } from '../domain/apt-index.js';
 import { MAX_BUILD_STANZA_BYTES, MAX_PACKAGES_PER_BUILD, MAX_SKIPPED_LISTED, MAX_STANZA_BYTES, SEAL_READ_BUDGET_BYTES } from '../domain/package-rules.js';
 import { packagesStanza } from '../domain/deb-control.js';
@@ -69,7 +68,7 @@ export class Packages {
   private readonly dirty = new Set<string>();
 
   constructor(
-    private readonly store: ArtifactStore,
+    private readonly store: ArtifactTree,
     readonly catalogue: PackageCatalogue,
     private readonly aptFiles: AptIndexFiles,
     private readonly signer: ReleaseSigner,
@@ -133,7 +132,16 @@ export class Packages {
 
   private async readOne(build: readonly string[], file: SealedFile, format: 'deb' | 'wheel' | 'sdist', paths: ReadonlySet<string>, budget: ReadBudget): Promise<CataloguedPackage> {
     const filePath = file.relative.join('/');
-    const onDisk = this.store.fsPath([...build, ...file.relative]);
+    const local = await this.store.localFile([...build, ...file.relative], Number.MAX_SAFE_INTEGER);
+    if (!local) throw new PackageProblem('the file went away while the build was sealed');
+    try {
+      return await this.readLocal(local.path, filePath, file, format, paths, budget);
+    } finally {
+      await local.release();
+    }
+  }
+
+  private async readLocal(onDisk: string, filePath: string, file: SealedFile, format: 'deb' | 'wheel' | 'sdist', paths: ReadonlySet<string>, budget: ReadBudget): Promise<CataloguedPackage> {
     const base = { path: filePath, size: file.size, sha256: file.sha256 };
     if (format === 'deb') {
       const control = await readDebControl(onDisk, budget);
@@ -176,7 +184,15 @@ export class Packages {
     const parsed = parseWheelName(path.posix.basename(wheelPath));
     if (!parsed) return null;
     // Read again from the sealed wheel, a few at a time (each opens the zip and walks it).
-    const { metadata } = await this.metadataReads.run(() => readWheelMetadata(this.store.fsPath([...build, ...wheelPath.split('/')]), parsed));
+    const { metadata } = await this.metadataReads.run(async () => {
+      const local = await this.store.localFile([...build, ...wheelPath.split('/')], Number.MAX_SAFE_INTEGER);
+      if (!local) return { metadata: Buffer.alloc(0) };
+      try {
+        return await readWheelMetadata(local.path, parsed);
+      } finally {
+        await local.release();
+      }
+    });
     // The wheel is sealed: its METADATA is what the seal read. Anything else is never served.
     if (createHash('sha256').update(metadata).digest('hex') !== digest) return null;
     this.metadataCache.set(digest, metadata);

@@ -1,9 +1,9 @@
 // What a sealed build's signed provenance says, as two digests (inputs, outputs), checked
 // in a worker thread (provenance-worker.ts): compare asks it of two builds, and a statement
 // of tens of megabytes must not be parsed on the thread that answers requests.
-import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
+import type { ArtifactTree } from '../domain/stores.js';
 import type { ProvenanceAnswer, ProvenanceRequest } from './provenance-worker.js';
 
 // A statement lists every output and input: generous, but a file larger than this is not the repository's.
@@ -42,18 +42,20 @@ class ProvenanceChecker {
    * A sealed build's provenance never changes: the answer is kept while the file is the same
    * (inode, size, modification time) and the keys are.
    */
-  async digests(file: string, keys: readonly KeyObject[]): Promise<ProvenanceAnswer['digests']> {
+  async digests(tree: ArtifactTree, segments: readonly string[], keys: readonly KeyObject[]): Promise<ProvenanceAnswer['digests']> {
     const pems = keys.map((k) => k.export({ type: 'spki', format: 'pem' }).toString());
-    const stats = await stat(file).catch(() => null);
-    if (!stats) return null;
-    const key = `${file}\0${stats.ino}:${stats.size}:${stats.mtimeMs}\0${pems.join('')}`;
+    const stats = await tree.stat(segments).catch(() => null);
+    if (!stats?.isFile() || stats.size > MAX_PROVENANCE_BYTES) return null;
+    const key = `${segments.join('/')}\0${stats.ino}:${stats.size}:${stats.mtimeMs}\0${pems.join('')}`;
     const kept = this.known.get(key);
     if (kept) return kept;
+    const local = await tree.localFile(segments, MAX_PROVENANCE_BYTES).catch(() => null);
+    if (!local) return null;
     const id = this.nextId++;
     const answer = new Promise<ProvenanceAnswer['digests']>((resolve) => this.waiting.set(id, resolve));
-    const request: ProvenanceRequest = { id, file, keys: pems, maxBytes: MAX_PROVENANCE_BYTES };
+    const request: ProvenanceRequest = { id, file: local.path, keys: pems, maxBytes: MAX_PROVENANCE_BYTES };
     this.thread.postMessage(request);
-    const digests = await answer;
+    const digests = await answer.finally(() => local.release().catch(() => undefined));
     if (digests) {
       if (this.known.size >= KNOWN) this.known.delete(this.known.keys().next().value as string);
       this.known.set(key, digests);

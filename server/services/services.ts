@@ -4,10 +4,10 @@ import type { Config } from '../config/config.js';
 import type { KeyedHash } from '../domain/keyed-hash.js';
 import type { EventSink } from '../domain/events.js';
 import type { Gate } from '../domain/gate.js';
-import type { ArtifactStore } from '../storage/artifact-store.js';
+import type { IncomingFiles } from '../storage/incoming.js';
 import type { Catalog } from './catalog.js';
 import type { ContentStore } from '../storage/content-store.js';
-import type { AuditTrail, AuthorityKeeper, InputStore, JobTokenLedger, RecordingLimits, ResourceRecords } from '../domain/stores.js';
+import type { ArtifactTree, AuditTrail, AuthorityKeeper, InputStore, JobTokenLedger, RecordingLimits, ResourceRecords } from '../domain/stores.js';
 import type { Builds } from './builds.js';
 import type { InputRecorder } from './recorder.js';
 import type { Mirror } from './mirror.js';
@@ -19,7 +19,10 @@ import type { LockManager } from './lock-manager.js';
 
 export interface Services {
   config: Config;
-  store: ArtifactStore;
+  /** The artifact tree (a volume's files, or rows and a bucket's blobs). */
+  store: ArtifactTree;
+  /** This process's temporary files. */
+  incoming: IncomingFiles;
   meta: ResourceRecords;
   catalog: Catalog;
   builds: Builds;

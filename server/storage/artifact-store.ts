@@ -5,11 +5,12 @@
 // the tree, so that a finished upload is published with one rename. Here: reading the
 // tree without ever following a symbolic link, and changing it all at once or not at all.
 import type { Stats } from 'node:fs';
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, statSync, utimesSync } from 'node:fs';
-import { lstat, mkdir, readdir, rename, stat } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, createReadStream, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, statSync, utimesSync } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Failure, storageFailure } from '../domain/errors.js';
+import type { ArtifactTree, OpenedFile, SetAside, TreeFile, TreePut, TreePutOptions } from '../domain/stores.js';
 import { storagePathProblem } from '../domain/path-limits.js';
 import { receiveWhole, SMALL_BODY_BYTES, writeStreamed, writeWhole } from './body-files.js';
 import { copyTree, isMissing, renameCreatingParents, statOrNull, statSyncOrNull } from './file-system.js';
@@ -18,17 +19,12 @@ import { ServedFiles } from './served-files.js';
 
 export const META_DIR = '.meta';
 
-export interface PutResult {
-  created: boolean;
-  /** Size of the file it replaced (0 for a new one). */
-  replacedSize: number;
-  size: number;
-  sha256: string;
+export interface PutResult extends TreePut {
   /** The stored file as it is now on disk (its checksum is valid for this size and mtime). */
   stats: Stats;
 }
 
-export class ArtifactStore {
+export class ArtifactStore implements ArtifactTree {
   /** Where this process makes what must appear in the tree all at once. */
   readonly incoming: IncomingFiles;
   // The tree's own path with any symlinks above it resolved: what the kernel says a file
@@ -218,18 +214,7 @@ export class ArtifactStore {
   async putFile(
     segments: readonly string[],
     body: Readable,
-    options: {
-      expectedSha256?: string | null;
-      /** The declared Content-Length, if any: large bodies are hashed in the worker thread. */
-      declaredLength?: number | null;
-      /**
-       * Runs once the body is complete and checked, before it appears: its failure stores
-       * nothing. What it returns is run if publishing fails after it.
-       */
-      beforePublish?: (sha256: string, stats: Stats) => Promise<() => Promise<void>>;
-      /** Told of each chunk's size as it arrives (the access log counts a cut-off upload's bytes). */
-      received?: (bytes: number) => void;
-    } = {},
+    options: TreePutOptions = {},
   ): Promise<PutResult> {
     const { expectedSha256 = null, declaredLength = null, beforePublish, received } = options;
     const target = this.fsPath(segments);
@@ -267,6 +252,93 @@ export class ArtifactStore {
       await this.incoming.discard(temp);
       throw storageFailure(err);
     }
+  }
+
+  /** openForReading, as the tree's interface has it: the descriptor, and a stream that closes it. */
+  async open(segments: readonly string[]): Promise<OpenedFile | null> {
+    const opened = this.openForReading(segments);
+    if (!opened) return null;
+    const { fd, stats } = opened;
+    if (!stats.isFile()) {
+      closeSync(fd);
+      return null;
+    }
+    let closed = false;
+    return {
+      stats,
+      fd,
+      stream: async (start = 0, end = Math.max(0, stats.size - 1)) => {
+        closed = true;
+        return createReadStream('', { fd, start, end, autoClose: true });
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        closeSync(fd);
+      },
+    };
+  }
+
+  /** The file is on this machine already: its own path (checked for links), nothing to release. */
+  async localFile(segments: readonly string[], maxBytes: number): Promise<{ path: string; size: number; release(): Promise<void> } | null> {
+    const stats = await this.stat(segments);
+    if (!stats?.isFile()) return null;
+    if (stats.size > maxBytes) throw new Failure('too-large', `the file is larger than ${maxBytes} bytes`);
+    return { path: this.fsPath(segments), size: stats.size, release: async () => undefined };
+  }
+
+  /** Every file below a collection, folder by folder in name order; what vanishes meanwhile (an open build changes) is left out. */
+  async filesBelow(segments: readonly string[]): Promise<TreeFile[]> {
+    const found: TreeFile[] = [];
+    const walk = async (dir: string, relative: string[]): Promise<void> => {
+      const names = await readdir(dir).catch(ignoreVanished);
+      for (const name of (names ?? []).sort()) {
+        if (relative.length === 0 && segments.length === 0 && name.startsWith('.')) continue;
+        const stats = await lstat(path.join(dir, name)).catch(ignoreVanished);
+        if (!stats) continue;
+        if (stats.isDirectory()) await walk(path.join(dir, name), [...relative, name]);
+        else if (stats.isFile()) found.push({ relative: [...relative, name], size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
+      }
+    };
+    await walk(this.fsPath(segments), []);
+    return found;
+  }
+
+  /**
+   * Renames a collection out of the tree into `.incoming` (readers see all of it or none).
+   * Moving a folder to another parent rewrites its "..": a read-only (sealed) one is made
+   * writable for the move, and read-only again if it is put back.
+   */
+  async setAside(segments: readonly string[]): Promise<SetAside> {
+    const root = this.fsPath(segments);
+    const trash = this.incoming.tempPath('aside');
+    const mode = (await stat(root)).mode & 0o777;
+    try {
+      await chmod(root, 0o755);
+      await rename(root, trash);
+    } catch (err) {
+      this.incoming.settle(trash);
+      await chmod(root, mode).catch(() => undefined);
+      throw storageFailure(err);
+    }
+    return {
+      restore: async () => {
+        await rename(trash, root);
+        this.incoming.settle(trash);
+        await chmod(root, mode);
+      },
+      drop: () => this.incoming.discard(trash),
+    };
+  }
+
+  /** Files 0444, folders 0555: the kernel refuses writes to a sealed build as well. */
+  async makeReadOnly(segments: readonly string[]): Promise<void> {
+    await makeReadOnly(this.fsPath(segments));
+  }
+
+  /** The collection itself writable again (a seal retried writes its own files at its root). */
+  async makeWritable(segments: readonly string[]): Promise<void> {
+    await chmod(this.fsPath(segments), 0o755);
   }
 
   async makeCollection(segments: readonly string[]): Promise<void> {
@@ -346,14 +418,17 @@ export class ArtifactStore {
 
 }
 
+function ignoreVanished(err: NodeJS.ErrnoException): undefined {
+  if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+  throw err;
+}
 
-
-
-
-
-
-
-
-
-
-
+async function makeReadOnly(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const full = path.join(dir, name);
+    const stats = await lstat(full);
+    if (stats.isDirectory()) await makeReadOnly(full);
+    else if (stats.isFile()) await chmod(full, 0o444);
+  }
+  await chmod(dir, 0o555);
+}

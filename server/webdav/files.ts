@@ -1,6 +1,7 @@
 // GET and HEAD of files, served from disk with validators, ranges and conditional answers;
 // PUT streamed into a temporary file and renamed into place.
-import { close, closeSync, read, readSync, type Stats } from 'node:fs';
+import { close, read, readSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { ServerResponse } from 'node:http';
 import { storedAnswer } from '../http/stored.js';
@@ -9,6 +10,7 @@ import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum } from '../domain/checksum.js';
 import { CACHED_FILE_BYTES } from '../storage/served-files.js';
 import { Failure } from '../domain/errors.js';
+import type { TreeStats } from '../domain/stores.js';
 import { buildOf } from '../services/builds.js';
 import { guardWrite } from './preconditions.js';
 import { evaluatePreconditions, etagOf, ifRangeHolds } from '../http/conditional.js';
@@ -23,7 +25,7 @@ import { checksumHeaders, headerValue, SEALED_MAX_AGE_SECONDS } from '../http/he
 const SMALL_FILE_BYTES = 128 * 1024;
 const STREAM_CHUNK_BYTES = 256 * 1024;
 
-function fileHeaders(stats: Stats, name: string): Record<string, string | number> {
+function fileHeaders(stats: TreeStats, name: string): Record<string, string | number> {
   return {
     'Content-Type': contentTypeOf(name),
     ETag: etagOf(stats),
@@ -40,21 +42,11 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
   // A small file downloaded before and unchanged since: its bytes are still in memory.
   const cached = target.trailingSlash ? null : services.store.cachedFile(target.segments);
   // The headers describe exactly the bytes sent: the open file is stat'ed, not the path.
-  const opened = cached ? null : services.store.openForReading(target.segments);
+  const opened = cached || target.trailingSlash ? null : await services.store.open(target.segments);
   const found = cached ?? opened;
   if (!found) {
-    // A wheel's METADATA beside it (PEP 658), which its sealed build announces to pip.
-    const metadata = target.trailingSlash ? null : await services.packages.coreMetadata(target.segments);
-    if (!metadata) throw new HttpError(404, 'not found');
-    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': metadata.length, 'Cache-Control': `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`, 'X-Content-Type-Options': 'nosniff' });
-    res.end(req.method === 'HEAD' ? undefined : metadata);
-    return;
-  }
-  const { stats } = found;
-  const fd = opened?.fd ?? null;
-  let streaming = false;
-  try {
-    if (stats.isDirectory()) {
+    const stats = await services.store.stat(target.segments);
+    if (stats?.isDirectory()) {
       if (!target.trailingSlash) {
         const location = toHref(target.segments, true);
         res.writeHead(301, { Location: location, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': location.length + 1 });
@@ -64,6 +56,17 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       await sendListing(request);
       return;
     }
+    // A wheel's METADATA beside it (PEP 658), which its sealed build announces to pip.
+    const metadata = target.trailingSlash ? null : await services.packages.coreMetadata(target.segments);
+    if (!metadata) throw new HttpError(404, 'not found');
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': metadata.length, 'Cache-Control': `public, max-age=${SEALED_MAX_AGE_SECONDS}, immutable`, 'X-Content-Type-Options': 'nosniff' });
+    res.end(req.method === 'HEAD' ? undefined : metadata);
+    return;
+  }
+  const { stats } = found;
+  const fd = opened?.fd ?? null;
+  let handedOver = false;
+  try {
     if (target.trailingSlash || !stats.isFile()) throw new HttpError(404, 'not found');
     const name = target.segments[target.segments.length - 1] ?? '';
     const headers = fileHeaders(stats, name);
@@ -90,7 +93,13 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       res.end(length === stats.size ? cached.bytes : cached.bytes.subarray(start, end + 1));
       return;
     }
-    if (fd === null) throw new Error('a file to read has no descriptor');
+    if (!opened) throw new Error('a file to read was not opened');
+    if (fd === null) {
+      // A bucket's blob: its bytes stream through (the object store keeps no descriptor here).
+      handedOver = true;
+      await pipeline(await opened.stream(start, end), res).catch(() => res.destroy());
+      return;
+    }
     if (length <= SMALL_FILE_BYTES) {
       // A whole small file is kept for the next download (in its own allocation: a slice
       // of Node's shared pool would keep the whole pool alive).
@@ -101,10 +110,10 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       res.end(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
       return;
     }
-    streaming = true;
+    handedOver = true;
     await sendRange(fd, res, start, end).finally(() => close(fd, () => undefined));
   } finally {
-    if (!streaming && fd !== null) closeSync(fd);
+    if (!handedOver) opened?.close();
   }
 }
 

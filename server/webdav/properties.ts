@@ -1,12 +1,11 @@
 // Live properties computed from the file system and locks, and which DAV: names are
 // protected from PROPPATCH.
-import type { Stats } from 'node:fs';
 import { etagOf } from '../http/conditional.js';
 import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import type { LockView } from '../services/lock-manager.js';
 import { DAV_NS, xmlEscape, type PropValue, type XmlName } from './xml.js';
-import type { Lock } from '../domain/stores.js';
+import type { Lock, TreeStats } from '../domain/stores.js';
 
 export const LIVE_PROPERTIES = ['resourcetype', 'getcontentlength', 'getcontenttype', 'getetag', 'getlastmodified', 'creationdate', 'supportedlock', 'lockdiscovery'] as const;
 const LIVE_SET = new Set<string>(LIVE_PROPERTIES);
@@ -43,7 +42,7 @@ const SUPPORTED_LOCK =
   '<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>';
 
 /** The value of one live property, or undefined when this resource does not have it. */
-export function liveProperty(local: string, segments: readonly string[], stats: Stats, locks: LockView, secondsLeft: (lock: Lock) => number): string | undefined {
+export function liveProperty(local: string, segments: readonly string[], stats: TreeStats, locks: LockView, secondsLeft: (lock: Lock) => number): string | undefined {
   const collection = stats.isDirectory();
   switch (local) {
     case 'resourcetype':
@@ -75,7 +74,7 @@ export function davName(local: string): XmlName {
   return { ns: DAV_NS, local };
 }
 
-export function livePropertyValues(segments: readonly string[], stats: Stats, locks: LockView, secondsLeft: (lock: Lock) => number): PropValue[] {
+export function livePropertyValues(segments: readonly string[], stats: TreeStats, locks: LockView, secondsLeft: (lock: Lock) => number): PropValue[] {
   const values: PropValue[] = [];
   for (const local of LIVE_PROPERTIES) {
     const valueXml = liveProperty(local, segments, stats, locks, secondsLeft);

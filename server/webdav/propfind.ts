@@ -1,14 +1,13 @@
 // PROPFIND (RFC 4918 section 9.1): public, Depth 0 or 1; infinity is refused with 403
 // (DAV:propfind-finite-depth), as RFC 4918 allows.
 import { headerValue } from '../http/headers.js';
-import type { Stats } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { toHref } from '../domain/tree-path.js';
 import type { TreeRequest } from './context.js';
 import { HttpError } from '../http/errors.js';
 import { readSmallBody } from '../http/request-body.js';
 import type { LockView } from '../services/lock-manager.js';
-import type { Lock } from '../domain/stores.js';
+import type { Lock, TreeStats } from '../domain/stores.js';
 import { davName, liveProperty, livePropertyValues } from './properties.js';
 import { MULTISTATUS_CLOSE, MULTISTATUS_OPEN, parsePropfind, renderErrorBody, renderMultistatusEntry, XmlBodyError, type MultistatusEntry, type PropfindRequest, type PropStat, type PropValue } from './xml.js';
 
@@ -27,7 +26,7 @@ export const MAX_REQUESTED_NAMES = { '0': 1000, '1': 100 } as const;
 // A long listing lets other requests in every so many members.
 const YIELD_EVERY = 200;
 
-async function describe(request: TreeRequest, segments: readonly string[], stats: Stats, query: PropfindRequest, locks: LockView): Promise<MultistatusEntry> {
+async function describe(request: TreeRequest, segments: readonly string[], stats: TreeStats, query: PropfindRequest, locks: LockView): Promise<MultistatusEntry> {
   const { services } = request;
   const secondsLeft = (lock: Lock): number => services.locks.secondsLeft(lock);
   const href = toHref(segments, stats.isDirectory());

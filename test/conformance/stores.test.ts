@@ -7,9 +7,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir } from '../helpers/harness.js';
 import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
-import { ArtifactStore } from '../../server/storage/artifact-store.js';
 import { MAX_LINE_BYTES, serialiseLine } from '../../server/domain/recording-lines.js';
-import type { AuditTrail, AuthorityKeeper, BuildGuard, BuildRecords, FileRecord, InputLine, InputStore, LockStore, MirrorEntry, MirrorEntryStore, RecordingLimits, ResourceRecords, StoredProperty, TokenRecord, TokenRecords } from '../../server/domain/stores.js';
+import type { ArtifactTree, AuditTrail, AuthorityKeeper, BuildGuard, BuildRecords, FileRecord, InputLine, InputStore, LockStore, MirrorEntry, MirrorEntryStore, RecordingLimits, ResourceRecords, StoredProperty, TokenRecord, TokenRecords } from '../../server/domain/stores.js';
 import { Database, DatabaseUnavailable, SCHEMA_VERSION } from '../../server/storage/pg/database.js';
 import { PgInputRecords } from '../../server/storage/pg/input-records.js';
 import { PgBuildGuard } from '../../server/storage/pg/build-guard.js';
@@ -34,7 +33,7 @@ interface Stores {
   resources: ResourceRecords;
   /** Checksums of real files in a temporary tree, over `resources` and its checksum index. */
   catalog: Catalog;
-  files: ArtifactStore;
+  files: ArtifactTree;
   /** Two guards of one repository: two replicas with DATABASE_URL, one process twice otherwise. */
   guards: [BuildGuard, BuildGuard];
   close(): Promise<void>;
@@ -63,8 +62,8 @@ function suiteStores(a: OpenedStores, b: OpenedStores, close: () => Promise<void
     locks: a.locks,
     resources: a.resources,
     // Another replica's view of the records, over this one's files (the same one, embedded).
-    catalog: new Catalog(a.files, b.resources, b.checksums),
-    files: a.files,
+    catalog: new Catalog(a.tree, b.resources, b.checksums),
+    files: a.tree,
     guards: [a.guard, b.guard],
     close,
   };

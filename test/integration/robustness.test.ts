@@ -219,7 +219,7 @@ describe('limits that keep one client from exhausting the server', function () {
     socket.write(`PUT /dpkg/limits/1/inflight.bin HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Length: ${body.length * 2}\r\nConnection: close\r\n\r\n`);
     socket.write(body);
     await new Promise((r) => setTimeout(r, 200));
-    const removed = await s.app.services.store.incoming.sweep();
+    const removed = await s.app.services.incoming.sweep();
     expect(removed).to.equal(1);
     expect(existsSync(stray)).to.equal(false);
     const answer = await new Promise<string>((resolve) => {

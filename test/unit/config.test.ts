@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../server/config/config.js';
+import { bucketLocation, ConfigError, loadConfig } from '../../server/config/config.js';
 
 const CWD = path.resolve('/srv/artifact-repo');
 const GOOD_PASSWORD = 'correct-horse-battery-staple';
@@ -267,5 +267,48 @@ describe('server/config loadConfig', () => {
       expect(loadConfig({ MASTER_PASSWORD_FILE: passwordFile(GOOD_PASSWORD) }, CWD).masterPassword).to.equal(GOOD_PASSWORD);
       expect(loadConfig({ MASTER_PASSWORD_FILE: passwordFile(' a long pass phrase \n') }, CWD).masterPassword).to.equal(' a long pass phrase ');
     });
+  });
+});
+
+describe('server/config bucketLocation (BLOB_STORE)', () => {
+  const db = 'postgres://repo@127.0.0.1/repo';
+
+  it('is null without BLOB_STORE: the bytes stay in ARTIFACTS_DIR', () => {
+    expect(bucketLocation({}, db)).to.equal(null);
+  });
+
+  it('reads the bucket, the prefix, the endpoint, the region and path style', () => {
+    expect(bucketLocation({ BLOB_STORE: 's3://artifacts/repo/main/', S3_ENDPOINT: 'http://127.0.0.1:8080/', S3_REGION: 'eu-west-1', S3_FORCE_PATH_STYLE: 'true' }, db)).to.deep.equal({
+      bucket: 'artifacts',
+      prefix: 'repo/main/',
+      endpoint: 'http://127.0.0.1:8080',
+      region: 'eu-west-1',
+      forcePathStyle: true,
+    });
+    expect(bucketLocation({ BLOB_STORE: 's3://artifacts', AWS_REGION: 'ap-south-1' }, db)).to.deep.equal({ bucket: 'artifacts', prefix: '', endpoint: null, region: 'ap-south-1', forcePathStyle: false });
+  });
+
+  it('needs DATABASE_URL: the tree lives in PostgreSQL', () => {
+    expect(() => bucketLocation({ BLOB_STORE: 's3://artifacts' }, null)).to.throw(ConfigError, /needs DATABASE_URL/);
+  });
+
+  it('refuses what is not a bucket, a dotted prefix, and credentials in the endpoint', () => {
+    expect(() => bucketLocation({ BLOB_STORE: 'artifacts' }, db)).to.throw(ConfigError, /s3:\/\/bucket/);
+    expect(() => bucketLocation({ BLOB_STORE: 's3://Bad_Bucket' }, db)).to.throw(ConfigError, /not a valid bucket name/);
+    expect(() => bucketLocation({ BLOB_STORE: 's3://artifacts/../other' }, db)).to.throw(ConfigError, /dot/);
+    expect(() => bucketLocation({ BLOB_STORE: 's3://artifacts/a//b' }, db)).to.throw(ConfigError, /empty segment/);
+    const err = (() => {
+      try {
+        bucketLocation({ BLOB_STORE: 's3://artifacts', S3_ENDPOINT: 'https://key:secret@s3.example.org' }, db);
+      } catch (e) {
+        return e as Error;
+      }
+      return null;
+    })();
+    expect(err?.message).to.match(/holds credentials/).and.not.include('secret');
+  });
+
+  it('refuses S3_ settings without BLOB_STORE (a half-made setup would write to the volume)', () => {
+    expect(() => bucketLocation({ S3_ENDPOINT: 'http://127.0.0.1:9000' }, db)).to.throw(ConfigError, /S3_ENDPOINT is set but BLOB_STORE is not/);
   });
 });
