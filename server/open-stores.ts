@@ -1,6 +1,7 @@
 // Where everything the repository keeps is opened: the embedded set (files in
 // ARTIFACTS_DIR and TOKENS_DIR, one process) or, with DATABASE_URL, the PostgreSQL set
-// (records in the database, replicas sharing the artifacts volume). The server, the admin
+// (records in the database, replicas sharing the artifacts volume), and with BLOB_STORE as
+// well, the tree in the database and its bytes in a bucket. The server, the admin
 // CLI and the conformance suite all open stores here; only `artifact-repo migrate`
 // (admin/move-to-postgres.ts) names both sets, to copy the one into the other.
 import { randomBytes } from 'node:crypto';
@@ -58,6 +59,16 @@ import { PgSigningKeys } from './storage/pg/signing-keys.js';
 import { PgPackageCatalogue } from './storage/pg/package-catalogue.js';
 import { PgJobTokenLedger } from './storage/pg/job-token-ledger.js';
 import { PgTokenRecords } from './storage/pg/token-records.js';
+import { BucketTree } from './storage/pg/bucket-tree.js';
+import { S3BlobStore } from './storage/s3-blobs.js';
+
+// A bucket's housekeeping: an upload begun this long ago by a live replica is abandoned;
+// a blob nothing refers to is kept this long (a download that opened it is still reading),
+// then deleted, at most GC_BATCHES × GC_BATCH per run.
+const ABANDONED_UPLOAD_MS = 24 * 3600_000;
+const UNREFERENCED_GRACE_MS = 3600_000;
+const GC_BATCH = 500;
+const GC_BATCHES = 8;
 
 export interface StoreOptions {
   logger: Pick<Logger, 'warn' | 'error'>;
@@ -160,10 +171,13 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
   const imported = await importVolumeRecords(db, new ResourceRecordFiles(location.artifactsDir, files.incoming));
   if (imported) logger.warn({ resources: imported }, 'checksum records and dead properties copied from the artifacts volume into the database');
   const resources = new PgResourceRecords(db, replicas.id);
+  // BLOB_STORE: the tree in the database, its bytes in the bucket; this volume keeps only this replica's temporary files.
+  const blobs = location.blobStore ? S3BlobStore.open(location.blobStore) : null;
+  const bucketTree = blobs ? new BucketTree(db, blobs, files.incoming, replicas.id, { now }) : null;
   const guard = new PgBuildGuard(db, replicas.id, options.writeLeaseMs);
   const audit = new PgAuditTrail(db, auditFailed);
   return {
-    tree: files,
+    tree: bucketTree ?? files,
     incoming: files.incoming,
     content,
     resources,
@@ -191,7 +205,14 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
       alone: (name, work) => db.withLock(name, work),
       async sweepDeparted() {
         await files.incoming.sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS);
-        await resources.sweepDeparted(await replicas.alive());
+        const alive = await replicas.alive();
+        await resources.sweepDeparted(alive);
+        if (bucketTree) {
+          await bucketTree.sweepUploads([...alive], ABANDONED_UPLOAD_MS);
+          await bucketTree.sweepAsides([...alive]);
+          // Bounded per run: the leader runs this every minute.
+          for (let i = 0; i < GC_BATCHES && (await bucketTree.collectGarbage({ graceMs: UNREFERENCED_GRACE_MS, batch: GC_BATCH })) === GC_BATCH; i++);
+        }
         await replicas.prune();
       },
     },
@@ -200,6 +221,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
       await guard.close();
       await replicas.leave();
       await db.close();
+      blobs?.close();
     },
   };
 }

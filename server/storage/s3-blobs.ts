@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { measuring } from './measuring.js';
-import { blobKeyProblem, type BlobStore } from '../domain/stores.js';
+import { blobKeyProblem, type BlobStore, type BucketLocation } from '../domain/stores.js';
 
 /** Parts of a multipart upload: what one part holds in memory while it is sent. */
 const PART_SIZE = 8 * 1024 * 1024;
@@ -30,6 +30,17 @@ function missing(err: unknown): boolean {
 
 export class S3BlobStore implements BlobStore {
   constructor(private readonly at: S3Location) {}
+
+  /** The bucket of BLOB_STORE, with the AWS SDK's own chain of credentials (environment, shared files, instance roles). */
+  static open(location: BucketLocation): S3BlobStore {
+    const client = new S3Client({ region: location.region, forcePathStyle: location.forcePathStyle, ...(location.endpoint ? { endpoint: location.endpoint } : {}) });
+    return new S3BlobStore({ client, bucket: location.bucket, prefix: location.prefix });
+  }
+
+  /** Lets go of the client's connections. */
+  close(): void {
+    this.at.client.destroy();
+  }
 
   private keyOf(key: string): string {
     const problem = blobKeyProblem(key);

@@ -70,16 +70,21 @@ export async function mintWith(baseUrl: string, body: Record<string, unknown>): 
   return (await res.json()) as MintedToken;
 }
 
-/** Where servers get a fresh database from, while a suite runs in its PostgreSQL mode. */
-let databases: (() => Promise<string>) | null = null;
+/** Where servers get their stores from while a suite runs in another mode: the settings of a fresh set. */
+let storeSettings: (() => Promise<Record<string, string>>) | null = null;
 
 /** Servers started from now on keep their shared state in a fresh database each (null: embedded). */
 export function useDatabases(provider: (() => Promise<string>) | null): void {
-  databases = provider;
+  storeSettings = provider ? async () => ({ DATABASE_URL: await provider() }) : null;
+}
+
+/** Servers started from now on get these settings (a fresh database and bucket each, say); null: embedded. */
+export function useStoreSettings(provider: (() => Promise<Record<string, string>>) | null): void {
+  storeSettings = provider;
 }
 
 export async function startServer(env: Record<string, string> = {}, options: { cacheProofs?: boolean } = {}): Promise<TestServer> {
-  if (databases && env.DATABASE_URL === undefined) env = { ...env, DATABASE_URL: await databases() };
+  if (storeSettings && env.DATABASE_URL === undefined) env = { ...(await storeSettings()), ...env };
   // A DATA_DIR given is the caller's (a restart on the same data): left in place at close.
   const ownData = env.DATA_DIR === undefined;
   const dataDir = env.DATA_DIR ?? (await makeTempDir());

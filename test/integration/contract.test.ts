@@ -1,17 +1,29 @@
 // The tree and the tokens as docs/interface.md describes them, over real sockets.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import request from 'supertest';
 import { basic, MASTER_AUTH, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
 import { databaseMode, storedTokens } from '../helpers/postgres.js';
 import { replicaMode } from '../helpers/replicas.js';
+import { bucketMode } from '../helpers/bucket-mode.js';
 
 // The whole contract in each storage mode: embedded (files), PostgreSQL (DATABASE_URL),
-// and three replicas of one repository behind the shipped nginx, round robin.
-const TITLES = { embedded: 'HTTP contract', PostgreSQL: 'HTTP contract, state in PostgreSQL', replicas: 'HTTP contract, three replicas behind nginx' } as const;
-for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TITLES[mode], function () {
+// the tree in PostgreSQL with its bytes in an S3 bucket (BLOB_STORE, on a real Swift), and
+// three replicas of one repository behind the shipped nginx, round robin.
+/** Whether the tree has a resource at this path, as anyone sees it (PROPFIND, whatever the store). */
+async function inTree(s: TestServer, at: string): Promise<boolean> {
+  const res = await request(s.baseUrl).propfind(at).set('Depth', '0');
+  if (res.status !== 207 && res.status !== 404) throw new Error(`PROPFIND ${at}: ${res.status}`);
+  return res.status === 207;
+}
+
+const TITLES = {
+  embedded: 'HTTP contract',
+  PostgreSQL: 'HTTP contract, state in PostgreSQL',
+  S3: 'HTTP contract, tree in PostgreSQL and bytes in an S3 bucket (Swift)',
+  replicas: 'HTTP contract, three replicas behind nginx',
+} as const;
+for (const mode of ['embedded', 'PostgreSQL', 'S3', 'replicas'] as const) describe(TITLES[mode], function () {
   let s: TestServer;
   let token: MintedToken;
   let auth: string;
@@ -20,6 +32,7 @@ for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TIT
   before(async function () {
     if (mode !== 'embedded') this.timeout(120_000);
     if (mode === 'PostgreSQL') teardown = await databaseMode(this);
+    if (mode === 'S3') teardown = (await bucketMode(this)).teardown;
     if (mode === 'replicas') {
       const replicas = await replicaMode(this);
       teardown = replicas.teardown;
@@ -54,7 +67,7 @@ for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TIT
       const expires = Date.parse(res.body.expires_at);
       expect(expires - Date.now()).to.be.within(58_000, 62_000);
       expect(res.body.expires_at).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-      expect(existsSync(path.join(s.artifactsDir, 'appimage/tool/7'))).to.equal(true);
+      expect(await inTree(s, '/appimage/tool/7')).to.equal(true);
     });
 
     it('defaults ttl to 6 hours', async () => {
@@ -222,7 +235,7 @@ for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TIT
       const res = await request(s.baseUrl).put('/dpkg/hello/next/b').set('Authorization', own).send('2');
       expect(res.status).to.equal(401);
       expect(res.headers['www-authenticate']).to.match(/^Basic realm=/);
-      expect(existsSync(path.join(s.artifactsDir, 'dpkg/hello/next/b'))).to.equal(false);
+      expect(await inTree(s, '/dpkg/hello/next/b')).to.equal(false);
     });
   });
 
@@ -349,10 +362,10 @@ for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TIT
       expect((await request(s.baseUrl).mkcol('/dpkg/hello/42/newdir/').set('Authorization', auth)).status).to.equal(201);
       expect((await request(s.baseUrl).mkcol('/dpkg/hello/42/newdir/').set('Authorization', auth)).status).to.equal(405);
       expect((await request(s.baseUrl).mkcol('/dpkg/hello/42/missing/child/').set('Authorization', auth)).status).to.equal(409);
-      expect(existsSync(path.join(s.artifactsDir, 'dpkg/hello/42/missing'))).to.equal(false);
+      expect(await inTree(s, '/dpkg/hello/42/missing')).to.equal(false);
       const withBody = await request(s.baseUrl).mkcol('/dpkg/hello/42/bodied/').set('Authorization', auth).set('Content-Type', 'text/plain').send('x');
       expect(withBody.status).to.equal(415);
-      expect(existsSync(path.join(s.artifactsDir, 'dpkg/hello/42/bodied'))).to.equal(false);
+      expect(await inTree(s, '/dpkg/hello/42/bodied')).to.equal(false);
     });
 
     it('DELETE removes a file or a whole collection (204)', async () => {
@@ -412,7 +425,7 @@ for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TIT
         expect(res.status).to.equal(401);
         expect(res.headers['www-authenticate']).to.equal('Basic realm="artifact-repo", charset="UTF-8"');
       }
-      expect(existsSync(path.join(s.artifactsDir, 'dpkg/hello/42/anon.txt'))).to.equal(false);
+      expect(await inTree(s, '/dpkg/hello/42/anon.txt')).to.equal(false);
     });
 
     it('writes outside the scope get 403', async () => {
@@ -424,7 +437,7 @@ for (const mode of ['embedded', 'PostgreSQL', 'replicas'] as const) describe(TIT
     it('the build collection itself cannot be deleted or moved by its token', async () => {
       expect((await request(s.baseUrl).delete('/dpkg/hello/42/').set('Authorization', auth)).status).to.equal(403);
       expect((await request(s.baseUrl).move('/dpkg/hello/42/').set('Authorization', auth).set('Destination', '/dpkg/hello/42/inner/')).status).to.equal(403);
-      expect(existsSync(path.join(s.artifactsDir, 'dpkg/hello/42'))).to.equal(true);
+      expect(await inTree(s, '/dpkg/hello/42')).to.equal(true);
     });
   });
 

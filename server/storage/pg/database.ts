@@ -59,6 +59,24 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX packages_python ON packages (name) WHERE format <> 'deb';`,
   // OpenID job tokens that minted a build credential (by digest): each mints once.
   `CREATE TABLE used_job_tokens (key text PRIMARY KEY, expires_at timestamptz NOT NULL);`,
+  // The artifact tree as rows, its bytes as blobs in a bucket (issue 32, pg/bucket-tree.ts).
+  // A row per folder and file by path ('/'-joined, the root '' implicit; collation "C": a
+  // folder's members are the range of paths after 'folder/'); `version` is a file's ino,
+  // new for every file written. A blob is 'uploading' (its row made before the upload
+  // began: a replica that dies midway leaves it to the sweep), 'live' (at most one per
+  // SHA-256: identical bytes are stored once), or 'doomed' (being deleted). The garbage
+  // collector stamps `unreferenced_since` on a live blob no file refers to; the grace runs
+  // from there.
+  `CREATE SEQUENCE tree_versions;
+   CREATE TABLE tree_entries (path text COLLATE "C" PRIMARY KEY, parent text COLLATE "C" NOT NULL, name text COLLATE "C" NOT NULL, collection boolean NOT NULL,
+     size bigint NOT NULL, mtime_ms double precision NOT NULL, version bigint NOT NULL, sha256 text, blob text);
+   CREATE INDEX tree_entries_parent ON tree_entries (parent, name);
+   CREATE INDEX tree_entries_blob ON tree_entries (blob) WHERE blob IS NOT NULL;
+   CREATE TABLE tree_blobs (key text COLLATE "C" PRIMARY KEY, sha256 text, size bigint, state text NOT NULL CHECK (state IN ('uploading', 'live', 'doomed')),
+     replica text, since timestamptz NOT NULL DEFAULT clock_timestamp(), unreferenced_since timestamptz);
+   CREATE UNIQUE INDEX tree_blobs_live_sha256 ON tree_blobs (sha256) WHERE state = 'live';
+   CREATE INDEX tree_blobs_unreferenced ON tree_blobs (unreferenced_since) WHERE state = 'live' AND unreferenced_since IS NOT NULL;
+   CREATE INDEX tree_blobs_pending ON tree_blobs (state, since) WHERE state <> 'live';`,
 ];
 
 /** The version a migrated database is at. */
