@@ -750,3 +750,56 @@ export interface ArtifactTree {
   makeReadOnly(segments: readonly string[]): Promise<void>;
   makeWritable(segments: readonly string[]): Promise<void>;
 }
+
+/** A body being written into the content store: fed chunk by chunk, then finished (kept) or aborted (gone). */
+export interface ContentWriter {
+  /** Whether it is ready for more (false: wait for drained()). */
+  write(chunk: Buffer): boolean;
+  /** Calls `resume` once it has room again (or failed). */
+  onceDrained(resume: () => void): void;
+  drained(): Promise<void>;
+  /** The write failed (a full disk): the caller stops the transfer. */
+  readonly error: Error | null;
+  /** Keeps the body under its SHA-256 (an identical body kept already is reused); a different expected one keeps nothing (MismatchError). */
+  finish(expectedSha256?: string | null): Promise<{ sha256: string; size: number }>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Bodies by their SHA-256, kept once for the whole repository: what builds downloaded
+ * through the build proxy (their recorded inputs) and what the mirror fetched. Files in
+ * ARTIFACTS_DIR/.content (storage/content-store.ts), or blobs in the bucket with BLOB_STORE.
+ */
+export interface ContentStore {
+  /** A writer for a new body; whatever it needs is ready, so a full store shows before any byte is sent on. */
+  open(): Promise<ContentWriter>;
+  /** Stores a whole stream; the checksum, when given, must match (MismatchError), and it may not pass `maxBytes` (TooLargeError). */
+  put(body: Readable, expectedSha256?: string | null, onBytes?: (total: number) => void, maxBytes?: number): Promise<{ sha256: string; size: number }>;
+  /** A kept body's bytes, or a range of them (inclusive). */
+  read(sha256: string, range?: { start: number; end: number }): Promise<Readable>;
+  /** Removes every body that `keep` does not name and that was not written or used since `since` (ms). */
+  sweep(keep: ReadonlySet<string>, since: number): Promise<number>;
+}
+
+/**
+ * The projects' apt indexes, as files by project ([type, project]) and a path below it
+ * (`dists/stable/Release`, `.../by-hash/SHA256/<sha256>`): what /-/apt/ serves. Files in
+ * ARTIFACTS_DIR/.apt (nginx may serve them), or rows in PostgreSQL with BLOB_STORE. Each
+ * file appears whole. Paths are the repository's own, never a request's.
+ */
+export interface AptIndexStore {
+  /** Writes one file whole, replacing what was there. */
+  replace(project: readonly string[], relative: string, body: Buffer | string): Promise<void>;
+  /** Keeps `body` under `dir/by-hash/SHA256/<sha256>`: written if absent, its time set to `now` either way. */
+  keepByHash(project: readonly string[], dir: string, sha256: string, body: Buffer, now: Date): Promise<void>;
+  /** Sets a by-hash copy's time to `now` (it stopped being listed: its hour starts), if it is there. */
+  touchByHash(project: readonly string[], dir: string, sha256: string, now: Date): Promise<void>;
+  /** Removes named files in a folder (an architecture's indexes a suite no longer has). */
+  removeNamed(project: readonly string[], dir: string, names: readonly string[]): Promise<void>;
+  /** A file's bytes and time, or null. */
+  read(project: readonly string[], relative: string): Promise<{ body: Buffer; mtime: Date } | null>;
+  /** Removes the by-hash copies below `dir` not in `keep` whose time is before `before` (ms); how many went. */
+  sweepByHash(project: readonly string[], dir: string, keep: ReadonlySet<string>, before: number): Promise<number>;
+  /** The folders directly below `relative` (the suites' architectures). */
+  directoriesBelow(project: readonly string[], relative: string): Promise<string[]>;
+}
