@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorSummary } from './domain/errors.js';
 import { ArtifactStore } from './storage/artifact-store.js';
-import { ContentStore } from './storage/content-store.js';
+import { ContentFiles } from './storage/content-store.js';
+import { BucketContent } from './storage/pg/bucket-content.js';
 import type {
   AuditTrail,
   AuthorityKeeper,
@@ -26,6 +27,8 @@ import type {
   StoreLocation,
   TokenRecords,
   ArtifactTree,
+  AptIndexStore,
+  ContentStore,
 } from './domain/stores.js';
 import type { IncomingFiles } from './storage/incoming.js';
 import { AuditFile } from './storage/audit-trail.js';
@@ -60,6 +63,7 @@ import { PgPackageCatalogue } from './storage/pg/package-catalogue.js';
 import { PgJobTokenLedger } from './storage/pg/job-token-ledger.js';
 import { PgTokenRecords } from './storage/pg/token-records.js';
 import { BucketTree } from './storage/pg/bucket-tree.js';
+import { PgAptIndexes } from './storage/pg/apt-indexes.js';
 import { S3BlobStore } from './storage/s3-blobs.js';
 
 // A bucket's housekeeping: an upload begun this long ago by a live replica is abandoned;
@@ -115,7 +119,7 @@ export interface Stores {
   /** What sealed builds hold for apt and pip. */
   packages: PackageCatalogue;
   /** The projects' apt indexes, as files (served by the app, or by nginx). */
-  aptIndexes: AptIndexFiles;
+  aptIndexes: AptIndexStore;
   /** The OpenID job tokens that minted (each mints once). */
   jobTokens: JobTokenLedger;
   locks: LockStore;
@@ -137,7 +141,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
   if (staleRemoved > 0) logger.warn({ removed: staleRemoved }, 'removed unfinished uploads left by a previous process');
   const migrated = await migrateLayout(location.artifactsDir, files.incoming);
   if (migrated) logger.warn(migrated, 'metadata converted to the current layout');
-  const content = new ContentStore(location.artifactsDir, files.incoming);
+  const content = new ContentFiles(location.artifactsDir, files.incoming);
   if (!db || !replicas || !opened) {
     const guard = new LocalBuildGuard();
     const audit = new AuditFile(location.tokensDir, now, auditFailed);
@@ -174,12 +178,13 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
   // BLOB_STORE: the tree in the database, its bytes in the bucket; this volume keeps only this replica's temporary files.
   const blobs = location.blobStore ? S3BlobStore.open(location.blobStore) : null;
   const bucketTree = blobs ? new BucketTree(db, blobs, files.incoming, replicas.id, { now }) : null;
+  const bucketContent = blobs ? new BucketContent(db, blobs, files.incoming, replicas.id) : null;
   const guard = new PgBuildGuard(db, replicas.id, options.writeLeaseMs);
   const audit = new PgAuditTrail(db, auditFailed);
   return {
     tree: bucketTree ?? files,
     incoming: files.incoming,
-    content,
+    content: bucketContent ?? content,
     resources,
     checksums: new PgChecksumIndex(db),
     builds: new PgBuildRecords(db),
@@ -191,7 +196,8 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
     secrets: new PgRepositorySecrets(db),
     signingKeys: new PgSigningKeys(db),
     packages: new PgPackageCatalogue(db),
-    aptIndexes: new AptIndexFiles(location.artifactsDir, files.incoming),
+    // With no shared volume, the apt indexes are rows too (nginx's alias finds nothing and asks the app).
+    aptIndexes: bucketTree ? new PgAptIndexes(db) : new AptIndexFiles(location.artifactsDir, files.incoming),
     jobTokens: new PgJobTokenLedger(db),
     locks: new PgLocks(db),
     authority: pgAuthorityKeeper(db),
@@ -209,6 +215,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
         await resources.sweepDeparted(alive);
         if (bucketTree) {
           await bucketTree.sweepUploads([...alive], ABANDONED_UPLOAD_MS);
+          await bucketContent?.sweepUploads([...alive], ABANDONED_UPLOAD_MS);
           await bucketTree.sweepAsides([...alive]);
           // Bounded per run: the leader runs this every minute.
           for (let i = 0; i < GC_BATCHES && (await bucketTree.collectGarbage({ graceMs: UNREFERENCED_GRACE_MS, batch: GC_BATCH })) === GC_BATCH; i++);

@@ -2,11 +2,10 @@
 // so a Bazel `urls = [...]` with `sha256`, or any script, can use the mirror without the
 // build proxy. Like every download: its checksum in the headers, ranges, validators.
 import type { Request, Response } from 'express';
-import type { ContentStore } from '../storage/content-store.js';
-import type { MirroredPart } from '../domain/stores.js';
+import type { ContentStore, MirroredPart } from '../domain/stores.js';
 import { checksumHeaders } from '../http/headers.js';
 import { evaluateValidators } from '../http/conditional.js';
-import { sendStoredBody, storedAnswer } from '../http/stored.js';
+import { openStoredBody, sendStoredBody, storedAnswer } from '../http/stored.js';
 
 /** `attachment; filename="…"`, with the UTF-8 form for names that are not plain ASCII (RFC 6266). */
 export function contentDisposition(name: string): string {
@@ -34,6 +33,13 @@ export async function sendMirrored(req: Request, res: Response, content: Content
     res.end();
     return;
   }
-  res.writeHead(answer.status, { ...headers, ...answer.headers });
-  await sendStoredBody(req, res, answer, (range) => content.read(part.sha256, range));
+  // Opened before the head: a store that cannot give the body is a 503, not a cut connection.
+  const body = await openStoredBody(req, answer, (range) => content.read(part.sha256, range));
+  try {
+    res.writeHead(answer.status, { ...headers, ...answer.headers });
+  } catch (err) {
+    body?.destroy();
+    throw err;
+  }
+  await sendStoredBody(req, res, answer, body);
 }

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Precondition } from './conditional.js';
+import { Failure } from '../domain/errors.js';
 import { HttpError } from './errors.js';
 import { byteRange } from './ranges.js';
 import { noteStreamedBytes } from '../storage/buffer-release.js';
@@ -32,17 +33,60 @@ export function storedAnswer(size: number, precondition: Precondition, range: st
   return { kind: 'body', status, start: 0, end: size - 1, length: size, headers: { 'Content-Length': size } };
 }
 
+/** Where a stored body's bytes come from: its range, read (at once or once the store answers). */
+export type StoredBodyReader = (range: { start: number; end: number }) => Readable | Promise<Readable>;
+
+/**
+ * Opens what an answer will send, before its head is written, so that a store that cannot
+ * give it (the bucket away, the body missing) is answered with a 503, not a cut
+ * connection. Null when the answer sends no body (a 304, a HEAD, an empty body). The
+ * stream returned must go to sendStoredBody (or be destroyed).
+ */
+export async function openStoredBody(req: IncomingMessage, answer: StoredAnswer, read: StoredBodyReader): Promise<Readable | null> {
+  if (answer.kind === 'not-modified' || req.method === 'HEAD' || answer.length === 0) return null;
+  let source: Readable;
+  try {
+    source = await read(answer);
+  } catch (err) {
+    const failure = new Failure('unavailable', 'the stored body cannot be read now; try again shortly', 5);
+    failure.cause = err;
+    throw failure;
+  }
+  // An error before sendStoredBody listens must not go unheard (it would end the process);
+  // sendStoredBody sees it as a destroyed stream.
+  source.on('error', ignore);
+  return source;
+}
+
+const ignore = (): void => undefined;
+
 /**
  * Sends the body of an answer whose head is written: nothing for HEAD or an empty body,
- * else the bytes `read` gives for its range. A body that fails on the way (gone from the
- * store) cuts the connection: never a short file. Resolves to the bytes sent.
+ * else the bytes `body` gives for its range (opened already by openStoredBody, or read
+ * now). A body that fails on the way (gone from the store, the bucket away) cuts the
+ * connection: never a short file. Resolves to the bytes sent.
  */
-export async function sendStoredBody(req: IncomingMessage, res: ServerResponse, answer: StoredAnswer, read: (range: { start: number; end: number }) => Readable): Promise<number> {
-  if (answer.kind === 'not-modified' || req.method === 'HEAD' || answer.length === 0) {
+export async function sendStoredBody(req: IncomingMessage, res: ServerResponse, answer: StoredAnswer, body: Readable | null | StoredBodyReader): Promise<number> {
+  if (answer.kind === 'not-modified' || req.method === 'HEAD' || answer.length === 0 || body === null) {
+    if (body !== null && typeof body !== 'function') body.destroy();
     res.end();
     return 0;
   }
-  const source = read(answer);
+  let source: Readable;
+  if (typeof body === 'function') {
+    try {
+      source = await body(answer);
+    } catch {
+      // The head is sent: only a cut connection can say it failed.
+      res.destroy();
+      return 0;
+    }
+  } else source = body;
+  if (source.destroyed || res.destroyed) {
+    source.destroy();
+    res.destroy();
+    return 0;
+  }
   // pipe, not pipeline: pipeline makes an AbortSignal per body and a DOMException at its end,
   // which cost a 4 KiB replay more than its bytes (measured with --cpu-prof).
   return new Promise((resolve) => {
@@ -55,7 +99,8 @@ export async function sendStoredBody(req: IncomingMessage, res: ServerResponse, 
     // Done once the last byte is handed to the socket, not once it is flushed: the caller (a
     // replay recording its exchange) goes on while the client receives it.
     source.once('end', () => resolve(sent));
-    source.once('error', () => {
+    // Every error heard (a second one must not end the process either).
+    source.on('error', () => {
       res.destroy();
       resolve(sent);
     });

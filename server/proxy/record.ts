@@ -5,9 +5,8 @@
 import type { ProxyOutcome } from '../domain/events.js';
 import { Failure } from '../domain/errors.js';
 import { scopeSegments } from '../domain/tree-path.js';
-import type { ContentWriter } from '../storage/content-store.js';
 import { MAX_LINE_BYTES, serialiseLine } from '../domain/recording-lines.js';
-import type { RecordedExchange } from '../domain/stores.js';
+import type { ContentWriter, RecordedExchange } from '../domain/stores.js';
 import type { RecordingTicket } from '../services/recorder.js';
 import { recordedHeaders, varyValues } from '../domain/matching.js';
 import { forwardedHeaders } from '../upstream/upstream.js';

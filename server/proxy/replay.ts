@@ -5,11 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProxyOutcome } from '../domain/events.js';
 import { scopeSegments } from '../domain/tree-path.js';
-import type { ContentStore } from '../storage/content-store.js';
-import type { InputSource, RecordedExchange } from '../domain/stores.js';
+import type { ContentStore, InputSource, RecordedExchange } from '../domain/stores.js';
 import { auditUrl, type HeaderList } from '../domain/matching.js';
 import { ReplayIndex } from '../services/replay-index.js';
-import { sendStoredBody, storedAnswer, type StoredAnswer } from '../http/stored.js';
+import { openStoredBody, sendStoredBody, storedAnswer, type StoredAnswer } from '../http/stored.js';
 import { HttpError, sendHttpError } from '../http/errors.js';
 import type { LiveToken } from '../../token-service/token-service.js';
 import { hashedBody, notModified } from './bodies.js';
@@ -109,6 +108,13 @@ export async function serveRecorded(
     return 0;
   }
   out.push('Content-Length', String(answer.length));
-  res.writeHead(answer.status, out);
-  return sendStoredBody(req, res, answer, (range) => content.read(found.sha256, range));
+  // Opened before the head: a store that cannot give the body is a 503, not a cut connection.
+  const body = await openStoredBody(req, answer, (range) => content.read(found.sha256, range));
+  try {
+    res.writeHead(answer.status, out);
+  } catch (err) {
+    body?.destroy();
+    throw err;
+  }
+  return sendStoredBody(req, res, answer, body);
 }

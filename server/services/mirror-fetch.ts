@@ -6,9 +6,8 @@
 // keeps nothing and says why in words a person can act on.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import type { ContentStore } from '../storage/content-store.js';
 import { MismatchError, TooLargeError } from '../storage/content-store.js';
-import type { MirrorEntry, MirroredPart } from '../domain/stores.js';
+import type { ContentStore, MirrorEntry, MirroredPart } from '../domain/stores.js';
 import { UpstreamError, type UpstreamClient } from '../upstream/upstream.js';
 import { Failure } from '../domain/errors.js';
 import { blobUrl, manifestReferences, manifestUrl, MANIFEST_TYPES, parseBearerChallenge, parseImageRef, type ImageRef } from '../domain/image-ref.js';

@@ -8,8 +8,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { scopeString } from '../domain/tree-path.js';
 import { errorSummary } from '../domain/errors.js';
-import type { AptIndexFiles } from '../storage/apt-index-files.js';
-import type { ArtifactTree, BuildPackages, CataloguedPackage, PackageCatalogue, PackageInBuild, SkippedPackage } from '../domain/stores.js';
+import type { AptIndexStore, ArtifactTree, BuildPackages, CataloguedPackage, PackageCatalogue, PackageInBuild, SkippedPackage } from '../domain/stores.js';
 import { COMPONENT, listedIn, packagesFiles, releaseText, suiteIndexes, suitePackages, SUITES, type IndexFile } from '../domain/apt-index.js';
 import { MAX_BUILD_STANZA_BYTES, MAX_PACKAGES_PER_BUILD, MAX_SKIPPED_LISTED, MAX_STANZA_BYTES, SEAL_READ_BUDGET_BYTES } from '../domain/package-rules.js';
 import { packagesStanza } from '../domain/deb-control.js';
@@ -70,7 +69,7 @@ export class Packages {
   constructor(
     private readonly store: ArtifactTree,
     readonly catalogue: PackageCatalogue,
-    private readonly aptFiles: AptIndexFiles,
+    private readonly aptFiles: AptIndexStore,
     private readonly signer: ReleaseSigner,
     /** Runs work alone for a key, across replicas (the build guard's lock). */
     private readonly exclusive: <T>(key: string, work: () => Promise<T>) => Promise<T>,

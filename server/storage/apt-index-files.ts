@@ -5,11 +5,11 @@
 // replaced, so that a client that read the previous InRelease still finds its indexes.
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { TempFiles } from '../domain/stores.js';
+import type { AptIndexStore, TempFiles } from '../domain/stores.js';
 
 export const APT_DIR = '.apt';
 
-export class AptIndexFiles {
+export class AptIndexFiles implements AptIndexStore {
   readonly base: string;
 
   constructor(

@@ -8,28 +8,24 @@ import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageFailure } from '../domain/errors.js';
-import type { TempFiles } from '../domain/stores.js';
+import { MismatchError, MissingBodyError, TooLargeError } from '../domain/content-errors.js';
+import type { ContentStore as ContentStoreInterface, ContentWriter, TempFiles } from '../domain/stores.js';
 
 export const CONTENT_DIR = '.content';
 
-/** A body longer than its caller allows: nothing is kept. */
-export class TooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`larger than ${limit} bytes`);
-  }
-}
+/** Reads of 1 MiB (a quarter of that halves a replay's rate). */
+const READ_CHUNK = 1024 * 1024;
 
-export class MismatchError extends Error {
-  constructor(
-    readonly expected: string,
-    readonly actual: string,
-  ) {
-    super(`sha256 mismatch: declared ${expected}, got ${actual}`);
-  }
-}
+export { MismatchError, MissingBodyError, TooLargeError } from '../domain/content-errors.js';
 
-/** A body being written: fed chunk by chunk, then finished (kept) or aborted (gone). */
-export class ContentWriter {
+/**
+ * What becomes of a finished, checked temporary file: kept under its checksum. The temporary
+ * file is the keeper's from then on (settled or discarded, whatever happens).
+ */
+type KeepBody = (temp: string, sha256: string, size: number) => Promise<void>;
+
+/** A body being written to a temporary file: fed chunk by chunk, then finished (kept) or aborted (gone). */
+class TempContentWriter implements ContentWriter {
   private readonly hash: Hash = createHash('sha256');
   private readonly out: WriteStream;
   private size = 0;
@@ -37,9 +33,10 @@ export class ContentWriter {
   private settled = false;
 
   constructor(
-    private readonly store: ContentStore,
+    private readonly temps: TempFiles,
     private readonly temp: string,
     handle: FileHandle,
+    private readonly keep: KeepBody,
   ) {
     this.out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
     this.out.on('error', (err) => (this.failed ??= err));
@@ -83,15 +80,15 @@ export class ContentWriter {
       if (this.failed) return reject(this.failed);
       this.out.end((err?: Error | null) => (err ? reject(err) : resolve()));
     }).catch(async (err: unknown) => {
-      await this.store.temps.discard(this.temp);
+      await this.temps.discard(this.temp);
       throw storageFailure(err);
     });
     const sha256 = this.hash.digest('hex');
     if (expectedSha256 !== null && sha256 !== expectedSha256) {
-      await this.store.temps.discard(this.temp);
+      await this.temps.discard(this.temp);
       throw new MismatchError(expectedSha256, sha256);
     }
-    await this.store.adopt(this.temp, sha256);
+    await this.keep(this.temp, sha256, this.size);
     return { sha256, size: this.size };
   }
 
@@ -99,11 +96,55 @@ export class ContentWriter {
     if (this.settled) return;
     this.settled = true;
     this.out.destroy();
-    await this.store.temps.discard(this.temp);
+    await this.temps.discard(this.temp);
   }
 }
 
-export class ContentStore {
+/** A writer into a fresh temporary file, open already: a full disk shows before any byte is sent on. */
+async function openTempWriter(temps: TempFiles, keep: KeepBody): Promise<TempContentWriter> {
+  const temp = temps.tempPath('content');
+  try {
+    // Read-only from the start (the mode binds later opens, not this one): no chmod later.
+    return new TempContentWriter(temps, temp, await open(temp, 'wx', 0o444), keep);
+  } catch (err) {
+    await temps.discard(temp);
+    throw storageFailure(err);
+  }
+}
+
+/**
+ * Feeds a whole stream to a writer and finishes it; the checksum, when given, must match,
+ * and the body may not be longer than `maxBytes` (nothing is kept otherwise: MismatchError,
+ * TooLargeError).
+ */
+async function putThrough(
+  writer: ContentWriter,
+  body: Readable,
+  expectedSha256: string | null,
+  onBytes: ((total: number) => void) | undefined,
+  maxBytes: number,
+): Promise<{ sha256: string; size: number }> {
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      total += (chunk as Buffer).length;
+      if (total > maxBytes) {
+        body.destroy();
+        throw new TooLargeError(maxBytes);
+      }
+      onBytes?.(total);
+      if (!writer.write(chunk as Buffer)) await writer.drained();
+      if (writer.error) throw storageFailure(writer.error);
+    }
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return writer.finish(expectedSha256);
+}
+
+/** The content store as files on the artifacts volume. */
+export class ContentFiles implements ContentStoreInterface {
   readonly dir: string;
   /** The ab/ directories made already (at most 256). */
   private readonly prefixes = new Set<string>();
@@ -121,15 +162,8 @@ export class ContentStore {
   }
 
   /** A writer for a new body; its file is open already, so a full disk shows before any byte is sent on. */
-  async open(): Promise<ContentWriter> {
-    const temp = this.temps.tempPath('content');
-    try {
-      // Read-only from the start (the mode binds later opens, not this one): no chmod later.
-      return new ContentWriter(this, temp, await open(temp, 'wx', 0o444));
-    } catch (err) {
-      await this.temps.discard(temp);
-      throw storageFailure(err);
-    }
+  open(): Promise<ContentWriter> {
+    return openTempWriter(this.temps, (temp, sha256) => this.adopt(temp, sha256));
   }
 
   /**
@@ -137,24 +171,7 @@ export class ContentStore {
    * longer than `maxBytes` (nothing is kept otherwise: MismatchError, TooLargeError).
    */
   async put(body: Readable, expectedSha256: string | null = null, onBytes?: (total: number) => void, maxBytes = Infinity): Promise<{ sha256: string; size: number }> {
-    const writer = await this.open();
-    let total = 0;
-    try {
-      for await (const chunk of body) {
-        total += (chunk as Buffer).length;
-        if (total > maxBytes) {
-          body.destroy();
-          throw new TooLargeError(maxBytes);
-        }
-        onBytes?.(total);
-        if (!writer.write(chunk as Buffer)) await writer.drained();
-        if (writer.error) throw storageFailure(writer.error);
-      }
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
-    return writer.finish(expectedSha256);
+    return putThrough(await this.open(), body, expectedSha256, onBytes, maxBytes);
   }
 
   /**
@@ -182,11 +199,29 @@ export class ContentStore {
     }
   }
 
-  read(sha256: string, range?: { start: number; end: number }): Readable {
-    // Reads of 1 MiB (a quarter of that halves a replay's rate); a known end keeps a small
-    // body from allocating the whole MiB.
-    const highWaterMark = range ? Math.min(1024 * 1024, range.end - range.start + 1) : 1024 * 1024;
-    return createReadStream(this.pathOf(sha256), range ? { start: range.start, end: range.end, highWaterMark } : { highWaterMark });
+  /** The body's file opened (a missing one rejects: MissingBodyError), read in chunks of up to 1 MiB. */
+  read(sha256: string, range?: { start: number; end: number }): Promise<Readable> {
+    // A known end keeps a small body from allocating the whole MiB.
+    const highWaterMark = range ? Math.min(READ_CHUNK, range.end - range.start + 1) : READ_CHUNK;
+    let file: string;
+    try {
+      file = this.pathOf(sha256);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const stream = createReadStream(file, range ? { start: range.start, end: range.end, highWaterMark } : { highWaterMark });
+    return new Promise((resolve, reject) => {
+      const failed = (err: NodeJS.ErrnoException): void => {
+        stream.off('ready', opened);
+        reject(err.code === 'ENOENT' ? new MissingBodyError(sha256) : storageFailure(err));
+      };
+      const opened = (): void => {
+        stream.off('error', failed);
+        resolve(stream);
+      };
+      stream.once('error', failed);
+      stream.once('ready', opened);
+    });
   }
 
   /** Removes every body that `keep` does not name and that was not written or used since `since`. */

@@ -63,7 +63,9 @@ describe('litmus (basic, copymove, props, locks, http) through a build token', f
   });
 });
 
-describe('litmus through three replicas behind nginx (round robin): locks taken on one replica hold on the others', function () {
+// On a shared volume, and in S3 mode (the tree in PostgreSQL, the bytes in a Swift bucket,
+// each replica with its own empty folder: nothing shared but the database and the bucket).
+for (const bucket of [false, true]) describe(`litmus through three replicas behind nginx (round robin)${bucket ? ', S3 mode with no shared volume' : ''}: locks taken on one replica hold on the others`, function () {
   this.timeout(180_000);
   let litmus: string;
   let set: ReplicaSet;
@@ -71,7 +73,7 @@ describe('litmus through three replicas behind nginx (round robin): locks taken 
 
   before(async function () {
     litmus = requireTool(this, 'litmus', 'litmus');
-    const mode = await replicaMode(this);
+    const mode = await replicaMode(this, { bucket });
     teardown = mode.teardown;
     set = await mode.start();
   });

@@ -1,5 +1,6 @@
 // Several replicas of the server, one repository: one PostgreSQL database, one shared
-// ARTIFACTS_DIR, a TOKENS_DIR each (its admin socket), and Debian's nginx with the shipped
+// ARTIFACTS_DIR (or, in S3 mode, one bucket and no shared folder at all: each replica its
+// own empty one), a TOKENS_DIR each (its admin socket), and Debian's nginx with the shipped
 // configuration in front, balancing round robin, so that consecutive requests land on
 // different replicas. The set looks like one TestServer whose address is nginx's.
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -9,6 +10,8 @@ import { makeTempDir, mintWith, startServer, type TestServer } from './harness.j
 import { freePort, startNginx, type RunningNginx } from './nginx.js';
 import { freshDatabase, requirePostgres, type Postgres } from './postgres.js';
 import { requireTool } from './tools.js';
+import { s3Settings, useS3Credentials } from './bucket-mode.js';
+import { requireSwift, startSwift, type RunningSwift } from './swift.js';
 
 export interface ReplicaSet extends TestServer {
   replicas: TestServer[];
@@ -22,16 +25,27 @@ export function upstreamServers(ports: readonly number[]): string {
   return ports.map((port) => `127.0.0.1:${port}`).join(';\n    server ');
 }
 
-/** `proxy`: each replica runs the build proxy, balanced by nginx/stream.conf (nginx.proxyPort). */
-export async function startReplicas(pg: Postgres, count = 3, env: Record<string, string> = {}, options: { proxy?: boolean } = {}): Promise<ReplicaSet> {
+/**
+ * `proxy`: each replica runs the build proxy, balanced by nginx/stream.conf (nginx.proxyPort).
+ * `bucket`: S3 mode on this Swift (a fresh bucket; the caller has set its credentials):
+ * each replica has its own empty folder, and nginx's volume is an empty one too.
+ */
+export async function startReplicas(pg: Postgres, count = 3, env: Record<string, string> = {}, options: { proxy?: boolean; bucket?: RunningSwift } = {}): Promise<ReplicaSet> {
   const root = await makeTempDir('replicas-');
   // nginx's workers run as www-data and read the artifacts from disk, as in the container.
   await chmod(root, 0o755);
   const artifactsDir = path.join(root, 'artifacts');
   await mkdir(artifactsDir, { mode: 0o755 });
   const databaseUrl = await freshDatabase(pg);
+  const bucket = options.bucket ? await s3Settings(options.bucket) : null;
   let n = 0;
-  const replicaEnv = (): Record<string, string> => ({ TRUSTED_PROXIES: '127.0.0.1', ...env, DATABASE_URL: databaseUrl, ARTIFACTS_DIR: artifactsDir, DATA_DIR: path.join(root, `replica-${++n}`) });
+  const replicaEnv = (): Record<string, string> => ({
+    TRUSTED_PROXIES: '127.0.0.1',
+    ...env,
+    DATABASE_URL: databaseUrl,
+    ...(bucket ?? { ARTIFACTS_DIR: artifactsDir }),
+    DATA_DIR: path.join(root, `replica-${++n}`),
+  });
   const replicas: TestServer[] = [];
   const extra: TestServer[] = [];
   let nginx: RunningNginx | null = null;
@@ -105,11 +119,18 @@ export async function startReplicas(pg: Postgres, count = 3, env: Record<string,
  * A suite's three-replica mode: a PostgreSQL server for it; `start` makes a replica set
  * on a fresh database. Skips (under CI: fails) without PostgreSQL or nginx.
  */
-export async function replicaMode(ctx: Mocha.Context): Promise<{ start(env?: Record<string, string>): Promise<ReplicaSet>; teardown(): Promise<void> }> {
+export async function replicaMode(ctx: Mocha.Context, options: { bucket?: boolean } = {}): Promise<{ start(env?: Record<string, string>): Promise<ReplicaSet>; teardown(): Promise<void> }> {
   requireTool(ctx, 'nginx', 'nginx');
   const pg = await requirePostgres(ctx);
+  if (options.bucket) requireSwift(ctx);
+  const swift = options.bucket ? await startSwift() : null;
+  const restore = swift ? useS3Credentials(swift) : null;
   return {
-    start: (env = {}) => startReplicas(pg, 3, env),
-    teardown: () => pg.remove(),
+    start: (env = {}) => startReplicas(pg, 3, env, swift ? { bucket: swift } : {}),
+    teardown: async () => {
+      restore?.();
+      await swift?.stop();
+      await pg.remove();
+    },
   };
 }

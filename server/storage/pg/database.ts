@@ -77,6 +77,17 @@ const MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX tree_blobs_live_sha256 ON tree_blobs (sha256) WHERE state = 'live';
    CREATE INDEX tree_blobs_unreferenced ON tree_blobs (unreferenced_since) WHERE state = 'live' AND unreferenced_since IS NOT NULL;
    CREATE INDEX tree_blobs_pending ON tree_blobs (state, since) WHERE state <> 'live';`,
+  // Each project's apt indexes (pg/apt-indexes.ts): a row per file, by project ('/'-joined)
+  // and path below it, written whole. Collation "C": a folder's files are the paths after 'folder/'.
+  `CREATE TABLE apt_files (project text COLLATE "C" NOT NULL, path text COLLATE "C" NOT NULL, body bytea NOT NULL, mtime timestamptz NOT NULL, PRIMARY KEY (project, path));`,
+  // The content store's bodies as blobs in the bucket (pg/bucket-content.ts): a row per
+  // object, 'uploading' (made before the upload: a replica that dies midway leaves it to
+  // the sweep), 'live' (at most one per SHA-256: a body is kept once; `used_at` is when it
+  // was last written, for the sweep), or 'doomed' (being deleted).
+  `CREATE TABLE content_blobs (key text COLLATE "C" PRIMARY KEY, sha256 text, size bigint, state text NOT NULL CHECK (state IN ('uploading', 'live', 'doomed')),
+     replica text, since timestamptz NOT NULL DEFAULT clock_timestamp(), used_at timestamptz);
+   CREATE UNIQUE INDEX content_blobs_live_sha256 ON content_blobs (sha256) WHERE state = 'live';
+   CREATE INDEX content_blobs_pending ON content_blobs (state, since) WHERE state <> 'live';`,
 ];
 
 /** The version a migrated database is at. */
