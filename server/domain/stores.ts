@@ -632,6 +632,8 @@ export interface BlobStore {
   /** At most `limit` keys below `prefix`, in key order, after `after`; `next` to go on, or null. */
   list(prefix: string, after: string | null, limit: number): Promise<{ keys: string[]; next: string | null }>;
   copy(from: string, to: string): Promise<void>;
+  /** Abandons multipart uploads begun under these keys and never completed (a replica died): their parts go. */
+  abortUploads(keys: readonly string[]): Promise<void>;
 }
 
 /** Why a blob key is refused, or null: what both a file path and an S3 key take the same. */

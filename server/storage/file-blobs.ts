@@ -21,6 +21,9 @@ export class FileBlobStore implements BlobStore {
     private readonly temps: TempFiles,
   ) {}
 
+  /** An unfinished put is a temporary file of `.incoming`, which that folder's sweep removes. */
+  async abortUploads(): Promise<void> {}
+
   private fileOf(key: string): string {
     return path.join(this.root, ...checked(key).split('/'));
   }

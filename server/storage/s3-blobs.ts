@@ -5,7 +5,8 @@
 // write, tag, ACL or version.
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { Failure, isSystemError } from '../domain/errors.js';
 import { Upload } from '@aws-sdk/lib-storage';
 import { measuring } from './measuring.js';
 import { blobKeyProblem, type BlobStore, type BucketLocation } from '../domain/stores.js';
@@ -24,6 +25,35 @@ export interface S3Location {
   prefix: string;
 }
 
+/** A connection that cannot be made fails within this; one that goes silent, within the idle time. */
+const CONNECT_TIMEOUT_MS = 5_000;
+const IDLE_TIMEOUT_MS = 60_000;
+
+/** The object store is not answering (down, unreachable, overloaded): 503, and the request can be tried again. */
+export class ObjectStoreUnavailable extends Failure {
+  constructor(cause: unknown) {
+    super('unavailable', 'the object store is unreachable; try again shortly', 5);
+    this.cause = cause;
+  }
+}
+
+/**
+ * What an S3 call's failure means to a client: the store away or overloaded (a network
+ * error, a timeout, a 5xx, SlowDown, an upload that gave up on it) is ObjectStoreUnavailable; what it refused (a 403:
+ * the credentials, a missing bucket) an internal failure, whose cause goes to the log only.
+ */
+export function s3Failure(err: unknown): Error {
+  if (err instanceof Failure) return err;
+  const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+  const name = (err as Error | undefined)?.name ?? '';
+  if (isSystemError(err) || (status !== undefined && status >= 500) || ['TimeoutError', 'RequestTimeout', 'SlowDown', 'ServiceUnavailable', 'InternalError', 'AbortError'].includes(name) || /socket hang up|ECONNREFUSED|ECONNRESET|ETIMEDOUT/.test((err as Error | undefined)?.message ?? '')) {
+    return new ObjectStoreUnavailable(err);
+  }
+  const failure = new Failure('internal', `the object store refused the request (${status ?? name})`);
+  failure.cause = err;
+  return failure;
+}
+
 function missing(err: unknown): boolean {
   return err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound');
 }
@@ -33,7 +63,13 @@ export class S3BlobStore implements BlobStore {
 
   /** The bucket of BLOB_STORE, with the AWS SDK's own chain of credentials (environment, shared files, instance roles). */
   static open(location: BucketLocation): S3BlobStore {
-    const client = new S3Client({ region: location.region, forcePathStyle: location.forcePathStyle, ...(location.endpoint ? { endpoint: location.endpoint } : {}) });
+    const client = new S3Client({
+      region: location.region,
+      forcePathStyle: location.forcePathStyle,
+      ...(location.endpoint ? { endpoint: location.endpoint } : {}),
+      // A store that is down fails a request in seconds, not never (the SDK waits for ever by default).
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
+    });
     return new S3BlobStore({ client, bucket: location.bucket, prefix: location.prefix });
   }
 
@@ -53,8 +89,13 @@ export class S3BlobStore implements BlobStore {
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
     const upload = new Upload({ client: this.at.client, params: { Bucket: this.at.bucket, Key: this.keyOf(key), Body: out }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
     // The body failing aborts the upload (its parts are removed): no object, whole or not.
+    // (An AbortError here is the upload's own doing: it gave up on the store and ended its input.)
+    let bodyFailed = false;
     const feeding = pipeline(body, counting.stream, out).catch((err: unknown) => {
-      void upload.abort().catch(() => undefined);
+      if ((err as Error | undefined)?.name !== 'AbortError') {
+        bodyFailed = true;
+        void upload.abort().catch(() => undefined);
+      }
       throw err;
     });
     // The store failing ends the body too: it would otherwise wait, paused, for ever.
@@ -64,7 +105,9 @@ export class S3BlobStore implements BlobStore {
     });
     // Both settled before the put answers: a failed put has ended its body and its upload.
     const [fed, stored] = await Promise.allSettled([feeding, storing]);
-    if (stored.status === 'rejected') throw stored.reason;
+    // Whichever failed first is the cause: the body (the upload was aborted for it), or the store.
+    if (bodyFailed && fed.status === 'rejected') throw fed.reason;
+    if (stored.status === 'rejected') throw s3Failure(stored.reason);
     if (fed.status === 'rejected') throw fed.reason;
     return counting.result();
   }
@@ -75,7 +118,7 @@ export class S3BlobStore implements BlobStore {
       return answer.Body as Readable;
     } catch (err) {
       if (missing(err)) return null;
-      throw err;
+      throw s3Failure(err);
     }
   }
 
@@ -85,24 +128,43 @@ export class S3BlobStore implements BlobStore {
       return { size: answer.ContentLength ?? 0 };
     } catch (err) {
       if (missing(err)) return null;
-      throw err;
+      throw s3Failure(err);
     }
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    const queue = [...keys];
-    const worker = async (): Promise<void> => {
-      for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
-        await this.at.client.send(new DeleteObjectCommand({ Bucket: this.at.bucket, Key: this.keyOf(key) }));
+    await this.eachKey(keys, async (key) => {
+      await this.at.client.send(new DeleteObjectCommand({ Bucket: this.at.bucket, Key: key }));
+    });
+  }
+
+  async abortUploads(keys: readonly string[]): Promise<void> {
+    await this.eachKey(keys, async (key) => {
+      // The uploads begun under this very key (a prefix would take in longer keys too).
+      const { Uploads = [] } = await this.at.client.send(new ListMultipartUploadsCommand({ Bucket: this.at.bucket, Prefix: key }));
+      for (const upload of Uploads) {
+        if (upload.Key === key && upload.UploadId) await this.at.client.send(new AbortMultipartUploadCommand({ Bucket: this.at.bucket, Key: key, UploadId: upload.UploadId }));
       }
+    });
+  }
+
+  /** Runs `work` on each key (checked, prefixed), a few at a time. */
+  private async eachKey(keys: readonly string[], work: (key: string) => Promise<void>): Promise<void> {
+    const queue = keys.map((k) => this.keyOf(k));
+    const worker = async (): Promise<void> => {
+      for (let key = queue.shift(); key !== undefined; key = queue.shift()) await work(key);
     };
-    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, queue.length) }, worker));
+    try {
+      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, queue.length) }, worker));
+    } catch (err) {
+      throw s3Failure(err);
+    }
   }
 
   async list(prefix: string, after: string | null, limit: number): Promise<{ keys: string[]; next: string | null }> {
-    const answer = await this.at.client.send(
-      new ListObjectsV2Command({ Bucket: this.at.bucket, Prefix: `${this.at.prefix}${prefix}`, MaxKeys: limit, ...(after !== null ? { StartAfter: `${this.at.prefix}${after}` } : {}) }),
-    );
+    const answer = await this.at.client
+      .send(new ListObjectsV2Command({ Bucket: this.at.bucket, Prefix: `${this.at.prefix}${prefix}`, MaxKeys: limit, ...(after !== null ? { StartAfter: `${this.at.prefix}${after}` } : {}) }))
+      .catch((err: unknown) => Promise.reject(s3Failure(err)));
     const keys = (answer.Contents ?? []).flatMap((o) => (o.Key ? [o.Key.slice(this.at.prefix.length)] : []));
     return { keys, next: answer.IsTruncated ? (keys[keys.length - 1] ?? null) : null };
   }
@@ -110,6 +172,6 @@ export class S3BlobStore implements BlobStore {
   async copy(from: string, to: string): Promise<void> {
     // CopySource is "bucket/key", each part URL-encoded (keys may hold spaces and more).
     const source = `${this.at.bucket}/${this.keyOf(from).split('/').map(encodeURIComponent).join('/')}`;
-    await this.at.client.send(new CopyObjectCommand({ Bucket: this.at.bucket, Key: this.keyOf(to), CopySource: source }));
+    await this.at.client.send(new CopyObjectCommand({ Bucket: this.at.bucket, Key: this.keyOf(to), CopySource: source })).catch((err: unknown) => Promise.reject(s3Failure(err)));
   }
 }

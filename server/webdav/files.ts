@@ -84,6 +84,9 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       return;
     }
     const { start, end, length } = answer;
+    // A bucket's blob is asked for before anything is sent: a store that is away is a 503, not a cut answer.
+    const sending = req.method !== 'HEAD' && length > 0;
+    const blob = sending && opened && fd === null ? await opened.stream(start, end) : null;
     res.writeHead(answer.status, { ...headers, ...answer.headers });
     if (req.method === 'HEAD' || length === 0) {
       res.end();
@@ -94,10 +97,11 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       return;
     }
     if (!opened) throw new Error('a file to read was not opened');
-    if (fd === null) {
-      // A bucket's blob: its bytes stream through (the object store keeps no descriptor here).
+    if (blob || fd === null) {
+      // Its bytes stream through (no descriptor here); a store that fails midway cuts the answer.
       handedOver = true;
-      await pipeline(await opened.stream(start, end), res).catch(() => res.destroy());
+      if (blob) await pipeline(blob, res).catch(() => res.destroy());
+      else res.destroy();
       return;
     }
     if (length <= SMALL_FILE_BYTES) {

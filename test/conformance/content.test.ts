@@ -53,6 +53,10 @@ class CountingBlobs implements BlobStore {
     return this.inner.head(key);
   }
 
+  abortUploads(keys: readonly string[]): Promise<void> {
+    return this.inner.abortUploads(keys);
+  }
+
   delete(keys: readonly string[]): Promise<void> {
     return this.inner.delete(keys);
   }

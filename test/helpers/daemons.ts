@@ -10,11 +10,20 @@ export class Daemons {
 
   constructor(private readonly dir: string) {}
 
-  start(cmd: string, args: string[]): void {
+  start(cmd: string, args: string[]): ChildProcess {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
     this.children.push(child);
+    return child;
+  }
+
+  /** Kills one of them (an outage a test makes) and waits for its end. */
+  async kill(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const ended = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await ended;
   }
 
   /** The last of what they printed, for an error message. */

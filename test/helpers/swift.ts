@@ -2,6 +2,7 @@
 // one account, container and object server and a proxy with tempauth and s3api, and the
 // memcached tempauth needs, all on 127.0.0.1 with free ports, their data in a temporary
 // folder, started and stopped by the test. S3 credentials: test:tester / testing.
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
@@ -10,7 +11,12 @@ import { freePort } from './nginx.js';
 import { findTool, run, skipUnlessCi } from './tools.js';
 import { Daemons, runningS3, until, type RunningS3 } from './daemons.js';
 
-export type RunningSwift = RunningS3;
+export interface RunningSwift extends RunningS3 {
+  /** The S3 endpoint goes away (its proxy server killed; the stored objects stay) ... */
+  stopProxy(): Promise<void>;
+  /** ... and comes back on the same port. */
+  startProxy(): Promise<void>;
+}
 
 const SERVERS = ['account', 'container', 'object'] as const;
 
@@ -51,15 +57,25 @@ export async function startSwift(): Promise<RunningSwift> {
       filters.map((f) => `[filter:${f}]\nuse = egg:swift#${f}\n`).join(''),
   );
   const daemons = new Daemons(dir);
-  const start = (cmd: string, args: string[]): void => daemons.start(cmd, args);
+  const start = (cmd: string, args: string[]): ChildProcess => daemons.start(cmd, args);
   const stop = (): Promise<void> => daemons.stop();
   try {
     start('memcached', ['-l', '127.0.0.1', '-p', String(memcachedPort), '-U', '0', '-u', user]);
     for (const server of SERVERS) start(`swift-${server}-server`, [path.join(etc, `${server}-server.conf`)]);
-    start('swift-proxy-server', [path.join(etc, 'proxy-server.conf')]);
     const endpoint = `http://127.0.0.1:${proxyPort}`;
-    await until('Swift: the proxy', async () => (await fetch(`${endpoint}/healthcheck`).catch(() => null))?.status === 200, 30_000);
-    return runningS3(endpoint, { accessKeyId: 'test:tester', secretAccessKey: 'testing' }, daemons, 30_000);
+    const proxyUp = (): Promise<void> => until('Swift: the proxy', async () => (await fetch(`${endpoint}/healthcheck`).catch(() => null))?.status === 200, 30_000);
+    let proxy = start('swift-proxy-server', [path.join(etc, 'proxy-server.conf')]);
+    await proxyUp();
+    return {
+      ...runningS3(endpoint, { accessKeyId: 'test:tester', secretAccessKey: 'testing' }, daemons, 30_000),
+      stopProxy: () => daemons.kill(proxy),
+      async startProxy() {
+        // Once: a second one would share the port (SO_REUSEPORT) and outlive a stop.
+        if (proxy.exitCode === null && proxy.signalCode === null) return;
+        proxy = start('swift-proxy-server', [path.join(etc, 'proxy-server.conf')]);
+        await proxyUp();
+      },
+    };
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}\n${daemons.tail()}`);

@@ -348,6 +348,9 @@ export class BucketContent implements ContentStore {
           [[...aliveReplicas, this.replicaId], olderThanMs, batch],
         );
         const found = rows.map((r) => r.key);
+        // A multipart upload its replica never finished holds parts no object shows: abandoned
+        // first (again, should this die before the rows change: aborting is idempotent).
+        await this.blobs.abortUploads(found);
         if (found.length > 0) await c.query(`UPDATE content_blobs SET state = 'doomed', since = clock_timestamp(), replica = $2 WHERE key = ANY($1::text[])`, [found, this.replicaId]);
         return found;
       });

@@ -324,6 +324,9 @@ export class BucketTree implements ArtifactTree {
       }
     } catch (err) {
       await this.abandon(blob);
+      // The store gone away is what the client is told (503), whatever it did to the body;
+      // otherwise the body's own failure (cut, too long) rather than the upload's echo of it.
+      if (err instanceof Failure && err.kind === 'unavailable') throw err;
       throw storageFailure(input.failure() ?? err);
     }
     const { size, sha256 } = stored;
@@ -674,6 +677,9 @@ export class BucketTree implements ArtifactTree {
           [[...aliveReplicas, this.replicaId], olderThanMs, batch],
         );
         const found = rows.map((r) => r.key);
+        // A multipart upload its replica never finished holds parts no object shows: abandoned
+        // first (again, should this die before the rows change: aborting is idempotent).
+        await this.blobs.abortUploads(found);
         if (found.length > 0) await c.query(`UPDATE tree_blobs SET state = 'doomed', since = clock_timestamp(), replica = $2 WHERE key = ANY($1::text[])`, [found, this.replicaId]);
         return found;
       });
