@@ -42,7 +42,12 @@ const ADMIN_USAGE: Record<string, string> = {
                                  at /-/signing-keys, so what it signed still verifies`,
   migrate: `usage: artifact-repo migrate [--to postgres://user:password@host:5432/database]
   copy masters, tokens, the audit trail, inputs and the mirror into an empty database (the
-  server stopped; the URL from DATABASE_URL without --to); then start it with DATABASE_URL`,
+  server stopped; the URL from DATABASE_URL without --to); then start it with DATABASE_URL
+       artifact-repo migrate --to-bucket s3://bucket/prefix
+  copy the files of ARTIFACTS_DIR and the bodies recordings and the mirror keep into the
+  bucket (S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE and the AWS SDK's credentials from
+  the environment), the tree into DATABASE_URL's database; the servers stopped. Resumable:
+  run it again after a cut; then start the servers with BLOB_STORE`,
 };
 
 const USAGE = `usage: artifact-repo COMMAND [--help]
@@ -226,7 +231,11 @@ async function runAdmin(command: string, rest: string[]): Promise<number> {
 
 /** migrate --to URL: the embedded repository's shared state into an empty PostgreSQL database. */
 async function runMigrate(rest: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { to: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { to: { type: 'string' }, 'to-bucket': { type: 'string' } } });
+  if (values['to-bucket'] !== undefined) {
+    if (positionals.length > 0 || values.to !== undefined) throw new UsageError(ADMIN_USAGE.migrate ?? '');
+    return runMigrateToBucket(values['to-bucket']);
+  }
   // The URL may carry a password: DATABASE_URL keeps it off the command line (ps, history).
   const target = values.to ?? process.env.DATABASE_URL;
   if (positionals.length > 0 || !target) throw new UsageError(ADMIN_USAGE.migrate ?? '');
@@ -248,6 +257,39 @@ async function runMigrate(rest: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof DatabaseNotEmpty) {
+      io.err(`artifact-repo: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await socket.close();
+  }
+}
+
+/** migrate --to-bucket s3://…: the volume's bytes into a bucket, the tree into the database (resumable). */
+async function runMigrateToBucket(target: string): Promise<number> {
+  const config = loadConfig({ ...process.env, BLOB_STORE: target });
+  if (config.blobStore === null || config.databaseUrl === null) throw new UsageError(ADMIN_USAGE.migrate ?? '');
+  becomeUser(config.runAsUser);
+  // Alone on the data directory: a running server would go on writing the files.
+  const socketPath = adminSocketPath(config.tokensDir);
+  if (await isListening(socketPath)) {
+    io.err('artifact-repo: a server is running on this data directory: stop it first');
+    return 1;
+  }
+  const socket = await startAdminSocket(config.tokensDir, 'cli');
+  const { BucketMoveRefused, moveToBucket } = await import('../server/admin/move-to-bucket.js');
+  try {
+    const report = await moveToBucket(config, config.databaseUrl, config.blobStore, (line) => io.err(line));
+    io.out(`${report.files} files in ${report.collections} folders: ${report.copied} sent (${report.bytes} bytes), ${report.skipped} there already; ${report.bodies} recorded and mirrored bodies: ${report.bodiesCopied} sent`);
+    if (report.mismatched.length > 0) {
+      io.err(`artifact-repo: ${report.mismatched.length} files are not what their checksum records say, and were not copied:\n${report.mismatched.slice(0, 20).join('\n')}`);
+      return 1;
+    }
+    io.err(`every file is in the bucket with its checksum; start the servers with BLOB_STORE=${target}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof BucketMoveRefused) {
       io.err(`artifact-repo: ${err.message}`);
       return 1;
     }

@@ -696,6 +696,8 @@ export interface TreePutOptions {
   beforePublish?: (sha256: string, stats: TreeStats) => Promise<() => Promise<void>>;
   /** Told of each chunk's size as it arrives. */
   received?: (bytes: number) => void;
+  /** The modification time to give it (a migration keeps the one it had); absent: now. */
+  mtimeMs?: number;
 }
 
 /** A file below a collection, as a walk finds it. */

@@ -37,12 +37,15 @@ export class Catalog {
     expectedSha256: string | null = null,
     declaredLength: number | null = null,
     received?: (bytes: number) => void,
+    /** The modification time it keeps (a migration's); absent: now. */
+    mtimeMs?: number,
   ): Promise<TreePut> {
     const href = toHref(segments, false);
     return this.store.putFile(segments, body, {
       expectedSha256,
       declaredLength,
       received,
+      ...(mtimeMs !== undefined ? { mtimeMs } : {}),
       beforePublish: async (sha256, stats) => {
         const undo = await this.meta.setFileRecord(segments, recordOf(sha256, stats));
         try {

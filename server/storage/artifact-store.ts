@@ -216,7 +216,7 @@ export class ArtifactStore implements ArtifactTree {
     body: Readable,
     options: TreePutOptions = {},
   ): Promise<PutResult> {
-    const { expectedSha256 = null, declaredLength = null, beforePublish, received } = options;
+    const { expectedSha256 = null, declaredLength = null, beforePublish, received, mtimeMs } = options;
     const target = this.fsPath(segments);
     const temp = this.incoming.tempPath('put');
     let undo: (() => Promise<void>) | null = null;
@@ -233,6 +233,10 @@ export class ArtifactStore implements ArtifactTree {
       // (Under a file, this stat fails with ENOTDIR: 409 before anything is recorded.)
       const existing = statSyncOrNull(target);
       if (existing?.isDirectory()) throw new Failure('not-allowed', 'a collection exists at this path');
+      if (mtimeMs !== undefined) {
+        utimesSync(temp, new Date(mtimeMs), new Date(mtimeMs));
+        stats = statSync(temp);
+      }
       // A replacement always gets a new validator: nginx's ETag and Last-Modified count whole
       // seconds, so a same-size file written within the old one's second would share them.
       if (existing && Math.floor(existing.mtimeMs / 1000) >= Math.floor(stats.mtimeMs / 1000)) {

@@ -264,6 +264,16 @@ export class BucketContent implements ContentStore {
     await this.db.query(`DELETE FROM content_blobs WHERE key = ANY($1::text[]) AND state = 'doomed'`, [keys]);
   }
 
+  /** Whether a body is kept (a migration sends only what is not). */
+  async has(sha256: string): Promise<boolean> {
+    try {
+      const { rows } = await this.db.query(`SELECT 1 FROM content_blobs WHERE sha256 = $1 AND state = 'live'`, [sha256]);
+      return rows.length > 0;
+    } catch (err) {
+      throw storageFailure(err);
+    }
+  }
+
   /** The live body's object, whole or a range of it (inclusive); a body not there rejects (MissingBodyError). */
   async read(sha256: string, range?: { start: number; end: number }): Promise<Readable> {
     try {

@@ -304,7 +304,7 @@ export class BucketTree implements ArtifactTree {
    * missing parents made. On any failure nothing appears and the new blob goes.
    */
   async putFile(segments: readonly string[], body: Readable, options: TreePutOptions = {}): Promise<TreePut> {
-    const { expectedSha256 = null, declaredLength = null, beforePublish, received } = options;
+    const { expectedSha256 = null, declaredLength = null, beforePublish, received, mtimeMs: given } = options;
     const key = keyOf(segments);
     if (key === '') throw new Failure('not-allowed', 'a collection exists at this path');
     const blob = `${BLOB_PREFIX}${randomBytes(16).toString('hex')}`;
@@ -344,7 +344,7 @@ export class BucketTree implements ArtifactTree {
         if (own[0]?.state !== 'uploading') throw new Failure('internal', 'the upload was given up meanwhile (it took too long); nothing was stored');
         const target = await this.settleBlob(c, blob, sha256, size);
         const { rows: next } = await c.query<{ v: string }>(`SELECT nextval('tree_versions') AS v`);
-        let mtimeMs = now;
+        let mtimeMs = given ?? now;
         // A replacement always gets a new validator: ETag and Last-Modified count whole seconds.
         if (existing && Math.floor(existing.mtime_ms / 1000) >= Math.floor(mtimeMs / 1000)) mtimeMs = (Math.floor(existing.mtime_ms / 1000) + 1) * 1000;
         const stats = new RowStats(false, size, mtimeMs, Number(next[0]?.v));
