@@ -171,7 +171,7 @@ describe('docker deployment files: several replicas (docker-compose.ha.yml)', fu
     const config = await Promise.all(['nginx/nginx.conf', 'nginx/templates/default.conf.template', 'nginx/described-by-app.conf'].map((f) => readFile(path.join(REPO_ROOT, f), 'utf8')));
     const named = new Set(config.flatMap((text) => [...text.matchAll(/\/etc\/nginx\/artifact-repo\/([\w.*-]+)/g)].map((m) => m[1] as string)));
     expect([...named]).to.include.members(['describe.js', 'download-headers.conf', 'described-by-app.conf', 'mime.types']);
-    for (const file of ['docker/docker-compose.yml', 'docker/docker-compose.ha.yml']) {
+    for (const file of ['docker/docker-compose.yml', 'docker/docker-compose.ha.yml', 'docker/docker-compose.s3.yml']) {
       const text = await readFile(path.join(REPO_ROOT, file), 'utf8');
       for (const name of named) {
         // stream*.conf is included where there is one: only the several-replica deployment mounts it.
@@ -184,12 +184,52 @@ describe('docker deployment files: several replicas (docker-compose.ha.yml)', fu
   });
 
   it('every file both compose files mount from the repository exists', async () => {
-    for (const file of ['docker/docker-compose.yml', 'docker/docker-compose.ha.yml']) {
+    for (const file of ['docker/docker-compose.yml', 'docker/docker-compose.ha.yml', 'docker/docker-compose.s3.yml']) {
       const text = await readFile(path.join(REPO_ROOT, file), 'utf8');
       for (const m of text.matchAll(/^\s+- \.\.\/(\S+?):\//gm)) {
         const source = path.join(REPO_ROOT, m[1] as string);
         expect(await readFile(source).then(() => true, () => readdir(source).then(() => true, () => false)), `${file}: ${m[1]}`).to.equal(true);
       }
     }
+  });
+});
+
+describe('docker deployment files: bytes in object storage (docker-compose.s3.yml)', function () {
+  this.timeout(60_000);
+  let dockerCompose: string;
+  let compose: { services: Record<string, ComposeService & { deploy?: { replicas?: number } }>; volumes: Record<string, unknown>; secrets: Record<string, { file: string }> };
+  const config = (env: Record<string, string>) => run(dockerCompose, ['-f', path.join(REPO_ROOT, 'docker/docker-compose.s3.yml'), 'config'], { env: { ...process.env, PUBLIC_URL: '', HTTP_PORT: '', ...env } });
+
+  before(async function () {
+    dockerCompose = requireTool(this, 'docker-compose', 'docker-compose');
+    const result = await config({ BLOB_STORE: 's3://artifacts/repo', S3_ENDPOINT: 'https://s3.example.org', S3_FORCE_PATH_STYLE: 'true' });
+    expect(result.code, result.stderr).to.equal(0);
+    compose = parse(result.stdout);
+  });
+
+  it('will not start without BLOB_STORE, and says so', async () => {
+    const result = await config({ BLOB_STORE: '' });
+    expect(result.code).to.not.equal(0);
+    expect(result.stderr).to.include('set BLOB_STORE=s3://bucket/prefix');
+  });
+
+  it('has PostgreSQL, replicas that share no volume, and nginx with no artifacts volume', () => {
+    expect(Object.keys(compose.services).sort()).to.deep.equal(['app', 'nginx', 'postgres']);
+    const { app, nginx } = compose.services as Record<string, ComposeService & { deploy?: { replicas?: number } }>;
+    expect(app?.deploy?.replicas).to.be.greaterThan(1);
+    expect(app?.volumes ?? []).to.deep.equal([]);
+    expect((nginx?.volumes ?? []).filter((v) => !v.includes('/etc/nginx/'))).to.deep.equal([]);
+    expect(Object.keys(compose.volumes)).to.deep.equal(['database']);
+    expect(app?.environment?.BLOB_STORE).to.equal('s3://artifacts/repo');
+    expect(app?.environment?.S3_ENDPOINT).to.equal('https://s3.example.org');
+    expect(nginx?.environment?.ARTIFACT_RECORDS).to.equal('database');
+  });
+
+  it('passes the S3 credentials as a docker secret the AWS SDK reads (AWS_SHARED_CREDENTIALS_FILE), never in the environment', () => {
+    const { app } = compose.services as Record<string, ComposeService>;
+    expect(app?.secrets?.map((s) => s.source).sort()).to.deep.equal(['database_url', 'master_password', 's3_credentials']);
+    expect(app?.environment?.AWS_SHARED_CREDENTIALS_FILE).to.equal('/run/secrets/s3_credentials');
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'DATABASE_URL', 'MASTER_PASSWORD']) expect(app?.environment).to.not.have.property(name);
+    for (const secret of Object.values(compose.secrets)) expect(secret.file).to.match(/docker\/[a-z0-9_]+\.txt$/);
   });
 });
