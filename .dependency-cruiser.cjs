@@ -24,6 +24,8 @@ const LAYERS = [
   // upstream servers.
   ['storage/pg', '^server/storage/pg/'],
   ['storage', '^server/storage/[^/]+$'],
+  // What both store sets write through (a body to a temporary file while it is hashed).
+  ['storage/io', '^server/storage/io/'],
   ['upstream', '^server/upstream/'],
   // Below everything: the settings, then the domain's rules and vocabulary (no I/O: paths,
   // scopes, matching, the kinds of failure, events, the interfaces of the stores, the

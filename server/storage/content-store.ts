@@ -2,14 +2,14 @@
 // (their recorded inputs) and, later, the mirror. ARTIFACTS_DIR/.content/sha256/ab/abcd...,
 // outside the public tree. A body is streamed into a temporary file while it is hashed
 // and renamed into place only when complete: nothing partial is ever there.
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, type WriteStream } from 'node:fs';
-import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageFailure } from '../domain/errors.js';
-import { MismatchError, MissingBodyError, TooLargeError } from '../domain/content-errors.js';
+import { MissingBodyError } from '../domain/content-errors.js';
 import type { ContentStore as ContentStoreInterface, ContentWriter, TempFiles } from '../domain/stores.js';
+import { openTempWriter, putThrough } from './io/temp-bodies.js';
 
 export const CONTENT_DIR = '.content';
 
@@ -17,131 +17,6 @@ export const CONTENT_DIR = '.content';
 const READ_CHUNK = 1024 * 1024;
 
 export { MismatchError, MissingBodyError, TooLargeError } from '../domain/content-errors.js';
-
-/**
- * What becomes of a finished, checked temporary file: kept under its checksum. The temporary
- * file is the keeper's from then on (settled or discarded, whatever happens).
- */
-type KeepBody = (temp: string, sha256: string, size: number) => Promise<void>;
-
-/** A body being written to a temporary file: fed chunk by chunk, then finished (kept) or aborted (gone). */
-class TempContentWriter implements ContentWriter {
-  private readonly hash: Hash = createHash('sha256');
-  private readonly out: WriteStream;
-  private size = 0;
-  private failed: Error | null = null;
-  private settled = false;
-
-  constructor(
-    private readonly temps: TempFiles,
-    private readonly temp: string,
-    handle: FileHandle,
-    private readonly keep: KeepBody,
-  ) {
-    this.out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
-    this.out.on('error', (err) => (this.failed ??= err));
-  }
-
-  /** Whether the writer is ready for more (false: wait for 'drain' on `drained()`). */
-  write(chunk: Buffer): boolean {
-    this.size += chunk.length;
-    this.hash.update(chunk);
-    return this.out.write(chunk);
-  }
-
-  /** Calls `resume` once the file has room again (or failed). */
-  onceDrained(resume: () => void): void {
-    if (!this.out.writableNeedDrain || this.failed) return resume();
-    const done = (): void => {
-      this.out.off('drain', done);
-      this.out.off('error', done);
-      resume();
-    };
-    this.out.on('drain', done);
-    this.out.on('error', done);
-  }
-
-  drained(): Promise<void> {
-    return new Promise((resolve) => this.onceDrained(resolve));
-  }
-
-  /** The write failed (a full disk): the caller stops the transfer. */
-  get error(): Error | null {
-    return this.failed;
-  }
-
-  /**
-   * Keeps the body under its checksum (an identical body already kept is reused). With an
-   * expected checksum that differs, nothing is kept: MismatchError.
-   */
-  async finish(expectedSha256: string | null = null): Promise<{ sha256: string; size: number }> {
-    this.settled = true;
-    await new Promise<void>((resolve, reject) => {
-      if (this.failed) return reject(this.failed);
-      this.out.end((err?: Error | null) => (err ? reject(err) : resolve()));
-    }).catch(async (err: unknown) => {
-      await this.temps.discard(this.temp);
-      throw storageFailure(err);
-    });
-    const sha256 = this.hash.digest('hex');
-    if (expectedSha256 !== null && sha256 !== expectedSha256) {
-      await this.temps.discard(this.temp);
-      throw new MismatchError(expectedSha256, sha256);
-    }
-    await this.keep(this.temp, sha256, this.size);
-    return { sha256, size: this.size };
-  }
-
-  async abort(): Promise<void> {
-    if (this.settled) return;
-    this.settled = true;
-    this.out.destroy();
-    await this.temps.discard(this.temp);
-  }
-}
-
-/** A writer into a fresh temporary file, open already: a full disk shows before any byte is sent on. */
-async function openTempWriter(temps: TempFiles, keep: KeepBody): Promise<TempContentWriter> {
-  const temp = temps.tempPath('content');
-  try {
-    // Read-only from the start (the mode binds later opens, not this one): no chmod later.
-    return new TempContentWriter(temps, temp, await open(temp, 'wx', 0o444), keep);
-  } catch (err) {
-    await temps.discard(temp);
-    throw storageFailure(err);
-  }
-}
-
-/**
- * Feeds a whole stream to a writer and finishes it; the checksum, when given, must match,
- * and the body may not be longer than `maxBytes` (nothing is kept otherwise: MismatchError,
- * TooLargeError).
- */
-async function putThrough(
-  writer: ContentWriter,
-  body: Readable,
-  expectedSha256: string | null,
-  onBytes: ((total: number) => void) | undefined,
-  maxBytes: number,
-): Promise<{ sha256: string; size: number }> {
-  let total = 0;
-  try {
-    for await (const chunk of body) {
-      total += (chunk as Buffer).length;
-      if (total > maxBytes) {
-        body.destroy();
-        throw new TooLargeError(maxBytes);
-      }
-      onBytes?.(total);
-      if (!writer.write(chunk as Buffer)) await writer.drained();
-      if (writer.error) throw storageFailure(writer.error);
-    }
-  } catch (err) {
-    await writer.abort();
-    throw err;
-  }
-  return writer.finish(expectedSha256);
-}
 
 /** The content store as files on the artifacts volume. */
 export class ContentFiles implements ContentStoreInterface {

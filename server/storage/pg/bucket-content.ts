@@ -1,11 +1,9 @@
 // The content store with BLOB_STORE (issue 32): bodies by SHA-256 as objects in the
 // bucket, a row per object in `content_blobs`, so that replicas share no volume.
 //
-// A body is written as the files store writes it (storage/content-store.ts, whose writer
-// this one mirrors: the two store sets share only what is below them), to a temporary
-// file of this replica while it is hashed (the build proxy's hot path stays local); once
-// finished and checked
-// it is uploaded under a fresh key, unless a live body with that SHA-256 is there already:
+// A body is written as the files store writes it (storage/io/temp-bodies.ts), to a
+// temporary file of this replica while it is hashed (the build proxy's hot path stays
+// local); once finished and checked it is uploaded under a fresh key, unless a live body with that SHA-256 is there already:
 // then only its `used_at` is touched and nothing is sent (identical bodies are kept once).
 // The upload's row is made 'uploading' before the first byte (a replica that dies midway
 // leaves a row naming what to clean: sweepUploads); one transaction then makes it 'live',
@@ -16,15 +14,15 @@
 // each row's lock whether it was written meanwhile (a put that touches a body takes that
 // lock too, and never touches a doomed one); a doomed body's object is deleted, then its
 // row; rows left 'doomed' (a replica that died midway) are taken again.
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createReadStream, type WriteStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { PoolClient } from 'pg';
-import { MismatchError, MissingBodyError, TooLargeError } from '../../domain/content-errors.js';
+import { MissingBodyError } from '../../domain/content-errors.js';
 import { Failure, storageFailure } from '../../domain/errors.js';
 import type { BlobStore, ContentStore, ContentWriter, TempFiles } from '../../domain/stores.js';
 import type { Database } from './database.js';
+import { openTempWriter, putThrough } from '../io/temp-bodies.js';
 
 const PREFIX = 'content/';
 /** How many rows a sweep takes at once. */
@@ -41,79 +39,6 @@ const READ_CHUNK = 1024 * 1024;
 function pgCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
-}
-
-/**
- * A body being written to a temporary file, as the files store's writer does: hashed on
- * the way; finished, it is kept (`keep` owns the temporary file from then on), or, with
- * another checksum than expected, dropped (MismatchError); aborted, it is dropped.
- */
-class TempFileWriter implements ContentWriter {
-  private readonly hash: Hash = createHash('sha256');
-  private readonly out: WriteStream;
-  private size = 0;
-  private failed: Error | null = null;
-  private settled = false;
-
-  constructor(
-    private readonly temps: TempFiles,
-    private readonly temp: string,
-    handle: FileHandle,
-    private readonly keep: (temp: string, sha256: string, size: number) => Promise<void>,
-  ) {
-    this.out = handle.createWriteStream({ highWaterMark: 1024 * 1024 });
-    this.out.on('error', (err) => (this.failed ??= err));
-  }
-
-  write(chunk: Buffer): boolean {
-    this.size += chunk.length;
-    this.hash.update(chunk);
-    return this.out.write(chunk);
-  }
-
-  onceDrained(resume: () => void): void {
-    if (!this.out.writableNeedDrain || this.failed) return resume();
-    const done = (): void => {
-      this.out.off('drain', done);
-      this.out.off('error', done);
-      resume();
-    };
-    this.out.on('drain', done);
-    this.out.on('error', done);
-  }
-
-  drained(): Promise<void> {
-    return new Promise((resolve) => this.onceDrained(resolve));
-  }
-
-  get error(): Error | null {
-    return this.failed;
-  }
-
-  async finish(expectedSha256: string | null = null): Promise<{ sha256: string; size: number }> {
-    this.settled = true;
-    await new Promise<void>((resolve, reject) => {
-      if (this.failed) return reject(this.failed);
-      this.out.end((err?: Error | null) => (err ? reject(err) : resolve()));
-    }).catch(async (err: unknown) => {
-      await this.temps.discard(this.temp);
-      throw storageFailure(err);
-    });
-    const sha256 = this.hash.digest('hex');
-    if (expectedSha256 !== null && sha256 !== expectedSha256) {
-      await this.temps.discard(this.temp);
-      throw new MismatchError(expectedSha256, sha256);
-    }
-    await this.keep(this.temp, sha256, this.size);
-    return { sha256, size: this.size };
-  }
-
-  async abort(): Promise<void> {
-    if (this.settled) return;
-    this.settled = true;
-    this.out.destroy();
-    await this.temps.discard(this.temp);
-  }
 }
 
 export interface BucketContentOptions {
@@ -135,36 +60,13 @@ export class BucketContent implements ContentStore {
   }
 
   /** A writer to a temporary file of this replica, open already: a full disk shows before any byte is sent on. */
-  async open(): Promise<ContentWriter> {
-    const temp = this.temps.tempPath('content');
-    try {
-      return new TempFileWriter(this.temps, temp, await open(temp, 'wx', 0o400), (file, sha256, size) => this.keep(file, sha256, size));
-    } catch (err) {
-      await this.temps.discard(temp);
-      throw storageFailure(err);
-    }
+  open(): Promise<ContentWriter> {
+    return openTempWriter(this.temps, (file, sha256, size) => this.keep(file, sha256, size));
   }
 
   /** Stores a whole stream; the checksum, when given, must match (MismatchError), and it may not pass `maxBytes` (TooLargeError). */
   async put(body: Readable, expectedSha256: string | null = null, onBytes?: (total: number) => void, maxBytes = Infinity): Promise<{ sha256: string; size: number }> {
-    const writer = await this.open();
-    let total = 0;
-    try {
-      for await (const chunk of body) {
-        total += (chunk as Buffer).length;
-        if (total > maxBytes) {
-          body.destroy();
-          throw new TooLargeError(maxBytes);
-        }
-        onBytes?.(total);
-        if (!writer.write(chunk as Buffer)) await writer.drained();
-        if (writer.error) throw storageFailure(writer.error);
-      }
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
-    return writer.finish(expectedSha256);
+    return putThrough(await this.open(), body, expectedSha256, onBytes, maxBytes);
   }
 
   /** A finished body kept: the live one touched, or this one uploaded. Its temporary file goes either way. */
