@@ -240,23 +240,33 @@ async function runMigrate(rest: string[]): Promise<number> {
   const target = values.to ?? process.env.DATABASE_URL;
   if (positionals.length > 0 || !target) throw new UsageError(ADMIN_USAGE.migrate ?? '');
   const config = loadConfig({ ...process.env, DATABASE_URL: target });
-  if (config.databaseUrl === null) throw new UsageError('usage: artifact-repo migrate --to postgres://…');
+  const databaseUrl = config.databaseUrl;
+  if (databaseUrl === null) throw new UsageError('usage: artifact-repo migrate --to postgres://…');
   becomeUser(config.runAsUser);
-  // Alone on the data directory: a running server would go on writing the files.
-  const socketPath = adminSocketPath(config.tokensDir);
-  if (await isListening(socketPath)) {
-    io.err('artifact-repo: a server is running on this data directory: stop it first');
-    return 1;
-  }
-  const socket = await startAdminSocket(config.tokensDir, 'cli');
   const { DatabaseNotEmpty, moveToPostgres } = await import('../server/admin/move-to-postgres.js');
-  try {
-    const report = await moveToPostgres(config, config.databaseUrl);
+  return aloneOnDataDir(config.tokensDir, async () => {
+    const report = await moveToPostgres(config, databaseUrl);
     io.out(`copied ${report.masters} masters, ${report.tokens} tokens, ${report.buildStates} build states, ${report.auditEntries} audit entries, ${report.inputLines} recorded inputs of ${report.recordedBuilds} builds, ${report.mirrorEntries} mirror entries, ${report.resources} files' checksums and properties, ${report.signingKeys} signing keys, the packages of ${report.packageBuilds} sealed builds${report.authority ? ', the build proxy\'s certificate authority' : ''}`);
     io.err('start the server with DATABASE_URL set to this database; the files it copied are left as they were');
     return 0;
+  }, DatabaseNotEmpty);
+}
+
+/**
+ * Runs a migration alone on the data directory (a running server would go on writing the
+ * files): refused while a server listens on its admin socket, which it holds meanwhile.
+ * `Refused` is the migration's own refusal: its message, and exit 1.
+ */
+async function aloneOnDataDir(tokensDir: string, work: () => Promise<number>, Refused: new (...args: never[]) => Error): Promise<number> {
+  if (await isListening(adminSocketPath(tokensDir))) {
+    io.err('artifact-repo: a server is running on this data directory: stop it first');
+    return 1;
+  }
+  const socket = await startAdminSocket(tokensDir, 'cli');
+  try {
+    return await work();
   } catch (err) {
-    if (err instanceof DatabaseNotEmpty) {
+    if (err instanceof Refused) {
       io.err(`artifact-repo: ${err.message}`);
       return 1;
     }
@@ -271,16 +281,11 @@ async function runMigrateToBucket(target: string): Promise<number> {
   const config = loadConfig({ ...process.env, BLOB_STORE: target });
   if (config.blobStore === null || config.databaseUrl === null) throw new UsageError(ADMIN_USAGE.migrate ?? '');
   becomeUser(config.runAsUser);
-  // Alone on the data directory: a running server would go on writing the files.
-  const socketPath = adminSocketPath(config.tokensDir);
-  if (await isListening(socketPath)) {
-    io.err('artifact-repo: a server is running on this data directory: stop it first');
-    return 1;
-  }
-  const socket = await startAdminSocket(config.tokensDir, 'cli');
   const { BucketMoveRefused, moveToBucket } = await import('../server/admin/move-to-bucket.js');
-  try {
-    const report = await moveToBucket(config, config.databaseUrl, config.blobStore, (line) => io.err(line));
+  const bucket = config.blobStore;
+  const databaseUrl = config.databaseUrl;
+  return aloneOnDataDir(config.tokensDir, async () => {
+    const report = await moveToBucket(config, databaseUrl, bucket, (line) => io.err(line));
     io.out(`${report.files} files in ${report.collections} folders: ${report.copied} sent (${report.bytes} bytes), ${report.skipped} there already; ${report.bodies} recorded and mirrored bodies: ${report.bodiesCopied} sent`);
     if (report.mismatched.length > 0) {
       io.err(`artifact-repo: ${report.mismatched.length} files are not what their checksum records say, and were not copied:\n${report.mismatched.slice(0, 20).join('\n')}`);
@@ -288,15 +293,7 @@ async function runMigrateToBucket(target: string): Promise<number> {
     }
     io.err(`every file is in the bucket with its checksum; start the servers with BLOB_STORE=${target}`);
     return 0;
-  } catch (err) {
-    if (err instanceof BucketMoveRefused) {
-      io.err(`artifact-repo: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  } finally {
-    await socket.close();
-  }
+  }, BucketMoveRefused);
 }
 
 /** The server, started the way docker/entrypoint.sh starts it (GC and malloc settings). */
