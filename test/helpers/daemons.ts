@@ -10,8 +10,9 @@ export class Daemons {
 
   constructor(private readonly dir: string) {}
 
-  start(cmd: string, args: string[]): ChildProcess {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts one; `options.env` replaces the environment it gets (this process's by default). */
+  start(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
     child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
     this.children.push(child);

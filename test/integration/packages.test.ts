@@ -11,6 +11,7 @@ import path from 'node:path';
 import { basic, makeTempDir, MASTER_AUTH, MASTER_PASSWORD, MASTER_USER, mintWith, REPO_ROOT, startServer, until, type TestServer } from '../helpers/harness.js';
 import { requireTool, run } from '../helpers/tools.js';
 import { databaseMode } from '../helpers/postgres.js';
+import { bucketMode } from '../helpers/bucket-mode.js';
 import { IsolatedApt, makeDeb, makeWheel } from '../helpers/packages.js';
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
@@ -29,7 +30,8 @@ async function sealBuild(s: TestServer, type: string, project: string, build: st
   return `${s.baseUrl}/${type}/${project}/${build}/`;
 }
 
-for (const mode of ['embedded', 'PostgreSQL'] as const) {
+// S3: the tree in PostgreSQL and its bytes in a Swift bucket, the apt indexes as rows.
+for (const mode of ['embedded', 'PostgreSQL', 'S3'] as const) {
   describe(`installing with apt and pip (${mode})`, function () {
     this.timeout(180_000);
     let s: TestServer;
@@ -44,6 +46,7 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
       requireTool(this, 'gpgv', 'gpgv');
       requireTool(this, 'sqv', 'sqv');
       if (mode === 'PostgreSQL') teardown = await databaseMode(this);
+      if (mode === 'S3') teardown = (await bucketMode(this)).teardown;
       work = await makeTempDir('packages-');
       s = await startServer();
       for (const [key, spec] of Object.entries({
