@@ -228,13 +228,7 @@ function databaseUrl(env: Env): string | null {
 
 function upstreamCa(file: string | undefined, cwd: string): { file: string; pem: string } | null {
   if (!file) return null;
-  const full = path.resolve(cwd, file);
-  let pem: string;
-  try {
-    pem = readFileSync(full, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`UPSTREAM_CA_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${full}`);
-  }
+  const { full, text: pem } = settingFile('UPSTREAM_CA_FILE', file, cwd);
   const certificates = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   if (certificates.length === 0) throw new ConfigError(`UPSTREAM_CA_FILE holds no PEM certificate: ${full}`);
   for (const certificate of certificates) {
@@ -262,15 +256,19 @@ function runAsUser(raw: string | undefined): string | null {
   return raw;
 }
 
+/** The text of the file a setting names (relative to the working directory), or a ConfigError naming the setting. */
+function settingFile(name: string, file: string, cwd: string): { full: string; text: string } {
+  const full = path.resolve(cwd, file);
+  try {
+    return { full, text: readFileSync(full, 'utf8') };
+  } catch (err) {
+    throw new ConfigError(`${name} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${full}`);
+  }
+}
+
 function retentionPolicy(file: string | undefined, cwd: string): RetentionPolicy | null {
   if (!file) return null;
-  const full = path.resolve(cwd, file);
-  let text: string;
-  try {
-    text = readFileSync(full, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`RETENTION_POLICY cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${full}`);
-  }
+  const { full, text } = settingFile('RETENTION_POLICY', file, cwd);
   try {
     return parseRetentionPolicy(text);
   } catch (err) {
@@ -281,13 +279,7 @@ function retentionPolicy(file: string | undefined, cwd: string): RetentionPolicy
 
 function trustedIssuers(file: string | undefined, cwd: string, maxTtl: number): TrustedIssuer[] {
   if (!file) return [];
-  const full = path.resolve(cwd, file);
-  let text: string;
-  try {
-    text = readFileSync(full, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`TRUSTED_ISSUERS_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${full}`);
-  }
+  const { full, text } = settingFile('TRUSTED_ISSUERS_FILE', file, cwd);
   try {
     // YAML, of which JSON is a part.
     return parseTrustedIssuers(parseYaml(text, { maxAliasCount: 0 }), maxTtl);
