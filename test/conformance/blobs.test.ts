@@ -1,7 +1,7 @@
-// One suite over every blob store (issue 32): files on a volume, and an S3 bucket on a real
-// S3 server from Debian's packages (OpenStack Swift with s3api), started by the test on
-// 127.0.0.1. (Ceph RGW is the next server for it: see docs/design.md.) What one does, the other does: whole and ranged reads, a body cut midway
-// leaving nothing, listing in key order by pages, copies, deletes, hostile keys.
+// One suite over every blob store (issue 32): files on a volume, and an S3 bucket on two real
+// S3 servers from Debian's packages (OpenStack Swift with s3api, and Ceph RGW), each started
+// by the test on 127.0.0.1. What one does, the others do: whole and ranged reads, a body cut
+// midway leaving nothing, listing in key order by pages, copies, deletes, hostile keys.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -9,6 +9,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { makeTempDir } from '../helpers/harness.js';
 import { requireSwift, startSwift, type RunningSwift } from '../helpers/swift.js';
+import { requireCeph, startCeph } from '../helpers/ceph.js';
+import type { RunningS3 } from '../helpers/daemons.js';
 import { FileBlobStore } from '../../server/storage/file-blobs.js';
 import { S3BlobStore } from '../../server/storage/s3-blobs.js';
 import { IncomingFiles } from '../../server/storage/incoming.js';
@@ -43,14 +45,29 @@ const files: Backend = {
   },
 };
 
+/** A fresh bucket on a running S3 server. */
+async function bucketOn(server: RunningS3): Promise<Opened> {
+  const bucket = await server.bucket(`conformance-${Math.random().toString(36).slice(2, 8)}`);
+  return { blobs: new S3BlobStore({ client: server.client, bucket, prefix: 'repo/' }), pendingUploads: pendingUploadsOf(server.client, bucket), nowhere: new S3BlobStore({ client: server.client, bucket: 'no-such-bucket-here', prefix: '' }), close: async () => undefined };
+}
+
 let swift: RunningSwift | null = null;
 const s3: Backend = {
   name: 'S3 (OpenStack Swift with s3api)',
   async open(ctx) {
     requireSwift(ctx);
     swift ??= await startSwift();
-    const bucket = await swift.bucket(`conformance-${Math.random().toString(36).slice(2, 8)}`);
-    return { blobs: new S3BlobStore({ client: swift.client, bucket, prefix: 'repo/' }), pendingUploads: pendingUploadsOf(swift.client, bucket), nowhere: new S3BlobStore({ client: swift.client, bucket: 'no-such-bucket-here', prefix: '' }), close: async () => undefined };
+    return bucketOn(swift);
+  },
+};
+
+let ceph: RunningS3 | null = null;
+const rgw: Backend = {
+  name: 'S3 (Ceph RGW)',
+  async open(ctx) {
+    requireCeph(ctx);
+    ceph ??= await startCeph();
+    return bucketOn(ceph);
   },
 };
 
@@ -66,9 +83,11 @@ const sha256 = (data: Buffer | string): string => createHash('sha256').update(da
 after(async () => {
   await swift?.stop();
   swift = null;
+  await ceph?.stop();
+  ceph = null;
 });
 
-for (const backend of [files, s3]) {
+for (const backend of [files, s3, rgw]) {
   describe(`blob store conformance: ${backend.name}`, function () {
     this.timeout(120_000);
     let blobs: BlobStore;

@@ -1,6 +1,6 @@
 // One suite over both content stores (issue 32): files on the artifacts volume, and bodies
-// in an S3 bucket with their rows in PostgreSQL (a real PostgreSQL and OpenStack Swift with
-// s3api, started by the test). What the build proxy and the mirror notice of one, they
+// in an S3 bucket with their rows in PostgreSQL (a real PostgreSQL, and as the S3 server
+// OpenStack Swift with s3api, then Ceph RGW, started by the test). What the build proxy and the mirror notice of one, they
 // notice of the other: bodies read back whole and by range, a writer fed chunk by chunk,
 // mismatches, oversize and aborted bodies that keep nothing, identical bodies kept once,
 // sweeps that remove what is neither kept nor used lately, a missing body that rejects. For
@@ -15,6 +15,8 @@ import { Readable } from 'node:stream';
 import { makeTempDir } from '../helpers/harness.js';
 import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { requireSwift, startSwift, type RunningSwift } from '../helpers/swift.js';
+import { requireCeph, startCeph } from '../helpers/ceph.js';
+import type { RunningS3 } from '../helpers/daemons.js';
 import { IncomingFiles } from '../../server/storage/incoming.js';
 import { S3BlobStore } from '../../server/storage/s3-blobs.js';
 import { Database } from '../../server/storage/pg/database.js';
@@ -124,6 +126,7 @@ const files: Backend = {
 
 let postgres: Postgres | null = null;
 let swift: RunningSwift | null = null;
+let ceph: RunningS3 | null = null;
 
 /** Every key below a prefix, page by page. */
 async function allKeys(blobs: BlobStore, prefix: string): Promise<string[]> {
@@ -137,56 +140,64 @@ async function allKeys(blobs: BlobStore, prefix: string): Promise<string[]> {
   }
 }
 
-const bucket: Backend = {
-  name: 'bucket (PostgreSQL rows, bytes in OpenStack Swift over S3)',
-  bucket: true,
-  async open(ctx) {
-    requireSwift(ctx);
-    postgres ??= await requirePostgres(ctx);
-    swift ??= await startSwift();
-    const db = await Database.open(await freshDatabase(postgres));
-    const name = await swift.bucket(`content-${Math.random().toString(36).slice(2, 8)}`);
-    const blobs = new CountingBlobs(new S3BlobStore({ client: swift.client, bucket: name, prefix: 'repo/' }));
-    const dir = await makeTempDir('content-temp-');
-    const incoming = await incomingIn(dir);
-    // The database as the store sees it, with a way in between a sweep's reading of a page and its doom.
-    let hook: (() => Promise<void>) | null = null;
-    const hooked = new Proxy(db, {
-      get(target, prop) {
-        if (prop === 'query') {
-          return async (text: string, values?: unknown[], queryName?: string) => {
-            const result = await target.query(text, values, queryName);
-            if (hook && /ORDER BY sha256 LIMIT/.test(text)) {
-              const run = hook;
-              hook = null;
-              await run();
-            }
-            return result;
-          };
-        }
-        const value = Reflect.get(target, prop, target) as unknown;
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
-    // Small pages: a sweep goes through several of them in a test.
-    const content = new BucketContent(hooked, blobs, incoming, REPLICA, { page: 7 });
-    return {
-      content,
-      temps: () => readdir(incoming.dir),
-      stored: async () => (await allKeys(blobs, 'content/')).sort(),
-      bucket: { db, blobs, content, afterSweepPage: (run) => void (hook = run) },
-      close: async () => {
-        await db.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  },
-};
+/** The bucket store with its bodies on one S3 server (started once, by the first to need it). */
+function bucketOn(server: string, requireServer: (ctx: Mocha.Context) => void, startServer: () => Promise<RunningS3>): Backend {
+  return {
+    name: `bucket (PostgreSQL rows, bytes in ${server} over S3)`,
+    bucket: true,
+    async open(ctx) {
+      requireServer(ctx);
+      postgres ??= await requirePostgres(ctx);
+      const s3 = await startServer();
+      const db = await Database.open(await freshDatabase(postgres));
+      const name = await s3.bucket(`content-${Math.random().toString(36).slice(2, 8)}`);
+      const blobs = new CountingBlobs(new S3BlobStore({ client: s3.client, bucket: name, prefix: 'repo/' }));
+      const dir = await makeTempDir('content-temp-');
+      const incoming = await incomingIn(dir);
+      // The database as the store sees it, with a way in between a sweep's reading of a page and its doom.
+      let hook: (() => Promise<void>) | null = null;
+      const hooked = new Proxy(db, {
+        get(target, prop) {
+          if (prop === 'query') {
+            return async (text: string, values?: unknown[], queryName?: string) => {
+              const result = await target.query(text, values, queryName);
+              if (hook && /ORDER BY sha256 LIMIT/.test(text)) {
+                const run = hook;
+                hook = null;
+                await run();
+              }
+              return result;
+            };
+          }
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      // Small pages: a sweep goes through several of them in a test.
+      const content = new BucketContent(hooked, blobs, incoming, REPLICA, { page: 7 });
+      return {
+        content,
+        temps: () => readdir(incoming.dir),
+        stored: async () => (await allKeys(blobs, 'content/')).sort(),
+        bucket: { db, blobs, content, afterSweepPage: (run) => void (hook = run) },
+        close: async () => {
+          await db.close();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+const bucket = bucketOn('OpenStack Swift', requireSwift, async () => (swift ??= await startSwift()));
+const rgwBucket = bucketOn('Ceph RGW', requireCeph, async () => (ceph ??= await startCeph()));
 
 after(async function () {
   this.timeout(120_000);
   await swift?.stop();
   swift = null;
+  await ceph?.stop();
+  ceph = null;
   await postgres?.remove();
   postgres = null;
 });
@@ -209,7 +220,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-for (const backend of [files, bucket]) {
+for (const backend of [files, bucket, rgwBucket]) {
   describe(`content store conformance: ${backend.name}`, function () {
     this.timeout(120_000);
     let opened: Opened;

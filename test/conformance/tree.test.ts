@@ -1,6 +1,6 @@
 // One suite over both artifact trees (issue 32): the volume's (files on disk) and the one
-// kept in PostgreSQL with its bytes in an S3 bucket (a real PostgreSQL and OpenStack Swift
-// with s3api, started by the test). What a user would notice of one, they notice of the
+// kept in PostgreSQL with its bytes in an S3 bucket (a real PostgreSQL, and as the S3 server
+// OpenStack Swift with s3api, then Ceph RGW, started by the test). What a user would notice of one, they notice of the
 // other: reads whole and by range, replacements with new validators, failed uploads that
 // leave nothing, collections made, copied, moved, removed and set aside, the order of a
 // walk. For the bucket also what it must not leave behind: identical bytes stored once,
@@ -14,6 +14,8 @@ import { Readable } from 'node:stream';
 import { makeTempDir } from '../helpers/harness.js';
 import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
 import { requireSwift, startSwift, type RunningSwift } from '../helpers/swift.js';
+import { requireCeph, startCeph } from '../helpers/ceph.js';
+import type { RunningS3 } from '../helpers/daemons.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
 import { IncomingFiles } from '../../server/storage/incoming.js';
 import { S3BlobStore } from '../../server/storage/s3-blobs.js';
@@ -57,36 +59,45 @@ const volume: Backend = {
 
 let postgres: Postgres | null = null;
 let swift: RunningSwift | null = null;
+let ceph: RunningS3 | null = null;
 
-const bucket: Backend = {
-  name: 'bucket (PostgreSQL rows, bytes in OpenStack Swift over S3)',
-  bucket: true,
-  async open(ctx) {
-    requireSwift(ctx);
-    postgres ??= await requirePostgres(ctx);
-    swift ??= await startSwift();
-    const db = await Database.open(await freshDatabase(postgres));
-    const name = await swift.bucket(`tree-${Math.random().toString(36).slice(2, 8)}`);
-    const blobs = new S3BlobStore({ client: swift.client, bucket: name, prefix: 'repo/' });
-    const dir = await makeTempDir('tree-temp-');
-    const temp = new IncomingFiles(dir, REPLICA);
-    await temp.ensure();
-    const tree = new BucketTree(db, blobs, temp, REPLICA);
-    return {
-      tree,
-      bucket: { db, blobs, tree },
-      close: async () => {
-        await db.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  },
-};
+/** The bucket tree with its bytes on one S3 server (started once, by the first to need it). */
+function bucketOn(server: string, requireServer: (ctx: Mocha.Context) => void, startServer: () => Promise<RunningS3>): Backend {
+  return {
+    name: `bucket (PostgreSQL rows, bytes in ${server} over S3)`,
+    bucket: true,
+    async open(ctx) {
+      requireServer(ctx);
+      postgres ??= await requirePostgres(ctx);
+      const s3 = await startServer();
+      const db = await Database.open(await freshDatabase(postgres));
+      const name = await s3.bucket(`tree-${Math.random().toString(36).slice(2, 8)}`);
+      const blobs = new S3BlobStore({ client: s3.client, bucket: name, prefix: 'repo/' });
+      const dir = await makeTempDir('tree-temp-');
+      const temp = new IncomingFiles(dir, REPLICA);
+      await temp.ensure();
+      const tree = new BucketTree(db, blobs, temp, REPLICA);
+      return {
+        tree,
+        bucket: { db, blobs, tree },
+        close: async () => {
+          await db.close();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+const bucket = bucketOn('OpenStack Swift', requireSwift, async () => (swift ??= await startSwift()));
+const rgwBucket = bucketOn('Ceph RGW', requireCeph, async () => (ceph ??= await startCeph()));
 
 after(async function () {
   this.timeout(120_000);
   await swift?.stop();
   swift = null;
+  await ceph?.stop();
+  ceph = null;
   await postgres?.remove();
   postgres = null;
 });
@@ -134,7 +145,7 @@ function failingBody(): Readable {
   });
 }
 
-for (const backend of [volume, bucket]) {
+for (const backend of [volume, bucket, rgwBucket]) {
   describe(`artifact tree conformance: ${backend.name}`, function () {
     this.timeout(120_000);
     let tree: ArtifactTree;
