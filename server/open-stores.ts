@@ -210,15 +210,21 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
       leaderLock: () => db.leaderLock(),
       alone: (name, work) => db.withLock(name, work),
       async sweepDeparted() {
-        await files.incoming.sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS);
-        const alive = await replicas.alive();
-        await resources.sweepDeparted(alive);
+        // Each step on its own: one that fails (a permission the bucket lacks) must not stop the others.
+        const step = async (what: string, work: () => Promise<unknown>): Promise<void> => {
+          await work().catch((err: unknown) => logger.error({ err: errorSummary(err) }, `housekeeping: ${what} failed`));
+        };
+        await step('clearing departed replicas\' temporary files', () => files.incoming.sweepDeparted(() => replicas.alive(), DEPARTED_AFTER_MS));
+        const alive = [...(await replicas.alive())];
+        await step('clearing departed replicas\' set-aside records', () => resources.sweepDeparted(new Set(alive)));
         if (bucketTree) {
-          await bucketTree.sweepUploads([...alive], ABANDONED_UPLOAD_MS);
-          await bucketContent?.sweepUploads([...alive], ABANDONED_UPLOAD_MS);
-          await bucketTree.sweepAsides([...alive]);
+          await step('aborting abandoned uploads to the bucket', () => bucketTree.sweepUploads(alive, ABANDONED_UPLOAD_MS));
+          await step('aborting abandoned uploads of bodies', async () => bucketContent?.sweepUploads(alive, ABANDONED_UPLOAD_MS));
+          await step('clearing departed replicas\' set-aside folders', () => bucketTree.sweepAsides(alive));
           // Bounded per run: the leader runs this every minute.
-          for (let i = 0; i < GC_BATCHES && (await bucketTree.collectGarbage({ graceMs: UNREFERENCED_GRACE_MS, batch: GC_BATCH })) === GC_BATCH; i++);
+          await step('deleting unreferenced blobs', async () => {
+            for (let i = 0; i < GC_BATCHES && (await bucketTree.collectGarbage({ graceMs: UNREFERENCED_GRACE_MS, batch: GC_BATCH })) === GC_BATCH; i++);
+          });
         }
         await replicas.prune();
       },

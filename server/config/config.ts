@@ -94,7 +94,8 @@ export function bucketLocation(env: Env, databaseUrl: string | null): BucketLoca
     try {
       url = new URL(env.S3_ENDPOINT);
     } catch {
-      throw new ConfigError(`S3_ENDPOINT must be a URL like https://s3.example.org, got "${env.S3_ENDPOINT}"`);
+      // Not echoed: what was meant as a URL may carry credentials.
+      throw new ConfigError('S3_ENDPOINT must be a URL like https://s3.example.org');
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`S3_ENDPOINT must be http:// or https://, got ${url.protocol}//`);
     if (url.username || url.password) throw new ConfigError('S3_ENDPOINT holds credentials: give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the SDK\'s other sources) instead');

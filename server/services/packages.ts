@@ -60,6 +60,13 @@ class MetadataCache {
   }
 }
 
+/** The store could not give a package's bytes (the object store away, a full temporary disk): the seal fails and is retried. */
+class StoreUnreadable extends Error {
+  constructor(readonly reason: unknown) {
+    super(`the package could not be read from the store: ${errorSummary(reason)}`);
+  }
+}
+
 export class Packages {
   private readonly metadataCache = new MetadataCache(16 * 1024 * 1024);
   private readonly metadataReads = new Gate('wheel metadata reads', 2, 64);
@@ -112,7 +119,7 @@ export class Packages {
       } catch (err) {
         // The disk failing is the seal's failure (retried); whatever a file does to its
         // reader, it is only not indexed, and the seal goes on.
-        if ((err as NodeJS.ErrnoException).code !== undefined && !(err instanceof PackageProblem)) throw err;
+        if (!(err instanceof PackageProblem) && ((err as NodeJS.ErrnoException).code !== undefined || err instanceof StoreUnreadable)) throw err;
         skip(filePath, err instanceof PackageProblem ? err.message : errorSummary(err));
       }
     }
@@ -131,7 +138,9 @@ export class Packages {
 
   private async readOne(build: readonly string[], file: SealedFile, format: 'deb' | 'wheel' | 'sdist', paths: ReadonlySet<string>, budget: ReadBudget): Promise<CataloguedPackage> {
     const filePath = file.relative.join('/');
-    const local = await this.store.localFile([...build, ...file.relative], Number.MAX_SAFE_INTEGER);
+    const local = await this.store.localFile([...build, ...file.relative], Number.MAX_SAFE_INTEGER).catch((err: unknown) => {
+      throw new StoreUnreadable(err);
+    });
     if (!local) throw new PackageProblem('the file went away while the build was sealed');
     try {
       return await this.readLocal(local.path, filePath, file, format, paths, budget);

@@ -62,13 +62,15 @@ export class S3BlobStore implements BlobStore {
   constructor(private readonly at: S3Location) {}
 
   /** The bucket of BLOB_STORE, with the AWS SDK's own chain of credentials (environment, shared files, instance roles). */
-  static open(location: BucketLocation): S3BlobStore {
+  static open(location: BucketLocation, options: { idleTimeoutMs?: number } = {}): S3BlobStore {
     const client = new S3Client({
       region: location.region,
       forcePathStyle: location.forcePathStyle,
       ...(location.endpoint ? { endpoint: location.endpoint } : {}),
-      // A store that is down fails a request in seconds, not never (the SDK waits for ever by default).
-      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
+      // A store that is down fails a request in seconds, not never (the SDK waits for ever by
+      // default): a connection within CONNECT_TIMEOUT_MS, and a socket silent for
+      // IDLE_TIMEOUT_MS is cut (its requestTimeout only warns, and would cut long downloads).
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS },
     });
     return new S3BlobStore({ client, bucket: location.bucket, prefix: location.prefix });
   }

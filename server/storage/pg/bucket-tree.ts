@@ -293,7 +293,8 @@ export class BucketTree implements ArtifactTree {
       `SELECT octet_length(rel) + 1 AS bytes, length(rel) - length(replace(rel, '/', '')) + 1 AS segments
        FROM (SELECT substr(path, $1::int) AS rel FROM tree_entries WHERE ${where.sql}) AS r
        ORDER BY octet_length(rel) + 1 + 3 * (length(rel) - length(replace(rel, '/', '')) + 1) DESC LIMIT 1`,
-      [key === '' ? 1 : key.length + 2, ...where.values],
+      // The offset in characters, as substr counts them (a JavaScript length counts UTF-16 units).
+      [key === '' ? 1 : [...key].length + 2, ...where.values],
     );
     return rows[0] ? { bytes: Number(rows[0].bytes), segments: Number(rows[0].segments) } : { bytes: 0, segments: 0 };
   }

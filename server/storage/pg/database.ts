@@ -313,7 +313,9 @@ export class Database {
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // A ROLLBACK that fails (timed out behind a long statement) leaves the transaction
+      // open on this connection: it is destroyed, never handed to the next caller.
+      await client.query('ROLLBACK').catch((rollbackFailed: Error) => void (broken ??= rollbackFailed));
       throw isUnreachable(err) ? new DatabaseUnavailable(err) : err;
     } finally {
       client.off('error', lost);
