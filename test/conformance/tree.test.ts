@@ -654,7 +654,7 @@ for (const backend of [volume, bucket, rgwBucket]) {
         },
       });
       const failure = await failureOf(tree.putFile(['swept', 'f'], slow));
-      expect(failure.kind).to.equal('internal');
+      expect(failure.kind).to.equal('unavailable');
       expect(await tree.stat(['swept', 'f'])).to.equal(null);
       await nothingLeft(before);
     });

@@ -333,28 +333,36 @@ export class BucketTree implements ArtifactTree {
     const { size, sha256 } = stored;
     let undo: (() => Promise<void>) | null = null;
     try {
+      // What the file's row will say, and what is recorded of it (beforePublish), decided
+      // before the transaction: the recording uses connections of its own, and a
+      // transaction waiting for one while holding another starves the pool under load.
+      const { rows: before } = await this.db.query<EntryRow>('SELECT collection, size, mtime_ms, version FROM tree_entries WHERE path = $1', [key]);
+      if (before[0]?.collection) throw new Failure('not-allowed', 'a collection exists at this path');
+      const { rows: next } = await this.db.query<{ v: string }>(`SELECT nextval('tree_versions') AS v`);
+      const version = Number(next[0]?.v);
+      const later = (existing: EntryRow | null, wanted: number): number =>
+        // A replacement always gets a new validator: ETag and Last-Modified count whole seconds.
+        existing && Math.floor(existing.mtime_ms / 1000) >= Math.floor(wanted / 1000) ? (Math.floor(existing.mtime_ms / 1000) + 1) * 1000 : wanted;
+      const planned = new RowStats(false, size, later(before[0] ?? null, given ?? this.now()), version);
+      undo = (await beforePublish?.(sha256, planned)) ?? null;
       const published = await this.db.transaction(async (c) => {
         // Puts of one path take turns (across replicas): what one replaces, the next sees.
         await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`tree:${key}`]);
-        const now = this.now();
-        await this.ensureFolders(c, ancestorsOf(key), now);
+        await this.ensureFolders(c, ancestorsOf(key), this.now());
         const { rows: found } = await c.query<EntryRow>('SELECT collection, size, mtime_ms, version FROM tree_entries WHERE path = $1 FOR UPDATE', [key]);
         const existing = found[0] ?? null;
         if (existing?.collection) throw new Failure('not-allowed', 'a collection exists at this path');
         const { rows: own } = await c.query<{ state: string }>('SELECT state FROM tree_blobs WHERE key = $1 FOR UPDATE', [blob]);
-        if (own[0]?.state !== 'uploading') throw new Failure('internal', 'the upload was given up meanwhile (it took too long); nothing was stored');
+        if (own[0]?.state !== 'uploading') throw new Failure('unavailable', 'the upload was given up meanwhile (it took too long); nothing was stored', 5);
         const target = await this.settleBlob(c, blob, sha256, size);
-        const { rows: next } = await c.query<{ v: string }>(`SELECT nextval('tree_versions') AS v`);
-        let mtimeMs = given ?? now;
-        // A replacement always gets a new validator: ETag and Last-Modified count whole seconds.
-        if (existing && Math.floor(existing.mtime_ms / 1000) >= Math.floor(mtimeMs / 1000)) mtimeMs = (Math.floor(existing.mtime_ms / 1000) + 1) * 1000;
-        const stats = new RowStats(false, size, mtimeMs, Number(next[0]?.v));
-        undo = (await beforePublish?.(sha256, stats)) ?? null;
+        // Another put of this path since the plan: its time is passed too (the record then
+        // no longer matches, and the checksum is computed again from the bytes when asked).
+        const stats = new RowStats(false, size, later(existing, planned.mtimeMs), version);
         const { rowCount } = await c.query(
           `INSERT INTO tree_entries (path, parent, name, collection, size, mtime_ms, version, sha256, blob) VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8)
            ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size, mtime_ms = EXCLUDED.mtime_ms, version = EXCLUDED.version, sha256 = EXCLUDED.sha256, blob = EXCLUDED.blob
            WHERE NOT tree_entries.collection`,
-          [key, parentOf(key), nameOf(key), size, mtimeMs, stats.ino, sha256, target],
+          [key, parentOf(key), nameOf(key), size, stats.mtimeMs, version, sha256, target],
         );
         if (rowCount !== 1) throw new Failure('not-allowed', 'a collection exists at this path');
         const result: TreePut = { created: existing === null, replacedSize: existing ? Number(existing.size) : 0, size, sha256, stats };
