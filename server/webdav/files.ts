@@ -1,5 +1,6 @@
-// GET and HEAD of files, served from disk with validators, ranges and conditional answers;
-// PUT streamed into a temporary file and renamed into place.
+// GET and HEAD of files, with validators, ranges and conditional answers: from a volume by
+// its descriptor, or streamed from the bucket's blob; PUT streamed into the tree, which
+// shows the file only once whole (a temporary file renamed in, or a blob then its row).
 import { close, read, readSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
