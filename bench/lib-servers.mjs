@@ -149,7 +149,12 @@ export async function resetPeak(pids) {
 /** Starts bench/plain-node-server.mjs (the floor: Node with no features) serving root. */
 export async function startPlainNode(root) {
   await mkdir(root, { recursive: true, mode: 0o755 });
-  const child = spawn(process.execPath, [path.join(here, 'plain-node-server.mjs'), root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return startFloor('plain-node-server.mjs', [root]);
+}
+
+/** Starts a floor server of bench/ (it prints "listening on PORT" once ready) as its own process. */
+export async function startFloor(script, args) {
+  const child = spawn(process.execPath, [path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const port = await new Promise((resolve, reject) => {
     const onData = (d) => {
@@ -159,7 +164,7 @@ export async function startPlainNode(root) {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`plain Node server exited (${code}): ${output}`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}): ${output}`)));
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const stop = async () => {

@@ -2,8 +2,8 @@
 // S3 mode (issue 32: BLOB_STORE=s3://…, the tree in PostgreSQL) against the same operations
 // made directly with the AWS SDK, on one OpenStack Swift with s3api and one PostgreSQL
 // (Debian's, both started here on loopback), in interleaved rounds in the same run:
-//   - 1 GiB PUT: through the app (a streamed HTTP body) against @aws-sdk/lib-storage's
-//     Upload with the app's part size and queue (8 MiB, 2), MB/s;
+//   - 1 GiB PUT: through the app (a streamed HTTP body with its Content-Length) against the
+//     request the app makes of it, one streamed PutObject, MB/s;
 //   - 1 GiB GET: through the app against GetObject, both read to the end, MB/s;
 //   - 2000 PUTs of 4 KiB, 8 at once on either side (one token, keep-alive), files/s.
 // Every body is distinct (the app stores identical bytes once). The app runs as its own
@@ -26,7 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { cleanup, installSignalHandlers, onCleanup, sleep, which } from './lib-proc.mjs';
 import { median, renderTable, summary } from './lib-report.mjs';
-import { memory, resetPeak } from './lib-servers.mjs';
+import { memory, resetPeak, startFloor } from './lib-servers.mjs';
 
 const { values: opts } = parseArgs({ options: { rounds: { type: 'string' }, quick: { type: 'boolean' } } });
 const MiB = 1024 * 1024;
@@ -36,9 +36,6 @@ const BIG_LABEL = BIG === 1024 * MiB ? '1 GiB' : `${BIG / MiB} MiB`;
 const SMALL_PUTS = opts.quick ? 500 : 2000;
 const SMALL = 4096;
 const CONCURRENCY = 8;
-/** As server/storage/s3-blobs.ts: parts of 8 MiB, 2 in flight. */
-const PART_SIZE = 8 * MiB;
-const QUEUE_SIZE = 2;
 const RSS_GOAL_MIB = 64;
 const RATIO_GOAL = 0.8;
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
@@ -53,8 +50,8 @@ const { makeTempDir, startChild, mintWith, basic } = await import('../dist/test/
 const { postgresInstalled, startPostgres, freshDatabase } = await import('../dist/test/helpers/postgres.js');
 const { startSwift, SWIFT_PACKAGES } = await import('../dist/test/helpers/swift.js');
 const { s3Settings, useS3Credentials } = await import('../dist/test/helpers/bucket-mode.js');
-const { S3Client, PutObjectCommand, GetObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
-const { Upload } = await import('@aws-sdk/lib-storage');
+const { PutObjectCommand, GetObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+const { s3Client } = await import('../dist/server/storage/s3-blobs.js');
 const { default: pg } = await import('pg');
 
 if (!(await postgresInstalled())) {
@@ -160,9 +157,12 @@ async function main() {
   await db.connect();
   onCleanup('database client', () => db.end());
 
-  // The direct side: the client the app makes (S3BlobStore.open), credentials from the environment.
-  const direct = new S3Client({ region: 'us-east-1', forcePathStyle: true, endpoint: swift.endpoint, requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 } });
+  // The direct side: a client made as the app makes its own (s3Client), credentials from the environment.
+  const direct = s3Client({ region: 'us-east-1', forcePathStyle: true, endpoint: swift.endpoint, requestHandler: { connectionTimeout: 5_000, socketTimeout: 60_000 } });
   onCleanup('direct client', () => direct.destroy());
+  log('starting the floor (bench/plain-s3-server.mjs)');
+  const floor = await startFloor('plain-s3-server.mjs', [swift.endpoint, BUCKET, 'floor/']);
+  onCleanup('floor', () => floor.stop());
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   onCleanup('http agent', () => agent.destroy());
 
@@ -210,11 +210,38 @@ async function main() {
         return bodies.length / ((performance.now() - t0) / 1000);
       },
     },
+    floor: {
+      async bigPut(_token, name, stamp) {
+        const t0 = performance.now();
+        const res = await request(`${floor.baseUrl}/${name}`, { method: 'PUT', agent, headers: { 'Content-Length': BIG }, body: bigBody(stamp) });
+        await drain(res);
+        if (res.statusCode !== 201) throw new Error(`floor PUT ${name}: ${res.statusCode}`);
+        return BIG / 1e6 / ((performance.now() - t0) / 1000);
+      },
+      async bigGet(_token, name) {
+        const t0 = performance.now();
+        const res = await request(`${floor.baseUrl}/${name}`, { method: 'GET', agent });
+        const bytes = await drain(res);
+        if (res.statusCode !== 200 || bytes !== BIG) throw new Error(`floor GET ${name}: ${res.statusCode}, ${bytes} bytes`);
+        return BIG / 1e6 / ((performance.now() - t0) / 1000);
+      },
+      async bigDelete(_token, name) {
+        await direct.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `floor/${name}` }));
+      },
+      async smallPuts(_token, folder, bodies) {
+        const t0 = performance.now();
+        await pool(bodies.length, async (i) => {
+          const res = await request(`${floor.baseUrl}/${folder}/f${i}.bin`, { method: 'PUT', agent, headers: { 'Content-Length': SMALL }, body: bodies[i] });
+          await drain(res);
+          if (res.statusCode !== 201) throw new Error(`floor PUT ${folder}/f${i}.bin: ${res.statusCode}`);
+        });
+        return bodies.length / ((performance.now() - t0) / 1000);
+      },
+    },
     direct: {
       async bigPut(_token, name, stamp) {
         const t0 = performance.now();
-        const upload = new Upload({ client: direct, params: { Bucket: BUCKET, Key: `direct/${name}`, Body: bigBody(stamp) }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
-        await upload.done();
+        await direct.send(new PutObjectCommand({ Bucket: BUCKET, Key: `direct/${name}`, Body: bigBody(stamp), ContentLength: BIG }));
         return BIG / 1e6 / ((performance.now() - t0) / 1000);
       },
       async bigGet(_token, name) {
@@ -273,10 +300,11 @@ async function main() {
 
   // ---- interleaved rounds ----
 
-  const rates = { bigPut: { app: [], direct: [] }, bigGet: { app: [], direct: [] }, smallPuts: { app: [], direct: [] } };
+  const rates = Object.fromEntries(['bigPut', 'bigGet', 'smallPuts'].map((kind) => [kind, { app: [], floor: [], direct: [] }]));
   const runId = `${process.pid}`;
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? ['app', 'direct'] : ['direct', 'app'];
+    // Each side first in turn (the page cache and Swift's own caches warm differently).
+    const order = [['app', 'floor', 'direct'], ['direct', 'app', 'floor'], ['floor', 'direct', 'app']][r % 3];
     const token = await mint(`round-${r}`);
     await ops.app.smallPuts(token, 'auth', smallBodies(`auth-${r}`).slice(0, 1)); // the token's first check (argon2), untimed
     for (const side of order) {
@@ -303,13 +331,15 @@ async function main() {
   // ---- report ----
 
   const LABELS = { bigPut: `${BIG_LABEL} PUT, MB/s`, bigGet: `${BIG_LABEL} GET, MB/s`, smallPuts: `${SMALL_PUTS} × 4 KiB PUT (${CONCURRENCY} at once), files/s` };
-  const rows = [{ section: 'throughput (app = through the app in S3 mode; direct = the AWS SDK on the same Swift)' }];
+  const rows = [{ section: 'throughput (direct = the AWS SDK on the same Swift; floor = a bare Node server in between, bench/plain-s3-server.mjs; app = through the app in S3 mode)' }];
   for (const kind of Object.keys(rates)) {
-    const { app: a, direct: d } = rates[kind];
+    const { app: a, floor: f, direct: d } = rates[kind];
     const perRound = a.map((x, i) => x / d[i]);
     const ratio = median(perRound);
+    const floorRatio = median(f.map((x, i) => x / d[i]));
     rows.push({ metric: LABELS[kind], target: 'direct', stat: summary(d) });
-    rows.push({ metric: LABELS[kind], target: 'app', stat: summary(a), ratio, goal: `>= ${RATIO_GOAL}x`, pass: ratio >= RATIO_GOAL, note: `per round ${perRound.map((x) => `${x.toFixed(2)}x`).join(' ')}` });
+    rows.push({ metric: LABELS[kind], target: 'floor', stat: summary(f), ratio: floorRatio });
+    rows.push({ metric: LABELS[kind], target: 'app', stat: summary(a), ratio, ratio2: median(a.map((x, i) => x / f[i])), goal: `>= ${RATIO_GOAL}x`, pass: ratio >= RATIO_GOAL, note: `per round ${perRound.map((x) => `${x.toFixed(2)}x`).join(' ')}` });
   }
   rows.push({ section: `app peak RSS over idle (idle ${idleMiB.toFixed(1)} MiB before the runs), MiB` });
   for (const kind of Object.keys(rssOver)) {
@@ -317,7 +347,7 @@ async function main() {
     rows.push({ metric: `during ${LABELS[kind].replace(/, (MB|files)\/s$/, '')}`, target: 'app', stat: summary(rssOver[kind]), goal: `<= ${RSS_GOAL_MIB} (max)`, pass: peak <= RSS_GOAL_MIB });
   }
   console.log(`\nS3 mode against the AWS SDK direct: ${ROUNDS} interleaved rounds, OpenStack Swift s3api and PostgreSQL on 127.0.0.1, ${os.cpus().length} cores, Node ${process.version}`);
-  console.log(renderTable(rows, { ratioHeader: 'x direct', ratio2Header: '' }));
+  console.log(renderTable(rows, { ratioHeader: 'x direct', ratio2Header: 'x floor' }));
   if (unavailable.length) {
     const kinds = [...new Set(unavailable)].map((m) => `"${m}"`).join(', ');
     console.log(`\nwarning: ${unavailable.length} of the app's ${ROUNDS * SMALL_PUTS} timed 4 KiB PUTs answered 503 (${kinds}) and were sent again; their time is in the figures`);

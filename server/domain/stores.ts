@@ -617,13 +617,17 @@ export interface JobTokenLedger {
 
 /**
  * Bytes by key (issue 32, docs/design.md): the volume's files, or an S3-compatible bucket.
- * Only what every S3 server has is asked of one: a put (multipart past a size), a get with
+ * Only what every S3 server has is asked of one: a put (one request, or multipart), a get with
  * a range, a head, a delete, a list in key order, a copy. No conditional write, tag or
  * version: what must be decided once is decided in PostgreSQL.
  */
 export interface BlobStore {
-  /** Stores the body under `key`, visible only once whole (an aborted body leaves nothing); its size and SHA-256. */
-  put(key: string, body: Readable): Promise<{ size: number; sha256: string }>;
+  /**
+   * Stores the body under `key`, visible only once whole (an aborted body leaves nothing);
+   * its size and SHA-256. `size`, when the caller knows it: the body's exact length (one
+   * longer or shorter fails the put), which lets a bucket take it in one streamed request.
+   */
+  put(key: string, body: Readable, size?: number): Promise<{ size: number; sha256: string }>;
   /** The bytes `start`..`end` (inclusive), or all of them; null when there is no such blob. */
   get(key: string, range?: { start: number; end: number }): Promise<Readable | null>;
   head(key: string): Promise<{ size: number } | null>;

@@ -28,10 +28,10 @@ export class FileBlobStore implements BlobStore {
     return path.join(this.root, ...checked(key).split('/'));
   }
 
-  async put(key: string, body: Readable): Promise<{ size: number; sha256: string }> {
+  async put(key: string, body: Readable, size?: number): Promise<{ size: number; sha256: string }> {
     const file = this.fileOf(key);
     const temp = this.temps.tempPath('blob');
-    const counting = measuring();
+    const counting = measuring(size);
     try {
       const handle = await open(temp, 'wx');
       await pipeline(body, counting.stream, handle.createWriteStream());

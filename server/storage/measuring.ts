@@ -2,6 +2,7 @@
 // (its size and SHA-256), whichever store keeps the bytes.
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
+import { noteStreamedBytes } from './buffer-release.js';
 
 export interface Measuring {
   stream: Transform;
@@ -9,14 +10,28 @@ export interface Measuring {
   result(): { size: number; sha256: string };
 }
 
-export function measuring(): Measuring {
+/**
+ * `exactly`: the length the body must have (a store sending it as one request of that
+ * Content-Length): a byte more, or an end before it, fails the stream, so that the request
+ * is cut rather than sent short or long.
+ */
+export function measuring(exactly?: number): Measuring {
   const hash = createHash('sha256');
   let size = 0;
   const stream = new Transform({
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
+      if (exactly !== undefined && size > exactly) {
+        done(new Error(`the body is longer than its ${exactly} bytes`));
+        return;
+      }
       hash.update(chunk);
+      // Each chunk is a fresh socket buffer: the collector is told (buffer-release.ts).
+      noteStreamedBytes(chunk.length);
       done(null, chunk);
+    },
+    flush(done) {
+      done(exactly !== undefined && size !== exactly ? new Error(`the body ended after ${size} of its ${exactly} bytes`) : null);
     },
   });
   return { stream, result: () => ({ size, sha256: hash.digest('hex') }) };

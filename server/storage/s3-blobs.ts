@@ -1,17 +1,19 @@
-// Blobs in an S3-compatible bucket (issue 32), with the AWS SDK: a put streams (multipart
-// past PART_SIZE, by @aws-sdk/lib-storage, hashed on the way; an aborted body aborts the
-// upload, so no object appears), a get takes a range, a list goes in key order. Only the
-// operations every S3 server has (Swift's s3api and Ceph RGW are tested): no conditional
-// write, tag, ACL or version.
+// Blobs in an S3-compatible bucket (issue 32), with the AWS SDK: a put streams, hashed on
+// the way (one PutObject when its length is known, else multipart by @aws-sdk/lib-storage;
+// an aborted body aborts the request or the upload, so no object appears), a get takes a
+// range, a list goes in key order. Only the operations every S3 server has (Swift's s3api
+// and Ceph RGW are tested): no conditional write, tag, ACL or version.
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Failure, isSystemError } from '../domain/errors.js';
 import { Upload } from '@aws-sdk/lib-storage';
 import { measuring } from './measuring.js';
 import { blobKeyProblem, type BlobStore, type BucketLocation } from '../domain/stores.js';
 
-/** Parts of a multipart upload: what one part holds in memory while it is sent. */
+/** The longest body sent as one PutObject: the limit of one request on S3, Swift and RGW alike. */
+const SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3;
+/** Parts of a multipart upload (a body of unknown length, or longer): what one part holds in memory while it is sent. */
 const PART_SIZE = 8 * 1024 * 1024;
 /** Parts in flight at once, per upload. */
 const QUEUE_SIZE = 2;
@@ -58,12 +60,26 @@ function missing(err: unknown): boolean {
   return err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound');
 }
 
+/** The SDK's warnings, which it prints on the console unless given a logger: what fails is the caller's to report. */
+const QUIET: NonNullable<S3ClientConfig['logger']> = { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * An S3 client as the repository uses one (the app, and the tests and benchmarks that go
+ * to the same bucket): the SDK's own checksums only where S3 requires them, since by
+ * default it sends a streamed body "aws-chunked" with a trailing CRC32, which Swift refuses
+ * (501), and checks one on every download; the repository hashes (SHA-256) every byte it
+ * stores and serves.
+ */
+export function s3Client(config: S3ClientConfig): S3Client {
+  return new S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', logger: QUIET, ...config });
+}
+
 export class S3BlobStore implements BlobStore {
   constructor(private readonly at: S3Location) {}
 
   /** The bucket of BLOB_STORE, with the AWS SDK's own chain of credentials (environment, shared files, instance roles). */
   static open(location: BucketLocation, options: { idleTimeoutMs?: number } = {}): S3BlobStore {
-    const client = new S3Client({
+    const client = s3Client({
       region: location.region,
       forcePathStyle: location.forcePathStyle,
       ...(location.endpoint ? { endpoint: location.endpoint } : {}),
@@ -86,32 +102,48 @@ export class S3BlobStore implements BlobStore {
     return `${this.at.prefix}${key}`;
   }
 
-  async put(key: string, body: Readable): Promise<{ size: number; sha256: string }> {
-    const counting = measuring();
+  async put(key: string, body: Readable, size?: number): Promise<{ size: number; sha256: string }> {
+    const counting = measuring(size);
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-    const upload = new Upload({ client: this.at.client, params: { Bucket: this.at.bucket, Key: this.keyOf(key), Body: out }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
-    // The body failing aborts the upload (its parts are removed): no object, whole or not.
-    // (An AbortError here is the upload's own doing: it gave up on the store and ended its input.)
-    let bodyFailed = false;
+    const sending = this.send(key, out, size);
+    // Whichever fails first is the cause: the body (the store's request is then aborted:
+    // no object, whole or not), or the store (the body is then ended: it would otherwise
+    // wait, paused, for ever). An AbortError from the body's side is the upload's own doing
+    // (it gave up on the store and ended its input).
+    let failedFirst: 'body' | 'store' | null = null;
     const feeding = pipeline(body, counting.stream, out).catch((err: unknown) => {
-      if ((err as Error | undefined)?.name !== 'AbortError') {
-        bodyFailed = true;
-        void upload.abort().catch(() => undefined);
+      if (failedFirst === null && (err as Error | undefined)?.name !== 'AbortError') {
+        failedFirst = 'body';
+        sending.abort();
       }
       throw err;
     });
-    // The store failing ends the body too: it would otherwise wait, paused, for ever.
-    const storing = upload.done().catch((err: unknown) => {
+    const storing = sending.done.catch((err: unknown) => {
+      failedFirst ??= 'store';
       out.destroy(err instanceof Error ? err : new Error(String(err)));
       throw err;
     });
-    // Both settled before the put answers: a failed put has ended its body and its upload.
+    // Both settled before the put answers: a failed put has ended its body and its request.
     const [fed, stored] = await Promise.allSettled([feeding, storing]);
-    // Whichever failed first is the cause: the body (the upload was aborted for it), or the store.
-    if (bodyFailed && fed.status === 'rejected') throw fed.reason;
+    if (failedFirst === 'body' && fed.status === 'rejected') throw fed.reason;
     if (stored.status === 'rejected') throw s3Failure(stored.reason);
     if (fed.status === 'rejected') throw fed.reason;
     return counting.result();
+  }
+
+  /**
+   * The request(s) that store `body`: one streamed PutObject when its length is known and
+   * within one request's limit (no part is buffered, so no copy and a few MiB at most);
+   * otherwise lib-storage's multipart upload, which holds its parts in memory.
+   */
+  private send(key: string, body: Readable, size: number | undefined): { done: Promise<unknown>; abort(): void } {
+    const target = { Bucket: this.at.bucket, Key: this.keyOf(key) };
+    if (size !== undefined && size <= SINGLE_PUT_MAX_BYTES) {
+      const controller = new AbortController();
+      return { done: this.at.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: size }), { abortSignal: controller.signal }), abort: () => controller.abort() };
+    }
+    const upload = new Upload({ client: this.at.client, params: { ...target, Body: body }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
+    return { done: upload.done(), abort: () => void upload.abort().catch(() => undefined) };
   }
 
   async get(key: string, range?: { start: number; end: number }): Promise<Readable | null> {

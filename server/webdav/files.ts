@@ -2,10 +2,9 @@
 // its descriptor, or streamed from the bucket's blob; PUT streamed into the tree, which
 // shows the file only once whole (a temporary file renamed in, or a blob then its row).
 import { close, read, readSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { ServerResponse } from 'node:http';
-import { storedAnswer } from '../http/stored.js';
+import { sendStoredBody, storedAnswer } from '../http/stored.js';
 import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum } from '../domain/checksum.js';
@@ -101,7 +100,7 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
     if (blob || fd === null) {
       // Its bytes stream through (no descriptor here); a store that fails midway cuts the answer.
       handedOver = true;
-      if (blob) await pipeline(blob, res).catch(() => res.destroy());
+      if (blob) await sendStoredBody(req, res, answer, blob);
       else res.destroy();
       return;
     }

@@ -151,6 +151,34 @@ for (const backend of [files, s3, rgw]) {
       if (opened.pendingUploads) expect(await opened.pendingUploads()).to.equal(0);
     });
 
+    it('a body of known size (one request in a bucket) is kept whole; one that ends early, fails midway or runs long leaves nothing', async () => {
+      const body = randomBytes(3 * 1024 * 1024 + 5);
+      const chunks = Array.from({ length: Math.ceil(body.length / 65536) }, (_, i) => body.subarray(i * 65536, (i + 1) * 65536));
+      expect(await blobs.put('sized/whole', Readable.from(chunks), body.length)).to.deep.equal({ size: body.length, sha256: sha256(body) });
+      expect(await blobs.head('sized/whole')).to.deep.equal({ size: body.length });
+      const back: Buffer[] = [];
+      for await (const chunk of (await blobs.get('sized/whole')) as Readable) back.push(chunk as Buffer);
+      expect(sha256(Buffer.concat(back))).to.equal(sha256(body));
+      // Short of its size: the request is cut, never sent short (or waited on for ever).
+      const short = await blobs.put('sized/short', Readable.from(chunks.slice(0, 10)), body.length).then(() => null, (err: Error) => err);
+      expect(short?.message).to.match(/ended after 655360 of its 3145733 bytes/);
+      // Longer than its size: refused before the byte past it is sent.
+      const long = await blobs.put('sized/long', Readable.from(chunks), body.length - 1).then(() => null, (err: Error) => err);
+      expect(long?.message).to.match(/longer than its 3145732 bytes/);
+      // The client gone midway, after a MiB of it.
+      let sent = 0;
+      const failing = new Readable({
+        read() {
+          if (sent++ < 16) this.push(randomBytes(65536));
+          else setTimeout(() => this.destroy(new Error('the client went away')), 200);
+        },
+      });
+      const cut = await blobs.put('sized/cut', failing, body.length).then(() => null, (err: Error) => err);
+      expect(cut?.message).to.equal('the client went away');
+      for (const key of ['sized/short', 'sized/long', 'sized/cut']) expect(await blobs.head(key), key).to.equal(null);
+      expect((await blobs.list('sized/', null, 100)).keys).to.deep.equal(['sized/whole']);
+    });
+
     // S3 only: a bucket that is not there (files have no such failure to make).
     if (backend !== files) it('a store that refuses the write fails the put and ends the body (it never waits, paused, for ever)', async () => {
       let produced = 0;

@@ -20,9 +20,11 @@ const MiB = 1024 * 1024;
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** A PUT whose body is sent in 1 MiB pieces, calling `midway` once `after` bytes are out; its status (0: cut). */
-function slowPut(url: string, auth: string, body: Buffer, after: number, midway: () => Promise<void>): Promise<{ status: number; text: string }> {
+function slowPut(url: string, auth: string, body: Buffer, after: number, midway: () => Promise<void>, options: { chunked?: boolean } = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve) => {
-    const req = http.request(url, { method: 'PUT', headers: { Authorization: auth, 'Content-Length': body.length } }, (res) => {
+    // Chunked (no Content-Length): a body of unknown length, which the app stores as a multipart upload.
+    const headers = options.chunked ? { Authorization: auth } : { Authorization: auth, 'Content-Length': body.length };
+    const req = http.request(url, { method: 'PUT', headers }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
@@ -172,43 +174,56 @@ describe('faults: the object store goes away (S3 mode on a real Swift)', functio
     expect(sums).to.include('a.txt').and.include('b.txt');
   });
 
-  describe('a replica killed during a multipart upload', () => {
-    let child: ChildServer | null = null;
-    let childData: string;
-    before(async () => {
-      childData = await makeTempDir('bucket-child-');
-    });
-    after(async () => {
-      await child?.stop('SIGKILL');
-      await rm(childData, { recursive: true, force: true });
-    });
-
-    it('leaves nothing visible, and the parts it sent are found and abandoned once it is gone', async () => {
-      child = await startChild(childData, settings);
-      const k = await mintWith(child.baseUrl, { type: 'faults', project: 'bucket', build: 'killed' });
-      const body = randomBytes(48 * MiB);
-      const before = await objects(swift, bucket);
-      const upload = slowPut(`${child.baseUrl}/faults/bucket/killed/cut.bin`, basic(k.username, k.password), body, 24 * MiB, async () => {
-        await until('a multipart upload under way', async () => (await pendingUploads(swift, bucket)) > 0, 30_000);
-        await (child as ChildServer).stop('SIGKILL');
+  // A body with its Content-Length goes to the store as one request, one without as a multipart upload.
+  for (const mode of [{ name: 'one request (the body with its Content-Length)', chunked: false }, { name: 'a multipart upload (a chunked body)', chunked: true }]) {
+    describe(`a replica killed during ${mode.name}`, () => {
+      let child: ChildServer | null = null;
+      let childData: string;
+      before(async () => {
+        childData = await makeTempDir('bucket-child-');
       });
-      expect((await upload).status).to.equal(0);
-      child = null;
-      // Nothing visible, through the replica still up.
-      expect(await status(`${s.baseUrl}/faults/bucket/killed/cut.bin`)).to.equal(404);
-      expect(await pendingUploads(swift, bucket)).to.equal(1);
-      // Its row names what it left: the sweep of a departed replica's uploads removes it.
-      const db = new pg.Client({ connectionString: settings.DATABASE_URL });
-      await db.connect();
-      try {
-        expect((await db.query("SELECT count(*)::int AS n FROM tree_blobs WHERE state = 'uploading'")).rows[0].n).to.equal(1);
-        expect(await (s.app.services.store as BucketTree).sweepUploads([], 24 * 3600_000)).to.equal(1);
-        expect((await db.query("SELECT count(*)::int AS n FROM tree_blobs WHERE state <> 'live'")).rows[0].n).to.equal(0);
-      } finally {
-        await db.end();
-      }
-      expect(await pendingUploads(swift, bucket)).to.equal(0);
-      expect(await objects(swift, bucket)).to.equal(before);
+      after(async () => {
+        await child?.stop('SIGKILL');
+        await rm(childData, { recursive: true, force: true });
+      });
+
+      it('leaves nothing visible, and what it sent is found and abandoned once it is gone', async () => {
+        const db = new pg.Client({ connectionString: settings.DATABASE_URL });
+        await db.connect();
+        try {
+          const uploading = async (): Promise<number> => (await db.query("SELECT count(*)::int AS n FROM tree_blobs WHERE state = 'uploading'")).rows[0].n;
+          child = await startChild(childData, settings);
+          const k = await mintWith(child.baseUrl, { type: 'faults', project: 'bucket', build: `killed-${mode.chunked ? 'chunked' : 'sized'}` });
+          const body = randomBytes(48 * MiB);
+          const objectsBefore = await objects(swift, bucket);
+          const upload = slowPut(
+            `${k.url}cut.bin`,
+            basic(k.username, k.password),
+            body,
+            24 * MiB,
+            async () => {
+              // Under way in the store: the multipart upload begun, or the one request's row made and half its bytes sent.
+              if (mode.chunked) await until('a multipart upload under way', async () => (await pendingUploads(swift, bucket)) > 0, 30_000);
+              else await until('the upload under way', async () => (await uploading()) > 0, 30_000);
+              await (child as ChildServer).stop('SIGKILL');
+            },
+            { chunked: mode.chunked },
+          );
+          expect((await upload).status).to.equal(0);
+          child = null;
+          // Nothing visible, through the replica still up.
+          expect(await status(`${k.url.replace(/^http:\/\/[^/]+/, s.baseUrl)}cut.bin`)).to.equal(404);
+          expect(await pendingUploads(swift, bucket)).to.equal(mode.chunked ? 1 : 0);
+          // Its row names what it left: the sweep of a departed replica's uploads removes it.
+          expect(await uploading()).to.equal(1);
+          expect(await (s.app.services.store as BucketTree).sweepUploads([], 24 * 3600_000)).to.equal(1);
+          expect((await db.query("SELECT count(*)::int AS n FROM tree_blobs WHERE state <> 'live'")).rows[0].n).to.equal(0);
+          expect(await pendingUploads(swift, bucket)).to.equal(0);
+          expect(await objects(swift, bucket)).to.equal(objectsBefore);
+        } finally {
+          await db.end();
+        }
+      });
     });
-  });
+  }
 });

@@ -2,7 +2,8 @@
 // one fails to come up, all killed and waited for at the end, their folder removed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { s3Client } from '../../server/storage/s3-blobs.js';
 
 export class Daemons {
   private readonly children: ChildProcess[] = [];
@@ -60,7 +61,8 @@ export async function until(what: string, probe: () => Promise<boolean>, timeout
 }
 
 export function runningS3(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }, daemons: Daemons, readyMs: number): RunningS3 {
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 });
+  // Made as the app makes its client (s3Client): the stores the tests build on it behave as the app's.
+  const client = s3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, maxAttempts: 1 });
   return {
     endpoint,
     ...credentials,

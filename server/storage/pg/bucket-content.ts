@@ -98,7 +98,7 @@ export class BucketContent implements ContentStore {
     await this.db.query(`INSERT INTO content_blobs (key, sha256, size, state, replica) VALUES ($1, $2, $3, 'uploading', $4)`, [key, sha256, size, this.replicaId]);
     let surplus: boolean;
     try {
-      const stored = await this.blobs.put(key, createReadStream(temp, { highWaterMark: READ_CHUNK }));
+      const stored = await this.blobs.put(key, createReadStream(temp, { highWaterMark: READ_CHUNK }), size);
       if (stored.sha256 !== sha256 || stored.size !== size) throw new Failure('internal', 'the body changed on its way to the bucket; nothing was stored');
       surplus = await this.publish(key, sha256, size);
     } catch (err) {

@@ -172,6 +172,21 @@ function pgCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** What tree_publish refused (its own codes, pg/database.ts), as the client is told it. */
+function publishFailure(err: unknown): unknown {
+  const message = err instanceof Error ? err.message : '';
+  switch (pgCode(err)) {
+    case 'AR405':
+      return new Failure('not-allowed', message);
+    case 'AR409':
+      return new Failure('conflict', message);
+    case 'AR503':
+      return new Failure('unavailable', message, 5);
+    default:
+      return err;
+  }
+}
+
 export interface BucketTreeOptions {
   /** The clock of modification times (ms). */
   now?: () => number;
@@ -311,7 +326,7 @@ export class BucketTree implements ArtifactTree {
     const blob = `${BLOB_PREFIX}${randomBytes(16).toString('hex')}`;
     try {
       // The row first: a replica that dies during the upload leaves what names its object.
-      await this.db.query(`INSERT INTO tree_blobs (key, state, replica) VALUES ($1, 'uploading', $2)`, [blob, this.replicaId]);
+      await this.db.query(`INSERT INTO tree_blobs (key, state, replica) VALUES ($1, 'uploading', $2)`, [blob, this.replicaId], 'tree-upload');
     } catch (err) {
       body.destroy();
       throw storageFailure(err);
@@ -319,7 +334,7 @@ export class BucketTree implements ArtifactTree {
     let stored: { size: number; sha256: string };
     const input = metered(body, declaredLength, received);
     try {
-      stored = await this.blobs.put(blob, input.stream);
+      stored = await this.blobs.put(blob, input.stream, declaredLength ?? undefined);
       if (expectedSha256 !== null && stored.sha256 !== expectedSha256) {
         throw new Failure('invalid', `checksum mismatch: the body's SHA-256 is ${stored.sha256}, not the declared ${expectedSha256}; nothing was stored`);
       }
@@ -336,73 +351,42 @@ export class BucketTree implements ArtifactTree {
       // What the file's row will say, and what is recorded of it (beforePublish), decided
       // before the transaction: the recording uses connections of its own, and a
       // transaction waiting for one while holding another starves the pool under load.
-      const { rows: before } = await this.db.query<EntryRow>('SELECT collection, size, mtime_ms, version FROM tree_entries WHERE path = $1', [key]);
-      if (before[0]?.collection) throw new Failure('not-allowed', 'a collection exists at this path');
-      const { rows: next } = await this.db.query<{ v: string }>(`SELECT nextval('tree_versions') AS v`);
-      const version = Number(next[0]?.v);
-      const later = (existing: EntryRow | null, wanted: number): number =>
-        // A replacement always gets a new validator: ETag and Last-Modified count whole seconds.
-        existing && Math.floor(existing.mtime_ms / 1000) >= Math.floor(wanted / 1000) ? (Math.floor(existing.mtime_ms / 1000) + 1) * 1000 : wanted;
-      const planned = new RowStats(false, size, later(before[0] ?? null, given ?? this.now()), version);
-      undo = (await beforePublish?.(sha256, planned)) ?? null;
-      const published = await this.db.transaction(async (c) => {
-        // Puts of one path take turns (across replicas): what one replaces, the next sees.
-        await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`tree:${key}`]);
-        await this.ensureFolders(c, ancestorsOf(key), this.now());
-        const { rows: found } = await c.query<EntryRow>('SELECT collection, size, mtime_ms, version FROM tree_entries WHERE path = $1 FOR UPDATE', [key]);
-        const existing = found[0] ?? null;
-        if (existing?.collection) throw new Failure('not-allowed', 'a collection exists at this path');
-        const { rows: own } = await c.query<{ state: string }>('SELECT state FROM tree_blobs WHERE key = $1 FOR UPDATE', [blob]);
-        if (own[0]?.state !== 'uploading') throw new Failure('unavailable', 'the upload was given up meanwhile (it took too long); nothing was stored', 5);
-        const target = await this.settleBlob(c, blob, sha256, size);
-        // Another put of this path since the plan: its time is passed too (the record then
-        // no longer matches, and the checksum is computed again from the bytes when asked).
-        const stats = new RowStats(false, size, later(existing, planned.mtimeMs), version);
-        const { rowCount } = await c.query(
-          `INSERT INTO tree_entries (path, parent, name, collection, size, mtime_ms, version, sha256, blob) VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8)
-           ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size, mtime_ms = EXCLUDED.mtime_ms, version = EXCLUDED.version, sha256 = EXCLUDED.sha256, blob = EXCLUDED.blob
-           WHERE NOT tree_entries.collection`,
-          [key, parentOf(key), nameOf(key), size, stats.mtimeMs, version, sha256, target],
-        );
-        if (rowCount !== 1) throw new Failure('not-allowed', 'a collection exists at this path');
-        const result: TreePut = { created: existing === null, replacedSize: existing ? Number(existing.size) : 0, size, sha256, stats };
-        return { result, surplus: target !== blob };
-      });
+      const { rows: plan } = await this.db.query<{ v: string; collection: boolean | null; mtime_ms: number | null }>(
+        `SELECT nextval('tree_versions') AS v, e.collection, e.mtime_ms FROM (SELECT 1) AS one LEFT JOIN tree_entries AS e ON e.path = $1`,
+        [key],
+        'tree-plan',
+      );
+      const before = plan[0];
+      if (before?.collection) throw new Failure('not-allowed', 'a collection exists at this path');
+      const version = Number(before?.v);
+      const wanted = given ?? this.now();
+      // A replacement always gets a new validator: ETag and Last-Modified count whole seconds.
+      const previous = before?.mtime_ms ?? null;
+      const mtimeMs = previous !== null && Math.floor(previous / 1000) >= Math.floor(wanted / 1000) ? (Math.floor(previous / 1000) + 1) * 1000 : wanted;
+      undo = (await beforePublish?.(sha256, new RowStats(false, size, mtimeMs, version))) ?? null;
+      // One statement (tree_publish, pg/database.ts): the lock of the path, its parents made
+      // and held, the blob live or the live one of these bytes reused, the file's row. Another
+      // put of this path since the plan passes its time too (the record then no longer
+      // matches, and the checksum is computed again from the bytes when asked).
+      const folders = ancestorsOf(key);
+      const { rows } = await this.db
+        .query<{ o_created: boolean; o_replaced_size: string; o_mtime_ms: number; o_target: string }>(
+          'SELECT * FROM tree_publish($1, $2, $3, $4::text[], $5::text[], $6::text[], $7, $8, $9, $10, $11, $12)',
+          [key, parentOf(key), nameOf(key), folders, folders.map(parentOf), folders.map(nameOf), this.now(), blob, sha256, size, mtimeMs, version],
+          'tree-publish',
+        )
+        .catch((err: unknown) => Promise.reject(publishFailure(err)));
+      const published = rows[0];
+      if (!published) throw new Error('tree_publish answered no row');
+      const stats = new RowStats(false, size, Number(published.o_mtime_ms), version);
+      const result: TreePut = { created: published.o_created, replacedSize: Number(published.o_replaced_size), size, sha256, stats };
       // The same bytes were there already: this upload's object is surplus.
-      if (published.surplus) await this.dispose([blob]).catch(() => undefined);
-      return published.result;
+      if (published.o_target !== blob) await this.dispose([blob]).catch(() => undefined);
+      return result;
     } catch (err) {
       await (undo as (() => Promise<void>) | null)?.().catch(() => undefined);
       await this.abandon(blob);
       throw storageFailure(err);
-    }
-  }
-
-  /**
-   * Inside a put's transaction: the blob the file will name. A live blob with these bytes
-   * (locked: the garbage collector cannot doom it now) is reused, and this upload's is
-   * doomed; otherwise this upload's becomes the live one.
-   */
-  private async settleBlob(c: PoolClient, blob: string, sha256: string, size: number): Promise<string> {
-    for (let attempt = 1; ; attempt++) {
-      // FOR UPDATE waits for a collection that is dooming it, then skips it: never a doomed blob.
-      const { rows } = await c.query<{ key: string }>(`SELECT key FROM tree_blobs WHERE sha256 = $1 AND state = 'live' FOR UPDATE`, [sha256]);
-      const live = rows[0]?.key;
-      if (live !== undefined) {
-        await c.query('UPDATE tree_blobs SET unreferenced_since = NULL WHERE key = $1', [live]);
-        await c.query(`UPDATE tree_blobs SET state = 'doomed', sha256 = $2, size = $3, since = clock_timestamp() WHERE key = $1`, [blob, sha256, size]);
-        return live;
-      }
-      // Another put of the same bytes may make its blob live first (the unique index says so): then that one is reused.
-      await c.query('SAVEPOINT going_live');
-      try {
-        await c.query(`UPDATE tree_blobs SET state = 'live', sha256 = $2, size = $3, unreferenced_since = NULL WHERE key = $1`, [blob, sha256, size]);
-        await c.query('RELEASE SAVEPOINT going_live');
-        return blob;
-      } catch (err) {
-        await c.query('ROLLBACK TO SAVEPOINT going_live');
-        if (pgCode(err) !== '23505' || attempt >= ATTEMPTS) throw err;
-      }
     }
   }
 

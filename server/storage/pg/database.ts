@@ -88,6 +88,89 @@ const MIGRATIONS: readonly string[] = [
      replica text, since timestamptz NOT NULL DEFAULT clock_timestamp(), used_at timestamptz);
    CREATE UNIQUE INDEX content_blobs_live_sha256 ON content_blobs (sha256) WHERE state = 'live';
    CREATE INDEX content_blobs_pending ON content_blobs (state, since) WHERE state <> 'live';`,
+  // A put's publication in one statement (pg/bucket-tree.ts, putFile): what was thirteen
+  // round trips, each a wake-up of the server, is one. In one transaction: the path's puts
+  // take turns, the missing parent folders are made and all are held (FOR KEY SHARE), the
+  // upload's blob goes live (or the live blob of the same bytes is reused and it doomed),
+  // and the file's row names it. What it refuses is raised with a code of its own:
+  // AR405 a collection is there, AR409 a file on the way, AR503 the upload was given up.
+  `CREATE FUNCTION tree_publish(p_key text, p_parent text, p_name text, p_folders text[], p_folder_parents text[], p_folder_names text[],
+     p_now double precision, p_blob text, p_sha256 text, p_size bigint, p_mtime double precision, p_version bigint)
+   RETURNS TABLE (o_created boolean, o_replaced_size bigint, o_mtime_ms double precision, o_target text)
+   LANGUAGE plpgsql AS $$
+   DECLARE
+     v_folders integer := coalesce(array_length(p_folders, 1), 0);
+     v_locked integer;
+     v_file text;
+     v_found boolean;
+     v_collection boolean;
+     v_size bigint;
+     v_mtime double precision;
+     v_state text;
+     v_live text;
+     v_target text;
+     v_rows integer;
+   BEGIN
+     PERFORM pg_advisory_xact_lock(hashtextextended('tree:' || p_key, 0));
+     IF v_folders > 0 THEN
+       FOR attempt IN 1..4 LOOP
+         INSERT INTO tree_entries (path, parent, name, collection, size, mtime_ms, version)
+           SELECT f, fp, fn, true, 0, p_now, nextval('tree_versions') FROM unnest(p_folders, p_folder_parents, p_folder_names) AS a(f, fp, fn) ORDER BY f
+           ON CONFLICT (path) DO NOTHING;
+         SELECT count(*), min(path) FILTER (WHERE NOT collection) INTO v_locked, v_file
+           FROM (SELECT path, collection FROM tree_entries WHERE path = ANY(p_folders) ORDER BY path FOR KEY SHARE) AS held;
+         IF v_file IS NOT NULL THEN
+           RAISE EXCEPTION USING ERRCODE = 'AR409', MESSAGE = CASE WHEN v_file = p_folders[v_folders] THEN 'a file exists at this path' ELSE 'a parent of this path is a file' END;
+         END IF;
+         -- One removed between the two statements (by a removal that committed): made again.
+         EXIT WHEN v_locked = v_folders;
+         IF attempt = 4 THEN
+           RAISE EXCEPTION USING ERRCODE = 'AR409', MESSAGE = 'the parent collections kept changing; try again';
+         END IF;
+       END LOOP;
+     END IF;
+     SELECT e.collection, e.size, e.mtime_ms INTO v_collection, v_size, v_mtime FROM tree_entries AS e WHERE e.path = p_key FOR UPDATE;
+     v_found := FOUND;
+     IF v_found AND v_collection THEN
+       RAISE EXCEPTION USING ERRCODE = 'AR405', MESSAGE = 'a collection exists at this path';
+     END IF;
+     SELECT b.state INTO v_state FROM tree_blobs AS b WHERE b.key = p_blob FOR UPDATE;
+     IF v_state IS DISTINCT FROM 'uploading' THEN
+       RAISE EXCEPTION USING ERRCODE = 'AR503', MESSAGE = 'the upload was given up meanwhile (it took too long); nothing was stored';
+     END IF;
+     FOR attempt IN 1..4 LOOP
+       -- FOR UPDATE waits for a collection that is dooming it, then skips it: never a doomed blob.
+       SELECT b.key INTO v_live FROM tree_blobs AS b WHERE b.sha256 = p_sha256 AND b.state = 'live' FOR UPDATE;
+       IF v_live IS NOT NULL THEN
+         UPDATE tree_blobs SET unreferenced_since = NULL WHERE key = v_live;
+         UPDATE tree_blobs SET state = 'doomed', sha256 = p_sha256, size = p_size, since = clock_timestamp() WHERE key = p_blob;
+         v_target := v_live;
+         EXIT;
+       END IF;
+       -- Another put of the same bytes may make its blob live first (the unique index says so): then that one is reused.
+       BEGIN
+         UPDATE tree_blobs SET state = 'live', sha256 = p_sha256, size = p_size, unreferenced_since = NULL WHERE key = p_blob;
+         v_target := p_blob;
+         EXIT;
+       EXCEPTION WHEN unique_violation THEN
+         IF attempt = 4 THEN RAISE; END IF;
+       END;
+     END LOOP;
+     -- Another put of this path since the plan: its time is passed too (a replacement always
+     -- gets a new validator: ETag and Last-Modified count whole seconds).
+     IF v_found AND floor(v_mtime / 1000) >= floor(p_mtime / 1000) THEN
+       p_mtime := (floor(v_mtime / 1000) + 1) * 1000;
+     END IF;
+     INSERT INTO tree_entries (path, parent, name, collection, size, mtime_ms, version, sha256, blob) VALUES (p_key, p_parent, p_name, false, p_size, p_mtime, p_version, p_sha256, v_target)
+       ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size, mtime_ms = EXCLUDED.mtime_ms, version = EXCLUDED.version, sha256 = EXCLUDED.sha256, blob = EXCLUDED.blob
+       WHERE NOT tree_entries.collection;
+     GET DIAGNOSTICS v_rows = ROW_COUNT;
+     IF v_rows <> 1 THEN
+       RAISE EXCEPTION USING ERRCODE = 'AR405', MESSAGE = 'a collection exists at this path';
+     END IF;
+     RETURN QUERY SELECT NOT v_found, CASE WHEN v_found THEN v_size ELSE 0::bigint END, p_mtime, v_target;
+   END
+   $$;`,
 ];
 
 /** The version a migrated database is at. */
