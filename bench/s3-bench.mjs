@@ -6,14 +6,17 @@
 //     request the app makes of it, one streamed PutObject, MB/s;
 //   - 1 GiB GET: through the app against GetObject, both read to the end, MB/s;
 //   - 2000 PUTs of 4 KiB, 8 at once on either side (one token, keep-alive), files/s.
-// Every body is distinct (the app stores identical bytes once). The app runs as its own
+// A third side, the floor, is the same through the plainest Node server that keeps files in
+// the bucket (bench/plain-s3-server.mjs: no authentication, database or checksum): what one
+// more hop through any Node process costs on this machine, so that the app's own cost is
+// the column "x floor". Each side goes first in turn. Every body is distinct (the app stores identical bytes once). The app runs as its own
 // process (docker/entrypoint.sh, as `npm start`); its RSS is read from /proc: idle before the
 // runs, then VmHWM over each of its transfers (reset with clear_refs before each).
 // The 1 GiB objects are deleted after each GET (the app's through WebDAV, then its blob
 // object, which the app's garbage collector would only take after an hour); at most about
 // 1 GiB is in the bucket at a time. A small PUT the app answers 503 ("try again shortly") is
 // sent again and counted (a warning under the table); its time is in the figures. Exits
-// non-zero on an error only, not on a missed goal. About 7 minutes; --quick (128 MiB, 500
+// non-zero on an error only, not on a missed goal. About 5 minutes; --quick (128 MiB, 500
 // small PUTs) about 2.
 //
 //   npm run build && node bench/s3-bench.mjs [--rounds N (default 3)] [--quick]

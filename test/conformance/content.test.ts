@@ -13,12 +13,8 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { makeTempDir } from '../helpers/harness.js';
-import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
-import { requireSwift, startSwift, type RunningSwift } from '../helpers/swift.js';
-import { requireCeph, startCeph } from '../helpers/ceph.js';
-import type { RunningS3 } from '../helpers/daemons.js';
+import { bucketBackend, CEPH_SERVER, stopBucketServers, SWIFT_SERVER, type S3ServerKind } from '../helpers/bucket-mode.js';
 import { IncomingFiles } from '../../server/storage/incoming.js';
-import { S3BlobStore } from '../../server/storage/s3-blobs.js';
 import { Database } from '../../server/storage/pg/database.js';
 import { BucketContent } from '../../server/storage/pg/bucket-content.js';
 import { CONTENT_DIR, ContentFiles, MismatchError, TooLargeError } from '../../server/storage/content-store.js';
@@ -124,10 +120,6 @@ const files: Backend = {
   },
 };
 
-let postgres: Postgres | null = null;
-let swift: RunningSwift | null = null;
-let ceph: RunningS3 | null = null;
-
 /** Every key below a prefix, page by page. */
 async function allKeys(blobs: BlobStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];
@@ -141,18 +133,14 @@ async function allKeys(blobs: BlobStore, prefix: string): Promise<string[]> {
 }
 
 /** The bucket store with its bodies on one S3 server (started once, by the first to need it). */
-function bucketOn(server: string, requireServer: (ctx: Mocha.Context) => void, startServer: () => Promise<RunningS3>): Backend {
+function bucketOn(server: S3ServerKind): Backend {
   return {
-    name: `bucket (PostgreSQL rows, bytes in ${server} over S3)`,
+    name: `bucket (PostgreSQL rows, bytes in ${server.name} over S3)`,
     bucket: true,
     async open(ctx) {
-      requireServer(ctx);
-      postgres ??= await requirePostgres(ctx);
-      const s3 = await startServer();
-      const db = await Database.open(await freshDatabase(postgres));
-      const name = await s3.bucket(`content-${Math.random().toString(36).slice(2, 8)}`);
-      const blobs = new CountingBlobs(new S3BlobStore({ client: s3.client, bucket: name, prefix: 'repo/' }));
-      const dir = await makeTempDir('content-temp-');
+      const backend = await bucketBackend(ctx, server, 'content');
+      const { db, dir, close } = backend;
+      const blobs = new CountingBlobs(backend.blobs);
       const incoming = await incomingIn(dir);
       // The database as the store sees it, with a way in between a sweep's reading of a page and its doom.
       let hook: (() => Promise<void>) | null = null;
@@ -180,26 +168,18 @@ function bucketOn(server: string, requireServer: (ctx: Mocha.Context) => void, s
         temps: () => readdir(incoming.dir),
         stored: async () => (await allKeys(blobs, 'content/')).sort(),
         bucket: { db, blobs, content, afterSweepPage: (run) => void (hook = run) },
-        close: async () => {
-          await db.close();
-          await rm(dir, { recursive: true, force: true });
-        },
+        close,
       };
     },
   };
 }
 
-const bucket = bucketOn('OpenStack Swift', requireSwift, async () => (swift ??= await startSwift()));
-const rgwBucket = bucketOn('Ceph RGW', requireCeph, async () => (ceph ??= await startCeph()));
+const bucket = bucketOn(SWIFT_SERVER);
+const rgwBucket = bucketOn(CEPH_SERVER);
 
 after(async function () {
   this.timeout(120_000);
-  await swift?.stop();
-  swift = null;
-  await ceph?.stop();
-  ceph = null;
-  await postgres?.remove();
-  postgres = null;
+  await stopBucketServers();
 });
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');

@@ -12,13 +12,9 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { makeTempDir } from '../helpers/harness.js';
-import { freshDatabase, requirePostgres, type Postgres } from '../helpers/postgres.js';
-import { requireSwift, startSwift, type RunningSwift } from '../helpers/swift.js';
-import { requireCeph, startCeph } from '../helpers/ceph.js';
-import type { RunningS3 } from '../helpers/daemons.js';
+import { bucketBackend, CEPH_SERVER, stopBucketServers, SWIFT_SERVER, type S3ServerKind } from '../helpers/bucket-mode.js';
 import { ArtifactStore } from '../../server/storage/artifact-store.js';
 import { IncomingFiles } from '../../server/storage/incoming.js';
-import { S3BlobStore } from '../../server/storage/s3-blobs.js';
 import { Database } from '../../server/storage/pg/database.js';
 import { BucketTree } from '../../server/storage/pg/bucket-tree.js';
 import type { ArtifactTree, BlobStore, TreePutOptions, TreeStats } from '../../server/domain/stores.js';
@@ -57,49 +53,27 @@ const volume: Backend = {
   },
 };
 
-let postgres: Postgres | null = null;
-let swift: RunningSwift | null = null;
-let ceph: RunningS3 | null = null;
-
-/** The bucket tree with its bytes on one S3 server (started once, by the first to need it). */
-function bucketOn(server: string, requireServer: (ctx: Mocha.Context) => void, startServer: () => Promise<RunningS3>): Backend {
+/** The bucket tree with its bytes on one S3 server. */
+function bucketOn(server: S3ServerKind): Backend {
   return {
-    name: `bucket (PostgreSQL rows, bytes in ${server} over S3)`,
+    name: `bucket (PostgreSQL rows, bytes in ${server.name} over S3)`,
     bucket: true,
     async open(ctx) {
-      requireServer(ctx);
-      postgres ??= await requirePostgres(ctx);
-      const s3 = await startServer();
-      const db = await Database.open(await freshDatabase(postgres));
-      const name = await s3.bucket(`tree-${Math.random().toString(36).slice(2, 8)}`);
-      const blobs = new S3BlobStore({ client: s3.client, bucket: name, prefix: 'repo/' });
-      const dir = await makeTempDir('tree-temp-');
+      const { db, blobs, dir, close } = await bucketBackend(ctx, server, 'tree');
       const temp = new IncomingFiles(dir, REPLICA);
       await temp.ensure();
       const tree = new BucketTree(db, blobs, temp, REPLICA);
-      return {
-        tree,
-        bucket: { db, blobs, tree },
-        close: async () => {
-          await db.close();
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
+      return { tree, bucket: { db, blobs, tree }, close };
     },
   };
 }
 
-const bucket = bucketOn('OpenStack Swift', requireSwift, async () => (swift ??= await startSwift()));
-const rgwBucket = bucketOn('Ceph RGW', requireCeph, async () => (ceph ??= await startCeph()));
+const bucket = bucketOn(SWIFT_SERVER);
+const rgwBucket = bucketOn(CEPH_SERVER);
 
 after(async function () {
   this.timeout(120_000);
-  await swift?.stop();
-  swift = null;
-  await ceph?.stop();
-  ceph = null;
-  await postgres?.remove();
-  postgres = null;
+  await stopBucketServers();
 });
 
 const sha256 = (data: string): string => createHash('sha256').update(data).digest('hex');

@@ -22,13 +22,12 @@ import { MissingBodyError } from '../../domain/content-errors.js';
 import { Failure, storageFailure } from '../../domain/errors.js';
 import type { BlobStore, ContentStore, ContentWriter, TempFiles } from '../../domain/stores.js';
 import type { Database } from './database.js';
+import { BlobRows } from './blob-rows.js';
 import { openTempWriter, putThrough } from '../io/temp-bodies.js';
 
 const PREFIX = 'content/';
 /** How many rows a sweep takes at once. */
 const PAGE = 1000;
-/** How many rows a sweep of uploads takes at once. */
-const SWEEP_BATCH = 500;
 /** What a publishing transaction is tried again after: a deadlock, another upload of the body going live first. */
 const RETRIED = new Set(['40P01', '40001', '23505']);
 const ATTEMPTS = 4;
@@ -48,6 +47,8 @@ export interface BucketContentOptions {
 
 export class BucketContent implements ContentStore {
   private readonly page: number;
+  /** The rows of this store's objects (blob-rows.ts). */
+  private readonly blobRows: BlobRows;
 
   constructor(
     private readonly db: Database,
@@ -57,6 +58,7 @@ export class BucketContent implements ContentStore {
     options: BucketContentOptions = {},
   ) {
     this.page = options.page ?? PAGE;
+    this.blobRows = new BlobRows(db, blobs, 'content_blobs', replicaId);
   }
 
   /** A writer to a temporary file of this replica, open already: a full disk shows before any byte is sent on. */
@@ -102,11 +104,11 @@ export class BucketContent implements ContentStore {
       if (stored.sha256 !== sha256 || stored.size !== size) throw new Failure('internal', 'the body changed on its way to the bucket; nothing was stored');
       surplus = await this.publish(key, sha256, size);
     } catch (err) {
-      await this.abandon(key);
+      await this.blobRows.abandon(key);
       throw err;
     }
     // The same body went live meanwhile: this upload's object is surplus.
-    if (surplus) await this.dispose([key]).catch(() => undefined);
+    if (surplus) await this.blobRows.dispose([key]).catch(() => undefined);
   }
 
   /**
@@ -143,28 +145,6 @@ export class BucketContent implements ContentStore {
     return false;
   }
 
-  /**
-   * An upload that is not published: its object deleted, then its row (unless the
-   * transaction committed after all, its answer lost). If the database cannot say, the
-   * row stays, naming the object for the sweeps.
-   */
-  private async abandon(key: string): Promise<void> {
-    try {
-      const { rows } = await this.db.query<{ state: string }>('SELECT state FROM content_blobs WHERE key = $1', [key]);
-      if (rows[0]?.state === 'live') return;
-      await this.blobs.delete([key]);
-      await this.db.query(`DELETE FROM content_blobs WHERE key = $1 AND state <> 'live'`, [key]);
-    } catch {
-      // Left to sweepUploads (its row 'uploading') or sweep (its row 'doomed').
-    }
-  }
-
-  /** Deletes doomed bodies: their objects first, then their rows. */
-  private async dispose(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
-    await this.blobs.delete(keys);
-    await this.db.query(`DELETE FROM content_blobs WHERE key = ANY($1::text[]) AND state = 'doomed'`, [keys]);
-  }
 
   /** Whether a body is kept (a migration sends only what is not). */
   async has(sha256: string): Promise<boolean> {
@@ -221,7 +201,7 @@ export class BucketContent implements ContentStore {
             if (keys.length > 0) await c.query(`UPDATE content_blobs SET state = 'doomed', since = clock_timestamp(), replica = $2 WHERE key = ANY($1::text[])`, [keys, this.replicaId]);
             return keys;
           });
-          await this.dispose(doomed);
+          await this.blobRows.dispose(doomed);
           removed += doomed.length;
         }
         if (rows.length < this.page) return removed;
@@ -239,7 +219,7 @@ export class BucketContent implements ContentStore {
         const { rows } = await c.query<{ key: string }>(`SELECT key FROM content_blobs WHERE state = 'doomed' ORDER BY since LIMIT $1 FOR UPDATE SKIP LOCKED`, [this.page]);
         return rows.map((r) => r.key);
       });
-      await this.dispose(keys);
+      await this.blobRows.dispose(keys);
       if (keys.length < this.page) return;
     }
   }
@@ -250,26 +230,7 @@ export class BucketContent implements ContentStore {
    * ago. At most `batch` per call; safe on several replicas at once (a put publishing
    * holds its row locked; one still uploading finds its row gone, and fails).
    */
-  async sweepUploads(aliveReplicas: readonly string[], olderThanMs: number, batch = SWEEP_BATCH): Promise<number> {
-    try {
-      const keys = await this.db.transaction(async (c) => {
-        const { rows } = await c.query<{ key: string }>(
-          `SELECT key FROM content_blobs
-           WHERE state = 'uploading' AND (replica IS NULL OR NOT (replica = ANY($1::text[])) OR since < clock_timestamp() - $2 * interval '1 millisecond')
-           ORDER BY since LIMIT $3 FOR UPDATE SKIP LOCKED`,
-          [[...aliveReplicas, this.replicaId], olderThanMs, batch],
-        );
-        const found = rows.map((r) => r.key);
-        // A multipart upload its replica never finished holds parts no object shows: abandoned
-        // first (again, should this die before the rows change: aborting is idempotent).
-        await this.blobs.abortUploads(found);
-        if (found.length > 0) await c.query(`UPDATE content_blobs SET state = 'doomed', since = clock_timestamp(), replica = $2 WHERE key = ANY($1::text[])`, [found, this.replicaId]);
-        return found;
-      });
-      await this.dispose(keys);
-      return keys.length;
-    } catch (err) {
-      throw storageFailure(err);
-    }
+  async sweepUploads(aliveReplicas: readonly string[], olderThanMs: number, batch?: number): Promise<number> {
+    return this.blobRows.sweepUploads(aliveReplicas, olderThanMs, batch);
   }
 }

@@ -33,6 +33,7 @@ import { Failure, storageFailure } from '../../domain/errors.js';
 import { storagePathProblem } from '../../domain/path-limits.js';
 import type { ArtifactTree, BlobStore, OpenedFile, SetAside, TempFiles, TreeFile, TreePut, TreePutOptions, TreeStats } from '../../domain/stores.js';
 import type { Database } from './database.js';
+import { BlobRows } from './blob-rows.js';
 
 /** Where set-aside subtrees are kept: a path no tree path can name. */
 const ASIDE = '.aside';
@@ -40,8 +41,6 @@ const BLOB_PREFIX = 'blobs/';
 /** What a transaction over the structure is tried again after: a deadlock, a key that another writer made meanwhile. */
 const RETRIED = new Set(['40P01', '40001', '23505']);
 const ATTEMPTS = 4;
-/** How many rows a sweep of uploads takes at once. */
-const SWEEP_BATCH = 500;
 
 /** The stats of a row (or of the root). */
 class RowStats implements TreeStats {
@@ -194,6 +193,8 @@ export interface BucketTreeOptions {
 
 export class BucketTree implements ArtifactTree {
   private readonly now: () => number;
+  /** The rows of this tree's objects (blob-rows.ts). */
+  private readonly blobRows: BlobRows;
 
   constructor(
     private readonly db: Database,
@@ -203,6 +204,7 @@ export class BucketTree implements ArtifactTree {
     options: BucketTreeOptions = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.blobRows = new BlobRows(db, blobs, 'tree_blobs', replicaId);
   }
 
   /** Paths are keys of PostgreSQL's b-tree here; no path of the tree is a file's path on this machine. */
@@ -324,12 +326,25 @@ export class BucketTree implements ArtifactTree {
     const key = keyOf(segments);
     if (key === '') throw new Failure('not-allowed', 'a collection exists at this path');
     const blob = `${BLOB_PREFIX}${randomBytes(16).toString('hex')}`;
+    let plan: { v: string; collection: boolean | null; mtime_ms: number | null } | undefined;
     try {
-      // The row first: a replica that dies during the upload leaves what names its object.
-      await this.db.query(`INSERT INTO tree_blobs (key, state, replica) VALUES ($1, 'uploading', $2)`, [blob, this.replicaId], 'tree-upload');
+      // The blob's row first: a replica that dies during the upload leaves what names its
+      // object. In the same statement, the file's version and what is at the path now, for
+      // its modification time (tree_publish passes it on if another put comes meanwhile).
+      ({ rows: [plan] } = await this.db.query<{ v: string; collection: boolean | null; mtime_ms: number | null }>(
+        `WITH upload AS (INSERT INTO tree_blobs (key, state, replica) VALUES ($2, 'uploading', $3))
+         SELECT nextval('tree_versions') AS v, e.collection, e.mtime_ms FROM (SELECT 1) AS one LEFT JOIN tree_entries AS e ON e.path = $1`,
+        [key, blob, this.replicaId],
+        'tree-upload',
+      ));
     } catch (err) {
       body.destroy();
       throw storageFailure(err);
+    }
+    if (plan?.collection) {
+      body.destroy();
+      await this.blobRows.abandon(blob);
+      throw new Failure('not-allowed', 'a collection exists at this path');
     }
     let stored: { size: number; sha256: string };
     const input = metered(body, declaredLength, received);
@@ -339,7 +354,7 @@ export class BucketTree implements ArtifactTree {
         throw new Failure('invalid', `checksum mismatch: the body's SHA-256 is ${stored.sha256}, not the declared ${expectedSha256}; nothing was stored`);
       }
     } catch (err) {
-      await this.abandon(blob);
+      await this.blobRows.abandon(blob);
       // The store gone away is what the client is told (503), whatever it did to the body;
       // otherwise the body's own failure (cut, too long) rather than the upload's echo of it.
       if (err instanceof Failure && err.kind === 'unavailable') throw err;
@@ -349,19 +364,12 @@ export class BucketTree implements ArtifactTree {
     let undo: (() => Promise<void>) | null = null;
     try {
       // What the file's row will say, and what is recorded of it (beforePublish), decided
-      // before the transaction: the recording uses connections of its own, and a
+      // before the publication: the recording uses connections of its own, and a
       // transaction waiting for one while holding another starves the pool under load.
-      const { rows: plan } = await this.db.query<{ v: string; collection: boolean | null; mtime_ms: number | null }>(
-        `SELECT nextval('tree_versions') AS v, e.collection, e.mtime_ms FROM (SELECT 1) AS one LEFT JOIN tree_entries AS e ON e.path = $1`,
-        [key],
-        'tree-plan',
-      );
-      const before = plan[0];
-      if (before?.collection) throw new Failure('not-allowed', 'a collection exists at this path');
-      const version = Number(before?.v);
+      const version = Number(plan?.v);
       const wanted = given ?? this.now();
       // A replacement always gets a new validator: ETag and Last-Modified count whole seconds.
-      const previous = before?.mtime_ms ?? null;
+      const previous = plan?.mtime_ms ?? null;
       const mtimeMs = previous !== null && Math.floor(previous / 1000) >= Math.floor(wanted / 1000) ? (Math.floor(previous / 1000) + 1) * 1000 : wanted;
       undo = (await beforePublish?.(sha256, new RowStats(false, size, mtimeMs, version))) ?? null;
       // One statement (tree_publish, pg/database.ts): the lock of the path, its parents made
@@ -381,37 +389,15 @@ export class BucketTree implements ArtifactTree {
       const stats = new RowStats(false, size, Number(published.o_mtime_ms), version);
       const result: TreePut = { created: published.o_created, replacedSize: Number(published.o_replaced_size), size, sha256, stats };
       // The same bytes were there already: this upload's object is surplus.
-      if (published.o_target !== blob) await this.dispose([blob]).catch(() => undefined);
+      if (published.o_target !== blob) await this.blobRows.dispose([blob]).catch(() => undefined);
       return result;
     } catch (err) {
       await (undo as (() => Promise<void>) | null)?.().catch(() => undefined);
-      await this.abandon(blob);
+      await this.blobRows.abandon(blob);
       throw storageFailure(err);
     }
   }
 
-  /**
-   * A put's blob that is not published: its object deleted, then its row (unless the
-   * transaction committed after all, its answer lost). If the database cannot say, the
-   * row stays, naming the object for the sweep.
-   */
-  private async abandon(blob: string): Promise<void> {
-    try {
-      const { rows } = await this.db.query<{ state: string }>('SELECT state FROM tree_blobs WHERE key = $1', [blob]);
-      if (rows[0]?.state === 'live') return;
-      await this.blobs.delete([blob]);
-      await this.db.query(`DELETE FROM tree_blobs WHERE key = $1 AND state <> 'live'`, [blob]);
-    } catch {
-      // Left to sweepUploads (its row 'uploading') or collectGarbage (its row 'doomed').
-    }
-  }
-
-  /** Deletes doomed blobs: their objects first, then their rows. */
-  private async dispose(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
-    await this.blobs.delete(keys);
-    await this.db.query(`DELETE FROM tree_blobs WHERE key = ANY($1::text[]) AND state = 'doomed'`, [keys]);
-  }
 
   /**
    * Makes the folders `keys` (from the top down) where they are missing and locks them
@@ -647,7 +633,7 @@ export class BucketTree implements ArtifactTree {
         }
         return keys;
       });
-      await this.dispose(doomed);
+      await this.blobRows.dispose(doomed);
       return doomed.length;
     } catch (err) {
       throw storageFailure(err);
@@ -660,27 +646,8 @@ export class BucketTree implements ArtifactTree {
    * ago. At most `batch` per call; safe on several replicas at once (a put publishing
    * holds its row locked; one still uploading finds its row gone, and fails).
    */
-  async sweepUploads(aliveReplicas: readonly string[], olderThanMs: number, batch = SWEEP_BATCH): Promise<number> {
-    try {
-      const keys = await this.db.transaction(async (c) => {
-        const { rows } = await c.query<{ key: string }>(
-          `SELECT key FROM tree_blobs
-           WHERE state = 'uploading' AND (replica IS NULL OR NOT (replica = ANY($1::text[])) OR since < clock_timestamp() - $2 * interval '1 millisecond')
-           ORDER BY since LIMIT $3 FOR UPDATE SKIP LOCKED`,
-          [[...aliveReplicas, this.replicaId], olderThanMs, batch],
-        );
-        const found = rows.map((r) => r.key);
-        // A multipart upload its replica never finished holds parts no object shows: abandoned
-        // first (again, should this die before the rows change: aborting is idempotent).
-        await this.blobs.abortUploads(found);
-        if (found.length > 0) await c.query(`UPDATE tree_blobs SET state = 'doomed', since = clock_timestamp(), replica = $2 WHERE key = ANY($1::text[])`, [found, this.replicaId]);
-        return found;
-      });
-      await this.dispose(keys);
-      return keys.length;
-    } catch (err) {
-      throw storageFailure(err);
-    }
+  async sweepUploads(aliveReplicas: readonly string[], olderThanMs: number, batch?: number): Promise<number> {
+    return this.blobRows.sweepUploads(aliveReplicas, olderThanMs, batch);
   }
 
   /** Forgets what replicas that are gone left set aside (their changes ended with them); never this one's. */
