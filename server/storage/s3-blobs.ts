@@ -13,7 +13,7 @@ import { blobKeyProblem, type BlobStore, type BucketLocation } from '../domain/s
 
 /** The longest body sent as one PutObject: the limit of one request on S3, Swift and RGW alike. */
 const SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3;
-/** Parts of a multipart upload (a body of unknown length, or longer): what one part holds in memory while it is sent. */
+/** Parts of a multipart upload (a body of unknown length, or a longer one): what one part holds in memory while it is sent. */
 const PART_SIZE = 8 * 1024 * 1024;
 /** Parts in flight at once, per upload. */
 const QUEUE_SIZE = 2;
@@ -71,11 +71,37 @@ const QUIET: NonNullable<S3ClientConfig['logger']> = { trace: () => undefined, d
  * stores and serves.
  */
 export function s3Client(config: S3ClientConfig): S3Client {
-  return new S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', logger: QUIET, ...config });
+  return new S3Client({
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // No "Expect: 100-continue" on large bodies: the SDK would send each on a connection of
+    // its own (no keep-alive), and wait seconds on a server that never answers 100.
+    expectContinueHeader: false,
+    logger: QUIET,
+    ...config,
+  });
 }
 
+/**
+ * Multipart uploads (bodies of unknown length) at once, per replica: each holds up to three
+ * parts in memory (two in flight, one filling), and what a build sends is otherwise
+ * unbounded. Past it, such a put is refused (503) at once; bodies of known length never wait.
+ */
+const MAX_MULTIPART_UPLOADS = 4;
+
 export class S3BlobStore implements BlobStore {
-  constructor(private readonly at: S3Location) {}
+  private multipartUploads = 0;
+  private readonly maxMultipartUploads: number;
+  /** How long the client's socket may be silent (its requestHandler's socketTimeout), if it is cut at all. */
+  private readonly idleTimeoutMs: number | null;
+
+  constructor(
+    private readonly at: S3Location,
+    options: { maxMultipartUploads?: number; idleTimeoutMs?: number } = {},
+  ) {
+    this.maxMultipartUploads = options.maxMultipartUploads ?? MAX_MULTIPART_UPLOADS;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? null;
+  }
 
   /** The bucket of BLOB_STORE, with the AWS SDK's own chain of credentials (environment, shared files, instance roles). */
   static open(location: BucketLocation, options: { idleTimeoutMs?: number } = {}): S3BlobStore {
@@ -88,7 +114,7 @@ export class S3BlobStore implements BlobStore {
       // IDLE_TIMEOUT_MS is cut (its requestTimeout only warns, and would cut long downloads).
       requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS },
     });
-    return new S3BlobStore({ client, bucket: location.bucket, prefix: location.prefix });
+    return new S3BlobStore({ client, bucket: location.bucket, prefix: location.prefix }, { idleTimeoutMs: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS });
   }
 
   /** Lets go of the client's connections. */
@@ -103,9 +129,36 @@ export class S3BlobStore implements BlobStore {
   }
 
   async put(key: string, body: Readable, size?: number): Promise<{ size: number; sha256: string }> {
+    const multipart = size === undefined || size > SINGLE_PUT_MAX_BYTES;
+    if (multipart) {
+      if (this.multipartUploads >= this.maxMultipartUploads) {
+        body.destroy();
+        throw new Failure('unavailable', 'too many uploads without a Content-Length at once; send one, or try again shortly', 5);
+      }
+      this.multipartUploads++;
+    }
+    try {
+      return await this.transfer(key, body, size);
+    } finally {
+      if (multipart) this.multipartUploads--;
+    }
+  }
+
+  private async transfer(key: string, body: Readable, size: number | undefined): Promise<{ size: number; sha256: string }> {
     const counting = measuring(size);
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    // Every error of `out` heard, for its whole life: the SDK pipes it without listening, and
+    // the pipeline below stops listening once the body has gone into it (whatever is left in
+    // it may still fail on its way to the store). What failed is told by the promises.
+    out.on('error', () => undefined);
     const sending = this.send(key, out, size);
+    // One request goes at the client's pace: when the store's socket fell silent because the
+    // body did (nothing waiting to be sent, the body not ended, nothing from it for half the
+    // idle time), the client stalled, not the store.
+    const single = size !== undefined && size <= SINGLE_PUT_MAX_BYTES;
+    const bodyStalled = (): boolean =>
+      single && this.idleTimeoutMs !== null && !counting.stream.writableFinished && out.readableLength === 0 && out.writableLength === 0 && counting.idleMs() >= this.idleTimeoutMs / 2;
+    let stalled = false;
     // Whichever fails first is the cause: the body (the store's request is then aborted:
     // no object, whole or not), or the store (the body is then ended: it would otherwise
     // wait, paused, for ever). An AbortError from the body's side is the upload's own doing
@@ -119,13 +172,17 @@ export class S3BlobStore implements BlobStore {
       throw err;
     });
     const storing = sending.done.catch((err: unknown) => {
-      failedFirst ??= 'store';
+      if (failedFirst === null) {
+        failedFirst = 'store';
+        stalled = bodyStalled();
+      }
       out.destroy(err instanceof Error ? err : new Error(String(err)));
       throw err;
     });
     // Both settled before the put answers: a failed put has ended its body and its request.
     const [fed, stored] = await Promise.allSettled([feeding, storing]);
     if (failedFirst === 'body' && fed.status === 'rejected') throw fed.reason;
+    if (stalled) throw new Failure('invalid', 'request body stalled: nothing arrived for too long; nothing was stored');
     if (stored.status === 'rejected') throw s3Failure(stored.reason);
     if (fed.status === 'rejected') throw fed.reason;
     return counting.result();

@@ -61,7 +61,7 @@ export async function lock(request: TreeRequest): Promise<void> {
     if (target.trailingSlash) throw new HttpError(409, 'cannot lock a missing collection');
     const parent = await services.store.stat(target.segments.slice(0, -1));
     if (!parent?.isDirectory()) throw new HttpError(409, 'the parent collection does not exist');
-    await services.catalog.storeFile(target.segments, Readable.from([]));
+    await services.catalog.storeFile(target.segments, Readable.from([]), null, 0);
   }
   // Checked again as the lock is taken: a concurrent LOCK (on any replica) may have won meanwhile.
   const created = await services.locks.create(

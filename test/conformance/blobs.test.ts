@@ -14,6 +14,7 @@ import type { RunningS3 } from '../helpers/daemons.js';
 import { FileBlobStore } from '../../server/storage/file-blobs.js';
 import { S3BlobStore } from '../../server/storage/s3-blobs.js';
 import { IncomingFiles } from '../../server/storage/incoming.js';
+import { Failure } from '../../server/domain/errors.js';
 import type { BlobStore } from '../../server/domain/stores.js';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 
@@ -165,6 +166,10 @@ for (const backend of [files, s3, rgw]) {
       // Longer than its size: refused before the byte past it is sent.
       const long = await blobs.put('sized/long', Readable.from(chunks), body.length - 1).then(() => null, (err: Error) => err);
       expect(long?.message).to.match(/longer than its 3145732 bytes/);
+      // Its size reached exactly at a chunk's end, then more: the store never had all of it.
+      const whole = Readable.from([body, Buffer.from('more')]);
+      const past = await blobs.put('sized/past', whole, body.length).then(() => null, (err: Error) => err);
+      expect(past?.message).to.match(/longer than its 3145733 bytes/);
       // The client gone midway, after a MiB of it.
       let sent = 0;
       const failing = new Readable({
@@ -175,8 +180,30 @@ for (const backend of [files, s3, rgw]) {
       });
       const cut = await blobs.put('sized/cut', failing, body.length).then(() => null, (err: Error) => err);
       expect(cut?.message).to.equal('the client went away');
-      for (const key of ['sized/short', 'sized/long', 'sized/cut']) expect(await blobs.head(key), key).to.equal(null);
+      for (const key of ['sized/short', 'sized/long', 'sized/past', 'sized/cut']) expect(await blobs.head(key), key).to.equal(null);
       expect((await blobs.list('sized/', null, 100)).keys).to.deep.equal(['sized/whole']);
+    });
+
+    // S3 only: bodies of unknown length are multipart uploads, which hold parts in memory.
+    if (backend !== files) it('takes at most four bodies of unknown length at once: a fifth is refused at once (503), one of known length still goes', async () => {
+      const MAX = 4;
+      const bodies = Array.from({ length: MAX }, () => new Readable({ read() {} }));
+      for (const b of bodies) b.push(Buffer.from('a beginning, then nothing for a while'));
+      const open = bodies.map((b, i) => blobs.put(`gate/open-${i}`, b).then(() => null, (err: Error) => err));
+      const fifth = new Readable({ read() {} });
+      const refused = await blobs.put('gate/fifth', fifth).then(() => null, (err: unknown) => err);
+      expect(refused).to.be.instanceOf(Failure);
+      expect((refused as Failure).kind).to.equal('unavailable');
+      expect((refused as Failure).message).to.match(/too many uploads without a Content-Length/);
+      expect(fifth.destroyed).to.equal(true);
+      expect(await blobs.put('gate/sized', Readable.from([Buffer.from('known')]), 5)).to.deep.equal({ size: 5, sha256: sha256('known') });
+      // One done: its place is free again.
+      bodies[0]?.push(null);
+      expect(await open[0]).to.equal(null);
+      expect((await blobs.put('gate/again', Readable.from([Buffer.from('again')]))).size).to.equal(5);
+      for (const b of bodies.slice(1)) b.destroy(new Error('the client went away'));
+      for (const result of await Promise.all(open.slice(1))) expect(result?.message).to.equal('the client went away');
+      expect((await blobs.list('gate/', null, 100)).keys).to.deep.equal(['gate/again', 'gate/open-0', 'gate/sized']);
     });
 
     // S3 only: a bucket that is not there (files have no such failure to make).

@@ -7,13 +7,14 @@ import { expect } from 'chai';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { S3BlobStore, ObjectStoreUnavailable } from '../../server/storage/s3-blobs.js';
+import { Failure } from '../../server/domain/errors.js';
 
 describe('the bucket when its S3 server falls silent', function () {
   this.timeout(30_000);
   let server: net.Server;
   let port: number;
-  /** What the server does with a connection: nothing at all, or a GET answer's head and then nothing. */
-  let behaviour: 'silent' | 'stall-body' = 'silent';
+  /** What the server does with a connection: nothing at all, a GET answer's head and then nothing, or read all and answer nothing. */
+  let behaviour: 'silent' | 'stall-body' | 'read-all' | 'reset-midway' = 'silent';
   const sockets = new Set<net.Socket>();
   const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
 
@@ -24,6 +25,19 @@ describe('the bucket when its S3 server falls silent', function () {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => undefined);
+      if (behaviour === 'read-all') socket.resume();
+      if (behaviour === 'reset-midway') {
+        // Reads a little, stops reading (the sender's buffers fill), then drops the connection.
+        let read = 0;
+        const reading = (d: Buffer): void => {
+          read += d.length;
+          if (read <= 512 * 1024) return;
+          socket.off('data', reading);
+          socket.pause();
+          setTimeout(() => socket.resetAndDestroy(), 200);
+        };
+        socket.on('data', reading);
+      }
       if (behaviour === 'stall-body') socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nContent-Type: application/octet-stream\r\n\r\n' + 'x'.repeat(1000)));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -63,6 +77,77 @@ describe('the bucket when its S3 server falls silent', function () {
         expect(err, String(err)).to.be.instanceOf(ObjectStoreUnavailable);
         expect((err as ObjectStoreUnavailable).message).to.equal('the object store is unreachable; try again shortly');
       }
+    } finally {
+      blobs.close();
+    }
+  });
+
+  // A body of known length goes as one request, at the client's pace: whose silence it was decides the answer.
+  it('a put whose client stalls midway fails as the client\'s fault (400, request body stalled), not the store\'s', async () => {
+    behaviour = 'read-all';
+    const blobs = store();
+    try {
+      const stalling = new Readable({ read() {} });
+      stalling.push(Buffer.alloc(1024, 1));
+      const err = await failure(blobs.put('stalled', stalling, 1024 * 1024));
+      expect(err, String(err)).to.be.instanceOf(Failure).and.not.instanceOf(ObjectStoreUnavailable);
+      expect((err as Failure).kind).to.equal('invalid');
+      expect((err as Failure).message).to.match(/^request body stalled/);
+      expect(stalling.destroyed).to.equal(true);
+    } finally {
+      blobs.close();
+    }
+  });
+
+  it('a put the store stops reading midway is the store\'s fault (503), however much is still to come', async () => {
+    behaviour = 'silent';
+    const blobs = store();
+    try {
+      // More than the loopback socket's buffers take: the store's side backs up to the body.
+      const chunk = Buffer.alloc(1024 * 1024, 2);
+      const size = 256 * 1024 * 1024;
+      let sent = 0;
+      const fast = new Readable({
+        read() {
+          if (sent >= size) this.push(null);
+          else {
+            sent += chunk.length;
+            this.push(chunk);
+          }
+        },
+      });
+      const err = await failure(blobs.put('backed-up', fast, size));
+      expect(err, String(err)).to.be.instanceOf(ObjectStoreUnavailable);
+      expect(sent).to.be.below(size);
+    } finally {
+      blobs.close();
+    }
+  });
+
+  it('a store that drops the connection while the last of a body waits to be sent: 503, and the process goes on', async () => {
+    behaviour = 'reset-midway';
+    const blobs = store();
+    try {
+      // Bodies a little past what the loopback socket's buffers take (a few MiB): one of them
+      // has ended, all of it handed over, while its last part still waits to be sent.
+      const chunk = Buffer.alloc(64 * 1024, 3);
+      for (let mib = 2; mib <= 16; mib++) {
+        const size = mib * 1024 * 1024;
+        let sent = 0;
+        const body = new Readable({
+          read() {
+            if (sent >= size) this.push(null);
+            else {
+              sent += chunk.length;
+              this.push(chunk);
+            }
+          },
+        });
+        const err = await failure(blobs.put(`reset-${mib}`, body, size));
+        expect(err, `${mib} MiB: ${String(err)}`).to.be.instanceOf(ObjectStoreUnavailable);
+      }
+      // An error nobody heard would have ended the process (mocha reports it as this test's).
+      await new Promise((resolve) => setTimeout(resolve, 200));
     } finally {
       blobs.close();
     }

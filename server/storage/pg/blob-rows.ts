@@ -23,31 +23,43 @@ export class BlobRows {
   ) {}
 
   /**
-   * An upload that is not published: its object deleted, then its row (unless it went live
-   * after all, its answer lost). If the database cannot say, the row stays, naming the
-   * object for sweepUploads (its row 'uploading') or the next disposal (its row 'doomed').
+   * An upload that is not published: its row doomed (and marked abandoned: a multipart
+   * upload of it may hold parts), then disposed of. Doomed first, under the row's lock: a
+   * publication still running (its client gave up waiting, the statement goes on) holds
+   * that lock, and once it has made the blob live the row stays as it is; one yet to lock
+   * it finds it doomed and refuses. What cannot be done now (the store away) is left to the
+   * row: sweepUploads takes it while 'uploading', the next disposal once 'doomed'.
    */
   async abandon(key: string): Promise<void> {
     try {
-      const { rows } = await this.db.query<{ state: string }>(`SELECT state FROM ${this.table} WHERE key = $1`, [key]);
-      if (rows[0]?.state === 'live') return;
-      await this.blobs.delete([key]);
-      await this.db.query(`DELETE FROM ${this.table} WHERE key = $1 AND state <> 'live'`, [key]);
+      const { rows } = await this.db.query(`UPDATE ${this.table} SET state = 'doomed', abandoned = true, since = clock_timestamp() WHERE key = $1 AND state <> 'live' RETURNING 1`, [key]);
+      if (rows.length > 0) {
+        await this.dispose([key]);
+        return;
+      }
+      // Live (kept), or no row at all: a sweep took it while the bytes were on their way,
+      // and the object they made is nobody's.
+      if ((await this.db.query(`SELECT 1 FROM ${this.table} WHERE key = $1`, [key])).rows.length === 0) await this.blobs.delete([key]);
     } catch {
       // Left to the sweeps, as above.
     }
   }
 
-  /** Deletes doomed objects: the objects first, then their rows. */
+  /**
+   * Deletes doomed objects: the multipart uploads of those abandoned aborted (their parts
+   * no object shows), the objects deleted, then their rows.
+   */
   async dispose(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
+    const { rows } = await this.db.query<{ key: string }>(`SELECT key FROM ${this.table} WHERE key = ANY($1::text[]) AND abandoned`, [keys]);
+    if (rows.length > 0) await this.blobs.abortUploads(rows.map((r) => r.key));
     await this.blobs.delete(keys);
     await this.db.query(`DELETE FROM ${this.table} WHERE key = ANY($1::text[]) AND state = 'doomed'`, [keys]);
   }
 
   /**
    * Uploads that replicas no longer alive began (or any older than `olderThanMs`), at most
-   * `batch`: their multipart uploads aborted, their objects and rows deleted. How many.
+   * `batch`: doomed as abandoned, and disposed of. How many.
    */
   async sweepUploads(aliveReplicas: readonly string[], olderThanMs: number, batch = SWEEP_BATCH): Promise<number> {
     try {
@@ -59,10 +71,8 @@ export class BlobRows {
           [[...aliveReplicas, this.replicaId], olderThanMs, batch],
         );
         const found = rows.map((r) => r.key);
-        // A multipart upload its replica never finished holds parts no object shows: abandoned
-        // first (again, should this die before the rows change: aborting is idempotent).
-        await this.blobs.abortUploads(found);
-        if (found.length > 0) await c.query(`UPDATE ${this.table} SET state = 'doomed', since = clock_timestamp(), replica = $2 WHERE key = ANY($1::text[])`, [found, this.replicaId]);
+        // Abandoned: their disposal aborts the multipart uploads their replicas never finished.
+        if (found.length > 0) await c.query(`UPDATE ${this.table} SET state = 'doomed', abandoned = true, since = clock_timestamp(), replica = $2 WHERE key = ANY($1::text[])`, [found, this.replicaId]);
         return found;
       });
       await this.dispose(keys);

@@ -145,7 +145,6 @@ export class BucketContent implements ContentStore {
     return false;
   }
 
-
   /** Whether a body is kept (a migration sends only what is not). */
   async has(sha256: string): Promise<boolean> {
     try {

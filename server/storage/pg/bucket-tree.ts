@@ -326,25 +326,20 @@ export class BucketTree implements ArtifactTree {
     const key = keyOf(segments);
     if (key === '') throw new Failure('not-allowed', 'a collection exists at this path');
     const blob = `${BLOB_PREFIX}${randomBytes(16).toString('hex')}`;
-    let plan: { v: string; collection: boolean | null; mtime_ms: number | null } | undefined;
+    let plan: { v: string; mtime_ms: number | null } | undefined;
     try {
       // The blob's row first: a replica that dies during the upload leaves what names its
       // object. In the same statement, the file's version and what is at the path now, for
       // its modification time (tree_publish passes it on if another put comes meanwhile).
-      ({ rows: [plan] } = await this.db.query<{ v: string; collection: boolean | null; mtime_ms: number | null }>(
+      ({ rows: [plan] } = await this.db.query<{ v: string; mtime_ms: number | null }>(
         `WITH upload AS (INSERT INTO tree_blobs (key, state, replica) VALUES ($2, 'uploading', $3))
-         SELECT nextval('tree_versions') AS v, e.collection, e.mtime_ms FROM (SELECT 1) AS one LEFT JOIN tree_entries AS e ON e.path = $1`,
+         SELECT nextval('tree_versions') AS v, e.mtime_ms FROM (SELECT 1) AS one LEFT JOIN tree_entries AS e ON e.path = $1`,
         [key, blob, this.replicaId],
         'tree-upload',
       ));
     } catch (err) {
       body.destroy();
       throw storageFailure(err);
-    }
-    if (plan?.collection) {
-      body.destroy();
-      await this.blobRows.abandon(blob);
-      throw new Failure('not-allowed', 'a collection exists at this path');
     }
     let stored: { size: number; sha256: string };
     const input = metered(body, declaredLength, received);

@@ -171,6 +171,10 @@ const MIGRATIONS: readonly string[] = [
      RETURN QUERY SELECT NOT v_found, CASE WHEN v_found THEN v_size ELSE 0::bigint END, p_mtime, v_target;
    END
    $$;`,
+  // An upload given up (pg/blob-rows.ts, abandon and sweepUploads) is doomed with this mark:
+  // a multipart upload of it may hold parts, which its disposal aborts.
+  `ALTER TABLE tree_blobs ADD COLUMN abandoned boolean NOT NULL DEFAULT false;
+   ALTER TABLE content_blobs ADD COLUMN abandoned boolean NOT NULL DEFAULT false;`,
 ];
 
 /** The version a migrated database is at. */
