@@ -27,6 +27,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { cleanup, installSignalHandlers, onCleanup, sleep, which } from './lib-proc.mjs';
 import { median, renderTable, summary } from './lib-report.mjs';
 import { memory, resetPeak, startFloor } from './lib-servers.mjs';
@@ -55,6 +57,8 @@ const { startSwift, SWIFT_PACKAGES } = await import('../dist/test/helpers/swift.
 const { s3Settings, useS3Credentials } = await import('../dist/test/helpers/bucket-mode.js');
 const { PutObjectCommand, GetObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
 const { s3Client } = await import('../dist/server/storage/s3-blobs.js');
+const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+const { startNginx } = await import('../dist/test/helpers/nginx.js');
 const { default: pg } = await import('pg');
 
 if (!(await postgresInstalled())) {
@@ -136,6 +140,56 @@ async function drain(stream) {
 
 let appOutput = null;
 
+/**
+ * What an internal redirect to the bucket would cost with nginx in front (the issue's
+ * X-Accel-Redirect to a presigned URL): Debian's nginx, tuned as the shipped one where they
+ * overlap, proxying a presigned GetObject URL to the S3 server unchanged. Started here, on
+ * a free port; stop() ends it.
+ */
+async function startPresignedProxy(prefix, s3Host) {
+  const { freePort } = await import('../dist/test/helpers/nginx.js');
+  await mkdir(prefix, { recursive: true });
+  const port = await freePort();
+  const conf = `worker_processes auto;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    proxy_temp_path ${prefix}/proxy_temp;
+    client_body_temp_path ${prefix}/client_temp;
+    upstream bucket { server ${s3Host}; keepalive 16; }
+    server {
+        listen 127.0.0.1:${port};
+        location / {
+            proxy_pass http://bucket;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host ${s3Host};
+        }
+    }
+}
+`;
+  await writeFile(path.join(prefix, 'nginx.conf'), conf);
+  const child = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-e', path.join(prefix, 'error.log'), '-g', 'daemon off;'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  for (let i = 0; ; i++) {
+    const up = await new Promise((resolve) => http.get(`http://127.0.0.1:${port}/`, (res) => resolve(res.resume() && true)).on('error', () => resolve(false)));
+    if (up) break;
+    if (i > 200 || child.exitCode !== null) throw new Error('the presigned proxy (nginx) did not start');
+    await sleep(50);
+  }
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGQUIT');
+        await exited;
+      }
+    },
+  };
+}
+
 async function main() {
   // ---- servers ----
 
@@ -163,6 +217,13 @@ async function main() {
   // The direct side: a client made as the app makes its own (s3Client), credentials from the environment.
   const direct = s3Client({ region: 'us-east-1', forcePathStyle: true, endpoint: swift.endpoint, requestHandler: { connectionTimeout: 5_000, socketTimeout: 60_000 } });
   onCleanup('direct client', () => direct.destroy());
+  log('starting nginx in front of the app (the deployment) and an nginx that proxies presigned URLs');
+  // nginx's workers run as www-data: what they read and write is theirs to reach, as in the container.
+  for (const dir of [root, path.join(root, 'app'), path.join(root, 'app', 'artifacts')]) await chmod(dir, 0o755);
+  const deployment = await startNginx({ prefix: path.join(root, 'deploy-nginx'), upstream: new URL(app.baseUrl).host, artifactsRoot: path.join(root, 'app', 'artifacts'), mastersAllow: 'allow all;\n', records: 'database' });
+  onCleanup('deployment nginx', () => deployment.stop());
+  const presigning = await startPresignedProxy(path.join(root, 'presigned-nginx'), new URL(swift.endpoint).host);
+  onCleanup('presigned proxy', () => presigning.stop());
   log('starting the floor (bench/plain-s3-server.mjs)');
   const floor = await startFloor('plain-s3-server.mjs', [swift.endpoint, BUCKET, 'floor/']);
   onCleanup('floor', () => floor.stop());
@@ -304,6 +365,17 @@ async function main() {
   // ---- interleaved rounds ----
 
   const rates = Object.fromEntries(['bigPut', 'bigGet', 'smallPuts'].map((kind) => [kind, { app: [], floor: [], direct: [] }]));
+  const nginxRates = { deployment: [], presigned: [] };
+  /** A GET read to the end, MB/s; its checksum header checked when one is expected. */
+  async function nginxGet(url, sha) {
+    const t0 = performance.now();
+    const res = await request(url, { method: 'GET', agent });
+    const bytes = await drain(res);
+    const s = (performance.now() - t0) / 1000;
+    if (res.statusCode !== 200 || bytes !== BIG) throw new Error(`GET ${url.slice(0, 80)}: ${res.statusCode}, ${bytes} bytes`);
+    if (sha !== null && res.headers['x-checksum-sha256'] !== sha) throw new Error(`GET through nginx: X-Checksum-Sha256 ${res.headers['x-checksum-sha256']}, not ${sha}`);
+    return BIG / 1e6 / s;
+  }
   const runId = `${process.pid}`;
   for (let r = 0; r < ROUNDS; r++) {
     // Each side first in turn (the page cache and Swift's own caches warm differently).
@@ -318,6 +390,15 @@ async function main() {
       rates.bigPut[side].push(put);
       const get = await measured(side, 'bigGet', () => ops[side].bigGet(token, name, sha));
       rates.bigGet[side].push(get);
+      if (side === 'app') {
+        // The same object with nginx in front: the deployment (nginx, then the app streaming
+        // it), and nginx proxying a presigned URL of its blob (what a redirect would do).
+        nginxRates.deployment.push(await nginxGet(`${token.url.replace(app.baseUrl, deployment.baseUrl)}${name}`, sha));
+        const { rows } = await db.query('SELECT blob FROM tree_entries WHERE name = $1 AND NOT collection', [name]);
+        const signed = await getSignedUrl(direct, new GetObjectCommand({ Bucket: BUCKET, Key: `${APP_PREFIX}${rows[0].blob}` }), { expiresIn: 300 });
+        const url = new URL(signed);
+        nginxRates.presigned.push(await nginxGet(`${presigning.baseUrl}${url.pathname}${url.search}`, null));
+      }
       await ops[side].bigDelete(token, name);
       log(`round ${r + 1}/${ROUNDS} ${side.padEnd(6)} ${BIG_LABEL} PUT ${put.toFixed(0)} MB/s, GET ${get.toFixed(0)} MB/s`);
     }
@@ -343,6 +424,11 @@ async function main() {
     rows.push({ metric: LABELS[kind], target: 'direct', stat: summary(d) });
     rows.push({ metric: LABELS[kind], target: 'floor', stat: summary(f), ratio: floorRatio });
     rows.push({ metric: LABELS[kind], target: 'app', stat: summary(a), ratio, ratio2: median(a.map((x, i) => x / f[i])), goal: `>= ${RATIO_GOAL}x`, pass: ratio >= RATIO_GOAL, note: `per round ${perRound.map((x) => `${x.toFixed(2)}x`).join(' ')}` });
+  }
+  rows.push({ section: `${BIG_LABEL} GET with nginx in front (x direct: against the round's direct GET)` });
+  for (const [target, label] of [['deployment', 'nginx, then the app streaming from the bucket'], ['presigned', 'nginx proxying a presigned URL (a redirect)']]) {
+    const got = nginxRates[target];
+    rows.push({ metric: label, target, stat: summary(got), ratio: median(got.map((x, i) => x / rates.bigGet.direct[i])) });
   }
   rows.push({ section: `app peak RSS over idle (idle ${idleMiB.toFixed(1)} MiB before the runs), MiB` });
   for (const kind of Object.keys(rssOver)) {
