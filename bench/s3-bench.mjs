@@ -141,10 +141,9 @@ async function drain(stream) {
 let appOutput = null;
 
 /**
- * What an internal redirect to the bucket would cost with nginx in front (the issue's
- * X-Accel-Redirect to a presigned URL): Debian's nginx, tuned as the shipped one where they
- * overlap, proxying a presigned GetObject URL to the S3 server unchanged. Started here, on
- * a free port; stop() ends it.
+ * The bound of the deployment's downloads (nginx/bucket.conf: the app redirects to a
+ * presigned URL, nginx fetches it): Debian's nginx proxying a presigned GetObject URL to
+ * the S3 server unchanged, with no app at all. Started here, on a free port; stop() ends it.
  */
 async function startPresignedProxy(prefix, s3Host) {
   const { freePort } = await import('../dist/test/helpers/nginx.js');
@@ -220,8 +219,12 @@ async function main() {
   log('starting nginx in front of the app (the deployment) and an nginx that proxies presigned URLs');
   // nginx's workers run as www-data: what they read and write is theirs to reach, as in the container.
   for (const dir of [root, path.join(root, 'app'), path.join(root, 'app', 'artifacts')]) await chmod(dir, 0o755);
-  const deployment = await startNginx({ prefix: path.join(root, 'deploy-nginx'), upstream: new URL(app.baseUrl).host, artifactsRoot: path.join(root, 'app', 'artifacts'), mastersAllow: 'allow all;\n', records: 'database' });
+  const nginxFor = (name, bucket) => startNginx({ prefix: path.join(root, name), upstream: new URL(app.baseUrl).host, artifactsRoot: path.join(root, 'app', 'artifacts'), mastersAllow: 'allow all;\n', records: 'database', bucket });
+  // As deployed (docker-compose.s3.yml: nginx/bucket.conf, whole files fetched by nginx), and without that file (the app streams).
+  const deployment = await nginxFor('deploy-nginx', true);
   onCleanup('deployment nginx', () => deployment.stop());
+  const streaming = await nginxFor('streaming-nginx', false);
+  onCleanup('streaming nginx', () => streaming.stop());
   const presigning = await startPresignedProxy(path.join(root, 'presigned-nginx'), new URL(swift.endpoint).host);
   onCleanup('presigned proxy', () => presigning.stop());
   log('starting the floor (bench/plain-s3-server.mjs)');
@@ -365,7 +368,7 @@ async function main() {
   // ---- interleaved rounds ----
 
   const rates = Object.fromEntries(['bigPut', 'bigGet', 'smallPuts'].map((kind) => [kind, { app: [], floor: [], direct: [] }]));
-  const nginxRates = { deployment: [], presigned: [] };
+  const nginxRates = { deployment: [], streaming: [], presigned: [] };
   /** A GET read to the end, MB/s; its checksum header checked when one is expected. */
   async function nginxGet(url, sha) {
     const t0 = performance.now();
@@ -391,9 +394,11 @@ async function main() {
       const get = await measured(side, 'bigGet', () => ops[side].bigGet(token, name, sha));
       rates.bigGet[side].push(get);
       if (side === 'app') {
-        // The same object with nginx in front: the deployment (nginx, then the app streaming
-        // it), and nginx proxying a presigned URL of its blob (what a redirect would do).
+        // The same object with nginx in front: as deployed (the app redirects to a presigned
+        // URL, nginx fetches it), without nginx/bucket.conf (the app streams it), and nginx
+        // alone proxying a presigned URL of its blob (the redirect's bound).
         nginxRates.deployment.push(await nginxGet(`${token.url.replace(app.baseUrl, deployment.baseUrl)}${name}`, sha));
+        nginxRates.streaming.push(await nginxGet(`${token.url.replace(app.baseUrl, streaming.baseUrl)}${name}`, sha));
         const { rows } = await db.query('SELECT blob FROM tree_entries WHERE name = $1 AND NOT collection', [name]);
         const signed = await getSignedUrl(direct, new GetObjectCommand({ Bucket: BUCKET, Key: `${APP_PREFIX}${rows[0].blob}` }), { expiresIn: 300 });
         const url = new URL(signed);
@@ -426,7 +431,11 @@ async function main() {
     rows.push({ metric: LABELS[kind], target: 'app', stat: summary(a), ratio, ratio2: median(a.map((x, i) => x / f[i])), goal: `>= ${RATIO_GOAL}x`, pass: ratio >= RATIO_GOAL, note: `per round ${perRound.map((x) => `${x.toFixed(2)}x`).join(' ')}` });
   }
   rows.push({ section: `${BIG_LABEL} GET with nginx in front (x direct: against the round's direct GET)` });
-  for (const [target, label] of [['deployment', 'nginx, then the app streaming from the bucket'], ['presigned', 'nginx proxying a presigned URL (a redirect)']]) {
+  for (const [target, label] of [
+    ['deployment', 'as deployed: the app redirects, nginx fetches'],
+    ['streaming', 'without nginx/bucket.conf: the app streams'],
+    ['presigned', 'nginx alone proxying a presigned URL'],
+  ]) {
     const got = nginxRates[target];
     rows.push({ metric: label, target, stat: summary(got), ratio: median(got.map((x, i) => x / rates.bigGet.direct[i])) });
   }

@@ -638,6 +638,11 @@ export interface BlobStore {
   copy(from: string, to: string): Promise<void>;
   /** Abandons multipart uploads begun under these keys and never completed (a replica died): their parts go. */
   abortUploads(keys: readonly string[]): Promise<void>;
+  /**
+   * A URL that reads the blob without credentials for `seconds` (a bucket's presigned
+   * GetObject), answered with `contentType`; absent where a store has no such thing.
+   */
+  presignGet?(key: string, options: { contentType: string; seconds: number }): Promise<string>;
 }
 
 /** Why a blob key is refused, or null: what both a file path and an S3 key take the same. */
@@ -674,6 +679,8 @@ export interface OpenedFile {
   fd: number | null;
   /** Its bytes `start`..`end` (inclusive; all by default); the descriptor, if any, is closed at the end. */
   stream(start?: number, end?: number): Promise<Readable>;
+  /** In a bucket: a URL that reads all of its bytes, without credentials, for a few minutes (answered with `contentType`). */
+  presign?(contentType: string): Promise<string>;
   /** Lets go of it unread. */
   close(): void;
 }

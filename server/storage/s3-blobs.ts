@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Failure, isSystemError } from '../domain/errors.js';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { measuring } from './measuring.js';
 import { blobKeyProblem, type BlobStore, type BucketLocation } from '../domain/stores.js';
 
@@ -211,6 +212,11 @@ export class S3BlobStore implements BlobStore {
       if (missing(err)) return null;
       throw s3Failure(err);
     }
+  }
+
+  async presignGet(key: string, options: { contentType: string; seconds: number }): Promise<string> {
+    // Signed here, with nothing asked of the store: only a clock and the credentials.
+    return getSignedUrl(this.at.client, new GetObjectCommand({ Bucket: this.at.bucket, Key: this.keyOf(key), ResponseContentType: options.contentType }), { expiresIn: options.seconds });
   }
 
   async head(key: string): Promise<{ size: number } | null> {

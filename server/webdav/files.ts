@@ -21,6 +21,9 @@ import { requestLog } from '../http/access-log.js';
 import { declaredLength } from '../http/request-body.js';
 import { checksumHeaders, headerValue, SEALED_MAX_AGE_SECONDS } from '../http/headers.js';
 
+/** nginx's internal location that fetches a presigned URL (nginx/bucket.conf): /.bucket/SCHEME/HOST/PATH?QUERY. */
+const BUCKET_REDIRECT_PREFIX = '/.bucket/';
+
 // Small files are read in one call; larger ones are streamed with bounded buffers.
 const SMALL_FILE_BYTES = 128 * 1024;
 const STREAM_CHUNK_BYTES = 256 * 1024;
@@ -84,6 +87,17 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       return;
     }
     const { start, end, length } = answer;
+    // nginx in front that can fetch from the bucket itself (nginx/bucket.conf): a whole
+    // file is its to send, by an internal redirect to a presigned URL of the blob, with
+    // these headers (docs/deployment.md). Ranges and the rest stream from here.
+    // (A URL that cannot be signed, say the credentials unreadable now, streams instead.)
+    const presigned = req.method === 'GET' && answer.status === 200 && length > 0 && opened?.presign && headerValue(req, 'x-accel-bucket') === 'on' ? await opened.presign(headers['Content-Type'] as string).catch(() => null) : null;
+    if (presigned) {
+      const url = new URL(presigned);
+      res.writeHead(200, { ...headers, 'Content-Length': 0, 'X-Accel-Redirect': `${BUCKET_REDIRECT_PREFIX}${url.protocol.slice(0, -1)}/${url.host}${url.pathname}${url.search}` });
+      res.end();
+      return;
+    }
     // A bucket's blob is asked for before anything is sent: a store that is away is a 503, not a cut answer.
     const sending = req.method !== 'HEAD' && length > 0;
     const blob = sending && opened && fd === null ? await opened.stream(start, end) : null;

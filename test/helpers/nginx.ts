@@ -21,6 +21,8 @@ export interface NginxOptions {
   proxyUpstreams?: string[];
   /** Where the app keeps checksum records (the template's ARTIFACT_RECORDS): 'volume' unless it has DATABASE_URL. */
   records?: 'volume' | 'database';
+  /** Bytes in a bucket: nginx/bucket.conf mounted too (whole files fetched by nginx from presigned URLs). */
+  bucket?: boolean;
 }
 
 /** The files of nginx/ that the compose files mount into /etc/nginx/artifact-repo/ (here PREFIX/artifact-repo/). */
@@ -69,7 +71,7 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
   const mounted = path.join(prefix, 'artifact-repo');
   await mkdir(mounted, { recursive: true });
   const localPaths = (text: string): string => text.replaceAll('/etc/nginx/artifact-repo/', mounted + '/');
-  for (const name of MOUNTED) await writeFile(path.join(mounted, name), localPaths(await readFile(path.join(REPO_ROOT, 'nginx', name), 'utf8')));
+  for (const name of [...MOUNTED, ...(options.bucket ? ['bucket.conf'] : [])]) await writeFile(path.join(mounted, name), localPaths(await readFile(path.join(REPO_ROOT, 'nginx', name), 'utf8')));
   const mastersFile = path.join(prefix, 'masters-allow.conf');
   await writeFile(mastersFile, options.mastersAllow);
   const template = await readFile(path.join(REPO_ROOT, 'nginx/templates/default.conf.template'), 'utf8');

@@ -2,7 +2,7 @@
 // its certificate made by openssl (the repository trusts it with UPSTREAM_CA_FILE), its
 // keys made by jose, the keys it publishes changeable (a rotation), its JWKS fetches counted.
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
@@ -55,8 +55,28 @@ export class Issuer {
   }
 
   async stop(): Promise<void> {
-    await new Promise((resolve) => this.server?.close(resolve));
-    this.server?.closeAllConnections();
+    for (const server of [this.server, this.gone]) {
+      if (!server) continue;
+      const closed = new Promise((resolve) => server.close(resolve));
+      if (server instanceof https.Server) server.closeAllConnections();
+      await closed;
+    }
+    this.server = null;
+    this.gone = null;
+  }
+
+  private gone: net.Server | null = null;
+
+  /**
+   * Down, as a crashed issuer is: every connection to its address is reset at once. The
+   * address stays held (a stopped server's port could go to another test's server, which
+   * might take the connection and say nothing); stop() lets it go.
+   */
+  async goAway(): Promise<void> {
+    const port = this.port;
+    await this.stop();
+    this.gone = net.createServer((socket) => socket.resetAndDestroy());
+    await new Promise<void>((resolve) => this.gone?.listen(port, '127.0.0.1', () => resolve()));
   }
 }
 

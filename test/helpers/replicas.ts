@@ -68,6 +68,8 @@ export async function startReplicas(pg: Postgres, count = 3, env: Record<string,
       artifactsRoot: artifactsDir,
       mastersAllow: 'allow all;\n',
       records: 'database',
+      // Bytes in a bucket: nginx fetches whole files from it (nginx/bucket.conf), as deployed.
+      bucket: bucket !== null,
       ...(options.proxy ? { proxyUpstreams: proxyPorts.map((p) => `127.0.0.1:${p}`) } : {}),
     });
   } catch (err) {

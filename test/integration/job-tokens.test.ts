@@ -45,8 +45,8 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
       gitlab.published = [gitlabKey];
       github.published = [githubKey];
       away.published = [await signingKey('away-1', 'RS256')];
-      // The issuer that is away: stopped before the repository ever asks it for keys.
-      await away.stop();
+      // The issuer that is away: down before the repository ever asks it for keys.
+      await away.goAway();
       const issuers = [
         '# Which CI jobs may mint, and for which build (docs/ci.md).',
         'issuers:',
@@ -81,6 +81,7 @@ for (const mode of ['embedded', 'PostgreSQL'] as const) {
       await s?.close();
       await gitlab?.stop();
       await github?.stop();
+      await away?.stop();
       await teardown?.();
       if (work) await rm(work, { recursive: true, force: true });
     });

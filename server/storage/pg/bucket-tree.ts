@@ -35,6 +35,12 @@ import type { ArtifactTree, BlobStore, OpenedFile, SetAside, TempFiles, TreeFile
 import type { Database } from './database.js';
 import { BlobRows } from './blob-rows.js';
 
+/**
+ * How long a presigned URL of a file's blob holds: nginx follows it at once; the margin is
+ * for clocks that differ between this machine and the store. The blob outlives it: the
+ * garbage collector's grace is an hour.
+ */
+const PRESIGNED_SECONDS = 300;
 /** Where set-aside subtrees are kept: a path no tree path can name. */
 const ASIDE = '.aside';
 const BLOB_PREFIX = 'blobs/';
@@ -235,6 +241,7 @@ export class BucketTree implements ArtifactTree {
     if (!row || row.collection || row.blob === null) return null;
     const stats = statsOf(row);
     const blob = row.blob;
+    const presignGet = this.blobs.presignGet?.bind(this.blobs);
     return {
       stats,
       fd: null,
@@ -246,6 +253,7 @@ export class BucketTree implements ArtifactTree {
         if (!body) throw new Failure('internal', 'the stored bytes of this file are missing');
         return body;
       },
+      ...(presignGet ? { presign: (contentType: string) => presignGet(blob, { contentType, seconds: PRESIGNED_SECONDS }) } : {}),
       close: () => undefined,
     };
   }
