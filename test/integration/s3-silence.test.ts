@@ -9,6 +9,22 @@ import { Readable } from 'node:stream';
 import { S3BlobStore, ObjectStoreUnavailable } from '../../server/storage/s3-blobs.js';
 import { Failure } from '../../server/domain/errors.js';
 
+/** `size` bytes made as they are read, `chunk` at a time; how many were handed over so far. */
+function generated(size: number, chunk: number): { stream: Readable; sent(): number } {
+  const bytes = Buffer.alloc(chunk, 7);
+  let sent = 0;
+  const stream = new Readable({
+    read() {
+      if (sent >= size) this.push(null);
+      else {
+        sent += bytes.length;
+        this.push(bytes);
+      }
+    },
+  });
+  return { stream, sent: () => sent };
+}
+
 describe('the bucket when its S3 server falls silent', function () {
   this.timeout(30_000);
   let server: net.Server;
@@ -104,21 +120,11 @@ describe('the bucket when its S3 server falls silent', function () {
     const blobs = store();
     try {
       // More than the loopback socket's buffers take: the store's side backs up to the body.
-      const chunk = Buffer.alloc(1024 * 1024, 2);
       const size = 256 * 1024 * 1024;
-      let sent = 0;
-      const fast = new Readable({
-        read() {
-          if (sent >= size) this.push(null);
-          else {
-            sent += chunk.length;
-            this.push(chunk);
-          }
-        },
-      });
-      const err = await failure(blobs.put('backed-up', fast, size));
+      const fast = generated(size, 1024 * 1024);
+      const err = await failure(blobs.put('backed-up', fast.stream, size));
       expect(err, String(err)).to.be.instanceOf(ObjectStoreUnavailable);
-      expect(sent).to.be.below(size);
+      expect(fast.sent()).to.be.below(size);
     } finally {
       blobs.close();
     }
@@ -130,19 +136,9 @@ describe('the bucket when its S3 server falls silent', function () {
     try {
       // Bodies a little past what the loopback socket's buffers take (a few MiB): one of them
       // has ended, all of it handed over, while its last part still waits to be sent.
-      const chunk = Buffer.alloc(64 * 1024, 3);
       for (let mib = 2; mib <= 16; mib++) {
         const size = mib * 1024 * 1024;
-        let sent = 0;
-        const body = new Readable({
-          read() {
-            if (sent >= size) this.push(null);
-            else {
-              sent += chunk.length;
-              this.push(chunk);
-            }
-          },
-        });
+        const body = generated(size, 64 * 1024).stream;
         const err = await failure(blobs.put(`reset-${mib}`, body, size));
         expect(err, `${mib} MiB: ${String(err)}`).to.be.instanceOf(ObjectStoreUnavailable);
       }
