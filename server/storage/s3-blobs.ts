@@ -14,6 +14,11 @@ import { blobKeyProblem, type BlobStore, type BucketLocation } from '../domain/s
 
 /** The longest body sent as one PutObject: the limit of one request on S3, Swift and RGW alike. */
 const SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3;
+/** Whether a body of this size goes as one PutObject: its length known, and within one request's limit. */
+function oneRequest(size: number | undefined): size is number {
+  return size !== undefined && size <= SINGLE_PUT_MAX_BYTES;
+}
+
 /** Parts of a multipart upload (a body of unknown length, or a longer one): what one part holds in memory while it is sent. */
 const PART_SIZE = 8 * 1024 * 1024;
 /** Parts in flight at once, per upload. */
@@ -130,7 +135,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async put(key: string, body: Readable, size?: number): Promise<{ size: number; sha256: string }> {
-    const multipart = size === undefined || size > SINGLE_PUT_MAX_BYTES;
+    const multipart = !oneRequest(size);
     if (multipart) {
       if (this.multipartUploads >= this.maxMultipartUploads) {
         body.destroy();
@@ -156,9 +161,8 @@ export class S3BlobStore implements BlobStore {
     // One request goes at the client's pace: when the store's socket fell silent because the
     // body did (nothing waiting to be sent, the body not ended, nothing from it for half the
     // idle time), the client stalled, not the store.
-    const single = size !== undefined && size <= SINGLE_PUT_MAX_BYTES;
     const bodyStalled = (): boolean =>
-      single && this.idleTimeoutMs !== null && !counting.stream.writableFinished && out.readableLength === 0 && out.writableLength === 0 && counting.idleMs() >= this.idleTimeoutMs / 2;
+      oneRequest(size) && this.idleTimeoutMs !== null && !counting.stream.writableFinished && out.readableLength === 0 && out.writableLength === 0 && counting.idleMs() >= this.idleTimeoutMs / 2;
     let stalled = false;
     // Whichever fails first is the cause: the body (the store's request is then aborted:
     // no object, whole or not), or the store (the body is then ended: it would otherwise
@@ -196,7 +200,7 @@ export class S3BlobStore implements BlobStore {
    */
   private send(key: string, body: Readable, size: number | undefined): { done: Promise<unknown>; abort(): void } {
     const target = { Bucket: this.at.bucket, Key: this.keyOf(key) };
-    if (size !== undefined && size <= SINGLE_PUT_MAX_BYTES) {
+    if (oneRequest(size)) {
       const controller = new AbortController();
       return { done: this.at.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: size }), { abortSignal: controller.signal }), abort: () => controller.abort() };
     }
