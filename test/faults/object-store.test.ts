@@ -105,7 +105,18 @@ describe('faults: the object store goes away (S3 mode on a real Swift)', functio
     it(`stopped mid-upload (${mode.name}): 503 naming the object store, nothing at the path, and the same upload works once it is back`, async () => {
       const body = randomBytes(40 * MiB);
       const name = `cut-${mode.chunked ? 'chunked' : 'sized'}.bin`;
-      const cut = await slowPut(`${t.url}${name}`, auth, body, 20 * MiB, () => swift.stopProxy(), { chunked: mode.chunked });
+      const cut = await slowPut(
+        `${t.url}${name}`,
+        auth,
+        body,
+        20 * MiB,
+        async () => {
+          // A multipart upload stopped once it has begun in the store (its first part may take a moment).
+          if (mode.chunked) await until('a multipart upload under way', async () => (await pendingUploads(swift, bucket)) > 0, 30_000);
+          await swift.stopProxy();
+        },
+        { chunked: mode.chunked },
+      );
       expect(cut.status, cut.text).to.equal(503);
       expect(cut.text).to.match(/object store is unreachable/).and.not.match(/127\.0\.0\.1|ECONN|swift/i);
       // The tree (in the database) answers meanwhile: nothing there, not even part of it.
