@@ -9,7 +9,10 @@
 // A third side, the floor, is the same through the plainest Node server that keeps files in
 // the bucket (bench/plain-s3-server.mjs: no authentication, database or checksum): what one
 // more hop through any Node process costs on this machine, so that the app's own cost is
-// the column "x floor". Each side goes first in turn. Every body is distinct (the app stores identical bytes once). The app runs as its own
+// the column "x floor". A second floor also hashes each upload with SHA-256 as it streams,
+// as the app must: the bound of a 1 GiB PUT. The CPU time every process of the machine
+// spent (from /proc: the app, PostgreSQL, Swift, the floor, this client) is read around
+// each operation, so that where two cores went is in the report. Each side goes first in turn. Every body is distinct (the app stores identical bytes once). The app runs as its own
 // process (docker/entrypoint.sh, as `npm start`); its RSS is read from /proc: idle before the
 // runs, then VmHWM over each of its transfers (reset with clear_refs before each).
 // The 1 GiB objects are deleted after each GET (the app's through WebDAV, then its blob
@@ -28,7 +31,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { cleanup, installSignalHandlers, onCleanup, sleep, which } from './lib-proc.mjs';
 import { median, renderTable, summary } from './lib-report.mjs';
 import { memory, resetPeak, startFloor } from './lib-servers.mjs';
@@ -140,6 +143,36 @@ async function drain(stream) {
 
 let appOutput = null;
 
+/** Which of this machine's processes a command line is, for the CPU figures (null: none of the bench's). */
+function processKind(cmdline, pid, appPid) {
+  if (pid === appPid) return 'app';
+  if (pid === process.pid) return 'client';
+  if (/postgres/.test(cmdline)) return 'PostgreSQL';
+  if (/swift-|memcached/.test(cmdline)) return 'Swift';
+  if (/plain-s3-server/.test(cmdline)) return 'floor';
+  return null;
+}
+
+/** CPU seconds (user + system) every process has used so far, summed by kind. */
+async function cpuByKind(appPid) {
+  const ticks = 100; // USER_HZ, as /proc counts
+  const total = {};
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+      const kind = processKind(cmdline, Number(entry), appPid);
+      if (!kind) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total[kind] = (total[kind] ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      // a process that ended between the listing and the read
+    }
+  }
+  return total;
+}
+
 /**
  * The bound of the deployment's downloads (nginx/bucket.conf: the app redirects to a
  * presigned URL, nginx fetches it): Debian's nginx proxying a presigned GetObject URL to
@@ -230,6 +263,8 @@ async function main() {
   log('starting the floor (bench/plain-s3-server.mjs)');
   const floor = await startFloor('plain-s3-server.mjs', [swift.endpoint, BUCKET, 'floor/']);
   onCleanup('floor', () => floor.stop());
+  const hashingFloor = await startFloor('plain-s3-server.mjs', [swift.endpoint, BUCKET, 'floor-sha256/', '--sha256']);
+  onCleanup('hashing floor', () => hashingFloor.stop());
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   onCleanup('http agent', () => agent.destroy());
 
@@ -305,6 +340,19 @@ async function main() {
         return bodies.length / ((performance.now() - t0) / 1000);
       },
     },
+    /** The floor that hashes what it uploads; its 1 GiB PUT only. */
+    hashing: {
+      async bigPut(_token, name, stamp, sha) {
+        const t0 = performance.now();
+        const res = await request(`${hashingFloor.baseUrl}/${name}`, { method: 'PUT', agent, headers: { 'Content-Length': BIG }, body: bigBody(stamp) });
+        await drain(res);
+        if (res.statusCode !== 201 || res.headers['x-checksum-sha256'] !== sha) throw new Error(`hashing floor PUT ${name}: ${res.statusCode}, SHA-256 ${res.headers['x-checksum-sha256']}`);
+        return BIG / 1e6 / ((performance.now() - t0) / 1000);
+      },
+      async bigDelete(_token, name) {
+        await direct.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `floor-sha256/${name}` }));
+      },
+    },
     direct: {
       async bigPut(_token, name, stamp) {
         const t0 = performance.now();
@@ -335,11 +383,15 @@ async function main() {
   /** The app's 503 answers to small PUTs (each sent again). */
   const unavailable = [];
   let idleMiB = NaN;
+  /** CPU seconds by process kind during each operation: cpu[kind][side] is one record per round. */
+  const cpu = { bigPut: {}, bigGet: {}, smallPuts: {} };
   async function measured(side, kind, work) {
-    if (side !== 'app') return work();
-    await resetPeak([appPid]);
+    if (side === 'app') await resetPeak([appPid]);
+    const before = await cpuByKind(appPid);
     const result = await work();
-    rssOver[kind].push((await memory([appPid])).hwm - idleMiB);
+    const after = await cpuByKind(appPid);
+    (cpu[kind][side] ??= []).push(Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - (before[k] ?? 0)])));
+    if (side === 'app') rssOver[kind].push((await memory([appPid])).hwm - idleMiB);
     return result;
   }
 
@@ -368,6 +420,7 @@ async function main() {
   // ---- interleaved rounds ----
 
   const rates = Object.fromEntries(['bigPut', 'bigGet', 'smallPuts'].map((kind) => [kind, { app: [], floor: [], direct: [] }]));
+  rates.bigPut.hashing = [];
   const nginxRates = { deployment: [], streaming: [], presigned: [] };
   /** A GET read to the end, MB/s; its checksum header checked when one is expected. */
   async function nginxGet(url, sha) {
@@ -406,6 +459,12 @@ async function main() {
       }
       await ops[side].bigDelete(token, name);
       log(`round ${r + 1}/${ROUNDS} ${side.padEnd(6)} ${BIG_LABEL} PUT ${put.toFixed(0)} MB/s, GET ${get.toFixed(0)} MB/s`);
+      if (side === 'floor') {
+        const hashed = await measured('hashing', 'bigPut', () => ops.hashing.bigPut(token, name, stamp, sha));
+        rates.bigPut.hashing.push(hashed);
+        await ops.hashing.bigDelete(token, name);
+        log(`round ${r + 1}/${ROUNDS} floor + SHA-256 ${BIG_LABEL} PUT ${hashed.toFixed(0)} MB/s`);
+      }
     }
     for (const side of order) {
       const bodies = smallBodies(`${runId}-${r}-${side}`);
@@ -430,6 +489,10 @@ async function main() {
     rows.push({ metric: LABELS[kind], target: 'floor', stat: summary(f), ratio: floorRatio });
     rows.push({ metric: LABELS[kind], target: 'app', stat: summary(a), ratio, ratio2: median(a.map((x, i) => x / f[i])), goal: `>= ${RATIO_GOAL}x`, pass: ratio >= RATIO_GOAL, note: `per round ${perRound.map((x) => `${x.toFixed(2)}x`).join(' ')}` });
   }
+  {
+    const { app: a, hashing: h, direct: d } = rates.bigPut;
+    rows.push({ metric: `${LABELS.bigPut} (hashed while sent)`, target: 'floor+sha256', stat: summary(h), ratio: median(h.map((x, i) => x / d[i])), note: `the app x this: ${median(a.map((x, i) => x / h[i])).toFixed(2)}x` });
+  }
   rows.push({ section: `${BIG_LABEL} GET with nginx in front (x direct: against the round's direct GET)` });
   for (const [target, label] of [
     ['deployment', 'as deployed: the app redirects, nginx fetches'],
@@ -443,6 +506,20 @@ async function main() {
   for (const kind of Object.keys(rssOver)) {
     const peak = Math.max(...rssOver[kind]);
     rows.push({ metric: `during ${LABELS[kind].replace(/, (MB|files)\/s$/, '')}`, target: 'app', stat: summary(rssOver[kind]), goal: `<= ${RSS_GOAL_MIB} (max)`, pass: peak <= RSS_GOAL_MIB });
+  }
+  // Where the two cores went: CPU of each kind of process per operation, median of the rounds.
+  const UNITS = { bigPut: ['s per GiB', BIG / (1024 * MiB)], bigGet: ['s per GiB', BIG / (1024 * MiB)], smallPuts: ['ms per PUT', SMALL_PUTS / 1000] };
+  rows.push({ section: 'CPU of this machine\'s processes per operation (from /proc, median of the rounds; total, then by process)' });
+  for (const kind of Object.keys(cpu)) {
+    const [unit, per] = UNITS[kind];
+    for (const side of Object.keys(cpu[kind])) {
+      const records = cpu[kind][side];
+      const kinds = [...new Set(records.flatMap((r) => Object.keys(r)))];
+      const by = Object.fromEntries(kinds.map((k) => [k, median(records.map((r) => (r[k] ?? 0) / per))]));
+      const totals = records.map((r) => Object.values(r).reduce((x, y) => x + y, 0) / per);
+      const parts = kinds.filter((k) => by[k] >= 0.005).sort((x, y) => by[y] - by[x]).map((k) => `${k} ${by[k].toFixed(2)}`).join(', ');
+      rows.push({ metric: `${LABELS[kind].replace(/, (MB|files)\/s$/, '')}, CPU ${unit}`, target: side === 'hashing' ? 'floor+sha256' : side, stat: summary(totals), note: parts });
+    }
   }
   console.log(`\nS3 mode against the AWS SDK direct: ${ROUNDS} interleaved rounds, OpenStack Swift s3api and PostgreSQL on 127.0.0.1, ${os.cpus().length} cores, Node ${process.version}`);
   console.log(renderTable(rows, { ratioHeader: 'x direct', ratio2Header: 'x floor' }));

@@ -127,6 +127,20 @@ async function postgresImage(engine: Engine, tag: string, base: string, log: (li
   await build(engine, tag, inputs, STANDINS, path.join(STANDINS, 'postgres.Dockerfile'), { BASE: base }, log);
 }
 
+const OBJECT_STORE = path.join(REPO_ROOT, 'test/docker/object-store');
+
+/**
+ * The object store of the S3-mode deployment test: Swift with s3api from Debian, on the
+ * same base (test/docker/object-store/swift.Dockerfile). Its tag, built when its inputs changed.
+ */
+export async function ensureObjectStore(engine: Engine, log: (line: string) => void): Promise<string> {
+  const base = await minbase(engine, log);
+  const tag = 'artifact-repo-test/swift-s3:1';
+  const inputs = hashOf(await readFile(path.join(OBJECT_STORE, 'swift.Dockerfile')), await readFile(path.join(OBJECT_STORE, 'swift-entrypoint.sh')), base);
+  await build(engine, tag, inputs, OBJECT_STORE, path.join(OBJECT_STORE, 'swift.Dockerfile'), { BASE: base }, log);
+  return tag;
+}
+
 export async function ensureStandins(engine: Engine, log: (line: string) => void, options: { postgres?: boolean } = {}): Promise<StandinNames> {
   const names = await baseImageNames();
   const base = await minbase(engine, log);
