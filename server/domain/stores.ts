@@ -781,6 +781,16 @@ export interface ContentWriter {
 }
 
 /**
+ * What a store on a volume adds to a stream of a body it hands out: the open file behind
+ * it and the range the stream would give, so that a sender can read it by position into
+ * buffers of its own instead of the stream's fresh ones (http/stored.ts). Whoever takes
+ * it still ends with destroying the stream, which closes the file.
+ */
+export interface FileBacked {
+  readonly file: { fd: number; start: number; end: number };
+}
+
+/**
  * Bodies by their SHA-256, kept once for the whole repository: what builds downloaded
  * through the build proxy (their recorded inputs) and what the mirror fetched. Files in
  * ARTIFACTS_DIR/.content (storage/content-store.ts), or blobs in the bucket with BLOB_STORE.
@@ -790,8 +800,8 @@ export interface ContentStore {
   open(): Promise<ContentWriter>;
   /** Stores a whole stream; the checksum, when given, must match (MismatchError), and it may not pass `maxBytes` (TooLargeError). */
   put(body: Readable, expectedSha256?: string | null, onBytes?: (total: number) => void, maxBytes?: number): Promise<{ sha256: string; size: number }>;
-  /** A kept body's bytes, or a range of them (inclusive). */
-  read(sha256: string, range?: { start: number; end: number }): Promise<Readable>;
+  /** A kept body's bytes, or a range of them (inclusive); from a volume, FileBacked too. */
+  read(sha256: string, range?: { start: number; end: number }): Promise<Readable & Partial<FileBacked>>;
   /** Removes every body that `keep` does not name and that was not written or used since `since` (ms). */
   sweep(keep: ReadonlySet<string>, since: number): Promise<number>;
 }

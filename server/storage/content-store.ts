@@ -2,16 +2,19 @@
 // (their recorded inputs) and, later, the mirror. ARTIFACTS_DIR/.content/sha256/ab/abcd...,
 // outside the public tree. A body is streamed into a temporary file while it is hashed
 // and renamed into place only when complete: nothing partial is ever there.
-import { createReadStream } from 'node:fs';
+import { createReadStream, open } from 'node:fs';
+import { promisify } from 'node:util';
 import { mkdir, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { storageFailure } from '../domain/errors.js';
 import { MissingBodyError } from '../domain/content-errors.js';
-import type { ContentStore as ContentStoreInterface, ContentWriter, TempFiles } from '../domain/stores.js';
+import type { ContentStore as ContentStoreInterface, ContentWriter, FileBacked, TempFiles } from '../domain/stores.js';
 import { openTempWriter, putThrough } from './io/temp-bodies.js';
 
 export const CONTENT_DIR = '.content';
+
+const openFile = promisify(open);
 
 /** Reads of 1 MiB (a quarter of that halves a replay's rate). */
 const READ_CHUNK = 1024 * 1024;
@@ -74,29 +77,22 @@ export class ContentFiles implements ContentStoreInterface {
     }
   }
 
-  /** The body's file opened (a missing one rejects: MissingBodyError), read in chunks of up to 1 MiB. */
-  read(sha256: string, range?: { start: number; end: number }): Promise<Readable> {
+  /**
+   * The body's file opened (a missing one rejects: MissingBodyError), read in chunks of up
+   * to 1 MiB; for a range, FileBacked too (a replay reads it by position: no buffer per chunk).
+   */
+  async read(sha256: string, range?: { start: number; end: number }): Promise<Readable & Partial<FileBacked>> {
     // A known end keeps a small body from allocating the whole MiB.
     const highWaterMark = range ? Math.min(READ_CHUNK, range.end - range.start + 1) : READ_CHUNK;
-    let file: string;
+    const file = this.pathOf(sha256);
+    let fd: number;
     try {
-      file = this.pathOf(sha256);
+      fd = await openFile(file, 'r');
     } catch (err) {
-      return Promise.reject(err as Error);
+      throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? new MissingBodyError(sha256) : storageFailure(err);
     }
-    const stream = createReadStream(file, range ? { start: range.start, end: range.end, highWaterMark } : { highWaterMark });
-    return new Promise((resolve, reject) => {
-      const failed = (err: NodeJS.ErrnoException): void => {
-        stream.off('ready', opened);
-        reject(err.code === 'ENOENT' ? new MissingBodyError(sha256) : storageFailure(err));
-      };
-      const opened = (): void => {
-        stream.off('error', failed);
-        resolve(stream);
-      };
-      stream.once('error', failed);
-      stream.once('ready', opened);
-    });
+    const stream = createReadStream(file, range ? { fd, start: range.start, end: range.end, highWaterMark } : { fd, highWaterMark });
+    return range ? Object.assign(stream, { file: { fd, start: range.start, end: range.end } }) : stream;
   }
 
   /** Removes every body that `keep` does not name and that was not written or used since `since`. */

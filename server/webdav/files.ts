@@ -1,10 +1,8 @@
 // GET and HEAD of files, with validators, ranges and conditional answers: from a volume by
 // its descriptor, or streamed from the bucket's blob; PUT streamed into the tree, which
 // shows the file only once whole (a temporary file renamed in, or a blob then its row).
-import { close, read, readSync } from 'node:fs';
-import { promisify } from 'node:util';
-import type { ServerResponse } from 'node:http';
-import { sendStoredBody, storedAnswer } from '../http/stored.js';
+import { close, readSync } from 'node:fs';
+import { sendFileRange, sendStoredBody, storedAnswer } from '../http/stored.js';
 import { contentTypeOf } from '../http/content-types.js';
 import { toHref } from '../domain/tree-path.js';
 import { declaredChecksum } from '../domain/checksum.js';
@@ -26,7 +24,6 @@ const BUCKET_REDIRECT_PREFIX = '/.bucket/';
 
 // Small files are read in one call; larger ones are streamed with bounded buffers.
 const SMALL_FILE_BYTES = 128 * 1024;
-const STREAM_CHUNK_BYTES = 256 * 1024;
 
 function fileHeaders(stats: TreeStats, name: string): Record<string, string | number> {
   return {
@@ -129,39 +126,10 @@ export async function getOrHead(request: TreeRequest): Promise<void> {
       return;
     }
     handedOver = true;
-    await sendRange(fd, res, start, end).finally(() => close(fd, () => undefined));
+    await sendFileRange(fd, res, start, end).finally(() => close(fd, () => undefined));
   } finally {
     if (!handedOver) opened?.close();
   }
-}
-
-const readAt = promisify(read);
-
-/**
- * Streams bytes start..end through two reused buffers: a buffer is read into again only
- * once the socket has taken it, so a 1 GiB download allocates nothing per chunk. Reads go
- * through the thread pool: a big file may not be in the page cache.
- */
-async function sendRange(fd: number, res: ServerResponse, start: number, end: number): Promise<void> {
-  const buffers = [Buffer.allocUnsafe(STREAM_CHUNK_BYTES), Buffer.allocUnsafe(STREAM_CHUNK_BYTES)];
-  const written: (Promise<boolean> | null)[] = [null, null];
-  let position = start;
-  let turn = 0;
-  let closed = false;
-  res.once('close', () => (closed = true));
-  while (position <= end && !closed) {
-    const slot = turn++ % 2;
-    if (written[slot] && !(await written[slot])) return;
-    const buffer = buffers[slot] as Buffer;
-    const { bytesRead } = await readAt(fd, buffer, 0, Math.min(buffer.length, end - position + 1), position);
-    if (bytesRead === 0) break;
-    position += bytesRead;
-    const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-    written[slot] = new Promise((resolve) => res.write(chunk, (err) => resolve(!err)));
-  }
-  await Promise.all(written);
-  if (position > end) res.end();
-  else res.destroy();
 }
 
 export async function put(request: TreeRequest): Promise<void> {
