@@ -145,6 +145,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
   if (!db || !replicas || !opened) {
     const guard = new LocalBuildGuard();
     const audit = new AuditFile(location.tokensDir, now, auditFailed);
+    const inputs = new InputRecordFiles(location.artifactsDir);
     return {
       tree: files,
       incoming: files.incoming,
@@ -155,7 +156,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
       guard,
       tokens: await TokenFile.open(location.tokensDir),
       audit,
-      inputs: new InputRecordFiles(location.artifactsDir),
+      inputs,
       mirror: new MirrorEntryFiles(location.artifactsDir, files.incoming),
       secrets: new RepositorySecretFile(location.tokensDir),
       signingKeys: new SigningKeyFile(location.tokensDir),
@@ -167,6 +168,7 @@ export async function openStores(location: StoreLocation, options: StoreOptions)
       cluster: null,
       close: async () => {
         audit.close();
+        inputs.close();
         await guard.close();
       },
     };

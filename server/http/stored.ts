@@ -2,7 +2,7 @@
 // checksum, and the build proxy's replays. The validators decide 304 or 412; a single
 // Range gives 206 or 416; otherwise the whole body. The callers keep only what differs:
 // their headers, and where the bytes come from.
-import { read } from 'node:fs';
+import { read, readSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -131,6 +131,8 @@ const readAt = promisify(read);
 
 /** Bytes of a file read at once at most, each into one of two buffers reused for the whole range. */
 const FILE_CHUNK_BYTES = 256 * 1024;
+/** A range up to this is read in one call, at once (as the tree's small files are, webdav/files.ts). */
+const SMALL_RANGE_BYTES = 128 * 1024;
 
 /**
  * Sends bytes start..end of an open file through two reused buffers: a buffer is read into
@@ -141,6 +143,18 @@ const FILE_CHUNK_BYTES = 256 * 1024;
  * handed over. The caller closes the file.
  */
 export async function sendFileRange(fd: number, res: ServerResponse, start: number, end: number): Promise<number> {
+  if (end - start + 1 <= SMALL_RANGE_BYTES) {
+    const buffer = Buffer.allocUnsafe(end - start + 1);
+    let bytesRead = 0;
+    try {
+      bytesRead = readSync(fd, buffer, 0, buffer.length, start);
+    } catch {
+      // A read that failed: cut below.
+    }
+    if (bytesRead === buffer.length) res.end(buffer);
+    else res.destroy();
+    return bytesRead;
+  }
   const size = Math.min(FILE_CHUNK_BYTES, end - start + 1);
   const buffers = [Buffer.allocUnsafe(size), end - start + 1 > size ? Buffer.allocUnsafe(size) : null];
   const written: (Promise<boolean> | null)[] = [null, null];

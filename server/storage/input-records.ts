@@ -6,11 +6,12 @@
 // A build's recording is bounded (RecordingLimits: lines and bytes; a line is at most
 // MAX_LINE_BYTES) and always read as a stream, line by line: whatever a build recorded,
 // reading it never holds more than one line, nor reads past the limits.
-import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { createReadStream, readSync } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { InputLine, InputStore, RecordingLimits, RecordingTotals, ScannedLine } from '../domain/stores.js';
 import { MAX_LINE_BYTES, fits, roomRefusal, serialiseLine } from '../domain/recording-lines.js';
+import { OpenFiles } from './io/open-files.js';
 
 export const INPUTS_DIR = '.inputs';
 
@@ -92,6 +93,13 @@ async function* fileLines(file: string, limits: RecordingLimits): AsyncGenerator
 }
 
 const ROOMS_KEPT = 10_000;
+// Recordings kept open for appending, and for reading lines by offset (a replay reads one
+// line of the recorded build per exchange): each else costs an open and a close per line.
+const APPENDERS_KEPT = 64;
+const READERS_KEPT = 64;
+// A recorded line is read in one call of this size first (most lines are well under it),
+// then, if it goes on, of MAX_LINE_BYTES.
+const FIRST_READ_BYTES = 4096;
 
 /** A recording file as this process knows it: its lines and bytes, and the lines held for exchanges in flight. */
 interface Room extends RecordingTotals {
@@ -104,6 +112,8 @@ export class InputRecordFiles implements InputStore {
   private readonly dirs = new Set<string>();
   /** Each recording's totals, counted from its file once per process, then kept as lines are appended here. */
   private readonly rooms = new Map<string, Promise<Room>>();
+  private readonly appenders = new OpenFiles('a', APPENDERS_KEPT, 0o644);
+  private readonly readers = new OpenFiles('r', READERS_KEPT);
 
   constructor(artifactsDir: string) {
     this.base = path.join(artifactsDir, INPUTS_DIR);
@@ -184,10 +194,12 @@ export class InputRecordFiles implements InputStore {
         if (this.dirs.size >= 4096) this.dirs.clear();
         this.dirs.add(dir);
       }
-      await appendFile(file, text, { mode: 0o644 }).catch(async (err: NodeJS.ErrnoException) => {
+      // O_APPEND: each write is one whole line at the end, whoever else appends.
+      const append = (): Promise<unknown> => this.appenders.with(file, (handle) => handle.write(text));
+      await append().catch(async (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
         await mkdir(dir, { recursive: true });
-        await appendFile(file, text, { mode: 0o644 });
+        await append();
       });
     } catch (err) {
       // Not written after all (a full disk).
@@ -202,27 +214,37 @@ export class InputRecordFiles implements InputStore {
   }
 
   async readAt(build: readonly string[], at: number): Promise<InputLine | null> {
-    let handle;
     try {
-      handle = await open(this.fileOf(build), 'r');
+      return await this.readers.with(this.fileOf(build), async (handle) => {
+        for (const size of [FIRST_READ_BYTES, MAX_LINE_BYTES]) {
+          const buffer = Buffer.allocUnsafe(size);
+          // At once for the first read (a line of the page cache costs less than the trip
+          // through the thread pool); a long line's second read goes through it.
+          const bytesRead = size === FIRST_READ_BYTES ? readSync(handle.fd, buffer, 0, size, at) : (await handle.read(buffer, 0, size, at)).bytesRead;
+          const end = buffer.subarray(0, bytesRead).indexOf(10);
+          if (end !== -1) return parseLine(buffer.toString('utf8', 0, end));
+          if (bytesRead < size) return null;
+        }
+        return null;
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
-    }
-    try {
-      const buffer = Buffer.allocUnsafe(MAX_LINE_BYTES);
-      const { bytesRead } = await handle.read(buffer, 0, MAX_LINE_BYTES, at);
-      const end = buffer.subarray(0, bytesRead).indexOf(10);
-      return end === -1 ? null : parseLine(buffer.toString('utf8', 0, end));
-    } finally {
-      await handle.close();
     }
   }
 
   async remove(build: readonly string[]): Promise<void> {
     const file = this.fileOf(build);
     this.rooms.delete(file);
+    this.appenders.forget(file);
+    this.readers.forget(file);
     await rm(file, { force: true });
+  }
+
+  /** Lets go of the recordings kept open. */
+  close(): void {
+    this.appenders.closeAll();
+    this.readers.closeAll();
   }
 
   /** Every build with a recording, as [type, project, build]. */
