@@ -13,7 +13,7 @@ import { JobTokenVerifier, upstreamJson } from '../token-service/job-tokens.js';
 import { handleTreeRequest } from './webdav/tree-handler.js';
 import type { Services } from './services/services.js';
 import { openRepository } from './repository.js';
-import { hashWorker } from './storage/trailing-hasher.js';
+import { hashWorker } from './storage/io/trailing-hasher.js';
 import { Metrics } from './http/metrics.js';
 import { startAdminSocket, type AdminSocket } from './admin/admin-socket.js';
 import type { TokenService } from '../token-service/token-service.js';

@@ -796,8 +796,12 @@ export interface FileBacked {
  * ARTIFACTS_DIR/.content (storage/content-store.ts), or blobs in the bucket with BLOB_STORE.
  */
 export interface ContentStore {
-  /** A writer for a new body; whatever it needs is ready, so a full store shows before any byte is sent on. */
-  open(): Promise<ContentWriter>;
+  /**
+   * A writer for a new body; whatever it needs is ready, so a full store shows before any
+   * byte is sent on. `expectedBytes`: its length when known (a Content-Length), so that a
+   * large one is hashed off the thread that receives it.
+   */
+  open(expectedBytes?: number | null): Promise<ContentWriter>;
   /** Stores a whole stream; the checksum, when given, must match (MismatchError), and it may not pass `maxBytes` (TooLargeError). */
   put(body: Readable, expectedSha256?: string | null, onBytes?: (total: number) => void, maxBytes?: number): Promise<{ sha256: string; size: number }>;
   /** A kept body's bytes, or a range of them (inclusive); from a volume, FileBacked too. */

@@ -75,7 +75,9 @@ async function recordAdmitted(
   }
   let writer: ContentWriter;
   try {
-    writer = await services.content.open();
+    // Its length, when the upstream says it: a large body is hashed off this thread.
+    const length = Number(answer.headers['content-length']);
+    writer = await services.content.open(Number.isSafeInteger(length) && length >= 0 ? length : null);
   } catch {
     answer.destroy();
     throw new Failure('insufficient-storage', 'the recording of this download cannot be stored (insufficient storage)');

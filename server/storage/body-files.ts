@@ -9,8 +9,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Failure } from '../domain/errors.js';
 import { noteStreamedBytes } from './buffer-release.js';
-import { hashOfFile } from './file-system.js';
-import { hashWorker, TRAILING_HASH_MIN_BYTES, type TrailingHash } from './trailing-hasher.js';
+import { hashOfFile, hashWorker, TRAILING_HASH_MIN_BYTES, type TrailingHash } from './io/trailing-hasher.js';
 
 /**
  * A body of at most this many declared bytes is received whole into memory, then written,

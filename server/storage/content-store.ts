@@ -37,8 +37,8 @@ export class ContentFiles implements ContentStoreInterface {
   }
 
   /** A writer for a new body; its file is open already, so a full disk shows before any byte is sent on. */
-  open(): Promise<ContentWriter> {
-    return openTempWriter(this.temps, (temp, sha256) => this.adopt(temp, sha256));
+  open(expectedBytes: number | null = null): Promise<ContentWriter> {
+    return openTempWriter(this.temps, (temp, sha256) => this.adopt(temp, sha256), expectedBytes);
   }
 
   /**

@@ -2,12 +2,10 @@
 // reflinks where the file system has them, remove a sealed build's read-only tree, tell
 // a file that changed from one that did not. System errors pass on as they are.
 import type { Stats } from 'node:fs';
-import { constants as fsConstants, createReadStream, mkdirSync, renameSync, statSync } from 'node:fs';
+import { constants as fsConstants, mkdirSync, renameSync, statSync } from 'node:fs';
 import { chmod, cp, lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 
 export type Identity = Pick<Stats, 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
 
@@ -65,12 +63,6 @@ export async function statOrNull(p: string): Promise<Stats | null> {
 export function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-export async function hashOfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
 }
 
 /**

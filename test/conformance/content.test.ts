@@ -18,6 +18,7 @@ import { IncomingFiles } from '../../server/storage/incoming.js';
 import { Database } from '../../server/storage/pg/database.js';
 import { BucketContent } from '../../server/storage/pg/bucket-content.js';
 import { CONTENT_DIR, ContentFiles, MismatchError, TooLargeError } from '../../server/storage/content-store.js';
+import { TRAILING_HASH_MIN_BYTES } from '../../server/storage/io/trailing-hasher.js';
 import type { BlobStore, ContentStore } from '../../server/domain/stores.js';
 
 const REPLICA = 'replica-a';
@@ -262,6 +263,29 @@ for (const backend of [files, bucket, rgwBucket]) {
       // Finished: an abort afterwards changes nothing.
       await writer.abort();
       expect((await bytes(await content.read(stored.sha256))).length).to.equal(body.length);
+      expect(await opened.temps()).to.deep.equal([]);
+    });
+
+    it('a body said to be large is hashed by the hashing thread: the same checksum; a wrong one, or an abort, keeps nothing', async () => {
+      const before = await opened.stored();
+      const body = randomBytes(TRAILING_HASH_MIN_BYTES + 3 * 1024 * 1024 + 7);
+      const feed = async (writer: Awaited<ReturnType<typeof content.open>>): Promise<void> => {
+        for (let at = 0; at < body.length; at += 256 * 1024) if (!writer.write(body.subarray(at, at + 256 * 1024))) await writer.drained();
+      };
+      const wrong = await content.open(body.length);
+      await feed(wrong);
+      const err = await rejection(wrong.finish(sha256('something else')));
+      expect(err).to.be.instanceOf(MismatchError);
+      expect((err as MismatchError).actual).to.equal(sha256(body));
+      const aborted = await content.open(body.length);
+      await feed(aborted);
+      await aborted.abort();
+      await nothingLeft(before);
+      // Said to be large, and shorter after all: hashed as it is.
+      const right = await content.open(body.length * 2);
+      await feed(right);
+      expect(await right.finish()).to.deep.equal({ sha256: sha256(body), size: body.length });
+      expect(sha256(await bytes(await content.read(sha256(body))))).to.equal(sha256(body));
       expect(await opened.temps()).to.deep.equal([]);
     });
 

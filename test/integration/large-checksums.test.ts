@@ -1,5 +1,5 @@
 // Large uploads are hashed by a worker thread reading the file just behind the writer
-// (storage/trailing-hasher.ts); small and chunked ones on the receiving thread. Both paths
+// (storage/io/trailing-hasher.ts); small and chunked ones on the receiving thread. Both paths
 // must give the same, correct checksums, refuse a wrong declared one, and survive aborts.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { basic, startServer, type MintedToken, type TestServer } from '../helpers/harness.js';
-import { TRAILING_HASH_MIN_BYTES } from '../../server/storage/trailing-hasher.js';
+import { TRAILING_HASH_MIN_BYTES } from '../../server/storage/io/trailing-hasher.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

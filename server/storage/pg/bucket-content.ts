@@ -62,8 +62,8 @@ export class BucketContent implements ContentStore {
   }
 
   /** A writer to a temporary file of this replica, open already: a full disk shows before any byte is sent on. */
-  open(): Promise<ContentWriter> {
-    return openTempWriter(this.temps, (file, sha256, size) => this.keep(file, sha256, size));
+  open(expectedBytes: number | null = null): Promise<ContentWriter> {
+    return openTempWriter(this.temps, (file, sha256, size) => this.keep(file, sha256, size), expectedBytes);
   }
 
   /** Stores a whole stream; the checksum, when given, must match (MismatchError), and it may not pass `maxBytes` (TooLargeError). */
