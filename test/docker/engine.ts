@@ -160,3 +160,40 @@ export async function tearDownCompose(engine: Engine | null, work: string | unde
   if (work) await rm(work, { recursive: true, force: true });
   console.log(timings.map((t) => `      ${t}`).join('\n'));
 }
+
+/** docker-compose for one project, its files and environment read when each command runs (a suite sets them in its before()). */
+export interface ComposeProject {
+  run(args: string[], timeoutMs?: number): Promise<RunResult>;
+  /** Runs a command that must succeed; its standard output. */
+  must(args: string[]): Promise<string>;
+  containersOf(service: string): Promise<string[]>;
+  /** "healthy true", "starting true", "none false"...: a container's health and whether it runs. */
+  healthOf(id: string): Promise<string>;
+  /** Every line each running container of `service` logged. */
+  logsOf(service: string): Promise<string[]>;
+}
+
+export function composeProject(files: readonly string[], where: () => { engine: Engine | null; work: string; env: NodeJS.ProcessEnv }): ComposeProject {
+  const project: ComposeProject = {
+    run: (args, timeoutMs = 900_000) => {
+      const { work, env } = where();
+      return run(findTool('docker-compose') as string, [...files.flatMap((f) => ['-f', f]), ...args], { cwd: work, env, timeoutMs });
+    },
+    async must(args) {
+      const result = await project.run(args);
+      if (result.code !== 0) throw new Error(`docker-compose ${args.join(' ')} (${result.code}):\n${result.stdout}\n${result.stderr}`);
+      return result.stdout;
+    },
+    containersOf: async (service) => (await project.must(['ps', '-q', service])).split('\n').filter(Boolean),
+    healthOf: async (id) => (await (where().engine as Engine).docker(['inspect', '--format', '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Running}}', id])).stdout.trim(),
+    async logsOf(service) {
+      const lines: string[] = [];
+      for (const id of await project.containersOf(service)) {
+        const logs = await (where().engine as Engine).docker(['logs', id]);
+        lines.push(...`${logs.stdout}\n${logs.stderr}`.split('\n'));
+      }
+      return lines;
+    },
+  };
+  return project;
+}

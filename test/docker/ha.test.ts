@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { findTool, run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
-import { engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
+import { composeProject, engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
 import { ensureStandins } from './standins.js';
 
 const MASTER_PASSWORD = 'another-long-master-password';
@@ -33,15 +33,10 @@ describe('several-replica docker deployment on a real engine', function () {
   let proxyPort: number;
   let composeEnv: NodeJS.ProcessEnv;
 
-  const compose = (args: string[], timeoutMs = 900_000): Promise<RunResult> =>
-    run(findTool('docker-compose') as string, ['-f', COMPOSE_FILE, ...args], { cwd: work, env: composeEnv, timeoutMs });
-  const mustCompose = async (args: string[]): Promise<string> => {
-    const result = await compose(args);
-    expect(result.code, `docker-compose ${args.join(' ')}:\n${result.stdout}\n${result.stderr}`).to.equal(0);
-    return result.stdout;
-  };
-  const containersOf = async (service: string): Promise<string[]> => (await mustCompose(['ps', '-q', service])).split('\n').filter(Boolean);
-  const healthOf = async (id: string): Promise<string> => (await (engine as Engine).docker(['inspect', '--format', '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Running}}', id])).stdout.trim();
+  const project = composeProject([COMPOSE_FILE], () => ({ engine, work, env: composeEnv }));
+  const { containersOf, healthOf } = project;
+  const compose = (args: string[]): Promise<RunResult> => project.run(args);
+  const mustCompose = (args: string[]): Promise<string> => project.must(args);
   const master = 'Basic ' + Buffer.from(`buildbot:${MASTER_PASSWORD}`).toString('base64');
   const mint = async (build: string): Promise<MintedToken> => {
     const res = await fetch(`${base}/-/tokens`, { method: 'POST', headers: { Authorization: master, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'dpkg', project: 'ha', build }) });

@@ -14,8 +14,8 @@ import path from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
-import { findTool, run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
-import { engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
+import { run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
+import { composeProject, engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
 import { ensureObjectStore, ensureStandins } from './standins.js';
 
 const MASTER_PASSWORD = 'a-long-master-password-for-s3';
@@ -40,15 +40,10 @@ describe('S3-mode docker deployment on a real engine', function () {
   let composeEnv: NodeJS.ProcessEnv;
   let s3: S3Client;
 
-  const compose = (args: string[], timeoutMs = 900_000): Promise<RunResult> =>
-    run(findTool('docker-compose') as string, ['-f', COMPOSE_FILE, '-f', OVERRIDE_FILE, ...args], { cwd: work, env: composeEnv, timeoutMs });
-  const mustCompose = async (args: string[]): Promise<string> => {
-    const result = await compose(args);
-    expect(result.code, `docker-compose ${args.join(' ')}:\n${result.stdout}\n${result.stderr}`).to.equal(0);
-    return result.stdout;
-  };
-  const containersOf = async (service: string): Promise<string[]> => (await mustCompose(['ps', '-q', service])).split('\n').filter(Boolean);
-  const healthOf = async (id: string): Promise<string> => (await (engine as Engine).docker(['inspect', '--format', '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Running}}', id])).stdout.trim();
+  const project = composeProject([COMPOSE_FILE, OVERRIDE_FILE], () => ({ engine, work, env: composeEnv }));
+  const { containersOf, healthOf } = project;
+  const compose = (args: string[]): Promise<RunResult> => project.run(args);
+  const mustCompose = (args: string[]): Promise<string> => project.must(args);
   const waitHealthy = async (services: Record<string, number>, what: string): Promise<void> => {
     const started = Date.now();
     for (;;) {
@@ -81,17 +76,8 @@ describe('S3-mode docker deployment on a real engine', function () {
     return found;
   };
   /** The request lines every app replica logged for a path (JSON, as pino writes them). */
-  const appRequests = async (pathname: string): Promise<{ method: string; status: number; bytes_out: number }[]> => {
-    const lines: { method: string; status: number; bytes_out: number }[] = [];
-    for (const id of await containersOf('app')) {
-      const logs = await (engine as Engine).docker(['logs', id]);
-      for (const line of `${logs.stdout}\n${logs.stderr}`.split('\n')) {
-        if (!line.includes('"msg":"request"') || !line.includes(`"path":"${pathname}"`)) continue;
-        lines.push(JSON.parse(line) as { method: string; status: number; bytes_out: number });
-      }
-    }
-    return lines;
-  };
+  const appRequests = async (pathname: string): Promise<{ method: string; status: number; bytes_out: number }[]> =>
+    (await project.logsOf('app')).filter((line) => line.includes('"msg":"request"') && line.includes(`"path":"${pathname}"`)).map((line) => JSON.parse(line) as { method: string; status: number; bytes_out: number });
 
   before(async function () {
     const why = engineUnavailable();
