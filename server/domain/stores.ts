@@ -787,7 +787,8 @@ export interface ContentWriter {
  * it still ends with destroying the stream, which closes the file.
  */
 export interface FileBacked {
-  readonly file: { fd: number; start: number; end: number };
+  /** `small`: the whole file is a few pages, which a sender may read at once. */
+  readonly file: { fd: number; start: number; end: number; small?: boolean };
 }
 
 /**

@@ -95,7 +95,7 @@ export async function sendStoredBody(req: IncomingMessage, res: ServerResponse, 
     // Read by position into reused buffers: a replay of 1 GiB from the volume went from
     // ~700 to ~1 100 MB/s (no buffer, page faults and collection per MiB).
     try {
-      return await sendFileRange(file.fd, res, file.start, file.end);
+      return await sendFileRange(file.fd, res, file.start, file.end, file.small === true);
     } finally {
       source.destroy();
     }
@@ -138,12 +138,13 @@ const SMALL_RANGE_BYTES = 128 * 1024;
  * Sends bytes start..end of an open file through two reused buffers: a buffer is read into
  * again only once the socket has taken it, so a 1 GiB download allocates nothing per chunk
  * (256 KiB each: 64 KiB or 1 MiB were slower through TLS). Reads go through the thread pool:
- * a big file may not be in the page cache. Ends the answer once the last byte is handed to
- * the socket; a file shorter than the range, or an error, cuts it. Resolves to the bytes
- * handed over. The caller closes the file.
+ * a big file may not be in the page cache. `atOnce`: the whole file is small (a few pages,
+ * likely cached), so a range of it is read in one call on this thread instead. Ends the
+ * answer once the last byte is handed to the socket; a file shorter than the range, or an
+ * error, cuts it. Resolves to the bytes handed over. The caller closes the file.
  */
-export async function sendFileRange(fd: number, res: ServerResponse, start: number, end: number): Promise<number> {
-  if (end - start + 1 <= SMALL_RANGE_BYTES) {
+export async function sendFileRange(fd: number, res: ServerResponse, start: number, end: number, atOnce = false): Promise<number> {
+  if (atOnce && end - start + 1 <= SMALL_RANGE_BYTES) {
     const buffer = Buffer.allocUnsafe(end - start + 1);
     let bytesRead = 0;
     try {
@@ -156,16 +157,23 @@ export async function sendFileRange(fd: number, res: ServerResponse, start: numb
     return bytesRead;
   }
   const size = Math.min(FILE_CHUNK_BYTES, end - start + 1);
-  const buffers = [Buffer.allocUnsafe(size), end - start + 1 > size ? Buffer.allocUnsafe(size) : null];
+  const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
   const written: (Promise<boolean> | null)[] = [null, null];
   let position = start;
   let turn = 0;
   let closed = false;
-  res.once('close', () => (closed = true));
+  // A write whose socket is gone may never call back: the answer's close ends the wait.
+  const gone = new Promise<boolean>((resolve) =>
+    res.once('close', () => {
+      closed = true;
+      resolve(false);
+    }),
+  );
   try {
-    while (position <= end && !closed) {
+    while (position <= end && !closed && !res.destroyed) {
       const slot = turn++ % 2;
-      if (written[slot] && !(await written[slot])) break;
+      const pending = written[slot];
+      if (pending && !(await Promise.race([pending, gone]))) break;
       const buffer = buffers[slot] as Buffer;
       const { bytesRead } = await readAt(fd, buffer, 0, Math.min(buffer.length, end - position + 1), position);
       if (bytesRead === 0) break;

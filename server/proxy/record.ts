@@ -84,12 +84,19 @@ async function recordAdmitted(
   }
   const conditionalHit = notModified(method, status, req.headers, answer.headers);
   const sinks: Sink[] = [writer];
-  if (conditionalHit) {
-    res.writeHead(304, passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])));
-    res.end();
-  } else {
-    res.writeHead(status, passedHeaders(answer.rawHeaders));
-    sinks.push(clientSink(res));
+  try {
+    if (conditionalHit) {
+      res.writeHead(304, passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])));
+      res.end();
+    } else {
+      res.writeHead(status, passedHeaders(answer.rawHeaders));
+      sinks.push(clientSink(res));
+    }
+  } catch (err) {
+    // A header Node will not send: nothing of the body is kept either.
+    answer.destroy();
+    await writer.abort();
+    throw err;
   }
   let bytes = 0;
   try {

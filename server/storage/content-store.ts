@@ -2,7 +2,7 @@
 // (their recorded inputs) and, later, the mirror. ARTIFACTS_DIR/.content/sha256/ab/abcd...,
 // outside the public tree. A body is streamed into a temporary file while it is hashed
 // and renamed into place only when complete: nothing partial is ever there.
-import { createReadStream, openSync } from 'node:fs';
+import { createReadStream, fstatSync, openSync } from 'node:fs';
 import { mkdir, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,6 +12,9 @@ import type { ContentStore as ContentStoreInterface, ContentWriter, FileBacked, 
 import { openTempWriter, putThrough } from './io/temp-bodies.js';
 
 export const CONTENT_DIR = '.content';
+
+/** A body up to this is read at once by a sender (http/stored.ts): likely in the page cache. */
+const SMALL_BODY_BYTES = 128 * 1024;
 
 /** Reads of 1 MiB (a quarter of that halves a replay's rate). */
 const READ_CHUNK = 1024 * 1024;
@@ -91,7 +94,8 @@ export class ContentFiles implements ContentStoreInterface {
       throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? new MissingBodyError(sha256) : storageFailure(err);
     }
     const stream = createReadStream(file, range ? { fd, start: range.start, end: range.end, highWaterMark } : { fd, highWaterMark });
-    return range ? Object.assign(stream, { file: { fd, start: range.start, end: range.end } }) : stream;
+    // Only a small body is read at once: a range of a large one may be a cold read from disk.
+    return range ? Object.assign(stream, { file: { fd, start: range.start, end: range.end, small: fstatSync(fd).size <= SMALL_BODY_BYTES } }) : stream;
   }
 
   /** Removes every body that `keep` does not name and that was not written or used since `since`. */

@@ -194,8 +194,15 @@ export class InputRecordFiles implements InputStore {
         if (this.dirs.size >= 4096) this.dirs.clear();
         this.dirs.add(dir);
       }
-      // O_APPEND: each write is one whole line at the end, whoever else appends.
-      const append = (): Promise<unknown> => this.appenders.with(file, (handle) => handle.write(text));
+      // O_APPEND: each write is one whole line at the end, whoever else appends. A write
+      // that took only part of it (a disk filling up) fails: never retried, which would
+      // put the rest after another writer's line.
+      const bytes = Buffer.from(text);
+      const append = (): Promise<unknown> =>
+        this.appenders.with(file, async (handle) => {
+          const { bytesWritten } = await handle.write(bytes);
+          if (bytesWritten !== bytes.length) throw Object.assign(new Error(`a recording line was cut short (${bytesWritten} of ${bytes.length} bytes written)`), { code: 'ENOSPC' });
+        });
       await append().catch(async (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
         await mkdir(dir, { recursive: true });
@@ -239,6 +246,8 @@ export class InputRecordFiles implements InputStore {
     this.appenders.forget(file);
     this.readers.forget(file);
     await rm(file, { force: true });
+    // A replay that opened it meanwhile must not keep the removed file.
+    this.readers.forget(file);
   }
 
   /** Lets go of the recordings kept open. */

@@ -78,6 +78,15 @@ describe('storage/io/open-files: files kept open between uses', () => {
     files.closeAll();
   });
 
+  it('after closeAll a use still works, and leaves nothing open', async () => {
+    const files = new OpenFiles('r', 4);
+    expect(await readAll(files, path.join(dir, 'a'))).to.equal('file a');
+    files.closeAll();
+    expect(await readAll(files, path.join(dir, 'b'))).to.equal('file b');
+    await settle();
+    expect(await openBelow(dir)).to.equal(0);
+  });
+
   it('an open that failed is not kept: the file made since is opened', async () => {
     const files = new OpenFiles('a', 4, 0o644);
     const missing = path.join(dir, 'no-such-folder', 'x');

@@ -13,6 +13,8 @@ interface Entry {
 
 export class OpenFiles {
   private readonly entries = new Map<string, Entry>();
+  /** After closeAll: files are still opened for a use, and closed after it. */
+  private closed = false;
 
   constructor(
     private readonly flags: 'r' | 'a',
@@ -27,10 +29,10 @@ export class OpenFiles {
       // The most recently used is last.
       this.entries.delete(file);
     } else {
-      entry = { handle: open(file, this.flags, this.mode), users: 0, dropped: false };
+      entry = { handle: open(file, this.flags, this.mode), users: 0, dropped: this.closed };
       this.evictBeyond(this.max - 1);
     }
-    this.entries.set(file, entry);
+    if (!entry.dropped) this.entries.set(file, entry);
     entry.users++;
     try {
       return await work(await entry.handle);
@@ -52,6 +54,7 @@ export class OpenFiles {
 
   /** Lets go of every handle (when the store closes). */
   closeAll(): void {
+    this.closed = true;
     for (const [file, entry] of [...this.entries]) this.drop(file, entry);
   }
 

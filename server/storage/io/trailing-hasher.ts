@@ -37,7 +37,8 @@ class HashWorker {
       else waiter?.reject(new Error(`hashing failed: ${answer.error}`));
     });
     const fail = (err: Error): void => {
-      this.worker = null;
+      // ('error' then 'exit': a thread started in between is not this one.)
+      if (this.worker === worker) this.worker = null;
       for (const waiter of this.waiting.values()) waiter.reject(err);
       this.waiting.clear();
     };
