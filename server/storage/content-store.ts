@@ -16,7 +16,7 @@ export const CONTENT_DIR = '.content';
 /** A body up to this is read at once by a sender (http/stored.ts): likely in the page cache. */
 const SMALL_BODY_BYTES = 128 * 1024;
 
-/** Reads of 1 MiB (a quarter of that halves a replay's rate). */
+/** A body streamed (not read by position) is read 1 MiB at a time (a quarter of that halved a replay's rate). */
 const READ_CHUNK = 1024 * 1024;
 
 export { MismatchError, MissingBodyError, TooLargeError } from '../domain/content-errors.js';
