@@ -212,7 +212,11 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 
 const m = (name) => median(rows[name]);
-const span = (name) => `${round(Math.min(...rows[name]), 0)}–${round(Math.max(...rows[name]), 0)}`;
+// Whole numbers, except for small figures (cores, MiB) whose tenths matter.
+const span = (name) => {
+  const digits = Math.max(...rows[name]) < 10 ? 1 : 0;
+  return `${round(Math.min(...rows[name]), digits)}–${round(Math.max(...rows[name]), digits)}`;
+};
 const line = (label, name, unit, ratioTo, goal) => {
   const ratio = ratioTo ? m(name) / m(ratioTo) : null;
   const ok = goal === undefined || ratio === null ? '' : ratio >= goal ? '✓' : '✗';

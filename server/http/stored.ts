@@ -131,20 +131,19 @@ const readAt = promisify(read);
 
 /** Bytes of a file read at once at most, each into one of two buffers reused for the whole range. */
 const FILE_CHUNK_BYTES = 256 * 1024;
-/** A range up to this is read in one call, at once (as the tree's small files are, webdav/files.ts). */
-const SMALL_RANGE_BYTES = 128 * 1024;
 
 /**
  * Sends bytes start..end of an open file through two reused buffers: a buffer is read into
  * again only once the socket has taken it, so a 1 GiB download allocates nothing per chunk
  * (256 KiB each: 64 KiB or 1 MiB were slower through TLS). Reads go through the thread pool:
- * a big file may not be in the page cache. `atOnce`: the whole file is small (a few pages,
- * likely cached), so a range of it is read in one call on this thread instead. Ends the
+ * a big file may not be in the page cache. `atOnce`: the caller vouches that the whole file
+ * is small (a few pages, likely cached, as the tree's small files are read in webdav/files.ts),
+ * so the range is read in one call on this thread instead. Ends the
  * answer once the last byte is handed to the socket; a file shorter than the range, or an
  * error, cuts it. Resolves to the bytes handed over. The caller closes the file.
  */
 export async function sendFileRange(fd: number, res: ServerResponse, start: number, end: number, atOnce = false): Promise<number> {
-  if (atOnce && end - start + 1 <= SMALL_RANGE_BYTES) {
+  if (atOnce) {
     const buffer = Buffer.allocUnsafe(end - start + 1);
     let bytesRead = 0;
     try {
