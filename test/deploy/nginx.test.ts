@@ -139,8 +139,11 @@ describe('deployment: nginx in front of the app', function () {
         const before = app.output().length;
         const viaNginx = await request(nginx.baseUrl).get(href);
         const fromApp = await request(app.baseUrl).get(href);
-        const seen = (await requestsSince(before)).filter((l) => l.path.endsWith(href));
-        expect(seen.map((l) => l.path), `${state} ${name}: only the direct request reached the app`).to.deep.equal([href]);
+        const seen = (await requestsSince(before)).filter((l) => l.path.endsWith(href)).map((l) => l.path);
+        // A sealed build's file is described by the app at most once; an open build's never.
+        const described = seen.filter((p) => p === `/-/describe${href}`);
+        expect(described.length, `${state} ${name}: descriptions asked of the app`).to.be.at.most(state === 'open' ? 0 : 1);
+        expect(seen.filter((p) => p !== `/-/describe${href}`), `${state} ${name}: only the direct request reached the app`).to.deep.equal([href]);
         for (const header of ['x-checksum-sha256', 'repr-digest', 'cache-control', 'etag', 'last-modified', 'content-type', 'content-length']) {
           expect(viaNginx.headers[header], `${state} ${name}: ${header}`).to.equal(fromApp.headers[header]);
         }
@@ -148,6 +151,10 @@ describe('deployment: nginx in front of the app', function () {
     };
     await compare('open');
     expect((await request(nginx.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).status).to.equal(204);
+    await compare('sealed');
+    // Once nginx has looked for the build's SHA256SUMS again (after a second): the app's
+    // description, kept by nginx.
+    await new Promise((r) => setTimeout(r, 1100));
     await compare('sealed');
   });
 
@@ -209,21 +216,28 @@ describe('deployment: nginx in front of the app', function () {
     expect((await requestsSince(before)).map((l) => l.path)).to.include(`/-/describe${href}`);
   });
 
-  it('files of a sealed build are served with their checksum headers and immutable caching, without asking the app', async () => {
+  it('files of a sealed build are served with their checksum headers and immutable caching, described by the app once', async () => {
     const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: 'sealed' });
     const body = Buffer.from('sealed content\n');
     await request(nginx.baseUrl).put('/deb/nginx/sealed/notes.txt').set('Authorization', basic(t.username, t.password)).send(body);
     const open = await request(nginx.baseUrl).get('/deb/nginx/sealed/notes.txt');
     expect(open.headers['cache-control']).to.equal(undefined);
     expect((await request(nginx.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).status).to.equal(204);
+    const beforeDescribed = app.output().length;
     const first = await request(nginx.baseUrl).get('/deb/nginx/sealed/notes.txt');
     expect(first.headers['cache-control']).to.match(/immutable/);
+    // nginx looks for the build's SHA256SUMS again within a second: from then on the app
+    // describes the file once, and nginx keeps that answer.
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await request(nginx.baseUrl).get('/deb/nginx/sealed/notes.txt')).headers['x-checksum-sha256']).to.equal(createHash('sha256').update(body).digest('hex'));
+    expect((await requestsSince(beforeDescribed)).map((l) => l.path).filter((p) => p.includes('notes.txt'))).to.deep.equal(['/-/describe/deb/nginx/sealed/notes.txt']);
     const before = await quietCount(app);
     for (let i = 0; i < 5; i++) {
       const again = await request(nginx.baseUrl).get('/deb/nginx/sealed/notes.txt');
       expect(again.status).to.equal(200);
       expect(again.text).to.equal(body.toString());
       expect(again.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(body).digest('hex'));
+      expect(again.headers['cache-control']).to.match(/immutable/);
       expect((await request(nginx.baseUrl).head('/deb/nginx/sealed/notes.txt')).headers['content-length']).to.equal(String(body.length));
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -237,6 +251,23 @@ describe('deployment: nginx in front of the app', function () {
       expect(got.headers['x-checksum-sha256'], name).to.match(/^[0-9a-f]{64}$/);
     }
     expect((await request(nginx.baseUrl).get('/-/signing-key')).text).to.match(/^ssh-ed25519 /);
+  });
+
+  it('a SHA256SUMS on disk is only a hint: a build that is not sealed is described by the app every time, never kept', async () => {
+    // As between a seal's writing SHA256SUMS and its recording the build as sealed (its
+    // files cannot change any more then: no token can be minted for a build being sealed).
+    const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: 'hinted' });
+    await request(nginx.baseUrl).put('/deb/nginx/hinted/a.txt').set('Authorization', basic(t.username, t.password)).send('first\n');
+    await writeFile(path.join(root, 'artifacts', 'deb', 'nginx', 'hinted', 'SHA256SUMS'), 'not a seal\n');
+    await new Promise((r) => setTimeout(r, 1100));
+    const before = app.output().length;
+    for (let i = 0; i < 2; i++) {
+      const got = await request(nginx.baseUrl).get('/deb/nginx/hinted/a.txt');
+      expect(got.text).to.equal('first\n');
+      expect(got.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('first\n').digest('hex'));
+      expect(got.headers['cache-control']).to.equal(undefined);
+    }
+    expect((await requestsSince(before)).filter((l) => l.path === '/-/describe/deb/nginx/hinted/a.txt')).to.have.length(2);
   });
 
   it('the internal describe location cannot be reached from outside', async () => {
@@ -431,15 +462,20 @@ describe('deployment: nginx in front of the app', function () {
     await writeFile(key, await (await fetch(`${nginx.baseUrl}/-/signing-keys.asc`)).text());
     const apt = new IsolatedApt(path.join(root, 'apt'));
     await apt.setUp(`deb [signed-by=${key}] ${nginx.baseUrl}/-/apt/deb/aptnginx/ stable main\n`);
-    const before = await quietCount(app);
+    await quietCount(app);
+    const before = app.output().length;
     const update = await apt.aptGet(['update']);
     expect(update.code, update.stdout + update.stderr).to.equal(0);
     expect(update.stdout + update.stderr).to.not.match(/^(W|E|Err):/m);
     const download = await apt.aptGet(['download', 'via-nginx']);
     expect(download.code, download.stdout + download.stderr).to.equal(0);
     expect((await apt.downloaded(path.basename(debFile))).equals(await readFile(debFile))).to.equal(true);
-    // Every index, its signatures and the package itself came from disk: the app was not asked.
-    expect(await quietCount(app)).to.equal(before);
+    // Every index, its signatures and the package itself came from disk: the app was at
+    // most asked to describe the package (a sealed build's file, described once).
+    await quietCount(app);
+    const asked = (await requestsSince(before)).map((l) => l.path);
+    expect(asked.filter((p) => p !== `/-/describe/deb/aptnginx/1/${path.basename(debFile)}`)).to.deep.equal([]);
+    expect(asked.length).to.be.at.most(1);
     const inRelease = await request(nginx.baseUrl).get('/-/apt/deb/aptnginx/dists/stable/InRelease');
     expect(inRelease.headers['cache-control']).to.equal('no-cache');
     const gz = await request(nginx.baseUrl).get('/-/apt/deb/aptnginx/dists/stable/main/binary-amd64/Packages.gz').buffer(true);
@@ -460,7 +496,16 @@ describe('deployment: nginx in front of the app', function () {
   });
 
   it('with the app stopped, recorded files still download with their checksum; nothing else, and never a file without it', async () => {
+    // A sealed build's file that the app has not described yet: nginx describes it itself.
+    const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: 'undescribed' });
+    await request(nginx.baseUrl).put('/deb/nginx/undescribed/u.txt').set('Authorization', basic(t.username, t.password)).send('sealed, never described\n');
+    expect((await request(nginx.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).status).to.equal(204);
+    await new Promise((r) => setTimeout(r, 1100));
     await app.stop();
+    const sealed = await request(nginx.baseUrl).get('/deb/nginx/undescribed/u.txt').timeout(20_000);
+    expect(sealed.status).to.equal(200);
+    expect(sealed.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('sealed, never described\n').digest('hex'));
+    expect(sealed.headers['cache-control']).to.match(/immutable/);
     const recorded = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').timeout(20_000);
     expect(recorded.status).to.equal(200);
     expect(recorded.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(Buffer.alloc(100_000, 7)).digest('hex'));
