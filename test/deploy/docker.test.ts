@@ -168,9 +168,9 @@ describe('docker deployment files: several replicas (docker-compose.ha.yml)', fu
   });
 
   it('every file the nginx config reads from /etc/nginx/artifact-repo/ is mounted by both compose files', async () => {
-    const config = await Promise.all(['nginx/nginx.conf', 'nginx/templates/default.conf.template', 'nginx/described-by-app.conf'].map((f) => readFile(path.join(REPO_ROOT, f), 'utf8')));
+    const config = await Promise.all(['nginx/nginx.conf', 'nginx/templates/default.conf.template', 'nginx/described-by-app.conf', 'nginx/described-by-volume.conf'].map((f) => readFile(path.join(REPO_ROOT, f), 'utf8')));
     const named = new Set(config.flatMap((text) => [...text.matchAll(/\/etc\/nginx\/artifact-repo\/([\w.*-]+)/g)].map((m) => m[1] as string)));
-    expect([...named]).to.include.members(['describe.js', 'download-headers.conf', 'described-by-app.conf', 'mime.types']);
+    expect([...named]).to.include.members(['describe.js', 'download-headers.conf', 'described-by-app.conf', 'described-by-volume.conf', 'mime.types']);
     for (const file of ['docker/docker-compose.yml', 'docker/docker-compose.ha.yml', 'docker/docker-compose.s3.yml']) {
       const text = await readFile(path.join(REPO_ROOT, file), 'utf8');
       for (const name of named) {

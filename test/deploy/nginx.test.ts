@@ -233,7 +233,8 @@ describe('deployment: nginx in front of the app', function () {
     expect((await requestsSince(beforeDescribed)).map((l) => l.path).filter((p) => p.includes('notes.txt'))).to.deep.equal(['/-/describe/deb/nginx/sealed/notes.txt']);
     const before = await quietCount(app);
     for (let i = 0; i < 5; i++) {
-      const again = await request(nginx.baseUrl).get('/deb/nginx/sealed/notes.txt');
+      // A query string is not another file: the kept answer serves it too.
+      const again = await request(nginx.baseUrl).get(`/deb/nginx/sealed/notes.txt?i=${i}`);
       expect(again.status).to.equal(200);
       expect(again.text).to.equal(body.toString());
       expect(again.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(body).digest('hex'));
@@ -322,14 +323,17 @@ describe('deployment: nginx in front of the app', function () {
   });
 
   it('never serves uploads in flight or metadata', async () => {
-    await mkdir(path.join(root, 'artifacts', '.incoming'), { recursive: true });
+    await mkdir(path.join(root, 'artifacts', '.incoming', 'aside-1'), { recursive: true });
     await writeFile(path.join(root, 'artifacts', '.incoming', 'put-visible'), 'partial');
-    for (const p of ['/.incoming/put-visible', '/%2Eincoming/put-visible', '/deb/../.incoming/put-visible', '/.meta/', '/.incoming/']) {
+    // A build set aside for deletion keeps its checksum list's name.
+    await writeFile(path.join(root, 'artifacts', '.incoming', 'aside-1', 'SHA256SUMS'), 'partial');
+    for (const p of ['/.incoming/put-visible', '/%2Eincoming/put-visible', '/deb/../.incoming/put-visible', '/.meta/', '/.incoming/', '/.incoming/aside-1/SHA256SUMS']) {
       const res = await request(nginx.baseUrl).get(p);
       expect(res.status, p).to.be.within(400, 404);
       expect(res.text ?? '', p).to.not.include('partial');
     }
     await rm(path.join(root, 'artifacts', '.incoming', 'put-visible'));
+    await rm(path.join(root, 'artifacts', '.incoming', 'aside-1'), { recursive: true });
   });
 
   it('refuses a large XML body at nginx (413), before the app sees it', async () => {
@@ -496,16 +500,32 @@ describe('deployment: nginx in front of the app', function () {
   });
 
   it('with the app stopped, recorded files still download with their checksum; nothing else, and never a file without it', async () => {
-    // A sealed build's file that the app has not described yet: nginx describes it itself.
-    const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build: 'undescribed' });
-    await request(nginx.baseUrl).put('/deb/nginx/undescribed/u.txt').set('Authorization', basic(t.username, t.password)).send('sealed, never described\n');
-    expect((await request(nginx.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).status).to.equal(204);
+    // Sealed builds' files that the app has not described yet: nginx describes them itself.
+    for (const build of ['undescribed', 'hung']) {
+      const t = await mintWith(nginx.baseUrl, { type: 'deb', project: 'nginx', build });
+      await request(nginx.baseUrl).put(`/deb/nginx/${build}/u.txt`).set('Authorization', basic(t.username, t.password)).send('sealed, never described\n');
+      expect((await request(nginx.baseUrl).delete(`/-/tokens/${t.id}`).set('Authorization', MASTER_AUTH)).status).to.equal(204);
+    }
     await new Promise((r) => setTimeout(r, 1100));
+    // An app that hangs (here: stopped by a signal) holds such a download up for 10 s at most.
+    process.kill(app.child.pid as number, 'SIGSTOP');
+    try {
+      const hung = await request(nginx.baseUrl).get('/deb/nginx/hung/u.txt').timeout(30_000);
+      expect(hung.status).to.equal(200);
+      expect(hung.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('sealed, never described\n').digest('hex'));
+    } finally {
+      process.kill(app.child.pid as number, 'SIGCONT');
+    }
     await app.stop();
     const sealed = await request(nginx.baseUrl).get('/deb/nginx/undescribed/u.txt').timeout(20_000);
     expect(sealed.status).to.equal(200);
     expect(sealed.headers['x-checksum-sha256']).to.equal(createHash('sha256').update('sealed, never described\n').digest('hex'));
     expect(sealed.headers['cache-control']).to.match(/immutable/);
+    // Its checksum list too, which a verifier fetches with it.
+    const sums = await request(nginx.baseUrl).get('/deb/nginx/undescribed/SHA256SUMS').timeout(20_000);
+    expect(sums.status).to.equal(200);
+    expect(sums.text).to.include('  u.txt');
+    expect(sums.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(sums.text).digest('hex'));
     const recorded = await request(nginx.baseUrl).get('/deb/nginx/1/pkg_1.0_amd64.deb').timeout(20_000);
     expect(recorded.status).to.equal(200);
     expect(recorded.headers['x-checksum-sha256']).to.equal(createHash('sha256').update(Buffer.alloc(100_000, 7)).digest('hex'));

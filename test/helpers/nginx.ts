@@ -26,7 +26,7 @@ export interface NginxOptions {
 }
 
 /** The files of nginx/ that the compose files mount into /etc/nginx/artifact-repo/ (here PREFIX/artifact-repo/). */
-const MOUNTED = ['mime.types', 'describe.js', 'download-headers.conf', 'described-by-app.conf'];
+const MOUNTED = ['mime.types', 'describe.js', 'download-headers.conf', 'described-by-app.conf', 'described-by-volume.conf'];
 
 /** Debian's nginx has the stream module as a package of its own (libnginx-mod-stream). */
 export const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
