@@ -6,7 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { makeTempDir, REPO_ROOT } from '../helpers/harness.js';
+import { expect } from 'chai';
+import { makeTempDir, REPO_ROOT, type MintedToken } from '../helpers/harness.js';
 import { findTool, run, type RunResult } from '../helpers/tools.js';
 
 export interface Engine {
@@ -196,4 +197,28 @@ export function composeProject(files: readonly string[], where: () => { engine: 
     },
   };
   return project;
+}
+
+/** What the replica suites ask of a deployment as its build master: minting, and a build's uploads. */
+export interface MasterClient {
+  /** The master's Authorization header. */
+  master: string;
+  /** A token for dpkg/PROJECT/BUILD (201, or the test fails). */
+  mint(build: string): Promise<MintedToken>;
+  /** PUT of one file into the token's build: the status. */
+  put(t: MintedToken, name: string, body: Buffer | string): Promise<number>;
+}
+
+export function masterClient(base: () => string, masterPassword: string, project: string): MasterClient {
+  const master = 'Basic ' + Buffer.from(`buildbot:${masterPassword}`).toString('base64');
+  return {
+    master,
+    async mint(build) {
+      const res = await fetch(`${base()}/-/tokens`, { method: 'POST', headers: { Authorization: master, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'dpkg', project, build }) });
+      expect(res.status, await res.clone().text()).to.equal(201);
+      return (await res.json()) as MintedToken;
+    },
+    put: async (t, name, body) =>
+      (await fetch(`${base()}${t.scope}${name}`, { method: 'PUT', headers: { Authorization: 'Basic ' + Buffer.from(`${t.username}:${t.password}`).toString('base64') }, body: typeof body === 'string' ? body : new Uint8Array(body) })).status,
+  };
 }

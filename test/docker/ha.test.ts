@@ -10,10 +10,9 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, chown, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { findTool, run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
-import { composeProject, engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
+import { composeProject, engineUnavailable, masterClient, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
 import { ensureStandins } from './standins.js';
 
 const MASTER_PASSWORD = 'another-long-master-password';
@@ -37,14 +36,7 @@ describe('several-replica docker deployment on a real engine', function () {
   const { containersOf, healthOf } = project;
   const compose = (args: string[]): Promise<RunResult> => project.run(args);
   const mustCompose = (args: string[]): Promise<string> => project.must(args);
-  const master = 'Basic ' + Buffer.from(`buildbot:${MASTER_PASSWORD}`).toString('base64');
-  const mint = async (build: string): Promise<MintedToken> => {
-    const res = await fetch(`${base}/-/tokens`, { method: 'POST', headers: { Authorization: master, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'dpkg', project: 'ha', build }) });
-    expect(res.status, await res.clone().text()).to.equal(201);
-    return (await res.json()) as MintedToken;
-  };
-  const put = async (t: MintedToken, name: string, body: Buffer | string): Promise<number> =>
-    (await fetch(`${base}${t.scope}${name}`, { method: 'PUT', headers: { Authorization: 'Basic ' + Buffer.from(`${t.username}:${t.password}`).toString('base64') }, body: typeof body === 'string' ? body : new Uint8Array(body) })).status;
+  const { master, mint, put } = masterClient(() => base, MASTER_PASSWORD, 'ha');
   /** Requests each running app container logged for this path prefix. */
   const requestsPerReplica = async (prefix: string): Promise<number[]> => {
     const counts: number[] = [];

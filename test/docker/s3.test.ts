@@ -12,10 +12,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, chown, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import type { MintedToken } from '../helpers/harness.js';
 import { freePort } from '../helpers/nginx.js';
 import { run, skipUnlessCi, type RunResult } from '../helpers/tools.js';
-import { composeProject, engineUnavailable, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
+import { composeProject, engineUnavailable, masterClient, startEngine, userCheckout, type Engine, tearDownCompose } from './engine.js';
 import { ensureObjectStore, ensureStandins } from './standins.js';
 
 const MASTER_PASSWORD = 'a-long-master-password-for-s3';
@@ -56,14 +55,7 @@ describe('S3-mode docker deployment on a real engine', function () {
     }
     timings.push(`${what} healthy after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   };
-  const master = 'Basic ' + Buffer.from(`buildbot:${MASTER_PASSWORD}`).toString('base64');
-  const mint = async (build: string): Promise<MintedToken> => {
-    const res = await fetch(`${base}/-/tokens`, { method: 'POST', headers: { Authorization: master, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'dpkg', project: 's3', build }) });
-    expect(res.status, await res.clone().text()).to.equal(201);
-    return (await res.json()) as MintedToken;
-  };
-  const put = async (t: MintedToken, name: string, body: Buffer | string): Promise<number> =>
-    (await fetch(`${base}${t.scope}${name}`, { method: 'PUT', headers: { Authorization: 'Basic ' + Buffer.from(`${t.username}:${t.password}`).toString('base64') }, body: typeof body === 'string' ? body : new Uint8Array(body) })).status;
+  const { master, mint, put } = masterClient(() => base, MASTER_PASSWORD, 's3');
   /** Every object below the repository's prefix, with its size. */
   const objects = async (): Promise<Map<string, number>> => {
     const found = new Map<string, number>();
