@@ -11,8 +11,10 @@
 // large transfers; the time to the first byte for a host never seen before (a new leaf
 // certificate); mitmdump's rate for the large download; and 4 replays of a quarter of it at
 // once (each its own tunnel) against one alone, with the CPU every process used meanwhile
-// (the app, and the four curl clients on the same two cores).
-import { spawn } from 'node:child_process';
+// (the app, and the four curl clients on the same two cores). And the floors: the plainest
+// proxy Node can be (bench/node-floor-proxy.mjs) passing the same downloads through, and
+// answering the small ones from memory, which no proxy in Node can beat here.
+import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -28,7 +30,7 @@ import { memory, resetPeak, writeRandomFile } from './lib-servers.mjs';
 const MiB = 1024 * 1024;
 const { values: opts } = parseArgs({ options: { rounds: { type: 'string' }, quick: { type: 'boolean' } } });
 const quick = Boolean(opts.quick);
-const ROUNDS = Number(opts.rounds ?? (quick ? 1 : 3));
+const ROUNDS = Number(opts.rounds ?? (quick ? 1 : 5));
 const BIG = quick ? 64 * MiB : 1024 * MiB;
 const BIG_LABEL = BIG === 1024 * MiB ? '1 GiB' : `${BIG / MiB} MiB`;
 const QUARTER = BIG / 4;
@@ -86,6 +88,19 @@ for (let i = 0; i < 100; i++) {
 await sleep(500);
 const mitmCa = path.join(mitmDir, 'mitmproxy-ca-cert.pem');
 
+// The floors: one plain Node proxy per way of answering (bench/node-floor-proxy.mjs).
+const floors = {};
+for (const mode of ['forward', 'memory']) {
+  const port = await freePort();
+  const child = fork(new URL('./node-floor-proxy.mjs', import.meta.url), [String(port), mode, origin.certFile, origin.keyFile, origin.caFile, new URL(origin.httpsBase).hostname, '127.0.0.2', String(origin.httpsPort)], { stdio: 'ignore' });
+  onCleanup(`floor proxy (${mode})`, () => child.kill());
+  await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`the floor proxy (${mode}) exited with ${code}`)));
+  });
+  floors[mode] = { port, username: 'floor', password: 'floor' };
+}
+
 const env = { PATH: process.env.PATH, HOME: root };
 async function curlRate(args) {
   const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{speed_download} %{http_code}', ...args], { timeoutMs: 600_000, env });
@@ -93,7 +108,7 @@ async function curlRate(args) {
   if (code !== '200') throw new Error(`curl ${args.at(-1)}: ${code}`);
   return Number(speed) / 1e6;
 }
-const via = (t) => `http://${t.username}:${t.password}@127.0.0.1:${proxyPort}`;
+const via = (t) => `http://${t.username}:${t.password}@127.0.0.1:${t.port ?? proxyPort}`;
 const big = `${origin.httpsBase}/bench/big.bin`;
 const quarter = `${origin.httpsBase}/bench/quarter.bin`;
 
@@ -146,7 +161,7 @@ async function smallRate({ ca, proxy }) {
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: trust });
   if (proxy) {
     agent.createConnection = (options, done) => {
-      const connect = http.request({ host: '127.0.0.1', port: proxyPort, method: 'CONNECT', path: `${options.host}:${options.port}`, headers: { 'Proxy-Authorization': `Basic ${Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64')}` } });
+      const connect = http.request({ host: '127.0.0.1', port: proxy.port ?? proxyPort, method: 'CONNECT', path: `${options.host}:${options.port}`, headers: { 'Proxy-Authorization': `Basic ${Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64')}` } });
       connect.once('connect', (res, socket) => {
         if (res.statusCode !== 200) return done(new Error(`CONNECT: ${res.statusCode}`));
         done(null, tls.connect({ socket, servername: options.servername ?? options.host, ca: trust }));
@@ -200,6 +215,9 @@ for (let r = 0; r < ROUNDS; r++) {
   add('parallel app cpu', parallel.app / parallel.seconds);
   add('parallel clients cpu', parallel.clients / parallel.seconds);
   add('mitmdump', await curlRate(['--cacert', mitmCa, '--proxy', `http://127.0.0.1:${mitmPort}`, big]));
+  add('floor forward', await curlRate(['--cacert', origin.caFile, '--proxy', via(floors.forward), big]));
+  add('small floor forward', await smallRate({ ca: origin.caFile, proxy: floors.forward }));
+  add('small floor memory', await smallRate({ ca: origin.caFile, proxy: floors.memory }));
   // A host never seen before: a new leaf certificate each (offline: no name lookup).
   const ttfb = [];
   for (let i = 0; i < NEW_HOSTS; i++) {
@@ -228,10 +246,15 @@ console.log(line(`${BIG_LABEL} over HTTPS, direct from the origin`, 'direct', 'M
 console.log(line(`${BIG_LABEL} through the proxy, recording`, 'record', 'MB/s', 'direct'));
 console.log(line(`${BIG_LABEL} through the proxy, replaying offline`, 'replay', 'MB/s', 'direct', 0.9));
 console.log(line(`${BIG_LABEL} through mitmdump (stream_large_bodies)`, 'mitmdump', 'MB/s', 'direct'));
-console.log(`${'proxy recording vs mitmdump'.padEnd(44)} ${`${(m('record') / m('mitmdump')).toFixed(2)}x`.padStart(9)}         goal >= 1.2x ${m('record') / m('mitmdump') >= 1.2 ? '✓' : '✗'}`);
+console.log(line(`${BIG_LABEL} through a plain Node proxy (the floor)`, 'floor forward', 'MB/s', 'direct'));
+const versus = (label, a, b, goal) => `${label.padEnd(44)} ${`${(m(a) / m(b)).toFixed(2)}x`.padStart(9)}${goal === undefined ? '' : `         goal >= ${goal}x ${m(a) / m(b) >= goal ? '✓' : '✗'}`}`;
+console.log(versus('proxy recording vs mitmdump', 'record', 'mitmdump', 1.2));
+console.log(versus('plain Node proxy vs mitmdump', 'floor forward', 'mitmdump'));
 console.log(line(`${SMALL_COUNT} x 4 KiB over one connection, direct`, 'small direct', 'req/s'));
 console.log(line(`${SMALL_COUNT} x 4 KiB through one tunnel, recording`, 'small record', 'req/s', 'small direct', 0.35));
+console.log(line(`  the floor: a plain Node proxy passing them`, 'small floor forward', 'req/s', 'small direct'));
 console.log(line(`${SMALL_COUNT} x 4 KiB through one tunnel, replaying`, 'small replay', 'req/s', 'small direct', 0.8));
+console.log(line(`  the floor: a plain Node proxy, from memory`, 'small floor memory', 'req/s', 'small direct'));
 console.log(line(`${QUARTER_LABEL} replaying, one alone`, 'quarter replay', 'MB/s'));
 console.log(line(`${PARALLEL} x ${QUARTER_LABEL} replaying at once, in all`, 'parallel replay', 'MB/s', 'quarter replay', 1.6));
 console.log(line(`  meanwhile: the app's CPU, in cores`, 'parallel app cpu', 'cores'));
