@@ -7,7 +7,8 @@
 //   npm run build && node bench/proxy-bench.mjs [--rounds N] [--quick]
 //
 // Rows: a large download over HTTPS recording and replaying; 1000 downloads of 4 KiB one
-// after another over one keep-alive tunnel (a Node client), recording and replaying; the app's peak RSS over idle during the
+// after another over one keep-alive tunnel (a Node client), recording (bodies new to the
+// repository, then the same downloads again) and replaying; the app's peak RSS over idle during the
 // large transfers; the time to the first byte for a host never seen before (a new leaf
 // certificate); mitmdump's rate for the large download; and 4 replays of a quarter of it at
 // once (each its own tunnel) against one alone, with the CPU every process used meanwhile
@@ -60,7 +61,13 @@ await mkdir(benchDir);
 log(`writing the ${BIG_LABEL} file`);
 await writeRandomFile(path.join(benchDir, 'big.bin'), BIG);
 await writeRandomFile(path.join(benchDir, 'quarter.bin'), QUARTER);
-for (let i = 0; i <= SMALL_COUNT; i++) await writeFile(path.join(benchDir, `s${i}.bin`), randomBytes(4096));
+// Small files of their own for each round: a round's first recording meets bodies new to
+// the repository; a second recording of the same downloads meets them kept already (as a
+// build downloading yesterday's dependencies again does).
+for (let r = 0; r < ROUNDS; r++) {
+  await mkdir(path.join(benchDir, `small-r${r}`));
+  for (let i = 0; i <= SMALL_COUNT; i++) await writeFile(path.join(benchDir, `small-r${r}`, `s${i}.bin`), randomBytes(4096));
+}
 
 const proxyPort = await freePort();
 const app = await startChild(path.join(root, 'data'), { PROXY_PORT: String(proxyPort), PROXY_ALLOW_NETWORKS: '127.0.0.2/32', UPSTREAM_CA_FILE: origin.caFile, LOG_LEVEL: 'warn', NODE_ENV: 'production' });
@@ -156,7 +163,7 @@ async function withPeak(transfer) {
  * CONNECT tunnel through a proxy). A Node client: curl's many-URL mode itself slows down as
  * its list grows, which would measure curl.
  */
-async function smallRate({ ca, proxy }) {
+async function smallRate({ ca, proxy, dir }) {
   const trust = await readFile(ca);
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: trust });
   if (proxy) {
@@ -173,7 +180,7 @@ async function smallRate({ ca, proxy }) {
   const get = (i) =>
     new Promise((resolve, reject) => {
       https
-        .get(`${origin.httpsBase}/bench/s${i}.bin`, { agent }, (res) => {
+        .get(`${origin.httpsBase}/bench/${dir}/s${i}.bin`, { agent }, (res) => {
           let n = 0;
           res.on('data', (d) => (n += d.length));
           res.on('end', () => (res.statusCode === 200 && n === 4096 ? resolve() : reject(new Error(`s${i}: ${res.statusCode}, ${n} bytes`))));
@@ -200,15 +207,19 @@ for (let r = 0; r < ROUNDS; r++) {
   if (r === 0) await curlRate(['--cacert', repoCa, '--proxy', via(recorder), quarter]); // recorded once, for the parallel replays
   add('record', rec.result);
   add('rss record', rec.over);
-  add('small direct', await smallRate({ ca: origin.caFile }));
-  add('small record', await smallRate({ ca: repoCa, proxy: recorder }));
+  const small = `small-r${r}`;
+  add('small direct', await smallRate({ ca: origin.caFile, dir: small }));
+  add('small record', await smallRate({ ca: repoCa, proxy: recorder, dir: small }));
   await fetch(`${app.baseUrl}/-/tokens/${recorder.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } });
+  const again = await mintWith(app.baseUrl, { type: 'bench', project: 'proxy', build: `r${r}-again` });
+  add('small record kept', await smallRate({ ca: repoCa, proxy: again, dir: small }));
+  await fetch(`${app.baseUrl}/-/tokens/${again.id}`, { method: 'DELETE', headers: { Authorization: MASTER_AUTH } });
   replayOf ??= `/bench/proxy/r${r}/`;
   const replayer = await mintWith(app.baseUrl, { type: 'bench', project: 'proxy', build: `replay${r}`, replay: replayOf });
   const rep = await withPeak(() => curlRate(['--cacert', repoCa, '--proxy', via(replayer), big]));
   add('replay', rep.result);
   add('rss replay', rep.over);
-  add('small replay', await smallRate({ ca: repoCa, proxy: replayer }));
+  add('small replay', await smallRate({ ca: repoCa, proxy: replayer, dir: 'small-r0' }));
   add('quarter replay', await curlRate(['--cacert', repoCa, '--proxy', via(replayer), quarter]));
   const parallel = await parallelReplays(replayer);
   add('parallel replay', parallel.rate);
@@ -216,8 +227,8 @@ for (let r = 0; r < ROUNDS; r++) {
   add('parallel clients cpu', parallel.clients / parallel.seconds);
   add('mitmdump', await curlRate(['--cacert', mitmCa, '--proxy', `http://127.0.0.1:${mitmPort}`, big]));
   add('floor forward', await curlRate(['--cacert', origin.caFile, '--proxy', via(floors.forward), big]));
-  add('small floor forward', await smallRate({ ca: origin.caFile, proxy: floors.forward }));
-  add('small floor memory', await smallRate({ ca: origin.caFile, proxy: floors.memory }));
+  add('small floor forward', await smallRate({ ca: origin.caFile, proxy: floors.forward, dir: small }));
+  add('small floor memory', await smallRate({ ca: origin.caFile, proxy: floors.memory, dir: small }));
   // A host never seen before: a new leaf certificate each (offline: no name lookup).
   const ttfb = [];
   for (let i = 0; i < NEW_HOSTS; i++) {
@@ -252,6 +263,7 @@ console.log(versus('proxy recording vs mitmdump', 'record', 'mitmdump', 1.2));
 console.log(versus('plain Node proxy vs mitmdump', 'floor forward', 'mitmdump'));
 console.log(line(`${SMALL_COUNT} x 4 KiB over one connection, direct`, 'small direct', 'req/s'));
 console.log(line(`${SMALL_COUNT} x 4 KiB through one tunnel, recording`, 'small record', 'req/s', 'small direct', 0.35));
+console.log(line(`  the same again, the bodies kept already`, 'small record kept', 'req/s', 'small direct', 0.35));
 console.log(line(`  the floor: a plain Node proxy passing them`, 'small floor forward', 'req/s', 'small direct'));
 console.log(line(`${SMALL_COUNT} x 4 KiB through one tunnel, replaying`, 'small replay', 'req/s', 'small direct', 0.8));
 console.log(line(`  the floor: a plain Node proxy, from memory`, 'small floor memory', 'req/s', 'small direct'));

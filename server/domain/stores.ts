@@ -805,6 +805,12 @@ export interface ContentStore {
   open(expectedBytes?: number | null): Promise<ContentWriter>;
   /** Stores a whole stream; the checksum, when given, must match (MismatchError), and it may not pass `maxBytes` (TooLargeError). */
   put(body: Readable, expectedSha256?: string | null, onBytes?: (total: number) => void, maxBytes?: number): Promise<{ sha256: string; size: number }>;
+  /**
+   * Keeps a small body held whole in memory. When an identical body is kept already, that
+   * one is marked as used now and nothing is written (the common case: builds download the
+   * same dependencies again and again).
+   */
+  keepWhole(body: Buffer): Promise<{ sha256: string; size: number }>;
   /** A kept body's bytes, or a range of them (inclusive); from a volume, FileBacked too. */
   read(sha256: string, range?: { start: number; end: number }): Promise<Readable & Partial<FileBacked>>;
   /** Removes every body that `keep` does not name and that was not written or used since `since` (ms). */

@@ -2,14 +2,16 @@
 // store at once, then recorded as an input of the token's build, in room its recording
 // held for it. A conditional request is fetched whole and recorded (the 304 is the
 // proxy's); a Range answered in part is passed through and listed, not recorded.
+import { validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
 import type { ProxyOutcome } from '../domain/events.js';
-import { Failure } from '../domain/errors.js';
+import { Failure, storageFailure } from '../domain/errors.js';
 import { scopeSegments } from '../domain/tree-path.js';
 import { MAX_LINE_BYTES, serialiseLine } from '../domain/recording-lines.js';
 import type { ContentWriter, RecordedExchange } from '../domain/stores.js';
 import type { RecordingTicket } from '../services/recorder.js';
 import { recordedHeaders, varyValues } from '../domain/matching.js';
 import { forwardedHeaders } from '../upstream/upstream.js';
+import { receiveWhole, SMALL_BODY_BYTES } from '../storage/body-files.js';
 import { clientSink, hashedBody, notModified, passedHeaders, pump, type Sink } from './bodies.js';
 import { isoNow, reportExchange, type Exchange, type ProxyServices } from './context.js';
 
@@ -41,11 +43,12 @@ export async function record(services: ProxyServices, exchange: Exchange): Promi
 /** An exchange admitted to its build's recording: fetched, streamed to the client and the content store, recorded. */
 async function recordAdmitted(
   services: ProxyServices,
-  { req, res, url }: Exchange,
+  exchange: Exchange,
   headers: ReturnType<typeof forwardedHeaders>,
   body: ReturnType<typeof hashedBody>,
   ticket: RecordingTicket,
 ): Promise<ProxyOutcome> {
+  const { req, res, url } = exchange;
   const method = req.method ?? 'GET';
   const abort = new AbortController();
   res.once('close', () => {
@@ -73,16 +76,19 @@ async function recordAdmitted(
     answer.destroy();
     throw new Failure('upstream-failed', `the upstream's answer has more headers than a recording keeps (a line of at most ${MAX_LINE_BYTES} bytes)`);
   }
+  const conditionalHit = notModified(method, status, req.headers, answer.headers);
+  const declared = declaredLength(answer.headers['content-length']);
+  if (method === 'GET' && declared !== null && declared <= SMALL_BODY_BYTES && status >= 200 && status !== 204 && status !== 304) {
+    return recordWhole(services, exchange, answer, { declared, conditionalHit, body, ticket, line: { method, url, status, headers: kept, varyValues: vary } });
+  }
   let writer: ContentWriter;
   try {
     // Its length, when the upstream says it: a large body is hashed off this thread.
-    const length = Number(answer.headers['content-length']);
-    writer = await services.content.open(Number.isSafeInteger(length) && length >= 0 ? length : null);
+    writer = await services.content.open(declared);
   } catch {
     answer.destroy();
     throw new Failure('insufficient-storage', 'the recording of this download cannot be stored (insufficient storage)');
   }
-  const conditionalHit = notModified(method, status, req.headers, answer.headers);
   const sinks: Sink[] = [writer];
   try {
     if (conditionalHit) {
@@ -129,5 +135,52 @@ async function recordAdmitted(
   }
   if (!conditionalHit) res.end();
   reportExchange(services, 'record', 'recorded', bytes);
+  return 'recorded';
+}
+
+/** A Content-Length the upstream declared, as a number; null when there is none (or it is not one). */
+function declaredLength(value: string | undefined): number | null {
+  const length = Number(value);
+  return value !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : null;
+}
+
+/**
+ * A small answer (a declared length of at most SMALL_BODY_BYTES) is received whole, kept
+ * and recorded before the client gets a byte of it: a store that fails is a clean error,
+ * and a body kept already (the same dependency in build after build) is only marked as
+ * used, with no file made (docs/performance.md).
+ */
+async function recordWhole(
+  services: ProxyServices,
+  { res }: Exchange,
+  answer: IncomingMessage,
+  { declared, conditionalHit, body, ticket, line }: { declared: number; conditionalHit: boolean; body: ReturnType<typeof hashedBody>; ticket: RecordingTicket; line: Pick<RecordedExchange, 'method' | 'url' | 'status' | 'headers' | 'varyValues'> },
+): Promise<ProxyOutcome> {
+  const headers = conditionalHit ? passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])) : passedHeaders(answer.rawHeaders);
+  // A header Node will not send fails here, before anything is kept (as writeHead would).
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    validateHeaderName(headers[i] as string);
+    validateHeaderValue(headers[i] as string, headers[i + 1] as string);
+  }
+  let whole: Buffer;
+  try {
+    whole = await receiveWhole(answer, declared);
+  } catch {
+    answer.destroy();
+    if (res.destroyed) throw new Error('the client went away');
+    throw new Failure('upstream-failed', "the upstream's answer ended before the length it declared");
+  }
+  let stored: { sha256: string; size: number };
+  try {
+    stored = await services.content.keepWhole(whole);
+  } catch (err) {
+    const failure = storageFailure(err);
+    if (failure instanceof Failure && failure.kind === 'insufficient-storage') throw new Failure('insufficient-storage', 'the recording of this download cannot be stored (insufficient storage)');
+    throw failure;
+  }
+  await ticket.record({ kind: 'exchange', time: isoNow(services), ...line, requestSha256: await body.sha256(), sha256: stored.sha256, size: stored.size, source: 'upstream' });
+  res.writeHead(conditionalHit ? 304 : line.status, headers);
+  res.end(conditionalHit ? undefined : whole);
+  reportExchange(services, 'record', 'recorded', conditionalHit ? 0 : whole.length);
   return 'recorded';
 }

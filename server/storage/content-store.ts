@@ -2,7 +2,8 @@
 // (their recorded inputs) and, later, the mirror. ARTIFACTS_DIR/.content/sha256/ab/abcd...,
 // outside the public tree. A body is streamed into a temporary file while it is hashed
 // and renamed into place only when complete: nothing partial is ever there.
-import { createReadStream, fstatSync, openSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, fstatSync, openSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -50,6 +51,33 @@ export class ContentFiles implements ContentStoreInterface {
    */
   async put(body: Readable, expectedSha256: string | null = null, onBytes?: (total: number) => void, maxBytes = Infinity): Promise<{ sha256: string; size: number }> {
     return putThrough(await this.open(), body, expectedSha256, onBytes, maxBytes);
+  }
+
+  /**
+   * A small body held whole, kept in a few synchronous calls (as a small upload is: a trip
+   * through the thread pool costs more than each call). An identical one kept already gets
+   * this moment as its time (the sweep sees it as just used, as a new copy renamed over it
+   * would be), and no file is made or replaced.
+   */
+  async keepWhole(body: Buffer): Promise<{ sha256: string; size: number }> {
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const target = this.pathOf(sha256);
+    const now = new Date();
+    try {
+      utimesSync(target, now, now);
+      return { sha256, size: body.length };
+    } catch {
+      // Not kept yet (or not ours to touch): written as any new body.
+    }
+    const temp = this.temps.tempPath('content');
+    try {
+      writeFileSync(temp, body, { flag: 'wx', mode: 0o444 });
+    } catch (err) {
+      await this.temps.discard(temp);
+      throw storageFailure(err);
+    }
+    await this.adopt(temp, sha256);
+    return { sha256, size: body.length };
   }
 
   /**

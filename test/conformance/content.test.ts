@@ -9,7 +9,7 @@
 // rows never reused and finished by the next sweep, uploads of a dead replica swept.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { makeTempDir } from '../helpers/harness.js';
@@ -359,6 +359,31 @@ for (const backend of [files, bucket, rgwBucket]) {
       expect(await opened.stored()).to.deep.equal(afterFirst);
       expect(await read(first.sha256)).to.equal(body);
       await nothingLeft(afterFirst);
+    });
+
+    it('a small body kept whole is read back; kept again, it is only marked as used: nothing written or replaced, and a sweep keeps it', async () => {
+      const body = Buffer.from(`a small dependency, downloaded by build after build ${Math.random()}`);
+      const first = await content.keepWhole(body);
+      expect(first).to.deep.equal({ sha256: sha256(body), size: body.length });
+      expect(await read(first.sha256)).to.equal(body.toString());
+      const afterFirst = await opened.stored();
+      const uploads = opened.bucket ? b().blobs.puts : 0;
+      const file = content instanceof ContentFiles ? content.pathOf(first.sha256) : null;
+      const inode = file ? (await stat(file)).ino : null;
+      await sleep(50);
+      const since = Date.now();
+      await sleep(50);
+      expect(await content.keepWhole(body)).to.deep.equal(first);
+      expect(await opened.stored()).to.deep.equal(afterFirst);
+      if (opened.bucket) expect(b().blobs.puts).to.equal(uploads);
+      // The very file, not a new copy renamed over it.
+      if (file) expect((await stat(file)).ino).to.equal(inode);
+      // Used since `since`: a sweep of everything older, keeping nothing by name, leaves it.
+      await content.sweep(new Set(), since);
+      expect(await read(first.sha256)).to.equal(body.toString());
+      // An empty body too.
+      expect(await content.keepWhole(Buffer.alloc(0))).to.deep.equal({ sha256: sha256(''), size: 0 });
+      await nothingLeft(await opened.stored());
     });
 
     it('the same body finished by two writers at once is kept once', async () => {

@@ -3,7 +3,8 @@
 // proxy port, and 10 000 malformed proxy requests. Nothing partial is stored or recorded,
 // no 5xx but 502, 504 and 507 where they are the truth, and the server serves on.
 import { expect } from 'chai';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -21,6 +22,24 @@ async function badOrigin(): Promise<{ port: number; close(): Promise<void> }> {
       // Promises a mebibyte, sends half, and goes.
       res.writeHead(200, { 'Content-Length': MIB, 'Content-Type': 'application/octet-stream' });
       res.write(Buffer.alloc(MIB / 2, 1), () => setTimeout(() => res.socket?.destroy(), 50));
+      return;
+    }
+    if (req.url === '/drop-small') {
+      // Promises 4 KiB, sends a thousand bytes, and goes.
+      res.writeHead(200, { 'Content-Length': 4096, 'Content-Type': 'application/octet-stream' });
+      res.write(Buffer.alloc(1000, 1), () => setTimeout(() => res.socket?.destroy(), 50));
+      return;
+    }
+    if (req.url === '/unique') {
+      // A small body never seen before, each time.
+      res.writeHead(200, { 'Content-Length': 4096, 'Content-Type': 'application/octet-stream' });
+      res.end(randomBytes(4096));
+      return;
+    }
+    if (req.url === '/fixed') {
+      // The same small body every time, its length declared.
+      res.writeHead(200, { 'Content-Length': 4096, 'Content-Type': 'application/octet-stream' });
+      res.end(Buffer.alloc(4096, 9));
       return;
     }
     if (req.url === '/trickle') {
@@ -113,6 +132,14 @@ describe('faults: the build proxy', function () {
     expect(got.bytes).to.be.below(MIB);
     expect(got.error).to.not.equal(null);
     expect(await recordingOf(dataDir, ['fault', 'proxy', '1'])).to.not.include('/drop');
+    expect(await contentFiles(path.join(dataDir, 'artifacts'))).to.equal(0);
+    expect((await readdir(path.join(dataDir, 'artifacts', '.incoming'))).filter((n) => n.startsWith('content-'))).to.deep.equal([]);
+  });
+
+  it('an upstream that drops a small body midway: a clean 502 and not a byte of it (a small answer is kept before it is sent), nothing stored or recorded', async () => {
+    const got = await viaProxy(proxyPort, t, `http://127.0.0.2:${origin.port}/drop-small`);
+    expect(got).to.deep.include({ status: 502, error: null });
+    expect(await recordingOf(dataDir, ['fault', 'proxy', '1'])).to.not.include('/drop-small');
     expect(await contentFiles(path.join(dataDir, 'artifacts'))).to.equal(0);
     expect((await readdir(path.join(dataDir, 'artifacts', '.incoming'))).filter((n) => n.startsWith('content-'))).to.deep.equal([]);
   });
@@ -245,6 +272,33 @@ describe('faults: the build proxy', function () {
       expect((await readdir(path.join(mount, '.incoming'))).filter((n) => n.startsWith('content-'))).to.deep.equal([]);
       expect((await viaProxy(proxy, b, `http://127.0.0.2:${origin.port}/fine`)).status).to.equal(200);
       expect((await fetch(`${server.baseUrl}/-/health`)).status).to.equal(200);
+    });
+
+    it('a small download with the disk full: 507 before any byte, nothing kept; a body kept already is still recorded', async () => {
+      const server = small as ChildServer;
+      const b = await mintWith(server.baseUrl, { type: 'fault', project: 'full', build: '2' });
+      expect((await viaProxy(smallProxy, b, `http://127.0.0.2:${origin.port}/fixed`)).status).to.equal(200);
+      const filler = path.join(mount, 'filler');
+      const chunk = Buffer.alloc(MIB);
+      try {
+        for (;;) await appendFile(filler, chunk);
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).to.equal('ENOSPC');
+      }
+      try {
+        const got = await viaProxy(smallProxy, b, `http://127.0.0.2:${origin.port}/unique`);
+        expect(got).to.deep.include({ status: 507, error: null });
+        expect(got.bytes).to.be.below(4096);
+        expect(await recordingOf(path.dirname(mount), ['fault', 'full', '2'])).to.not.include('/unique');
+        expect((await readdir(path.join(mount, '.incoming'))).filter((n) => n.startsWith('content-'))).to.deep.equal([]);
+        // The same body again needs no room: it is only marked as used, and recorded.
+        const again = await viaProxy(smallProxy, b, `http://127.0.0.2:${origin.port}/fixed`);
+        expect(again).to.deep.include({ status: 200, bytes: 4096, error: null });
+        expect((await recordingOf(path.dirname(mount), ['fault', 'full', '2'])).split('/fixed').length - 1).to.equal(2);
+      } finally {
+        await rm(filler, { force: true });
+      }
+      expect((await viaProxy(smallProxy, b, `http://127.0.0.2:${origin.port}/unique`)).status).to.equal(200);
     });
 
     it('a mirror download bigger than the room fails with the reason, keeps nothing, and the mirror goes on', async () => {

@@ -14,7 +14,7 @@
 // each row's lock whether it was written meanwhile (a put that touches a body takes that
 // lock too, and never touches a doomed one); a doomed body's object is deleted, then its
 // row; rows left 'doomed' (a replica that died midway) are taken again.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { PoolClient } from 'pg';
@@ -69,6 +69,15 @@ export class BucketContent implements ContentStore {
   /** Stores a whole stream; the checksum, when given, must match (MismatchError), and it may not pass `maxBytes` (TooLargeError). */
   async put(body: Readable, expectedSha256: string | null = null, onBytes?: (total: number) => void, maxBytes = Infinity): Promise<{ sha256: string; size: number }> {
     return putThrough(await this.open(), body, expectedSha256, onBytes, maxBytes);
+  }
+
+  /** A small body held whole: the live one with its SHA-256 touched, or this one uploaded. */
+  async keepWhole(body: Buffer): Promise<{ sha256: string; size: number }> {
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    if (await this.touch(sha256).catch((err: unknown) => Promise.reject(storageFailure(err)))) return { sha256, size: body.length };
+    const writer = await this.open(body.length);
+    writer.write(body);
+    return writer.finish(sha256);
   }
 
   /** A finished body kept: the live one touched, or this one uploaded. Its temporary file goes either way. */
