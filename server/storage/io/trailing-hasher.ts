@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { Worker } from 'node:worker_threads';
 import type { HashAnswer, HashRequest } from './hash-worker.js';
+import { WorkerThread } from './worker-thread.js';
 
 /** Below this, hashing on the receiving thread is cheaper than a round trip to the worker. */
 export const TRAILING_HASH_MIN_BYTES = 8 * 1024 * 1024;
@@ -22,59 +22,29 @@ export interface TrailingHash {
 }
 
 class HashWorker {
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (sha256: string) => void; reject: (err: Error) => void }>();
-
-  private get thread(): Worker {
-    if (this.worker) return this.worker;
-    // No flags of the main thread (an --input-type, say, would stop a file-based worker).
-    const worker = new Worker(new URL('./hash-worker.js', import.meta.url), { execArgv: [] });
-    worker.on('message', (answer: HashAnswer) => {
-      const waiter = this.waiting.get(answer.id);
-      this.waiting.delete(answer.id);
-      if ('sha256' in answer) waiter?.resolve(answer.sha256);
-      else waiter?.reject(new Error(`hashing failed: ${answer.error}`));
-    });
-    const fail = (err: Error): void => {
-      // ('error' then 'exit': a thread started in between is not this one.)
-      if (this.worker === worker) this.worker = null;
-      for (const waiter of this.waiting.values()) waiter.reject(err);
-      this.waiting.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the hashing thread exited (${code})`)));
-    // Idle, it must not keep the process alive; after the listeners, which ref it again.
-    worker.unref();
-    this.worker = worker;
-    return worker;
-  }
+  private readonly thread = new WorkerThread<HashRequest, HashAnswer>(new URL('./hash-worker.js', import.meta.url), 'the hashing thread');
 
   /** Starts the thread now, so that its memory is there before the first upload. */
   warm(): void {
-    void this.thread;
+    this.thread.warm();
   }
 
   follow(path: string): TrailingHash {
-    const id = this.nextId++;
-    const send = (request: HashRequest): void => this.thread.postMessage(request);
-    send({ type: 'open', id, path });
+    const id = this.thread.id();
+    this.thread.tell({ type: 'open', id, path });
     let told = 0;
     return {
       written: (bytes) => {
         if (bytes - told < ADVANCE_EVERY_BYTES) return;
         told = bytes;
-        send({ type: 'advance', id, to: bytes });
+        this.thread.tell({ type: 'advance', id, to: bytes });
       },
-      finish: (size) => {
-        const result = new Promise<string>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-        send({ type: 'finish', id, size });
-        return result;
+      finish: async (size) => {
+        const answer = await this.thread.ask({ type: 'finish', id, size });
+        if ('sha256' in answer) return answer.sha256;
+        throw new Error(`hashing failed: ${answer.error}`);
       },
-      cancel: () => {
-        this.waiting.delete(id);
-        if (this.worker) send({ type: 'cancel', id });
-      },
+      cancel: () => this.thread.forget(id, { type: 'cancel', id }),
     };
   }
 }
