@@ -1,10 +1,12 @@
-// Record mode: an exchange is made upstream and streamed to the client and to the content
-// store at once, then recorded as an input of the token's build, in room its recording
-// held for it. A conditional request is fetched whole and recorded (the 304 is the
-// proxy's); a Range answered in part is passed through and listed, not recorded.
+// Record mode: an exchange is made upstream, kept in the content store and recorded as an
+// input of the token's build, in room its recording held for it. A small answer is
+// received whole, kept and recorded, then sent; a larger one is streamed to the client
+// and to the content store at once, and recorded when complete. A conditional request is
+// fetched whole and recorded (the 304 is the proxy's); a Range answered in part is passed
+// through and listed, not recorded.
 import { validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
 import type { ProxyOutcome } from '../domain/events.js';
-import { Failure, storageFailure } from '../domain/errors.js';
+import { errorSummary, Failure, storageFailure } from '../domain/errors.js';
 import { scopeSegments } from '../domain/tree-path.js';
 import { MAX_LINE_BYTES, serialiseLine } from '../domain/recording-lines.js';
 import type { ContentWriter, RecordedExchange } from '../domain/stores.js';
@@ -14,6 +16,9 @@ import { forwardedHeaders } from '../upstream/upstream.js';
 import { receiveWhole, SMALL_BODY_BYTES } from '../storage/body-files.js';
 import { clientSink, hashedBody, notModified, passedHeaders, pump, type Sink } from './bodies.js';
 import { isoNow, reportExchange, type Exchange, type ProxyServices } from './context.js';
+
+/** What a 304 made from a whole answer does not carry (the body's own headers, and cookies). */
+const NOT_MODIFIED_DROPS: ReadonlySet<string> = new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie']);
 
 export async function record(services: ProxyServices, exchange: Exchange): Promise<ProxyOutcome> {
   const { req, res, token } = exchange;
@@ -40,7 +45,7 @@ export async function record(services: ProxyServices, exchange: Exchange): Promi
   );
 }
 
-/** An exchange admitted to its build's recording: fetched, streamed to the client and the content store, recorded. */
+/** An exchange admitted to its build's recording: fetched, kept in the content store, recorded, sent on. */
 async function recordAdmitted(
   services: ProxyServices,
   exchange: Exchange,
@@ -77,7 +82,7 @@ async function recordAdmitted(
     throw new Failure('upstream-failed', `the upstream's answer has more headers than a recording keeps (a line of at most ${MAX_LINE_BYTES} bytes)`);
   }
   const conditionalHit = notModified(method, status, req.headers, answer.headers);
-  const declared = declaredLength(answer.headers['content-length']);
+  const declared = answerLength(answer.headers['content-length']);
   if (method === 'GET' && declared !== null && declared <= SMALL_BODY_BYTES && status >= 200 && status !== 204 && status !== 304) {
     return recordWhole(services, exchange, answer, { declared, conditionalHit, body, ticket, line: { method, url, status, headers: kept, varyValues: vary } });
   }
@@ -92,7 +97,7 @@ async function recordAdmitted(
   const sinks: Sink[] = [writer];
   try {
     if (conditionalHit) {
-      res.writeHead(304, passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])));
+      res.writeHead(304, passedHeaders(answer.rawHeaders, NOT_MODIFIED_DROPS));
       res.end();
     } else {
       res.writeHead(status, passedHeaders(answer.rawHeaders));
@@ -139,7 +144,7 @@ async function recordAdmitted(
 }
 
 /** A Content-Length the upstream declared, as a number; null when there is none (or it is not one). */
-function declaredLength(value: string | undefined): number | null {
+function answerLength(value: string | undefined): number | null {
   const length = Number(value);
   return value !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : null;
 }
@@ -156,11 +161,16 @@ async function recordWhole(
   answer: IncomingMessage,
   { declared, conditionalHit, body, ticket, line }: { declared: number; conditionalHit: boolean; body: ReturnType<typeof hashedBody>; ticket: RecordingTicket; line: Pick<RecordedExchange, 'method' | 'url' | 'status' | 'headers' | 'varyValues'> },
 ): Promise<ProxyOutcome> {
-  const headers = conditionalHit ? passedHeaders(answer.rawHeaders, new Set(['content-length', 'content-type', 'content-encoding', 'set-cookie'])) : passedHeaders(answer.rawHeaders);
+  const headers = passedHeaders(answer.rawHeaders, conditionalHit ? NOT_MODIFIED_DROPS : undefined);
   // A header Node will not send fails here, before anything is kept (as writeHead would).
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    validateHeaderName(headers[i] as string);
-    validateHeaderValue(headers[i] as string, headers[i + 1] as string);
+  try {
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      validateHeaderName(headers[i] as string);
+      validateHeaderValue(headers[i] as string, headers[i + 1] as string);
+    }
+  } catch (err) {
+    answer.destroy();
+    throw err;
   }
   let whole: Buffer;
   try {
@@ -176,8 +186,12 @@ async function recordWhole(
   } catch (err) {
     const failure = storageFailure(err);
     if (failure instanceof Failure && failure.kind === 'insufficient-storage') throw new Failure('insufficient-storage', 'the recording of this download cannot be stored (insufficient storage)');
-    throw failure;
+    // Any other failure of the store is the repository's, not the download's: never a 404
+    // or 403 that a package manager would take for the dependency's own answer.
+    throw new Error(`the recording of this download could not be stored: ${errorSummary(err)}`);
   }
+  // A client gone meanwhile got nothing: nothing is recorded (as for a larger answer).
+  if (res.destroyed) throw new Error('the client went away');
   await ticket.record({ kind: 'exchange', time: isoNow(services), ...line, requestSha256: await body.sha256(), sha256: stored.sha256, size: stored.size, source: 'upstream' });
   res.writeHead(conditionalHit ? 304 : line.status, headers);
   res.end(conditionalHit ? undefined : whole);

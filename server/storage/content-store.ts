@@ -3,7 +3,7 @@
 // outside the public tree. A body is streamed into a temporary file while it is hashed
 // and renamed into place only when complete: nothing partial is ever there.
 import { createHash } from 'node:crypto';
-import { createReadStream, fstatSync, openSync, utimesSync } from 'node:fs';
+import { createReadStream, fstatSync, openSync } from 'node:fs';
 import { mkdir, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -11,7 +11,7 @@ import { storageFailure } from '../domain/errors.js';
 import { MissingBodyError } from '../domain/content-errors.js';
 import type { ContentStore as ContentStoreInterface, ContentWriter, FileBacked, TempFiles } from '../domain/stores.js';
 import { openTempWriter, putThrough } from './io/temp-bodies.js';
-import { writeWholeFile } from './io/whole-files.js';
+import { keepWholeFile } from './io/whole-files.js';
 
 export const CONTENT_DIR = '.content';
 
@@ -55,26 +55,17 @@ export class ContentFiles implements ContentStoreInterface {
   }
 
   /**
-   * A small body held whole. An identical one kept already gets this moment as its time
-   * (the sweep sees it as just used, as a new copy renamed over it would be) in one
-   * synchronous call on a cached inode, and no file is made or replaced. A new one is
-   * written and renamed in by the writing thread in one message: making a file can take
-   * the file system most of a millisecond (docs/performance.md), too long to hold this
-   * thread, and five trips through the thread pool cost more than the write.
+   * A small body held whole, kept by a writing thread in one message: an identical one kept
+   * already (a file of its length under its name) gets this moment as its time, as the
+   * sweep expects of a used body, and no file is made or replaced; a new one is written and
+   * renamed in. Nothing of it touches the file system from this thread: making a file can
+   * take most of a millisecond (docs/performance.md).
    */
   async keepWhole(body: Buffer): Promise<{ sha256: string; size: number }> {
     const sha256 = createHash('sha256').update(body).digest('hex');
-    const target = this.pathOf(sha256);
-    const now = new Date();
-    try {
-      utimesSync(target, now, now);
-      return { sha256, size: body.length };
-    } catch {
-      // Not kept yet (or not ours to touch): written as any new body.
-    }
     const temp = this.temps.tempPath('content');
     try {
-      await writeWholeFile(temp, target, body);
+      await keepWholeFile(temp, this.pathOf(sha256), body);
       this.temps.settle(temp);
     } catch (err) {
       await this.temps.discard(temp);

@@ -144,6 +144,20 @@ describe('faults: the build proxy', function () {
     expect((await readdir(path.join(dataDir, 'artifacts', '.incoming'))).filter((n) => n.startsWith('content-'))).to.deep.equal([]);
   });
 
+  it('a store that fails for another reason than room: 502, never a 404 a package manager would believe; nothing recorded', async () => {
+    // The folder of temporary files gone (removed by hand): making the body's file fails with ENOENT.
+    const incoming = path.join(dataDir, 'artifacts', '.incoming');
+    await rm(incoming, { recursive: true, force: true });
+    try {
+      const got = await viaProxy(proxyPort, t, `http://127.0.0.2:${origin.port}/unique`);
+      expect(got).to.deep.include({ status: 502, error: null });
+      expect(await recordingOf(dataDir, ['fault', 'proxy', '1'])).to.not.include('/unique');
+    } finally {
+      await mkdir(incoming, { recursive: true });
+    }
+    expect((await viaProxy(proxyPort, t, `http://127.0.0.2:${origin.port}/unique`)).status).to.equal(200);
+  });
+
   it('a client that aborts mid-download: nothing is recorded, the upstream request is dropped', async () => {
     const got = await viaProxy(proxyPort, t, `http://127.0.0.2:${origin.port}/trickle`, (bytes, req) => {
       if (bytes > 256 * 1024) req.destroy();

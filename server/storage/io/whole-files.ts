@@ -1,17 +1,24 @@
-// A small body held whole, written to a new file and renamed into place by a worker thread
-// (write-worker.ts) in one message, off the thread that serves requests.
+// A small body held whole, kept under its name by a writing thread (write-worker.ts) in
+// one message, off the thread that serves requests. Two threads, each request to the one
+// with fewer waiting: one slow call (a rename on a busy disk) does not hold every build's
+// small bodies behind it. Each starts when first needed (the second only while the first
+// is busy): a repository whose bodies are in a bucket never starts them.
 import { WorkerThread } from './worker-thread.js';
 import type { WriteAnswer, WriteRequest } from './write-worker.js';
 
-const writer = new WorkerThread<WriteRequest, WriteAnswer>(new URL('./write-worker.js', import.meta.url), 'the writing thread');
+const writers = [0, 1].map(() => new WorkerThread<WriteRequest, WriteAnswer>(new URL('./write-worker.js', import.meta.url), 'a writing thread'));
 
 /**
- * Writes `body` to `temp` (which must not exist) and renames it to `target`, making the
- * target's folder when needed. On failure nothing is left at `temp`, and the error carries
- * the system's code (ENOSPC, ...) as a failed call's would.
+ * Keeps `body` at `target`: a file there of the body's length is only marked as used;
+ * otherwise the body is written to `temp` (which must not exist) and renamed to `target`,
+ * its folder made when needed. Whether it was written. On failure nothing is left at
+ * `temp`, and the error carries the system's code and call (ENOSPC, open), as a failed
+ * call's would.
  */
-export async function writeWholeFile(temp: string, target: string, body: Buffer): Promise<void> {
+export async function keepWholeFile(temp: string, target: string, body: Buffer): Promise<{ written: boolean }> {
+  const writer = writers.reduce((a, b) => (b.waiting < a.waiting ? b : a));
   const answer = await writer.ask({ id: writer.id(), temp, target, body });
-  if (answer.error === null) return;
-  throw Object.assign(new Error(answer.error.message), answer.error.code === null ? {} : { code: answer.error.code });
+  if (answer.error === null) return { written: answer.written };
+  const { code, syscall, message } = answer.error;
+  throw Object.assign(new Error(message), code === null ? {} : { code }, syscall === null ? {} : { syscall });
 }

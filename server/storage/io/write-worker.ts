@@ -1,17 +1,40 @@
-// Runs in a worker thread (see whole-files.ts): writes a small body to a new temporary
-// file and renames it into place, all in one message. Making a file can take the file
-// system most of a millisecond; here that holds no request, and the five trips through
-// the thread pool (open, write, close, mkdir, rename) are one hop.
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+// Runs in a worker thread (see whole-files.ts): keeps a small body under its name in one
+// message. A file already there with the body's length is only marked as used (its time
+// set to now); otherwise the body is written to a new temporary file and renamed into
+// place. Making a file can take the file system most of a millisecond, and a metadata
+// call on a journaled or network file system can wait longer: here neither holds a
+// request, and the five trips through the thread pool (open, write, close, mkdir,
+// rename) are one hop.
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 
 export type WriteRequest = { id: number; temp: string; target: string; body: Uint8Array };
-export type WriteAnswer = { id: number; error: null } | { id: number; error: { code: string | null; message: string } };
+export type WriteAnswer = { id: number; error: null; written: boolean } | { id: number; error: { code: string | null; syscall: string | null; message: string } };
+
+/**
+ * Whether `target` is a file of `length` bytes, now marked as used. A shorter one (left by
+ * a crash), or one this process may not touch, is written again.
+ */
+function touched(target: string, length: number): boolean {
+  const stats = statSync(target, { throwIfNoEntry: false });
+  if (!stats?.isFile() || stats.size !== length) return false;
+  const now = new Date();
+  try {
+    utimesSync(target, now, now);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 parentPort?.on('message', ({ id, temp, target, body }: WriteRequest) => {
   let made = false;
   try {
+    if (touched(target, body.length)) {
+      parentPort?.postMessage({ id, error: null, written: false } satisfies WriteAnswer);
+      return;
+    }
     const fd = openSync(temp, 'wx', 0o444);
     made = true;
     try {
@@ -27,11 +50,11 @@ parentPort?.on('message', ({ id, temp, target, body }: WriteRequest) => {
       mkdirSync(path.dirname(target), { recursive: true });
       renameSync(temp, target);
     }
-    parentPort?.postMessage({ id, error: null } satisfies WriteAnswer);
+    parentPort?.postMessage({ id, error: null, written: true } satisfies WriteAnswer);
   } catch (err) {
     // Only a file this made: a name taken already is someone else's.
     if (made) rmSync(temp, { force: true });
-    const code = (err as NodeJS.ErrnoException).code;
-    parentPort?.postMessage({ id, error: { code: typeof code === 'string' ? code : null, message: err instanceof Error ? err.message : String(err) } } satisfies WriteAnswer);
+    const { code, syscall } = err as NodeJS.ErrnoException;
+    parentPort?.postMessage({ id, error: { code: typeof code === 'string' ? code : null, syscall: typeof syscall === 'string' ? syscall : null, message: err instanceof Error ? err.message : String(err) } } satisfies WriteAnswer);
   }
 });
