@@ -55,11 +55,10 @@ export class ContentFiles implements ContentStoreInterface {
   }
 
   /**
-   * A small body held whole, kept by a writing thread in one message: an identical one kept
-   * already (a file of its length under its name) gets this moment as its time, as the
-   * sweep expects of a used body, and no file is made or replaced; a new one is written and
-   * renamed in. Nothing of it touches the file system from this thread: making a file can
-   * take most of a millisecond (docs/performance.md).
+   * A small body held whole: an identical one kept already (a file of its length under its
+   * name) gets this moment as its time, as the sweep expects of a used body, and no file is
+   * made or replaced; a new one is written and renamed in by a writing thread, in one
+   * message (making a file can take most of a millisecond: docs/performance.md).
    */
   async keepWhole(body: Buffer): Promise<{ sha256: string; size: number }> {
     const sha256 = createHash('sha256').update(body).digest('hex');

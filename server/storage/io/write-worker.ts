@@ -1,9 +1,8 @@
 // Runs in a worker thread (see whole-files.ts): keeps a small body under its name in one
 // message. A file already there with the body's length is only marked as used (its time
 // set to now); otherwise the body is written to a new temporary file and renamed into
-// place. Making a file can take the file system most of a millisecond, and a metadata
-// call on a journaled or network file system can wait longer: here neither holds a
-// request, and the five trips through the thread pool (open, write, close, mkdir,
+// place. Making a file can take the file system most of a millisecond: here that holds
+// no request, and the five trips through the thread pool (open, write, close, mkdir,
 // rename) are one hop.
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -16,7 +15,7 @@ export type WriteAnswer = { id: number; error: null; written: boolean } | { id: 
  * Whether `target` is a file of `length` bytes, now marked as used. A shorter one (left by
  * a crash), or one this process may not touch, is written again.
  */
-function touched(target: string, length: number): boolean {
+export function touchIfWhole(target: string, length: number): boolean {
   const stats = statSync(target, { throwIfNoEntry: false });
   if (!stats?.isFile() || stats.size !== length) return false;
   const now = new Date();
@@ -31,7 +30,7 @@ function touched(target: string, length: number): boolean {
 parentPort?.on('message', ({ id, temp, target, body }: WriteRequest) => {
   let made = false;
   try {
-    if (touched(target, body.length)) {
+    if (touchIfWhole(target, body.length)) {
       parentPort?.postMessage({ id, error: null, written: false } satisfies WriteAnswer);
       return;
     }
