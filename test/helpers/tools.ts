@@ -4,6 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
+import { REPO_ROOT } from './harness.js';
 
 export function findTool(name: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
@@ -66,3 +67,22 @@ export function run(
 }
 
 export { execFile };
+
+/**
+ * Runs an ES module script (`node --input-type=module -e`) from the repository's root: its
+ * exit code, or null if it was still running after `timeoutMs` (then killed). For what
+ * must not keep a process alive.
+ */
+export function exitCodeOfScript(script: string, timeoutMs: number): Promise<number | null> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: 'ignore' });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve(null);
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}

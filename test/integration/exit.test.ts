@@ -1,8 +1,7 @@
 // Nothing the server starts (the hashing thread, the admin socket, timers) may keep its
 // process alive once it is shut down: a process that never exits never restarts cleanly.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { REPO_ROOT } from '../helpers/harness.js';
+import { exitCodeOfScript } from '../helpers/tools.js';
 
 describe('shutdown leaves nothing running', function () {
   this.timeout(30_000);
@@ -16,17 +15,7 @@ describe('shutdown leaves nothing running', function () {
       if (res.status !== 201) process.exit(3);
       await s.close();
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: 'ignore' });
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(null);
-      }, 15_000);
-      child.once('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
+    const code = await exitCodeOfScript(script, 15_000);
     expect(code, 'the process was still running 15 s after shutdown (null) or failed').to.equal(0);
   });
 });

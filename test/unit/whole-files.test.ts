@@ -4,11 +4,11 @@
 // (storage/io/worker-thread.ts): restarted after a crash, holding the process only while
 // it owes an answer.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
-import { makeTempDir, REPO_ROOT } from '../helpers/harness.js';
+import { makeTempDir } from '../helpers/harness.js';
+import { exitCodeOfScript } from '../helpers/tools.js';
 import { keepWholeFile } from '../../server/storage/io/whole-files.js';
 import { WorkerThread } from '../../server/storage/io/worker-thread.js';
 
@@ -83,17 +83,7 @@ describe('storage/io/whole-files: small bodies written by the writing thread', (
       import { keepWholeFile } from './dist/server/storage/io/whole-files.js';
       await keepWholeFile(${JSON.stringify(path.join(dir, 'incoming', 'exit'))}, ${JSON.stringify(path.join(dir, 'content', 'exit'))}, Buffer.from('x'));
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: 'ignore' });
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(null);
-      }, 10_000);
-      child.once('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
+    const code = await exitCodeOfScript(script, 10_000);
     expect(code, 'still running 10 s after its last write (null), or failed').to.equal(0);
     expect(await readFile(path.join(dir, 'content', 'exit'), 'utf8')).to.equal('x');
   });
