@@ -74,7 +74,7 @@ export class BucketContent implements ContentStore {
   /** A small body held whole: the live one with its SHA-256 touched, or this one uploaded. */
   async keepWhole(body: Buffer): Promise<{ sha256: string; size: number }> {
     const sha256 = createHash('sha256').update(body).digest('hex');
-    if (await this.touch(sha256).catch((err: unknown) => Promise.reject(storageFailure(err)))) return { sha256, size: body.length };
+    if (await this.touch(sha256)) return { sha256, size: body.length };
     const writer = await this.open(body.length);
     writer.write(body);
     return writer.finish(sha256);
