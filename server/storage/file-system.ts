@@ -2,7 +2,7 @@
 // reflinks where the file system has them, remove a sealed build's read-only tree, tell
 // a file that changed from one that did not. System errors pass on as they are.
 import type { Stats } from 'node:fs';
-import { constants as fsConstants, mkdirSync, renameSync, statSync } from 'node:fs';
+import { constants as fsConstants, statSync } from 'node:fs';
 import { chmod, cp, lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -23,19 +23,7 @@ export async function copyTree(source: string, target: string): Promise<void> {
   await cp(source, target, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true, mode: fsConstants.COPYFILE_FICLONE });
 }
 
-/**
- * rename(), creating the target's missing parent folders when it fails for want of them:
- * the common case (the folder exists) costs the rename alone.
- */
-export function renameCreatingParents(from: string, to: string): void {
-  try {
-    renameSync(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(path.dirname(to), { recursive: true });
-    renameSync(from, to);
-  }
-}
+export { renameCreatingParents } from './io/rename.js';
 
 /**
  * A symbolic link this volume or this target cannot hold (a target over the volume's

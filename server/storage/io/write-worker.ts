@@ -4,8 +4,8 @@
 // place. Making a file can take the file system most of a millisecond: here that holds
 // no request, and the five trips through the thread pool (open, write, close, mkdir,
 // rename) are one hop.
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { closeSync, openSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { renameCreatingParents } from './rename.js';
 import { parentPort } from 'node:worker_threads';
 
 export type WriteRequest = { id: number; temp: string; target: string; body: Uint8Array };
@@ -41,14 +41,8 @@ parentPort?.on('message', ({ id, temp, target, body }: WriteRequest) => {
     } finally {
       closeSync(fd);
     }
-    try {
-      renameSync(temp, target);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // Its folder is not there yet (or went): made, then again.
-      mkdirSync(path.dirname(target), { recursive: true });
-      renameSync(temp, target);
-    }
+    // Its folder made if it is not there yet (or went).
+    renameCreatingParents(temp, target);
     parentPort?.postMessage({ id, error: null, written: true } satisfies WriteAnswer);
   } catch (err) {
     // Only a file this made: a name taken already is someone else's.
